@@ -1,0 +1,1 @@
+//! cgroup v2: detection, delegation, per-container leaves and limits.

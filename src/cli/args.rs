@@ -1,0 +1,1005 @@
+//! The one clap definition of box. It drives the parser, `--help`, the man pages and the
+//! shell completions, so a flag exists in exactly one place.
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+const AFTER_HELP: &str = "\
+Examples:
+  box run --rm -it alpine sh          an interactive shell in Alpine
+  box run -d --name web -p 8080:80 nginx
+  box ps -a                           all containers, running or not
+  box info                            what box found on this host (subuid, cgroups, storage)
+
+Exit status: 125 when box itself fails, 126 when the command cannot be invoked,
+127 when it is not found, otherwise the container's own status (128+N for signal N).";
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "box",
+    version,
+    about = "Run containers as an ordinary user: rootless, daemonless",
+    long_about = "box pulls OCI and Docker images into per-user storage and runs them as \
+                  direct children of your shell, inside a user namespace built from your \
+                  /etc/subuid and /etc/subgid ranges. No daemon, no root.",
+    after_help = AFTER_HELP,
+    propagate_version = true,
+    infer_subcommands = false,
+    max_term_width = 100
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalOpts,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Args, Clone, Default)]
+pub struct GlobalOpts {
+    /// Directory for images, layers and container records [default: $XDG_DATA_HOME/box]
+    #[arg(long, global = true, env = "BOX_ROOT", value_name = "DIR", value_hint = clap::ValueHint::DirPath)]
+    pub root: Option<PathBuf>,
+    /// Directory for runtime state [default: $XDG_RUNTIME_DIR/box or /tmp/box-$UID]
+    #[arg(long, global = true, env = "BOX_RUNROOT", value_name = "DIR", value_hint = clap::ValueHint::DirPath)]
+    pub runroot: Option<PathBuf>,
+    /// Storage driver for container root filesystems [default: best available]
+    #[arg(long, global = true, env = "BOX_STORAGE_DRIVER", value_enum)]
+    pub storage_driver: Option<StorageDriver>,
+    /// How much box tells on stderr
+    #[arg(long, global = true, env = "BOX_LOG_LEVEL", value_enum, default_value_t = LogLevel::Warn)]
+    pub log_level: LogLevel,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum StorageDriver {
+    /// Kernel overlayfs mounted inside the user namespace (userxattr, kernel >= 5.11)
+    Overlay,
+    /// fuse-overlayfs, for kernels that cannot mount overlay unprivileged
+    FuseOverlayfs,
+    /// Copy the layers into one directory per container (slow, always works)
+    Vfs,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, ValueEnum, Default)]
+pub enum LogLevel {
+    Error,
+    #[default]
+    Warn,
+    Info,
+    Debug,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Pull an image from a registry into your store
+    #[command(
+        after_help = "Examples:\n  box pull alpine\n  box pull --platform linux/arm64 docker.io/library/alpine:3.20\n  box pull 127.0.0.1:5000/test/app@sha256:<digest>"
+    )]
+    Pull(PullArgs),
+    /// Create and run a container (pulls the image when missing)
+    #[command(
+        after_help = "Examples:\n  box run --rm alpine cat /etc/alpine-release\n  box run --rm -it alpine sh\n  box run -d --name web -p 127.0.0.1:8080:80 nginx\n  box run --rm -v $PWD:/src:ro -w /src alpine ls\n  box run --rm --memory 64m --cpus 0.5 alpine sh -c 'yes > /dev/null'"
+    )]
+    Run(RunArgs),
+    /// Create a container without starting it
+    Create(CreateArgs),
+    /// Start one or more created or stopped containers
+    Start(StartArgs),
+    /// Stop then start containers
+    Restart(StopArgs),
+    /// List containers
+    #[command(visible_alias = "list")]
+    Ps(PsArgs),
+    /// Show a container's output
+    Logs(LogsArgs),
+    /// Run a command in a running container
+    #[command(
+        after_help = "Examples:\n  box exec web cat /etc/alpine-release\n  box exec -it web sh"
+    )]
+    Exec(ExecArgs),
+    /// Stop running containers (SIGTERM, then SIGKILL after a timeout)
+    Stop(StopArgs),
+    /// Send a signal to running containers
+    Kill(KillArgs),
+    /// Remove containers
+    Rm(RmArgs),
+    /// Block until containers stop, then print their exit codes
+    Wait(ContainersArgs),
+    /// Pause all processes in containers (needs the freezer delegated)
+    Pause(ContainersArgs),
+    /// Unpause paused containers
+    Unpause(ContainersArgs),
+    /// Rename a container
+    Rename(RenameArgs),
+    /// Show the processes of a container
+    Top(TopArgs),
+    /// Copy files between a container and the host
+    #[command(
+        after_help = "Examples:\n  box cp web:/etc/hosts ./hosts\n  box cp ./app.conf web:/etc/app.conf"
+    )]
+    Cp(CpArgs),
+    /// List a container's published ports
+    Port(PortArgs),
+    /// Show cgroup usage (memory, cpu, pids) of running containers
+    Stats(StatsArgs),
+    /// List local images
+    Images(ImagesArgs),
+    /// Remove local images
+    Rmi(RmiArgs),
+    /// Give an image another name
+    Tag(TagArgs),
+    /// Show low-level information on containers or images as JSON
+    #[command(
+        after_help = "Examples:\n  box inspect web\n  box inspect --format '{{.State.Status}}' web\n  box inspect --type image alpine"
+    )]
+    Inspect(InspectArgs),
+    /// Store credentials for a registry
+    Login(LoginArgs),
+    /// Remove stored credentials for a registry
+    Logout(LogoutArgs),
+    /// Create an image from a root filesystem tarball
+    Import(ImportArgs),
+    /// Load images from a docker-archive or oci-archive tarball
+    Load(LoadArgs),
+    /// Save images to a docker-archive or oci-archive tarball
+    Save(SaveArgs),
+    /// Manage images
+    #[command(subcommand)]
+    Image(ImageCommand),
+    /// Manage containers
+    #[command(subcommand)]
+    Container(ContainerCommand),
+    /// Manage named volumes
+    #[command(subcommand)]
+    Volume(VolumeCommand),
+    /// Manage the store: prune, disk usage, consistency check
+    #[command(subcommand)]
+    System(SystemCommand),
+    /// Show what box found on this host: user, subuid ranges, storage, cgroups, network
+    Info(InfoArgs),
+    /// Generate systemd units or Kubernetes YAML from containers
+    #[command(subcommand)]
+    Generate(GenerateCommand),
+    /// Print a shell completion script
+    #[command(
+        after_help = "Examples:\n  box completion bash > ~/.local/share/bash-completion/completions/box\n  box completion fish > ~/.config/fish/completions/box.fish"
+    )]
+    Completion(CompletionArgs),
+    /// Internal: entry points box re-executes itself into (not for users)
+    #[command(hide = true, name = "__internal", subcommand)]
+    Internal(InternalCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct PullArgs {
+    /// Image reference, e.g. alpine, docker.io/library/alpine:3.20, host:5000/ns/app@sha256:...
+    #[arg(value_name = "IMAGE")]
+    pub image: String,
+    #[command(flatten)]
+    pub pull: PullOpts,
+}
+
+#[derive(Debug, Args, Clone, Default)]
+pub struct PullOpts {
+    /// Platform to pull from a multi-platform image, as os/arch[/variant]
+    #[arg(long, value_name = "OS/ARCH[/VARIANT]", value_parser = ["linux/amd64", "linux/arm64", "linux/arm/v7", "linux/arm/v6", "linux/386", "linux/ppc64le", "linux/s390x", "linux/riscv64"])]
+    pub platform: Option<String>,
+    /// Print nothing but errors
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// Allow plain http (and unverified TLS) for this registry
+    #[arg(long = "tls-verify", value_name = "BOOL", default_missing_value = "true", num_args = 0..=1)]
+    pub tls_verify: Option<bool>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum PullPolicy {
+    /// Pull only when the image is not in the store
+    #[default]
+    Missing,
+    /// Always pull
+    Always,
+    /// Never pull; fail when missing
+    Never,
+    /// Pull when the registry has a newer image
+    Newer,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum NetworkMode {
+    /// User-mode networking with pasta when installed, else slirp4netns
+    Default,
+    /// pasta (from passt)
+    Pasta,
+    /// slirp4netns
+    Slirp4netns,
+    /// Only a loopback interface
+    None,
+    /// Share the host's network namespace
+    Host,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum SdNotify {
+    /// Pass NOTIFY_SOCKET to the container; it sends READY=1 itself
+    #[default]
+    Container,
+    /// box sends READY=1 once the container process has started
+    Ready,
+    /// Do not talk to systemd at all
+    Ignore,
+}
+
+/// Everything that defines a container, shared by `run` and `create`.
+#[derive(Debug, Args, Clone, Default)]
+pub struct ContainerOpts {
+    /// Name of the container (unique); a random name otherwise
+    #[arg(long, value_name = "NAME")]
+    pub name: Option<String>,
+    /// Keep stdin open
+    #[arg(short, long)]
+    pub interactive: bool,
+    /// Allocate a pseudo-terminal
+    #[arg(short, long)]
+    pub tty: bool,
+    /// Set environment variables (KEY=VALUE, or KEY to copy from your environment)
+    #[arg(short, long = "env", value_name = "KEY[=VALUE]")]
+    pub env: Vec<String>,
+    /// Read environment variables from a file, one KEY=VALUE per line
+    #[arg(long, value_name = "FILE", value_hint = clap::ValueHint::FilePath)]
+    pub env_file: Vec<PathBuf>,
+    /// Working directory inside the container
+    #[arg(short, long, value_name = "DIR")]
+    pub workdir: Option<String>,
+    /// User (name or uid) and group inside the container
+    #[arg(short, long, value_name = "USER[:GROUP]")]
+    pub user: Option<String>,
+    /// Override the image's entrypoint ("" clears it)
+    #[arg(long, value_name = "CMD")]
+    pub entrypoint: Option<String>,
+    /// Container host name [default: the short id]
+    #[arg(short = 'h', long, value_name = "NAME")]
+    pub hostname: Option<String>,
+    /// Mount the container's root filesystem read-only
+    #[arg(long)]
+    pub read_only: bool,
+    /// Bind mount a host path or named volume: SRC:DEST[:ro|rw]
+    #[arg(short, long = "volume", value_name = "SRC:DEST[:OPTS]")]
+    pub volume: Vec<String>,
+    /// Mount a tmpfs: DEST[:OPTS]
+    #[arg(long, value_name = "DEST[:OPTS]")]
+    pub tmpfs: Vec<String>,
+    /// Add a capability to the default set (e.g. NET_ADMIN, or ALL)
+    #[arg(long, value_name = "CAP")]
+    pub cap_add: Vec<String>,
+    /// Drop a capability from the default set (e.g. CHOWN, or ALL)
+    #[arg(long, value_name = "CAP")]
+    pub cap_drop: Vec<String>,
+    /// Security options: no-new-privileges, seccomp=unconfined, seccomp=PROFILE.json
+    #[arg(long, value_name = "OPT")]
+    pub security_opt: Vec<String>,
+    /// Give the container all capabilities box can give and no seccomp or masked paths
+    #[arg(long)]
+    pub privileged: bool,
+    /// User namespace: auto (subuid ranges), keep-id (your uid maps to itself), single (only your uid)
+    #[arg(long, value_name = "MODE", value_parser = ["auto", "keep-id", "single"], default_value = "auto")]
+    pub userns: String,
+    /// Network: default, pasta, slirp4netns, none, host or container:NAME
+    #[arg(long = "network", visible_alias = "net", value_name = "MODE", value_parser = parse_network)]
+    pub network: Option<String>,
+    /// Publish a container port: [HOSTIP:][HOSTPORT:]CPORT[/PROTO]
+    #[arg(short, long = "publish", value_name = "[IP:][HPORT:]CPORT[/PROTO]")]
+    pub publish: Vec<String>,
+    /// Publish every port the image exposes on a random host port
+    #[arg(short = 'P', long)]
+    pub publish_all: bool,
+    /// Add a line to /etc/hosts: HOST:IP
+    #[arg(long, value_name = "HOST:IP")]
+    pub add_host: Vec<String>,
+    /// DNS server for /etc/resolv.conf
+    #[arg(long, value_name = "IP")]
+    pub dns: Vec<String>,
+    /// Run a tiny init as PID 1 that reaps zombies and forwards signals
+    #[arg(long)]
+    pub init: bool,
+    /// Memory limit, e.g. 64m, 1g (needs the memory controller delegated)
+    #[arg(short, long, value_name = "BYTES")]
+    pub memory: Option<String>,
+    /// Memory plus swap limit (-1 for unlimited swap)
+    #[arg(long, value_name = "BYTES")]
+    pub memory_swap: Option<String>,
+    /// Number of CPUs, e.g. 0.5
+    #[arg(long, value_name = "N")]
+    pub cpus: Option<f64>,
+    /// CPU CFS quota in microseconds per period
+    #[arg(long, value_name = "US")]
+    pub cpu_quota: Option<i64>,
+    /// CPU CFS period in microseconds [default: 100000]
+    #[arg(long, value_name = "US")]
+    pub cpu_period: Option<u64>,
+    /// CPU shares (relative weight, 2..262144; converted to cpu.weight)
+    #[arg(short = 'c', long, value_name = "N")]
+    pub cpu_shares: Option<u64>,
+    /// CPU weight (1..10000, cgroup v2)
+    #[arg(long, value_name = "N")]
+    pub cpu_weight: Option<u64>,
+    /// Maximum number of processes (-1 for unlimited) [default: 2048 when pids is delegated]
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
+    pub pids_limit: Option<i64>,
+    /// CPUs the container may run on, e.g. 0-1 or 0,2
+    #[arg(long, value_name = "LIST")]
+    pub cpuset_cpus: Option<String>,
+    /// How to tell systemd the container is ready (with Type=notify units)
+    #[arg(long, value_enum, value_name = "MODE", default_value = "container")]
+    pub sdnotify: SdNotify,
+    /// Restart policy while box's monitor lives: no, on-failure[:N], always
+    #[arg(long, value_name = "POLICY", default_value = "no")]
+    pub restart: String,
+    /// Signal to stop the container with [default: the image's StopSignal or SIGTERM]
+    #[arg(long, value_name = "SIGNAL")]
+    pub stop_signal: Option<String>,
+    /// Seconds to wait after the stop signal before SIGKILL [default: 10]
+    #[arg(long, value_name = "SECONDS")]
+    pub stop_timeout: Option<u64>,
+    /// Set metadata on the container: KEY=VALUE
+    #[arg(short, long, value_name = "KEY=VALUE")]
+    pub label: Vec<String>,
+    /// When to pull the image
+    #[arg(long, value_enum, default_value_t = PullPolicy::Missing)]
+    pub pull: PullPolicy,
+    /// Platform to pull when the image is missing
+    #[arg(long, value_name = "OS/ARCH[/VARIANT]")]
+    pub platform: Option<String>,
+    /// Suppress pull progress
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// Image to run
+    #[arg(value_name = "IMAGE")]
+    pub image: String,
+    /// Command and arguments [default: the image's Entrypoint and Cmd]
+    #[arg(
+        value_name = "COMMAND",
+        trailing_var_arg = true,
+        allow_hyphen_values = true
+    )]
+    pub command: Vec<String>,
+}
+
+fn parse_network(s: &str) -> Result<String, String> {
+    match s {
+        "default" | "pasta" | "slirp4netns" | "none" | "host" | "private" | "bridge" => {
+            Ok(s.into())
+        }
+        _ if s.strip_prefix("container:").is_some_and(|n| !n.is_empty()) => Ok(s.into()),
+        _ => Err(format!(
+            "unknown network mode {s:?}: use default, pasta, slirp4netns, none, host or container:NAME"
+        )),
+    }
+}
+
+#[derive(Debug, Args)]
+#[command(disable_help_flag = true)]
+pub struct RunArgs {
+    /// Print help (-h is --hostname, as in docker)
+    #[arg(long, action = clap::ArgAction::Help)]
+    pub help: Option<bool>,
+    /// Run in the background and print the container id
+    #[arg(short, long)]
+    pub detach: bool,
+    /// Remove the container when it exits
+    #[arg(long)]
+    pub rm: bool,
+    #[command(flatten)]
+    pub container: ContainerOpts,
+}
+
+#[derive(Debug, Args)]
+#[command(disable_help_flag = true)]
+pub struct CreateArgs {
+    /// Print help (-h is --hostname, as in docker)
+    #[arg(long, action = clap::ArgAction::Help)]
+    pub help: Option<bool>,
+    #[command(flatten)]
+    pub container: ContainerOpts,
+}
+
+#[derive(Debug, Args)]
+pub struct StartArgs {
+    /// Attach to the container's output and wait for it
+    #[arg(short, long)]
+    pub attach: bool,
+    /// Keep stdin attached (with --attach)
+    #[arg(short, long)]
+    pub interactive: bool,
+    /// Containers to start (name or id)
+    #[arg(value_name = "CONTAINER", required = true)]
+    pub containers: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ContainersArgs {
+    /// Containers (name or id)
+    #[arg(value_name = "CONTAINER", required = true)]
+    pub containers: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum OutputFormat {
+    /// Aligned columns for people
+    #[default]
+    Table,
+    /// JSON for programs
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct PsArgs {
+    /// Show all containers, not only running ones
+    #[arg(short, long)]
+    pub all: bool,
+    /// Print only container ids
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// Do not truncate ids and commands
+    #[arg(long)]
+    pub no_trunc: bool,
+    /// Filter: status=running|exited|created, name=NAME, id=ID, ancestor=IMAGE, label=K=V
+    #[arg(short, long, value_name = "KEY=VALUE")]
+    pub filter: Vec<String>,
+    /// Output format: table, json, or a Go template like '{{.Names}} {{.Status}}'
+    #[arg(long, value_name = "FORMAT")]
+    pub format: Option<String>,
+    /// Show the host pid of each container
+    #[arg(long)]
+    pub pid: bool,
+    /// Show only the most recently created container
+    #[arg(short, long)]
+    pub latest: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct LogsArgs {
+    /// Follow the output until the container exits
+    #[arg(short, long)]
+    pub follow: bool,
+    /// Number of lines to show from the end
+    #[arg(long, value_name = "N")]
+    pub tail: Option<usize>,
+    /// Show lines since a time (RFC 3339) or duration (e.g. 10m)
+    #[arg(long, value_name = "TIME")]
+    pub since: Option<String>,
+    /// Prefix each line with its timestamp
+    #[arg(short, long)]
+    pub timestamps: bool,
+    /// Container (name or id)
+    #[arg(value_name = "CONTAINER")]
+    pub container: String,
+}
+
+#[derive(Debug, Args)]
+pub struct ExecArgs {
+    /// Keep stdin open
+    #[arg(short, long)]
+    pub interactive: bool,
+    /// Allocate a pseudo-terminal
+    #[arg(short, long)]
+    pub tty: bool,
+    /// Run in the background
+    #[arg(short, long)]
+    pub detach: bool,
+    /// Set environment variables
+    #[arg(short, long = "env", value_name = "KEY[=VALUE]")]
+    pub env: Vec<String>,
+    /// User (name or uid) and group inside the container
+    #[arg(short, long, value_name = "USER[:GROUP]")]
+    pub user: Option<String>,
+    /// Working directory inside the container
+    #[arg(short, long, value_name = "DIR")]
+    pub workdir: Option<String>,
+    /// Give the process extended privileges (as with run --privileged)
+    #[arg(long)]
+    pub privileged: bool,
+    /// Container (name or id)
+    #[arg(value_name = "CONTAINER")]
+    pub container: String,
+    /// Command and arguments
+    #[arg(
+        value_name = "COMMAND",
+        required = true,
+        trailing_var_arg = true,
+        allow_hyphen_values = true
+    )]
+    pub command: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct StopArgs {
+    /// Seconds to wait before SIGKILL [default: the container's stop timeout, 10]
+    #[arg(
+        short = 't',
+        long = "time",
+        visible_alias = "timeout",
+        value_name = "SECONDS"
+    )]
+    pub time: Option<u64>,
+    /// Stop all running containers
+    #[arg(short, long)]
+    pub all: bool,
+    /// Containers (name or id)
+    #[arg(value_name = "CONTAINER", required_unless_present = "all")]
+    pub containers: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct KillArgs {
+    /// Signal to send (name like TERM or SIGTERM, or number)
+    #[arg(short, long, value_name = "SIGNAL", default_value = "KILL", value_parser = parse_signal_arg)]
+    pub signal: String,
+    /// Containers (name or id)
+    #[arg(value_name = "CONTAINER", required = true)]
+    pub containers: Vec<String>,
+}
+
+/// Signal names for `kill -s`: completion offers these; numbers are accepted too.
+pub const SIGNALS: &[&str] = &[
+    "HUP", "INT", "QUIT", "ILL", "TRAP", "ABRT", "BUS", "FPE", "KILL", "USR1", "SEGV", "USR2",
+    "PIPE", "ALRM", "TERM", "STKFLT", "CHLD", "CONT", "STOP", "TSTP", "TTIN", "TTOU", "URG",
+    "XCPU", "XFSZ", "VTALRM", "PROF", "WINCH", "IO", "PWR", "SYS",
+];
+
+/// Parse a signal given as a name (TERM, SIGTERM, term) or a number.
+pub fn parse_signal(s: &str) -> Result<nix::sys::signal::Signal, String> {
+    use std::str::FromStr;
+    if let Ok(n) = s.parse::<i32>() {
+        return nix::sys::signal::Signal::try_from(n)
+            .map_err(|_| format!("unknown signal number {n}: use 1..31 or a name like TERM"));
+    }
+    let upper = s.to_ascii_uppercase();
+    let name = if upper.starts_with("SIG") {
+        upper
+    } else {
+        format!("SIG{upper}")
+    };
+    nix::sys::signal::Signal::from_str(&name)
+        .map_err(|_| format!("unknown signal {s:?}: use a name like TERM, KILL, HUP or a number"))
+}
+
+fn parse_signal_arg(s: &str) -> Result<String, String> {
+    parse_signal(s).map(|_| s.to_string())
+}
+
+#[derive(Debug, Args)]
+pub struct RmArgs {
+    /// Stop and remove running containers too
+    #[arg(short, long)]
+    pub force: bool,
+    /// Remove the anonymous volumes of the container
+    #[arg(short, long)]
+    pub volumes: bool,
+    /// Remove all containers
+    #[arg(short, long)]
+    pub all: bool,
+    /// Containers (name or id)
+    #[arg(value_name = "CONTAINER", required_unless_present = "all")]
+    pub containers: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct RenameArgs {
+    /// Container (name or id)
+    #[arg(value_name = "CONTAINER")]
+    pub container: String,
+    /// New name
+    #[arg(value_name = "NEW_NAME")]
+    pub new_name: String,
+}
+
+#[derive(Debug, Args)]
+pub struct TopArgs {
+    /// Container (name or id)
+    #[arg(value_name = "CONTAINER")]
+    pub container: String,
+}
+
+#[derive(Debug, Args)]
+pub struct CpArgs {
+    /// Source: CONTAINER:PATH or a host path
+    #[arg(value_name = "SRC")]
+    pub src: String,
+    /// Destination: CONTAINER:PATH or a host path
+    #[arg(value_name = "DEST")]
+    pub dest: String,
+}
+
+#[derive(Debug, Args)]
+pub struct PortArgs {
+    /// Container (name or id)
+    #[arg(value_name = "CONTAINER")]
+    pub container: String,
+}
+
+#[derive(Debug, Args)]
+pub struct StatsArgs {
+    /// Print one sample and exit
+    #[arg(long)]
+    pub no_stream: bool,
+    /// Output format
+    #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
+    pub format: OutputFormat,
+    /// Containers [default: all running]
+    #[arg(value_name = "CONTAINER")]
+    pub containers: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ImagesArgs {
+    /// Print only image ids
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// Do not truncate image ids
+    #[arg(long)]
+    pub no_trunc: bool,
+    /// Show image digests
+    #[arg(long)]
+    pub digests: bool,
+    /// Output format: table, json, or a Go template
+    #[arg(long, value_name = "FORMAT")]
+    pub format: Option<String>,
+    /// Only images whose reference matches
+    #[arg(value_name = "REPOSITORY")]
+    pub reference: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct RmiArgs {
+    /// Remove images even when containers use them (removes those containers)
+    #[arg(short, long)]
+    pub force: bool,
+    /// Remove all images
+    #[arg(short, long)]
+    pub all: bool,
+    /// Images (reference or id)
+    #[arg(value_name = "IMAGE", required_unless_present = "all")]
+    pub images: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct TagArgs {
+    /// Existing image (reference or id)
+    #[arg(value_name = "IMAGE")]
+    pub image: String,
+    /// New references
+    #[arg(value_name = "TARGET", required = true)]
+    pub targets: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum InspectType {
+    Container,
+    Image,
+    Volume,
+}
+
+#[derive(Debug, Args)]
+pub struct InspectArgs {
+    /// Go template applied to each object, e.g. '{{.State.Status}}' or '{{json .Config}}'
+    #[arg(short, long, value_name = "TEMPLATE")]
+    pub format: Option<String>,
+    /// Only look for this kind of object
+    #[arg(long = "type", value_enum)]
+    pub kind: Option<InspectType>,
+    /// Containers, images or volumes (name or id)
+    #[arg(value_name = "NAME", required = true)]
+    pub names: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct LoginArgs {
+    /// User name
+    #[arg(short, long, value_name = "NAME")]
+    pub username: Option<String>,
+    /// Password (prefer --password-stdin)
+    #[arg(short, long, value_name = "PASSWORD")]
+    pub password: Option<String>,
+    /// Read the password from stdin
+    #[arg(long)]
+    pub password_stdin: bool,
+    /// Credentials file [default: $XDG_CONFIG_HOME/box/auth.json]
+    #[arg(long, value_name = "FILE", value_hint = clap::ValueHint::FilePath)]
+    pub authfile: Option<PathBuf>,
+    /// Allow plain http (and unverified TLS) for this registry
+    #[arg(long = "tls-verify", value_name = "BOOL", default_missing_value = "true", num_args = 0..=1)]
+    pub tls_verify: Option<bool>,
+    /// Registry host[:port] [default: docker.io]
+    #[arg(value_name = "REGISTRY")]
+    pub registry: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct LogoutArgs {
+    /// Remove the credentials of every registry
+    #[arg(short, long)]
+    pub all: bool,
+    /// Credentials file [default: $XDG_CONFIG_HOME/box/auth.json]
+    #[arg(long, value_name = "FILE", value_hint = clap::ValueHint::FilePath)]
+    pub authfile: Option<PathBuf>,
+    /// Registry host[:port] [default: docker.io]
+    #[arg(value_name = "REGISTRY")]
+    pub registry: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// Root filesystem tarball (gzip, zstd or plain; - for stdin)
+    #[arg(value_name = "TARBALL", value_hint = clap::ValueHint::FilePath)]
+    pub tarball: PathBuf,
+    /// Name for the new image
+    #[arg(value_name = "NAME[:TAG]")]
+    pub reference: String,
+    /// Set the image's Cmd, e.g. --change 'CMD ["/bin/sh"]'
+    #[arg(short, long, value_name = "INSTRUCTION")]
+    pub change: Vec<String>,
+    /// Commit message
+    #[arg(short, long, value_name = "TEXT")]
+    pub message: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct LoadArgs {
+    /// Archive to read [default: stdin]
+    #[arg(short, long, value_name = "FILE", value_hint = clap::ValueHint::FilePath)]
+    pub input: Option<PathBuf>,
+    /// Print nothing but errors
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum ArchiveFormat {
+    /// docker save format (manifest.json + layer tarballs)
+    #[default]
+    DockerArchive,
+    /// OCI image layout in a tarball
+    OciArchive,
+}
+
+#[derive(Debug, Args)]
+pub struct SaveArgs {
+    /// File to write [default: stdout]
+    #[arg(short, long, value_name = "FILE", value_hint = clap::ValueHint::FilePath)]
+    pub output: Option<PathBuf>,
+    /// Archive format
+    #[arg(long, value_enum, default_value_t = ArchiveFormat::DockerArchive)]
+    pub format: ArchiveFormat,
+    /// Images to save
+    #[arg(value_name = "IMAGE", required = true)]
+    pub images: Vec<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ImageCommand {
+    /// List local images
+    #[command(visible_alias = "ls")]
+    List(ImagesArgs),
+    /// Pull an image
+    Pull(PullArgs),
+    /// Remove images
+    #[command(visible_alias = "rm")]
+    Remove(RmiArgs),
+    /// Remove images no container or tag uses
+    Prune(PruneArgs),
+    /// Show image details
+    Inspect(InspectArgs),
+    /// Tag an image
+    Tag(TagArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ContainerCommand {
+    /// List containers
+    #[command(visible_alias = "ls")]
+    List(PsArgs),
+    /// Remove all stopped containers
+    Prune(PruneArgs),
+    /// Show container details
+    Inspect(InspectArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct PruneArgs {
+    /// Also remove unused images, not only dangling ones
+    #[arg(short, long)]
+    pub all: bool,
+    /// Do not ask for confirmation
+    #[arg(short, long)]
+    pub force: bool,
+    /// Also remove volumes no container uses
+    #[arg(long)]
+    pub volumes: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum VolumeCommand {
+    /// Create a named volume
+    Create(VolumeNameArgs),
+    /// List volumes
+    #[command(visible_alias = "list")]
+    Ls(VolumeLsArgs),
+    /// Remove volumes
+    Rm(VolumeRmArgs),
+    /// Show volume details
+    Inspect(VolumeNamesArgs),
+    /// Remove volumes no container uses
+    Prune(PruneArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct VolumeNameArgs {
+    /// Volume name [default: a random name]
+    #[arg(value_name = "NAME")]
+    pub name: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct VolumeNamesArgs {
+    /// Volume names
+    #[arg(value_name = "NAME", required = true)]
+    pub names: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct VolumeRmArgs {
+    /// Remove volumes even when containers use them
+    #[arg(short, long)]
+    pub force: bool,
+    /// Volume names
+    #[arg(value_name = "NAME", required = true)]
+    pub names: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct VolumeLsArgs {
+    /// Print only names
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// Output format: table, json, or a Go template
+    #[arg(long, value_name = "FORMAT")]
+    pub format: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SystemCommand {
+    /// Remove stopped containers, dangling images and unused layers
+    Prune(PruneArgs),
+    /// Show disk usage of images, containers and volumes
+    Df,
+    /// Verify the store: blob digests, layer dirs, image records, container state
+    Check(CheckArgs),
+    /// Same as `box info`
+    Info(InfoArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// Remove what is broken instead of only reporting it
+    #[arg(long)]
+    pub repair: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct InfoArgs {
+    /// Output format
+    #[arg(short, long, value_enum, default_value_t = OutputFormat::Table)]
+    pub format: OutputFormat,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum GenerateCommand {
+    /// Print a systemd user unit that runs a container in the foreground
+    #[command(
+        after_help = "Examples:\n  box generate systemd --new --name web > ~/.config/systemd/user/web.service\n  systemctl --user daemon-reload && systemctl --user enable --now web"
+    )]
+    Systemd(GenerateSystemdArgs),
+    /// Print a Kubernetes Pod for a container
+    Kube(GenerateKubeArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct GenerateSystemdArgs {
+    /// Create a fresh container from the recorded configuration at every start
+    #[arg(long)]
+    pub new: bool,
+    /// Use the container's name, not its id, in the unit
+    #[arg(short, long)]
+    pub name: bool,
+    /// Restart policy for the unit
+    #[arg(long, value_name = "POLICY", default_value = "on-failure")]
+    pub restart_policy: String,
+    /// Seconds systemd waits for the container to stop
+    #[arg(short = 't', long, value_name = "SECONDS", default_value_t = 10)]
+    pub time: u64,
+    /// Container (name or id)
+    #[arg(value_name = "CONTAINER")]
+    pub container: String,
+}
+
+#[derive(Debug, Args)]
+pub struct GenerateKubeArgs {
+    /// Containers to put in the pod
+    #[arg(value_name = "CONTAINER", required = true)]
+    pub containers: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionArgs {
+    /// Shell to generate the script for
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+/// Hidden entry points: box re-executes itself into these so that no work that forks
+/// happens in a multithreaded process.
+#[derive(Debug, Subcommand)]
+pub enum InternalCommand {
+    /// Unpack layer blobs inside the user namespace (args: JSON job on stdin)
+    Unpack,
+    /// Remove store directories inside the user namespace
+    Remove {
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+    },
+    /// Detached container monitor
+    Monitor { id: String },
+    /// Answer a shell completion request: the words typed so far
+    Complete {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        words: Vec<String>,
+    },
+}
+
+/// The clap command, for man pages and completion generators.
+pub fn command() -> clap::Command {
+    <Cli as clap::CommandFactory>::command()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clap_definition_is_consistent() {
+        command().debug_assert();
+    }
+
+    #[test]
+    fn run_keeps_command_flags_for_the_container() {
+        let cli = Cli::try_parse_from([
+            "box", "run", "--rm", "-it", "alpine", "ls", "-la", "--", "x",
+        ])
+        .unwrap();
+        let Command::Run(r) = cli.command else {
+            panic!()
+        };
+        assert!(r.rm && r.container.interactive && r.container.tty);
+        assert_eq!(r.container.image, "alpine");
+        assert_eq!(r.container.command, ["ls", "-la", "--", "x"]);
+    }
+
+    #[test]
+    fn signals_parse_by_name_and_number() {
+        use nix::sys::signal::Signal;
+        assert_eq!(parse_signal("TERM").unwrap(), Signal::SIGTERM);
+        assert_eq!(parse_signal("sigkill").unwrap(), Signal::SIGKILL);
+        assert_eq!(parse_signal("1").unwrap(), Signal::SIGHUP);
+        assert!(parse_signal("NOPE").is_err());
+    }
+
+    #[test]
+    fn network_modes_validated() {
+        assert!(parse_network("none").is_ok());
+        assert!(parse_network("container:web").is_ok());
+        assert!(parse_network("container:").is_err());
+        assert!(parse_network("bogus").is_err());
+    }
+}

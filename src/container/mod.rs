@@ -1,0 +1,1 @@
+//! Persistent container records and their state, stored atomically per user.

@@ -1,0 +1,25 @@
+//! box: a rootless, daemonless container CLI.
+//!
+//! Module map (each module owns one thiserror enum; anyhow only in `cli`/`commands`):
+//! - `cli`: the clap definition (one table drives parser, help, man pages, completions) and dispatch.
+//! - `commands`: one file per user-facing command, parse → plan → execute.
+//! - `paths`: per-user data, runtime and config directories.
+//! - `exit`: docker's exit-code convention.
+//! - `registry`: OCI distribution client (references, auth, manifests, blobs).
+//! - `storage`: content-addressed per-user store, layer unpack, image records, locks.
+//! - `userns`: subuid/subgid ranges, newuidmap/newgidmap, re-exec into a user namespace.
+//! - `run`: container creation (namespaces, rootfs, security) and supervision.
+//! - `container`: persistent container records and state.
+//! - `cgroup`: cgroup v2 detection, delegation and limits.
+//! - `network`: rootless networking helpers (pasta, slirp4netns).
+pub mod cgroup;
+pub mod cli;
+pub mod commands;
+pub mod container;
+pub mod exit;
+pub mod network;
+pub mod paths;
+pub mod registry;
+pub mod run;
+pub mod storage;
+pub mod userns;

@@ -1,0 +1,1 @@
+//! Rootless networking: pasta / slirp4netns helpers, port publishing, DNS and hosts.

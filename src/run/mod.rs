@@ -1,0 +1,1 @@
+//! Container creation and supervision: namespaces, rootfs, security, pty, signals.

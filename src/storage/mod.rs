@@ -1,0 +1,1 @@
+//! Per-user content-addressed store: blobs, image records, unpacked layers, locks.

@@ -1,0 +1,1 @@
+//! User namespaces: the user's subordinate id ranges, newuidmap/newgidmap, re-exec.
