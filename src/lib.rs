@@ -4,6 +4,7 @@
 //! - `cli`: the clap definition (one table drives parser, help, man pages, completions) and dispatch.
 //! - `commands`: one file per user-facing command, parse → plan → execute.
 //! - `paths`: per-user data, runtime and config directories.
+//! - `driver`: which rootfs driver works here (overlay in userns, fuse-overlayfs, copy).
 //! - `exit`: docker's exit-code convention.
 //! - `registry`: OCI distribution client (references, auth, manifests, blobs).
 //! - `storage`: content-addressed per-user store, layer unpack, image records, locks.
@@ -16,6 +17,7 @@ pub mod cgroup;
 pub mod cli;
 pub mod commands;
 pub mod container;
+pub mod driver;
 pub mod exit;
 pub mod network;
 pub mod paths;

@@ -949,6 +949,8 @@ pub enum InternalCommand {
         #[arg(required = true)]
         paths: Vec<PathBuf>,
     },
+    /// Probe whether overlayfs mounts inside a user namespace (in DIR)
+    Probe { dir: PathBuf },
     /// Detached container monitor
     Monitor { id: String },
     /// Answer a shell completion request: the words typed so far

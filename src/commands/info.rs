@@ -1,10 +1,328 @@
-//! `box info`: what a user needs to know before the first run.
+//! `box info`: what a user needs to know before the first run, each fact with its fix.
 use anyhow::Result;
+use serde::Serialize;
 
-use super::not_implemented;
 use crate::cli::Ctx;
-use crate::cli::args::InfoArgs;
+use crate::cli::args::{InfoArgs, OutputFormat};
+use crate::userns::{self, IdMaps, Mode};
 
-pub fn info(_ctx: &Ctx, _args: InfoArgs) -> Result<u8> {
-    not_implemented("box info")
+#[derive(Debug, Serialize)]
+struct Info {
+    version: &'static str,
+    user: User,
+    idmap: IdMapInfo,
+    kernel: String,
+    storage: Storage,
+    cgroup: Cgroup,
+    network: Network,
+    paths: Paths,
+}
+
+#[derive(Debug, Serialize)]
+struct User {
+    name: String,
+    uid: u32,
+    gid: u32,
+    rootless: bool,
+}
+
+#[derive(Debug, Serialize)]
+struct IdMapInfo {
+    subuid: Vec<userns::SubidRange>,
+    subgid: Vec<userns::SubidRange>,
+    newuidmap: Tool,
+    newgidmap: Tool,
+    /// The uid map `box run` will use, or why there is none.
+    uid_map: Option<Vec<String>>,
+    problem: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+struct Tool {
+    path: Option<String>,
+    privilege: Option<&'static str>,
+}
+
+#[derive(Debug, Serialize)]
+struct Storage {
+    driver: Option<String>,
+    overlay_in_userns: Option<bool>,
+    overlay_error: Option<String>,
+    fuse_overlayfs: Option<String>,
+    problem: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+struct Cgroup {
+    #[serde(flatten)]
+    summary: crate::cgroup::Summary,
+    delegated: Vec<String>,
+    note: String,
+}
+
+#[derive(Debug, Serialize)]
+struct Network {
+    pasta: Option<String>,
+    slirp4netns: Option<String>,
+    default: Option<&'static str>,
+}
+
+#[derive(Debug, Serialize)]
+struct Paths {
+    data: String,
+    runtime: String,
+    config: String,
+}
+
+fn tool(name: &str) -> Tool {
+    let path = userns::tool_path(name);
+    Tool {
+        privilege: path.as_deref().and_then(userns::tool_privilege),
+        path: path.map(|p| p.display().to_string()),
+    }
+}
+
+fn path_str(p: Option<std::path::PathBuf>) -> Option<String> {
+    p.map(|p| p.display().to_string())
+}
+
+fn gather(ctx: &Ctx) -> Info {
+    let uid = nix::unistd::getuid();
+    let gid = nix::unistd::getgid();
+    let name = userns::user_name(uid);
+    let read = |f: &str| std::fs::read_to_string(f).unwrap_or_default();
+    let subuid = userns::parse_subid_file(&read("/etc/subuid"), &name, uid.as_raw());
+    let subgid = userns::parse_subid_file(&read("/etc/subgid"), &name, uid.as_raw());
+    let maps = IdMaps::for_current_user(Mode::Auto);
+    let (uid_map, problem) = match &maps {
+        Ok(m) => (Some(m.uid.iter().map(|m| m.to_string()).collect()), None),
+        Err(e) => (None, Some(e.to_string())),
+    };
+
+    // Without subordinate ids the driver can still be probed with a single-id map.
+    let probe_maps = maps
+        .as_ref()
+        .ok()
+        .cloned()
+        .or_else(|| IdMaps::for_current_user(Mode::Single).ok());
+    let storage = match (&probe_maps, ctx.paths.ensure()) {
+        (Some(m), Ok(())) => match crate::driver::probe(&ctx.paths.runtime, m) {
+            Ok(p) => Storage {
+                driver: p
+                    .choose(ctx.global.storage_driver)
+                    .map(|d| driver_name(d).to_string())
+                    .ok(),
+                problem: p
+                    .choose(ctx.global.storage_driver)
+                    .err()
+                    .map(|e| e.to_string()),
+                overlay_in_userns: Some(p.overlay),
+                overlay_error: p.overlay_error,
+                fuse_overlayfs: path_str(p.fuse_overlayfs),
+            },
+            Err(e) => Storage::unknown(e.to_string()),
+        },
+        (None, _) => Storage::unknown("needs a user namespace mapping (see idmap)".into()),
+        (_, Err(e)) => Storage::unknown(e.to_string()),
+    };
+
+    let summary = crate::cgroup::detect();
+    let delegated = summary.delegated();
+    let note = if summary.v2_mount.is_none() {
+        "cgroup v1 only: box runs without resource limits; limits are refused".to_string()
+    } else if delegated.is_empty() {
+        "no cgroup v2 controllers delegated to you: runs work, resource limits are refused; \
+         on systemd hosts add /etc/systemd/system/user@.service.d/delegate.conf with \
+         [Service] Delegate=cpu cpuset io memory pids"
+            .to_string()
+    } else {
+        format!("limits available for: {}", delegated.join(" "))
+    };
+
+    let pasta = userns::tool_path("pasta");
+    let slirp = userns::tool_path("slirp4netns");
+    let default = if pasta.is_some() {
+        Some("pasta")
+    } else if slirp.is_some() {
+        Some("slirp4netns")
+    } else {
+        None
+    };
+    Info {
+        version: env!("CARGO_PKG_VERSION"),
+        user: User {
+            name,
+            uid: uid.as_raw(),
+            gid: gid.as_raw(),
+            rootless: !uid.is_root(),
+        },
+        idmap: IdMapInfo {
+            subuid,
+            subgid,
+            newuidmap: tool("newuidmap"),
+            newgidmap: tool("newgidmap"),
+            uid_map,
+            problem,
+        },
+        kernel: crate::driver::kernel_release(),
+        storage,
+        cgroup: Cgroup {
+            summary,
+            delegated,
+            note,
+        },
+        network: Network {
+            pasta: path_str(pasta),
+            slirp4netns: path_str(slirp),
+            default,
+        },
+        paths: Paths {
+            data: ctx.paths.data.display().to_string(),
+            runtime: ctx.paths.runtime.display().to_string(),
+            config: ctx.paths.config.display().to_string(),
+        },
+    }
+}
+
+impl Storage {
+    fn unknown(problem: String) -> Storage {
+        Storage {
+            driver: None,
+            overlay_in_userns: None,
+            overlay_error: None,
+            fuse_overlayfs: None,
+            problem: Some(problem),
+        }
+    }
+}
+
+fn driver_name(d: crate::cli::args::StorageDriver) -> &'static str {
+    use crate::cli::args::StorageDriver::*;
+    match d {
+        Overlay => "overlay (native, in user namespace)",
+        FuseOverlayfs => "fuse-overlayfs",
+        Vfs => "vfs (copy)",
+    }
+}
+
+fn ranges(r: &[userns::SubidRange]) -> String {
+    if r.is_empty() {
+        return "none".into();
+    }
+    r.iter()
+        .map(|r| {
+            format!(
+                "{}-{} ({} ids)",
+                r.start,
+                r.start as u64 + r.count as u64 - 1,
+                r.count
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn tool_line(t: &Tool) -> String {
+    match (&t.path, t.privilege) {
+        (Some(p), Some(how)) => format!("{p} ({how})"),
+        (Some(p), None) => format!("{p} (NOT setuid and no file capabilities: reinstall uidmap)"),
+        (None, _) => "not found: apt install uidmap".into(),
+    }
+}
+
+fn or_none(s: &Option<String>) -> &str {
+    s.as_deref().unwrap_or("not found")
+}
+
+fn render(i: &Info) -> String {
+    let mut rows: Vec<(&str, String)> = vec![
+        ("version", i.version.to_string()),
+        (
+            "user",
+            format!(
+                "{} (uid {}, gid {}){}",
+                i.user.name,
+                i.user.uid,
+                i.user.gid,
+                if i.user.rootless {
+                    ", rootless"
+                } else {
+                    ", root"
+                }
+            ),
+        ),
+        ("subuid", ranges(&i.idmap.subuid)),
+        ("subgid", ranges(&i.idmap.subgid)),
+        ("newuidmap", tool_line(&i.idmap.newuidmap)),
+        ("newgidmap", tool_line(&i.idmap.newgidmap)),
+    ];
+    match (&i.idmap.uid_map, &i.idmap.problem) {
+        (Some(m), _) => rows.push(("uid map", m.join(", "))),
+        (None, Some(p)) => rows.push(("uid map", format!("PROBLEM: {p}"))),
+        _ => {}
+    }
+    rows.push(("kernel", i.kernel.clone()));
+    match (&i.storage.driver, &i.storage.problem) {
+        (Some(d), _) => rows.push(("storage driver", d.clone())),
+        (None, Some(p)) => rows.push(("storage driver", format!("PROBLEM: {p}"))),
+        _ => {}
+    }
+    if let Some(e) = &i.storage.overlay_error {
+        rows.push(("overlay in userns", format!("no: {e}")));
+    }
+    let c = &i.cgroup;
+    rows.push((
+        "cgroup",
+        format!(
+            "{} (v2 at {})",
+            match c.summary.hierarchy {
+                crate::cgroup::Hierarchy::Unified => "v2 (unified)",
+                crate::cgroup::Hierarchy::Hybrid => "v1/v2 hybrid",
+                crate::cgroup::Hierarchy::Legacy => "v1 only",
+            },
+            c.summary
+                .v2_mount
+                .as_ref()
+                .map(|p| p.display().to_string())
+                .unwrap_or_else(|| "none".into())
+        ),
+    ));
+    rows.push((
+        "cgroup (own)",
+        c.summary.own.clone().unwrap_or_else(|| "-".into()),
+    ));
+    rows.push((
+        "cgroup delegated",
+        if c.delegated.is_empty() {
+            "none".into()
+        } else {
+            c.delegated.join(" ")
+        },
+    ));
+    rows.push(("cgroup note", c.note.clone()));
+    rows.push(("pasta", or_none(&i.network.pasta).to_string()));
+    rows.push(("slirp4netns", or_none(&i.network.slirp4netns).to_string()));
+    rows.push((
+        "network default",
+        i.network
+            .default
+            .unwrap_or("none found: apt install passt (or slirp4netns)")
+            .to_string(),
+    ));
+    rows.push(("data dir", i.paths.data.clone()));
+    rows.push(("runtime dir", i.paths.runtime.clone()));
+    rows.push(("config dir", i.paths.config.clone()));
+    let width = rows.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
+    rows.iter()
+        .map(|(k, v)| format!("{k:<width$}  {v}\n"))
+        .collect()
+}
+
+pub fn info(ctx: &Ctx, args: InfoArgs) -> Result<u8> {
+    let info = gather(ctx);
+    match args.format {
+        OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&info)?),
+        OutputFormat::Table => print!("{}", render(&info)),
+    }
+    Ok(0)
 }

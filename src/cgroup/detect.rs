@@ -1,0 +1,82 @@
+//! What cgroup setup this process lives in, as `box info` reports it.
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Hierarchy {
+    /// Only cgroup v2 at /sys/fs/cgroup.
+    Unified,
+    /// v1 controllers plus an (often controller-less) v2 tree at /sys/fs/cgroup/unified.
+    Hybrid,
+    /// Only cgroup v1.
+    Legacy,
+}
+
+/// The cgroup facts about the calling process.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Summary {
+    pub hierarchy: Hierarchy,
+    /// Where the v2 tree is mounted, if anywhere.
+    pub v2_mount: Option<PathBuf>,
+    /// This process's v2 cgroup (relative to the mount), e.g. /user.slice/.../session-2.scope.
+    pub own: Option<String>,
+    /// Controllers enabled for this cgroup by its parent (cgroup.controllers).
+    pub controllers: Vec<String>,
+    /// Whether this user may create child cgroups here (the subtree is delegated).
+    pub writable: bool,
+}
+
+impl Summary {
+    /// The controllers the user can actually use for limits.
+    pub fn delegated(&self) -> Vec<String> {
+        if self.writable {
+            self.controllers.clone()
+        } else {
+            Vec::new()
+        }
+    }
+}
+
+pub fn detect() -> Summary {
+    detect_at(Path::new("/sys/fs/cgroup"), Path::new("/proc/self/cgroup"))
+}
+
+fn is_cgroup2(path: &Path) -> bool {
+    nix::sys::statfs::statfs(path)
+        .map(|s| s.filesystem_type() == nix::sys::statfs::CGROUP2_SUPER_MAGIC)
+        .unwrap_or(false)
+}
+
+pub(crate) fn detect_at(root: &Path, self_cgroup: &Path) -> Summary {
+    let (hierarchy, v2_mount) = if is_cgroup2(root) {
+        (Hierarchy::Unified, Some(root.to_path_buf()))
+    } else if is_cgroup2(&root.join("unified")) {
+        (Hierarchy::Hybrid, Some(root.join("unified")))
+    } else {
+        (Hierarchy::Legacy, None)
+    };
+    let own = std::fs::read_to_string(self_cgroup).ok().and_then(|t| {
+        t.lines()
+            .find_map(|l| l.strip_prefix("0::").map(str::to_string))
+    });
+    let dir = match (&v2_mount, &own) {
+        (Some(m), Some(o)) => Some(m.join(o.trim_start_matches('/'))),
+        _ => None,
+    };
+    let controllers = dir
+        .as_ref()
+        .and_then(|d| std::fs::read_to_string(d.join("cgroup.controllers")).ok())
+        .map(|t| t.split_whitespace().map(str::to_string).collect())
+        .unwrap_or_default();
+    let writable = dir.as_ref().is_some_and(|d| {
+        nix::unistd::access(d, nix::unistd::AccessFlags::W_OK).is_ok()
+            && nix::unistd::access(&d.join("cgroup.procs"), nix::unistd::AccessFlags::W_OK).is_ok()
+    });
+    Summary {
+        hierarchy,
+        v2_mount,
+        own,
+        controllers,
+        writable,
+    }
+}
