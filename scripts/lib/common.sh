@@ -83,3 +83,51 @@ choose_target_dir() {
 target_dir() {
     printf '%s\n' "${CARGO_TARGET_DIR:-$REPO_ROOT/target}"
 }
+
+# Start Debian's docker-registry on a free 127.0.0.1 port with its storage under DIR (no auth,
+# plain http). Sets REGISTRY_PID and REGISTRY_PORT; stop it with stop_registry.
+start_registry() { # DIR
+    local dir=$1 tries
+    command -v docker-registry >/dev/null || die "docker-registry is missing: run sudo scripts/setup-test-host"
+    mkdir -p "$dir/storage"
+    for tries in 1 2 3 4 5; do
+        REGISTRY_PORT="$(free_port)"
+        cat >"$dir/config.yml" <<YML
+version: 0.1
+log:
+  level: warn
+  accesslog:
+    disabled: true
+storage:
+  filesystem:
+    rootdirectory: $dir/storage
+  delete:
+    enabled: true
+http:
+  addr: 127.0.0.1:$REGISTRY_PORT
+YML
+        docker-registry serve "$dir/config.yml" >"$dir/registry.log" 2>&1 &
+        REGISTRY_PID=$!
+        local i
+        for i in $(seq 1 100); do
+            if curl -fsS -o /dev/null "http://127.0.0.1:$REGISTRY_PORT/v2/" 2>/dev/null; then
+                say "registry listening on 127.0.0.1:$REGISTRY_PORT (pid $REGISTRY_PID, log $dir/registry.log)"
+                return 0
+            fi
+            kill -0 "$REGISTRY_PID" 2>/dev/null || break
+            sleep 0.1
+        done
+        kill "$REGISTRY_PID" 2>/dev/null || true
+        wait "$REGISTRY_PID" 2>/dev/null || true
+        say "registry did not start on port $REGISTRY_PORT (try $tries): $(tail -n 3 "$dir/registry.log")"
+    done
+    die "cannot start docker-registry: see $dir/registry.log"
+}
+
+stop_registry() {
+    if [ -n "${REGISTRY_PID:-}" ]; then
+        kill "$REGISTRY_PID" 2>/dev/null || true
+        wait "$REGISTRY_PID" 2>/dev/null || true
+        REGISTRY_PID=""
+    fi
+}
