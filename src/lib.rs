@@ -13,6 +13,7 @@
 //! - `container`: persistent container records and state.
 //! - `cgroup`: cgroup v2 detection, delegation and limits.
 //! - `network`: rootless networking helpers (pasta, slirp4netns).
+//! - `template`: Go text/template subset for `--format`.
 pub mod cgroup;
 pub mod cli;
 pub mod commands;
@@ -24,4 +25,5 @@ pub mod paths;
 pub mod registry;
 pub mod run;
 pub mod storage;
+pub mod template;
 pub mod userns;
