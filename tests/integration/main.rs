@@ -1,2 +1,10 @@
 //! The one integration-test binary: every test runs `box` as the unprivileged `boxtest` user
-//! against a real registry. See `harness` for the set-up.
+//! against a real registry. See `harness` for the set-up (run as root: `sudo scripts/test`).
+//!
+//! Add a feature's tests as `tests/integration/<feature>.rs` and one `mod <feature>;` line
+//! below. Keep `harness` first: its `require_env!` macro is visible to the modules after it.
+
+#[macro_use]
+mod harness;
+
+mod smoke;
