@@ -5,10 +5,16 @@ use super::not_implemented;
 use crate::cli::Ctx;
 use crate::cli::args::InternalCommand;
 
-pub fn internal(_ctx: &Ctx, command: InternalCommand) -> Result<u8> {
+pub fn internal(ctx: &Ctx, command: InternalCommand) -> Result<u8> {
     match command {
-        InternalCommand::Unpack => not_implemented("layer unpack helper"),
-        InternalCommand::Remove { .. } => not_implemented("remove helper"),
+        InternalCommand::Unpack => {
+            crate::storage::unpack::helper_main(&ctx.paths.store())?;
+            Ok(0)
+        }
+        InternalCommand::Remove { paths } => {
+            crate::storage::remove::helper_main(&ctx.paths.data, &paths)?;
+            Ok(0)
+        }
         InternalCommand::Probe { dir } => {
             crate::userns::helper_enter()?;
             crate::driver::probe_child(&dir)?;

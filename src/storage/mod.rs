@@ -507,6 +507,43 @@ impl Store {
         Ok(true)
     }
 
+    /// Move an unpacked layer into place. `work` is a tmp/ directory of ours holding
+    /// `diff/`; `layer.json` is written into it, then it is renamed to `layers/<hex>` under
+    /// the exclusive lock unless the layer appeared meanwhile. Returns the directories to
+    /// remove with `remove::remove_trees` (the loser's copy, or an incomplete old one).
+    pub fn commit_layer(&self, work: &Path, record: &LayerRecord) -> Result<Vec<PathBuf>, Error> {
+        let bytes = serde_json::to_vec_pretty(record).map_err(|e| Error::Io {
+            what: "encode layer record".into(),
+            source: std::io::Error::other(e),
+        })?;
+        let lj = work.join("layer.json");
+        (|| {
+            let mut f = fs::OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .mode(0o600)
+                .open(&lj)?;
+            f.write_all(&bytes)?;
+            f.sync_all()
+        })()
+        .map_err(io_err(format!("write {}", lj.display())))?;
+        let _lock = self.lock_exclusive()?;
+        if self.has_layer(&record.diff_id) {
+            return Ok(vec![work.to_path_buf()]);
+        }
+        let dest = self.layer_path(&record.diff_id);
+        let mut garbage = Vec::new();
+        if fs::symlink_metadata(&dest).is_ok() {
+            let aside = self.tmp_path(&format!("rm-{}", unique()));
+            fs::rename(&dest, &aside).map_err(io_err(format!("move {} aside", dest.display())))?;
+            garbage.push(aside);
+        }
+        fs::rename(work, &dest).map_err(io_err(format!("commit layer {}", dest.display())))?;
+        let _ = fs::File::open(self.layers_dir()).and_then(|d| d.sync_all());
+        Ok(garbage)
+    }
+
     /// Delete image records and then every layer no remaining image uses. Returns the
     /// layer directories that were detached (renamed under tmp/, to be removed by the
     /// caller with `remove::remove_trees`, since they hold subordinate-owned files).

@@ -878,5 +878,99 @@ pub fn serve(store_root: &Path, opts: &Options) -> Result<(), Error> {
     Ok(())
 }
 
+/// The parent's side of the unpack helper: a `box __internal unpack` process root in a
+/// user namespace mapped like `box run`'s (0 → you, 1.. → your subordinate ids).
+///
+/// Spawn it while the process is single-threaded; `submit` may then be called from any
+/// thread, and `results` read from another.
+pub struct Unpacker {
+    child: std::process::Child,
+    stdin: std::sync::Mutex<Option<std::process::ChildStdin>>,
+    stdout: Option<std::process::ChildStdout>,
+}
+
+impl Unpacker {
+    pub fn spawn(store: &super::Store) -> Result<Unpacker, Error> {
+        use std::process::Stdio;
+        let maps = crate::userns::IdMaps::for_current_user(crate::userns::Mode::Auto)?;
+        let mut cmd = crate::userns::helper_command(&["unpack"]);
+        cmd.env("BOX_ROOT", store.data_dir())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        let mut child = crate::userns::spawn_helper(&maps, cmd)?;
+        let stdin = child.stdin.take();
+        let stdout = child.stdout.take();
+        Ok(Unpacker {
+            child,
+            stdin: std::sync::Mutex::new(stdin),
+            stdout,
+        })
+    }
+
+    /// Queue one job.
+    pub fn submit(&self, job: &Job) -> Result<(), Error> {
+        let line = serde_json::to_string(job).map_err(|e| Error::Helper(e.to_string()))?;
+        let mut guard = self
+            .stdin
+            .lock()
+            .map_err(|_| Error::Helper("unpack helper input poisoned".into()))?;
+        let w = guard
+            .as_mut()
+            .ok_or_else(|| Error::Helper("unpack helper input already closed".into()))?;
+        writeln!(w, "{line}")
+            .and_then(|_| w.flush())
+            .map_err(|e| Error::Helper(format!("the unpack helper died: {e}")))
+    }
+
+    /// Close the helper's input: it finishes the queued jobs and exits.
+    pub fn close(&self) {
+        if let Ok(mut g) = self.stdin.lock() {
+            g.take();
+        }
+    }
+
+    /// The helper's answers, one per submitted job, until it exits.
+    pub fn take_results(&mut self) -> impl Iterator<Item = JobResult> + use<> {
+        let out = self.stdout.take();
+        out.into_iter().flat_map(|o| {
+            BufReader::new(o)
+                .lines()
+                .map_while(Result::ok)
+                .filter_map(|l| serde_json::from_str::<JobResult>(&l).ok())
+        })
+    }
+
+    /// Wait for the helper to exit (closing its input first).
+    pub fn wait(mut self) -> Result<(), Error> {
+        self.close();
+        let status = self.child.wait().map_err(|e| Error::Io {
+            what: "wait for the unpack helper".into(),
+            source: e,
+        })?;
+        if status.success() {
+            Ok(())
+        } else {
+            Err(Error::Helper(format!(
+                "the unpack helper failed ({status})"
+            )))
+        }
+    }
+}
+
+/// Run `jobs` through a fresh helper and return their results (in completion order).
+/// Single-threaded callers only (import, load).
+pub fn unpack_all(store: &super::Store, jobs: &[Job]) -> Result<Vec<JobResult>, Error> {
+    let mut u = Unpacker::spawn(store)?;
+    let results = u.take_results();
+    for j in jobs {
+        u.submit(j)?;
+    }
+    u.close();
+    let results: Vec<JobResult> = results.collect();
+    u.wait()?;
+    Ok(results)
+}
+
 #[cfg(test)]
 mod tests;
