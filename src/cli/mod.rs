@@ -1,5 +1,6 @@
 //! Parse → dispatch. Each command's behaviour lives in `crate::commands`.
 pub mod args;
+pub mod complete;
 
 use std::process::ExitCode;
 
@@ -31,6 +32,8 @@ impl Ctx {
 }
 
 pub fn main() -> ExitCode {
+    // A shell asking for completions (BOX_COMPLETE=<shell>): answer and exit.
+    complete::handle_env();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {

@@ -21,6 +21,6 @@ pub fn internal(ctx: &Ctx, command: InternalCommand) -> Result<u8> {
             Ok(0)
         }
         InternalCommand::Monitor { .. } => not_implemented("container monitor"),
-        InternalCommand::Complete { .. } => not_implemented("dynamic completion"),
+        InternalCommand::Complete { words } => super::completion::print_candidates(words),
     }
 }
