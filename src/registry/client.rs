@@ -1172,9 +1172,15 @@ fn map_ureq(e: ureq::Error, host: &str, what: &str, conf_path: &str) -> Error {
                 phase: "read".into(),
             }
         }
+        // rustls reports a peer that does not speak TLS as invalid data
+        ureq::Error::Io(io) if io.kind() == std::io::ErrorKind::InvalidData => Error::Tls {
+            host,
+            reason: io.to_string().to_lowercase(),
+            conf: conf_path.to_string(),
+        },
         ureq::Error::Io(io) => Error::Connect {
             host,
-            reason: io.to_string(),
+            reason: io.to_string().to_lowercase(),
         },
         ureq::Error::ConnectionFailed => Error::Connect {
             host,
@@ -1421,3 +1427,7 @@ fn percent_encode(s: &str) -> String {
     }
     out
 }
+
+#[cfg(test)]
+#[path = "client_tests.rs"]
+mod tests;
