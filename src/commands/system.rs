@@ -1,18 +1,147 @@
 //! `box system`: prune, df, check.
 use anyhow::Result;
 
-use super::not_implemented;
+use super::image::{confirm, containers_using, print_table, prune_images};
+use super::pull::human_bytes as human_size;
 use crate::cli::Ctx;
 use crate::cli::args::{CheckArgs, PruneArgs};
+use crate::exit::{BOX_ERROR, Coded};
+use crate::storage::{self, Store};
 
-pub fn prune(_ctx: &Ctx, _args: PruneArgs) -> Result<u8> {
-    not_implemented("box system prune")
+/// The images part of `box system prune`; the containers part runs before it (stopped
+/// containers first, so that their images become unused).
+pub fn prune(ctx: &Ctx, args: PruneArgs) -> Result<u8> {
+    let what = if args.all {
+        "all images without at least one container associated to them"
+    } else {
+        "all dangling images"
+    };
+    if !args.force
+        && !confirm(&format!(
+            "WARNING! This will remove:\n  - {what}\n  - all layers no image uses\nAre you sure you want to continue?"
+        ))
+    {
+        return Ok(0);
+    }
+    let r = prune_images(ctx, args.all)?;
+    if !r.deleted.is_empty() {
+        println!("Deleted Images");
+        for id in &r.deleted {
+            println!("deleted: sha256:{id}");
+        }
+    }
+    println!("Total reclaimed space: {}", human_size(r.reclaimed));
+    Ok(0)
 }
 
-pub fn df(_ctx: &Ctx) -> Result<u8> {
-    not_implemented("box system df")
+pub fn df(ctx: &Ctx) -> Result<u8> {
+    let store = Store::open(&ctx.paths)?;
+    let images = store.images()?;
+    let users = containers_using(ctx);
+    let active = images.iter().filter(|i| users.contains_key(&i.id)).count();
+    let total = super::image::store_bytes(&store);
+    let active_bytes: u64 = {
+        let mut layers = std::collections::BTreeSet::new();
+        for i in images.iter().filter(|i| users.contains_key(&i.id)) {
+            layers.extend(i.diff_ids.iter().cloned());
+        }
+        layers
+            .iter()
+            .filter_map(|d| store.layer_record(d).map(|r| r.size))
+            .sum()
+    };
+    let reclaimable = total.saturating_sub(active_bytes);
+    let pct = (reclaimable * 100).checked_div(total).unwrap_or(0);
+    let containers = users.values().map(Vec::len).sum::<usize>();
+    let containers_total = std::fs::read_dir(ctx.paths.containers())
+        .map(|rd| rd.flatten().filter(|e| e.path().is_dir()).count())
+        .unwrap_or(0);
+    let volumes = std::fs::read_dir(ctx.paths.volumes())
+        .map(|rd| rd.flatten().filter(|e| e.path().is_dir()).count())
+        .unwrap_or(0);
+    print_table(&[
+        vec![
+            "TYPE".into(),
+            "TOTAL".into(),
+            "ACTIVE".into(),
+            "SIZE".into(),
+            "RECLAIMABLE".into(),
+        ],
+        vec![
+            "Images".into(),
+            images.len().to_string(),
+            active.to_string(),
+            human_size(total),
+            format!("{} ({pct}%)", human_size(reclaimable)),
+        ],
+        vec![
+            "Containers".into(),
+            containers_total.to_string(),
+            containers.min(containers_total).to_string(),
+            human_size(dir_bytes(&ctx.paths.containers())),
+            "-".into(),
+        ],
+        vec![
+            "Local Volumes".into(),
+            volumes.to_string(),
+            "-".into(),
+            human_size(dir_bytes(&ctx.paths.volumes())),
+            "-".into(),
+        ],
+    ]);
+    Ok(0)
 }
 
-pub fn check(_ctx: &Ctx, _args: CheckArgs) -> Result<u8> {
-    not_implemented("box system check")
+/// Apparent size of the files under `dir` we can read (container upper dirs may hold
+/// subordinate-owned directories we cannot enter; they are skipped).
+fn dir_bytes(dir: &std::path::Path) -> u64 {
+    let mut total = 0;
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(rd) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in rd.flatten() {
+            let Ok(md) = e.path().symlink_metadata() else {
+                continue;
+            };
+            if md.is_dir() {
+                stack.push(e.path());
+            } else {
+                total += md.len();
+            }
+        }
+    }
+    total
+}
+
+pub fn check(ctx: &Ctx, args: CheckArgs) -> Result<u8> {
+    let store = Store::open(&ctx.paths)?;
+    let report = store.check(args.repair)?;
+    for p in &report.problems {
+        println!("problem: {p}");
+    }
+    storage::remove::remove_trees(store.data_dir(), &report.to_remove)?;
+    for r in &report.repaired {
+        println!("repaired: {r}");
+    }
+    if report.problems.is_empty() {
+        println!("the store is consistent");
+        return Ok(0);
+    }
+    if args.repair {
+        println!(
+            "{} problem(s) found and repaired: pull the removed images again",
+            report.problems.len()
+        );
+        Ok(0)
+    } else {
+        Err(anyhow::Error::new(Coded::new(
+            BOX_ERROR,
+            format!(
+                "{} problem(s) in the store: run `box system check --repair` to remove what is broken",
+                report.problems.len()
+            ),
+        )))
+    }
 }

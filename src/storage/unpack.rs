@@ -693,7 +693,9 @@ fn describe(e: Errno) -> String {
         Errno::ELOOP | Errno::EXDEV => {
             "a parent directory is a symlink; refusing to write through it".into()
         }
-        Errno::ENOTDIR => "a parent is not a directory".into(),
+        Errno::ENOTDIR => {
+            "a parent is a symlink or not a directory; refusing to write through it".into()
+        }
         Errno::ENOENT => "no such file or directory in the layer".into(),
         e => e.to_string(),
     }
