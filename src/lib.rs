@@ -14,12 +14,15 @@
 //! - `cgroup`: cgroup v2 detection, delegation and limits.
 //! - `network`: rootless networking helpers (pasta, slirp4netns).
 //! - `template`: Go text/template subset for `--format`.
+//! - `monitor`: detached containers' monitor, logs, state truth, exec, cp, top, pause.
+//! - `volume`: named volumes in the per-user store.
 pub mod cgroup;
 pub mod cli;
 pub mod commands;
 pub mod container;
 pub mod driver;
 pub mod exit;
+pub mod monitor;
 pub mod network;
 pub mod paths;
 pub mod registry;
@@ -27,3 +30,4 @@ pub mod run;
 pub mod storage;
 pub mod template;
 pub mod userns;
+pub mod volume;

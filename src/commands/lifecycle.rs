@@ -1,5 +1,13 @@
 //! Container lifecycle without a daemon: start, ps, logs, exec, stop, kill, rm, ...
-use anyhow::Result;
+//!
+//! The truth about a container is its record plus a liveness check of its pid
+//! (`monitor::status::observe`); detached containers run under `box __internal monitor`.
+use std::io::Write;
+use std::time::{Duration, Instant, SystemTime};
+
+use anyhow::{Context, Result, bail};
+use nix::sys::signal::Signal;
+use serde_json::{Value, json};
 
 use super::not_implemented;
 use crate::cli::Ctx;
@@ -7,71 +15,822 @@ use crate::cli::args::{
     ContainersArgs, CpArgs, ExecArgs, KillArgs, LogsArgs, PortArgs, PruneArgs, PsArgs, RenameArgs,
     RmArgs, StartArgs, StatsArgs, StopArgs, TopArgs,
 };
+use crate::container::{Containers, Record, State, Status};
+use crate::exit::Coded;
+use crate::monitor::{self, log, status};
+use crate::template::{self, Format};
 
-pub fn start(_ctx: &Ctx, _args: StartArgs) -> Result<u8> {
-    not_implemented("box start")
+fn containers(ctx: &Ctx) -> Result<Containers> {
+    ctx.paths.ensure()?;
+    Ok(Containers::open(&ctx.paths)?)
 }
 
-pub fn restart(_ctx: &Ctx, _args: StopArgs) -> Result<u8> {
-    not_implemented("box restart")
+/// Run `f` on each named container, printing errors as docker does (one line each) and
+/// failing with 125 at the end if any failed.
+fn each(
+    ctx: &Ctx,
+    names: &[String],
+    mut f: impl FnMut(&Containers, &Record, &str) -> Result<()>,
+) -> Result<u8> {
+    let c = containers(ctx)?;
+    let mut failed: Option<anyhow::Error> = None;
+    for name in names {
+        let r = c
+            .find(name)
+            .map_err(anyhow::Error::from)
+            .and_then(|rec| f(&c, &rec, name));
+        if let Err(e) = r
+            && let Some(prev) = failed.replace(e)
+        {
+            eprintln!("box: {}", crate::exit::one_line(&prev));
+        }
+    }
+    match failed {
+        Some(e) => Err(e),
+        None => Ok(0),
+    }
 }
 
-pub fn ps(_ctx: &Ctx, _args: PsArgs) -> Result<u8> {
-    not_implemented("box ps")
+// ------------------------------------------------------------------ start / restart
+
+pub fn start(ctx: &Ctx, args: StartArgs) -> Result<u8> {
+    if args.attach {
+        if args.containers.len() != 1 {
+            bail!("box start --attach takes exactly one container");
+        }
+        let c = containers(ctx)?;
+        let rec = c.find(&args.containers[0])?;
+        let st = status::observe(&rec);
+        if st.status == Status::Running && std::env::var_os(monitor::UNDER_MONITOR_ENV).is_none() {
+            bail!(
+                "container {} is already running: use box logs -f or box exec to see it",
+                rec.name()
+            );
+        }
+        let opts = crate::run::StartOptions {
+            attach: true,
+            debug: ctx.verbose(),
+        };
+        let _ = std::fs::remove_file(monitor::stop_mark(&rec));
+        return start_attached(ctx, &rec, &opts);
+    }
+    each(ctx, &args.containers, |_, rec, name| {
+        let st = status::observe(rec);
+        if st.status != Status::Running {
+            monitor::start_detached(&ctx.paths, rec)?;
+        }
+        println!("{name}");
+        Ok(())
+    })
 }
 
-pub fn logs(_ctx: &Ctx, _args: LogsArgs) -> Result<u8> {
-    not_implemented("box logs")
+fn start_attached(ctx: &Ctx, rec: &Record, opts: &crate::run::StartOptions) -> Result<u8> {
+    let code = crate::run::start_container(&ctx.paths, rec, opts).map_err(|e| match e {
+        crate::run::Error::Exec(c) => anyhow::Error::new(c),
+        e => anyhow::Error::new(e),
+    })?;
+    Ok(code)
 }
 
-pub fn exec(_ctx: &Ctx, _args: ExecArgs) -> Result<u8> {
-    not_implemented("box exec")
+pub fn restart(ctx: &Ctx, args: StopArgs) -> Result<u8> {
+    let names = stop_targets(ctx, &args)?;
+    each(ctx, &names, |_, rec, name| {
+        stop_one(rec, args.time)?;
+        monitor::start_detached(&ctx.paths, rec)?;
+        println!("{name}");
+        Ok(())
+    })
 }
 
-pub fn stop(_ctx: &Ctx, _args: StopArgs) -> Result<u8> {
-    not_implemented("box stop")
+// ------------------------------------------------------------------ ps
+
+/// One container as `ps` templates and `--format json` see it.
+fn ps_object(rec: &Record, st: &State, now: SystemTime, no_trunc: bool) -> Value {
+    let cfg = &rec.config;
+    let command = cfg.command.join(" ");
+    let shown_command = if no_trunc {
+        format!("\"{command}\"")
+    } else {
+        format!("\"{}\"", truncate(&command, 20))
+    };
+    let paused = is_paused(rec, st);
+    let state = if paused {
+        "paused".to_string()
+    } else {
+        st.status.to_string()
+    };
+    let ports = cfg.spec.publish.join(", ");
+    let mounts: Vec<String> = cfg
+        .spec
+        .mounts
+        .iter()
+        .map(|m| match m {
+            crate::run::Mount::Bind { target, .. } => target.clone(),
+            crate::run::Mount::Tmpfs { target, .. } => target.clone(),
+        })
+        .collect();
+    let labels = cfg
+        .labels
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join(",");
+    json!({
+        "ID": if no_trunc { rec.id() } else { rec.short_id() },
+        "Id": rec.id(),
+        "Image": cfg.image_name,
+        "ImageID": cfg.image_id,
+        "Command": shown_command,
+        "Cmd": cfg.command,
+        "CreatedAt": cfg.created,
+        "Created": crate::container::time::parse_rfc3339(&cfg.created)
+            .and_then(|t| t.duration_since(SystemTime::UNIX_EPOCH).ok())
+            .map(|d| d.as_secs())
+            .unwrap_or(0),
+        "RunningFor": status::ago(&cfg.created, now),
+        "Status": status::status_text(st, paused, now),
+        "State": state,
+        "ExitCode": st.exit_code.unwrap_or(0),
+        "Exited": st.status == Status::Exited,
+        "StartedAt": st.started_at.clone().unwrap_or_default(),
+        "FinishedAt": st.finished_at.clone().unwrap_or_default(),
+        "Names": rec.name(),
+        "Pid": if st.status == Status::Running { st.pid.unwrap_or(0) } else { 0 },
+        "Ports": ports,
+        "Mounts": mounts.join(","),
+        "Labels": labels,
+        "LabelMap": cfg.labels,
+        "AutoRemove": cfg.autoremove,
+    })
 }
 
-pub fn kill(_ctx: &Ctx, _args: KillArgs) -> Result<u8> {
-    not_implemented("box kill")
+fn truncate(s: &str, n: usize) -> String {
+    if s.chars().count() <= n {
+        s.to_string()
+    } else {
+        let mut t: String = s.chars().take(n - 1).collect();
+        t.push('…');
+        t
+    }
 }
 
-pub fn rm(_ctx: &Ctx, _args: RmArgs) -> Result<u8> {
-    not_implemented("box rm")
+fn matches_filter(rec: &Record, st: &State, obj: &Value, filter: &str) -> Result<bool> {
+    let (key, value) = filter
+        .split_once('=')
+        .with_context(|| format!("invalid filter {filter:?}: use KEY=VALUE"))?;
+    Ok(match key {
+        "status" => {
+            if !["created", "running", "exited", "paused"].contains(&value) {
+                bail!("invalid filter status={value}: use created, running, exited or paused");
+            }
+            obj["State"] == value
+        }
+        "name" => rec.name().contains(value),
+        "id" => rec.id().starts_with(value),
+        "ancestor" => {
+            let cfg = &rec.config;
+            cfg.image == value
+                || cfg.image_name == value
+                || cfg.image_name.strip_suffix(":latest") == Some(value)
+                || cfg.image_name.rsplit('/').next() == Some(value)
+                || cfg
+                    .image_name
+                    .rsplit('/')
+                    .next()
+                    .and_then(|n| n.strip_suffix(":latest"))
+                    == Some(value)
+                || cfg
+                    .image_id
+                    .trim_start_matches("sha256:")
+                    .starts_with(value.trim_start_matches("sha256:"))
+        }
+        "label" => match value.split_once('=') {
+            Some((k, v)) => rec.config.labels.get(k).is_some_and(|x| x == v),
+            None => rec.config.labels.contains_key(value),
+        },
+        "exited" => {
+            st.status == Status::Exited
+                && st.exit_code.map(|c| c.to_string()) == Some(value.to_string())
+        }
+        other => bail!("unknown filter {other:?}: use status, name, id, ancestor, label or exited"),
+    })
 }
 
-pub fn wait(_ctx: &Ctx, _args: ContainersArgs) -> Result<u8> {
-    not_implemented("box wait")
+fn is_paused(rec: &Record, st: &State) -> bool {
+    st.status == Status::Running && rec.run_dir.join("paused").exists()
 }
 
-pub fn pause(_ctx: &Ctx, _args: ContainersArgs) -> Result<u8> {
-    not_implemented("box pause")
+pub fn ps(ctx: &Ctx, args: PsArgs) -> Result<u8> {
+    let c = containers(ctx)?;
+    let now = SystemTime::now();
+    let mut rows: Vec<(Record, State, Value)> = Vec::new();
+    for rec in c.list()? {
+        let st = status::observe(&rec);
+        let obj = ps_object(&rec, &st, now, args.no_trunc);
+        let mut keep = args.all || args.latest || st.status == Status::Running;
+        for f in &args.filter {
+            if !matches_filter(&rec, &st, &obj, f)? {
+                keep = false;
+            }
+        }
+        if keep {
+            rows.push((rec, st, obj));
+        }
+    }
+    // Newest first, as docker lists them.
+    rows.reverse();
+    if args.latest {
+        rows.truncate(1);
+    }
+    let mut out = std::io::stdout().lock();
+    if args.quiet {
+        for (_, _, obj) in &rows {
+            writeln!(out, "{}", obj["ID"].as_str().unwrap_or(""))?;
+        }
+        return Ok(0);
+    }
+    match Format::from_arg(args.format.as_deref()) {
+        Format::Json => {
+            let all: Vec<&Value> = rows.iter().map(|(_, _, o)| o).collect();
+            writeln!(out, "{}", serde_json::to_string_pretty(&all)?)?;
+        }
+        Format::Template { source, table } => {
+            let t = template::Template::parse(&source)?;
+            let mut lines = Vec::new();
+            if table {
+                lines.push(template::table_header(&source));
+            }
+            for (_, _, obj) in &rows {
+                lines.push(t.render(obj)?);
+            }
+            if table {
+                write!(out, "{}", align_tabs(&lines))?;
+            } else {
+                for l in lines {
+                    writeln!(out, "{l}")?;
+                }
+            }
+        }
+        Format::Table => {
+            let mut header = vec![
+                "CONTAINER ID",
+                "IMAGE",
+                "COMMAND",
+                "CREATED",
+                "STATUS",
+                "PORTS",
+                "NAMES",
+            ];
+            if args.pid {
+                header.push("PID");
+            }
+            let mut table = vec![header.iter().map(|s| s.to_string()).collect::<Vec<_>>()];
+            for (_, _, o) in &rows {
+                let s = |k: &str| o[k].as_str().unwrap_or("").to_string();
+                let mut row = vec![
+                    s("ID"),
+                    s("Image"),
+                    s("Command"),
+                    s("RunningFor"),
+                    s("Status"),
+                    s("Ports"),
+                    s("Names"),
+                ];
+                if args.pid {
+                    row.push(o["Pid"].to_string());
+                }
+                table.push(row);
+            }
+            write!(out, "{}", columns(&table))?;
+        }
+    }
+    Ok(0)
 }
 
-pub fn unpause(_ctx: &Ctx, _args: ContainersArgs) -> Result<u8> {
-    not_implemented("box unpause")
+/// Aligned columns, three spaces apart, like docker's tabwriter.
+pub fn columns(rows: &[Vec<String>]) -> String {
+    let n = rows.iter().map(Vec::len).max().unwrap_or(0);
+    let mut widths = vec![0usize; n];
+    for r in rows {
+        for (i, cell) in r.iter().enumerate() {
+            widths[i] = widths[i].max(cell.chars().count());
+        }
+    }
+    let mut out = String::new();
+    for r in rows {
+        let mut line = String::new();
+        for (i, cell) in r.iter().enumerate() {
+            line.push_str(cell);
+            if i + 1 < r.len() {
+                line.push_str(&" ".repeat(widths[i] - cell.chars().count() + 3));
+            }
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out
 }
 
-pub fn rename(_ctx: &Ctx, _args: RenameArgs) -> Result<u8> {
-    not_implemented("box rename")
+fn align_tabs(lines: &[String]) -> String {
+    let rows: Vec<Vec<String>> = lines
+        .iter()
+        .map(|l| l.split('\t').map(String::from).collect())
+        .collect();
+    columns(&rows)
 }
 
-pub fn top(_ctx: &Ctx, _args: TopArgs) -> Result<u8> {
-    not_implemented("box top")
+// ------------------------------------------------------------------ logs
+
+pub fn logs(ctx: &Ctx, args: LogsArgs) -> Result<u8> {
+    let c = containers(ctx)?;
+    let rec = c.find(&args.container)?;
+    let path = rec.log_path();
+    if !monitor::has_log(&rec) {
+        let st = status::observe(&rec);
+        if st.status == Status::Running {
+            bail!(
+                "container {} runs in the foreground: its output goes to the terminal that started it, not to a log (start it with -d to keep a log)",
+                rec.name()
+            );
+        }
+        return Ok(0);
+    }
+    let opts = log::ReadOptions {
+        tail: args.tail,
+        since: match &args.since {
+            Some(s) => Some(log::parse_since(s, SystemTime::now()).with_context(|| {
+                format!("invalid --since {s:?}: use an RFC 3339 time, a Unix time or a duration like 10m")
+            })?),
+            None => None,
+        },
+        timestamps: args.timestamps,
+    };
+    let mut out = std::io::stdout().lock();
+    let mut err = std::io::stderr().lock();
+    let mut at_start = [true, true];
+    // Follow from where the snapshot ends: open the follower before reading.
+    let mut follower = args.follow.then(|| log::Follower::at_end(&path));
+    for r in log::read_all(&path, &opts)? {
+        if log::print_record(&r, &opts, &mut at_start, &mut out, &mut err).is_err() {
+            return Ok(0); // our reader went away (e.g. `| head`)
+        }
+    }
+    let _ = out.flush();
+    let Some(follower) = follower.as_mut() else {
+        return Ok(0);
+    };
+    let mut done_at: Option<Instant> = None;
+    loop {
+        let recs = follower.poll()?;
+        let got = !recs.is_empty();
+        for r in recs {
+            if opts
+                .since
+                .is_some_and(|s| r.system_time().is_some_and(|t| t < s))
+            {
+                continue;
+            }
+            if log::print_record(&r, &opts, &mut at_start, &mut out, &mut err).is_err() {
+                return Ok(0);
+            }
+        }
+        let _ = out.flush();
+        if got {
+            continue;
+        }
+        // The container is gone (and its monitor too, so nothing more will be written):
+        // one last read after a short grace, then stop.
+        let running =
+            status::observe(&rec).status == Status::Running || monitor::monitor_alive(&rec);
+        if !running && !rec.dir.join("config.json").exists() {
+            return Ok(0);
+        }
+        if !running {
+            match done_at {
+                Some(t) if t.elapsed() > Duration::from_millis(300) => return Ok(0),
+                Some(_) => {}
+                None => done_at = Some(Instant::now()),
+            }
+        } else {
+            done_at = None;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }
 
-pub fn cp(_ctx: &Ctx, _args: CpArgs) -> Result<u8> {
-    not_implemented("box cp")
+// ------------------------------------------------------------------ exec
+
+pub fn exec(ctx: &Ctx, args: ExecArgs) -> Result<u8> {
+    let c = containers(ctx)?;
+    let rec = c.find(&args.container)?;
+    let st = status::observe(&rec);
+    if st.status != Status::Running {
+        return Err(Coded::new(
+            crate::exit::BOX_ERROR,
+            format!(
+                "container {} is not running: start it first (box start {})",
+                rec.name(),
+                rec.name()
+            ),
+        )
+        .into());
+    }
+    if is_paused(&rec, &st) {
+        bail!("container {} is paused: unpause it first", rec.name());
+    }
+    let pid = st.pid.context("the container's record has no pid")?;
+    monitor::exec::exec(&rec, pid, &args)
 }
 
-pub fn port(_ctx: &Ctx, _args: PortArgs) -> Result<u8> {
-    not_implemented("box port")
+// ------------------------------------------------------------------ stop / kill
+
+fn stop_targets(ctx: &Ctx, args: &StopArgs) -> Result<Vec<String>> {
+    if !args.all {
+        return Ok(args.containers.clone());
+    }
+    let c = containers(ctx)?;
+    Ok(c.list()?
+        .into_iter()
+        .filter(|r| status::observe(r).status == Status::Running)
+        .map(|r| r.name().to_string())
+        .collect())
+}
+
+fn signal_of(name: &str) -> Result<Signal> {
+    crate::cli::args::parse_signal(name).map_err(|e| anyhow::anyhow!(e))
+}
+
+/// Send `sig` to the container's PID 1 if it is still the process we started.
+fn signal_container(st: &State, sig: Signal) -> Result<bool> {
+    if !st.is_alive() {
+        return Ok(false);
+    }
+    let Some(pid) = st.pid else { return Ok(false) };
+    match nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), sig) {
+        Ok(()) => Ok(true),
+        Err(nix::errno::Errno::ESRCH) => Ok(false),
+        Err(e) => Err(anyhow::anyhow!(
+            "cannot signal the container's process {pid}: {e}"
+        )),
+    }
+}
+
+/// Wait until the container is no longer running (its exit recorded, or its pid gone).
+fn wait_not_running(rec: &Record, timeout: Duration) -> bool {
+    let start = Instant::now();
+    loop {
+        let st = rec.state().unwrap_or_default();
+        if st.status != Status::Running {
+            return true;
+        }
+        if !st.is_alive() {
+            // Give the supervisor a moment to record the real exit code.
+            if start.elapsed() > timeout.min(Duration::from_secs(2))
+                || st
+                    .box_pid
+                    .is_none_or(|p| crate::container::process_start_time(p).is_none())
+            {
+                status::observe(rec);
+                return true;
+            }
+        }
+        if start.elapsed() > timeout {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// docker stop: the stop signal, then SIGKILL after the timeout.
+fn stop_one(rec: &Record, time: Option<u64>) -> Result<()> {
+    monitor::request_stop(rec);
+    let st = status::observe(rec);
+    if st.status != Status::Running {
+        return Ok(());
+    }
+    let spec = &rec.config.spec;
+    let sig = match &spec.stop_signal {
+        Some(s) => signal_of(s)?,
+        None => Signal::SIGTERM,
+    };
+    let timeout = Duration::from_secs(time.or(spec.stop_timeout).unwrap_or(10));
+    // A paused container cannot act on its stop signal.
+    if is_paused(rec, &st) {
+        let _ = crate::monitor::freezer::thaw(rec, &st);
+    }
+    if signal_container(&st, sig)? && wait_not_running(rec, timeout) {
+        return Ok(());
+    }
+    signal_container(&rec.state().unwrap_or_default(), Signal::SIGKILL)?;
+    if !wait_not_running(rec, Duration::from_secs(10)) {
+        bail!(
+            "container {} did not exit after SIGKILL: its process may be stuck in the kernel",
+            rec.name()
+        );
+    }
+    Ok(())
+}
+
+pub fn stop(ctx: &Ctx, args: StopArgs) -> Result<u8> {
+    let names = stop_targets(ctx, &args)?;
+    each(ctx, &names, |_, rec, name| {
+        stop_one(rec, args.time)?;
+        println!("{name}");
+        Ok(())
+    })
+}
+
+pub fn kill(ctx: &Ctx, args: KillArgs) -> Result<u8> {
+    let sig = signal_of(&args.signal)?;
+    each(ctx, &args.containers, |_, rec, name| {
+        let st = status::observe(rec);
+        if st.status != Status::Running {
+            bail!("container {} is not running", rec.name());
+        }
+        if matches!(sig, Signal::SIGKILL | Signal::SIGTERM | Signal::SIGINT) {
+            monitor::request_stop(rec);
+        }
+        if !signal_container(&st, sig)? {
+            bail!("container {} is not running", rec.name());
+        }
+        println!("{name}");
+        Ok(())
+    })
+}
+
+// ------------------------------------------------------------------ rm / prune
+
+/// Remove one container: refuse a running one unless `force` (then SIGKILL it first).
+pub fn remove_container(ctx: &Ctx, c: &Containers, rec: &Record, force: bool) -> Result<()> {
+    let st = status::observe(rec);
+    if st.status == Status::Running {
+        if !force {
+            bail!(
+                "container {} is running: stop it first (box stop {}) or use box rm -f",
+                rec.name(),
+                rec.name()
+            );
+        }
+        monitor::request_stop(rec);
+        if is_paused(rec, &st) {
+            let _ = crate::monitor::freezer::thaw(rec, &st);
+        }
+        signal_container(&st, Signal::SIGKILL)?;
+        if !wait_not_running(rec, Duration::from_secs(10)) {
+            bail!("container {} did not exit after SIGKILL", rec.name());
+        }
+    }
+    // The monitor may still be writing its last log lines: let it finish first.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while monitor::monitor_alive(rec) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    crate::run::remove_container_files(c, rec, &ctx.paths.data)
+        .with_context(|| format!("removing container {}", rec.name()))?;
+    Ok(())
+}
+
+pub fn rm(ctx: &Ctx, args: RmArgs) -> Result<u8> {
+    let names: Vec<String> = if args.all {
+        containers(ctx)?
+            .list()?
+            .into_iter()
+            .map(|r| r.id().to_string())
+            .collect()
+    } else {
+        args.containers.clone()
+    };
+    each(ctx, &names, |c, rec, name| {
+        remove_container(ctx, c, rec, args.force)?;
+        println!("{name}");
+        Ok(())
+    })
+}
+
+/// What `container prune` removed.
+#[derive(Debug, Default, Clone)]
+pub struct Pruned {
+    pub ids: Vec<String>,
+    /// Bytes of upper/rootfs dirs and logs freed (approximate: blocks in use).
+    pub reclaimed: u64,
+}
+
+/// Remove every container that is not running. For `box container prune` and
+/// `box system prune`.
+pub fn prune_containers(ctx: &Ctx) -> Result<Pruned> {
+    let c = containers(ctx)?;
+    let mut pruned = Pruned::default();
+    for rec in c.list()? {
+        if status::observe(&rec).status == Status::Running {
+            continue;
+        }
+        let size = container_size(&rec);
+        match remove_container(ctx, &c, &rec, false) {
+            Ok(()) => {
+                pruned.reclaimed += size;
+                pruned.ids.push(rec.id().to_string());
+            }
+            Err(e) => eprintln!("box: {}", crate::exit::one_line(&e)),
+        }
+    }
+    Ok(pruned)
+}
+
+/// Disk usage of a container's own files (upper or vfs rootfs, logs), for `system df`.
+pub fn container_size(rec: &Record) -> u64 {
+    fn du(p: &std::path::Path) -> u64 {
+        use std::os::unix::fs::MetadataExt;
+        let Ok(md) = std::fs::symlink_metadata(p) else {
+            return 0;
+        };
+        let mut total = md.blocks() * 512;
+        if md.is_dir()
+            && let Ok(rd) = std::fs::read_dir(p)
+        {
+            for e in rd.flatten() {
+                total += du(&e.path());
+            }
+        }
+        total
+    }
+    du(&rec.dir)
+}
+
+pub fn prune(ctx: &Ctx, _args: PruneArgs) -> Result<u8> {
+    let pruned = prune_containers(ctx)?;
+    for id in &pruned.ids {
+        println!("{id}");
+    }
+    println!("Total reclaimed space: {}", human_size(pruned.reclaimed));
+    Ok(0)
+}
+
+fn human_size(b: u64) -> String {
+    let units = ["B", "kB", "MB", "GB", "TB"];
+    let mut v = b as f64;
+    let mut i = 0;
+    while v >= 1000.0 && i + 1 < units.len() {
+        v /= 1000.0;
+        i += 1;
+    }
+    if i == 0 {
+        format!("{b}B")
+    } else {
+        format!("{v:.3}{}", units[i]).replace(".000", "")
+    }
+}
+
+// ------------------------------------------------------------------ wait / rename
+
+pub fn wait(ctx: &Ctx, args: ContainersArgs) -> Result<u8> {
+    each(ctx, &args.containers, |_, rec, _| {
+        loop {
+            let st = status::observe(rec);
+            if st.status == Status::Exited {
+                println!("{}", st.exit_code.unwrap_or(status::LOST_EXIT_CODE));
+                return Ok(());
+            }
+            if !rec.dir.join("config.json").exists() {
+                bail!("container {} was removed while waiting", rec.name());
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    })
+}
+
+pub fn rename(ctx: &Ctx, args: RenameArgs) -> Result<u8> {
+    let c = containers(ctx)?;
+    let mut rec = c.find(&args.container)?;
+    c.rename(&mut rec, &args.new_name)?;
+    Ok(0)
+}
+
+// ------------------------------------------------------------------ pause / unpause
+
+pub fn pause(ctx: &Ctx, args: ContainersArgs) -> Result<u8> {
+    each(ctx, &args.containers, |_, rec, name| {
+        let st = status::observe(rec);
+        if st.status != Status::Running {
+            bail!("container {} is not running", rec.name());
+        }
+        monitor::freezer::freeze(rec, &st)?;
+        println!("{name}");
+        Ok(())
+    })
+}
+
+pub fn unpause(ctx: &Ctx, args: ContainersArgs) -> Result<u8> {
+    each(ctx, &args.containers, |_, rec, name| {
+        let st = status::observe(rec);
+        if !is_paused(rec, &st) {
+            bail!("container {} is not paused", rec.name());
+        }
+        monitor::freezer::thaw(rec, &st)?;
+        println!("{name}");
+        Ok(())
+    })
+}
+
+// ------------------------------------------------------------------ top / cp / port / stats
+
+pub fn top(ctx: &Ctx, args: TopArgs) -> Result<u8> {
+    let c = containers(ctx)?;
+    let rec = c.find(&args.container)?;
+    let st = status::observe(&rec);
+    let pid = match (st.status, st.pid) {
+        (Status::Running, Some(p)) => p,
+        _ => bail!("container {} is not running", rec.name()),
+    };
+    let rows = monitor::top::processes(pid)?;
+    let mut table = vec![
+        [
+            "USER", "PID", "PPID", "HOST PID", "ELAPSED", "TIME", "COMMAND",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect::<Vec<_>>(),
+    ];
+    for p in rows {
+        table.push(vec![
+            p.user,
+            p.pid.to_string(),
+            p.ppid.to_string(),
+            p.host_pid.to_string(),
+            p.elapsed,
+            p.time,
+            p.command,
+        ]);
+    }
+    print!("{}", columns(&table));
+    Ok(0)
+}
+
+pub fn cp(ctx: &Ctx, args: CpArgs) -> Result<u8> {
+    let c = containers(ctx)?;
+    monitor::cp::copy(&c, &args.src, &args.dest)?;
+    Ok(0)
+}
+
+pub fn port(ctx: &Ctx, args: PortArgs) -> Result<u8> {
+    let c = containers(ctx)?;
+    let rec = c.find(&args.container)?;
+    for p in &rec.config.spec.publish {
+        println!("{}", port_line(p));
+    }
+    Ok(0)
+}
+
+/// `[IP:][HPORT:]CPORT[/PROTO]` → `CPORT/PROTO -> IP:HPORT`, as docker prints it.
+fn port_line(p: &str) -> String {
+    let (spec, proto) = p.split_once('/').unwrap_or((p, "tcp"));
+    let parts: Vec<&str> = spec.rsplitn(3, ':').collect();
+    let (cport, hport, ip) = match parts.as_slice() {
+        [c] => (*c, "", "0.0.0.0"),
+        [c, h] => (*c, *h, "0.0.0.0"),
+        [c, h, i] => (*c, *h, if i.is_empty() { "0.0.0.0" } else { *i }),
+        _ => (spec, "", "0.0.0.0"),
+    };
+    let hport = if hport.is_empty() { cport } else { hport };
+    format!("{cport}/{proto} -> {ip}:{hport}")
 }
 
 pub fn stats(_ctx: &Ctx, _args: StatsArgs) -> Result<u8> {
     not_implemented("box stats")
 }
 
-pub fn prune(_ctx: &Ctx, _args: PruneArgs) -> Result<u8> {
-    not_implemented("box container prune")
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn columns_align() {
+        let t = columns(&[
+            vec!["A".into(), "BB".into(), "C".into()],
+            vec!["long".into(), "x".into(), "".into()],
+        ]);
+        assert_eq!(t, "A      BB   C\nlong   x\n");
+    }
+
+    #[test]
+    fn ports_like_docker() {
+        assert_eq!(port_line("8080:80"), "80/tcp -> 0.0.0.0:8080");
+        assert_eq!(
+            port_line("127.0.0.1:8080:80/udp"),
+            "80/udp -> 127.0.0.1:8080"
+        );
+        assert_eq!(port_line("80"), "80/tcp -> 0.0.0.0:80");
+    }
+
+    #[test]
+    fn sizes_and_truncation() {
+        assert_eq!(human_size(512), "512B");
+        assert_eq!(human_size(1_500_000), "1.500MB");
+        assert_eq!(
+            truncate("sh -c 'while true; do date; done'", 20)
+                .chars()
+                .count(),
+            20
+        );
+        assert_eq!(truncate("sh", 20), "sh");
+    }
 }

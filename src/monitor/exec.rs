@@ -1,0 +1,405 @@
+//! `box exec`: a new process inside a running container.
+//!
+//! ```text
+//!  box (single-threaded, child subreaper)
+//!   ├─ opens /proc/PID/ns/{user,mnt,pid,uts,ipc,net,cgroup} of the container's PID 1
+//!   ├─ fork ─► C1: setns(user) first (it grants the capabilities the others need), then
+//!   │              mnt, pid, uts, ipc, net, cgroup; fork ─► C2 (in the pid namespace);
+//!   │              send C2's pid, _exit
+//!   │         C2: setsid, stdio or the pty, user, working dir, capabilities, seccomp,
+//!   │             no_new_privs as the container has them, execve (errors over a pipe)
+//!   └─ reaps C1; C2 is reparented to box (subreaper): box forwards signals, relays the
+//!      terminal and returns C2's exit code; 126/127 when the exec failed.
+//! ```
+//! Namespaces the container shares with us (e.g. the network with `--network host`) are
+//! not joined: they are already ours.
+use std::ffi::CString;
+use std::io::{Read, Write};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+
+use anyhow::{Context, Result, bail};
+use nix::fcntl::{OFlag, open};
+use nix::sched::{CloneFlags, setns};
+use nix::sys::stat::Mode;
+use nix::unistd::{ForkResult, Gid, Pid, Uid, fork};
+
+use crate::cli::args::ExecArgs;
+use crate::container::Record;
+use crate::exit::Coded;
+use crate::run::{create, security, supervise, sys};
+
+const NAMESPACES: &[(&str, CloneFlags)] = &[
+    ("user", CloneFlags::CLONE_NEWUSER),
+    ("mnt", CloneFlags::CLONE_NEWNS),
+    ("pid", CloneFlags::CLONE_NEWPID),
+    ("uts", CloneFlags::CLONE_NEWUTS),
+    ("ipc", CloneFlags::CLONE_NEWIPC),
+    ("net", CloneFlags::CLONE_NEWNET),
+    ("cgroup", CloneFlags::CLONE_NEWCGROUP),
+];
+
+fn same_ns(pid: i32, name: &str) -> bool {
+    let theirs = std::fs::metadata(format!("/proc/{pid}/ns/{name}"));
+    let ours = std::fs::metadata(format!("/proc/self/ns/{name}"));
+    use std::os::unix::fs::MetadataExt;
+    matches!((theirs, ours), (Ok(a), Ok(b)) if a.ino() == b.ino() && a.dev() == b.dev())
+}
+
+fn cstrings(v: &[String]) -> Result<Vec<CString>> {
+    v.iter()
+        .map(|s| CString::new(s.as_bytes()).with_context(|| format!("{s:?} contains a NUL byte")))
+        .collect()
+}
+
+/// Run `args.command` in the container whose PID 1 is `pid`; returns its exit code.
+pub fn exec(rec: &Record, pid: i32, args: &ExecArgs) -> Result<u8> {
+    let threads = sys::thread_count();
+    if threads != 1 {
+        bail!("box exec must be single-threaded but has {threads} threads (a bug)");
+    }
+    let spec = &rec.config.spec;
+    // Open every namespace first: the pid may die, and the fds keep them valid.
+    let mut ns_fds: Vec<(OwnedFd, CloneFlags)> = Vec::new();
+    for (name, flag) in NAMESPACES {
+        if same_ns(pid, name) {
+            continue;
+        }
+        let path = format!("/proc/{pid}/ns/{name}");
+        let fd = open(
+            path.as_str(),
+            OFlag::O_RDONLY | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )
+        .with_context(|| format!("cannot open {path} to join the container"))?;
+        ns_fds.push((fd, *flag));
+    }
+
+    // Everything the child needs, built before the fork.
+    let hostname = if spec.hostname.is_empty() {
+        rec.short_id().to_string()
+    } else {
+        spec.hostname.clone()
+    };
+    let mut env: Vec<String> = Vec::new();
+    let mut set_env = |kv: String| {
+        let key = kv.split('=').next().unwrap_or("").to_string();
+        env.retain(|e| e.split('=').next() != Some(key.as_str()));
+        env.push(kv);
+    };
+    set_env(format!("PATH={}", crate::run::spec::DEFAULT_PATH));
+    set_env(format!("HOSTNAME={hostname}"));
+    for e in &spec.env {
+        set_env(e.clone());
+    }
+    if args.tty {
+        set_env("TERM=xterm".into());
+    }
+    for e in &args.env {
+        match e.split_once('=') {
+            Some(_) => set_env(e.clone()),
+            None => {
+                if let Ok(v) = std::env::var(e) {
+                    set_env(format!("{e}={v}"));
+                }
+            }
+        }
+    }
+    let user = args.user.clone().unwrap_or_else(|| spec.user.clone());
+    let cwd = args.workdir.clone().unwrap_or_else(|| spec.cwd.clone());
+    let cwd = if cwd.is_empty() { "/".to_string() } else { cwd };
+    let argv = cstrings(&args.command)?;
+    let path_dirs: Vec<String> = env
+        .iter()
+        .find_map(|e| e.strip_prefix("PATH="))
+        .unwrap_or(crate::run::spec::DEFAULT_PATH)
+        .split(':')
+        .map(String::from)
+        .collect();
+    let privileged = args.privileged || spec.privileged;
+    let caps = if privileged {
+        security::cap_mask(&security::all_cap_names())
+    } else {
+        security::cap_mask(&spec.caps)
+    };
+    let seccomp = if !privileged && create::wants_seccomp(spec) {
+        security::default_profile(caps).context("building the seccomp profile")?
+    } else {
+        Vec::new()
+    };
+
+    let pty = if args.tty {
+        let ws = sys::get_winsize(std::io::stdin().as_fd())
+            .or_else(|| sys::get_winsize(std::io::stdout().as_fd()));
+        let p = nix::pty::openpty(ws.as_ref(), None).context("cannot allocate a terminal")?;
+        for fd in [&p.master, &p.slave] {
+            let _ = nix::fcntl::fcntl(
+                fd,
+                nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC),
+            );
+        }
+        Some(p)
+    } else {
+        None
+    };
+    let devnull = open("/dev/null", OFlag::O_RDWR | OFlag::O_CLOEXEC, Mode::empty())?;
+
+    let (mut pid_r, pid_w) = std::io::pipe()?;
+    let (mut err_r, err_w) = std::io::pipe()?;
+    // SAFETY: prctl with integer arguments.
+    unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
+    let (mut sfd, _old_mask) = supervise::block_signals()?;
+
+    // SAFETY: single-threaded (checked above).
+    match unsafe { fork() }.context("fork")? {
+        ForkResult::Child => {
+            drop(pid_r);
+            drop(err_r);
+            let child = Child {
+                ns_fds: &ns_fds,
+                pty_slave: pty.as_ref().map(|p| p.slave.as_fd()),
+                devnull: devnull.as_fd(),
+                interactive: args.interactive,
+                user: &user,
+                cwd: &cwd,
+                argv: &argv,
+                env: &env,
+                path_dirs: &path_dirs,
+                caps,
+                seccomp: &seccomp,
+                no_new_privs: spec.no_new_privileges,
+            };
+            let code = child.first(pid_w, err_w);
+            // SAFETY: plain _exit in the forked child.
+            unsafe { libc::_exit(code) }
+        }
+        ForkResult::Parent { child } => {
+            drop(pid_w);
+            drop(err_w);
+            drop(ns_fds);
+            let mut buf = String::new();
+            let _ = pid_r.read_to_string(&mut buf);
+            let _ = nix::sys::wait::waitpid(child, None);
+            let mut msg = Vec::new();
+            let _ = err_r.read_to_end(&mut msg);
+            let c2: i32 = match buf.trim().parse() {
+                Ok(p) => p,
+                Err(_) => {
+                    let text = String::from_utf8_lossy(&msg);
+                    bail!(
+                        "cannot enter the container: {}",
+                        text.split_once(':').map(|x| x.1).unwrap_or(&text).trim()
+                    );
+                }
+            };
+            let c2 = Pid::from_raw(c2);
+            if !msg.is_empty() {
+                let _ = nix::sys::wait::waitpid(c2, None);
+                let text = String::from_utf8_lossy(&msg).into_owned();
+                let (code, m) = text.split_once(':').unwrap_or(("125", &text));
+                let code: u8 = code.parse().unwrap_or(crate::exit::BOX_ERROR);
+                return Err(Coded::new(code, m.trim().to_string()).into());
+            }
+            let relay = match pty {
+                Some(p) => {
+                    drop(p.slave);
+                    Some(supervise::Relay {
+                        master: p.master,
+                        stdin: args.interactive,
+                        out: std::io::stdout().as_fd().try_clone_to_owned()?,
+                        winch: true,
+                    })
+                }
+                None => None,
+            };
+            let raw = relay
+                .as_ref()
+                .is_some_and(|r| r.stdin)
+                .then(supervise::RawMode::enable)
+                .flatten();
+            let status = supervise::wait(c2, &mut sfd, relay);
+            drop(raw);
+            Ok(crate::exit::from_wait(status?))
+        }
+    }
+}
+
+struct Child<'a> {
+    ns_fds: &'a [(OwnedFd, CloneFlags)],
+    pty_slave: Option<std::os::fd::BorrowedFd<'a>>,
+    devnull: std::os::fd::BorrowedFd<'a>,
+    interactive: bool,
+    user: &'a str,
+    cwd: &'a str,
+    argv: &'a [CString],
+    env: &'a [String],
+    path_dirs: &'a [String],
+    caps: u64,
+    seccomp: &'a [seccompiler::BpfProgram],
+    no_new_privs: bool,
+}
+
+impl Child<'_> {
+    /// C1: join the namespaces, fork C2, report its pid.
+    fn first(&self, pid_w: std::io::PipeWriter, mut err_w: std::io::PipeWriter) -> i32 {
+        for (fd, flag) in self.ns_fds {
+            if let Err(e) = setns(fd, *flag) {
+                let _ = write!(err_w, "125:setns({flag:?}): {e}");
+                return 1;
+            }
+        }
+        // SAFETY: still single-threaded.
+        match unsafe { fork() } {
+            Err(e) => {
+                let _ = write!(err_w, "125:fork: {e}");
+                1
+            }
+            Ok(ForkResult::Parent { child }) => {
+                let mut w = pid_w;
+                let _ = write!(w, "{}", child.as_raw());
+                0
+            }
+            Ok(ForkResult::Child) => {
+                drop(pid_w);
+                let (code, msg) = self.second();
+                let _ = write!(err_w, "{code}:{msg}");
+                // SAFETY: plain _exit in the forked child.
+                unsafe { libc::_exit(code as i32) }
+            }
+        }
+    }
+
+    /// C2: become the process the container would run, then exec. Returns only on error.
+    fn second(&self) -> (u8, String) {
+        let fail = |what: &str, e: nix::Error| (crate::exit::BOX_ERROR, format!("{what}: {e}"));
+        // SAFETY: prctl with integer arguments; die with box like the container's own PID 1.
+        unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) };
+        let root = Uid::from_raw(0);
+        let root_g = Gid::from_raw(0);
+        if let Err(e) = nix::unistd::setresgid(root_g, root_g, root_g) {
+            return fail("setresgid(0)", e);
+        }
+        if let Err(e) = nix::unistd::setresuid(root, root, root) {
+            return fail("setresuid(0)", e);
+        }
+        if let Err(e) = nix::unistd::setsid() {
+            return fail("setsid", e);
+        }
+        let dup = |fd: i32, to: i32| {
+            // SAFETY: dup2 onto a standard descriptor.
+            if unsafe { libc::dup2(fd, to) } < 0 {
+                Err(nix::Error::last())
+            } else {
+                Ok(())
+            }
+        };
+        if let Some(slave) = self.pty_slave {
+            // SAFETY: TIOCSCTTY with an integer argument on our new session's terminal.
+            unsafe { libc::ioctl(slave.as_raw_fd(), libc::TIOCSCTTY, 0) };
+            for n in 0..3 {
+                if let Err(e) = dup(slave.as_raw_fd(), n) {
+                    return fail("dup2 the terminal", e);
+                }
+            }
+        } else if !self.interactive
+            && let Err(e) = dup(self.devnull.as_raw_fd(), 0)
+        {
+            return fail("dup2 /dev/null", e);
+        }
+        let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
+        let group = std::fs::read_to_string("/etc/group").unwrap_or_default();
+        let id = match crate::run::user::resolve(self.user, &passwd, &group) {
+            Ok(id) => id,
+            Err(m) => return (crate::exit::BOX_ERROR, m),
+        };
+        let mut env = self.env.to_vec();
+        if !env.iter().any(|e| e.starts_with("HOME=")) {
+            env.push(format!("HOME={}", id.home));
+        }
+        let envp: Vec<CString> = env
+            .iter()
+            .filter_map(|e| CString::new(e.as_bytes()).ok())
+            .collect();
+        if let Err(e) = security::drop_bounding(self.caps) {
+            return fail("drop bounding capabilities", e);
+        }
+        for prog in self.seccomp {
+            if let Err(e) = security::install(prog) {
+                return fail("install the seccomp filter", e);
+            }
+        }
+        // SAFETY: prctl with integer arguments.
+        unsafe { libc::prctl(libc::PR_SET_KEEPCAPS, 1, 0, 0, 0) };
+        let gids: Vec<Gid> = id.groups.iter().map(|g| Gid::from_raw(*g)).collect();
+        if nix::unistd::setgroups(&gids).is_err() && !gids.is_empty() {
+            return (
+                crate::exit::BOX_ERROR,
+                "cannot set the supplementary groups".into(),
+            );
+        }
+        let g = Gid::from_raw(id.gid);
+        let u = Uid::from_raw(id.uid);
+        if let Err(e) = nix::unistd::setresgid(g, g, g) {
+            return fail(&format!("setresgid({}): is the gid mapped?", id.gid), e);
+        }
+        if let Err(e) = nix::unistd::setresuid(u, u, u) {
+            return fail(&format!("setresuid({}): is the uid mapped?", id.uid), e);
+        }
+        if let Err(e) = security::set_caps(self.caps) {
+            return fail("set capabilities", e);
+        }
+        if self.no_new_privs
+            && let Err(e) = nix::sys::prctl::set_no_new_privs()
+        {
+            return fail("prctl(PR_SET_NO_NEW_PRIVS)", e);
+        }
+        if let Err(e) = nix::unistd::chdir(self.cwd) {
+            return (
+                crate::exit::CANNOT_INVOKE,
+                format!("cannot chdir to {}: {e}", self.cwd),
+            );
+        }
+        // Default signal dispositions and an empty mask for the command.
+        for n in 1..=31 {
+            if n == libc::SIGKILL || n == libc::SIGSTOP {
+                continue;
+            }
+            // SAFETY: SIG_DFL installs no handler.
+            unsafe { libc::signal(n, libc::SIG_DFL) };
+        }
+        let _ = nix::sys::signal::sigprocmask(
+            nix::sys::signal::SigmaskHow::SIG_SETMASK,
+            Some(&nix::sys::signal::SigSet::empty()),
+            None,
+        );
+        let name = self.argv[0].to_string_lossy().into_owned();
+        let candidates: Vec<CString> = if name.contains('/') {
+            vec![self.argv[0].clone()]
+        } else {
+            self.path_dirs
+                .iter()
+                .filter(|d| !d.is_empty())
+                .filter_map(|d| CString::new(format!("{d}/{name}")).ok())
+                .collect()
+        };
+        let mut errno = nix::errno::Errno::ENOENT;
+        for c in &candidates {
+            let e = match nix::unistd::execve(c, self.argv, &envp) {
+                Err(e) => e,
+                Ok(never) => match never {},
+            };
+            // Keep the most telling error: "permission denied" beats "not found".
+            if e != nix::errno::Errno::ENOENT && e != nix::errno::Errno::ENOTDIR {
+                errno = e;
+            }
+        }
+        let code = if errno == nix::errno::Errno::ENOENT || errno == nix::errno::Errno::ENOTDIR {
+            crate::exit::NOT_FOUND
+        } else {
+            crate::exit::CANNOT_INVOKE
+        };
+        (
+            code,
+            format!("cannot run {name:?} in the container: {}", errno.desc()),
+        )
+    }
+}

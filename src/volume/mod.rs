@@ -1,0 +1,374 @@
+//! Named volumes: directories in the per-user store that outlive containers.
+//!
+//! Layout under `<data>/volumes/`:
+//! ```text
+//! .lock                 flock: held to create or remove a volume
+//! <name>/volume.json    `Volume` record (name, created, labels)
+//! <name>/_data/         what containers see at the mount point
+//! ```
+//! A volume is created by `box volume create NAME` or on first use by `-v NAME:/path`
+//! ([`resolve_or_create`]). Files a container writes as a non-root user are owned by
+//! subordinate ids on the host, so removal goes through the userns remove helper.
+use std::fs;
+use std::io;
+use std::os::unix::fs::DirBuilderExt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::paths::Paths;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("no such volume: {0}")]
+    NotFound(String),
+    #[error("volume {0:?} already exists")]
+    Exists(String),
+    #[error(
+        "invalid volume name {0:?}: use letters, digits, '_', '.' and '-', starting with a letter or digit, at least 2 characters"
+    )]
+    BadName(String),
+    #[error(
+        "volume {name} is in use by container {container}: remove the container first or use --force"
+    )]
+    InUse { name: String, container: String },
+    #[error("cannot {what} {path}: {source}")]
+    Io {
+        what: &'static str,
+        path: PathBuf,
+        source: io::Error,
+    },
+    #[error("corrupt volume record {path}: {source} (remove the directory)")]
+    Corrupt {
+        path: PathBuf,
+        source: serde_json::Error,
+    },
+    #[error(
+        "volumes are locked by another box process ({0} held too long): wait for it or set BOX_LOCK_TIMEOUT"
+    )]
+    Locked(PathBuf),
+    #[error("removing volume data: {0}")]
+    Remove(String),
+}
+
+fn io_err(what: &'static str, path: &Path) -> impl FnOnce(io::Error) -> Error + use<> {
+    let path = path.to_path_buf();
+    move |source| Error::Io { what, path, source }
+}
+
+/// One named volume, shaped like docker's `volume inspect` output.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "PascalCase")]
+pub struct Volume {
+    pub name: String,
+    pub driver: String,
+    pub mountpoint: PathBuf,
+    pub created_at: String,
+    #[serde(default)]
+    pub labels: std::collections::BTreeMap<String, String>,
+    pub scope: String,
+    #[serde(default)]
+    pub options: std::collections::BTreeMap<String, String>,
+}
+
+/// The per-user set of volumes.
+#[derive(Debug, Clone)]
+pub struct Volumes {
+    root: PathBuf,
+}
+
+/// The volumes lock; released on drop.
+pub struct Lock {
+    _flock: nix::fcntl::Flock<fs::File>,
+}
+
+impl Volumes {
+    /// `<data>/volumes`, created when missing.
+    pub fn open(paths: &Paths) -> Result<Volumes, Error> {
+        let root = paths.volumes();
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&root)
+            .map_err(io_err("create", &root))?;
+        Ok(Volumes { root })
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    fn lock(&self) -> Result<Lock, Error> {
+        let path = self.root.join(".lock");
+        let timeout = std::env::var("BOX_LOCK_TIMEOUT")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .map(Duration::from_secs)
+            .unwrap_or(Duration::from_secs(60));
+        let start = std::time::Instant::now();
+        loop {
+            let file = fs::OpenOptions::new()
+                .create(true)
+                .truncate(false)
+                .write(true)
+                .open(&path)
+                .map_err(io_err("open", &path))?;
+            match nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusiveNonblock) {
+                Ok(f) => return Ok(Lock { _flock: f }),
+                Err((_, nix::errno::Errno::EWOULDBLOCK | nix::errno::Errno::EINTR)) => {}
+                Err((_, e)) => return Err(io_err("lock", &path)(e.into())),
+            }
+            if start.elapsed() > timeout {
+                return Err(Error::Locked(path));
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    fn record_path(&self, name: &str) -> PathBuf {
+        self.root.join(name).join("volume.json")
+    }
+
+    /// Create a volume (a random 64-hex name when `name` is None).
+    pub fn create(
+        &self,
+        name: Option<&str>,
+        labels: std::collections::BTreeMap<String, String>,
+    ) -> Result<Volume, Error> {
+        let _lock = self.lock()?;
+        self.create_locked(name, labels)
+    }
+
+    fn create_locked(
+        &self,
+        name: Option<&str>,
+        labels: std::collections::BTreeMap<String, String>,
+    ) -> Result<Volume, Error> {
+        let name = match name {
+            Some(n) => {
+                validate_name(n)?;
+                n.to_string()
+            }
+            None => crate::container::random_id(),
+        };
+        let dir = self.root.join(&name);
+        if self.record_path(&name).exists() {
+            return Err(Error::Exists(name));
+        }
+        // A directory without a record is a half-created volume: start over.
+        if dir.exists() {
+            let _ = fs::remove_dir_all(&dir);
+        }
+        let tmp = self
+            .root
+            .join(format!(".tmp-{}-{}", std::process::id(), name));
+        let _ = fs::remove_dir_all(&tmp);
+        let data = tmp.join("_data");
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o755)
+            .create(&data)
+            .map_err(io_err("create", &data))?;
+        let vol = Volume {
+            name: name.clone(),
+            driver: "local".into(),
+            mountpoint: dir.join("_data"),
+            created_at: crate::container::time::now_rfc3339(),
+            labels,
+            scope: "local".into(),
+            options: Default::default(),
+        };
+        let bytes = serde_json::to_vec_pretty(&vol).expect("volume serializes");
+        let rec = tmp.join("volume.json");
+        fs::write(&rec, bytes).map_err(io_err("write", &rec))?;
+        fs::rename(&tmp, &dir).map_err(|e| {
+            let _ = fs::remove_dir_all(&tmp);
+            io_err("create", &dir)(e)
+        })?;
+        Ok(vol)
+    }
+
+    /// A volume by name.
+    pub fn get(&self, name: &str) -> Result<Volume, Error> {
+        if validate_name(name).is_err() && !is_hex64(name) {
+            return Err(Error::NotFound(name.to_string()));
+        }
+        let path = self.record_path(name);
+        let bytes = match fs::read(&path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                return Err(Error::NotFound(name.to_string()));
+            }
+            Err(e) => return Err(io_err("read", &path)(e)),
+        };
+        let mut vol: Volume =
+            serde_json::from_slice(&bytes).map_err(|source| Error::Corrupt { path, source })?;
+        // The store may have moved (BOX_ROOT): the mount point is where it is now.
+        vol.mountpoint = self.root.join(name).join("_data");
+        Ok(vol)
+    }
+
+    /// Every volume, by name.
+    pub fn list(&self) -> Result<Vec<Volume>, Error> {
+        let mut out = Vec::new();
+        for entry in fs::read_dir(&self.root).map_err(io_err("read", &self.root))? {
+            let entry = entry.map_err(io_err("read", &self.root))?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if name.starts_with('.') {
+                continue;
+            }
+            if let Ok(v) = self.get(&name) {
+                out.push(v);
+            }
+        }
+        out.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(out)
+    }
+
+    /// The host directory of volume `name`, creating the volume when it does not exist.
+    pub fn resolve_or_create(&self, name: &str) -> Result<PathBuf, Error> {
+        match self.get(name) {
+            Ok(v) => return Ok(v.mountpoint),
+            Err(Error::NotFound(_)) => {}
+            Err(e) => return Err(e),
+        }
+        let _lock = self.lock()?;
+        match self.create_locked(Some(name), Default::default()) {
+            Ok(v) => Ok(v.mountpoint),
+            Err(Error::Exists(_)) => Ok(self.get(name)?.mountpoint),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Remove a volume and its data. Checking that no container uses it is the caller's
+    /// job (it knows the containers). Spawns the userns remove helper for files owned by
+    /// subordinate ids, so call it from a single-threaded moment.
+    pub fn remove(&self, data_root: &Path, name: &str) -> Result<(), Error> {
+        let _lock = self.lock()?;
+        self.get(name)?;
+        let dir = self.root.join(name);
+        // Retire the record first so a half-removed volume is never listed.
+        let gone = self
+            .root
+            .join(format!(".rm-{}-{}", std::process::id(), name));
+        fs::rename(&dir, &gone).map_err(io_err("remove", &dir))?;
+        crate::storage::remove::remove_trees(data_root, std::slice::from_ref(&gone))
+            .map_err(|e| Error::Remove(e.to_string()))
+    }
+
+    /// Disk usage of a volume's data, in bytes (files not readable count as 0).
+    pub fn size(&self, name: &str) -> u64 {
+        dir_size(&self.root.join(name).join("_data"))
+    }
+}
+
+fn dir_size(p: &Path) -> u64 {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(md) = fs::symlink_metadata(p) else {
+        return 0;
+    };
+    if !md.is_dir() {
+        return md.blocks() * 512;
+    }
+    let mut total = md.blocks() * 512;
+    if let Ok(rd) = fs::read_dir(p) {
+        for e in rd.flatten() {
+            total += dir_size(&e.path());
+        }
+    }
+    total
+}
+
+/// The host directory of volume `name` in the store at `paths`, created on first use.
+/// For `-v NAME:/path`: a source with no `/` and no leading `.` is a volume name.
+pub fn resolve_or_create(paths: &Paths, name: &str) -> Result<PathBuf, Error> {
+    Volumes::open(paths)?.resolve_or_create(name)
+}
+
+/// Whether a `-v` source names a volume rather than a host path.
+pub fn is_volume_name(source: &str) -> bool {
+    !source.is_empty() && !source.contains('/') && !source.starts_with('.') && source != "~"
+}
+
+fn is_hex64(s: &str) -> bool {
+    s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+/// docker's rule for volume names: `[a-zA-Z0-9][a-zA-Z0-9_.-]+`.
+pub fn validate_name(name: &str) -> Result<(), Error> {
+    let b = name.as_bytes();
+    let ok = b.len() >= 2
+        && b.len() <= 255
+        && b[0].is_ascii_alphanumeric()
+        && b[1..]
+            .iter()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b'-'));
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::BadName(name.to_string()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn paths(t: &Path) -> Paths {
+        Paths {
+            data: t.join("data"),
+            runtime: t.join("run"),
+            config: t.join("config"),
+        }
+    }
+
+    #[test]
+    fn create_list_get_remove() {
+        let t = tempfile::tempdir().unwrap();
+        let p = paths(t.path());
+        let v = Volumes::open(&p).unwrap();
+        let a = v.create(Some("data"), Default::default()).unwrap();
+        assert!(a.mountpoint.is_dir());
+        assert_eq!(a.driver, "local");
+        assert!(matches!(
+            v.create(Some("data"), Default::default()),
+            Err(Error::Exists(_))
+        ));
+        let anon = v.create(None, Default::default()).unwrap();
+        assert_eq!(anon.name.len(), 64);
+        let names: Vec<String> = v.list().unwrap().into_iter().map(|v| v.name).collect();
+        assert_eq!(names.len(), 2);
+        assert!(names.contains(&"data".to_string()));
+        fs::write(a.mountpoint.join("f"), b"x").unwrap();
+        assert!(v.size("data") > 0);
+        v.remove(&p.data, "data").unwrap();
+        assert!(matches!(v.get("data"), Err(Error::NotFound(_))));
+        assert!(!v.root().join("data").exists());
+        assert_eq!(v.list().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn resolve_creates_once() {
+        let t = tempfile::tempdir().unwrap();
+        let p = paths(t.path());
+        let a = resolve_or_create(&p, "cache").unwrap();
+        fs::write(a.join("x"), b"1").unwrap();
+        let b = resolve_or_create(&p, "cache").unwrap();
+        assert_eq!(a, b);
+        assert!(b.join("x").exists());
+    }
+
+    #[test]
+    fn names() {
+        assert!(validate_name("my-vol_1.x").is_ok());
+        assert!(validate_name("../x").is_err());
+        assert!(validate_name("a").is_err());
+        assert!(is_volume_name("data"));
+        assert!(!is_volume_name("/srv/data"));
+        assert!(!is_volume_name("./data"));
+        let t = tempfile::tempdir().unwrap();
+        let v = Volumes::open(&paths(t.path())).unwrap();
+        assert!(matches!(v.get("../../etc"), Err(Error::NotFound(_))));
+    }
+}
