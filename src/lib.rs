@@ -13,6 +13,7 @@
 //! - `container`: persistent container records and state.
 //! - `cgroup`: cgroup v2 detection, delegation and limits.
 //! - `network`: rootless networking helpers (pasta, slirp4netns).
+//! - `systemd`: sd_notify, NOTIFY_SOCKET for containers, delegated scopes over D-Bus.
 //! - `template`: Go text/template subset for `--format`.
 //! - `monitor`: detached containers' monitor, logs, state truth, exec, cp, top, pause.
 //! - `volume`: named volumes in the per-user store.
@@ -28,6 +29,7 @@ pub mod paths;
 pub mod registry;
 pub mod run;
 pub mod storage;
+pub mod systemd;
 pub mod template;
 pub mod userns;
 pub mod volume;

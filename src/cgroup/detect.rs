@@ -55,10 +55,7 @@ pub(crate) fn detect_at(root: &Path, self_cgroup: &Path) -> Summary {
     } else {
         (Hierarchy::Legacy, None)
     };
-    let own = std::fs::read_to_string(self_cgroup).ok().and_then(|t| {
-        t.lines()
-            .find_map(|l| l.strip_prefix("0::").map(str::to_string))
-    });
+    let own = own_cgroup(self_cgroup);
     let dir = match (&v2_mount, &own) {
         (Some(m), Some(o)) => Some(m.join(o.trim_start_matches('/'))),
         _ => None,
@@ -68,10 +65,7 @@ pub(crate) fn detect_at(root: &Path, self_cgroup: &Path) -> Summary {
         .and_then(|d| std::fs::read_to_string(d.join("cgroup.controllers")).ok())
         .map(|t| t.split_whitespace().map(str::to_string).collect())
         .unwrap_or_default();
-    let writable = dir.as_ref().is_some_and(|d| {
-        nix::unistd::access(d, nix::unistd::AccessFlags::W_OK).is_ok()
-            && nix::unistd::access(&d.join("cgroup.procs"), nix::unistd::AccessFlags::W_OK).is_ok()
-    });
+    let writable = dir.as_ref().is_some_and(|d| writable(d));
     Summary {
         hierarchy,
         v2_mount,
@@ -79,4 +73,27 @@ pub(crate) fn detect_at(root: &Path, self_cgroup: &Path) -> Summary {
         controllers,
         writable,
     }
+}
+
+/// The v2 cgroup in a /proc/PID/cgroup file (the `0::` line).
+pub(crate) fn own_cgroup(proc_cgroup: &Path) -> Option<String> {
+    std::fs::read_to_string(proc_cgroup).ok().and_then(|t| {
+        t.lines()
+            .find_map(|l| l.strip_prefix("0::").map(|s| s.trim_end().to_string()))
+    })
+}
+
+/// Whether this user may create child cgroups in `dir` and move processes into and out of it.
+pub(crate) fn writable(dir: &Path) -> bool {
+    use nix::unistd::{AccessFlags, access};
+    access(dir, AccessFlags::W_OK).is_ok()
+        && access(&dir.join("cgroup.procs"), AccessFlags::W_OK).is_ok()
+        && access(&dir.join("cgroup.subtree_control"), AccessFlags::W_OK).is_ok()
+}
+
+/// Whether the container should get a cgroup2 mount at /sys/fs/cgroup (inside its own cgroup
+/// namespace): only where cgroup v2 is the one hierarchy. On hybrid and v1 hosts box mounts
+/// no cgroup filesystem in the container.
+pub fn mount_in_container() -> bool {
+    is_cgroup2(Path::new("/sys/fs/cgroup"))
 }

@@ -3,15 +3,99 @@
 //! box only ever uses cgroup v2 and only where the user may write (a delegated subtree).
 //! On v1 or hybrid hosts without v2 controllers it runs without limits when none were
 //! asked for, and refuses with the fix when a limit was asked for.
+//!
+//! The life of a container's cgroup, as `run` drives it:
+//! ```text
+//! let limits = cgroup::Limits::from_opts(&opts)?;        // validation, before anything else
+//! let mut plan = cgroup::prepare(&limits, &id)?;         // before clone (single-threaded)
+//! // clone the child (without CLONE_NEWCGROUP), then in the parent:
+//! plan.attach(child_pid)?;                               // before releasing the child
+//! // the child unshares CLONE_NEWCGROUP only after that, then mounts cgroup2 at
+//! // /sys/fs/cgroup when cgroup::mount_in_container()
+//! // ... wait for the container ...
+//! let oom = plan.oom_killed();
+//! plan.cleanup()?;                                       // kills leftovers, removes the leaf
+//! ```
 mod detect;
+mod limits;
+mod plan;
+mod stats;
 
-pub use detect::{Hierarchy, Summary, detect};
+pub use detect::{Hierarchy, Summary, detect, mount_in_container};
+pub use limits::{
+    CpuMax, DEFAULT_CPU_PERIOD, DEFAULT_PIDS_LIMIT, Limits, Pids, Swap, parse_cpu_list, parse_size,
+    shares_to_weight,
+};
+pub use plan::{Plan, SUPERVISOR_LEAF, prepare};
+pub use stats::{Stats, stats};
+
+use std::path::PathBuf;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error("cannot read {path}: {source}")]
     Read {
-        path: std::path::PathBuf,
+        path: PathBuf,
         source: std::io::Error,
     },
+    #[error("invalid {flag} {value:?}: {reason}")]
+    InvalidLimit {
+        flag: &'static str,
+        value: String,
+        reason: String,
+    },
+    #[error("{0}")]
+    NotDelegated(Missing),
+    #[error("cannot write {value:?} to {path}: {source}")]
+    Write {
+        path: PathBuf,
+        value: String,
+        source: std::io::Error,
+    },
+    #[error("cannot create cgroup {path}: {source}")]
+    Mkdir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot remove cgroup {path}: {source}")]
+    Remove {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot move process {pid} into cgroup {path}: {source}")]
+    Attach {
+        pid: i32,
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot get a delegated cgroup from systemd: {0}")]
+    Scope(String),
+}
+
+/// Limits that cannot be enforced here: which controllers (with the flag asking for each)
+/// and how to get them.
+#[derive(Debug)]
+pub struct Missing {
+    pub controllers: Vec<(&'static str, &'static str)>,
+    pub fix: String,
+}
+
+impl std::fmt::Display for Missing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let flags: Vec<&str> = self.controllers.iter().map(|(_, fl)| *fl).collect();
+        let ctl: Vec<String> = self
+            .controllers
+            .iter()
+            .map(|(c, fl)| format!("{c} ({fl})"))
+            .collect();
+        write!(
+            f,
+            "cannot enforce {}: the cgroup v2 controller{} {} {} not available to you: {}",
+            flags.join(", "),
+            if ctl.len() == 1 { "" } else { "s" },
+            ctl.join(", "),
+            if ctl.len() == 1 { "is" } else { "are" },
+            self.fix
+        )
+    }
 }

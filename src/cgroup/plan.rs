@@ -1,0 +1,823 @@
+//! Where a container's cgroup lives, and its life: prepare → attach → cleanup.
+//!
+//! 1. Inside a delegated subtree (box's own cgroup is writable and has the controllers the
+//!    limits need — a systemd unit with `Delegate=yes`, or a scope box created earlier):
+//!    box moves itself (and, if the kernel insists, every other process there) into the
+//!    sibling leaf [`SUPERVISOR_LEAF`] (the no-internal-processes rule), enables the
+//!    controllers in `cgroup.subtree_control`, creates the leaf `box-<id>` and writes the limits.
+//! 2. From a non-delegated cgroup on a systemd host (an interactive login's session-N.scope),
+//!    when limits were asked for: the user's systemd starts a transient `box-<id>.scope` with
+//!    `Delegate=yes` holding box, then as in 1. Never from inside a service unit: that would
+//!    take the container out of the unit (the fix there is `Delegate=yes` on the unit).
+//! 3. Otherwise (cgroup v1, hybrid, no systemd): no cgroup of our own when no limit was asked
+//!    for; an error naming the missing controllers and the fix when one was.
+use std::fs::OpenOptions;
+use std::io::Write;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use nix::errno::Errno;
+
+use super::detect::{Hierarchy, Summary};
+use super::limits::Limits;
+use super::stats::{Stats, keyed, stats};
+use super::{Error, Missing};
+
+/// The leaf box moves itself into inside a delegated cgroup, next to the container leaves.
+pub const SUPERVISOR_LEAF: &str = "box-supervisor";
+
+/// Controllers enabled for every container where available (for stats and the pids default),
+/// besides the ones its limits need.
+const ALWAYS: &[&str] = &["cpu", "memory", "pids"];
+
+/// A container's cgroup, or none (`Plan::none()`: run in box's own cgroup, no limits).
+#[derive(Debug)]
+pub struct Plan {
+    leaf: Option<Leaf>,
+}
+
+#[derive(Debug)]
+struct Leaf {
+    /// Absolute path, e.g. /sys/fs/cgroup/user.slice/.../box-<id>.
+    path: PathBuf,
+    /// Path relative to the cgroup2 root, as /proc/PID/cgroup shows it.
+    rel: String,
+    dir: OwnedFd,
+    controllers: Vec<String>,
+    /// The transient scope box asked systemd for, if it did.
+    scope: Option<String>,
+    /// memory.events oom_kill seen before cleanup (the files are gone afterwards).
+    oom_killed: std::cell::Cell<bool>,
+    removed: bool,
+}
+
+/// Asks systemd for a delegated scope `unit` holding `pid`; returns box's new cgroup
+/// (relative to the mount), or None when there is no systemd to ask.
+pub(crate) type StartScope<'a> = &'a dyn Fn(&str, u32) -> Result<Option<String>, Error>;
+
+/// What prepare needs to know about the host; `Host::current()` in real life, fakes in tests.
+pub(crate) struct Host<'a> {
+    pub summary: Summary,
+    /// The pid to move (box itself).
+    pub pid: u32,
+    pub writable: &'a dyn Fn(&Path) -> bool,
+    pub start_scope: StartScope<'a>,
+}
+
+impl Plan {
+    /// No cgroup of our own: the container stays in box's cgroup.
+    pub fn none() -> Plan {
+        Plan { leaf: None }
+    }
+
+    pub fn is_none(&self) -> bool {
+        self.leaf.is_none()
+    }
+
+    /// The container's cgroup directory (absolute), for `box inspect`/`box stats`.
+    pub fn path(&self) -> Option<&Path> {
+        self.leaf.as_ref().map(|l| l.path.as_path())
+    }
+
+    /// The container's cgroup as /proc/PID/cgroup names it (relative to the cgroup2 root).
+    pub fn cgroup(&self) -> Option<&str> {
+        self.leaf.as_ref().map(|l| l.rel.as_str())
+    }
+
+    /// The systemd scope box created for this container, if any.
+    pub fn scope(&self) -> Option<&str> {
+        self.leaf.as_ref().and_then(|l| l.scope.as_deref())
+    }
+
+    /// Controllers enabled in the container's cgroup.
+    pub fn controllers(&self) -> &[String] {
+        self.leaf.as_ref().map_or(&[], |l| l.controllers.as_slice())
+    }
+
+    /// An O_DIRECTORY fd of the leaf, for clone3(CLONE_INTO_CGROUP).
+    pub fn dir_fd(&self) -> Option<BorrowedFd<'_>> {
+        self.leaf.as_ref().map(|l| l.dir.as_fd())
+    }
+
+    /// Move `pid` (the container's first process, before it is released) into the leaf.
+    pub fn attach(&self, pid: i32) -> Result<(), Error> {
+        let Some(l) = &self.leaf else { return Ok(()) };
+        write_file(&l.path.join("cgroup.procs"), &pid.to_string()).map_err(|e| Error::Attach {
+            pid,
+            path: l.path.clone(),
+            source: e,
+        })
+    }
+
+    /// Current usage (None without a cgroup of our own, or after cleanup).
+    pub fn stats(&self) -> Option<Stats> {
+        let l = self.leaf.as_ref().filter(|l| !l.removed)?;
+        stats(&l.path).ok()
+    }
+
+    /// Whether the OOM killer killed a process of the container (memory.events oom_kill > 0).
+    /// Valid before and after cleanup.
+    pub fn oom_killed(&self) -> bool {
+        match &self.leaf {
+            None => false,
+            Some(l) if l.removed => l.oom_killed.get(),
+            Some(l) => {
+                if read_oom_kill(&l.path) {
+                    l.oom_killed.set(true);
+                }
+                l.oom_killed.get()
+            }
+        }
+    }
+
+    /// After the container exited: kill what is left in the leaf (cgroup.kill), wait until it
+    /// is empty and remove it. Idempotent.
+    pub fn cleanup(&mut self) -> Result<(), Error> {
+        let Some(l) = &mut self.leaf else {
+            return Ok(());
+        };
+        if l.removed {
+            return Ok(());
+        }
+        if read_oom_kill(&l.path) {
+            l.oom_killed.set(true);
+        }
+        remove_leaf(&l.path)?;
+        l.removed = true;
+        Ok(())
+    }
+}
+
+fn read_oom_kill(path: &Path) -> bool {
+    std::fs::read_to_string(path.join("memory.events"))
+        .map(|t| keyed(&t).iter().any(|(k, v)| k == "oom_kill" && *v > 0))
+        .unwrap_or(false)
+}
+
+/// Kill every process in `path`, wait for it to empty, rmdir it.
+pub(crate) fn remove_leaf(path: &Path) -> Result<(), Error> {
+    if !path.exists() {
+        return Ok(());
+    }
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut killed = false;
+    loop {
+        match std::fs::remove_dir(path) {
+            Ok(()) => return Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) if e.raw_os_error() == Some(libc::EBUSY) && Instant::now() < deadline => {
+                if !killed {
+                    kill_all(path);
+                    killed = true;
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            Err(e) => {
+                return Err(Error::Remove {
+                    path: path.to_path_buf(),
+                    source: e,
+                });
+            }
+        }
+    }
+}
+
+fn kill_all(path: &Path) {
+    if write_file(&path.join("cgroup.kill"), "1").is_ok() {
+        return;
+    }
+    // Kernels before 5.14: SIGKILL one by one (the container is frozen in no way, but its
+    // PID 1 is gone already, so the pid namespace is being torn down anyway).
+    if let Ok(t) = std::fs::read_to_string(path.join("cgroup.procs")) {
+        for pid in t.lines().filter_map(|l| l.trim().parse::<i32>().ok()) {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+        }
+    }
+}
+
+/// Write a cgroup interface file (never creating it on the real cgroupfs).
+pub(crate) fn write_file(path: &Path, value: &str) -> std::io::Result<()> {
+    let mut f = OpenOptions::new()
+        .write(true)
+        .create(cfg!(test))
+        .truncate(cfg!(test))
+        .open(path)?;
+    f.write_all(value.as_bytes())
+}
+
+fn controllers_of(dir: &Path, file: &str) -> Vec<String> {
+    std::fs::read_to_string(dir.join(file))
+        .map(|t| t.split_whitespace().map(str::to_string).collect())
+        .unwrap_or_default()
+}
+
+fn join(mount: &Path, rel: &str) -> PathBuf {
+    mount.join(rel.trim_start_matches('/'))
+}
+
+fn parent_rel(rel: &str) -> Option<&str> {
+    let r = rel.trim_end_matches('/');
+    let (p, _) = r.rsplit_once('/')?;
+    Some(if p.is_empty() { "/" } else { p })
+}
+
+fn base_name(rel: &str) -> &str {
+    rel.trim_end_matches('/').rsplit('/').next().unwrap_or("")
+}
+
+fn missing_in(limits: &Limits, have: &[String]) -> Vec<(&'static str, &'static str)> {
+    limits
+        .required()
+        .into_iter()
+        .filter(|(c, _)| !have.iter().any(|h| h == c))
+        .collect()
+}
+
+/// The real host: /sys/fs/cgroup, /proc/self/cgroup, the user's systemd over D-Bus.
+pub fn prepare(limits: &Limits, container_id: &str) -> Result<Plan, Error> {
+    let writable = |d: &Path| super::detect::writable(d);
+    let start_scope = |unit: &str, pid: u32| -> Result<Option<String>, Error> {
+        if !crate::systemd::booted() {
+            return Ok(None);
+        }
+        crate::systemd::start_delegated_scope(unit, pid, "box container")
+            .map_err(|e| Error::Scope(e.to_string()))?;
+        // systemd moves the pid when the scope's start job runs; wait for it.
+        let want = format!("/{unit}");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let own = super::detect::own_cgroup(Path::new("/proc/self/cgroup"));
+            if let Some(o) = own.filter(|o| o.ends_with(&want)) {
+                return Ok(Some(o));
+            }
+            if Instant::now() > deadline {
+                return Err(Error::Scope(format!(
+                    "systemd did not move box into {unit} within 10 s"
+                )));
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    };
+    let host = Host {
+        summary: super::detect(),
+        pid: std::process::id(),
+        writable: &writable,
+        start_scope: &start_scope,
+    };
+    prepare_on(&host, limits, container_id)
+}
+
+pub(crate) fn prepare_on(host: &Host, limits: &Limits, id: &str) -> Result<Plan, Error> {
+    let s = &host.summary;
+    let (Hierarchy::Unified, Some(mount), Some(own)) = (s.hierarchy, &s.v2_mount, &s.own) else {
+        return refuse_or_none(limits, s, &[], Why::NotUnified(s.hierarchy));
+    };
+    let leaf_name = format!("box-{id}");
+
+    // A second box in the same delegated cgroup finds itself in the supervisor leaf.
+    let mut base = own.clone();
+    if base_name(own) == SUPERVISOR_LEAF
+        && let Some(p) = parent_rel(own)
+        && (host.writable)(&join(mount, p))
+    {
+        base = p.to_string();
+    }
+    let base_dir = join(mount, &base);
+    let usable = (host.writable)(&base_dir);
+    let have = controllers_of(&base_dir, "cgroup.controllers");
+    let missing = missing_in(limits, &have);
+    if usable && missing.is_empty() {
+        return build(host, mount, &base, &leaf_name, limits, None);
+    }
+    if limits.is_empty() {
+        return Ok(Plan::none());
+    }
+    let missing = if usable { missing } else { limits.required() };
+    if let Some(unit) = service_unit(own) {
+        return Err(refusal(&missing, Why::ServiceWithoutDelegate(unit)));
+    }
+    let scope = format!("{leaf_name}.scope");
+    match (host.start_scope)(&scope, host.pid)? {
+        None => Err(refusal(&missing, Why::NoSystemd)),
+        Some(new_own) => {
+            let dir = join(mount, &new_own);
+            let have = controllers_of(&dir, "cgroup.controllers");
+            let missing = missing_in(limits, &have);
+            if !(host.writable)(&dir) || !missing.is_empty() {
+                let missing = if missing.is_empty() {
+                    limits.required()
+                } else {
+                    missing
+                };
+                return Err(refusal(&missing, Why::ScopeLacks(scope)));
+            }
+            build(host, mount, &new_own, &leaf_name, limits, Some(scope))
+        }
+    }
+}
+
+/// `app.slice/web.service` → Some("web.service"); session scopes and user@.service → None.
+fn service_unit(own: &str) -> Option<String> {
+    let name = base_name(own);
+    let unit = if name == SUPERVISOR_LEAF {
+        base_name(parent_rel(own)?)
+    } else {
+        name
+    };
+    (unit.ends_with(".service") && !unit.starts_with("user@")).then(|| unit.to_string())
+}
+
+enum Why {
+    NotUnified(Hierarchy),
+    ServiceWithoutDelegate(String),
+    NoSystemd,
+    ScopeLacks(String),
+}
+
+fn refuse_or_none(
+    limits: &Limits,
+    _s: &Summary,
+    _have: &[String],
+    why: Why,
+) -> Result<Plan, Error> {
+    if limits.is_empty() {
+        Ok(Plan::none())
+    } else {
+        Err(refusal(&limits.required(), why))
+    }
+}
+
+fn refusal(missing: &[(&'static str, &'static str)], why: Why) -> Error {
+    let why = match why {
+        Why::NotUnified(Hierarchy::Hybrid) => {
+            "this host mounts cgroup v1 controllers and a v2 tree without them (hybrid); \
+             boot with systemd.unified_cgroup_hierarchy=1, then"
+                .to_string()
+        }
+        Why::NotUnified(_) => "this host has no cgroup v2 (v1 only); boot with \
+                               systemd.unified_cgroup_hierarchy=1, then"
+            .to_string(),
+        Why::ServiceWithoutDelegate(unit) => {
+            return Error::NotDelegated(Missing {
+                controllers: missing.to_vec(),
+                fix: format!(
+                    "box runs in the systemd unit {unit}, which does not delegate them: add \
+                     Delegate=yes to its [Service] section (box generate systemd does)"
+                ),
+            });
+        }
+        Why::NoSystemd => {
+            "they are not delegated to your cgroup and there is no systemd to ask for a \
+             delegated scope; on a systemd host"
+                .to_string()
+        }
+        Why::ScopeLacks(scope) => {
+            format!("systemd's delegated scope {scope} does not have them either;")
+        }
+    };
+    Error::NotDelegated(Missing {
+        controllers: missing.to_vec(),
+        fix: format!(
+            "{why} create /etc/systemd/system/user@.service.d/delegate.conf containing \
+             \"[Service]\\nDelegate=cpu cpuset io memory pids\" and log in again, or run box \
+             under `systemd-run --user --scope -p Delegate=yes`"
+        ),
+    })
+}
+
+fn build(
+    host: &Host,
+    mount: &Path,
+    base: &str,
+    leaf_name: &str,
+    limits: &Limits,
+    scope: Option<String>,
+) -> Result<Plan, Error> {
+    let base_dir = join(mount, base);
+    let available = controllers_of(&base_dir, "cgroup.controllers");
+    let mut want: Vec<&str> = limits.required().into_iter().map(|(c, _)| c).collect();
+    for c in ALWAYS {
+        if available.iter().any(|a| a == c) && !want.contains(c) {
+            want.push(c);
+        }
+    }
+    let enabled = controllers_of(&base_dir, "cgroup.subtree_control");
+    let to_enable: Vec<&str> = want
+        .iter()
+        .copied()
+        .filter(|c| !enabled.iter().any(|e| e == c))
+        .collect();
+
+    // The no-internal-processes rule: base may hold no process once controllers are enabled
+    // for its children (the root is exempt). box leaves for the supervisor leaf first.
+    let supervisor = base_dir.join(SUPERVISOR_LEAF);
+    let is_root = base == "/" || base.is_empty();
+    if !is_root && has_procs(&base_dir) {
+        mkdir_p(&supervisor)?;
+        move_pid(&supervisor, host.pid)?;
+    }
+    for c in &to_enable {
+        let token = format!("+{c}");
+        let ctl = base_dir.join("cgroup.subtree_control");
+        let mut r = write_file(&ctl, &token);
+        if r.as_ref().err().and_then(|e| e.raw_os_error()) == Some(libc::EBUSY) && !is_root {
+            // Other processes share the cgroup (e.g. the shell in a delegated scope): they
+            // move into the supervisor leaf too.
+            mkdir_p(&supervisor)?;
+            move_all(&base_dir, &supervisor)?;
+            r = write_file(&ctl, &token);
+        }
+        if let Err(e) = r {
+            let required = limits.required().iter().any(|(rc, _)| rc == c);
+            if required {
+                return Err(Error::Write {
+                    path: ctl,
+                    value: token,
+                    source: e,
+                });
+            }
+        }
+    }
+    let controllers = controllers_of(&base_dir, "cgroup.subtree_control");
+
+    let path = base_dir.join(leaf_name);
+    match std::fs::create_dir(&path) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            // A leftover of a crashed run with the same id: empty it, make it anew.
+            remove_leaf(&path)?;
+            std::fs::create_dir(&path).map_err(|e| Error::Mkdir {
+                path: path.clone(),
+                source: e,
+            })?;
+        }
+        Err(e) => {
+            return Err(Error::Mkdir {
+                path: path.clone(),
+                source: e,
+            });
+        }
+    }
+    let dir = open_dir(&path).inspect_err(|_| {
+        let _ = std::fs::remove_dir(&path);
+    })?;
+    let has_file = |f: &str| path.join(f).exists();
+    for (file, value) in limits.writes(&controllers, &has_file) {
+        let explicit = !matches!(
+            (file, limits.pids),
+            ("pids.max", super::limits::Pids::Default)
+        );
+        if let Err(e) = write_file(&path.join(file), &value)
+            && explicit
+        {
+            let _ = std::fs::remove_dir(&path);
+            return Err(Error::Write {
+                path: path.join(file),
+                value,
+                source: e,
+            });
+        }
+    }
+    let rel = format!("{}/{leaf_name}", base.trim_end_matches('/'));
+    Ok(Plan {
+        leaf: Some(Leaf {
+            path,
+            rel,
+            dir,
+            controllers,
+            scope,
+            oom_killed: std::cell::Cell::new(false),
+            removed: false,
+        }),
+    })
+}
+
+fn open_dir(path: &Path) -> Result<OwnedFd, Error> {
+    use std::os::unix::fs::OpenOptionsExt;
+    OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_DIRECTORY | libc::O_CLOEXEC)
+        .open(path)
+        .map(OwnedFd::from)
+        .map_err(|e| Error::Read {
+            path: path.to_path_buf(),
+            source: e,
+        })
+}
+
+fn mkdir_p(path: &Path) -> Result<(), Error> {
+    match std::fs::create_dir(path) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(Error::Mkdir {
+            path: path.to_path_buf(),
+            source: e,
+        }),
+    }
+}
+
+fn has_procs(dir: &Path) -> bool {
+    std::fs::read_to_string(dir.join("cgroup.procs"))
+        .map(|t| t.lines().any(|l| !l.trim().is_empty()))
+        .unwrap_or(false)
+}
+
+fn move_pid(to: &Path, pid: u32) -> Result<(), Error> {
+    write_file(&to.join("cgroup.procs"), &pid.to_string()).map_err(|e| Error::Attach {
+        pid: pid as i32,
+        path: to.to_path_buf(),
+        source: e,
+    })
+}
+
+fn move_all(from: &Path, to: &Path) -> Result<(), Error> {
+    let t = std::fs::read_to_string(from.join("cgroup.procs")).unwrap_or_default();
+    for pid in t.lines().filter_map(|l| l.trim().parse::<u32>().ok()) {
+        match move_pid(to, pid) {
+            Ok(()) => {}
+            // Exited meanwhile.
+            Err(Error::Attach { source, .. })
+                if source.raw_os_error() == Some(Errno::ESRCH as i32) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cgroup::limits::Pids;
+    use std::cell::RefCell;
+
+    /// A fake cgroup2 tree: directories with cgroup.controllers / subtree_control / procs.
+    struct Fake {
+        dir: tempfile::TempDir,
+    }
+
+    impl Fake {
+        fn new() -> Fake {
+            Fake {
+                dir: tempfile::tempdir().unwrap(),
+            }
+        }
+        fn root(&self) -> PathBuf {
+            self.dir.path().to_path_buf()
+        }
+        fn cg(&self, rel: &str, controllers: &str, procs: &str) {
+            let d = join(&self.root(), rel);
+            std::fs::create_dir_all(&d).unwrap();
+            std::fs::write(d.join("cgroup.controllers"), controllers).unwrap();
+            std::fs::write(d.join("cgroup.subtree_control"), "").unwrap();
+            std::fs::write(d.join("cgroup.procs"), procs).unwrap();
+        }
+        fn read(&self, rel: &str) -> String {
+            std::fs::read_to_string(join(&self.root(), rel)).unwrap_or_default()
+        }
+        fn summary(&self, own: &str) -> Summary {
+            Summary {
+                hierarchy: Hierarchy::Unified,
+                v2_mount: Some(self.root()),
+                own: Some(own.to_string()),
+                controllers: vec![],
+                writable: true,
+            }
+        }
+    }
+
+    fn limits(mem: bool, pids: Option<u64>) -> Limits {
+        Limits {
+            memory: mem.then_some(64 << 20),
+            pids: pids.map_or(Pids::Default, Pids::Max),
+            ..Default::default()
+        }
+    }
+
+    const UNIT: &str = "/user.slice/user-1000.slice/user@1000.service/app.slice/web.service";
+    const SESSION: &str = "/user.slice/user-1000.slice/session-3.scope";
+
+    fn no_scope(_: &str, _: u32) -> Result<Option<String>, Error> {
+        Ok(None)
+    }
+
+    #[test]
+    fn delegated_unit_gets_a_leaf_and_box_moves_aside() {
+        let f = Fake::new();
+        f.cg(UNIT, "cpu memory pids", "42\n");
+        let host = Host {
+            summary: f.summary(UNIT),
+            pid: 42,
+            writable: &|_| true,
+            start_scope: &no_scope,
+        };
+        let mut plan = prepare_on(&host, &limits(true, Some(16)), "abc").unwrap();
+        assert_eq!(plan.cgroup(), Some(format!("{UNIT}/box-abc").as_str()));
+        assert_eq!(f.read(&format!("{UNIT}/box-supervisor/cgroup.procs")), "42");
+        // each controller enabled with its own write (the fake keeps the last): the required
+        // ones first, then the always-on cpu
+        assert_eq!(f.read(&format!("{UNIT}/cgroup.subtree_control")), "+cpu");
+        let leaf = format!("{UNIT}/box-abc");
+        assert_eq!(f.read(&format!("{leaf}/memory.max")), "67108864");
+        assert_eq!(f.read(&format!("{leaf}/pids.max")), "16");
+        assert!(plan.dir_fd().is_some());
+        plan.attach(77).unwrap();
+        assert_eq!(f.read(&format!("{leaf}/cgroup.procs")), "77");
+        std::fs::write(
+            join(&f.root(), &format!("{leaf}/memory.events")),
+            "oom 1\noom_kill 1\n",
+        )
+        .unwrap();
+        assert!(plan.oom_killed());
+        // A fake leaf is a plain dir with files: empty it the way the kernel would.
+        for e in std::fs::read_dir(plan.path().unwrap()).unwrap() {
+            std::fs::remove_file(e.unwrap().path()).unwrap();
+        }
+        plan.cleanup().unwrap();
+        assert!(!join(&f.root(), &leaf).exists());
+        assert!(plan.oom_killed(), "remembered after cleanup");
+        plan.cleanup().unwrap();
+    }
+
+    #[test]
+    fn second_box_in_the_supervisor_leaf_uses_the_parent() {
+        let f = Fake::new();
+        f.cg(UNIT, "cpu memory pids", "");
+        let own = format!("{UNIT}/box-supervisor");
+        f.cg(&own, "", "42\n");
+        let host = Host {
+            summary: f.summary(&own),
+            pid: 42,
+            writable: &|_| true,
+            start_scope: &no_scope,
+        };
+        let plan = prepare_on(&host, &limits(true, None), "two").unwrap();
+        assert_eq!(plan.cgroup(), Some(format!("{UNIT}/box-two").as_str()));
+    }
+
+    #[test]
+    fn empty_limits_in_a_session_need_no_systemd() {
+        let f = Fake::new();
+        f.cg(SESSION, "", "42\n");
+        let called = RefCell::new(false);
+        let scope = |_: &str, _: u32| {
+            *called.borrow_mut() = true;
+            Ok(None)
+        };
+        let host = Host {
+            summary: f.summary(SESSION),
+            pid: 42,
+            writable: &|_| false,
+            start_scope: &scope,
+        };
+        let plan = prepare_on(&host, &Limits::default(), "x").unwrap();
+        assert!(plan.is_none());
+        assert!(!*called.borrow(), "no D-Bus without limits");
+    }
+
+    #[test]
+    fn session_with_limits_asks_systemd_for_a_scope() {
+        let f = Fake::new();
+        f.cg(SESSION, "", "42\n");
+        let scope_rel = "/user.slice/user-1000.slice/user@1000.service/app.slice/box-x.scope";
+        let root = f.root();
+        let asked = RefCell::new(String::new());
+        let scope = |unit: &str, pid: u32| {
+            *asked.borrow_mut() = format!("{unit} {pid}");
+            let d = join(&root, scope_rel);
+            std::fs::create_dir_all(&d).unwrap();
+            std::fs::write(d.join("cgroup.controllers"), "cpu memory pids").unwrap();
+            std::fs::write(d.join("cgroup.procs"), "42\n").unwrap();
+            Ok(Some(scope_rel.to_string()))
+        };
+        let writable = |p: &Path| !p.ends_with("session-3.scope");
+        let host = Host {
+            summary: f.summary(SESSION),
+            pid: 42,
+            writable: &writable,
+            start_scope: &scope,
+        };
+        let plan = prepare_on(&host, &limits(true, None), "x").unwrap();
+        assert_eq!(&*asked.borrow(), "box-x.scope 42");
+        assert_eq!(plan.scope(), Some("box-x.scope"));
+        assert_eq!(plan.cgroup(), Some(format!("{scope_rel}/box-x").as_str()));
+        assert_eq!(f.read(&format!("{scope_rel}/box-x/memory.max")), "67108864");
+    }
+
+    #[test]
+    fn no_systemd_refuses_with_the_fix() {
+        let f = Fake::new();
+        f.cg(SESSION, "", "42\n");
+        let host = Host {
+            summary: f.summary(SESSION),
+            pid: 42,
+            writable: &|_| false,
+            start_scope: &no_scope,
+        };
+        let e = prepare_on(&host, &limits(true, Some(5)), "x").unwrap_err();
+        let m = e.to_string();
+        assert!(m.contains("memory (--memory)"), "{m}");
+        assert!(m.contains("pids (--pids-limit)"), "{m}");
+        assert!(
+            m.contains("/etc/systemd/system/user@.service.d/delegate.conf"),
+            "{m}"
+        );
+        assert!(
+            m.contains("systemd-run --user --scope -p Delegate=yes"),
+            "{m}"
+        );
+        assert!(!m.contains('\n'), "one line: {m}");
+    }
+
+    #[test]
+    fn service_without_controllers_never_escapes() {
+        let f = Fake::new();
+        f.cg(UNIT, "pids", "42\n");
+        let scope = |_: &str, _: u32| -> Result<Option<String>, Error> {
+            panic!("must not leave the unit")
+        };
+        let host = Host {
+            summary: f.summary(UNIT),
+            pid: 42,
+            writable: &|_| true,
+            start_scope: &scope,
+        };
+        let m = prepare_on(&host, &limits(true, None), "x")
+            .unwrap_err()
+            .to_string();
+        assert!(m.contains("web.service"), "{m}");
+        assert!(m.contains("Delegate=yes"), "{m}");
+        assert!(m.starts_with("cannot enforce --memory"), "{m}");
+    }
+
+    #[test]
+    fn hybrid_and_legacy() {
+        for h in [Hierarchy::Hybrid, Hierarchy::Legacy] {
+            let host = Host {
+                summary: Summary {
+                    hierarchy: h,
+                    v2_mount: None,
+                    own: Some("/".into()),
+                    controllers: vec![],
+                    writable: true,
+                },
+                pid: 1,
+                writable: &|_| true,
+                start_scope: &no_scope,
+            };
+            assert!(
+                prepare_on(&host, &Limits::default(), "x")
+                    .unwrap()
+                    .is_none()
+            );
+            let m = prepare_on(&host, &limits(true, None), "x")
+                .unwrap_err()
+                .to_string();
+            assert!(m.contains("memory"), "{m}");
+            assert!(m.contains("delegate.conf"), "{m}");
+        }
+    }
+
+    #[test]
+    fn pids_default_only_where_delegated() {
+        let f = Fake::new();
+        f.cg(UNIT, "memory pids", "42\n");
+        let host = Host {
+            summary: f.summary(UNIT),
+            pid: 42,
+            writable: &|_| true,
+            start_scope: &no_scope,
+        };
+        // The fake's subtree_control keeps only the last write, so seed it as the kernel
+        // would look after enabling.
+        let plan = prepare_on(&host, &Limits::default(), "d").unwrap();
+        let _ = plan;
+        std::fs::write(
+            join(&f.root(), &format!("{UNIT}/cgroup.subtree_control")),
+            "memory pids",
+        )
+        .unwrap();
+        let plan = prepare_on(&host, &Limits::default(), "e").unwrap();
+        assert_eq!(f.read(&format!("{UNIT}/box-e/pids.max")), "2048");
+        assert!(plan.controllers().contains(&"pids".to_string()));
+    }
+
+    #[test]
+    fn unit_names() {
+        assert_eq!(service_unit(UNIT).as_deref(), Some("web.service"));
+        assert_eq!(
+            service_unit(&format!("{UNIT}/box-supervisor")).as_deref(),
+            Some("web.service")
+        );
+        assert_eq!(service_unit(SESSION), None);
+        assert_eq!(
+            service_unit("/user.slice/user-1000.slice/user@1000.service"),
+            None
+        );
+        assert_eq!(parent_rel("/a/b"), Some("/a"));
+        assert_eq!(parent_rel("/a"), Some("/"));
+    }
+}
