@@ -1,14 +1,131 @@
 //! `box run` and `box create`.
-use anyhow::Result;
+//!
+//! Both resolve the image (pulling it per `--pull`), decide the container's `Spec` with
+//! docker's override rules, and record the container (`container::Containers::create`).
+//! `run` then starts it attached (`run::start_container`) and returns its exit code.
+use anyhow::{Context, Result};
 
 use super::not_implemented;
+use super::pull;
 use crate::cli::Ctx;
-use crate::cli::args::{CreateArgs, RunArgs};
+use crate::cli::args::{ContainerOpts, CreateArgs, LogLevel, RunArgs};
+use crate::container::{Config, Containers, Record, time};
+use crate::run::spec::{self, ImageDefaults};
+use crate::run::{Rootfs, StartOptions};
+use crate::storage::Store;
+use crate::userns::{self, IdMaps};
 
-pub fn run(_ctx: &Ctx, _args: RunArgs) -> Result<u8> {
-    not_implemented("box run")
+pub fn run(ctx: &Ctx, args: RunArgs) -> Result<u8> {
+    if args.detach {
+        return not_implemented("box run -d (detached containers)");
+    }
+    let rec = create_record(ctx, &args.container, args.rm)?;
+    let opts = StartOptions {
+        attach: true,
+        debug: ctx.global.log_level >= LogLevel::Debug,
+    };
+    Ok(crate::run::start_container(&ctx.paths, &rec, &opts)?)
 }
 
-pub fn create(_ctx: &Ctx, _args: CreateArgs) -> Result<u8> {
-    not_implemented("box create")
+pub fn create(ctx: &Ctx, args: CreateArgs) -> Result<u8> {
+    let rec = create_record(ctx, &args.container, false)?;
+    println!("{}", rec.id());
+    Ok(0)
+}
+
+/// Resolve the image, build the spec and write the container's record.
+pub fn create_record(ctx: &Ctx, opts: &ContainerOpts, autoremove: bool) -> Result<Record> {
+    ctx.paths.ensure()?;
+    // DEV SCAFFOLDING (removed before this lands): a hand-made rootfs dir as the image.
+    if let Some(dir) = std::env::var_os("BOX_DEV_ROOTFS") {
+        return dev_record(ctx, opts, autoremove, dir.into());
+    }
+    let image = pull::ensure_image(
+        ctx,
+        &opts.image,
+        opts.pull,
+        opts.platform.as_deref(),
+        opts.quiet,
+    )?;
+    let store = Store::open(&ctx.paths)?;
+    let layers = image.layer_dirs(&store);
+    let mode = userns::Mode::parse(&opts.userns).unwrap_or_default();
+    let maps = IdMaps::for_current_user(mode)?;
+    let driver =
+        crate::driver::probe(&ctx.paths.runtime, &maps)?.choose(ctx.global.storage_driver)?;
+    let defaults = ImageDefaults::from_oci(image.config.config().as_ref());
+    let spec = spec::build(
+        opts,
+        &defaults,
+        Rootfs {
+            driver: driver.into(),
+            layers,
+        },
+        &ctx.paths.volumes(),
+        &|k| std::env::var(k).ok(),
+    )?;
+    let labels = spec::parse_labels(&opts.label)?;
+    let image_name = image
+        .names
+        .first()
+        .cloned()
+        .unwrap_or_else(|| image.digest_id());
+    let containers = Containers::open(&ctx.paths)?;
+    let rec = containers
+        .create(opts.name.as_deref(), |id, name| Config {
+            id: id.to_string(),
+            name: name.to_string(),
+            image: opts.image.clone(),
+            image_name,
+            image_id: image.digest_id(),
+            created: time::now_rfc3339(),
+            command: spec.args.clone(),
+            autoremove,
+            labels,
+            spec,
+        })
+        .context("cannot create the container")?;
+    Ok(rec)
+}
+
+// DEV SCAFFOLDING (removed before this lands).
+fn dev_record(
+    ctx: &Ctx,
+    opts: &ContainerOpts,
+    autoremove: bool,
+    dir: std::path::PathBuf,
+) -> Result<Record> {
+    let mode = userns::Mode::parse(&opts.userns).unwrap_or_default();
+    let maps = IdMaps::for_current_user(mode)?;
+    let driver =
+        crate::driver::probe(&ctx.paths.runtime, &maps)?.choose(ctx.global.storage_driver)?;
+    let defaults = ImageDefaults {
+        cmd: vec!["/bin/sh".into()],
+        env: vec!["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into()],
+        ..Default::default()
+    };
+    let layers: Vec<std::path::PathBuf> = std::env::split_paths(&dir).collect();
+    let spec = spec::build(
+        opts,
+        &defaults,
+        Rootfs {
+            driver: driver.into(),
+            layers,
+        },
+        &ctx.paths.volumes(),
+        &|k| std::env::var(k).ok(),
+    )?;
+    let containers = Containers::open(&ctx.paths)?;
+    Ok(containers.create(opts.name.as_deref(), |id, name| Config {
+        id: id.to_string(),
+        name: name.to_string(),
+        image: opts.image.clone(),
+        image_name: "dev".into(),
+        image_id: "sha256:dev".into(),
+        created: time::now_rfc3339(),
+        command: spec.args.clone(),
+        autoremove,
+        labels: Default::default(),
+        spec,
+    })?)
 }

@@ -1,1 +1,652 @@
 //! Persistent container records and their state, stored atomically per user.
+//!
+//! # Layout
+//! ```text
+//! <data>/containers/
+//!   .lock                    flock: held exclusively to create, rename or remove a container
+//!   names/<name> -> <id>     the name index: one symlink per name (creation fails if taken)
+//!   <id>/config.json         `Config`: what to run; written once by `box create`/`box run`
+//!   <id>/state.json          `State`: status, pid, exit code, times; replaced atomically
+//!                            (write `state.json.tmp-<pid>`, then rename)
+//!   <id>/userdata/           hostname, hosts, resolv.conf (bind-mounted into the container)
+//!   <id>/upper/ <id>/work/   overlay upper and work dirs (files owned by subordinate ids)
+//!   <id>/rootfs/             the copied root filesystem (vfs driver only, subordinate ids)
+//!   <id>/ctr.log             output of a container started without a terminal attached
+//! <runtime>/containers/<id>/
+//!   merged/                  mount point of the root filesystem (mounted only inside the
+//!                            container's own mount namespace, so never visible on the host)
+//! ```
+//! Ids are 64 lowercase hex digits (32 random bytes); the short form is the first 12. Names
+//! match `[a-zA-Z0-9][a-zA-Z0-9_.-]+`; a random `adjective_noun` is picked when none is given.
+//!
+//! Readers need no lock: `config.json` never changes after creation (except the name on
+//! rename) and `state.json` is always replaced whole. A `running` state whose pid is gone
+//! (box was killed with SIGKILL and its cleanup could not run) is reported by
+//! [`State::effective_status`] as exited.
+mod names;
+pub mod time;
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::io::{self, Write};
+use std::os::unix::fs::DirBuilderExt;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::paths::Paths;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("no such container: {0}")]
+    NotFound(String),
+    #[error(
+        "the container name {name:?} is already in use by {id}: choose another name or remove that container (box rm {name})"
+    )]
+    NameInUse { name: String, id: String },
+    #[error(
+        "invalid container name {0:?}: use letters, digits, '_', '.' and '-', starting with a letter or digit, at least 2 characters"
+    )]
+    BadName(String),
+    #[error("{0:?} matches more than one container: give more of the id or the name")]
+    Ambiguous(String),
+    #[error("cannot {what} {path}: {source}")]
+    Io {
+        what: &'static str,
+        path: PathBuf,
+        source: io::Error,
+    },
+    #[error("corrupt container record {path}: {source} (remove the directory)")]
+    Corrupt {
+        path: PathBuf,
+        source: serde_json::Error,
+    },
+}
+
+fn io_err<'a>(what: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> Error + 'a {
+    move |source| Error::Io {
+        what,
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// What a container is: written once at creation.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Config {
+    /// 64 hex digits.
+    pub id: String,
+    /// Unique name (changed only by rename).
+    pub name: String,
+    /// The image as the user gave it (e.g. `alpine`).
+    pub image: String,
+    /// The image's canonical name (e.g. `docker.io/library/alpine:latest`), or the id.
+    pub image_name: String,
+    /// The image id (`sha256:<config digest hex>`).
+    pub image_id: String,
+    /// RFC 3339 UTC creation time.
+    pub created: String,
+    /// The argv the container runs (entrypoint + command, after overrides).
+    pub command: Vec<String>,
+    /// `--rm`: remove everything when the container exits.
+    #[serde(default)]
+    pub autoremove: bool,
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+    /// Everything needed to start it (see `crate::run::Spec`).
+    pub spec: crate::run::Spec,
+}
+
+/// The container's lifecycle status as recorded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    /// Created, never started (or being started).
+    #[default]
+    Created,
+    /// The container's init process is alive (see `State::pid`).
+    Running,
+    /// It ran and exited (see `State::exit_code`).
+    Exited,
+}
+
+impl std::fmt::Display for Status {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Status::Created => "created",
+            Status::Running => "running",
+            Status::Exited => "exited",
+        })
+    }
+}
+
+/// What a container is doing: replaced atomically at every change.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct State {
+    pub status: Status,
+    /// Host pid of the container's PID 1 while running.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pid: Option<i32>,
+    /// Start time of `pid` (field 22 of /proc/PID/stat, clock ticks since boot), to tell a
+    /// recycled pid from ours.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pid_start: Option<u64>,
+    /// Host pid of the box process supervising the container.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub box_pid: Option<i32>,
+    /// Exit code in docker's convention (128+N for signal N) once exited.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exit_code: Option<i32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_at: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finished_at: Option<String>,
+    /// Why the last start failed, if it did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+impl State {
+    /// The status, with a `running` record whose process is gone (box was killed before it
+    /// could record the exit) reported as `exited`.
+    pub fn effective_status(&self) -> Status {
+        match self.status {
+            Status::Running if !self.is_alive() => Status::Exited,
+            s => s,
+        }
+    }
+
+    /// Whether the recorded pid is alive and still the same process.
+    pub fn is_alive(&self) -> bool {
+        match (self.pid, self.pid_start) {
+            (Some(pid), Some(start)) => process_start_time(pid) == Some(start),
+            (Some(pid), None) => process_start_time(pid).is_some(),
+            _ => false,
+        }
+    }
+}
+
+/// Field 22 (starttime) of /proc/PID/stat, or None when the process does not exist.
+pub fn process_start_time(pid: i32) -> Option<u64> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // comm (field 2) may contain spaces and parentheses: split after the last ')'.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    // rest starts at field 3 (state); starttime is field 22 → index 19.
+    rest.split_ascii_whitespace().nth(19)?.parse().ok()
+}
+
+/// One container: its directories and configuration.
+#[derive(Debug, Clone)]
+pub struct Record {
+    pub config: Config,
+    /// `<data>/containers/<id>`.
+    pub dir: PathBuf,
+    /// `<runtime>/containers/<id>`.
+    pub run_dir: PathBuf,
+}
+
+impl Record {
+    pub fn id(&self) -> &str {
+        &self.config.id
+    }
+    pub fn short_id(&self) -> &str {
+        short_id(&self.config.id)
+    }
+    pub fn name(&self) -> &str {
+        &self.config.name
+    }
+    pub fn state_path(&self) -> PathBuf {
+        self.dir.join("state.json")
+    }
+    pub fn userdata_dir(&self) -> PathBuf {
+        self.dir.join("userdata")
+    }
+    pub fn upper_dir(&self) -> PathBuf {
+        self.dir.join("upper")
+    }
+    pub fn work_dir(&self) -> PathBuf {
+        self.dir.join("work")
+    }
+    /// The vfs driver's private copy of the image.
+    pub fn rootfs_dir(&self) -> PathBuf {
+        self.dir.join("rootfs")
+    }
+    pub fn log_path(&self) -> PathBuf {
+        self.dir.join("ctr.log")
+    }
+    /// The mount point of the root filesystem (inside the container's mount namespace).
+    pub fn merged_dir(&self) -> PathBuf {
+        self.run_dir.join("merged")
+    }
+
+    /// The recorded state (`created` when none was written yet).
+    pub fn state(&self) -> Result<State, Error> {
+        let path = self.state_path();
+        match fs::read(&path) {
+            Ok(bytes) => {
+                serde_json::from_slice(&bytes).map_err(|source| Error::Corrupt { path, source })
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(State::default()),
+            Err(e) => Err(io_err("read", &path)(e)),
+        }
+    }
+
+    /// Replace the state atomically.
+    pub fn write_state(&self, state: &State) -> Result<(), Error> {
+        let bytes = serde_json::to_vec_pretty(state).expect("state serializes");
+        write_atomic(&self.state_path(), &bytes)
+    }
+
+    /// Read-modify-write of the state.
+    pub fn update_state(&self, f: impl FnOnce(&mut State)) -> Result<State, Error> {
+        let mut s = self.state()?;
+        f(&mut s);
+        self.write_state(&s)?;
+        Ok(s)
+    }
+}
+
+/// The first 12 hex digits of an id.
+pub fn short_id(id: &str) -> &str {
+    &id[..id.len().min(12)]
+}
+
+/// Write `bytes` to `path` via a temp file in the same directory and a rename.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), Error> {
+    let file_name = path.file_name().unwrap_or_default().to_string_lossy();
+    let tmp = path.with_file_name(format!("{file_name}.tmp-{}", std::process::id()));
+    let write = || -> io::Result<()> {
+        let mut f = fs::File::create(&tmp)?;
+        f.write_all(bytes)?;
+        fs::rename(&tmp, path)
+    };
+    write().map_err(|e| {
+        let _ = fs::remove_file(&tmp);
+        io_err("write", path)(e)
+    })
+}
+
+/// The per-user set of containers.
+#[derive(Debug, Clone)]
+pub struct Containers {
+    root: PathBuf,
+    runtime: PathBuf,
+}
+
+/// The exclusive lock over the name index (held while creating, renaming, removing).
+pub struct Lock {
+    _flock: nix::fcntl::Flock<fs::File>,
+}
+
+impl Containers {
+    /// `<data>/containers` and `<runtime>/containers`, created when missing.
+    pub fn open(paths: &Paths) -> Result<Containers, Error> {
+        let c = Containers {
+            root: paths.containers(),
+            runtime: paths.runtime.join("containers"),
+        };
+        for dir in [c.root.join("names"), c.runtime.clone()] {
+            fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(&dir)
+                .map_err(io_err("create", &dir))?;
+        }
+        Ok(c)
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Take the exclusive lock over the name index.
+    pub fn lock(&self) -> Result<Lock, Error> {
+        let path = self.root.join(".lock");
+        let file = fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(io_err("open", &path))?;
+        let flock = nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusive)
+            .map_err(|(_, e)| io_err("lock", &path)(e.into()))?;
+        Ok(Lock { _flock: flock })
+    }
+
+    fn record_at(&self, id: &str, config: Config) -> Record {
+        Record {
+            dir: self.root.join(id),
+            run_dir: self.runtime.join(id),
+            config,
+        }
+    }
+
+    /// Create a container: pick an id (and a name if none is given), reserve the name,
+    /// and write `config.json` as built by `make(id, name)`. The state is `created`.
+    pub fn create(
+        &self,
+        name: Option<&str>,
+        make: impl FnOnce(&str, &str) -> Config,
+    ) -> Result<Record, Error> {
+        if let Some(n) = name {
+            validate_name(n)?;
+        }
+        let _lock = self.lock()?;
+        let id = loop {
+            let id = random_id();
+            if !self.root.join(&id).exists() {
+                break id;
+            }
+        };
+        let name = match name {
+            Some(n) => {
+                self.reserve_name(n, &id)?;
+                n.to_string()
+            }
+            None => loop {
+                let n = names::random_name();
+                match self.reserve_name(&n, &id) {
+                    Ok(()) => break n,
+                    Err(Error::NameInUse { .. }) => continue,
+                    Err(e) => return Err(e),
+                }
+            },
+        };
+        let dir = self.root.join(&id);
+        let unreserve = |e: Error| {
+            let _ = fs::remove_file(self.root.join("names").join(&name));
+            let _ = fs::remove_dir_all(&dir);
+            e
+        };
+        let config = make(&id, &name);
+        fs::DirBuilder::new()
+            .mode(0o700)
+            .create(&dir)
+            .map_err(|e| unreserve(io_err("create", &dir)(e)))?;
+        let userdata = dir.join("userdata");
+        fs::create_dir(&userdata).map_err(|e| unreserve(io_err("create", &userdata)(e)))?;
+        let bytes = serde_json::to_vec_pretty(&config).expect("config serializes");
+        write_atomic(&dir.join("config.json"), &bytes).map_err(unreserve)?;
+        let rec = self.record_at(&id, config);
+        rec.write_state(&State::default()).map_err(unreserve)?;
+        Ok(rec)
+    }
+
+    fn reserve_name(&self, name: &str, id: &str) -> Result<(), Error> {
+        let link = self.root.join("names").join(name);
+        match std::os::unix::fs::symlink(id, &link) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                let other = fs::read_link(&link)
+                    .map(|p| p.to_string_lossy().into_owned())
+                    .unwrap_or_default();
+                // A dangling entry (its container dir is gone) is reclaimed.
+                if !other.is_empty() && !self.root.join(&other).join("config.json").exists() {
+                    let _ = fs::remove_file(&link);
+                    return std::os::unix::fs::symlink(id, &link).map_err(io_err("create", &link));
+                }
+                Err(Error::NameInUse {
+                    name: name.to_string(),
+                    id: short_id(&other).to_string(),
+                })
+            }
+            Err(e) => Err(io_err("create", &link)(e)),
+        }
+    }
+
+    /// Load a container by exact name, full id or unique id prefix.
+    pub fn find(&self, id_or_name: &str) -> Result<Record, Error> {
+        if !id_or_name.is_empty() && !id_or_name.contains('/') {
+            if let Ok(target) = fs::read_link(self.root.join("names").join(id_or_name))
+                && let Ok(rec) = self.load(&target.to_string_lossy())
+            {
+                return Ok(rec);
+            }
+            if is_hex(id_or_name) {
+                if id_or_name.len() == 64 {
+                    if let Ok(rec) = self.load(id_or_name) {
+                        return Ok(rec);
+                    }
+                } else {
+                    let matches: Vec<String> = self
+                        .ids()?
+                        .into_iter()
+                        .filter(|id| id.starts_with(id_or_name))
+                        .collect();
+                    match matches.as_slice() {
+                        [one] => return self.load(one),
+                        [] => {}
+                        _ => return Err(Error::Ambiguous(id_or_name.to_string())),
+                    }
+                }
+            }
+        }
+        Err(Error::NotFound(id_or_name.to_string()))
+    }
+
+    /// Load a container by full id.
+    pub fn load(&self, id: &str) -> Result<Record, Error> {
+        if id.len() != 64 || !is_hex(id) {
+            return Err(Error::NotFound(id.to_string()));
+        }
+        let path = self.root.join(id).join("config.json");
+        let bytes = match fs::read(&path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                return Err(Error::NotFound(id.to_string()));
+            }
+            Err(e) => return Err(io_err("read", &path)(e)),
+        };
+        let config: Config =
+            serde_json::from_slice(&bytes).map_err(|source| Error::Corrupt { path, source })?;
+        Ok(self.record_at(id, config))
+    }
+
+    /// Every container id on record.
+    pub fn ids(&self) -> Result<Vec<String>, Error> {
+        let mut ids = Vec::new();
+        for entry in fs::read_dir(&self.root).map_err(io_err("read", &self.root))? {
+            let entry = entry.map_err(io_err("read", &self.root))?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if name.len() == 64 && is_hex(&name) {
+                ids.push(name);
+            }
+        }
+        ids.sort();
+        Ok(ids)
+    }
+
+    /// Every container, oldest first. Records that cannot be read are skipped.
+    pub fn list(&self) -> Result<Vec<Record>, Error> {
+        let mut all: Vec<Record> = self
+            .ids()?
+            .iter()
+            .filter_map(|id| self.load(id).ok())
+            .collect();
+        all.sort_by(|a, b| a.config.created.cmp(&b.config.created));
+        Ok(all)
+    }
+
+    /// Give a container another name.
+    pub fn rename(&self, rec: &mut Record, new_name: &str) -> Result<(), Error> {
+        validate_name(new_name)?;
+        let _lock = self.lock()?;
+        self.reserve_name(new_name, rec.id())?;
+        let old = rec.config.name.clone();
+        rec.config.name = new_name.to_string();
+        let bytes = serde_json::to_vec_pretty(&rec.config).expect("config serializes");
+        if let Err(e) = write_atomic(&rec.dir.join("config.json"), &bytes) {
+            rec.config.name = old;
+            let _ = fs::remove_file(self.root.join("names").join(new_name));
+            return Err(e);
+        }
+        let old_link = self.root.join("names").join(&old);
+        if fs::read_link(&old_link).is_ok_and(|t| t.as_os_str() == rec.id()) {
+            let _ = fs::remove_file(old_link);
+        }
+        Ok(())
+    }
+
+    /// Remove the record: name, runtime dir and container dir. Files owned by subordinate
+    /// ids (upper/, work/, rootfs/) must have been removed first, from inside a user
+    /// namespace (`crate::run::remove_container_files`).
+    pub fn remove(&self, rec: &Record) -> Result<(), Error> {
+        let _lock = self.lock()?;
+        self.remove_locked(rec)
+    }
+
+    /// `remove` for a caller that holds the lock.
+    pub fn remove_locked(&self, rec: &Record) -> Result<(), Error> {
+        let link = self.root.join("names").join(rec.name());
+        if fs::read_link(&link).is_ok_and(|t| t.as_os_str() == rec.id()) {
+            let _ = fs::remove_file(&link);
+        }
+        match fs::remove_dir_all(&rec.run_dir) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => {
+                return Err(io_err("remove", &rec.run_dir)(e));
+            }
+            _ => {}
+        }
+        match fs::remove_dir_all(&rec.dir) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(io_err("remove", &rec.dir)(e)),
+            _ => Ok(()),
+        }
+    }
+}
+
+fn is_hex(s: &str) -> bool {
+    s.bytes()
+        .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
+/// docker's rule: `[a-zA-Z0-9][a-zA-Z0-9_.-]+`.
+pub fn validate_name(name: &str) -> Result<(), Error> {
+    let b = name.as_bytes();
+    let ok = b.len() >= 2
+        && b.len() <= 253
+        && b[0].is_ascii_alphanumeric()
+        && b[1..]
+            .iter()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b'-'));
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::BadName(name.to_string()))
+    }
+}
+
+/// 32 random bytes as 64 hex digits.
+pub fn random_id() -> String {
+    let mut buf = [0u8; 32];
+    fill_random(&mut buf);
+    hex::encode(buf)
+}
+
+pub(crate) fn fill_random(buf: &mut [u8]) {
+    let mut done = 0;
+    while done < buf.len() {
+        // SAFETY: the pointer and length describe the unfilled tail of `buf`.
+        let n = unsafe { libc::getrandom(buf[done..].as_mut_ptr().cast(), buf.len() - done, 0) };
+        if n > 0 {
+            done += n as usize;
+        } else if io::Error::last_os_error().kind() != io::ErrorKind::Interrupted {
+            // getrandom cannot fail on a kernel that has it, short of EFAULT.
+            panic!("getrandom failed: {}", io::Error::last_os_error());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn paths(t: &Path) -> Paths {
+        Paths {
+            data: t.join("data"),
+            runtime: t.join("run"),
+            config: t.join("config"),
+        }
+    }
+
+    fn config(id: &str, name: &str) -> Config {
+        Config {
+            id: id.into(),
+            name: name.into(),
+            image: "alpine".into(),
+            image_name: "docker.io/library/alpine:latest".into(),
+            image_id: "sha256:00".into(),
+            created: time::now_rfc3339(),
+            command: vec!["sh".into()],
+            autoremove: false,
+            labels: BTreeMap::new(),
+            spec: crate::run::Spec::default(),
+        }
+    }
+
+    #[test]
+    fn create_find_rename_remove() {
+        let t = tempfile::tempdir().unwrap();
+        let c = Containers::open(&paths(t.path())).unwrap();
+        let rec = c.create(Some("web"), config).unwrap();
+        assert_eq!(rec.id().len(), 64);
+        assert_eq!(rec.short_id().len(), 12);
+        assert_eq!(rec.state().unwrap().status, Status::Created);
+        assert_eq!(c.find("web").unwrap().id(), rec.id());
+        assert_eq!(c.find(rec.short_id()).unwrap().id(), rec.id());
+        assert_eq!(c.find(rec.id()).unwrap().name(), "web");
+        assert!(matches!(c.find("nope"), Err(Error::NotFound(_))));
+
+        let dup = c.create(Some("web"), config);
+        assert!(matches!(dup, Err(Error::NameInUse { .. })));
+
+        let mut rec2 = c.find("web").unwrap();
+        c.rename(&mut rec2, "web2").unwrap();
+        assert!(c.find("web").is_err());
+        assert_eq!(c.find("web2").unwrap().name(), "web2");
+
+        c.remove(&rec2).unwrap();
+        assert!(c.find("web2").is_err());
+        assert!(c.list().unwrap().is_empty());
+    }
+
+    #[test]
+    fn random_names() {
+        let t = tempfile::tempdir().unwrap();
+        let c = Containers::open(&paths(t.path())).unwrap();
+        let a = c.create(None, config).unwrap();
+        let b = c.create(None, config).unwrap();
+        assert!(a.name().contains('_'));
+        assert_ne!(a.name(), b.name());
+        assert_eq!(c.ids().unwrap().len(), 2);
+    }
+
+    #[test]
+    fn state_roundtrip_and_staleness() {
+        let t = tempfile::tempdir().unwrap();
+        let c = Containers::open(&paths(t.path())).unwrap();
+        let rec = c.create(None, config).unwrap();
+        let me = std::process::id() as i32;
+        let s = rec
+            .update_state(|s| {
+                s.status = Status::Running;
+                s.pid = Some(me);
+                s.pid_start = process_start_time(me);
+            })
+            .unwrap();
+        assert_eq!(rec.state().unwrap(), s);
+        assert_eq!(s.effective_status(), Status::Running);
+        let stale = State {
+            pid_start: Some(1),
+            ..s
+        };
+        assert_eq!(stale.effective_status(), Status::Exited);
+    }
+
+    #[test]
+    fn names_are_validated() {
+        assert!(validate_name("web-1.a_b").is_ok());
+        assert!(validate_name("a").is_err());
+        assert!(validate_name("-web").is_err());
+        assert!(validate_name("we/b").is_err());
+    }
+}

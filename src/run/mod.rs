@@ -1,1 +1,115 @@
 //! Container creation and supervision: namespaces, rootfs, security, pty, signals.
+//!
+//! - `spec`: what to run (`Spec`), from the image config + command line (docker rules).
+//! - `create`: the parent ↔ child handshake, numbered steps on both sides (read it first).
+//! - `rootfs`, `vfs`: the root filesystem and everything mounted on it.
+//! - `security`: capabilities and the default seccomp profile.
+//! - `user`: `-u user[:group]` against the container's /etc/passwd and /etc/group.
+//! - `exec`, `init`: the final execve, and `--init`'s tiny PID 1.
+//! - `supervise`: signal forwarding, the terminal relay, the exit status.
+//! - `cleanup`: the watcher that removes a `--rm` container even when box is SIGKILLed.
+//! - `hooks`: where the cgroup and network modules plug in.
+//! - `sync`, `sys`, `net`, `etc`: the channel, raw system calls, loopback, /etc files.
+//!
+//! Entry points: [`start_container`] (used by `box run` and `box start`).
+mod cleanup;
+pub mod create;
+pub mod etc;
+mod exec;
+pub mod hooks;
+mod init;
+mod net;
+pub mod rootfs;
+pub mod security;
+pub mod spec;
+mod start;
+pub mod supervise;
+pub mod sync;
+pub mod sys;
+pub mod user;
+mod vfs;
+
+pub use cleanup::remove_container_files;
+pub use spec::{Driver, Mount, Network, Rootfs, Seccomp, Spec};
+pub use start::{StartOptions, start_container};
+
+use sync::Step;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A bad option or image configuration (found before anything runs).
+    #[error("{0}")]
+    Invalid(String),
+    /// The container's command could not be run: 126/127 per docker.
+    #[error("{0}")]
+    Exec(#[source] crate::exit::Coded),
+    #[error("creating the container failed at step {} ({}): {message}", *step as u8, step.describe())]
+    Child {
+        step: Step,
+        errno: i32,
+        message: String,
+    },
+    #[error(
+        "box must be single-threaded to create a container but has {0} threads (a bug: threads from pulling must be joined first)"
+    )]
+    Threads(usize),
+    #[error(
+        "cannot create the container's namespaces: {0} (are unprivileged user namespaces disabled? check user.max_user_namespaces and kernel.unprivileged_userns_clone)"
+    )]
+    Clone(nix::Error),
+    #[error("{0}: {1}")]
+    Sys(&'static str, nix::Error),
+    #[error("{what}: {source}")]
+    Io {
+        what: String,
+        source: std::io::Error,
+    },
+    #[error("container handshake: {0}")]
+    Protocol(String),
+    #[error(transparent)]
+    Channel(#[from] sync::ChannelError),
+    #[error(transparent)]
+    Userns(#[from] crate::userns::Error),
+    #[error(transparent)]
+    Container(#[from] crate::container::Error),
+    #[error(transparent)]
+    Driver(#[from] crate::driver::Error),
+    #[error("seccomp profile: {0}")]
+    Seccomp(#[from] seccompiler::BackendError),
+    #[error("{0}: not implemented yet")]
+    NotImplemented(String),
+}
+
+impl Error {
+    /// A child failure: exec failures become 126/127 with docker's meaning.
+    fn child(step: Step, errno: i32, message: String, args: &[String]) -> Error {
+        if step == Step::Exec {
+            let code = exec::exit_code_for(errno);
+            let what = args.first().map(String::as_str).unwrap_or("");
+            let msg = if message.starts_with('"') {
+                format!("cannot run the container's command: {message}")
+            } else {
+                format!("cannot run the container's command {what:?}: {message}")
+            };
+            return Error::Exec(crate::exit::Coded::new(code, msg));
+        }
+        Error::Child {
+            step,
+            errno,
+            message,
+        }
+    }
+}
+
+/// A failure inside the child: errno and what failed.
+#[derive(Debug)]
+pub struct Fail {
+    pub errno: i32,
+    pub message: String,
+}
+
+impl Fail {
+    pub fn new(errno: i32, message: String) -> Fail {
+        Fail { errno, message }
+    }
+}

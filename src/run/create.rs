@@ -1,0 +1,382 @@
+//! Container creation, both sides of the handshake, top to bottom.
+//!
+//! box's own process (single-threaded, checked) clones the child with fork semantics and
+//! new user, mount, pid, uts, ipc, cgroup (and, unless `--network host`, network)
+//! namespaces, so the child is both PID 1 of the container and a direct child of box.
+//! The two talk over one SOCK_SEQPACKET socketpair (`sync::Channel`, typed `Msg`s):
+//!
+//! ```text
+//!  parent (box)                                  child (container PID 1)
+//!  P1 assert single-threaded
+//!  P2 socketpair, clone(CLONE_NEW*)  ─────────►  C1 PR_SET_PDEATHSIG(SIGKILL); wait for
+//!  P3 open /proc/PID/ns/user; on_cloned()           Release (EOF: box died → exit)
+//!     (the cleanup watcher)
+//!  P4 write uid/gid maps (newuidmap/newgidmap)
+//!  P5 on_mapped() (cgroup attach, network)
+//!  P6 send Release  ─────────────────────────►  C2 setresuid/gid(0): root of the userns
+//!                                               C3 hostname, loopback up
+//!                                               C4 mount the image (overlay/fuse/vfs)
+//!                                               C5 /proc /sys /dev /etc files, volumes,
+//!                                                  masks, read-only root
+//!                                               C6 pivot_root, detach the host's root
+//!  P7 receive until EOF  ◄── PtyMaster + fd ──  C7 pty or stdio, user, working dir
+//!                                               C8 capabilities, seccomp, no_new_privs
+//!                        ◄── Failed{step,..} ── (any step that fails)
+//!                        ◄── EOF ────────────── C9 execve: the CLOEXEC end closes
+//! ```
+//! A child error arrives as `Failed { step, errno, message }`; the parent reaps the child
+//! and turns it into `Error::Child` (exit code 125), or 126/127 for an exec failure. EOF
+//! without `Failed` means the command is running.
+use std::convert::Infallible;
+use std::ffi::CString;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+
+use nix::fcntl::{OFlag, open};
+use nix::sys::signal::{Signal, kill};
+use nix::sys::stat::Mode;
+use nix::sys::wait::waitpid;
+use nix::unistd::{Gid, Pid, Uid};
+
+use super::rootfs::{self, Layout, Specials};
+use super::spec::{Network, Seccomp, Spec};
+use super::sync::{Channel, Msg, Step};
+use super::sys::{self, Forked};
+use super::{Error, Fail, exec, security, user};
+use crate::userns::IdMaps;
+
+/// Where the container's stdio goes.
+pub enum ChildStdio {
+    /// box's own stdin/stdout/stderr (stdin only with -i; else /dev/null). With -t, a pty.
+    Inherit,
+    /// stdout and stderr appended to this file, stdin /dev/null (a pty's output too).
+    Log(OwnedFd),
+}
+
+/// Everything the child needs, prepared by the parent before the clone (the child gets a
+/// copy of the parent's memory).
+pub struct Launch<'a> {
+    pub spec: &'a Spec,
+    pub hostname: &'a str,
+    /// The final environment, except HOME (which depends on the user).
+    pub env: Vec<String>,
+    pub layout: Layout,
+    pub specials: Specials,
+    pub stdio: ChildStdio,
+    /// The user's terminal size, for the container's pty.
+    pub winsize: Option<libc::winsize>,
+    /// Compiled seccomp programs (empty: unconfined).
+    pub seccomp: Vec<seccompiler::BpfProgram>,
+    /// Capability mask.
+    pub caps: u64,
+}
+
+/// What the parent does between the clone and the release.
+pub trait Hooks {
+    /// P3: the child exists (its user namespace is open in `userns`).
+    fn cloned(&mut self, pid: Pid, userns: BorrowedFd) -> Result<(), Error>;
+    /// P5: the id maps are written.
+    fn mapped(&mut self, pid: Pid) -> Result<(), Error>;
+}
+
+/// The running container's PID 1, as the parent sees it.
+pub struct Created {
+    pub pid: Pid,
+    /// The pty master (with -t).
+    pub pty: Option<OwnedFd>,
+    /// The container's user namespace (keeps it alive to remove its files later).
+    pub userns: OwnedFd,
+}
+
+/// Create the container and start its command; returns once the command is running.
+pub fn create(launch: &Launch, maps: &IdMaps, hooks: &mut dyn Hooks) -> Result<Created, Error> {
+    // P1. Forking a multithreaded process copies only this thread, with whatever locks the
+    // others held: refuse (threads from pulling must have been joined).
+    let threads = sys::thread_count();
+    if threads != 1 {
+        return Err(Error::Threads(threads));
+    }
+
+    // P2. The channel and the clone.
+    let (ours, theirs) = Channel::pair()?;
+    let mut flags = libc::CLONE_NEWUSER
+        | libc::CLONE_NEWNS
+        | libc::CLONE_NEWPID
+        | libc::CLONE_NEWUTS
+        | libc::CLONE_NEWIPC
+        | libc::CLONE_NEWCGROUP;
+    if launch.spec.network != Network::Host {
+        flags |= libc::CLONE_NEWNET;
+    }
+    // SAFETY: single-threaded (checked above); the child never returns from `child`.
+    let pid = match unsafe { sys::clone_process(flags) }.map_err(Error::Clone)? {
+        Forked::Child => {
+            drop(ours);
+            child(launch, &theirs)
+        }
+        Forked::Parent(pid) => pid,
+    };
+    drop(theirs);
+    let abort = |e: Error| {
+        let _ = kill(pid, Signal::SIGKILL);
+        let _ = waitpid(pid, None);
+        e
+    };
+
+    // P3. Keep the user namespace open (cleanup removes the container's files from inside
+    // it after the container is gone), then let the caller start the watcher.
+    let userns = open(
+        format!("/proc/{pid}/ns/user").as_str(),
+        OFlag::O_RDONLY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|e| abort(Error::Sys("open the container's user namespace", e)))?;
+    hooks.cloned(pid, userns.as_fd()).map_err(abort)?;
+
+    // P4. The id maps: newuidmap/newgidmap (or direct writes as root).
+    maps.write_for(pid).map_err(|e| abort(e.into()))?;
+
+    // P5. cgroup and network.
+    hooks.mapped(pid).map_err(abort)?;
+
+    // P6. Release the child.
+    ours.send(&Msg::Release).map_err(|e| abort(e.into()))?;
+
+    // P7. Until EOF: the pty master, or a failure.
+    let mut pty = None;
+    loop {
+        match ours.recv().map_err(|e| abort(e.into()))? {
+            None => break,
+            Some((Msg::PtyMaster, mut fds)) => pty = fds.pop(),
+            Some((
+                Msg::Failed {
+                    step,
+                    errno,
+                    message,
+                },
+                _,
+            )) => {
+                let _ = waitpid(pid, None);
+                return Err(Error::child(step, errno, message, &launch.spec.args));
+            }
+            Some((other, _)) => {
+                return Err(abort(Error::Protocol(format!("unexpected {other:?}"))));
+            }
+        }
+    }
+    Ok(Created { pid, pty, userns })
+}
+
+/// The child: run the steps; on failure report it and exit. Never returns.
+fn child(launch: &Launch, ch: &Channel) -> ! {
+    let Err((step, fail)) = steps(launch, ch);
+    let _ = ch.send(&Msg::Failed {
+        step,
+        errno: fail.errno,
+        message: fail.message,
+    });
+    let code = if step == Step::Exec {
+        exec::exit_code_for(fail.errno)
+    } else {
+        crate::exit::BOX_ERROR
+    };
+    // SAFETY: _exit skips the parent's atexit handlers and stdio buffers we share.
+    unsafe { libc::_exit(code as i32) }
+}
+
+fn at(step: Step) -> impl Fn(Fail) -> (Step, Fail) {
+    move |f| (step, f)
+}
+
+fn errno(step: Step, what: &str) -> impl Fn(nix::Error) -> (Step, Fail) + '_ {
+    move |e| (step, Fail::new(e as i32, format!("{what}: {}", e.desc())))
+}
+
+fn steps(l: &Launch, ch: &Channel) -> Result<Infallible, (Step, Fail)> {
+    let spec = l.spec;
+
+    // C1. Die with box. If box died before this took effect, its end of the channel is
+    // closed and the wait below sees EOF.
+    nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).map_err(errno(Step::Release, "prctl"))?;
+    match ch.recv() {
+        Ok(Some((Msg::Release, _))) => {}
+        // box is gone or gave up (it kills us then anyway): nothing to report to.
+        // SAFETY: plain _exit in the child.
+        _ => unsafe { libc::_exit(1) },
+    }
+
+    // C2. Root of the user namespace (with --userns=keep-id the creator's uid is not 0).
+    let root_g = Gid::from_raw(0);
+    let root_u = Uid::from_raw(0);
+    nix::unistd::setresgid(root_g, root_g, root_g)
+        .map_err(errno(Step::Identity, "setresgid(0)"))?;
+    nix::unistd::setresuid(root_u, root_u, root_u)
+        .map_err(errno(Step::Identity, "setresuid(0)"))?;
+    // EPERM when setgroups is denied (single-id maps): then there are none to drop.
+    let _ = nix::unistd::setgroups(&[]);
+    // From here on, other processes cannot ptrace us or open /proc/1/{mem,exe,fd}: the
+    // child still runs box's image (and stays box with --init).
+    nix::sys::prctl::set_dumpable(false)
+        .map_err(errno(Step::Identity, "prctl(PR_SET_DUMPABLE)"))?;
+
+    // C3. Host name; loopback up in a new network namespace.
+    nix::unistd::sethostname(l.hostname).map_err(errno(Step::Namespaces, "sethostname"))?;
+    if spec.network != Network::Host {
+        super::net::loopback_up().map_err(errno(Step::Namespaces, "bring up lo"))?;
+    }
+
+    // C4. The image.
+    rootfs::make_private().map_err(at(Step::Rootfs))?;
+    let root = rootfs::mount_rootfs(spec, &l.layout).map_err(at(Step::Rootfs))?;
+    let r = root.as_fd();
+
+    // C5. Everything mounted on it.
+    let m = at(Step::Mounts);
+    rootfs::mount_specials(r, spec, &l.specials).map_err(&m)?;
+    rootfs::mount_etc_files(r, &l.layout.userdata).map_err(&m)?;
+    rootfs::mount_volumes(r, &spec.mounts).map_err(&m)?;
+    if !spec.privileged {
+        rootfs::apply_masks(r).map_err(&m)?;
+    }
+    if spec.read_only {
+        rootfs::make_root_readonly(r).map_err(&m)?;
+    }
+
+    // C6. Into it; the host's tree is detached and unreachable from now on.
+    rootfs::pivot(r).map_err(at(Step::PivotRoot))?;
+    drop(root);
+
+    // C7. stdio or the terminal, the user, the working directory.
+    let p = Step::Process;
+    setup_stdio(l, ch).map_err(at(p))?;
+    let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
+    let group = std::fs::read_to_string("/etc/group").unwrap_or_default();
+    let id =
+        user::resolve(&spec.user, &passwd, &group).map_err(|m| (p, Fail::new(libc::ENOENT, m)))?;
+    rootfs::ensure_workdir(&spec.cwd).map_err(at(p))?;
+    let mut env = l.env.clone();
+    if !env.iter().any(|e| e.starts_with("HOME=")) {
+        env.push(format!("HOME={}", id.home));
+    }
+    let argv = cstrings(&spec.args).map_err(|m| (p, m))?;
+    let envp = cstrings(&env).map_err(|m| (p, m))?;
+
+    // C8. Capabilities, seccomp, user, no_new_privs.
+    let s = Step::Security;
+    security::drop_bounding(l.caps).map_err(errno(s, "drop bounding capabilities"))?;
+    // Installed while we still hold CAP_SYS_ADMIN (so no_new_privs is not required); the
+    // filter allows everything that follows.
+    for prog in &l.seccomp {
+        security::install(prog).map_err(errno(s, "install the seccomp filter"))?;
+    }
+    // SAFETY: prctl with integer arguments.
+    unsafe { libc::prctl(libc::PR_SET_KEEPCAPS, 1, 0, 0, 0) };
+    let gids: Vec<Gid> = id.groups.iter().map(|g| Gid::from_raw(*g)).collect();
+    if nix::unistd::setgroups(&gids).is_err() && !gids.is_empty() {
+        return Err((
+            s,
+            Fail::new(libc::EPERM, "cannot set the supplementary groups".into()),
+        ));
+    }
+    let g = Gid::from_raw(id.gid);
+    let u = Uid::from_raw(id.uid);
+    nix::unistd::setresgid(g, g, g).map_err(errno(
+        s,
+        &format!("setresgid({}): is the gid mapped?", id.gid),
+    ))?;
+    nix::unistd::setresuid(u, u, u).map_err(errno(
+        s,
+        &format!("setresuid({}): is the uid mapped?", id.uid),
+    ))?;
+    security::set_caps(l.caps).map_err(errno(s, "set capabilities"))?;
+    if spec.no_new_privileges {
+        nix::sys::prctl::set_no_new_privs().map_err(errno(s, "prctl(PR_SET_NO_NEW_PRIVS)"))?;
+    }
+    nix::unistd::chdir(spec.cwd.as_str()).map_err(errno(
+        s,
+        &format!("chdir to the working directory {}", spec.cwd),
+    ))?;
+
+    // C9. The command (under box's init with --init). Returns only on failure.
+    let fail = if spec.init {
+        super::init::run(ch, &argv, &envp, spec.tty)
+    } else {
+        exec::exec(&argv, &envp)
+    };
+    Err((Step::Exec, fail))
+}
+
+fn cstrings(v: &[String]) -> Result<Vec<CString>, Fail> {
+    v.iter()
+        .map(|s| {
+            CString::new(s.as_bytes())
+                .map_err(|_| Fail::new(libc::EINVAL, format!("{s:?} contains a NUL byte")))
+        })
+        .collect()
+}
+
+fn dup_onto(fd: BorrowedFd, target: i32) -> Result<(), Fail> {
+    // SAFETY: dup2 onto a standard descriptor number, which we own.
+    if unsafe { libc::dup2(std::os::fd::AsRawFd::as_raw_fd(&fd), target) } < 0 {
+        let e = nix::Error::last();
+        return Err(Fail::new(e as i32, format!("dup2: {}", e.desc())));
+    }
+    Ok(())
+}
+
+/// C7: a new session; the pty (sent to the parent) or the inherited/logged stdio.
+fn setup_stdio(l: &Launch, ch: &Channel) -> Result<(), Fail> {
+    let sys_err = |what: &'static str| {
+        move |e: nix::Error| Fail::new(e as i32, format!("{what}: {}", e.desc()))
+    };
+    // Own session: terminal signals reach box (which forwards them), not the container.
+    nix::unistd::setsid().map_err(sys_err("setsid"))?;
+    let devnull = || {
+        open("/dev/null", OFlag::O_RDWR | OFlag::O_CLOEXEC, Mode::empty())
+            .map_err(sys_err("open /dev/null"))
+    };
+    if l.spec.tty {
+        let master = open(
+            "/dev/ptmx",
+            OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(sys_err("open /dev/ptmx"))?;
+        let slave_path = sys::unlock_pty(master.as_fd()).map_err(sys_err("unlock the pty"))?;
+        let slave = sys::open_pty_peer(master.as_fd()).map_err(sys_err("open the pty"))?;
+        if let Some(ws) = &l.winsize {
+            let _ = sys::set_winsize(slave.as_fd(), ws);
+        }
+        // The parent relays the terminal (to the user, or into the log).
+        ch.send_with_fd(&Msg::PtyMaster, Some(master.as_fd()))
+            .map_err(|e| Fail::new(libc::EIO, e.to_string()))?;
+        drop(master);
+        // SAFETY: TIOCSCTTY with an integer argument on our new session's terminal.
+        if unsafe { libc::ioctl(std::os::fd::AsRawFd::as_raw_fd(&slave), libc::TIOCSCTTY, 0) } < 0 {
+            let e = nix::Error::last();
+            return Err(Fail::new(e as i32, format!("TIOCSCTTY: {}", e.desc())));
+        }
+        for fd in 0..3 {
+            dup_onto(slave.as_fd(), fd)?;
+        }
+        rootfs::bind_console(&slave_path);
+        return Ok(());
+    }
+    match &l.stdio {
+        ChildStdio::Inherit => {
+            if !l.spec.interactive {
+                dup_onto(devnull()?.as_fd(), 0)?;
+            }
+        }
+        ChildStdio::Log(log) => {
+            dup_onto(devnull()?.as_fd(), 0)?;
+            dup_onto(log.as_fd(), 1)?;
+            dup_onto(log.as_fd(), 2)?;
+        }
+    }
+    Ok(())
+}
+
+/// Whether a container with this spec gets a default seccomp filter.
+pub fn wants_seccomp(spec: &Spec) -> bool {
+    spec.seccomp == Seccomp::Default && !spec.privileged
+}

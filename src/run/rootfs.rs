@@ -1,0 +1,558 @@
+//! The container's filesystem, built by the child as root of its user namespace, in its
+//! own mount namespace, before `pivot_root`.
+//!
+//! Every mount uses the new mount API: a filesystem is created detached (`fsopen` …
+//! `fsmount`) or a bind is cloned detached (`open_tree`), then attached with `move_mount`
+//! onto a *descriptor* of its target. Targets are resolved with `openat2(RESOLVE_IN_ROOT)`
+//! relative to the root filesystem and created component by component with `mkdirat` on
+//! already-resolved parents, so an image's symlink (`/proc -> /`, `/etc -> /home/me`) can
+//! never redirect a mount or a new file outside the root filesystem.
+use std::ffi::OsStr;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::path::{Path, PathBuf};
+
+use nix::errno::Errno;
+use nix::fcntl::{OFlag, open, openat};
+use nix::mount::{MntFlags, MsFlags, mount, umount2};
+use nix::sys::stat::{Mode, SFlag, fstat};
+
+use super::Fail;
+use super::spec::{Driver, Mount, Spec, clean_path};
+use super::sys::{self, FsContext, clone_tree, mount_setattr, move_mount, open_in_root};
+
+const NOSUID: u64 = libc::MOUNT_ATTR_NOSUID;
+const NODEV: u64 = libc::MOUNT_ATTR_NODEV;
+const NOEXEC: u64 = libc::MOUNT_ATTR_NOEXEC;
+const RDONLY: u64 = libc::MOUNT_ATTR_RDONLY;
+
+/// podman's masked paths: files get /dev/null, directories an empty read-only tmpfs.
+pub const MASKED_PATHS: &[&str] = &[
+    "/proc/acpi",
+    "/proc/interrupts",
+    "/proc/kcore",
+    "/proc/keys",
+    "/proc/latency_stats",
+    "/proc/sched_debug",
+    "/proc/scsi",
+    "/proc/timer_list",
+    "/proc/timer_stats",
+    "/sys/dev/block",
+    "/sys/devices/virtual/powercap",
+    "/sys/firmware",
+    "/sys/fs/selinux",
+];
+
+/// podman's read-only paths.
+pub const READONLY_PATHS: &[&str] = &[
+    "/proc/asound",
+    "/proc/bus",
+    "/proc/fs",
+    "/proc/irq",
+    "/proc/sys",
+    "/proc/sysrq-trigger",
+];
+
+/// Host devices bind-mounted into the container's /dev (mknod is not allowed rootless).
+pub const DEVICES: &[&str] = &["null", "zero", "full", "random", "urandom", "tty"];
+
+/// Where the container's directories are on the host.
+#[derive(Debug, Clone)]
+pub struct Layout {
+    /// box's data dir: overlay paths are given relative to it (fsconfig strings are capped
+    /// at 256 bytes, mount(2) options at a page).
+    pub data: PathBuf,
+    pub upper: PathBuf,
+    pub work: PathBuf,
+    /// The vfs driver's copy.
+    pub vfs_root: PathBuf,
+    /// The mount point (only ever mounted in the container's mount namespace).
+    pub merged: PathBuf,
+    /// hostname, hosts, resolv.conf.
+    pub userdata: PathBuf,
+    /// fuse-overlayfs, when that is the driver.
+    pub fuse_overlayfs: Option<PathBuf>,
+}
+
+trait Ctx<T> {
+    fn ctx(self, what: impl FnOnce() -> String) -> Result<T, Fail>;
+}
+
+impl<T> Ctx<T> for nix::Result<T> {
+    fn ctx(self, what: impl FnOnce() -> String) -> Result<T, Fail> {
+        self.map_err(|e| Fail::new(e as i32, format!("{}: {}", what(), e.desc())))
+    }
+}
+
+fn fs_fail(ctx: &FsContext, e: Errno, what: &str) -> Fail {
+    Fail::new(e as i32, format!("{what}: {} ({})", e.desc(), ctx.log()))
+}
+
+/// Make every mount private so nothing we mount propagates to the host (and back).
+pub fn make_private() -> Result<(), Fail> {
+    mount(
+        None::<&str>,
+        "/",
+        None::<&str>,
+        MsFlags::MS_REC | MsFlags::MS_PRIVATE,
+        None::<&str>,
+    )
+    .ctx(|| "make / private".into())
+}
+
+/// Mount the image as the root filesystem on `layout.merged`; returns a descriptor of it.
+pub fn mount_rootfs(spec: &Spec, layout: &Layout) -> Result<OwnedFd, Fail> {
+    let layers = &spec.rootfs.layers;
+    if layers.is_empty() {
+        return Err(Fail::new(libc::EINVAL, "the image has no layers".into()));
+    }
+    match spec.rootfs.driver {
+        Driver::Overlay => mount_overlay(layers, layout)?,
+        Driver::FuseOverlayfs => mount_fuse_overlayfs(layers, layout)?,
+        Driver::Vfs => {
+            super::vfs::ensure_copy(layers, &layout.vfs_root)
+                .map_err(|e| Fail::new(e.raw_os_error().unwrap_or(libc::EIO), e.to_string()))?;
+            let tree = clone_tree(None, &layout.vfs_root, false)
+                .ctx(|| format!("bind {}", layout.vfs_root.display()))?;
+            sys::move_mount_to_path(tree.as_fd(), &layout.merged)
+                .ctx(|| format!("mount the root filesystem on {}", layout.merged.display()))?;
+        }
+    }
+    open(
+        &layout.merged,
+        OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .ctx(|| format!("open {}", layout.merged.display()))
+}
+
+fn relative<'a>(p: &'a Path, base: &Path) -> &'a Path {
+    p.strip_prefix(base).unwrap_or(p)
+}
+
+fn mount_overlay(layers: &[PathBuf], layout: &Layout) -> Result<(), Fail> {
+    // Paths relative to the data dir keep every option short.
+    nix::unistd::chdir(&layout.data).ctx(|| format!("chdir {}", layout.data.display()))?;
+    let rel = |p: &Path| relative(p, &layout.data).to_string_lossy().into_owned();
+    let ctx = FsContext::new("overlay").ctx(|| "fsopen overlay".into())?;
+    let _ = ctx.set("source", "overlay");
+    // lowerdir+ (Linux 6.8) adds one layer per call, topmost first: no length limit.
+    let mut legacy = false;
+    for (i, l) in layers.iter().rev().enumerate() {
+        match ctx.set("lowerdir+", &rel(l)) {
+            Ok(()) => {}
+            Err(Errno::EINVAL) if i == 0 => {
+                legacy = true;
+                break;
+            }
+            Err(e) => return Err(fs_fail(&ctx, e, &format!("overlay layer {}", l.display()))),
+        }
+    }
+    if legacy {
+        return mount_overlay_legacy(layers, layout);
+    }
+    ctx.set("upperdir", &rel(&layout.upper))
+        .map_err(|e| fs_fail(&ctx, e, "overlay upperdir"))?;
+    ctx.set("workdir", &rel(&layout.work))
+        .map_err(|e| fs_fail(&ctx, e, "overlay workdir"))?;
+    ctx.flag("userxattr")
+        .map_err(|e| fs_fail(&ctx, e, "overlay userxattr"))?;
+    let mnt = ctx
+        .mount(0)
+        .map_err(|e| fs_fail(&ctx, e, "mount overlay"))?;
+    sys::move_mount_to_path(mnt.as_fd(), &layout.merged)
+        .ctx(|| format!("mount the root filesystem on {}", layout.merged.display()))
+}
+
+/// Kernels before 6.8: one mount(2) option string (at most a page), relative paths.
+fn mount_overlay_legacy(layers: &[PathBuf], layout: &Layout) -> Result<(), Fail> {
+    let rel = |p: &Path| relative(p, &layout.data).to_string_lossy().into_owned();
+    let lower: Vec<String> = layers.iter().rev().map(|l| rel(l)).collect();
+    let opts = format!(
+        "lowerdir={},upperdir={},workdir={},userxattr",
+        lower.join(":"),
+        rel(&layout.upper),
+        rel(&layout.work)
+    );
+    if opts.len() >= 4096 {
+        return Err(Fail::new(
+            libc::E2BIG,
+            format!(
+                "the image has too many layers ({}) for this kernel's overlay: use --storage-driver vfs or a kernel >= 6.8",
+                layers.len()
+            ),
+        ));
+    }
+    mount(
+        Some("overlay"),
+        &layout.merged,
+        Some("overlay"),
+        MsFlags::empty(),
+        Some(opts.as_str()),
+    )
+    .ctx(|| "mount overlay".into())
+}
+
+fn mount_fuse_overlayfs(layers: &[PathBuf], layout: &Layout) -> Result<(), Fail> {
+    let prog = layout
+        .fuse_overlayfs
+        .clone()
+        .ok_or_else(|| Fail::new(libc::ENOENT, "fuse-overlayfs is not installed".into()))?;
+    let lower: Vec<String> = layers
+        .iter()
+        .rev()
+        .map(|l| l.to_string_lossy().into_owned())
+        .collect();
+    let opts = format!(
+        "lowerdir={},upperdir={},workdir={},allow_other",
+        lower.join(":"),
+        layout.upper.display(),
+        layout.work.display()
+    );
+    // fuse-overlayfs daemonizes once mounted; the daemon lives in the container's pid
+    // namespace and dies with it.
+    let out = std::process::Command::new(&prog)
+        .arg("-o")
+        .arg(&opts)
+        .arg(&layout.merged)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .output()
+        .map_err(|e| {
+            Fail::new(
+                e.raw_os_error().unwrap_or(libc::EIO),
+                format!("run {}: {e}", prog.display()),
+            )
+        })?;
+    if !out.status.success() {
+        return Err(Fail::new(
+            libc::EIO,
+            format!(
+                "fuse-overlayfs failed ({}): {}",
+                out.status,
+                String::from_utf8_lossy(&out.stderr).trim()
+            ),
+        ));
+    }
+    Ok(())
+}
+
+fn o_path() -> libc::c_int {
+    libc::O_PATH
+}
+
+/// Resolve `path` inside `root` (following symlinks only within it).
+pub fn resolve(root: BorrowedFd, path: &str) -> nix::Result<OwnedFd> {
+    open_in_root(root, Path::new(&clean_path(path)), o_path())
+}
+
+/// `mkdir -p` inside `root`; returns the directory.
+pub fn mkdir_all(root: BorrowedFd, path: &str) -> nix::Result<OwnedFd> {
+    let clean = clean_path(path);
+    let dir = libc::O_PATH | libc::O_DIRECTORY;
+    match open_in_root(root, Path::new(&clean), dir) {
+        Err(Errno::ENOENT) => {}
+        r => return r,
+    }
+    let mut cur = open_in_root(root, Path::new("/"), dir)?;
+    let mut prefix = PathBuf::from("/");
+    for comp in clean.split('/').filter(|c| !c.is_empty()) {
+        prefix.push(comp);
+        cur = match open_in_root(root, &prefix, dir) {
+            Ok(fd) => fd,
+            Err(Errno::ENOENT) => {
+                // `cur` is a real directory inside the root; `comp` is one plain name.
+                match nix::sys::stat::mkdirat(cur.as_fd(), comp, Mode::from_bits_truncate(0o755)) {
+                    Ok(()) | Err(Errno::EEXIST) => {}
+                    Err(e) => return Err(e),
+                }
+                open_in_root(root, &prefix, dir)?
+            }
+            Err(e) => return Err(e),
+        };
+    }
+    Ok(cur)
+}
+
+/// Create an empty file inside `root` if nothing is there; returns it. A dangling
+/// symlink in the way is replaced by the file.
+pub fn mkfile(root: BorrowedFd, path: &str) -> nix::Result<OwnedFd> {
+    let clean = clean_path(path);
+    match open_in_root(root, Path::new(&clean), o_path()) {
+        Err(Errno::ENOENT) => {}
+        r => return r,
+    }
+    let p = Path::new(&clean);
+    let parent = mkdir_all(
+        root,
+        &p.parent().unwrap_or(Path::new("/")).to_string_lossy(),
+    )?;
+    let name = p.file_name().unwrap_or(OsStr::new("."));
+    let create = || {
+        openat(
+            parent.as_fd(),
+            name,
+            OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_WRONLY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+            Mode::from_bits_truncate(0o644),
+        )
+    };
+    match create() {
+        Ok(_) => {}
+        Err(Errno::EEXIST) => {
+            nix::unistd::unlinkat(
+                parent.as_fd(),
+                name,
+                nix::unistd::UnlinkatFlags::NoRemoveDir,
+            )?;
+            create()?;
+        }
+        Err(e) => return Err(e),
+    }
+    open_in_root(root, p, o_path())
+}
+
+fn is_dir(fd: BorrowedFd) -> bool {
+    fstat(fd)
+        .is_ok_and(|st| SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT == SFlag::S_IFDIR)
+}
+
+/// Attach the detached mount `mnt` on the directory `target` (created if missing).
+fn attach_dir(root: BorrowedFd, target: &str, mnt: &OwnedFd) -> Result<(), Fail> {
+    let t = mkdir_all(root, target).ctx(|| format!("create {target} in the container"))?;
+    move_mount(mnt.as_fd(), t.as_fd()).ctx(|| format!("mount on {target}"))
+}
+
+fn new_fs(fstype: &str, params: &[(&str, &str)], attrs: u64) -> Result<OwnedFd, Fail> {
+    let ctx = FsContext::new(fstype).ctx(|| format!("fsopen {fstype}"))?;
+    for (k, v) in params {
+        ctx.set(k, v)
+            .map_err(|e| fs_fail(&ctx, e, &format!("{fstype} option {k}={v}")))?;
+    }
+    ctx.mount(attrs)
+        .map_err(|e| fs_fail(&ctx, e, &format!("mount {fstype}")))
+}
+
+/// What the standard mounts need to know.
+pub struct Specials {
+    /// The container has its own network namespace (sysfs can be mounted fresh).
+    pub netns: bool,
+    /// gid 5 (tty) is mapped, so devpts can give it to new ptys.
+    pub tty_gid: bool,
+}
+
+/// /proc, /sys, /dev and its contents.
+pub fn mount_specials(root: BorrowedFd, spec: &Spec, sp: &Specials) -> Result<(), Fail> {
+    // /proc: a new instance for the new pid namespace.
+    let proc_ = new_fs("proc", &[], NOSUID | NODEV | NOEXEC)?;
+    attach_dir(root, "/proc", &proc_)?;
+
+    // /sys: sysfs of our network namespace, read-only; else the host's, read-only.
+    let sys_ro = if spec.privileged { 0 } else { RDONLY };
+    let sysfs = match sp.netns {
+        true => new_fs("sysfs", &[], sys_ro | NOSUID | NODEV | NOEXEC).ok(),
+        false => None,
+    };
+    let sysfs = match sysfs {
+        Some(m) => m,
+        None => {
+            let t = clone_tree(None, Path::new("/sys"), true).ctx(|| "bind /sys".into())?;
+            mount_setattr(t.as_fd(), sys_ro | NOSUID | NODEV | NOEXEC, 0, true)
+                .ctx(|| "make /sys read-only".into())?;
+            t
+        }
+    };
+    attach_dir(root, "/sys", &sysfs)?;
+    // The container's own cgroup tree (cgroup namespace), when the host has cgroup v2.
+    if sp.netns
+        && let Ok(cg) = new_fs("cgroup2", &[], sys_ro | NOSUID | NODEV | NOEXEC)
+    {
+        let _ = attach_dir(root, "/sys/fs/cgroup", &cg);
+    }
+
+    // /dev: a small tmpfs with the host's harmless devices bound in.
+    let dev = new_fs(
+        "tmpfs",
+        &[("mode", "755"), ("size", "65536k")],
+        NOSUID | libc::MOUNT_ATTR_STRICTATIME,
+    )?;
+    attach_dir(root, "/dev", &dev)?;
+    for d in DEVICES {
+        let host = format!("/dev/{d}");
+        let Ok(tree) = clone_tree(None, Path::new(&host), false) else {
+            continue; // a host without this device: the container goes without
+        };
+        let t = mkfile(root, &host).ctx(|| format!("create {host}"))?;
+        move_mount(tree.as_fd(), t.as_fd()).ctx(|| format!("bind {host}"))?;
+    }
+    let mut pts_params = vec![("ptmxmode", "0666"), ("mode", "0620")];
+    if sp.tty_gid {
+        pts_params.push(("gid", "5"));
+    }
+    let pts = match new_fs("devpts", &pts_params, NOSUID | NOEXEC) {
+        Ok(m) => m,
+        Err(_) => new_fs(
+            "devpts",
+            &[("ptmxmode", "0666"), ("mode", "0620")],
+            NOSUID | NOEXEC,
+        )?,
+    };
+    attach_dir(root, "/dev/pts", &pts)?;
+    let shm = new_fs(
+        "tmpfs",
+        &[("mode", "1777"), ("size", "65536k")],
+        NOSUID | NODEV | NOEXEC,
+    )?;
+    attach_dir(root, "/dev/shm", &shm)?;
+    if let Ok(mq) = new_fs("mqueue", &[], NOSUID | NODEV | NOEXEC) {
+        let _ = attach_dir(root, "/dev/mqueue", &mq);
+    }
+    let devfd = resolve(root, "/dev").ctx(|| "open /dev".into())?;
+    for (name, target) in [
+        ("ptmx", "pts/ptmx"),
+        ("fd", "/proc/self/fd"),
+        ("stdin", "/proc/self/fd/0"),
+        ("stdout", "/proc/self/fd/1"),
+        ("stderr", "/proc/self/fd/2"),
+        ("core", "/proc/kcore"),
+    ] {
+        nix::unistd::symlinkat(target, devfd.as_fd(), name)
+            .ctx(|| format!("symlink /dev/{name}"))?;
+    }
+    if spec.tty {
+        mkfile(root, "/dev/console").ctx(|| "create /dev/console".into())?;
+    }
+    Ok(())
+}
+
+/// /etc/hostname, /etc/hosts and /etc/resolv.conf from the container's userdata dir.
+pub fn mount_etc_files(root: BorrowedFd, userdata: &Path) -> Result<(), Fail> {
+    for f in ["hostname", "hosts", "resolv.conf"] {
+        let src = userdata.join(f);
+        let tree = clone_tree(None, &src, false).ctx(|| format!("bind {}", src.display()))?;
+        let target = format!("/etc/{f}");
+        let t = mkfile(root, &target).ctx(|| format!("create {target}"))?;
+        move_mount(tree.as_fd(), t.as_fd()).ctx(|| format!("mount on {target}"))?;
+    }
+    Ok(())
+}
+
+/// `-v` and `--tmpfs`, in command-line order.
+pub fn mount_volumes(root: BorrowedFd, mounts: &[Mount]) -> Result<(), Fail> {
+    for m in mounts {
+        match m {
+            Mount::Bind {
+                source,
+                target,
+                readonly,
+            } => {
+                let tree =
+                    clone_tree(None, source, true).ctx(|| format!("bind {}", source.display()))?;
+                if *readonly {
+                    mount_setattr(tree.as_fd(), RDONLY, 0, true)
+                        .ctx(|| format!("make {target} read-only"))?;
+                }
+                let t = if source.is_dir() {
+                    mkdir_all(root, target)
+                } else {
+                    mkfile(root, target)
+                }
+                .ctx(|| format!("create {target} in the container"))?;
+                move_mount(tree.as_fd(), t.as_fd())
+                    .ctx(|| format!("mount {} on {target}", source.display()))?;
+            }
+            Mount::Tmpfs { target, options } => {
+                let mut attrs = NOSUID | NODEV | NOEXEC;
+                let mut params: Vec<(&str, &str)> = Vec::new();
+                for o in options {
+                    match o.as_str() {
+                        "ro" => attrs |= RDONLY,
+                        "rw" => attrs &= !RDONLY,
+                        "exec" => attrs &= !NOEXEC,
+                        "noexec" => attrs |= NOEXEC,
+                        "suid" => attrs &= !NOSUID,
+                        "nosuid" => attrs |= NOSUID,
+                        "dev" => attrs &= !NODEV,
+                        "nodev" => attrs |= NODEV,
+                        kv => {
+                            if let Some((k, v)) = kv.split_once('=') {
+                                params.push((k, v));
+                            }
+                        }
+                    }
+                }
+                let mnt = new_fs("tmpfs", &params, attrs)?;
+                attach_dir(root, target, &mnt)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Mask and make read-only what podman does (nothing with --privileged).
+pub fn apply_masks(root: BorrowedFd) -> Result<(), Fail> {
+    for p in MASKED_PATHS {
+        let t = match resolve(root, p) {
+            Ok(t) => t,
+            Err(Errno::ENOENT) | Err(Errno::EACCES) => continue,
+            Err(e) => return Err(Fail::new(e as i32, format!("mask {p}: {}", e.desc()))),
+        };
+        let mnt = if is_dir(t.as_fd()) {
+            new_fs(
+                "tmpfs",
+                &[("mode", "755")],
+                RDONLY | NOSUID | NODEV | NOEXEC,
+            )?
+        } else {
+            clone_tree(None, Path::new("/dev/null"), false).ctx(|| "bind /dev/null".into())?
+        };
+        move_mount(mnt.as_fd(), t.as_fd()).ctx(|| format!("mask {p}"))?;
+    }
+    for p in READONLY_PATHS {
+        let t = match resolve(root, p) {
+            Ok(t) => t,
+            Err(Errno::ENOENT) | Err(Errno::EACCES) => continue,
+            Err(e) => return Err(Fail::new(e as i32, format!("{p}: {}", e.desc()))),
+        };
+        let tree = clone_tree(Some(t.as_fd()), Path::new(""), true).ctx(|| format!("bind {p}"))?;
+        mount_setattr(tree.as_fd(), RDONLY | NOSUID | NODEV, 0, true)
+            .ctx(|| format!("make {p} read-only"))?;
+        move_mount(tree.as_fd(), t.as_fd()).ctx(|| format!("mount {p} read-only"))?;
+    }
+    Ok(())
+}
+
+/// `--read-only`: the root mount itself (not the mounts on it) becomes read-only.
+pub fn make_root_readonly(root: BorrowedFd) -> Result<(), Fail> {
+    mount_setattr(root, RDONLY, 0, false).ctx(|| "make the root filesystem read-only".into())
+}
+
+/// `pivot_root` into `root` and detach the host's filesystem.
+pub fn pivot(root: BorrowedFd) -> Result<(), Fail> {
+    nix::unistd::fchdir(root).ctx(|| "chdir to the root filesystem".into())?;
+    sys::pivot_root_cwd().ctx(|| "pivot_root".into())?;
+    umount2(".", MntFlags::MNT_DETACH).ctx(|| "detach the old root".into())?;
+    nix::unistd::chdir("/").ctx(|| "chdir /".into())
+}
+
+/// After pivot_root: make `path` (absolute, in the container) a directory, as docker does
+/// for a missing working directory.
+pub fn ensure_workdir(path: &str) -> Result<(), Fail> {
+    match std::fs::create_dir_all(path) {
+        Ok(()) => Ok(()),
+        Err(e) => Err(Fail::new(
+            e.raw_os_error().unwrap_or(libc::EIO),
+            format!("create the working directory {path}: {e}"),
+        )),
+    }
+}
+
+/// After pivot_root, with a terminal: bind its slave onto /dev/console, as docker does.
+pub fn bind_console(slave_path: &Path) {
+    let _ = mount(
+        Some(slave_path),
+        "/dev/console",
+        None::<&str>,
+        MsFlags::MS_BIND,
+        None::<&str>,
+    );
+}

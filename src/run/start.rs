@@ -1,0 +1,272 @@
+//! Starting a recorded container and supervising it until it exits.
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+
+use nix::unistd::Pid;
+
+use super::cleanup::{Job, Watcher};
+use super::create::{self, ChildStdio, Hooks, Launch};
+use super::hooks::{self, CgroupHook, NetHook};
+use super::rootfs::{Layout, Specials};
+use super::spec::{DEFAULT_PATH, Driver, Network, Spec};
+use super::{Error, etc, security, supervise, sys};
+use crate::container::{Containers, Record, Status, time};
+use crate::paths::Paths;
+use crate::userns::{self, IdMaps};
+
+/// How to start.
+#[derive(Debug, Clone, Default)]
+pub struct StartOptions {
+    /// Attach the container to box's stdio (and the terminal with -t). Otherwise its
+    /// output is appended to `ctr.log` and stdin is /dev/null.
+    pub attach: bool,
+    /// Print debug notes on stderr.
+    pub debug: bool,
+}
+
+/// Start `rec`, supervise it until it exits, record its state, and (for `--rm`) remove
+/// it. Returns the container's exit code in docker's convention. Must be called while box
+/// is single-threaded. `box run` and `box start` both come here.
+pub fn start_container(paths: &Paths, rec: &Record, opts: &StartOptions) -> Result<u8, Error> {
+    let spec = &rec.config.spec;
+    let containers = Containers::open(paths)?;
+    let mode = userns::Mode::parse(&spec.userns).unwrap_or_default();
+    let maps = IdMaps::for_current_user(mode)?;
+    hooks::network_check(spec)?;
+
+    let mkdir = |d: &std::path::Path| {
+        std::fs::create_dir_all(d).map_err(|source| Error::Io {
+            what: format!("create {}", d.display()),
+            source,
+        })
+    };
+    if spec.rootfs.driver != Driver::Vfs {
+        mkdir(&rec.upper_dir())?;
+        mkdir(&rec.work_dir())?;
+    }
+    mkdir(&rec.merged_dir())?;
+    let hostname = if spec.hostname.is_empty() {
+        rec.short_id().to_string()
+    } else {
+        spec.hostname.clone()
+    };
+    etc::write_userdata(
+        &rec.userdata_dir(),
+        spec,
+        &hostname,
+        rec.name(),
+        &hooks::network_dns(spec),
+    )
+    .map_err(|source| Error::Io {
+        what: "write the container's /etc files".into(),
+        source,
+    })?;
+    let cgroup = hooks::cgroup_prepare(spec, rec.id())?;
+
+    let caps = security::cap_mask(&spec.caps);
+    let seccomp = if create::wants_seccomp(spec) {
+        security::default_profile(caps)?
+    } else {
+        Vec::new()
+    };
+    let stdio = if opts.attach {
+        ChildStdio::Inherit
+    } else {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(rec.log_path())
+            .map_err(|source| Error::Io {
+                what: format!("open {}", rec.log_path().display()),
+                source,
+            })?;
+        ChildStdio::Log(OwnedFd::from(log))
+    };
+    let winsize = if spec.tty && opts.attach {
+        sys::get_winsize(std::io::stdin().as_fd())
+            .or_else(|| sys::get_winsize(std::io::stdout().as_fd()))
+    } else {
+        None
+    };
+    let launch = Launch {
+        spec,
+        hostname: &hostname,
+        env: environment(spec, &hostname),
+        layout: Layout {
+            data: paths.data.clone(),
+            upper: rec.upper_dir(),
+            work: rec.work_dir(),
+            vfs_root: rec.rootfs_dir(),
+            merged: rec.merged_dir(),
+            userdata: rec.userdata_dir(),
+            fuse_overlayfs: (spec.rootfs.driver == Driver::FuseOverlayfs)
+                .then(|| userns::tool_path("fuse-overlayfs"))
+                .flatten(),
+        },
+        specials: Specials {
+            netns: spec.network != Network::Host,
+            tty_gid: maps.host_gid(5).is_some(),
+        },
+        stdio,
+        winsize,
+        seccomp,
+        caps,
+    };
+
+    let job = Job {
+        containers: containers.clone(),
+        record: rec.clone(),
+        autoremove: rec.config.autoremove,
+        cgroup: cgroup.clone(),
+    };
+    let mut parent = Parent {
+        job: &job,
+        spec,
+        debug: opts.debug,
+        watcher: None,
+        net: None,
+    };
+    let (mut sfd, old_mask) = supervise::block_signals()?;
+    let restore = Restore(old_mask);
+
+    let created = match create::create(&launch, &maps, &mut parent) {
+        Ok(c) => c,
+        Err(e) => {
+            cgroup.cleanup();
+            if !rec.config.autoremove {
+                let code = crate::exit::code_of(&anyhow_like(&e));
+                let _ = rec.update_state(|s| {
+                    s.status = Status::Created;
+                    s.exit_code = Some(code as i32);
+                    s.error = Some(e.to_string());
+                });
+            }
+            finish_cleanup(parent.watcher.take(), &job);
+            drop(restore);
+            return Err(e);
+        }
+    };
+    let pid = created.pid;
+    let _ = rec.update_state(|s| {
+        s.status = Status::Running;
+        s.pid = Some(pid.as_raw());
+        s.pid_start = crate::container::process_start_time(pid.as_raw());
+        s.box_pid = Some(std::process::id() as i32);
+        s.exit_code = None;
+        s.error = None;
+        s.started_at = Some(time::now_rfc3339());
+        s.finished_at = None;
+    });
+
+    let relay = match created.pty {
+        Some(master) => Some(supervise::Relay {
+            master,
+            stdin: opts.attach && spec.interactive,
+            out: match &launch.stdio {
+                ChildStdio::Log(log) => log.try_clone(),
+                ChildStdio::Inherit => std::io::stdout().as_fd().try_clone_to_owned(),
+            }
+            .map_err(|source| Error::Io {
+                what: "duplicate stdout".into(),
+                source,
+            })?,
+            winch: opts.attach,
+        }),
+        None => None,
+    };
+    let raw = (relay.as_ref().is_some_and(|r| r.stdin))
+        .then(supervise::RawMode::enable)
+        .flatten();
+    let status = supervise::wait(pid, &mut sfd, relay);
+    drop(raw);
+    parent.net = None; // stops the network helper
+    cgroup.cleanup();
+    let status = status?;
+    let code = crate::exit::from_wait(status);
+    if !rec.config.autoremove {
+        let _ = rec.update_state(|s| {
+            s.status = Status::Exited;
+            s.exit_code = Some(code as i32);
+            s.finished_at = Some(time::now_rfc3339());
+        });
+    }
+    drop(created.userns);
+    finish_cleanup(parent.watcher.take(), &job);
+    drop(restore);
+    Ok(code)
+}
+
+/// Let the watcher finish; if there is none (or it failed), remove a `--rm` container
+/// here (without the user namespace: through the storage helper).
+fn finish_cleanup(watcher: Option<Watcher>, job: &Job) {
+    let done = watcher.map(Watcher::finish).unwrap_or(false);
+    if !done && job.autoremove && job.record.dir.exists() {
+        let _ = super::cleanup::remove_container_files(
+            &job.containers,
+            &job.record,
+            job.containers
+                .root()
+                .parent()
+                .unwrap_or(job.containers.root()),
+        );
+    }
+}
+
+fn anyhow_like(e: &Error) -> anyhow::Error {
+    match e {
+        Error::Exec(c) => anyhow::Error::new(crate::exit::Coded::new(c.code, c.message.clone())),
+        _ => anyhow::anyhow!("{e}"),
+    }
+}
+
+struct Restore(nix::sys::signal::SigSet);
+
+impl Drop for Restore {
+    fn drop(&mut self) {
+        let _ = nix::sys::signal::sigprocmask(
+            nix::sys::signal::SigmaskHow::SIG_SETMASK,
+            Some(&self.0),
+            None,
+        );
+    }
+}
+
+/// The final environment (HOME comes from the user, in the child): HOSTNAME first, then
+/// the image's and the user's, PATH and TERM defaults as docker adds them.
+fn environment(spec: &Spec, hostname: &str) -> Vec<String> {
+    let has = |k: &str| spec.env.iter().any(|e| e.split('=').next() == Some(k));
+    let mut env = Vec::with_capacity(spec.env.len() + 3);
+    if !has("HOSTNAME") {
+        env.push(format!("HOSTNAME={hostname}"));
+    }
+    if !has("PATH") {
+        env.push(format!("PATH={DEFAULT_PATH}"));
+    }
+    env.extend(spec.env.iter().cloned());
+    if spec.tty && !has("TERM") {
+        env.push("TERM=xterm".into());
+    }
+    env
+}
+
+/// box's side of the handshake hooks.
+struct Parent<'a> {
+    job: &'a Job,
+    spec: &'a Spec,
+    debug: bool,
+    watcher: Option<Watcher>,
+    net: Option<NetHook>,
+}
+
+impl Hooks for Parent<'_> {
+    fn cloned(&mut self, pid: Pid, userns: BorrowedFd) -> Result<(), Error> {
+        self.watcher = Some(Watcher::spawn(self.job, userns, pid)?);
+        Ok(())
+    }
+
+    fn mapped(&mut self, pid: Pid) -> Result<(), Error> {
+        let _: &CgroupHook = &self.job.cgroup;
+        self.job.cgroup.attach(pid)?;
+        self.net = Some(hooks::network_setup(self.spec, pid, self.debug)?);
+        Ok(())
+    }
+}

@@ -1,0 +1,202 @@
+//! The parent ↔ child channel: one SOCK_SEQPACKET socketpair (message boundaries kept,
+//! descriptors passed with SCM_RIGHTS), messages encoded as JSON.
+//!
+//! Both ends are close-on-exec. The child's end is the only copy left once the parent has
+//! closed its duplicate, so the parent reading EOF means the child's `execve` succeeded (or
+//! the child died).
+use std::io::{IoSlice, IoSliceMut};
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
+
+use nix::sys::socket::{
+    AddressFamily, ControlMessage, ControlMessageOwned, MsgFlags, SockFlag, SockType, recvmsg,
+    sendmsg, socketpair,
+};
+use serde::{Deserialize, Serialize};
+
+/// The numbered steps of container creation, in the order the child runs them. A failure
+/// names its step, so an error says how far creation got.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[repr(u8)]
+pub enum Step {
+    /// 1. wait for the parent: id maps written, cgroup joined, network set up.
+    Release = 1,
+    /// 2. become root of the user namespace.
+    Identity = 2,
+    /// 3. host name (UTS namespace), loopback (network namespace).
+    Namespaces = 3,
+    /// 4. mount the image's root filesystem (overlay, fuse-overlayfs or a copy).
+    Rootfs = 4,
+    /// 5. /proc, /sys, /dev, /etc files, volumes, masks, read-only root.
+    Mounts = 5,
+    /// 6. pivot_root into the root filesystem and detach the host's.
+    PivotRoot = 6,
+    /// 7. the terminal or stdio, the working directory, the user.
+    Process = 7,
+    /// 8. capabilities, seccomp, no_new_privs.
+    Security = 8,
+    /// 9. execve the command.
+    Exec = 9,
+}
+
+impl Step {
+    pub fn describe(self) -> &'static str {
+        match self {
+            Step::Release => "waiting for the id maps",
+            Step::Identity => "entering the user namespace",
+            Step::Namespaces => "setting up namespaces",
+            Step::Rootfs => "mounting the root filesystem",
+            Step::Mounts => "mounting /proc, /sys, /dev and volumes",
+            Step::PivotRoot => "switching to the root filesystem",
+            Step::Process => "preparing the process",
+            Step::Security => "applying security settings",
+            Step::Exec => "starting the command",
+        }
+    }
+}
+
+/// Everything that travels over the channel.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Msg {
+    /// parent → child (step 1): the maps are written, cgroup and network are ready.
+    Release,
+    /// child → parent (step 7): the pty master, attached as SCM_RIGHTS.
+    PtyMaster,
+    /// child → parent: a step failed; the child exits after sending this.
+    Failed {
+        step: Step,
+        errno: i32,
+        message: String,
+    },
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ChannelError {
+    #[error("sync channel: {0}")]
+    Sys(#[from] nix::Error),
+    #[error("sync channel: bad message: {0}")]
+    Decode(#[from] serde_json::Error),
+}
+
+/// One end of the channel.
+pub struct Channel {
+    sock: OwnedFd,
+}
+
+impl Channel {
+    /// A connected pair: (parent's end, child's end).
+    pub fn pair() -> Result<(Channel, Channel), ChannelError> {
+        let (a, b) = socketpair(
+            AddressFamily::Unix,
+            SockType::SeqPacket,
+            None,
+            SockFlag::SOCK_CLOEXEC,
+        )?;
+        Ok((Channel { sock: a }, Channel { sock: b }))
+    }
+
+    pub fn send(&self, msg: &Msg) -> Result<(), ChannelError> {
+        self.send_with_fd(msg, None)
+    }
+
+    pub fn send_with_fd(
+        &self,
+        msg: &Msg,
+        fd: Option<std::os::fd::BorrowedFd>,
+    ) -> Result<(), ChannelError> {
+        let bytes = serde_json::to_vec(msg)?;
+        let iov = [IoSlice::new(&bytes)];
+        let fds;
+        let cmsgs: &[ControlMessage] = match fd {
+            Some(fd) => {
+                fds = [fd.as_raw_fd()];
+                &[ControlMessage::ScmRights(&fds)]
+            }
+            None => &[],
+        };
+        loop {
+            match sendmsg::<()>(
+                self.sock.as_raw_fd(),
+                &iov,
+                cmsgs,
+                MsgFlags::MSG_NOSIGNAL,
+                None,
+            ) {
+                Err(nix::Error::EINTR) => continue,
+                r => return r.map(|_| ()).map_err(Into::into),
+            }
+        }
+    }
+
+    /// The next message with any descriptors that came with it; None at EOF.
+    pub fn recv(&self) -> Result<Option<(Msg, Vec<OwnedFd>)>, ChannelError> {
+        let mut buf = vec![0u8; 64 * 1024];
+        let mut cmsg = nix::cmsg_space!([std::os::fd::RawFd; 4]);
+        let (n, fds) = loop {
+            let mut iov = [IoSliceMut::new(&mut buf)];
+            match recvmsg::<()>(
+                self.sock.as_raw_fd(),
+                &mut iov,
+                Some(&mut cmsg),
+                MsgFlags::MSG_CMSG_CLOEXEC,
+            ) {
+                Err(nix::Error::EINTR) => continue,
+                Err(e) => return Err(e.into()),
+                Ok(m) => {
+                    let mut fds = Vec::new();
+                    for c in m.cmsgs()? {
+                        if let ControlMessageOwned::ScmRights(raw) = c {
+                            for fd in raw {
+                                // SAFETY: SCM_RIGHTS gave us these new descriptors.
+                                fds.push(unsafe { OwnedFd::from_raw_fd(fd) });
+                            }
+                        }
+                    }
+                    break (m.bytes, fds);
+                }
+            }
+        };
+        if n == 0 {
+            return Ok(None);
+        }
+        Ok(Some((serde_json::from_slice(&buf[..n])?, fds)))
+    }
+}
+
+impl AsFd for Channel {
+    fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        self.sock.as_fd()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_and_fds_cross_and_eof_is_none() {
+        let (a, b) = Channel::pair().unwrap();
+        b.send(&Msg::Failed {
+            step: Step::Exec,
+            errno: 2,
+            message: "nope".into(),
+        })
+        .unwrap();
+        let f = std::fs::File::open("/dev/null").unwrap();
+        b.send_with_fd(&Msg::PtyMaster, Some(f.as_fd())).unwrap();
+        let (m, fds) = a.recv().unwrap().unwrap();
+        assert!(matches!(
+            m,
+            Msg::Failed {
+                step: Step::Exec,
+                errno: 2,
+                ..
+            }
+        ));
+        assert!(fds.is_empty());
+        let (m, fds) = a.recv().unwrap().unwrap();
+        assert_eq!(m, Msg::PtyMaster);
+        assert_eq!(fds.len(), 1);
+        drop(b);
+        assert!(a.recv().unwrap().is_none());
+    }
+}
