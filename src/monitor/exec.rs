@@ -147,6 +147,7 @@ pub fn exec(rec: &Record, pid: i32, args: &ExecArgs) -> Result<u8> {
     let (mut err_r, err_w) = std::io::pipe()?;
     // SAFETY: prctl with integer arguments.
     unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
+    let (alive_r, alive_w) = nix::unistd::pipe2(OFlag::O_CLOEXEC)?;
     let (mut sfd, _old_mask) = supervise::block_signals()?;
 
     // SAFETY: single-threaded (checked above).
@@ -154,6 +155,7 @@ pub fn exec(rec: &Record, pid: i32, args: &ExecArgs) -> Result<u8> {
         ForkResult::Child => {
             drop(pid_r);
             drop(err_r);
+            drop(alive_w);
             let child = Child {
                 ns_fds: &ns_fds,
                 pty_slave: pty.as_ref().map(|p| p.slave.as_fd()),
@@ -167,6 +169,7 @@ pub fn exec(rec: &Record, pid: i32, args: &ExecArgs) -> Result<u8> {
                 caps,
                 seccomp: &seccomp,
                 no_new_privs: spec.no_new_privileges,
+                box_alive: alive_r.as_fd(),
             };
             let code = child.first(pid_w, err_w);
             // SAFETY: plain _exit in the forked child.
@@ -179,6 +182,7 @@ pub fn exec(rec: &Record, pid: i32, args: &ExecArgs) -> Result<u8> {
             let mut buf = String::new();
             let _ = pid_r.read_to_string(&mut buf);
             let _ = nix::sys::wait::waitpid(child, None);
+            let _ = nix::unistd::write(&alive_w, b"g");
             let mut msg = Vec::new();
             let _ = err_r.read_to_end(&mut msg);
             let c2: i32 = match buf.trim().parse() {
@@ -218,6 +222,7 @@ pub fn exec(rec: &Record, pid: i32, args: &ExecArgs) -> Result<u8> {
                 .flatten();
             let status = supervise::wait(c2, &mut sfd, relay);
             drop(raw);
+            drop((alive_r, alive_w));
             Ok(crate::exit::from_wait(status?))
         }
     }
@@ -236,6 +241,9 @@ struct Child<'a> {
     caps: u64,
     seccomp: &'a [seccompiler::BpfProgram],
     no_new_privs: bool,
+    /// Read end of a pipe whose write end only box holds: one byte once C1 is reaped,
+    /// EOF once box is gone.
+    box_alive: std::os::fd::BorrowedFd<'a>,
 }
 
 impl Child<'_> {
@@ -271,8 +279,29 @@ impl Child<'_> {
     /// C2: become the process the container would run, then exec. Returns only on error.
     fn second(&self) -> (u8, String) {
         let fail = |what: &str, e: nix::Error| (crate::exit::BOX_ERROR, format!("{what}: {e}"));
-        // SAFETY: prctl with integer arguments; die with box like the container's own PID 1.
+        // Die with box, like the container's own PID 1. The death signal follows the
+        // parent, so wait until box has reaped C1 (and so adopted us, as a subreaper): it
+        // says so with one byte on the `box_alive` pipe; EOF instead means box is gone.
+        let mut b = [0u8; 1];
+        if !matches!(nix::unistd::read(self.box_alive, &mut b), Ok(1)) {
+            return (
+                crate::exit::BOX_ERROR,
+                "box exited before the command started".into(),
+            );
+        }
+        // SAFETY: prctl with integer arguments.
         unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) };
+        let mut p = [nix::poll::PollFd::new(
+            self.box_alive,
+            nix::poll::PollFlags::POLLIN,
+        )];
+        let _ = nix::poll::poll(&mut p, nix::poll::PollTimeout::ZERO);
+        if p[0].revents().is_some_and(|r| !r.is_empty()) {
+            return (
+                crate::exit::BOX_ERROR,
+                "box exited before the command started".into(),
+            );
+        }
         let root = Uid::from_raw(0);
         let root_g = Gid::from_raw(0);
         if let Err(e) = nix::unistd::setresgid(root_g, root_g, root_g) {
