@@ -386,32 +386,9 @@ pub fn prune_images(ctx: &Ctx, all: bool) -> Result<PruneReport> {
     })
 }
 
-/// Delete blobs no image references (configs, manifests and layer blobs).
 fn remove_unused_blobs(store: &Store) -> Result<u64> {
     let _lock = store.lock_exclusive()?;
-    let (images, errors) = store.images_and_errors()?;
-    if !errors.is_empty() {
-        return Ok(0);
-    }
-    let mut used = BTreeSet::new();
-    for i in &images {
-        used.insert(i.id.clone());
-        if let Some(d) = &i.manifest_digest {
-            used.insert(d.trim_start_matches("sha256:").to_string());
-        }
-        for l in &i.layers {
-            used.insert(l.digest.trim_start_matches("sha256:").to_string());
-        }
-    }
-    let mut freed = 0;
-    for e in std::fs::read_dir(store.blobs_dir())?.flatten() {
-        let name = e.file_name().to_string_lossy().into_owned();
-        if !used.contains(&name) {
-            freed += e.metadata().map(|m| m.len()).unwrap_or(0);
-            let _ = std::fs::remove_file(e.path());
-        }
-    }
-    Ok(freed)
+    Ok(store.remove_unused_blobs_locked())
 }
 
 /// Apparent bytes of layers and blobs (for "reclaimed space").

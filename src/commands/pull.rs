@@ -121,6 +121,7 @@ pub fn pull_image(
         Err(e) => out.warn(&format!("cannot clean leftovers of an earlier pull: {e}")),
     }
 
+    let _marker = store.mark_pull()?;
     let client = registry::client_for(&ctx.paths, tls_verify);
     out.line(&format!("Trying to pull {reference}..."));
     let resolved = client
@@ -350,6 +351,7 @@ fn fetch_one(
         }
     };
     if store.has_layer(diff_id) {
+        let _ = std::fs::remove_file(lock.path());
         bar.done("Already exists");
         return Ok(None);
     }

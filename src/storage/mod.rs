@@ -557,7 +557,46 @@ impl Store {
                 Err(e) => return Err(io_err(format!("remove {}", p.display()))(e)),
             }
         }
-        self.detach_unused_layers_locked()
+        let detached = self.detach_unused_layers_locked()?;
+        self.remove_unused_blobs_locked();
+        Ok(detached)
+    }
+
+    /// Delete blobs no image record references (configs, manifests, layer blobs); returns
+    /// the bytes freed. Caller holds the exclusive lock. Keeps everything when a record
+    /// cannot be read.
+    pub fn remove_unused_blobs_locked(&self) -> u64 {
+        let Ok((images, errors)) = self.images_and_errors() else {
+            return 0;
+        };
+        if !errors.is_empty() {
+            return 0;
+        }
+        let mut used = BTreeSet::new();
+        for i in &images {
+            used.insert(i.id.clone());
+            for d in i
+                .manifest_digest
+                .iter()
+                .chain(i.layers.iter().map(|l| &l.digest))
+            {
+                if let Ok(h) = digest_hex(d) {
+                    used.insert(h.to_string());
+                }
+            }
+        }
+        let cutoff = self.oldest_live_pull();
+        let mut freed = 0;
+        if let Ok(rd) = fs::read_dir(self.blobs_dir()) {
+            for e in rd.flatten() {
+                let name = e.file_name().to_string_lossy().into_owned();
+                if !used.contains(&name) && !self.newer_than_pulls(&e.path(), cutoff) {
+                    freed += e.metadata().map(|m| m.len()).unwrap_or(0);
+                    let _ = fs::remove_file(e.path());
+                }
+            }
+        }
+        freed
     }
 
     /// Rename every layer that no image record references to tmp/ (caller holds the lock).
@@ -572,12 +611,15 @@ impl Store {
             .flat_map(|i| i.diff_ids.iter())
             .filter_map(|d| digest_hex(d).ok().map(str::to_string))
             .collect();
+        let cutoff = self.oldest_live_pull();
         let mut detached = Vec::new();
         let dir = self.layers_dir();
         for entry in fs::read_dir(&dir).map_err(io_err(format!("read {}", dir.display())))? {
             let entry = entry.map_err(io_err(format!("read {}", dir.display())))?;
             let name = entry.file_name().to_string_lossy().into_owned();
-            if used.contains(&name) {
+            if used.contains(&name)
+                || self.newer_than_pulls(&entry.path().join("layer.json"), cutoff)
+            {
                 continue;
             }
             let dest = self.tmp_path(&format!("rm-{name}-{}", unique()));
@@ -586,6 +628,53 @@ impl Store {
             detached.push(dest);
         }
         Ok(detached)
+    }
+}
+
+/// While alive, tells garbage collection (rmi, prune) in other processes that a pull is
+/// writing blobs and layers that no image record references yet.
+#[derive(Debug)]
+pub struct PullMarker(PathBuf);
+
+impl Drop for PullMarker {
+    fn drop(&mut self) {
+        let _ = fs::remove_file(&self.0);
+    }
+}
+
+impl Store {
+    /// Announce a pull in progress (`tmp/<pid>-pull-*`, removed on drop or, after a crash,
+    /// by the next pull's cleanup).
+    pub fn mark_pull(&self) -> Result<PullMarker, Error> {
+        let p = self.tmp_path(&format!("pull-{}", unique()));
+        fs::write(&p, b"").map_err(io_err(format!("create {}", p.display())))?;
+        Ok(PullMarker(p))
+    }
+
+    /// The start time of the oldest pull still running (in any process).
+    fn oldest_live_pull(&self) -> Option<std::time::SystemTime> {
+        let rd = fs::read_dir(self.tmp_dir()).ok()?;
+        rd.flatten()
+            .filter(|e| {
+                let n = e.file_name().to_string_lossy().into_owned();
+                n.split_once('-').is_some_and(|(pid, rest)| {
+                    rest.starts_with("pull-")
+                        && pid.parse::<i32>().is_ok_and(|p| {
+                            nix::sys::signal::kill(nix::unistd::Pid::from_raw(p), None).is_ok()
+                        })
+                })
+            })
+            .filter_map(|e| e.metadata().ok()?.modified().ok())
+            .min()
+    }
+
+    fn newer_than_pulls(&self, p: &Path, cutoff: Option<std::time::SystemTime>) -> bool {
+        let Some(cutoff) = cutoff else { return false };
+        let cutoff = cutoff - Duration::from_secs(2);
+        fs::symlink_metadata(p)
+            .and_then(|m| m.modified())
+            .map(|m| m >= cutoff)
+            .unwrap_or(true)
     }
 }
 
