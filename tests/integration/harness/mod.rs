@@ -130,18 +130,18 @@ macro_rules! require_env {
     };
 }
 
-/// Print `SKIP <test>: <reason>` where it is seen even when libtest captures output.
+/// Print `SKIP: <reason> (<test>)` where it is seen even when libtest captures output.
 pub fn skip(reason: &str) {
     let thread = std::thread::current();
     let name = thread.name().unwrap_or("?");
-    let _ = writeln!(std::io::stderr(), "SKIP {name}: {reason}");
+    say(&format!("SKIP: {reason} ({name})"));
 }
 
 /// Print a note that is seen even when libtest captures output (e.g. "pending: ...").
 pub fn note(msg: &str) {
     let thread = std::thread::current();
     let name = thread.name().unwrap_or("?");
-    let _ = writeln!(std::io::stderr(), "NOTE {name}: {msg}");
+    say(&format!("NOTE: {msg} ({name})"));
 }
 
 impl Env {
@@ -224,7 +224,12 @@ enum Setup {
 }
 
 fn progress(msg: &str) {
-    let _ = writeln!(std::io::stderr(), "harness: {msg}");
+    say(&format!("harness: {msg}"));
+}
+
+/// One line on the real stderr in a single write (libtest neither captures nor splits it).
+pub fn say(line: &str) {
+    let _ = std::io::stderr().write_all(format!("{line}\n").as_bytes());
 }
 
 fn setup() -> Result<Env, Setup> {
@@ -346,7 +351,7 @@ fn run_script(cmd: &mut Command) -> Result<(), String> {
         .map_err(|e| format!("cannot run {shown}: {e}"))?;
     let stderr = String::from_utf8_lossy(&out.stderr);
     for line in stderr.lines().filter(|l| l.starts_with("SKIP")) {
-        let _ = writeln!(std::io::stderr(), "harness: {line}");
+        say(&format!("harness: {line}"));
     }
     if out.status.success() {
         Ok(())

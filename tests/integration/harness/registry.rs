@@ -28,7 +28,7 @@ extern "C" fn at_exit() {
         }
     }
     if std::env::var_os("BOX_IT_KEEP").is_some() {
-        let _ = writeln!(std::io::stderr(), "harness: kept {}", c.base.display());
+        super::say(&format!("harness: kept {}", c.base.display()));
     } else {
         super::testbox::remove_tree(&c.base);
     }

@@ -159,14 +159,10 @@ impl TestBox {
 impl Drop for Inner {
     fn drop(&mut self) {
         if std::thread::panicking() {
-            let _ = std::io::Write::write_all(
-                &mut std::io::stderr(),
-                format!(
-                    "harness: test dir {} (set BOX_IT_KEEP=1 to keep it)\n",
-                    self.dir.display()
-                )
-                .as_bytes(),
-            );
+            super::say(&format!(
+                "harness: test dir {} (set BOX_IT_KEEP=1 to keep it)",
+                self.dir.display()
+            ));
         }
         if std::env::var_os("BOX_IT_KEEP").is_none() {
             remove_tree(&self.dir);
@@ -197,10 +193,7 @@ pub fn remove_tree(dir: &Path) {
         // Read-only or 000 directories inside (a container's files): open them up, retry.
         make_writable(dir);
         if let Err(e) = std::fs::remove_dir_all(dir) {
-            let _ = std::io::Write::write_all(
-                &mut std::io::stderr(),
-                format!("harness: cannot remove {}: {e}\n", dir.display()).as_bytes(),
-            );
+            super::say(&format!("harness: cannot remove {}: {e}", dir.display()));
         }
     }
 }
