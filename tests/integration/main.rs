@@ -9,3 +9,4 @@ mod harness;
 
 mod smoke;
 mod registry;
+mod storage;
