@@ -1,10 +1,331 @@
 //! `box inspect`: containers, images and volumes as JSON or through a template.
-use anyhow::Result;
+use std::collections::BTreeMap;
 
-use super::not_implemented;
+use anyhow::{Result, bail};
+use serde_json::{Value, json};
+
 use crate::cli::Ctx;
-use crate::cli::args::InspectArgs;
+use crate::cli::args::{InspectArgs, InspectType};
+use crate::container::{Containers, Record, State, Status};
+use crate::monitor::{self, status};
+use crate::run::{Mount, Network};
 
-pub fn inspect(_ctx: &Ctx, _args: InspectArgs) -> Result<u8> {
-    not_implemented("box inspect")
+/// docker-like `inspect` JSON of a container.
+pub fn container_json(ctx: &Ctx, rec: &Record, st: &State) -> Value {
+    let cfg = &rec.config;
+    let spec = &cfg.spec;
+    let running = st.status == Status::Running;
+    let paused = running && rec.run_dir.join("paused").exists();
+    let (entrypoint, cmd) = (Value::Null, json!(spec.args));
+    let binds: Vec<String> = spec
+        .mounts
+        .iter()
+        .filter_map(|m| match m {
+            Mount::Bind {
+                source,
+                target,
+                readonly,
+            } => Some(format!(
+                "{}:{}{}",
+                source.display(),
+                target,
+                if *readonly { ":ro" } else { "" }
+            )),
+            Mount::Tmpfs { .. } => None,
+        })
+        .collect();
+    let volumes_root = ctx.paths.volumes();
+    let mounts: Vec<Value> = spec
+        .mounts
+        .iter()
+        .map(|m| match m {
+            Mount::Bind {
+                source,
+                target,
+                readonly,
+            } => {
+                let volume = source
+                    .strip_prefix(&volumes_root)
+                    .ok()
+                    .and_then(|p| p.components().next())
+                    .map(|c| c.as_os_str().to_string_lossy().into_owned());
+                json!({
+                    "Type": if volume.is_some() { "volume" } else { "bind" },
+                    "Name": volume.unwrap_or_default(),
+                    "Source": source,
+                    "Destination": target,
+                    "Mode": if *readonly { "ro" } else { "" },
+                    "RW": !readonly,
+                    "Propagation": "rprivate",
+                })
+            }
+            Mount::Tmpfs { target, options } => json!({
+                "Type": "tmpfs",
+                "Source": "",
+                "Destination": target,
+                "Mode": options.join(","),
+                "RW": !options.iter().any(|o| o == "ro"),
+                "Propagation": "",
+            }),
+        })
+        .collect();
+    let mut port_bindings: BTreeMap<String, Vec<Value>> = BTreeMap::new();
+    for p in &spec.publish {
+        let (cport, ip, hport) = split_publish(p);
+        port_bindings
+            .entry(cport)
+            .or_default()
+            .push(json!({"HostIp": ip, "HostPort": hport}));
+    }
+    let res = &spec.resources;
+    let memory = res
+        .memory
+        .as_deref()
+        .and_then(|m| crate::cgroup::parse_size(m).ok())
+        .unwrap_or(0);
+    let nano_cpus = res.cpus.map(|c| (c * 1e9) as i64).unwrap_or(0);
+    let policy = monitor::restart_policy(rec);
+    let info = monitor::read_info(rec);
+    let network_mode = match spec.network {
+        Network::Default => "default",
+        Network::Pasta => "pasta",
+        Network::Slirp4netns => "slirp4netns",
+        Network::None => "none",
+        Network::Host => "host",
+    };
+    let hostname = if spec.hostname.is_empty() {
+        rec.short_id().to_string()
+    } else {
+        spec.hostname.clone()
+    };
+    let exit_code = match st.status {
+        Status::Exited => st.exit_code.unwrap_or(status::LOST_EXIT_CODE),
+        _ => st.exit_code.unwrap_or(0),
+    };
+    let upper = rec.upper_dir();
+    let lower: Vec<String> = spec
+        .rootfs
+        .layers
+        .iter()
+        .rev()
+        .map(|p| p.display().to_string())
+        .collect();
+    let host_config = json!({
+        "Binds": binds,
+        "NetworkMode": network_mode,
+        "PortBindings": port_bindings,
+        "RestartPolicy": {"Name": policy.name(), "MaximumRetryCount": policy.max_retries()},
+        "AutoRemove": cfg.autoremove,
+        "CapAdd": Value::Null,
+        "CapDrop": Value::Null,
+        "Capabilities": spec.caps,
+        "Dns": spec.dns,
+        "ExtraHosts": spec.add_hosts,
+        "Privileged": spec.privileged,
+        "ReadonlyRootfs": spec.read_only,
+        "SecurityOpt": security_opts(spec),
+        "Tmpfs": spec.mounts.iter().filter_map(|m| match m {
+            Mount::Tmpfs { target, options } => Some((target.clone(), options.join(","))),
+            _ => None,
+        }).collect::<BTreeMap<_, _>>(),
+        "UsernsMode": spec.userns,
+        "Init": spec.init,
+        "Memory": memory,
+        "MemorySwap": res.memory_swap.as_deref().and_then(|m| crate::cgroup::parse_size(m).ok()).unwrap_or(0),
+        "NanoCpus": nano_cpus,
+        "CpuShares": res.cpu_shares.unwrap_or(0),
+        "CpuQuota": res.cpu_quota.unwrap_or(0),
+        "CpuPeriod": res.cpu_period.unwrap_or(0),
+        "CpusetCpus": res.cpuset_cpus.clone().unwrap_or_default(),
+        "PidsLimit": res.pids_limit.unwrap_or(0),
+    });
+    json!({
+        "Id": rec.id(),
+        "Created": cfg.created,
+        "Path": spec.args.first().cloned().unwrap_or_default(),
+        "Args": spec.args.iter().skip(1).collect::<Vec<_>>(),
+        "State": {
+            "Status": if paused { "paused".to_string() } else { st.status.to_string() },
+            "Running": running,
+            "Paused": paused,
+            "Restarting": false,
+            "OOMKilled": false,
+            "Dead": false,
+            "Pid": if running { st.pid.unwrap_or(0) } else { 0 },
+            "ExitCode": exit_code,
+            "Error": st.error.clone().unwrap_or_default(),
+            "StartedAt": st.started_at.clone().unwrap_or_else(|| "0001-01-01T00:00:00Z".into()),
+            "FinishedAt": st.finished_at.clone().unwrap_or_else(|| "0001-01-01T00:00:00Z".into()),
+        },
+        "Image": cfg.image_id,
+        "ImageName": cfg.image_name,
+        "Name": rec.name(),
+        "RestartCount": info.restart_count,
+        "Driver": match spec.rootfs.driver {
+            crate::run::Driver::Overlay => "overlay",
+            crate::run::Driver::FuseOverlayfs => "fuse-overlayfs",
+            crate::run::Driver::Vfs => "vfs",
+        },
+        "LogPath": rec.log_path(),
+        "HostnamePath": rec.userdata_dir().join("hostname"),
+        "HostsPath": rec.userdata_dir().join("hosts"),
+        "ResolvConfPath": rec.userdata_dir().join("resolv.conf"),
+        "Mounts": mounts,
+        "GraphDriver": {
+            "Name": match spec.rootfs.driver {
+                crate::run::Driver::Vfs => "vfs",
+                _ => "overlay",
+            },
+            "Data": {
+                "LowerDir": lower.join(":"),
+                "UpperDir": upper,
+                "WorkDir": rec.work_dir(),
+                "MergedDir": rec.merged_dir(),
+            },
+        },
+        "Config": {
+            "Hostname": hostname,
+            "User": spec.user,
+            "Tty": spec.tty,
+            "OpenStdin": spec.interactive,
+            "Env": spec.env,
+            "Cmd": cmd,
+            "Entrypoint": entrypoint,
+            "Image": cfg.image,
+            "WorkingDir": spec.cwd,
+            "Labels": cfg.labels,
+            "StopSignal": spec.stop_signal.clone().unwrap_or_else(|| "SIGTERM".into()),
+            "StopTimeout": spec.stop_timeout.unwrap_or(10),
+        },
+        "HostConfig": host_config,
+        "NetworkSettings": {
+            "NetworkMode": network_mode,
+            "Ports": port_bindings,
+        },
+    })
+}
+
+fn security_opts(spec: &crate::run::Spec) -> Vec<String> {
+    let mut v = Vec::new();
+    if spec.no_new_privileges {
+        v.push("no-new-privileges".to_string());
+    }
+    if spec.seccomp == crate::run::Seccomp::Unconfined {
+        v.push("seccomp=unconfined".to_string());
+    }
+    v
+}
+
+/// `[IP:][HPORT:]CPORT[/PROTO]` → ("CPORT/PROTO", IP, HPORT).
+pub fn split_publish(p: &str) -> (String, String, String) {
+    let (spec, proto) = p.split_once('/').unwrap_or((p, "tcp"));
+    let parts: Vec<&str> = spec.rsplitn(3, ':').collect();
+    let (c, h, ip) = match parts.as_slice() {
+        [c] => (*c, "", ""),
+        [c, h] => (*c, *h, ""),
+        [c, h, ip] => (*c, *h, *ip),
+        _ => (spec, "", ""),
+    };
+    (format!("{c}/{proto}"), ip.to_string(), h.to_string())
+}
+
+fn find_container(ctx: &Ctx, name: &str) -> Result<Option<Value>> {
+    ctx.paths.ensure()?;
+    let c = Containers::open(&ctx.paths)?;
+    match c.find(name) {
+        Ok(rec) => {
+            let st = status::observe(&rec);
+            Ok(Some(container_json(ctx, &rec, &st)))
+        }
+        Err(crate::container::Error::NotFound(_)) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn find_image(ctx: &Ctx, name: &str) -> Result<Option<Value>> {
+    let store = crate::storage::Store::open(&ctx.paths)?;
+    match store.find_image(name) {
+        Ok(Some(img)) => Ok(Some(crate::storage::inspect_image(&img))),
+        Ok(None) | Err(crate::storage::Error::NotFound(_)) => Ok(None),
+        Err(crate::storage::Error::InvalidName { .. }) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn find_volume(ctx: &Ctx, name: &str) -> Result<Option<Value>> {
+    let v = crate::volume::Volumes::open(&ctx.paths)?;
+    match v.get(name) {
+        Ok(vol) => Ok(Some(serde_json::to_value(vol)?)),
+        Err(crate::volume::Error::NotFound(_)) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
+pub fn inspect(ctx: &Ctx, args: InspectArgs) -> Result<u8> {
+    let template = match &args.format {
+        Some(f) if f != "json" => Some(crate::template::Template::parse(
+            &f.replace("\\t", "\t").replace("\\n", "\n"),
+        )?),
+        _ => None,
+    };
+    let mut found = Vec::new();
+    let mut missing: Option<String> = None;
+    for name in &args.names {
+        let v = match args.kind {
+            Some(InspectType::Container) => find_container(ctx, name)?,
+            Some(InspectType::Image) => find_image(ctx, name)?,
+            Some(InspectType::Volume) => find_volume(ctx, name)?,
+            None => match find_container(ctx, name)? {
+                Some(v) => Some(v),
+                None => match find_image(ctx, name)? {
+                    Some(v) => Some(v),
+                    None => find_volume(ctx, name)?,
+                },
+            },
+        };
+        match v {
+            Some(v) => found.push(v),
+            None => {
+                let what = match args.kind {
+                    Some(InspectType::Container) => "container",
+                    Some(InspectType::Image) => "image",
+                    Some(InspectType::Volume) => "volume",
+                    None => "object",
+                };
+                let msg = format!("no such {what}: {name}");
+                if let Some(prev) = missing.replace(msg) {
+                    eprintln!("box: {prev}");
+                }
+            }
+        }
+    }
+    match &template {
+        Some(t) => {
+            for v in &found {
+                println!("{}", t.render(v)?);
+            }
+        }
+        None => println!("{}", serde_json::to_string_pretty(&found)?),
+    }
+    if let Some(m) = missing {
+        bail!(m);
+    }
+    Ok(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn publish_split() {
+        assert_eq!(
+            split_publish("127.0.0.1:8080:80/udp"),
+            ("80/udp".into(), "127.0.0.1".into(), "8080".into())
+        );
+        assert_eq!(
+            split_publish("8080:80"),
+            ("80/tcp".into(), "".into(), "8080".into())
+        );
+    }
 }

@@ -1,7 +1,6 @@
 //! Hidden entry points box re-executes itself into.
 use anyhow::Result;
 
-use super::not_implemented;
 use crate::cli::Ctx;
 use crate::cli::args::InternalCommand;
 
@@ -20,7 +19,7 @@ pub fn internal(ctx: &Ctx, command: InternalCommand) -> Result<u8> {
             crate::driver::probe_child(&dir)?;
             Ok(0)
         }
-        InternalCommand::Monitor { .. } => not_implemented("container monitor"),
+        InternalCommand::Monitor { id } => crate::monitor::monitor_main(&ctx.paths, &id),
         InternalCommand::Complete { words } => super::completion::print_candidates(words),
     }
 }

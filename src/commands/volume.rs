@@ -1,26 +1,137 @@
 //! Named volumes in the per-user store.
-use anyhow::Result;
+use anyhow::{Result, bail};
 
-use super::not_implemented;
 use crate::cli::Ctx;
 use crate::cli::args::{PruneArgs, VolumeLsArgs, VolumeNameArgs, VolumeNamesArgs, VolumeRmArgs};
+use crate::container::Containers;
+use crate::run::Mount;
+use crate::template::{self, Format};
+use crate::volume::Volumes;
 
-pub fn create(_ctx: &Ctx, _args: VolumeNameArgs) -> Result<u8> {
-    not_implemented("box volume create")
+fn volumes(ctx: &Ctx) -> Result<Volumes> {
+    ctx.paths.ensure()?;
+    Ok(Volumes::open(&ctx.paths)?)
 }
 
-pub fn ls(_ctx: &Ctx, _args: VolumeLsArgs) -> Result<u8> {
-    not_implemented("box volume ls")
+/// Names of the containers whose mounts use volume `name`.
+pub fn users(ctx: &Ctx, name: &str) -> Result<Vec<String>> {
+    let dir = ctx.paths.volumes().join(name);
+    let c = Containers::open(&ctx.paths)?;
+    Ok(c.list()?
+        .into_iter()
+        .filter(|r| {
+            r.config.spec.mounts.iter().any(|m| match m {
+                Mount::Bind { source, .. } => source.starts_with(&dir),
+                Mount::Tmpfs { .. } => false,
+            })
+        })
+        .map(|r| r.name().to_string())
+        .collect())
 }
 
-pub fn rm(_ctx: &Ctx, _args: VolumeRmArgs) -> Result<u8> {
-    not_implemented("box volume rm")
+pub fn create(ctx: &Ctx, args: VolumeNameArgs) -> Result<u8> {
+    let v = volumes(ctx)?.create(args.name.as_deref(), Default::default())?;
+    println!("{}", v.name);
+    Ok(0)
 }
 
-pub fn inspect(_ctx: &Ctx, _args: VolumeNamesArgs) -> Result<u8> {
-    not_implemented("box volume inspect")
+pub fn ls(ctx: &Ctx, args: VolumeLsArgs) -> Result<u8> {
+    let all = volumes(ctx)?.list()?;
+    if args.quiet {
+        for v in &all {
+            println!("{}", v.name);
+        }
+        return Ok(0);
+    }
+    match Format::from_arg(args.format.as_deref()) {
+        Format::Json => println!("{}", serde_json::to_string_pretty(&all)?),
+        Format::Template { source, table } => {
+            let t = template::Template::parse(&source)?;
+            if table {
+                println!("{}", template::table_header(&source));
+            }
+            for v in &all {
+                println!("{}", t.render(&serde_json::to_value(v)?)?);
+            }
+        }
+        Format::Table => {
+            let mut rows = vec![vec!["DRIVER".to_string(), "VOLUME NAME".to_string()]];
+            for v in &all {
+                rows.push(vec![v.driver.clone(), v.name.clone()]);
+            }
+            print!("{}", super::lifecycle::columns(&rows));
+        }
+    }
+    Ok(0)
 }
 
-pub fn prune(_ctx: &Ctx, _args: PruneArgs) -> Result<u8> {
-    not_implemented("box volume prune")
+pub fn rm(ctx: &Ctx, args: VolumeRmArgs) -> Result<u8> {
+    let v = volumes(ctx)?;
+    let mut failed = None;
+    for name in &args.names {
+        let r = (|| -> Result<()> {
+            v.get(name)?;
+            let users = users(ctx, name)?;
+            if !users.is_empty() {
+                if !args.force {
+                    bail!(crate::volume::Error::InUse {
+                        name: name.clone(),
+                        container: users.join(", "),
+                    });
+                }
+                let c = Containers::open(&ctx.paths)?;
+                for u in users {
+                    let rec = c.find(&u)?;
+                    super::lifecycle::remove_container(ctx, &c, &rec, true)?;
+                }
+            }
+            v.remove(&ctx.paths.data, name)?;
+            println!("{name}");
+            Ok(())
+        })();
+        if let Err(e) = r
+            && let Some(prev) = failed.replace(e)
+        {
+            eprintln!("box: {}", crate::exit::one_line(&prev));
+        }
+    }
+    match failed {
+        Some(e) => Err(e),
+        None => Ok(0),
+    }
+}
+
+pub fn inspect(ctx: &Ctx, args: VolumeNamesArgs) -> Result<u8> {
+    let v = volumes(ctx)?;
+    let mut out = Vec::new();
+    for name in &args.names {
+        out.push(v.get(name)?);
+    }
+    println!("{}", serde_json::to_string_pretty(&out)?);
+    Ok(0)
+}
+
+/// Remove every volume no container uses; returns the names and bytes freed.
+pub fn prune_volumes(ctx: &Ctx) -> Result<(Vec<String>, u64)> {
+    let v = volumes(ctx)?;
+    let mut removed = Vec::new();
+    let mut freed = 0;
+    for vol in v.list()? {
+        if !users(ctx, &vol.name)?.is_empty() {
+            continue;
+        }
+        let size = v.size(&vol.name);
+        v.remove(&ctx.paths.data, &vol.name)?;
+        freed += size;
+        removed.push(vol.name);
+    }
+    Ok((removed, freed))
+}
+
+pub fn prune(ctx: &Ctx, _args: PruneArgs) -> Result<u8> {
+    let (removed, _) = prune_volumes(ctx)?;
+    for n in removed {
+        println!("{n}");
+    }
+    Ok(0)
 }

@@ -29,6 +29,7 @@
 pub mod cp;
 pub mod exec;
 pub mod freezer;
+pub mod kube;
 pub mod log;
 pub mod status;
 pub mod top;

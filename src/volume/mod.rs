@@ -156,9 +156,9 @@ impl Volumes {
         if self.record_path(&name).exists() {
             return Err(Error::Exists(name));
         }
-        // A directory without a record is a half-created volume: start over.
-        if dir.exists() {
-            let _ = fs::remove_dir_all(&dir);
+        // A data dir without a record (made by `-v NAME:/path` directly): adopt it.
+        if dir.join("_data").is_dir() {
+            return self.adopt(&name);
         }
         let tmp = self
             .root
@@ -198,6 +198,9 @@ impl Volumes {
         let bytes = match fs::read(&path) {
             Ok(b) => b,
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                if self.root.join(name).join("_data").is_dir() {
+                    return self.adopt(name);
+                }
                 return Err(Error::NotFound(name.to_string()));
             }
             Err(e) => return Err(io_err("read", &path)(e)),
@@ -206,6 +209,28 @@ impl Volumes {
             serde_json::from_slice(&bytes).map_err(|source| Error::Corrupt { path, source })?;
         // The store may have moved (BOX_ROOT): the mount point is where it is now.
         vol.mountpoint = self.root.join(name).join("_data");
+        Ok(vol)
+    }
+
+    /// Write the record of a volume whose data dir exists without one.
+    fn adopt(&self, name: &str) -> Result<Volume, Error> {
+        let data = self.root.join(name).join("_data");
+        let created = fs::metadata(&data)
+            .and_then(|m| m.modified())
+            .map(crate::container::time::format_rfc3339)
+            .unwrap_or_else(|_| crate::container::time::now_rfc3339());
+        let vol = Volume {
+            name: name.to_string(),
+            driver: "local".into(),
+            mountpoint: data,
+            created_at: created,
+            labels: Default::default(),
+            scope: "local".into(),
+            options: Default::default(),
+        };
+        let bytes = serde_json::to_vec_pretty(&vol).expect("volume serializes");
+        crate::container::write_atomic(&self.record_path(name), &bytes)
+            .map_err(|e| Error::Remove(e.to_string()))?;
         Ok(vol)
     }
 
@@ -336,6 +361,10 @@ mod tests {
             Err(Error::Exists(_))
         ));
         let anon = v.create(None, Default::default()).unwrap();
+        // A data dir made directly (as `-v NAME:/path` does) is adopted.
+        fs::create_dir_all(v.root().join("direct/_data")).unwrap();
+        assert_eq!(v.get("direct").unwrap().name, "direct");
+        v.remove(&p.data, "direct").unwrap();
         assert_eq!(anon.name.len(), 64);
         let names: Vec<String> = v.list().unwrap().into_iter().map(|v| v.name).collect();
         assert_eq!(names.len(), 2);
