@@ -5,7 +5,6 @@
 //! `run` then starts it attached (`run::start_container`) and returns its exit code.
 use anyhow::{Context, Result};
 
-use super::not_implemented;
 use super::pull;
 use crate::cli::Ctx;
 use crate::cli::args::{ContainerOpts, CreateArgs, LogLevel, RunArgs};
@@ -17,7 +16,12 @@ use crate::userns::{self, IdMaps};
 
 pub fn run(ctx: &Ctx, args: RunArgs) -> Result<u8> {
     if args.detach {
-        return not_implemented("box run -d (detached containers)");
+        // Detached: a monitor (`crate::monitor`) starts and supervises it; print the id
+        // once the command runs (or fail with 125/126/127 when it cannot start).
+        let rec = create_record(ctx, &args.container, args.rm)?;
+        crate::monitor::start_detached(&ctx.paths, &rec)?;
+        println!("{}", rec.id());
+        return Ok(0);
     }
     let rec = create_record(ctx, &args.container, args.rm)?;
     let opts = StartOptions {
