@@ -464,7 +464,7 @@ mod tests {
         );
         assert_eq!(parse_rfc3339("junk"), None);
         assert_eq!(ago(100, 90), "Less than a minute ago");
-        assert_eq!(ago(1_000_000, 1_000_000 - 15 * 86_400), "2 weeks ago");
+        assert_eq!(ago(10_000_000, 10_000_000 - 15 * 86_400), "2 weeks ago");
         assert_eq!(ago(1_000_000_000, 1_000_000_000 - 86_400), "A day ago");
         assert_eq!(ago(400_000_000, 300_000_000), "3 years ago");
     }
