@@ -44,7 +44,11 @@ pub fn main() -> ExitCode {
                 | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => 0,
                 _ => exit::BOX_ERROR,
             };
-            let _ = e.print();
+            if code == 0 {
+                let _ = e.print();
+            } else {
+                eprintln!("box: {}", usage_error_line(&e));
+            }
             return ExitCode::from(code);
         }
     };
@@ -56,5 +60,54 @@ pub fn main() -> ExitCode {
             eprintln!("box: {}", exit::one_line(&err));
             ExitCode::from(exit::code_of(&err))
         }
+    }
+}
+
+/// A clap usage error as one line: what is wrong, clap's tip (e.g. "a similar subcommand
+/// exists: 'run'") and where to read more, e.g.
+/// `unexpected argument '--bogus' found (tip: ...): see 'box run --help'`.
+fn usage_error_line(e: &clap::Error) -> String {
+    let text = e.render().to_string();
+    let mut lines = text.lines().map(str::trim).filter(|l| !l.is_empty());
+    let what = lines
+        .next()
+        .unwrap_or("invalid arguments")
+        .trim_start_matches("error: ")
+        .to_string();
+    let tips: Vec<&str> = text
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("tip: "))
+        .collect();
+    let command: Vec<&str> = text
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("Usage: "))
+        .map(|u| {
+            u.split_whitespace()
+                .take_while(|w| !w.starts_with(['[', '<']))
+                .collect()
+        })
+        .unwrap_or_else(|| vec!["box"]);
+    let tip = if tips.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", tips.join("; "))
+    };
+    format!("{what}{tip}: see '{} --help'", command.join(" "))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn usage_errors_are_one_line_with_the_help_to_read() {
+        let e = Cli::try_parse_from(["box", "run", "--bogus", "alpine"]).unwrap_err();
+        let line = usage_error_line(&e);
+        assert!(!line.contains('\n'), "{line}");
+        assert!(line.starts_with("unexpected argument '--bogus' found"), "{line}");
+        assert!(line.ends_with("see 'box run --help'"), "{line}");
+        let e = Cli::try_parse_from(["box", "imagess"]).unwrap_err();
+        let line = usage_error_line(&e);
+        assert!(line.contains("images"), "suggests the right command: {line}");
     }
 }
