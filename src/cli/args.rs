@@ -6,13 +6,296 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 const AFTER_HELP: &str = "\
 Examples:
-  box run --rm -it alpine sh          an interactive shell in Alpine
+  # An interactive shell in Alpine, removed when it exits
+  box run --rm -it alpine sh
+  # A server in the background, published on port 8080 of this host
   box run -d --name web -p 8080:80 nginx
-  box ps -a                           all containers, running or not
-  box info                            what box found on this host (subuid, cgroups, storage)
+  # All containers, running or not
+  box ps -a
+  # What box found on this host (subuid ranges, cgroups, storage)
+  box info
 
 Exit status: 125 when box itself fails, 126 when the command cannot be invoked,
 127 when it is not found, otherwise the container's own status (128+N for signal N).";
+
+// Examples shown by `--help` and, as EXAMPLES, in the man pages: `  # what it does`, then
+// the command lines.
+const EX_PULL: &str = "\
+Examples:
+  # The latest Alpine from Docker Hub
+  box pull alpine
+  # One platform of a multi-platform image
+  box pull --platform linux/arm64 docker.io/library/alpine:3.20
+  # By digest, from a registry on this host that speaks plain http
+  box pull --tls-verify=false 127.0.0.1:5000/test/app@sha256:<digest>";
+const EX_RUN: &str = "\
+Examples:
+  # Run one command and remove the container afterwards
+  box run --rm alpine cat /etc/alpine-release
+  # An interactive shell: without a command, the image's own (Entrypoint and Cmd) runs
+  box run --rm -it alpine
+  # A named server in the background, its port 80 published on 127.0.0.1:8080
+  box run -d --name web -p 127.0.0.1:8080:80 nginx
+  # Mount the current directory read-only and work in it
+  box run --rm -v \"$PWD\":/src:ro -w /src alpine ls
+  # Keep data in a named volume
+  box run -d --name db -v dbdata:/var/lib/postgresql/data postgres
+  # Limit memory and CPU (needs the controllers delegated: see box-rootless(7))
+  box run --rm --memory 64m --cpus 0.5 alpine sh -c 'yes > /dev/null'
+  # Files created in a bind mount belong to you, not to a subordinate id
+  box run --rm --userns keep-id -v \"$PWD\":/work -w /work alpine touch made-by-me
+  # Everything after the image is the container's command, flags included
+  box run --rm alpine ls -la /";
+const EX_CREATE: &str = "\
+Examples:
+  # Create a container now, start it later
+  box create --name web -p 8080:80 nginx
+  box start web";
+const EX_START: &str = "\
+Examples:
+  # Start a created or stopped container in the background
+  box start web
+  # Start it and follow its output until it exits
+  box start -a web";
+const EX_RESTART: &str = "\
+Examples:
+  # Stop (SIGTERM, SIGKILL after 10 s) and start again
+  box restart web
+  # Give it 2 seconds to stop
+  box restart -t 2 web";
+const EX_PS: &str = "\
+Examples:
+  # Running containers
+  box ps
+  # All containers, stopped ones included
+  box ps -a
+  # Only the ids of the exited ones
+  box ps -aq --filter status=exited
+  # Your own columns
+  box ps -a --format '{{.Names}} {{.Status}}'
+  # JSON for scripts
+  box ps -a --format json";
+const EX_LOGS: &str = "\
+Examples:
+  # Everything the container printed
+  box logs web
+  # The last 10 lines, then follow until it exits
+  box logs -f --tail 10 web";
+const EX_EXEC: &str = "\
+Examples:
+  # Run one command in a running container
+  box exec web cat /etc/hostname
+  # An interactive shell inside it
+  box exec -it web sh
+  # As another user, with an extra variable
+  box exec -u nobody -e DEBUG=1 web env";
+const EX_STOP: &str = "\
+Examples:
+  # SIGTERM (or the image's StopSignal), SIGKILL after 10 seconds
+  box stop web
+  # Give it 2 seconds
+  box stop -t 2 web
+  # Stop every running container
+  box stop -a";
+const EX_KILL: &str = "\
+Examples:
+  # SIGKILL, the default
+  box kill web
+  # Ask nginx to reload its configuration
+  box kill -s HUP web";
+const EX_RM: &str = "\
+Examples:
+  # Remove a stopped container
+  box rm web
+  # Stop and remove a running one
+  box rm -f web
+  # Remove every stopped container
+  box container prune";
+const EX_WAIT: &str = "\
+Examples:
+  # Print the exit code of web once it stops
+  box wait web";
+const EX_PAUSE: &str = "\
+Examples:
+  # Freeze every process of web, then thaw them
+  box pause web
+  box unpause web";
+const EX_UNPAUSE: &str = "\
+Examples:
+  # Thaw a paused container
+  box unpause web";
+const EX_RENAME: &str = "\
+Examples:
+  box rename web frontend";
+const EX_TOP: &str = "\
+Examples:
+  # The processes of web, with their host pids
+  box top web";
+const EX_CP: &str = "\
+Examples:
+  # From a container to the host
+  box cp web:/etc/hosts ./hosts
+  # From the host into a container
+  box cp ./app.conf web:/etc/app.conf";
+const EX_PORT: &str = "\
+Examples:
+  # Where web's ports are published on the host
+  box port web";
+const EX_STATS: &str = "\
+Examples:
+  # Memory, CPU and pids of every running container, refreshed every second
+  box stats
+  # One sample of web, as JSON
+  box stats --no-stream --format json web";
+const EX_IMAGES: &str = "\
+Examples:
+  # Every local image
+  box images
+  # Only the ids
+  box images -q
+  # Only the alpine repository, as JSON
+  box images --format json alpine";
+const EX_RMI: &str = "\
+Examples:
+  # Remove an image (layers no other image uses go too)
+  box rmi alpine
+  # Also remove the containers created from it
+  box rmi -f alpine
+  # Remove the images no container or tag uses
+  box image prune";
+const EX_TAG: &str = "\
+Examples:
+  # Give alpine a name in another registry, then push it with skopeo
+  box tag alpine 127.0.0.1:5000/test/alpine:3.20";
+const EX_INSPECT: &str = "\
+Examples:
+  # Everything about a container, as JSON
+  box inspect web
+  # One field
+  box inspect --format '{{.State.Status}}' web
+  # An image, even when a container has the same name
+  box inspect --type image alpine";
+const EX_LOGIN: &str = "\
+Examples:
+  # Asks for the password
+  box login -u alice registry.example.com
+  # From a script, without the password on the command line
+  printf '%s' \"$TOKEN\" | box login -u alice --password-stdin registry.example.com";
+const EX_LOGOUT: &str = "\
+Examples:
+  box logout registry.example.com
+  # Forget every stored credential
+  box logout -a";
+const EX_IMPORT: &str = "\
+Examples:
+  # An image from a root filesystem tarball, with a default command
+  box import --change 'CMD [\"/bin/sh\"]' rootfs.tar.gz mybase:1";
+const EX_LOAD: &str = "\
+Examples:
+  box load -i alpine.tar
+  box load < alpine.tar";
+const EX_SAVE: &str = "\
+Examples:
+  # A docker-archive, as docker save writes it
+  box save -o alpine.tar alpine
+  # An OCI image layout in a tarball
+  box save --format oci-archive -o alpine-oci.tar alpine";
+const EX_INFO: &str = "\
+Examples:
+  # What box found on this host: subuid ranges, storage driver, cgroups, network helpers
+  box info
+  box info --format json";
+const EX_COMPLETION: &str = "\
+Examples:
+  # Bash (needs the bash-completion package)
+  box completion bash > ~/.local/share/bash-completion/completions/box
+  # Zsh (the directory must be in $fpath, before compinit runs)
+  box completion zsh > ~/.zfunc/_box
+  # Fish
+  box completion fish > ~/.config/fish/completions/box.fish";
+const EX_IMAGE_LIST: &str = "\
+Examples:
+  box image ls
+  box image ls -q";
+const EX_IMAGE_PULL: &str = "\
+Examples:
+  box image pull alpine";
+const EX_IMAGE_REMOVE: &str = "\
+Examples:
+  box image rm alpine";
+const EX_IMAGE_PRUNE: &str = "\
+Examples:
+  # Remove dangling images
+  box image prune
+  # Also images no container uses, without asking
+  box image prune -a -f";
+const EX_IMAGE_INSPECT: &str = "\
+Examples:
+  box image inspect alpine
+  # Its default command
+  box image inspect --format '{{json .Config.Cmd}}' alpine";
+const EX_IMAGE_TAG: &str = "\
+Examples:
+  box image tag alpine alpine:mine";
+const EX_CONTAINER_LIST: &str = "\
+Examples:
+  box container ls -a";
+const EX_CONTAINER_PRUNE: &str = "\
+Examples:
+  # Remove every stopped container without asking
+  box container prune -f";
+const EX_CONTAINER_INSPECT: &str = "\
+Examples:
+  box container inspect web";
+const EX_VOLUME_CREATE: &str = "\
+Examples:
+  # Create a volume, then mount it
+  box volume create data
+  box run --rm -v data:/data alpine touch /data/hello";
+const EX_VOLUME_LS: &str = "\
+Examples:
+  box volume ls
+  box volume ls -q";
+const EX_VOLUME_RM: &str = "\
+Examples:
+  box volume rm data";
+const EX_VOLUME_INSPECT: &str = "\
+Examples:
+  # Where a volume lives on the host
+  box volume inspect data";
+const EX_VOLUME_PRUNE: &str = "\
+Examples:
+  # Remove the volumes no container uses
+  box volume prune -f";
+const EX_SYSTEM_PRUNE: &str = "\
+Examples:
+  # Stopped containers, dangling images, unused layers
+  box system prune
+  # Everything not in use, volumes too, without asking
+  box system prune -a --volumes -f";
+const EX_SYSTEM_DF: &str = "\
+Examples:
+  box system df";
+const EX_SYSTEM_CHECK: &str = "\
+Examples:
+  # Report what is broken in the store
+  box system check
+  # Remove it (pull the images again afterwards)
+  box system check --repair";
+const EX_SYSTEM_INFO: &str = "\
+Examples:
+  box system info";
+const EX_GENERATE_SYSTEMD: &str = "\
+Examples:
+  # A user unit that creates a fresh container at every start
+  box generate systemd --new --name web > ~/.config/systemd/user/web.service
+  systemctl --user daemon-reload && systemctl --user enable --now web
+  # Keep it running after you log out
+  loginctl enable-linger";
+const EX_GENERATE_KUBE: &str = "\
+Examples:
+  # A Pod with the web and db containers
+  box generate kube web db > pod.yaml";
 
 #[derive(Debug, Parser)]
 #[command(
@@ -73,76 +356,88 @@ pub enum LogLevel {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Pull an image from a registry into your store
-    #[command(
-        after_help = "Examples:\n  box pull alpine\n  box pull --platform linux/arm64 docker.io/library/alpine:3.20\n  box pull 127.0.0.1:5000/test/app@sha256:<digest>"
-    )]
+    #[command(after_help = EX_PULL)]
     Pull(PullArgs),
     /// Create and run a container (pulls the image when missing)
-    #[command(
-        after_help = "Examples:\n  box run --rm alpine cat /etc/alpine-release\n  box run --rm -it alpine sh\n  box run -d --name web -p 127.0.0.1:8080:80 nginx\n  box run --rm -v $PWD:/src:ro -w /src alpine ls\n  box run --rm --memory 64m --cpus 0.5 alpine sh -c 'yes > /dev/null'"
-    )]
+    #[command(after_help = EX_RUN)]
     Run(RunArgs),
     /// Create a container without starting it
+    #[command(after_help = EX_CREATE)]
     Create(CreateArgs),
     /// Start one or more created or stopped containers
+    #[command(after_help = EX_START)]
     Start(StartArgs),
     /// Stop then start containers
+    #[command(after_help = EX_RESTART)]
     Restart(StopArgs),
     /// List containers
-    #[command(visible_alias = "list")]
+    #[command(visible_alias = "list", after_help = EX_PS)]
     Ps(PsArgs),
     /// Show a container's output
+    #[command(after_help = EX_LOGS)]
     Logs(LogsArgs),
     /// Run a command in a running container
-    #[command(
-        after_help = "Examples:\n  box exec web cat /etc/alpine-release\n  box exec -it web sh"
-    )]
+    #[command(after_help = EX_EXEC)]
     Exec(ExecArgs),
     /// Stop running containers (SIGTERM, then SIGKILL after a timeout)
+    #[command(after_help = EX_STOP)]
     Stop(StopArgs),
     /// Send a signal to running containers
+    #[command(after_help = EX_KILL)]
     Kill(KillArgs),
     /// Remove containers
+    #[command(after_help = EX_RM)]
     Rm(RmArgs),
     /// Block until containers stop, then print their exit codes
+    #[command(after_help = EX_WAIT)]
     Wait(ContainersArgs),
     /// Pause all processes in containers (needs the freezer delegated)
+    #[command(after_help = EX_PAUSE)]
     Pause(ContainersArgs),
     /// Unpause paused containers
+    #[command(after_help = EX_UNPAUSE)]
     Unpause(ContainersArgs),
     /// Rename a container
+    #[command(after_help = EX_RENAME)]
     Rename(RenameArgs),
     /// Show the processes of a container
+    #[command(after_help = EX_TOP)]
     Top(TopArgs),
     /// Copy files between a container and the host
-    #[command(
-        after_help = "Examples:\n  box cp web:/etc/hosts ./hosts\n  box cp ./app.conf web:/etc/app.conf"
-    )]
+    #[command(after_help = EX_CP)]
     Cp(CpArgs),
     /// List a container's published ports
+    #[command(after_help = EX_PORT)]
     Port(PortArgs),
     /// Show cgroup usage (memory, cpu, pids) of running containers
+    #[command(after_help = EX_STATS)]
     Stats(StatsArgs),
     /// List local images
+    #[command(after_help = EX_IMAGES)]
     Images(ImagesArgs),
     /// Remove local images
+    #[command(after_help = EX_RMI)]
     Rmi(RmiArgs),
     /// Give an image another name
+    #[command(after_help = EX_TAG)]
     Tag(TagArgs),
     /// Show low-level information on containers or images as JSON
-    #[command(
-        after_help = "Examples:\n  box inspect web\n  box inspect --format '{{.State.Status}}' web\n  box inspect --type image alpine"
-    )]
+    #[command(after_help = EX_INSPECT)]
     Inspect(InspectArgs),
     /// Store credentials for a registry
+    #[command(after_help = EX_LOGIN)]
     Login(LoginArgs),
     /// Remove stored credentials for a registry
+    #[command(after_help = EX_LOGOUT)]
     Logout(LogoutArgs),
     /// Create an image from a root filesystem tarball
+    #[command(after_help = EX_IMPORT)]
     Import(ImportArgs),
     /// Load images from a docker-archive or oci-archive tarball
+    #[command(after_help = EX_LOAD)]
     Load(LoadArgs),
     /// Save images to a docker-archive or oci-archive tarball
+    #[command(after_help = EX_SAVE)]
     Save(SaveArgs),
     /// Manage images
     #[command(subcommand)]
@@ -157,14 +452,13 @@ pub enum Command {
     #[command(subcommand)]
     System(SystemCommand),
     /// Show what box found on this host: user, subuid ranges, storage, cgroups, network
+    #[command(after_help = EX_INFO)]
     Info(InfoArgs),
     /// Generate systemd units or Kubernetes YAML from containers
     #[command(subcommand)]
     Generate(GenerateCommand),
     /// Print a shell completion script
-    #[command(
-        after_help = "Examples:\n  box completion bash > ~/.local/share/bash-completion/completions/box\n  box completion fish > ~/.config/fish/completions/box.fish"
-    )]
+    #[command(after_help = EX_COMPLETION)]
     Completion(CompletionArgs),
     /// Internal: entry points box re-executes itself into (not for users)
     #[command(hide = true, name = "__internal", subcommand)]
@@ -780,29 +1074,35 @@ pub struct SaveArgs {
 #[derive(Debug, Subcommand)]
 pub enum ImageCommand {
     /// List local images
-    #[command(visible_alias = "ls")]
+    #[command(visible_alias = "ls", after_help = EX_IMAGE_LIST)]
     List(ImagesArgs),
     /// Pull an image
+    #[command(after_help = EX_IMAGE_PULL)]
     Pull(PullArgs),
     /// Remove images
-    #[command(visible_alias = "rm")]
+    #[command(visible_alias = "rm", after_help = EX_IMAGE_REMOVE)]
     Remove(RmiArgs),
     /// Remove images no container or tag uses
+    #[command(after_help = EX_IMAGE_PRUNE)]
     Prune(PruneArgs),
     /// Show image details
+    #[command(after_help = EX_IMAGE_INSPECT)]
     Inspect(InspectArgs),
     /// Tag an image
+    #[command(after_help = EX_IMAGE_TAG)]
     Tag(TagArgs),
 }
 
 #[derive(Debug, Subcommand)]
 pub enum ContainerCommand {
     /// List containers
-    #[command(visible_alias = "ls")]
+    #[command(visible_alias = "ls", after_help = EX_CONTAINER_LIST)]
     List(PsArgs),
     /// Remove all stopped containers
+    #[command(after_help = EX_CONTAINER_PRUNE)]
     Prune(PruneArgs),
     /// Show container details
+    #[command(after_help = EX_CONTAINER_INSPECT)]
     Inspect(InspectArgs),
 }
 
@@ -822,15 +1122,19 @@ pub struct PruneArgs {
 #[derive(Debug, Subcommand)]
 pub enum VolumeCommand {
     /// Create a named volume
+    #[command(after_help = EX_VOLUME_CREATE)]
     Create(VolumeNameArgs),
     /// List volumes
-    #[command(visible_alias = "list")]
+    #[command(visible_alias = "list", after_help = EX_VOLUME_LS)]
     Ls(VolumeLsArgs),
     /// Remove volumes
+    #[command(after_help = EX_VOLUME_RM)]
     Rm(VolumeRmArgs),
     /// Show volume details
+    #[command(after_help = EX_VOLUME_INSPECT)]
     Inspect(VolumeNamesArgs),
     /// Remove volumes no container uses
+    #[command(after_help = EX_VOLUME_PRUNE)]
     Prune(PruneArgs),
 }
 
@@ -871,12 +1175,16 @@ pub struct VolumeLsArgs {
 #[derive(Debug, Subcommand)]
 pub enum SystemCommand {
     /// Remove stopped containers, dangling images and unused layers
+    #[command(after_help = EX_SYSTEM_PRUNE)]
     Prune(PruneArgs),
     /// Show disk usage of images, containers and volumes
+    #[command(after_help = EX_SYSTEM_DF)]
     Df,
     /// Verify the store: blob digests, layer dirs, image records, container state
+    #[command(after_help = EX_SYSTEM_CHECK)]
     Check(CheckArgs),
     /// Same as `box info`
+    #[command(after_help = EX_SYSTEM_INFO)]
     Info(InfoArgs),
 }
 
@@ -897,11 +1205,10 @@ pub struct InfoArgs {
 #[derive(Debug, Subcommand)]
 pub enum GenerateCommand {
     /// Print a systemd user unit that runs a container in the foreground
-    #[command(
-        after_help = "Examples:\n  box generate systemd --new --name web > ~/.config/systemd/user/web.service\n  systemctl --user daemon-reload && systemctl --user enable --now web"
-    )]
+    #[command(after_help = EX_GENERATE_SYSTEMD)]
     Systemd(GenerateSystemdArgs),
     /// Print a Kubernetes Pod for a container
+    #[command(after_help = EX_GENERATE_KUBE)]
     Kube(GenerateKubeArgs),
 }
 
