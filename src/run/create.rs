@@ -1,22 +1,20 @@
 //! Container creation, both sides of the handshake, top to bottom.
 //!
 //! box's own process (single-threaded, checked) clones the child with fork semantics and
-//! new user, mount, pid, uts, ipc (and, unless `--network host`, network) namespaces, so
-//! the child is both PID 1 of the container and a direct child of box. The cgroup
-//! namespace comes at C3, after the parent moved the child into its cgroup.
+//! new user, mount, pid, uts, ipc, cgroup (and, unless `--network host`, network)
+//! namespaces, so the child is both PID 1 of the container and a direct child of box.
 //! The two talk over one SOCK_SEQPACKET socketpair (`sync::Channel`, typed `Msg`s):
 //!
 //! ```text
 //!  parent (box)                                  child (container PID 1)
 //!  P1 assert single-threaded
 //!  P2 socketpair, clone(CLONE_NEW*)  ─────────►  C1 PR_SET_PDEATHSIG(SIGKILL); wait for
-//!  P3 open /proc/PID/ns/user; hooks.cloned()        Release (EOF: box died → exit)
+//!  P3 open /proc/PID/ns/user; on_cloned()           Release (EOF: box died → exit)
 //!     (the cleanup watcher)
 //!  P4 write uid/gid maps (newuidmap/newgidmap)
-//!  P5 hooks.mapped() (cgroup attach, network)
+//!  P5 on_mapped() (cgroup attach, network)
 //!  P6 send Release  ─────────────────────────►  C2 setresuid/gid(0): root of the userns
-//!                                               C3 new cgroup namespace (now that it is
-//!                                                  in its cgroup), hostname, loopback up
+//!                                               C3 hostname, loopback up
 //!                                               C4 mount the image (overlay/fuse/vfs)
 //!                                               C5 /proc /sys /dev /etc files, volumes,
 //!                                                  masks, read-only root
@@ -104,9 +102,8 @@ pub fn create(launch: &Launch, maps: &IdMaps, hooks: &mut dyn Hooks) -> Result<C
         | libc::CLONE_NEWNS
         | libc::CLONE_NEWPID
         | libc::CLONE_NEWUTS
-        | libc::CLONE_NEWIPC;
-    // CLONE_NEWCGROUP is not here: the child unshares it after P5 (see C1), so that its
-    // cgroup namespace is rooted at the container's own cgroup, not at box's.
+        | libc::CLONE_NEWIPC
+        | libc::CLONE_NEWCGROUP;
     if launch.spec.network != Network::Host {
         flags |= libc::CLONE_NEWNET;
     }
@@ -206,10 +203,6 @@ fn steps(l: &Launch, ch: &Channel) -> Result<Infallible, (Step, Fail)> {
         // SAFETY: plain _exit in the child.
         _ => unsafe { libc::_exit(1) },
     }
-    // The cgroup namespace, now that box has moved us into the container's cgroup (P5):
-    // /proc/self/cgroup shows "/" and a cgroup2 mount shows only the container's subtree.
-    nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWCGROUP)
-        .map_err(errno(Step::Namespaces, "unshare(CLONE_NEWCGROUP)"))?;
 
     // C2. Root of the user namespace (with --userns=keep-id the creator's uid is not 0).
     let root_g = Gid::from_raw(0);
