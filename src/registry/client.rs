@@ -31,7 +31,10 @@ pub const MAX_MANIFEST_SIZE: u64 = 4 << 20;
 /// Image configs larger than this are refused.
 pub const MAX_CONFIG_SIZE: u64 = 16 << 20;
 const MAX_REDIRECTS: usize = 10;
+/// Attempts of an operation that fails transiently (connect errors, 5xx, 429, truncation)…
 const MAX_TRIES: u32 = 4;
+/// …of which at most this many may be timeouts: a hanging registry tends to keep hanging.
+const MAX_TIMEOUTS: u32 = 2;
 const BUF_SIZE: usize = 128 << 10;
 
 pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
@@ -194,7 +197,7 @@ impl Client {
             tls_verify: config.tls_verify,
             timing: Timing {
                 connect: Duration::from_secs(10),
-                read: Duration::from_secs(30),
+                read: read_timeout_from_env().unwrap_or(Duration::from_secs(30)),
                 backoff: Duration::from_millis(500),
             },
             agents: Default::default(),
@@ -382,14 +385,10 @@ impl Client {
                     });
                 }
                 super::digest::verify_digest(&what, &entry.digest, &mbytes)?;
+                // the content's own mediaType wins; a manifest without one (sniffed as OCI)
+                // takes the type its index entry gives
                 let mtype = match entry.media_type.as_deref() {
-                    Some(t @ (OCI_MANIFEST | DOCKER_MANIFEST)) if mtype != t => {
-                        if matches!(mtype.as_str(), OCI_INDEX | DOCKER_LIST) {
-                            mtype
-                        } else {
-                            t.to_string()
-                        }
-                    }
+                    Some(t @ DOCKER_MANIFEST) if mtype == OCI_MANIFEST => t.to_string(),
                     _ => mtype,
                 };
                 if matches!(mtype.as_str(), OCI_INDEX | DOCKER_LIST) {
@@ -593,9 +592,8 @@ impl Client {
         report: &dyn Fn(u64),
     ) -> Result<(), Error> {
         let mut fresh_restart_done = false;
-        let mut tries = 0;
+        let mut retry = Retry::default();
         loop {
-            tries += 1;
             let resumed = fs::metadata(tmp).map(|m| m.len() > 0).unwrap_or(false);
             match self.download_once(ep, digest, size, tmp, report) {
                 Ok(()) => return Ok(()),
@@ -605,9 +603,7 @@ impl Client {
                     let _ = fs::remove_file(tmp);
                     fresh_restart_done = true;
                 }
-                Err(e) if e.is_transient() && tries < MAX_TRIES => {
-                    std::thread::sleep(self.timing.backoff * 2u32.pow(tries - 1));
-                }
+                Err(e) if retry.again(&e, self.timing.backoff) => {}
                 Err(e) => {
                     if !e.is_transient() {
                         let _ = fs::remove_file(tmp);
@@ -698,8 +694,12 @@ impl Client {
             hasher = Hasher::for_digest(digest)?;
             range = None;
         };
+        // a Content-Length that disagrees with the descriptor is a lie, not a network hiccup
+        let encoded =
+            header(&resp, "content-encoding").is_some_and(|e| !e.eq_ignore_ascii_case("identity"));
         if let Some(len) = header(&resp, "content-length").and_then(|l| l.parse::<u64>().ok())
-            && have + len > size
+            && !encoded
+            && have + len != size
         {
             return Err(Error::SizeMismatch {
                 what,
@@ -746,13 +746,10 @@ impl Client {
     // ---------------------------------------------------------------- http + auth
 
     fn retrying<T>(&self, mut f: impl FnMut() -> Result<T, Error>) -> Result<T, Error> {
-        let mut tries = 0;
+        let mut retry = Retry::default();
         loop {
-            tries += 1;
             match f() {
-                Err(e) if e.is_transient() && tries < MAX_TRIES => {
-                    std::thread::sleep(self.timing.backoff * 2u32.pow(tries - 1));
-                }
+                Err(e) if retry.again(&e, self.timing.backoff) => {}
                 r => return r,
             }
         }
@@ -1137,6 +1134,38 @@ impl Client {
     }
 }
 
+/// `BOX_REGISTRY_TIMEOUT`: seconds a registry may stay silent mid-request (default 30).
+fn read_timeout_from_env() -> Option<Duration> {
+    let v = std::env::var("BOX_REGISTRY_TIMEOUT").ok()?;
+    let secs: f64 = v.trim().parse().ok()?;
+    (secs > 0.0 && secs.is_finite()).then(|| Duration::from_secs_f64(secs))
+}
+
+/// Retry bookkeeping: exponential back-off, bounded tries and timeouts.
+#[derive(Default)]
+struct Retry {
+    failures: u32,
+    timeouts: u32,
+}
+
+impl Retry {
+    /// After failure `e`: sleep and return true when another attempt is worth it.
+    fn again(&mut self, e: &Error, backoff: Duration) -> bool {
+        if !e.is_transient() {
+            return false;
+        }
+        self.failures += 1;
+        if matches!(e, Error::Timeout { .. }) {
+            self.timeouts += 1;
+        }
+        if self.failures >= MAX_TRIES || self.timeouts >= MAX_TIMEOUTS {
+            return false;
+        }
+        std::thread::sleep(backoff * 2u32.pow(self.failures - 1));
+        true
+    }
+}
+
 fn finish(
     file: fs::File,
     hasher: Hasher,
@@ -1230,10 +1259,15 @@ fn body_error(e: std::io::Error, host: &str, what: &str) -> Error {
                 phase: "read".into(),
             }
         }
+        ureq::Error::Io(io) => Error::Transfer {
+            host: host.to_string(),
+            what: what.to_string(),
+            reason: io.to_string().to_lowercase(),
+        },
         other => Error::Transfer {
             host: host.to_string(),
             what: what.to_string(),
-            reason: other.to_string(),
+            reason: other.to_string().to_lowercase(),
         },
     }
 }

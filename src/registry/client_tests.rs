@@ -666,6 +666,28 @@ fn an_oversized_blob_stops_at_the_declared_size() {
 }
 
 #[test]
+fn a_short_content_length_is_a_size_mismatch_not_retried() {
+    let f = Fake::start(State::default());
+    let data = big(100_000);
+    f.add_blob(&data);
+    f.state
+        .blobs
+        .lock()
+        .unwrap()
+        .insert(sha256_of(&data), data[..99_990].to_vec());
+    let (res, file, _) = download(&client(), &f.reference("app"), &data, None);
+    assert!(matches!(res, Err(Error::SizeMismatch { .. })), "{res:?}");
+    assert!(file.is_none());
+    let blob_reqs = f
+        .server
+        .requests()
+        .iter()
+        .filter(|r| r.path.contains("/blobs/"))
+        .count();
+    assert_eq!(blob_reqs, 1);
+}
+
+#[test]
 fn a_missing_blob_is_blob_unknown() {
     let f = Fake::start(State::default());
     let (res, _, _) = download(&client(), &f.reference("app"), b"never stored", None);
@@ -800,6 +822,14 @@ fn a_hanging_registry_times_out() {
         "{:?}",
         start.elapsed()
     );
+    // a hanging registry tends to keep hanging: two attempts, not four
+    let blob_reqs = f
+        .server
+        .requests()
+        .iter()
+        .filter(|r| r.path.contains("/blobs/"))
+        .count();
+    assert_eq!(blob_reqs, 2);
 }
 
 #[test]
@@ -1104,6 +1134,13 @@ fn unreachable_registries_fail_fast_and_clearly() {
 }
 
 // ------------------------------------------------------------------- pure helpers
+
+#[test]
+fn a_client_is_shared_between_threads() {
+    fn shareable<T: Send + Sync>() {}
+    shareable::<Client>();
+    shareable::<Resolved>();
+}
 
 #[test]
 fn url_helpers() {
