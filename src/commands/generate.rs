@@ -1,12 +1,46 @@
 //! `box generate systemd|kube`.
 use anyhow::Result;
 
-use super::not_implemented;
 use crate::cli::Ctx;
 use crate::cli::args::{GenerateKubeArgs, GenerateSystemdArgs};
 
-pub fn systemd(_ctx: &Ctx, _args: GenerateSystemdArgs) -> Result<u8> {
-    not_implemented("box generate systemd")
+/// A systemd user unit for a recorded container (see `systemd::unit`), on stdout.
+pub fn systemd(ctx: &Ctx, args: GenerateSystemdArgs) -> Result<u8> {
+    ctx.paths.ensure()?;
+    let containers = crate::container::Containers::open(&ctx.paths)?;
+    let rec = containers.find(&args.container)?;
+    let config = &rec.config;
+    // The image's own environment is not repeated as -e in the unit.
+    let image_env = crate::storage::Store::open(&ctx.paths)
+        .ok()
+        .and_then(|s| {
+            s.find_image(config.image_id.trim_start_matches("sha256:"))
+                .ok()
+                .flatten()
+        })
+        .and_then(|i| i.config.config().as_ref().and_then(|c| c.env().clone()))
+        .unwrap_or_default();
+    let box_path = std::env::current_exe()?;
+    let mut global_args = Vec::new();
+    if let Some(r) = &ctx.global.root {
+        global_args.extend(["--root".to_string(), r.display().to_string()]);
+    }
+    if let Some(r) = &ctx.global.runroot {
+        global_args.extend(["--runroot".to_string(), r.display().to_string()]);
+    }
+    let opts = crate::systemd::unit::UnitOptions {
+        new: args.new,
+        use_name: args.name,
+        restart: &args.restart_policy,
+        stop_timeout: args.time,
+        box_path: &box_path,
+        global_args,
+        image_env: &image_env,
+    };
+    let (_, text) = crate::systemd::unit::render(config, &opts)
+        .map_err(|m| anyhow::Error::new(crate::exit::Coded::new(crate::exit::BOX_ERROR, m)))?;
+    print!("{text}");
+    Ok(0)
 }
 
 /// A Kubernetes Pod with the given containers (see `monitor::kube` for the mapping).

@@ -15,6 +15,7 @@ use std::path::{Path, PathBuf};
 use crate::cli::args::SdNotify;
 
 mod scope;
+pub mod unit;
 
 pub use scope::start_delegated_scope;
 
