@@ -57,7 +57,12 @@ pub fn create_record(ctx: &Ctx, opts: &ContainerOpts, autoremove: bool) -> Resul
     let maps = IdMaps::for_current_user(mode)?;
     let driver =
         crate::driver::probe(&ctx.paths.runtime, &maps)?.choose(ctx.global.storage_driver)?;
-    let defaults = ImageDefaults::from_oci(image.config.config().as_ref());
+    let image_config = image.config.config().as_ref();
+    let defaults = ImageDefaults::from_oci(image_config);
+    let exposed: Vec<String> = image_config
+        .and_then(|c| c.exposed_ports().clone())
+        .unwrap_or_default();
+    let net = crate::network::Plan::from_opts(opts, &exposed)?;
     let spec = spec::build(
         opts,
         &defaults,
@@ -65,6 +70,7 @@ pub fn create_record(ctx: &Ctx, opts: &ContainerOpts, autoremove: bool) -> Resul
             driver: driver.into(),
             layers,
         },
+        net,
         &ctx.paths.volumes(),
         &|k| std::env::var(k).ok(),
     )?;
@@ -109,6 +115,7 @@ fn dev_record(
         ..Default::default()
     };
     let layers: Vec<std::path::PathBuf> = std::env::split_paths(&dir).collect();
+    let net = crate::network::Plan::from_opts(opts, &[])?;
     let spec = spec::build(
         opts,
         &defaults,
@@ -116,6 +123,7 @@ fn dev_record(
             driver: driver.into(),
             layers,
         },
+        net,
         &ctx.paths.volumes(),
         &|k| std::env::var(k).ok(),
     )?;

@@ -28,7 +28,8 @@ pub struct Job {
     pub containers: Containers,
     pub record: Record,
     pub autoremove: bool,
-    pub cgroup: CgroupHook,
+    /// Box cleans it up after the container exits; the watcher when box was killed.
+    pub cgroup: std::cell::RefCell<CgroupHook>,
 }
 
 /// The watcher process, from box's side.
@@ -78,6 +79,7 @@ impl Drop for Watcher {
 
 fn watcher_main(job: &Job, rx: OwnedFd, userns: BorrowedFd, pidfd: OwnedFd) -> ! {
     let _ = nix::unistd::setsid();
+    let _ = nix::sys::prctl::set_name(c"box-cleanup");
     // Only what the watcher needs stays open: no terminal, no locks, no channel.
     if let Ok(null) = nix::fcntl::open(
         "/dev/null",
@@ -98,7 +100,7 @@ fn watcher_main(job: &Job, rx: OwnedFd, userns: BorrowedFd, pidfd: OwnedFd) -> !
         // box died: the container dies with it (PR_SET_PDEATHSIG); wait until it has.
         let mut p = [PollFd::new(pidfd.as_fd(), PollFlags::POLLIN)];
         let _ = poll(&mut p, PollTimeout::from(10_000u16));
-        job.cgroup.cleanup();
+        job.cgroup.borrow_mut().cleanup();
         if !job.autoremove {
             ok = job
                 .record

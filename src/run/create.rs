@@ -1,20 +1,22 @@
 //! Container creation, both sides of the handshake, top to bottom.
 //!
 //! box's own process (single-threaded, checked) clones the child with fork semantics and
-//! new user, mount, pid, uts, ipc, cgroup (and, unless `--network host`, network)
-//! namespaces, so the child is both PID 1 of the container and a direct child of box.
+//! new user, mount, pid, uts, ipc (and, unless `--network host`, network) namespaces, so
+//! the child is both PID 1 of the container and a direct child of box. The cgroup
+//! namespace comes at C3, after the parent moved the child into its cgroup.
 //! The two talk over one SOCK_SEQPACKET socketpair (`sync::Channel`, typed `Msg`s):
 //!
 //! ```text
 //!  parent (box)                                  child (container PID 1)
 //!  P1 assert single-threaded
 //!  P2 socketpair, clone(CLONE_NEW*)  ─────────►  C1 PR_SET_PDEATHSIG(SIGKILL); wait for
-//!  P3 open /proc/PID/ns/user; on_cloned()           Release (EOF: box died → exit)
+//!  P3 open /proc/PID/ns/user; hooks.cloned()        Release (EOF: box died → exit)
 //!     (the cleanup watcher)
 //!  P4 write uid/gid maps (newuidmap/newgidmap)
-//!  P5 on_mapped() (cgroup attach, network)
+//!  P5 hooks.mapped() (cgroup attach, network)
 //!  P6 send Release  ─────────────────────────►  C2 setresuid/gid(0): root of the userns
-//!                                               C3 hostname, loopback up
+//!                                               C3 new cgroup namespace (now that it is
+//!                                                  in its cgroup), hostname, loopback up
 //!                                               C4 mount the image (overlay/fuse/vfs)
 //!                                               C5 /proc /sys /dev /etc files, volumes,
 //!                                                  masks, read-only root
@@ -102,8 +104,9 @@ pub fn create(launch: &Launch, maps: &IdMaps, hooks: &mut dyn Hooks) -> Result<C
         | libc::CLONE_NEWNS
         | libc::CLONE_NEWPID
         | libc::CLONE_NEWUTS
-        | libc::CLONE_NEWIPC
-        | libc::CLONE_NEWCGROUP;
+        | libc::CLONE_NEWIPC;
+    // CLONE_NEWCGROUP is not here: the child unshares it after P5 (see C3), so that its
+    // cgroup namespace is rooted at the container's own cgroup, not at box's.
     if launch.spec.network != Network::Host {
         flags |= libc::CLONE_NEWNET;
     }
@@ -218,10 +221,14 @@ fn steps(l: &Launch, ch: &Channel) -> Result<Infallible, (Step, Fail)> {
     nix::sys::prctl::set_dumpable(false)
         .map_err(errno(Step::Identity, "prctl(PR_SET_DUMPABLE)"))?;
 
-    // C3. Host name; loopback up in a new network namespace.
+    // C3. The cgroup namespace (rooted at the cgroup the parent just moved us into), the
+    // host name, loopback up in a new network namespace.
+    nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWCGROUP)
+        .map_err(errno(Step::Namespaces, "unshare the cgroup namespace"))?;
     nix::unistd::sethostname(l.hostname).map_err(errno(Step::Namespaces, "sethostname"))?;
     if spec.network != Network::Host {
-        super::net::loopback_up().map_err(errno(Step::Namespaces, "bring up lo"))?;
+        crate::network::bring_up_loopback()
+            .map_err(|e| (Step::Namespaces, Fail::new(libc::EPERM, e.to_string())))?;
     }
 
     // C4. The image.

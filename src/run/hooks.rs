@@ -1,77 +1,83 @@
 //! Where the cgroup and network modules plug into container creation. Each hook is called
 //! at a fixed point of `create` (see the step diagram there):
 //!
-//! - [`cgroup_prepare`] before the clone, [`CgroupHook::attach`] in the parent before the
-//!   child is released (P5), [`CgroupHook::cleanup`] after the container exited (also from
-//!   the cleanup watcher when box was killed);
-//! - [`network_setup`] in the parent once the child's network namespace exists (P5); the
-//!   returned handle stops the helper (pasta/slirp4netns) when dropped;
-//! - [`network_dns`] gives the nameservers /etc/resolv.conf falls back to.
-//!
-//! Until the cgroup and network modules land these are placeholders: limits are refused,
-//! `--network pasta|slirp4netns` is refused, and the default network runs as `none`.
+//! - `cgroup::prepare` before the clone (after every other check), [`CgroupHook::attach`] in the
+//!   parent before the child is released (P5), [`CgroupHook::cleanup`] after the container
+//!   exited (also from the cleanup watcher when box was killed). The child enters a new
+//!   cgroup namespace only after it was attached (step C3), so its /sys/fs/cgroup is rooted
+//!   at its own leaf.
+//! - [`network_setup`] in the parent once the child's network namespace exists and its id
+//!   maps are written (P5): `network::setup` starts pasta/slirp4netns and waits until the
+//!   namespace is configured; the handle stops the helper when dropped.
 use nix::unistd::Pid;
 
 use super::Error;
 use super::spec::{Network, Spec};
+use crate::cli::args::ContainerOpts;
+use crate::network;
 
-/// The container's cgroup, while it lives.
-#[derive(Debug, Clone, Default)]
+/// The container's cgroup, while it lives (`cgroup::Plan::none()` without one).
+#[derive(Debug)]
 pub struct CgroupHook {
-    _private: (),
+    plan: crate::cgroup::Plan,
 }
 
-/// Before the clone: the cgroup the container will run in, with `spec.resources` applied.
-pub fn cgroup_prepare(spec: &Spec, _id: &str) -> Result<CgroupHook, Error> {
-    if !spec.resources.is_empty() {
-        return Err(Error::NotImplemented(
-            "resource limits (--memory, --cpus, --pids-limit, ...)".into(),
-        ));
+/// The limits the spec asks for, in the cgroup module's terms.
+pub fn limits(spec: &Spec) -> Result<crate::cgroup::Limits, Error> {
+    let r = &spec.resources;
+    let opts = ContainerOpts {
+        memory: r.memory.clone(),
+        memory_swap: r.memory_swap.clone(),
+        cpus: r.cpus,
+        cpu_quota: r.cpu_quota,
+        cpu_period: r.cpu_period,
+        cpu_shares: r.cpu_shares,
+        cpu_weight: r.cpu_weight,
+        pids_limit: r.pids_limit,
+        cpuset_cpus: r.cpuset_cpus.clone(),
+        ..Default::default()
+    };
+    Ok(crate::cgroup::Limits::from_opts(&opts)?)
+}
+
+impl From<crate::cgroup::Plan> for CgroupHook {
+    fn from(plan: crate::cgroup::Plan) -> CgroupHook {
+        CgroupHook { plan }
     }
-    Ok(CgroupHook::default())
 }
 
 impl CgroupHook {
     /// Parent, before releasing the child: move it into the cgroup.
-    pub fn attach(&self, _pid: Pid) -> Result<(), Error> {
-        Ok(())
+    pub fn attach(&self, pid: Pid) -> Result<(), Error> {
+        Ok(self.plan.attach(pid.as_raw())?)
     }
-    /// After the container exited: remove the cgroup.
-    pub fn cleanup(&self) {}
-}
 
-/// The running network helper; dropping it stops the helper.
-#[derive(Debug, Default)]
-pub struct NetHook {
-    _private: (),
-}
+    /// Whether the OOM killer killed a process of the container.
+    pub fn oom_killed(&self) -> bool {
+        self.plan.oom_killed()
+    }
 
-/// Checks made before anything is created.
-pub fn network_check(spec: &Spec) -> Result<(), Error> {
-    match spec.network {
-        Network::Pasta | Network::Slirp4netns => Err(Error::NotImplemented(format!(
-            "--network {}",
-            if spec.network == Network::Pasta {
-                "pasta"
-            } else {
-                "slirp4netns"
-            }
-        ))),
-        _ if !spec.publish.is_empty() => Err(Error::NotImplemented("publishing ports (-p)".into())),
-        _ => Ok(()),
+    /// After the container exited: kill leftovers and remove the cgroup.
+    pub fn cleanup(&mut self) {
+        let _ = self.plan.cleanup();
     }
 }
 
-/// Parent, after the clone (the child's network namespace exists), before the release.
-pub fn network_setup(spec: &Spec, _pid: Pid, debug: bool) -> Result<NetHook, Error> {
-    network_check(spec)?;
-    if spec.network == Network::Default && debug {
-        eprintln!("box: debug: user-mode networking is not there yet; running with --network none");
-    }
-    Ok(NetHook::default())
+/// The network plan of a spec (records written before plans existed get one from the mode).
+pub fn network_plan(spec: &Spec) -> network::Plan {
+    spec.network_plan.clone().unwrap_or_else(|| network::Plan {
+        mode: match spec.network {
+            Network::Pasta | Network::Default => network::Mode::Pasta,
+            Network::Slirp4netns => network::Mode::Slirp4netns,
+            Network::None => network::Mode::None,
+            Network::Host => network::Mode::Host,
+        },
+        ports: Vec::new(),
+    })
 }
 
-/// Nameservers for /etc/resolv.conf when the host has only loopback ones.
-pub fn network_dns(_spec: &Spec) -> Vec<String> {
-    Vec::new()
+/// Parent, after the clone and the id maps, before the release: start the helper and
+/// wait until the container's network namespace is configured.
+pub fn network_setup(plan: &network::Plan, pid: Pid) -> Result<network::Handle, Error> {
+    Ok(network::setup(plan, pid)?)
 }

@@ -40,6 +40,7 @@ pub fn run(ch: &Channel, argv: &[CString], envp: &[CString], tty: bool) -> Fail 
             // Our copy of the channel must go, so box sees EOF when the command execs.
             // SAFETY: we never return, so the Channel's owner never closes it again.
             unsafe { libc::close(ch.as_fd().as_raw_fd()) };
+            set_title("box-init");
             supervise_child(child)
         }
     }
@@ -67,5 +68,39 @@ fn supervise_child(child: Pid) -> ! {
                 Ok(_) => continue,
             }
         }
+    }
+}
+
+/// Show as `title` in `ps` inside the container instead of box's host command line: the
+/// process name, and the argument area /proc/1/cmdline reads (overwritten in place, as
+/// setproctitle does; box's own arguments are not read again in this process).
+fn set_title(title: &str) {
+    let _ = nix::sys::prctl::set_name(&std::ffi::CString::new(title).unwrap_or_default());
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
+        return;
+    };
+    let Some(rest) = stat.rfind(')').map(|i| &stat[i + 2..]) else {
+        return;
+    };
+    // Fields 48 and 49 (arg_start, arg_end); `rest` starts at field 3.
+    let f: Vec<&str> = rest.split_ascii_whitespace().collect();
+    let (Some(start), Some(end)) = (
+        f.get(45).and_then(|s| s.parse::<usize>().ok()),
+        f.get(46).and_then(|s| s.parse::<usize>().ok()),
+    ) else {
+        return;
+    };
+    if start == 0 || end <= start {
+        return;
+    }
+    let len = end - start;
+    let bytes = title.as_bytes();
+    let n = bytes.len().min(len.saturating_sub(1));
+    // SAFETY: [arg_start, arg_end) is this process's own argument strings area, mapped
+    // and writable (it is on the initial stack); nothing in this process reads it again.
+    unsafe {
+        let p = start as *mut u8;
+        std::ptr::copy_nonoverlapping(bytes.as_ptr(), p, n);
+        std::ptr::write_bytes(p.add(n), 0, len - n);
     }
 }

@@ -9,7 +9,7 @@
 //! - `supervise`: signal forwarding, the terminal relay, the exit status.
 //! - `cleanup`: the watcher that removes a `--rm` container even when box is SIGKILLed.
 //! - `hooks`: where the cgroup and network modules plug in.
-//! - `sync`, `sys`, `net`, `etc`: the channel, raw system calls, loopback, /etc files.
+//! - `sync`, `sys`, `etc`: the channel, raw system calls, /etc files.
 //!
 //! Entry points: [`start_container`] (used by `box run` and `box start`).
 mod cleanup;
@@ -18,7 +18,6 @@ pub mod etc;
 mod exec;
 pub mod hooks;
 mod init;
-mod net;
 pub mod rootfs;
 pub mod security;
 pub mod spec;
@@ -78,6 +77,10 @@ pub enum Error {
     Seccomp(#[from] seccompiler::BackendError),
     #[error("{0}: not implemented yet")]
     NotImplemented(String),
+    #[error(transparent)]
+    Cgroup(#[from] crate::cgroup::Error),
+    #[error(transparent)]
+    Network(#[from] crate::network::Error),
 }
 
 impl Error {

@@ -336,6 +336,8 @@ fn new_fs(fstype: &str, params: &[(&str, &str)], attrs: u64) -> Result<OwnedFd, 
 pub struct Specials {
     /// The container has its own network namespace (sysfs can be mounted fresh).
     pub netns: bool,
+    /// Mount the container's own cgroup2 tree at /sys/fs/cgroup (cgroup v2 hosts only).
+    pub cgroupfs: bool,
     /// gid 5 (tty) is mapped, so devpts can give it to new ptys.
     pub tty_gid: bool,
 }
@@ -362,8 +364,8 @@ pub fn mount_specials(root: BorrowedFd, spec: &Spec, sp: &Specials) -> Result<()
         }
     };
     attach_dir(root, "/sys", &sysfs)?;
-    // The container's own cgroup tree (cgroup namespace), when the host has cgroup v2.
-    if sp.netns
+    // The container's own cgroup tree (its cgroup namespace), on cgroup v2 hosts.
+    if sp.cgroupfs
         && let Ok(cg) = new_fs("cgroup2", &[], sys_ro | NOSUID | NODEV | NOEXEC)
     {
         let _ = attach_dir(root, "/sys/fs/cgroup", &cg);

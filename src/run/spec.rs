@@ -32,7 +32,11 @@ pub struct Spec {
     pub read_only: bool,
     /// Volumes and tmpfs mounts, in command-line order.
     pub mounts: Vec<Mount>,
+    /// The network mode (the default resolved to pasta or slirp4netns at create).
     pub network: Network,
+    /// The network module's plan: mode and published ports with their host ports.
+    #[serde(default)]
+    pub network_plan: Option<crate::network::Plan>,
     #[serde(default)]
     pub publish: Vec<String>,
     #[serde(default)]
@@ -179,6 +183,7 @@ pub fn build(
     opts: &ContainerOpts,
     image: &ImageDefaults,
     rootfs: Rootfs,
+    net: crate::network::Plan,
     volumes: &Path,
     host_env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Spec, Error> {
@@ -195,18 +200,20 @@ pub fn build(
         None => clean_path(&format!("/{}", image.working_dir)),
     };
     let user = opts.user.clone().unwrap_or_else(|| image.user.clone());
-    let network = match opts.network.as_deref() {
-        None | Some("default") | Some("private") | Some("bridge") => Network::Default,
-        Some("pasta") => Network::Pasta,
-        Some("slirp4netns") => Network::Slirp4netns,
-        Some("none") => Network::None,
-        Some("host") => Network::Host,
-        Some(other) => {
-            return Err(Error::Invalid(format!(
-                "--network {other}: joining another container's network is not implemented yet"
+    use crate::network::Mode;
+    let network = match &net.mode {
+        Mode::Pasta => Network::Pasta,
+        Mode::Slirp4netns => Network::Slirp4netns,
+        Mode::None => Network::None,
+        Mode::Host => Network::Host,
+        Mode::Container(name) => {
+            return Err(Error::NotImplemented(format!(
+                "--network container:{name} (joining another container's network)"
             )));
         }
     };
+    // Validated now so that `box create` fails, not the later start.
+    crate::cgroup::Limits::from_opts(opts)?;
     let mut mounts = Vec::new();
     for v in &opts.volume {
         mounts.push(parse_volume(v, volumes)?);
@@ -241,11 +248,6 @@ pub fn build(
     } else {
         security::cap_set(&opts.cap_add, &opts.cap_drop)?
     };
-    for a in &opts.add_host {
-        if !a.contains(':') {
-            return Err(Error::Invalid(format!("--add-host {a:?}: use HOST:IP")));
-        }
-    }
     Ok(Spec {
         args,
         env,
@@ -257,6 +259,7 @@ pub fn build(
         read_only: opts.read_only,
         mounts,
         network,
+        network_plan: Some(net),
         publish: opts.publish.clone(),
         dns: opts.dns.clone(),
         add_hosts: opts.add_host.clone(),
@@ -528,10 +531,22 @@ mod tests {
         }
     }
 
+    fn plan() -> crate::network::Plan {
+        crate::network::Plan {
+            mode: crate::network::Mode::None,
+            ports: vec![],
+        }
+    }
+
     fn build_ok(o: &ContainerOpts, i: &ImageDefaults) -> Spec {
-        build(o, i, Rootfs::default(), Path::new("/nonexistent"), &|k| {
-            (k == "HOSTVAR").then(|| "fromhost".to_string())
-        })
+        build(
+            o,
+            i,
+            Rootfs::default(),
+            plan(),
+            Path::new("/nonexistent"),
+            &|k| (k == "HOSTVAR").then(|| "fromhost".to_string()),
+        )
         .unwrap()
     }
 
@@ -554,7 +569,17 @@ mod tests {
         assert_eq!(build_ok(&o, &i).args, ["/bin/sh", "-c", "z"]);
         let mut none = opts("x", &[]);
         none.entrypoint = Some(String::new());
-        assert!(build(&none, &i, Rootfs::default(), Path::new("/"), &|_| None).is_err());
+        assert!(
+            build(
+                &none,
+                &i,
+                Rootfs::default(),
+                plan(),
+                Path::new("/"),
+                &|_| None
+            )
+            .is_err()
+        );
     }
 
     #[test]
@@ -571,7 +596,17 @@ mod tests {
             ["PATH=/bin", "A=file", "B=cli", "HOSTVAR=fromhost", "C=c=d"]
         );
         o.env = vec!["BAD KEY=1".into()];
-        assert!(build(&o, &image(), Rootfs::default(), Path::new("/"), &|_| None).is_err());
+        assert!(
+            build(
+                &o,
+                &image(),
+                Rootfs::default(),
+                plan(),
+                Path::new("/"),
+                &|_| None
+            )
+            .is_err()
+        );
     }
 
     #[test]
@@ -586,7 +621,17 @@ mod tests {
         assert_eq!(s.cwd, "/data");
         assert_eq!(s.user, "1000:1000");
         o.workdir = Some("relative".into());
-        assert!(build(&o, &image(), Rootfs::default(), Path::new("/"), &|_| None).is_err());
+        assert!(
+            build(
+                &o,
+                &image(),
+                Rootfs::default(),
+                plan(),
+                Path::new("/"),
+                &|_| None
+            )
+            .is_err()
+        );
     }
 
     #[test]
@@ -598,7 +643,7 @@ mod tests {
             "cache:/cache".into(),
         ];
         o.tmpfs = vec!["/run:size=1m,mode=755".into()];
-        let s = build(&o, &image(), Rootfs::default(), t.path(), &|_| None).unwrap();
+        let s = build(&o, &image(), Rootfs::default(), plan(), t.path(), &|_| None).unwrap();
         assert_eq!(
             s.mounts[0],
             Mount::Bind {
@@ -619,7 +664,7 @@ mod tests {
             let mut o = opts("x", &[]);
             o.volume = vec![bad.into()];
             assert!(
-                build(&o, &image(), Rootfs::default(), t.path(), &|_| None).is_err(),
+                build(&o, &image(), Rootfs::default(), plan(), t.path(), &|_| None).is_err(),
                 "{bad}"
             );
         }
@@ -633,7 +678,17 @@ mod tests {
         assert!(s.no_new_privileges);
         assert_eq!(s.seccomp, Seccomp::Unconfined);
         o.security_opt = vec!["seccomp=/x.json".into()];
-        assert!(build(&o, &image(), Rootfs::default(), Path::new("/"), &|_| None).is_err());
+        assert!(
+            build(
+                &o,
+                &image(),
+                Rootfs::default(),
+                plan(),
+                Path::new("/"),
+                &|_| None
+            )
+            .is_err()
+        );
         let mut p = opts("x", &[]);
         p.privileged = true;
         let s = build_ok(&p, &image());

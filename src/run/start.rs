@@ -5,7 +5,7 @@ use nix::unistd::Pid;
 
 use super::cleanup::{Job, Watcher};
 use super::create::{self, ChildStdio, Hooks, Launch};
-use super::hooks::{self, CgroupHook, NetHook};
+use super::hooks;
 use super::rootfs::{Layout, Specials};
 use super::spec::{DEFAULT_PATH, Driver, Network, Spec};
 use super::{Error, etc, security, supervise, sys};
@@ -31,7 +31,7 @@ pub fn start_container(paths: &Paths, rec: &Record, opts: &StartOptions) -> Resu
     let containers = Containers::open(paths)?;
     let mode = userns::Mode::parse(&spec.userns).unwrap_or_default();
     let maps = IdMaps::for_current_user(mode)?;
-    hooks::network_check(spec)?;
+    let net_plan = hooks::network_plan(spec);
 
     let mkdir = |d: &std::path::Path| {
         std::fs::create_dir_all(d).map_err(|source| Error::Io {
@@ -49,18 +49,13 @@ pub fn start_container(paths: &Paths, rec: &Record, opts: &StartOptions) -> Resu
     } else {
         spec.hostname.clone()
     };
-    etc::write_userdata(
-        &rec.userdata_dir(),
-        spec,
-        &hostname,
-        rec.name(),
-        &hooks::network_dns(spec),
-    )
-    .map_err(|source| Error::Io {
-        what: "write the container's /etc files".into(),
-        source,
-    })?;
-    let cgroup = hooks::cgroup_prepare(spec, rec.id())?;
+    etc::write_userdata(&rec.userdata_dir(), spec, &net_plan, &hostname, rec.name()).map_err(
+        |source| Error::Io {
+            what: "write the container's /etc files".into(),
+            source,
+        },
+    )?;
+    let limits = hooks::limits(spec)?;
 
     let caps = security::cap_mask(&spec.caps);
     let seccomp = if create::wants_seccomp(spec) {
@@ -104,6 +99,7 @@ pub fn start_container(paths: &Paths, rec: &Record, opts: &StartOptions) -> Resu
         },
         specials: Specials {
             netns: spec.network != Network::Host,
+            cgroupfs: crate::cgroup::mount_in_container(),
             tty_gid: maps.host_gid(5).is_some(),
         },
         stdio,
@@ -112,26 +108,28 @@ pub fn start_container(paths: &Paths, rec: &Record, opts: &StartOptions) -> Resu
         caps,
     };
 
+    // The cgroup last: from here on every error path must clean it up.
     let job = Job {
         containers: containers.clone(),
         record: rec.clone(),
         autoremove: rec.config.autoremove,
-        cgroup: cgroup.clone(),
-    };
-    let mut parent = Parent {
-        job: &job,
-        spec,
-        debug: opts.debug,
-        watcher: None,
-        net: None,
+        cgroup: std::cell::RefCell::new(crate::cgroup::prepare(&limits, rec.id())?.into()),
     };
     let (mut sfd, old_mask) = supervise::block_signals()?;
     let restore = Restore(old_mask);
-
-    let created = match create::create(&launch, &maps, &mut parent) {
+    let mut parent = Parent {
+        job: &job,
+        net_plan: &net_plan,
+        watcher: None,
+        net: None,
+    };
+    let created = create::create(&launch, &maps, &mut parent);
+    let (watcher, mut net) = (parent.watcher.take(), parent.net.take());
+    let created = match created {
         Ok(c) => c,
         Err(e) => {
-            cgroup.cleanup();
+            drop(net);
+            job.cgroup.borrow_mut().cleanup();
             if !rec.config.autoremove {
                 let code = crate::exit::code_of(&anyhow_like(&e));
                 let _ = rec.update_state(|s| {
@@ -140,7 +138,7 @@ pub fn start_container(paths: &Paths, rec: &Record, opts: &StartOptions) -> Resu
                     s.error = Some(e.to_string());
                 });
             }
-            finish_cleanup(parent.watcher.take(), &job);
+            finish_cleanup(watcher, &job);
             drop(restore);
             return Err(e);
         }
@@ -155,7 +153,10 @@ pub fn start_container(paths: &Paths, rec: &Record, opts: &StartOptions) -> Resu
         s.error = None;
         s.started_at = Some(time::now_rfc3339());
         s.finished_at = None;
+        s.oom_killed = false;
     });
+    // A `box start --attach` under the detached monitor tells it the command runs.
+    crate::monitor::notify_started();
 
     let relay = match created.pty {
         Some(master) => Some(supervise::Relay {
@@ -178,8 +179,9 @@ pub fn start_container(paths: &Paths, rec: &Record, opts: &StartOptions) -> Resu
         .flatten();
     let status = supervise::wait(pid, &mut sfd, relay);
     drop(raw);
-    parent.net = None; // stops the network helper
-    cgroup.cleanup();
+    drop(net.take()); // stops the network helper
+    let oom_killed = job.cgroup.borrow().oom_killed();
+    job.cgroup.borrow_mut().cleanup();
     let status = status?;
     let code = crate::exit::from_wait(status);
     if !rec.config.autoremove {
@@ -187,10 +189,11 @@ pub fn start_container(paths: &Paths, rec: &Record, opts: &StartOptions) -> Resu
             s.status = Status::Exited;
             s.exit_code = Some(code as i32);
             s.finished_at = Some(time::now_rfc3339());
+            s.oom_killed = oom_killed;
         });
     }
     drop(created.userns);
-    finish_cleanup(parent.watcher.take(), &job);
+    finish_cleanup(watcher, &job);
     drop(restore);
     Ok(code)
 }
@@ -251,10 +254,9 @@ fn environment(spec: &Spec, hostname: &str) -> Vec<String> {
 /// box's side of the handshake hooks.
 struct Parent<'a> {
     job: &'a Job,
-    spec: &'a Spec,
-    debug: bool,
+    net_plan: &'a crate::network::Plan,
     watcher: Option<Watcher>,
-    net: Option<NetHook>,
+    net: Option<crate::network::Handle>,
 }
 
 impl Hooks for Parent<'_> {
@@ -264,9 +266,8 @@ impl Hooks for Parent<'_> {
     }
 
     fn mapped(&mut self, pid: Pid) -> Result<(), Error> {
-        let _: &CgroupHook = &self.job.cgroup;
-        self.job.cgroup.attach(pid)?;
-        self.net = Some(hooks::network_setup(self.spec, pid, self.debug)?);
+        self.job.cgroup.borrow().attach(pid)?;
+        self.net = Some(hooks::network_setup(self.net_plan, pid)?);
         Ok(())
     }
 }
