@@ -2,6 +2,8 @@
 //! skopeo), and `box login` / `box logout` as boxtest against a second docker-registry that
 //! requires htpasswd (Basic) authentication.
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
+
+use base64::Engine as _;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -203,21 +205,163 @@ fn client_reports_missing_manifests_and_blobs() {
     assert!(!tmp.exists());
 }
 
-/// A docker-registry that requires htpasswd (Basic) auth; killed on drop and, through
-/// PR_SET_PDEATHSIG, when the test's thread ends.
+/// A token service for docker-registry's `auth: token` (stdlib Python, RS256 via openssl):
+/// with the right Basic credentials every requested action is granted; anonymously only
+/// `pull` of `public/*` repositories; wrong credentials get a 401.
+const TOKEN_SERVER: &str = r#"
+import base64, http.server, json, os, subprocess, sys, time
+from urllib.parse import urlparse, parse_qs
+KEY, CERT, ISSUER, USER, PASSWORD, PORTFILE = sys.argv[1:7]
+def b64u(b): return base64.urlsafe_b64encode(b).rstrip(b"=").decode()
+class H(http.server.BaseHTTPRequestHandler):
+    def log_message(self, *a): pass
+    def reply(self, code, body):
+        self.send_response(code)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+    def do_GET(self):
+        u = urlparse(self.path)
+        if u.path != "/token":
+            return self.reply(404, b"{}")
+        q = parse_qs(u.query)
+        auth = self.headers.get("Authorization")
+        want = "Basic " + base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()
+        if auth and auth != want:
+            return self.reply(401, b'{"errors":[{"code":"UNAUTHORIZED","message":"bad credentials"}]}')
+        access = []
+        for scope in " ".join(q.get("scope", [])).split():
+            parts = scope.split(":")
+            if len(parts) < 3:
+                continue
+            name, actions = ":".join(parts[1:-1]), parts[-1].split(",")
+            if not auth:
+                actions = [a for a in actions if a == "pull" and name.startswith("public/")]
+            access.append({"type": parts[0], "name": name, "actions": actions})
+        now = int(time.time())
+        head = {"typ": "JWT", "alg": "RS256", "x5c": [CERT]}
+        claims = {"iss": ISSUER, "sub": USER if auth else "", "aud": q.get("service", [""])[0],
+                  "exp": now + 300, "nbf": now - 10, "iat": now, "jti": os.urandom(8).hex(),
+                  "access": access}
+        signing = (b64u(json.dumps(head).encode()) + "." + b64u(json.dumps(claims).encode())).encode()
+        sig = subprocess.run(["openssl", "dgst", "-sha256", "-sign", KEY], input=signing,
+                             capture_output=True, check=True).stdout
+        token = signing.decode() + "." + b64u(sig)
+        self.reply(200, json.dumps({"token": token, "expires_in": 300}).encode())
+srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
+with open(PORTFILE + ".tmp", "w") as f:
+    f.write(str(srv.server_address[1]))
+os.rename(PORTFILE + ".tmp", PORTFILE)
+srv.serve_forever()
+"#;
+
+enum Auth {
+    /// htpasswd file (bcrypt): Basic auth on every request.
+    Basic,
+    /// Bearer tokens from [`TOKEN_SERVER`].
+    Token,
+}
+
+/// Spawn a helper that dies with the test's thread (PR_SET_PDEATHSIG) or on drop.
+fn spawn_quiet(mut cmd: Command, log: &Path) -> Child {
+    let log = std::fs::File::create(log).unwrap();
+    cmd.stdin(Stdio::null())
+        .stdout(log.try_clone().map(Stdio::from).unwrap_or(Stdio::null()))
+        .stderr(Stdio::from(log));
+    // SAFETY: prctl is async-signal-safe.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+            Ok(())
+        });
+    }
+    cmd.spawn()
+        .unwrap_or_else(|e| panic!("cannot run {:?}: {e}", cmd.get_program()))
+}
+
+fn wait_for(what: &str, child: &mut Child, log: &Path, mut ready: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!(
+                "{what} exited ({status}): {}",
+                std::fs::read_to_string(log).unwrap_or_default()
+            );
+        }
+        if ready() {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{what} did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// A docker-registry (and token service) requiring authentication as `user`; both are killed
+/// on drop.
 struct AuthRegistry {
     addr: String,
-    child: Child,
+    children: Vec<Child>,
 }
 
 impl AuthRegistry {
-    fn start(dir: &Path, user: &str, password: &str) -> AuthRegistry {
+    fn start(dir: &Path, auth: Auth, user: &str, password: &str) -> AuthRegistry {
         std::fs::create_dir_all(dir.join("storage")).unwrap();
-        let hash = bcrypt::hash_with_result(password, 4)
-            .unwrap()
-            .format_for_version(bcrypt::Version::TwoY);
-        let htpasswd = dir.join("htpasswd");
-        std::fs::write(&htpasswd, format!("{user}:{hash}\n")).unwrap();
+        let mut children = Vec::new();
+        let auth_config = match auth {
+            Auth::Basic => {
+                let hash = bcrypt::hash_with_result(password, 4)
+                    .unwrap()
+                    .format_for_version(bcrypt::Version::TwoY);
+                let htpasswd = dir.join("htpasswd");
+                std::fs::write(&htpasswd, format!("{user}:{hash}\n")).unwrap();
+                format!(
+                    "  htpasswd:\n    realm: box-test\n    path: {}\n",
+                    htpasswd.display()
+                )
+            }
+            Auth::Token => {
+                let (key, cert) = (dir.join("token.key"), dir.join("token.crt"));
+                let ok = Command::new("openssl")
+                    .args([
+                        "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+                    ])
+                    .args(["-subj", "/CN=box-test-token", "-keyout"])
+                    .arg(&key)
+                    .arg("-out")
+                    .arg(&cert)
+                    .stderr(Stdio::null())
+                    .status()
+                    .expect("run openssl")
+                    .success();
+                assert!(ok, "openssl could not make the token signing key");
+                let der = Command::new("openssl")
+                    .args(["x509", "-outform", "DER", "-in"])
+                    .arg(&cert)
+                    .output()
+                    .expect("run openssl")
+                    .stdout;
+                let script = dir.join("token_server.py");
+                std::fs::write(&script, TOKEN_SERVER).unwrap();
+                let portfile = dir.join("token.port");
+                let mut cmd = Command::new("python3");
+                cmd.arg(&script)
+                    .arg(&key)
+                    .arg(base64::engine::general_purpose::STANDARD.encode(der))
+                    .args(["box-issuer", user, password])
+                    .arg(&portfile);
+                let log = dir.join("token.log");
+                let mut child = spawn_quiet(cmd, &log);
+                wait_for("the token service", &mut child, &log, || portfile.exists());
+                children.push(child);
+                let port = std::fs::read_to_string(&portfile).unwrap();
+                format!(
+                    "  token:\n    realm: http://127.0.0.1:{port}/token\n    service: box-registry\n\
+                     \x20   issuer: box-issuer\n    rootcertbundle: {}\n",
+                    cert.display()
+                )
+            }
+        };
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -228,48 +372,22 @@ impl AuthRegistry {
             &config,
             format!(
                 "version: 0.1\nlog:\n  level: warn\n  accesslog:\n    disabled: true\n\
-                 storage:\n  filesystem:\n    rootdirectory: {}\n\
-                 auth:\n  htpasswd:\n    realm: box-test\n    path: {}\n\
+                 storage:\n  filesystem:\n    rootdirectory: {}\nauth:\n{auth_config}\
                  http:\n  addr: 127.0.0.1:{port}\n",
                 dir.join("storage").display(),
-                htpasswd.display()
             ),
         )
         .unwrap();
-        let log = std::fs::File::create(dir.join("registry.log")).unwrap();
         let mut cmd = Command::new(harness::which("docker-registry").expect("docker-registry"));
-        cmd.arg("serve")
-            .arg(&config)
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().map(Stdio::from).unwrap_or(Stdio::null()))
-            .stderr(Stdio::from(log));
-        // SAFETY: prctl is async-signal-safe.
-        unsafe {
-            cmd.pre_exec(|| {
-                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-                Ok(())
-            });
-        }
-        let child = cmd.spawn().expect("spawn docker-registry");
-        let mut reg = AuthRegistry {
-            addr: format!("127.0.0.1:{port}"),
-            child,
-        };
-        let deadline = Instant::now() + Duration::from_secs(15);
-        loop {
-            if let Ok(Some(status)) = reg.child.try_wait() {
-                panic!(
-                    "docker-registry exited ({status}): {}",
-                    std::fs::read_to_string(dir.join("registry.log")).unwrap_or_default()
-                );
-            }
-            if std::net::TcpStream::connect(&reg.addr).is_ok() {
-                break;
-            }
-            assert!(Instant::now() < deadline, "docker-registry did not start");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        reg
+        cmd.arg("serve").arg(&config);
+        let log = dir.join("registry.log");
+        let mut child = spawn_quiet(cmd, &log);
+        let addr = format!("127.0.0.1:{port}");
+        wait_for("docker-registry", &mut child, &log, || {
+            std::net::TcpStream::connect(&addr).is_ok()
+        });
+        children.push(child);
+        AuthRegistry { addr, children }
     }
 
     fn push(&self, layout: &Path, dest: &str, creds: &str) {
@@ -295,8 +413,10 @@ impl AuthRegistry {
 
 impl Drop for AuthRegistry {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        for child in &mut self.children {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
     }
 }
 
@@ -305,7 +425,8 @@ fn login_and_logout_against_a_basic_auth_registry() {
     let env = require_env!();
     let n = std::process::id();
     let reg = AuthRegistry::start(
-        &env.base_dir().join(format!("authreg-{n}")),
+        &env.base_dir().join(format!("basicreg-{n}")),
+        Auth::Basic,
         "alice",
         "s3cret",
     );
@@ -442,4 +563,60 @@ fn login_to_an_unreachable_registry_fails_clearly() {
     .assert_one_line_error()
     .stderr_contains("not an image");
     assert!(!tb.config_dir().join("box/auth.json").exists());
+}
+
+#[test]
+fn token_auth_registry_public_anonymously_private_after_login() {
+    let env = require_env!();
+    let n = std::process::id();
+    let reg = AuthRegistry::start(
+        &env.base_dir().join(format!("tokenreg-{n}")),
+        Auth::Token,
+        "alice",
+        "s3cret",
+    );
+    let layout = env.images_dir().join("layers:latest");
+    reg.push(&layout, "public/layers:latest", "alice:s3cret");
+    reg.push(&layout, "private/layers:latest", "alice:s3cret");
+    let addr = reg.addr.as_str();
+    let amd64 = platform("linux/amd64");
+    let public = reference(&format!("{addr}/public/layers:latest"));
+    let private = reference(&format!("{addr}/private/layers:latest"));
+
+    // anonymous: public pulls, private is refused with the hint
+    let anon = client(vec![]);
+    let res = anon.resolve(&public, &amd64).unwrap();
+    download_layers(&anon, &public, &res);
+    let e = anon.resolve(&private, &amd64).unwrap_err().to_string();
+    assert!(
+        e.starts_with("unauthorized: ") && e.ends_with(&format!("run box login {addr}")),
+        "{e}"
+    );
+
+    let tb = env.test_box();
+    let auth_file = tb.config_dir().join("box/auth.json");
+    tb.cmd(["login", "-u", "alice", "--password-stdin", addr])
+        .stdin("wrong\n")
+        .run()
+        .assert_code(125)
+        .assert_one_line_error()
+        .stderr_contains(&format!("{addr} rejected the username or password"));
+    assert!(!auth_file.exists());
+    tb.cmd(["login", "-u", "alice", "--password-stdin", addr])
+        .stdin("s3cret\n")
+        .run()
+        .assert_success()
+        .stdout_is("Login Succeeded");
+
+    // logged in: the private image, and the public one with the same client
+    let c = client(vec![auth_file.clone()]);
+    let res = c.resolve(&private, &amd64).unwrap();
+    download_layers(&c, &private, &res);
+    c.resolve(&public, &amd64).unwrap();
+
+    tb.cmd(["logout", addr]).run().assert_success();
+    let e = client(vec![auth_file])
+        .resolve(&private, &amd64)
+        .unwrap_err();
+    assert!(matches!(e, Error::Unauthorized { .. }), "{e}");
 }
