@@ -8,6 +8,11 @@
 //! - [`auth`]: `WWW-Authenticate` parsing and the auth.json credential files.
 //!
 //! No storage knowledge: callers decide where verified bytes go.
+//!
+//! Timeouts: connect 10 s; a registry silent for 30 s mid-request (`BOX_REGISTRY_TIMEOUT`
+//! seconds, for tests) fails the attempt. Transient failures (connect errors, 5xx, 429,
+//! truncated bodies) are retried with exponential back-off, 4 attempts at most, of which at
+//! most 2 may be timeouts.
 pub mod auth;
 mod client;
 pub mod conf;
