@@ -7,6 +7,7 @@
 #[macro_use]
 mod harness;
 
+mod cgroup;
 mod smoke;
 mod registry;
 mod storage;
