@@ -61,6 +61,9 @@ pub struct Spec {
     pub stop_signal: Option<String>,
     #[serde(default)]
     pub stop_timeout: Option<u64>,
+    /// `--sdnotify`: "container" (or ""), "ready" or "ignore" (see `crate::systemd`).
+    #[serde(default)]
+    pub sdnotify: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -286,6 +289,7 @@ pub fn build(
             .clone()
             .or_else(|| image.stop_signal.clone()),
         stop_timeout: opts.stop_timeout,
+        sdnotify: crate::systemd::mode_name(opts.sdnotify).to_string(),
     })
 }
 

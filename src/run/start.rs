@@ -27,11 +27,15 @@ pub struct StartOptions {
 /// it. Returns the container's exit code in docker's convention. Must be called while box
 /// is single-threaded. `box run` and `box start` both come here.
 pub fn start_container(paths: &Paths, rec: &Record, opts: &StartOptions) -> Result<u8, Error> {
-    let spec = &rec.config.spec;
+    // --sdnotify=container: the notify socket and NOTIFY_SOCKET go into the container.
+    let notify_spec = crate::systemd::spec_with_notify(&rec.config.spec)
+        .map_err(|e| Error::Invalid(e.to_string()))?;
+    let spec = notify_spec.as_ref().unwrap_or(&rec.config.spec);
     let containers = Containers::open(paths)?;
     let mode = userns::Mode::parse(&spec.userns).unwrap_or_default();
     let maps = IdMaps::for_current_user(mode)?;
     let net_plan = hooks::network_plan(spec);
+    super::trace("start: id maps");
 
     let mkdir = |d: &std::path::Path| {
         std::fs::create_dir_all(d).map_err(|source| Error::Io {
@@ -55,6 +59,7 @@ pub fn start_container(paths: &Paths, rec: &Record, opts: &StartOptions) -> Resu
             source,
         },
     )?;
+    super::trace("start: dirs and /etc files");
     let limits = hooks::limits(spec)?;
 
     let caps = security::cap_mask(&spec.caps);
@@ -63,6 +68,7 @@ pub fn start_container(paths: &Paths, rec: &Record, opts: &StartOptions) -> Resu
     } else {
         Vec::new()
     };
+    super::trace("start: seccomp compiled");
     let stdio = if opts.attach {
         ChildStdio::Inherit
     } else {
@@ -115,6 +121,7 @@ pub fn start_container(paths: &Paths, rec: &Record, opts: &StartOptions) -> Resu
         autoremove: rec.config.autoremove,
         cgroup: std::cell::RefCell::new(crate::cgroup::prepare(&limits, rec.id())?.into()),
     };
+    super::trace("start: cgroup prepared");
     let (mut sfd, old_mask) = supervise::block_signals()?;
     let restore = Restore(old_mask);
     let mut parent = Parent {
@@ -143,6 +150,7 @@ pub fn start_container(paths: &Paths, rec: &Record, opts: &StartOptions) -> Resu
             return Err(e);
         }
     };
+    super::trace("container running (exec done)");
     let pid = created.pid;
     let _ = rec.update_state(|s| {
         s.status = Status::Running;
@@ -157,6 +165,8 @@ pub fn start_container(paths: &Paths, rec: &Record, opts: &StartOptions) -> Resu
     });
     // A `box start --attach` under the detached monitor tells it the command runs.
     crate::monitor::notify_started();
+    // --sdnotify=ready: READY=1 to systemd.
+    crate::systemd::container_started(spec);
 
     let relay = match created.pty {
         Some(master) => Some(supervise::Relay {
@@ -177,7 +187,9 @@ pub fn start_container(paths: &Paths, rec: &Record, opts: &StartOptions) -> Resu
     let raw = (relay.as_ref().is_some_and(|r| r.stdin))
         .then(supervise::RawMode::enable)
         .flatten();
+    super::trace("state running");
     let status = supervise::wait(pid, &mut sfd, relay);
+    super::trace("container exited");
     drop(raw);
     drop(net.take()); // stops the network helper
     let oom_killed = job.cgroup.borrow().oom_killed();
@@ -193,7 +205,9 @@ pub fn start_container(paths: &Paths, rec: &Record, opts: &StartOptions) -> Resu
         });
     }
     drop(created.userns);
+    super::trace("state recorded");
     finish_cleanup(watcher, &job);
+    super::trace("cleanup done");
     drop(restore);
     Ok(code)
 }

@@ -130,6 +130,60 @@ fn for_container_with(
     }))
 }
 
+/// The `--sdnotify` mode as the container record stores it ("" is the default, container).
+pub fn mode_name(mode: SdNotify) -> &'static str {
+    match mode {
+        SdNotify::Container => "container",
+        SdNotify::Ready => "ready",
+        SdNotify::Ignore => "ignore",
+    }
+}
+
+fn mode_of(name: &str) -> SdNotify {
+    match name {
+        "ready" => SdNotify::Ready,
+        "ignore" => SdNotify::Ignore,
+        _ => SdNotify::Container,
+    }
+}
+
+/// `run`, before creating the container: with `--sdnotify=container` under a notify socket,
+/// the spec to use instead — the socket bind-mounted at [`CONTAINER_SOCKET`] and
+/// `NOTIFY_SOCKET` in the environment. None: use the spec as it is.
+pub fn spec_with_notify(
+    spec: &crate::run::spec::Spec,
+) -> Result<Option<crate::run::spec::Spec>, Error> {
+    let n = match for_container(mode_of(&spec.sdnotify)) {
+        Ok(Some(n)) => n,
+        Ok(None) => return Ok(None),
+        // Nothing the container could use: say so (in the unit's journal), run anyway.
+        Err(e @ (Error::AbstractForContainer(_) | Error::NoSocket(_))) => {
+            eprintln!("box: warning: {e}");
+            return Ok(None);
+        }
+        Err(e) => return Err(e),
+    };
+    let mut s = spec.clone();
+    s.env.retain(|e| !e.starts_with("NOTIFY_SOCKET="));
+    s.env.push(format!("{}={}", n.env.0, n.env.1));
+    s.mounts.push(crate::run::spec::Mount::Bind {
+        source: n.host_socket,
+        target: n.container_socket.display().to_string(),
+        readonly: false,
+    });
+    Ok(Some(s))
+}
+
+/// `run`, once the container's command runs: with `--sdnotify=ready`, READY=1 and
+/// MAINPID=box (box stays the supervisor). Failures are warnings: the container runs.
+pub fn container_started(spec: &crate::run::spec::Spec) {
+    if mode_of(&spec.sdnotify) == SdNotify::Ready
+        && let Err(e) = ready(std::process::id())
+    {
+        eprintln!("box: warning: {e}");
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -182,5 +236,17 @@ mod tests {
         assert_eq!(for_container_with(SdNotify::Container, None).unwrap(), None);
         assert!(for_container_with(SdNotify::Container, Some("@abs".into())).is_err());
         assert!(for_container_with(SdNotify::Container, Some("/nope/x".into())).is_err());
+    }
+
+    #[test]
+    fn modes_round_trip() {
+        for m in [SdNotify::Container, SdNotify::Ready, SdNotify::Ignore] {
+            assert_eq!(mode_of(mode_name(m)), m);
+        }
+        assert_eq!(
+            mode_of(""),
+            SdNotify::Container,
+            "records from before the field"
+        );
     }
 }
