@@ -35,7 +35,6 @@ pub fn start_container(paths: &Paths, rec: &Record, opts: &StartOptions) -> Resu
     let mode = userns::Mode::parse(&spec.userns).unwrap_or_default();
     let maps = IdMaps::for_current_user(mode)?;
     let net_plan = hooks::network_plan(spec);
-    super::trace("start: id maps");
 
     let mkdir = |d: &std::path::Path| {
         std::fs::create_dir_all(d).map_err(|source| Error::Io {
@@ -59,7 +58,6 @@ pub fn start_container(paths: &Paths, rec: &Record, opts: &StartOptions) -> Resu
             source,
         },
     )?;
-    super::trace("start: dirs and /etc files");
     let limits = hooks::limits(spec)?;
 
     let caps = security::cap_mask(&spec.caps);
@@ -68,7 +66,6 @@ pub fn start_container(paths: &Paths, rec: &Record, opts: &StartOptions) -> Resu
     } else {
         Vec::new()
     };
-    super::trace("start: seccomp compiled");
     let stdio = if opts.attach {
         ChildStdio::Inherit
     } else {
@@ -121,7 +118,6 @@ pub fn start_container(paths: &Paths, rec: &Record, opts: &StartOptions) -> Resu
         autoremove: rec.config.autoremove,
         cgroup: std::cell::RefCell::new(crate::cgroup::prepare(&limits, rec.id())?.into()),
     };
-    super::trace("start: cgroup prepared");
     let (mut sfd, old_mask) = supervise::block_signals()?;
     let restore = Restore(old_mask);
     let mut parent = Parent {
@@ -150,7 +146,6 @@ pub fn start_container(paths: &Paths, rec: &Record, opts: &StartOptions) -> Resu
             return Err(e);
         }
     };
-    super::trace("container running (exec done)");
     let pid = created.pid;
     let _ = rec.update_state(|s| {
         s.status = Status::Running;
@@ -187,9 +182,7 @@ pub fn start_container(paths: &Paths, rec: &Record, opts: &StartOptions) -> Resu
     let raw = (relay.as_ref().is_some_and(|r| r.stdin))
         .then(supervise::RawMode::enable)
         .flatten();
-    super::trace("state running");
     let status = supervise::wait(pid, &mut sfd, relay);
-    super::trace("container exited");
     drop(raw);
     drop(net.take()); // stops the network helper
     let oom_killed = job.cgroup.borrow().oom_killed();
@@ -205,9 +198,7 @@ pub fn start_container(paths: &Paths, rec: &Record, opts: &StartOptions) -> Resu
         });
     }
     drop(created.userns);
-    super::trace("state recorded");
     finish_cleanup(watcher, &job);
-    super::trace("cleanup done");
     drop(restore);
     Ok(code)
 }
