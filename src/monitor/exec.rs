@@ -14,8 +14,9 @@
 //! Namespaces the container shares with us (e.g. the network with `--network host`) are
 //! not joined: they are already ours.
 use std::ffi::CString;
-use std::io::{Read, Write};
+use std::io::{IoSlice, IoSliceMut, Read, Write};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::unix::net::UnixStream;
 
 use anyhow::{Context, Result, bail};
 use nix::fcntl::{OFlag, open};
@@ -127,23 +128,16 @@ pub fn exec(rec: &Record, pid: i32, args: &ExecArgs) -> Result<u8> {
         Vec::new()
     };
 
-    let pty = if args.tty {
-        let ws = sys::get_winsize(std::io::stdin().as_fd())
-            .or_else(|| sys::get_winsize(std::io::stdout().as_fd()));
-        let p = nix::pty::openpty(ws.as_ref(), None).context("cannot allocate a terminal")?;
-        for fd in [&p.master, &p.slave] {
-            let _ = nix::fcntl::fcntl(
-                fd,
-                nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC),
-            );
-        }
-        Some(p)
+    // The terminal is allocated inside the container (its own devpts), by C1.
+    let winsize = if args.tty {
+        sys::get_winsize(std::io::stdin().as_fd())
+            .or_else(|| sys::get_winsize(std::io::stdout().as_fd()))
     } else {
         None
     };
     let devnull = open("/dev/null", OFlag::O_RDWR | OFlag::O_CLOEXEC, Mode::empty())?;
 
-    let (mut pid_r, pid_w) = std::io::pipe()?;
+    let (pid_r, pid_w) = std::os::unix::net::UnixStream::pair()?;
     let (mut err_r, err_w) = std::io::pipe()?;
     // SAFETY: prctl with integer arguments.
     unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
@@ -158,7 +152,8 @@ pub fn exec(rec: &Record, pid: i32, args: &ExecArgs) -> Result<u8> {
             drop(alive_w);
             let child = Child {
                 ns_fds: &ns_fds,
-                pty_slave: pty.as_ref().map(|p| p.slave.as_fd()),
+                tty: args.tty,
+                winsize,
                 devnull: devnull.as_fd(),
                 interactive: args.interactive,
                 user: &user,
@@ -179,8 +174,8 @@ pub fn exec(rec: &Record, pid: i32, args: &ExecArgs) -> Result<u8> {
             drop(pid_w);
             drop(err_w);
             drop(ns_fds);
-            let mut buf = String::new();
-            let _ = pid_r.read_to_string(&mut buf);
+            let (buf, master) = receive_pid(&pid_r);
+            drop(pid_r);
             let _ = nix::sys::wait::waitpid(child, None);
             let _ = nix::unistd::write(&alive_w, b"g");
             let mut msg = Vec::new();
@@ -203,16 +198,13 @@ pub fn exec(rec: &Record, pid: i32, args: &ExecArgs) -> Result<u8> {
                 let code: u8 = code.parse().unwrap_or(crate::exit::BOX_ERROR);
                 return Err(Coded::new(code, m.trim().to_string()).into());
             }
-            let relay = match pty {
-                Some(p) => {
-                    drop(p.slave);
-                    Some(supervise::Relay {
-                        master: p.master,
-                        stdin: args.interactive,
-                        out: std::io::stdout().as_fd().try_clone_to_owned()?,
-                        winch: true,
-                    })
-                }
+            let relay = match master {
+                Some(master) => Some(supervise::Relay {
+                    master,
+                    stdin: args.interactive,
+                    out: std::io::stdout().as_fd().try_clone_to_owned()?,
+                    winch: true,
+                }),
                 None => None,
             };
             let raw = relay
@@ -230,7 +222,8 @@ pub fn exec(rec: &Record, pid: i32, args: &ExecArgs) -> Result<u8> {
 
 struct Child<'a> {
     ns_fds: &'a [(OwnedFd, CloneFlags)],
-    pty_slave: Option<std::os::fd::BorrowedFd<'a>>,
+    tty: bool,
+    winsize: Option<libc::winsize>,
     devnull: std::os::fd::BorrowedFd<'a>,
     interactive: bool,
     user: &'a str,
@@ -248,13 +241,28 @@ struct Child<'a> {
 
 impl Child<'_> {
     /// C1: join the namespaces, fork C2, report its pid.
-    fn first(&self, pid_w: std::io::PipeWriter, mut err_w: std::io::PipeWriter) -> i32 {
+    fn first(&self, pid_w: UnixStream, mut err_w: std::io::PipeWriter) -> i32 {
         for (fd, flag) in self.ns_fds {
             if let Err(e) = setns(fd, *flag) {
                 let _ = write!(err_w, "125:setns({flag:?}): {e}");
                 return 1;
             }
         }
+        // The terminal, from the container's own /dev/ptmx (so `tty` names it there).
+        let pty = if self.tty {
+            match open_pty(self.winsize.as_ref()) {
+                Ok(p) => Some(p),
+                Err(e) => {
+                    let _ = write!(
+                        err_w,
+                        "125:cannot allocate a terminal in the container: {e}"
+                    );
+                    return 1;
+                }
+            }
+        } else {
+            None
+        };
         // SAFETY: still single-threaded.
         match unsafe { fork() } {
             Err(e) => {
@@ -262,13 +270,16 @@ impl Child<'_> {
                 1
             }
             Ok(ForkResult::Parent { child }) => {
-                let mut w = pid_w;
-                let _ = write!(w, "{}", child.as_raw());
+                send_pid(&pid_w, child.as_raw(), pty.as_ref().map(|(m, _)| m.as_fd()));
                 0
             }
             Ok(ForkResult::Child) => {
                 drop(pid_w);
-                let (code, msg) = self.second();
+                let slave = pty.map(|(master, slave)| {
+                    drop(master);
+                    slave
+                });
+                let (code, msg) = self.second(slave.as_ref().map(|s| s.as_fd()));
                 let _ = write!(err_w, "{code}:{msg}");
                 // SAFETY: plain _exit in the forked child.
                 unsafe { libc::_exit(code as i32) }
@@ -277,7 +288,7 @@ impl Child<'_> {
     }
 
     /// C2: become the process the container would run, then exec. Returns only on error.
-    fn second(&self) -> (u8, String) {
+    fn second(&self, pty_slave: Option<std::os::fd::BorrowedFd>) -> (u8, String) {
         let fail = |what: &str, e: nix::Error| (crate::exit::BOX_ERROR, format!("{what}: {e}"));
         // Die with box, like the container's own PID 1. The death signal follows the
         // parent, so wait until box has reaped C1 (and so adopted us, as a subreaper): it
@@ -321,7 +332,7 @@ impl Child<'_> {
                 Ok(())
             }
         };
-        if let Some(slave) = self.pty_slave {
+        if let Some(slave) = pty_slave {
             // SAFETY: TIOCSCTTY with an integer argument on our new session's terminal.
             unsafe { libc::ioctl(slave.as_raw_fd(), libc::TIOCSCTTY, 0) };
             for n in 0..3 {
@@ -431,4 +442,66 @@ impl Child<'_> {
             format!("cannot run {name:?} in the container: {}", errno.desc()),
         )
     }
+}
+
+/// Open a pty in the current mount namespace's /dev/ptmx: (master, slave).
+fn open_pty(ws: Option<&libc::winsize>) -> nix::Result<(OwnedFd, OwnedFd)> {
+    let master = open(
+        "/dev/ptmx",
+        OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )?;
+    sys::unlock_pty(master.as_fd())?;
+    let slave = sys::open_pty_peer(master.as_fd())?;
+    if let Some(ws) = ws {
+        let _ = sys::set_winsize(slave.as_fd(), ws);
+    }
+    Ok((master, slave))
+}
+
+/// C1 → box: C2's pid, with the pty master when there is one.
+fn send_pid(sock: &UnixStream, pid: i32, master: Option<std::os::fd::BorrowedFd>) {
+    use nix::sys::socket::{ControlMessage, MsgFlags, sendmsg};
+    let text = pid.to_string();
+    let iov = [IoSlice::new(text.as_bytes())];
+    let fds;
+    let cmsgs: &[ControlMessage] = match master {
+        Some(m) => {
+            fds = [m.as_raw_fd()];
+            &[ControlMessage::ScmRights(&fds)]
+        }
+        None => &[],
+    };
+    let _ = sendmsg::<()>(sock.as_raw_fd(), &iov, cmsgs, MsgFlags::MSG_NOSIGNAL, None);
+}
+
+/// box's side of `send_pid`: the pid text (empty when C1 failed) and the master.
+fn receive_pid(sock: &UnixStream) -> (String, Option<OwnedFd>) {
+    use nix::sys::socket::{ControlMessageOwned, MsgFlags, recvmsg};
+    use std::os::fd::FromRawFd;
+    let mut buf = [0u8; 32];
+    let mut space = nix::cmsg_space!([std::os::fd::RawFd; 1]);
+    let mut iov = [IoSliceMut::new(&mut buf)];
+    let Ok(msg) = recvmsg::<()>(
+        sock.as_raw_fd(),
+        &mut iov,
+        Some(&mut space),
+        MsgFlags::MSG_CMSG_CLOEXEC,
+    ) else {
+        return (String::new(), None);
+    };
+    let mut master = None;
+    if let Ok(cmsgs) = msg.cmsgs() {
+        for c in cmsgs {
+            if let ControlMessageOwned::ScmRights(fds) = c {
+                for fd in fds {
+                    // SAFETY: the kernel just gave us this descriptor.
+                    let owned = unsafe { OwnedFd::from_raw_fd(fd) };
+                    master.get_or_insert(owned);
+                }
+            }
+        }
+    }
+    let n = msg.bytes;
+    (String::from_utf8_lossy(&buf[..n]).into_owned(), master)
 }

@@ -8,6 +8,7 @@
 mod harness;
 
 mod cgroup;
+mod lifecycle;
 mod smoke;
 mod registry;
 mod storage;
