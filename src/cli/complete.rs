@@ -38,7 +38,8 @@ const SHELLS: Shells<'static> = Shells(&[
 /// Answer a completion request (`BOX_COMPLETE=<shell> box -- WORDS`) and exit; return
 /// without doing anything when `BOX_COMPLETE` is unset, empty or `0`.
 pub fn handle_env() {
-    clap_complete::CompleteEnv::with_factory(crate::cli::args::command)
+    // The factory only names the program: `complete` builds its own annotated command.
+    clap_complete::CompleteEnv::with_factory(|| Command::new("box"))
         .var(ENV_VAR)
         .bin("box")
         .completer("box")
@@ -93,7 +94,7 @@ pub fn complete(
         }
     }
     let _ = live.typed.set(typed);
-    let mut out = clap_complete::engine::complete(&mut cmd.clone(), words, index, current_dir)?;
+    let mut out = clap_complete::engine::complete(&mut cmd, words, index, current_dir)?;
     for c in out.iter_mut() {
         if let Some(name) = names.get(&*c.get_value().to_string_lossy()) {
             *c = CompletionCandidate::new(name).help(c.get_help().cloned());
@@ -752,20 +753,14 @@ fn list_containers(paths: &Paths) -> Vec<ContainerEntry> {
 
 /// Whether `pid` is alive and (when known) still the process that started at `start`.
 fn alive(pid: Option<i32>, start: Option<u64>) -> bool {
-    let Some(pid) = pid else { return false };
-    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-        return false;
-    };
-    let Some(start) = start else { return true };
-    // Field 22 (starttime); comm (field 2) may hold spaces: count from the last ')'.
-    stat.rfind(')')
-        .and_then(|i| stat.get(i + 2..))
-        .and_then(|rest| rest.split_ascii_whitespace().nth(19))
-        .and_then(|s| s.parse::<u64>().ok())
-        == Some(start)
+    match (pid, start) {
+        (Some(pid), Some(start)) => crate::container::process_start_time(pid) == Some(start),
+        (Some(pid), None) => crate::container::process_start_time(pid).is_some(),
+        _ => false,
+    }
 }
 
-/// Named volumes: the directories under `<data>/volumes/`.
+/// Named volumes: `<data>/volumes/<name>/volume.json`.
 fn volume_candidates(paths: Option<&Paths>, suffix: &str) -> Vec<CompletionCandidate> {
     let Some(paths) = paths else {
         return Vec::new();
@@ -773,7 +768,7 @@ fn volume_candidates(paths: Option<&Paths>, suffix: &str) -> Vec<CompletionCandi
     let dir = paths.volumes();
     read_dir_sorted(&dir)
         .into_iter()
-        .filter(|n| !n.starts_with('.') && dir.join(n).is_dir())
+        .filter(|n| !n.starts_with('.') && dir.join(n).join("volume.json").is_file())
         .map(|n| CompletionCandidate::new(format!("{n}{suffix}")).help(Some("volume".into())))
         .collect()
 }

@@ -246,10 +246,10 @@ fn parse_after_help(text: &str) -> AfterHelp {
                         None => (body, ""),
                     };
                     let desc = pending.take().unwrap_or_else(|| trailing.to_string());
+                    // A command with no description of its own continues the example
+                    // before it.
                     match out.examples.last_mut() {
-                        Some((d, cmds)) if desc.is_empty() && d.is_empty() => {
-                            cmds.push(cmdline.to_string())
-                        }
+                        Some((_, cmds)) if desc.is_empty() => cmds.push(cmdline.to_string()),
                         _ => out.examples.push((desc, vec![cmdline.to_string()])),
                     }
                 }
@@ -557,8 +557,8 @@ fn rootless_page() -> Vec<u8> {
         roman(" your uid keeps its number inside the container; with "),
         bold("--userns=single"),
         roman(
-            " only your uid is mapped and no ranges are needed (images whose files belong \
-               to other users will not unpack).",
+            " only your uid is mapped (as root in the container) and no ranges are \
+             needed; images that run as or ship files for other users may then fail.",
         ),
     ]);
     r.control("PP", []);
@@ -571,8 +571,8 @@ fn rootless_page() -> Vec<u8> {
         "Images, layers and containers live in your data directory, by default \
          $XDG_DATA_HOME/box (~/.local/share/box); change it with --root or BOX_ROOT. Files \
          in it that belong to subordinate ids (unpacked layers, container upper directories) \
-         can only be removed through box (box rm, box rmi, box system prune) or inside \
-         podman unshare-like helpers, not with plain rm.",
+         are removed through box (box rm, box rmi, box system prune); a plain rm fails with \
+         permission denied.",
     )]);
     r.control("PP", []);
     r.text([roman(
@@ -670,13 +670,10 @@ mod tests {
         let h = parse_after_help(
             "Examples:\n  # A shell\n  box run --rm -it alpine sh\n  box ps -a            all of them\n  box a\n  box b\n\nExit status: 125 when box fails.",
         );
-        assert_eq!(h.examples.len(), 3, "{h:?}");
+        assert_eq!(h.examples.len(), 2, "{h:?}");
         assert_eq!(h.examples[0].0, "A shell");
-        assert_eq!(
-            h.examples[1],
-            ("all of them".into(), vec!["box ps -a".into()])
-        );
-        assert_eq!(h.examples[2].1, ["box a", "box b"]);
+        assert_eq!(h.examples[1].0, "all of them");
+        assert_eq!(h.examples[1].1, ["box ps -a", "box a", "box b"]);
         assert!(h.notes.is_empty(), "{h:?}");
     }
 

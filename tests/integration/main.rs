@@ -8,7 +8,9 @@
 mod harness;
 
 mod cgroup;
+mod completion;
+mod docs;
 mod lifecycle;
-mod smoke;
 mod registry;
+mod smoke;
 mod storage;
