@@ -152,10 +152,11 @@ pub fn exec(rec: &Record, pid: i32, args: &ExecArgs) -> Result<u8> {
             drop(alive_w);
             let child = Child {
                 ns_fds: &ns_fds,
-                tty: args.tty,
+                tty: args.tty && !args.detach,
                 winsize,
                 devnull: devnull.as_fd(),
                 interactive: args.interactive,
+                detach: args.detach,
                 user: &user,
                 cwd: &cwd,
                 argv: &argv,
@@ -198,6 +199,9 @@ pub fn exec(rec: &Record, pid: i32, args: &ExecArgs) -> Result<u8> {
                 let code: u8 = code.parse().unwrap_or(crate::exit::BOX_ERROR);
                 return Err(Coded::new(code, m.trim().to_string()).into());
             }
+            if args.detach {
+                return Ok(0);
+            }
             let relay = match master {
                 Some(master) => Some(supervise::Relay {
                     master,
@@ -226,6 +230,8 @@ struct Child<'a> {
     winsize: Option<libc::winsize>,
     devnull: std::os::fd::BorrowedFd<'a>,
     interactive: bool,
+    /// `exec -d`: no terminal, stdio on /dev/null, not killed when box exits.
+    detach: bool,
     user: &'a str,
     cwd: &'a str,
     argv: &'a [CString],
@@ -300,8 +306,10 @@ impl Child<'_> {
                 "box exited before the command started".into(),
             );
         }
-        // SAFETY: prctl with integer arguments.
-        unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) };
+        if !self.detach {
+            // SAFETY: prctl with integer arguments.
+            unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) };
+        }
         let mut p = [nix::poll::PollFd::new(
             self.box_alive,
             nix::poll::PollFlags::POLLIN,
@@ -338,6 +346,12 @@ impl Child<'_> {
             for n in 0..3 {
                 if let Err(e) = dup(slave.as_raw_fd(), n) {
                     return fail("dup2 the terminal", e);
+                }
+            }
+        } else if self.detach {
+            for n in 0..3 {
+                if let Err(e) = dup(self.devnull.as_raw_fd(), n) {
+                    return fail("dup2 /dev/null", e);
                 }
             }
         } else if !self.interactive

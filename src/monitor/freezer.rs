@@ -30,6 +30,17 @@ fn cgroup2_mount() -> Option<PathBuf> {
     })
 }
 
+/// The container's own cgroup directory (None when it shares box's or the supervisor's).
+pub fn own_cgroup_dir(st: &State) -> Option<PathBuf> {
+    let cg = cgroup_of(st.pid?)?;
+    let ours = cgroup_of(std::process::id() as i32);
+    let supervisor = st.box_pid.and_then(cgroup_of);
+    if cg == "/" || Some(&cg) == ours.as_ref() || Some(&cg) == supervisor.as_ref() {
+        return None;
+    }
+    Some(cgroup2_mount()?.join(cg.trim_start_matches('/')))
+}
+
 /// The container's own `cgroup.freeze`, or the reason it cannot be used.
 fn freeze_file(st: &State) -> Result<PathBuf> {
     let pid = st

@@ -87,6 +87,34 @@ fn clock(secs: u64) -> String {
     )
 }
 
+/// Usage summed over the container's processes, from /proc (for `box stats` where the
+/// container has no cgroup of its own): (cpu time in microseconds, resident bytes, count).
+pub fn usage(init: i32) -> Result<(u64, u64, u64)> {
+    let hz = nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK)
+        .ok()
+        .flatten()
+        .unwrap_or(100) as u64;
+    let page = nix::unistd::sysconf(nix::unistd::SysconfVar::PAGE_SIZE)
+        .ok()
+        .flatten()
+        .unwrap_or(4096) as u64;
+    let (mut cpu, mut rss, mut n) = (0u64, 0u64, 0u64);
+    for p in processes(init)? {
+        if let Some(r) = read_raw(p.host_pid) {
+            cpu += r.cpu_ticks * 1_000_000 / hz;
+        }
+        let statm = fs::read_to_string(format!("/proc/{}/statm", p.host_pid)).unwrap_or_default();
+        rss += statm
+            .split_whitespace()
+            .nth(1)
+            .and_then(|x| x.parse::<u64>().ok())
+            .unwrap_or(0)
+            * page;
+        n += 1;
+    }
+    Ok((cpu, rss, n))
+}
+
 /// The processes of the container whose PID 1 has host pid `init`.
 pub fn processes(init: i32) -> Result<Vec<Proc>> {
     let init_ns = ns_ino(init);
