@@ -315,6 +315,7 @@ fn fetch_layers(
     for (_, p) in pending.into_inner().unwrap() {
         p.bar.fail();
         garbage.lock().unwrap().push(p.work);
+        let _ = std::fs::remove_file(p.lock.path());
     }
     out.finish();
     // Single-threaded again: remove what lost a race or failed.
@@ -355,30 +356,43 @@ fn fetch_one(
         bar.done("Already exists");
         return Ok(None);
     }
-    if store.has_blob(&digest) {
-        bar.set_position(desc.size());
-    } else {
-        let blob_hex = digest_hex(&digest)?;
-        let part = store.tmp_dir().join(format!("blob-{blob_hex}.part"));
-        bar.message("Downloading");
-        let started = Instant::now();
-        client
-            .download_blob(reference, desc, &part, &|n| bar.inc(n))
-            .map_err(|e| {
-                bar.fail();
-                anyhow::Error::new(e).context(format!("download layer {}", short(desc)))
-            })?;
-        let dest = store.blob_path(&digest)?;
-        std::fs::rename(&part, &dest).with_context(|| format!("store blob {}", dest.display()))?;
-        out.plain(&format!(
-            "Copying blob {} done ({}, {:.1}s)",
-            short(desc),
-            human_bytes(desc.size()),
-            started.elapsed().as_secs_f64()
-        ));
-    }
-    let work = store.tmp_path(&format!("layer-{hex}-{}", storage::unique()));
-    std::fs::create_dir(&work).with_context(|| format!("create {}", work.display()))?;
+    // A failed download leaves nothing in tmp/: neither its lock file nor a partial blob.
+    let prepare = || -> Result<PathBuf> {
+        if store.has_blob(&digest) {
+            bar.set_position(desc.size());
+        } else {
+            let blob_hex = digest_hex(&digest)?;
+            let part = store.tmp_dir().join(format!("blob-{blob_hex}.part"));
+            bar.message("Downloading");
+            let started = Instant::now();
+            client
+                .download_blob(reference, desc, &part, &|n| bar.inc(n))
+                .map_err(|e| {
+                    bar.fail();
+                    let _ = std::fs::remove_file(&part);
+                    anyhow::Error::new(e).context(format!("download layer {}", short(desc)))
+                })?;
+            let dest = store.blob_path(&digest)?;
+            std::fs::rename(&part, &dest)
+                .with_context(|| format!("store blob {}", dest.display()))?;
+            out.plain(&format!(
+                "Copying blob {} done ({}, {:.1}s)",
+                short(desc),
+                human_bytes(desc.size()),
+                started.elapsed().as_secs_f64()
+            ));
+        }
+        let work = store.tmp_path(&format!("layer-{hex}-{}", storage::unique()));
+        std::fs::create_dir(&work).with_context(|| format!("create {}", work.display()))?;
+        Ok(work)
+    };
+    let work = match prepare() {
+        Ok(w) => w,
+        Err(e) => {
+            let _ = std::fs::remove_file(lock.path());
+            return Err(e);
+        }
+    };
     Ok(Some(Pending {
         diff_id: diff_id.to_string(),
         blob_digest: digest,
