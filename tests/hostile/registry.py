@@ -19,6 +19,23 @@ scenario; every other byte it serves is valid:
   hangblob      the layer request sends headers and half the body, then stalls
   bomb          a 4.5 MiB gzip layer inflating to a 1 GiB file of zeros (diff_id of a tiny tar)
   badconfig     the config blob is not JSON (digest and size valid)
+
+Images that are valid but hostile in what they hold (pulls must succeed or fail cleanly):
+
+  devnode       a layer with a char device (dev/null 1:3), a block device (dev/sda 8:0) and
+                a fifo: a rootless unpack skips the devices with a warning, keeps the rest
+  escape        a runnable image for escape checks: static busybox (from the host's
+                /bin/busybox) with applet links in /bin, `evil -> /tmp` and
+                `up -> ../../../../../../tmp` symlinks, and two tiny static ELF probes:
+                /probe/keyctl (exit status = errno of keyctl(KEYCTL_GET_KEYRING_ID,
+                session, create), 0 when it worked) and /probe/unshare-user (the same for
+                unshare(CLONE_NEWUSER)). Cmd ["/bin/sh"], Env PATH=/bin.
+  million       one layer of 1,000,000 empty files in 1000 directories (gzip, built once and
+                cached in /var/tmp; slow tests only)
+
+    registry.py --prepare bomb|million
+
+builds the cached layer of a big scenario and exits (so a test can time box alone).
 """
 import gzip
 import hashlib
@@ -26,6 +43,7 @@ import http.server
 import io
 import json
 import os
+import struct
 import sys
 import tarfile
 import threading
@@ -84,21 +102,34 @@ def bomb_layer() -> bytes:
 
 
 class Image:
-    def __init__(self, layer_tar: bytes, layer_blob: bytes = None, config: bytes = None):
-        self.layer = layer_blob if layer_blob is not None else gz(layer_tar)
+    def __init__(self, layer_tar: bytes, layer_blob: bytes = None, config: bytes = None,
+                 layers=None, cmd=None, env=None):
+        """One layer (`layer_tar`, served as `layer_blob` or its gzip), or `layers`: a list
+        of (diff_id, blob) pairs. The hostile scenarios act on the *last* layer."""
+        if layers is None:
+            blob = layer_blob if layer_blob is not None else gz(layer_tar)
+            layers = [(sha(layer_tar), blob)]
+        self.layers = [blob for _, blob in layers]
+        self.layer = self.layers[-1]
+        cfg = {"Cmd": cmd or ["/hello"]}
+        if env:
+            cfg["Env"] = env
         self.config = config or json.dumps({
             "architecture": "amd64",
             "os": "linux",
-            "config": {"Cmd": ["/hello"]},
-            "rootfs": {"type": "layers", "diff_ids": [sha(layer_tar)]},
+            "config": cfg,
+            "rootfs": {"type": "layers", "diff_ids": [d for d, _ in layers]},
         }).encode()
         self.manifest = json.dumps({
             "schemaVersion": 2,
             "mediaType": OCI_MANIFEST,
             "config": {"mediaType": OCI_CONFIG, "digest": sha(self.config), "size": len(self.config)},
-            "layers": [{"mediaType": OCI_LAYER_GZ, "digest": sha(self.layer), "size": len(self.layer)}],
+            "layers": [{"mediaType": OCI_LAYER_GZ, "digest": sha(b), "size": len(b)}
+                       for b in self.layers],
         }).encode()
-        self.blobs = {sha(self.layer): self.layer, sha(self.config): self.config}
+        self.blobs = {sha(self.config): self.config}
+        for b in self.layers:
+            self.blobs[sha(b)] = b
 
 
 HELLO = tar_of({"hello": b"#!/bin/sh\necho hello\n"})
@@ -106,18 +137,160 @@ IMAGES = {name: Image(HELLO) for name in
           ["ok", "truncated", "oversized", "digest", "badlength", "notjson", "hugemanifest",
            "hang", "hangblob"]}
 IMAGES["badconfig"] = Image(HELLO, config=b"this is not json {")
-_bomb = None
-_bomb_lock = threading.Lock()
+
+
+def devnode_layer() -> bytes:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as t:
+        for name, kind, mode, major, minor in [("dev", tarfile.DIRTYPE, 0o755, 0, 0),
+                                               ("dev/null", tarfile.CHRTYPE, 0o666, 1, 3),
+                                               ("dev/sda", tarfile.BLKTYPE, 0o660, 8, 0),
+                                               ("dev/fifo", tarfile.FIFOTYPE, 0o644, 0, 0)]:
+            ti = tarfile.TarInfo(name)
+            ti.type, ti.mode, ti.devmajor, ti.devminor = kind, mode, major, minor
+            ti.mtime = 1700000000
+            t.addfile(ti)
+        ti = tarfile.TarInfo("ok.txt")
+        ti.size, ti.mode, ti.mtime = 3, 0o644, 1700000000
+        t.addfile(ti, io.BytesIO(b"ok\n"))
+    return buf.getvalue()
+
+
+def tiny_elf(code: bytes) -> bytes:
+    """A static x86-64 ELF executable: one R+X segment holding `code` after the headers."""
+    base = 0x400000
+    ehdr, phdr = 64, 56
+    total = ehdr + phdr + len(code)
+    header = struct.pack("<16sHHIQQQIHHHHHH", b"\x7fELF\x02\x01\x01" + bytes(9), 2, 0x3E, 1,
+                         base + ehdr + phdr, ehdr, 0, 0, ehdr, phdr, 1, 64, 0, 0)
+    prog = struct.pack("<IIQQQQQQ", 1, 5, 0, base, base, total, total, 0x1000)
+    return header + prog + code
+
+
+def syscall_probe(nr: int, a1: int, a2: int = 0, a3: int = 0) -> bytes:
+    """exit(r < 0 ? -r : 0) where r = syscall(nr, a1, a2, a3, 0)."""
+    def imm(op, v):
+        return bytes([op]) + struct.pack("<i", v)
+    code = (imm(0xB8, nr) + imm(0xBF, a1) + imm(0xBE, a2) + imm(0xBA, a3)
+            + b"\x45\x31\xd2"          # xor r10d, r10d
+            + b"\x0f\x05"              # syscall
+            + b"\x31\xff"              # xor edi, edi
+            + b"\x48\x85\xc0"          # test rax, rax
+            + b"\x79\x06"              # jns +6
+            + b"\x48\x89\xc7"          # mov rdi, rax
+            + b"\x48\xf7\xdf"          # neg rdi
+            + imm(0xB8, 60)             # mov eax, SYS_exit
+            + b"\x0f\x05")             # syscall
+    return tiny_elf(code)
+
+
+SYS_KEYCTL, SYS_UNSHARE = 250, 272
+KEYCTL_GET_KEYRING_ID, KEY_SPEC_SESSION_KEYRING = 0, -3
+CLONE_NEWUSER = 0x10000000
+BUSYBOX = os.environ.get("BOX_BUSYBOX", "/bin/busybox")
+
+
+def escape_layer() -> bytes:
+    with open(BUSYBOX, "rb") as f:
+        bb = f.read()
+    applets = sorted(a for a in os.popen(f"'{BUSYBOX}' --list").read().split()
+                     if a and "/" not in a and a != "busybox")
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as t:
+        def add(name, kind=tarfile.REGTYPE, mode=0o755, data=None, link=""):
+            ti = tarfile.TarInfo(name)
+            ti.type, ti.mode, ti.mtime, ti.linkname = kind, mode, 1700000000, link
+            if data is not None:
+                ti.size = len(data)
+            t.addfile(ti, io.BytesIO(data) if data is not None else None)
+        for d in ["bin", "etc", "proc", "sys", "dev", "probe", "data"]:
+            add(d, tarfile.DIRTYPE)
+        add("tmp", tarfile.DIRTYPE, 0o1777)
+        add("bin/busybox", data=bb)
+        for a in applets:
+            add("bin/" + a, tarfile.SYMTYPE, 0o777, link="busybox")
+        add("etc/passwd", mode=0o644, data=b"root:x:0:0:root:/:/bin/sh\n")
+        add("etc/group", mode=0o644, data=b"root:x:0:\n")
+        add("evil", tarfile.SYMTYPE, 0o777, link="/tmp")
+        add("up", tarfile.SYMTYPE, 0o777, link="../../../../../../tmp")
+        add("data/evil", tarfile.SYMTYPE, 0o777, link="/tmp")
+        add("probe/keyctl", data=syscall_probe(SYS_KEYCTL, KEYCTL_GET_KEYRING_ID,
+                                               KEY_SPEC_SESSION_KEYRING, 1))
+        add("probe/unshare-user", data=syscall_probe(SYS_UNSHARE, CLONE_NEWUSER))
+    return buf.getvalue()
+
+
+MILLION = 1_000_000
+
+
+class _Sha256Writer:
+    """A file-like sink that hashes what passes through it on its way to `inner`."""
+
+    def __init__(self, inner):
+        self.inner, self.h = inner, hashlib.sha256()
+
+    def write(self, b):
+        self.h.update(b)
+        return self.inner.write(b)
+
+
+def million_layer():
+    """(diff_id, gzip blob) of a tar with 1000 directories of 1000 empty files each,
+    cached in /var/tmp (the diff_id beside it)."""
+    cache = "/var/tmp/box-hostile-million-v1.tar.gz"
+    if not (os.path.exists(cache) and os.path.exists(cache + ".diffid")):
+        _build_million(cache)
+    with open(cache, "rb") as f:
+        blob = f.read()
+    with open(cache + ".diffid") as f:
+        return f.read().strip(), blob
+
+
+def _build_million(cache):
+    tmp = f"{cache}.{os.getpid()}"
+    with open(tmp, "wb") as raw:
+        with gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=6, mtime=0) as z:
+            hashing = _Sha256Writer(z)
+            with tarfile.open(fileobj=hashing, mode="w|", format=tarfile.USTAR_FORMAT) as t:
+                for d in range(MILLION // 1000):
+                    ti = tarfile.TarInfo(f"d{d:03}")
+                    ti.type, ti.mode, ti.mtime = tarfile.DIRTYPE, 0o755, 1700000000
+                    t.addfile(ti)
+                    for f in range(1000):
+                        ti = tarfile.TarInfo(f"d{d:03}/f{f:03}")
+                        ti.mode, ti.mtime = 0o644, 1700000000
+                        t.addfile(ti)
+    with open(tmp + ".diffid", "w") as f:
+        f.write("sha256:" + hashing.h.hexdigest())
+    os.rename(tmp + ".diffid", cache + ".diffid")
+    os.rename(tmp, cache)
+
+
+_lazy = {}
+_lazy_lock = threading.Lock()
+
+
+def _build(name: str) -> Image:
+    if name == "bomb":
+        return Image(HELLO, layer_blob=bomb_layer())
+    if name == "devnode":
+        return Image(devnode_layer(), cmd=["/ok.txt"])
+    if name == "escape":
+        return Image(escape_layer(), cmd=["/bin/sh"], env=["PATH=/bin"])
+    if name == "million":
+        return Image(None, layers=[million_layer()], cmd=["/d000/f000"])
+    return None
 
 
 def image(name: str) -> Image:
-    global _bomb
-    if name == "bomb":
-        with _bomb_lock:
-            if _bomb is None:
-                _bomb = Image(HELLO, layer_blob=bomb_layer())
-        return _bomb
-    return IMAGES.get(name)
+    if name in IMAGES:
+        return IMAGES[name]
+    if name not in ("bomb", "devnode", "escape", "million"):
+        return None
+    with _lazy_lock:
+        if name not in _lazy:
+            _lazy[name] = _build(name)
+        return _lazy[name]
 
 
 class Handler(http.server.BaseHTTPRequestHandler):
@@ -215,6 +388,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
 
 def main():
+    if len(sys.argv) == 3 and sys.argv[1] == "--prepare":
+        {"bomb": bomb_layer, "million": million_layer}[sys.argv[2]]()
+        return
     portfile = sys.argv[1]
     srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     srv.daemon_threads = True

@@ -10,6 +10,7 @@ mod harness;
 mod cgroup;
 mod completion;
 mod docs;
+mod hostile;
 mod lifecycle;
 mod registry;
 mod smoke;
