@@ -134,6 +134,8 @@ enum Kind {
     SecurityOpt,
     PsFilter,
     Registry,
+    /// `import --change`: a Dockerfile instruction.
+    Instruction,
 }
 
 /// Which containers make sense for a command.
@@ -188,6 +190,7 @@ fn classify(path: &[String], arg: &clap::Arg) -> Option<Kind> {
         ("systemd", "restart_policy") => Some(Kind::SystemdRestart),
         (_, "cap_add" | "cap_drop") => Some(Kind::Capability),
         (_, "security_opt") => Some(Kind::SecurityOpt),
+        ("import", "change") => Some(Kind::Instruction),
         (_, "filter") if matches!(leaf, "ps" | "list") => Some(Kind::PsFilter),
         (_, "format") if value_name == "FORMAT" => Some(Kind::Format),
         _ => None,
@@ -487,6 +490,30 @@ impl Live {
                 v.extend(CAPABILITIES.iter().map(CompletionCandidate::new));
                 v
             }
+            Kind::SecurityOpt if current.starts_with("seccomp=") => {
+                // seccomp=PROFILE.json: a host file.
+                let path = &current["seccomp=".len()..];
+                let mut v: Vec<CompletionCandidate> = PathCompleter::any()
+                    .complete(OsStr::new(path))
+                    .into_iter()
+                    .map(|c| c.add_prefix("seccomp="))
+                    .collect();
+                if "unconfined".starts_with(path) {
+                    v.insert(0, CompletionCandidate::new("seccomp=unconfined"));
+                }
+                v
+            }
+            Kind::Instruction => fixed(&[
+                ("CMD", "the default command, e.g. CMD [\"/bin/sh\"]"),
+                ("ENTRYPOINT", "the entrypoint, e.g. ENTRYPOINT [\"/app\"]"),
+                ("ENV", "an environment variable, ENV KEY=VALUE"),
+                ("EXPOSE", "a port, EXPOSE 80/tcp"),
+                ("LABEL", "metadata, LABEL KEY=VALUE"),
+                ("USER", "the user to run as"),
+                ("WORKDIR", "the working directory"),
+                ("STOPSIGNAL", "the signal that stops the container"),
+                ("VOLUME", "an anonymous volume"),
+            ]),
             Kind::SecurityOpt => fixed(&[
                 (
                     "no-new-privileges",
@@ -1082,5 +1109,80 @@ mod tests {
         assert_eq!(familiar("docker.io/library/alpine:latest"), "alpine:latest");
         assert_eq!(familiar("docker.io/u/app:1"), "u/app:1");
         assert_eq!(familiar("127.0.0.1:5000/t/a:1"), "127.0.0.1:5000/t/a:1");
+    }
+
+    /// Value names of options whose values nobody can guess (numbers, free text, paths inside
+    /// the container): everything else that takes a value must complete.
+    const FREE_FORM: &[&str] = &[
+        "BYTES",
+        "CMD",
+        "COMMAND",
+        "DEST[:OPTS]",
+        "DIR",
+        "HOST:IP",
+        "ID",
+        "IP",
+        "KEY=VALUE",
+        "KEY[=VALUE]",
+        "LIST",
+        "N",
+        "NAME",
+        "NAME[:TAG]",
+        "NEW_NAME",
+        "PASSWORD",
+        "SECONDS",
+        "TARGET",
+        "TEMPLATE",
+        "TEXT",
+        "TIME",
+        "US",
+        "USER[:GROUP]",
+        "WORDS",
+        "[IP:][HPORT:]CPORT[/PROTO]",
+    ];
+
+    #[test]
+    fn every_value_completes_or_is_free_form() {
+        fn walk(cmd: &clap::Command, path: &mut Vec<String>, missing: &mut Vec<String>) {
+            for a in cmd.get_arguments().filter(|a| !a.is_hide_set()) {
+                if !takes_value(a)
+                    || !a.get_possible_values().is_empty()
+                    || a.get_value_hint() != clap::ValueHint::Unknown
+                    || classify(path, a).is_some()
+                {
+                    continue;
+                }
+                let value_name = a
+                    .get_value_names()
+                    .and_then(|v| v.first())
+                    .map(|s| s.to_string())
+                    .unwrap_or_default();
+                if matches!(value_name.as_str(), "CONTAINER" | "IMAGE")
+                    || !FREE_FORM.contains(&value_name.as_str())
+                {
+                    missing.push(format!(
+                        "box {} {} <{value_name}>",
+                        path.join(" "),
+                        a.get_id()
+                    ));
+                }
+            }
+            for s in cmd.get_subcommands() {
+                path.push(s.get_name().to_string());
+                walk(s, path, missing);
+                path.pop();
+            }
+        }
+        let mut cmd = crate::cli::args::command();
+        cmd.build();
+        let mut missing = Vec::new();
+        walk(&cmd, &mut Vec::new(), &mut missing);
+        assert!(
+            missing.is_empty(),
+            "these values do not complete:\n  {}\nteach `classify` in src/cli/complete.rs what \
+             they are (live names or fixed values), give them possible values or a ValueHint in \
+             args.rs, or add their value name to FREE_FORM when nothing can be offered",
+            missing.join("\n  ")
+        );
     }
 }
