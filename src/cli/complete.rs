@@ -787,7 +787,7 @@ fn alive(pid: Option<i32>, start: Option<u64>) -> bool {
     }
 }
 
-/// Named volumes: `<data>/volumes/<name>/volume.json`.
+/// Named volumes: `<data>/volumes/<name>/` holding `volume.json` or `_data/`.
 fn volume_candidates(paths: Option<&Paths>, suffix: &str) -> Vec<CompletionCandidate> {
     let Some(paths) = paths else {
         return Vec::new();
@@ -795,7 +795,11 @@ fn volume_candidates(paths: Option<&Paths>, suffix: &str) -> Vec<CompletionCandi
     let dir = paths.volumes();
     read_dir_sorted(&dir)
         .into_iter()
-        .filter(|n| !n.starts_with('.') && dir.join(n).join("volume.json").is_file())
+        .filter(|n| {
+            // `volume.json` may be missing where `-v NAME:` created it: box adopts `_data`.
+            !n.starts_with('.')
+                && (dir.join(n).join("volume.json").is_file() || dir.join(n).join("_data").is_dir())
+        })
         .map(|n| CompletionCandidate::new(format!("{n}{suffix}")).help(Some("volume".into())))
         .collect()
 }

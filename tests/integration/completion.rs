@@ -411,3 +411,81 @@ fn completion_request_timing() {
         times[times.len() - 1]
     ));
 }
+
+/// The same answers from a store box itself wrote: pulled image, a running and an exited
+/// container, a volume. Catches drift between the records and what completion reads.
+#[test]
+fn live_names_from_a_store_box_wrote() {
+    let env = require_env!(alpine);
+    let tb = env.test_box();
+    let image = env.image(harness::images::ALPINE);
+    tb.cmd(["pull", "-q", &image]).run().assert_success();
+    let complete = |line: &[&str]| {
+        let mut args = vec!["--", "box"];
+        args.extend_from_slice(line);
+        let out = tb.cmd(&args).env("BOX_COMPLETE", "fish").run();
+        out.assert_success();
+        out.out()
+            .lines()
+            .map(|l| l.split('\t').next().unwrap_or("").to_string())
+            .collect::<Vec<String>>()
+    };
+    let familiar = image.clone();
+    assert!(
+        complete(&["rmi", ""]).contains(&familiar),
+        "box rmi <Tab> should offer {familiar}: {:?}",
+        complete(&["rmi", ""])
+    );
+    let run = tb
+        .cmd([
+            "run",
+            "-d",
+            "--name",
+            "live-up",
+            "--network",
+            "none",
+            "-v",
+            "live-vol:/data",
+            &image,
+            "sleep",
+            "300",
+        ])
+        .run();
+    if run.code == 125 && run.err().contains("not implemented") {
+        harness::skip("box run -d is not implemented yet");
+        return;
+    }
+    run.assert_success();
+    tb.cmd([
+        "run",
+        "--name",
+        "live-done",
+        "--network",
+        "none",
+        &image,
+        "true",
+    ])
+    .run()
+    .assert_success();
+    let exec = complete(&["exec", ""]);
+    assert!(
+        exec.contains(&"live-up".to_string()) && !exec.contains(&"live-done".to_string()),
+        "box exec <Tab> should offer live-up only: {exec:?}"
+    );
+    let rm = complete(&["rm", "live-"]);
+    assert!(
+        rm.contains(&"live-up".to_string()) && rm.contains(&"live-done".to_string()),
+        "box rm live-<Tab> should offer both: {rm:?}"
+    );
+    let start = complete(&["start", ""]);
+    assert!(
+        start.contains(&"live-done".to_string()) && !start.contains(&"live-up".to_string()),
+        "box start <Tab> should offer the stopped one: {start:?}"
+    );
+    let vols = complete(&["volume", "rm", ""]);
+    assert!(
+        vols.contains(&"live-vol".to_string()),
+        "box volume rm <Tab>: {vols:?}"
+    );
+    tb.cmd(["rm", "-f", "live-up", "live-done"]).run();
+}
