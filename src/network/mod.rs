@@ -26,6 +26,8 @@
 mod files;
 mod helper;
 mod host;
+#[cfg(test)]
+mod live_tests;
 mod lo;
 mod ports;
 
