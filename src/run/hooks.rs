@@ -57,9 +57,14 @@ impl CgroupHook {
         self.plan.oom_killed()
     }
 
-    /// After the container exited: kill leftovers and remove the cgroup.
+    /// After the container exited: kill leftovers and remove the cgroup; say so on stderr
+    /// when the OOM killer struck (the watcher's stderr is /dev/null).
     pub fn cleanup(&mut self) {
+        let oom = self.plan.oom_killed();
         let _ = self.plan.cleanup();
+        if oom {
+            eprintln!("box: the container was OOM-killed: it reached its memory limit (--memory)");
+        }
     }
 }
 

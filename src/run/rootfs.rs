@@ -156,9 +156,13 @@ fn mount_overlay(layers: &[PathBuf], layout: &Layout) -> Result<(), Fail> {
         .map_err(|e| fs_fail(&ctx, e, "overlay workdir"))?;
     ctx.flag("userxattr")
         .map_err(|e| fs_fail(&ctx, e, "overlay userxattr"))?;
-    let mnt = ctx
-        .mount(0)
-        .map_err(|e| fs_fail(&ctx, e, "mount overlay"))?;
+    let mnt = match ctx.mount(0) {
+        Ok(m) => m,
+        // Overlay before Linux 6.5 has no fs_context of its own: the keys above were only
+        // collected, and the unknown "lowerdir+" fails here. The mount(2) string then.
+        Err(Errno::EINVAL) => return mount_overlay_legacy(layers, layout),
+        Err(e) => return Err(fs_fail(&ctx, e, "mount overlay")),
+    };
     sys::move_mount_to_path(mnt.as_fd(), &layout.merged)
         .ctx(|| format!("mount the root filesystem on {}", layout.merged.display()))
 }
