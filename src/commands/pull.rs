@@ -231,39 +231,31 @@ fn fetch_layers(
     let errors: Mutex<Vec<anyhow::Error>> = Mutex::new(Vec::new());
     let pending: Mutex<HashMap<PathBuf, Pending>> = Mutex::new(HashMap::new());
     let garbage: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+    let finished: Mutex<Vec<(JobResult, Pending)>> = Mutex::new(Vec::new());
     let fail = |e: anyhow::Error| {
         cancel.store(true, Ordering::SeqCst);
         errors.lock().unwrap().push(e);
     };
 
     std::thread::scope(|s| {
-        // Collector: commit each layer the helper finished.
+        // Collector: gather what the helper finished; failures stop the other workers.
         let collector = s.spawn(|| {
             for r in results {
                 let Some(p) = pending.lock().unwrap().remove(&r.dest) else {
                     continue;
                 };
-                match commit(store, &r, &p) {
-                    Ok(mut g) => {
-                        garbage.lock().unwrap().append(&mut g);
-                        for w in &r.stats.warnings {
-                            out.warn(w);
-                        }
-                        for n in &r.stats.notes {
-                            out.debug(n);
-                        }
-                        p.bar.done("Pull complete");
-                    }
-                    Err(e) => {
-                        garbage.lock().unwrap().push(p.work.clone());
-                        p.bar.fail();
-                        fail(e);
-                    }
+                if r.ok {
+                    p.bar.done("Extracted");
+                    finished.lock().unwrap().push((r, p));
+                } else {
+                    garbage.lock().unwrap().push(p.work.clone());
+                    p.bar.fail();
+                    fail(anyhow::anyhow!(
+                        "{}",
+                        r.error.clone().unwrap_or_else(|| "unpack failed".into())
+                    ));
+                    release(p);
                 }
-                // Release the layer lock only now that the layer is committed.
-                let lock_path = p.lock.path().to_path_buf();
-                drop(p);
-                let _ = std::fs::remove_file(lock_path);
             }
         });
 
@@ -317,7 +309,50 @@ fn fetch_layers(
         garbage.lock().unwrap().push(p.work);
         let _ = std::fs::remove_file(p.lock.path());
     }
+    // One syncfs for every new layer, then each is renamed into place (and its work lock
+    // released, so that parallel pulls waiting for it find it committed).
+    let finished = finished.into_inner().unwrap();
+    if !finished.is_empty() {
+        sync_store(store);
+    }
+    let mut warnings = Vec::new();
+    let mut skipped_devices = Vec::new();
+    for (r, p) in finished {
+        match commit(store, &r, &p) {
+            Ok(mut g) => {
+                garbage.lock().unwrap().append(&mut g);
+                for w in &r.stats.warnings {
+                    match w.strip_prefix("skipped device node ") {
+                        Some(rest) => {
+                            skipped_devices.push(rest.split(':').next().unwrap_or(rest).to_string())
+                        }
+                        None => warnings.push(w.clone()),
+                    }
+                }
+                for n in &r.stats.notes {
+                    out.debug(n);
+                }
+            }
+            Err(e) => {
+                garbage.lock().unwrap().push(p.work.clone());
+                errors.lock().unwrap().push(e);
+            }
+        }
+        release(p);
+    }
     out.finish();
+    if !skipped_devices.is_empty() {
+        skipped_devices.sort();
+        skipped_devices.dedup();
+        out.warn(&format!(
+            "skipped {} device node(s) that cannot be created rootless ({}); containers get their own /dev",
+            skipped_devices.len(),
+            skipped_devices.join(", ")
+        ));
+    }
+    for w in warnings {
+        out.warn(&w);
+    }
     // Single-threaded again: remove what lost a race or failed.
     let garbage = garbage.into_inner().unwrap();
     if let Err(e) = storage::remove::remove_trees(store.data_dir(), &garbage) {
@@ -400,6 +435,23 @@ fn fetch_one(
         bar,
         lock,
     }))
+}
+
+/// Drop a layer's work lock, removing its file first (whoever waits on it rechecks).
+fn release(p: Pending) {
+    let lock_path = p.lock.path().to_path_buf();
+    let _ = std::fs::remove_file(&lock_path);
+    drop(p);
+}
+
+/// Flush the new layers to disk before they become visible (one syncfs for all).
+fn sync_store(store: &Store) {
+    if std::env::var("BOX_UNPACK_SYNC").is_ok_and(|v| v == "0") {
+        return;
+    }
+    if let Ok(f) = std::fs::File::open(store.root()) {
+        let _ = nix::unistd::syncfs(&f);
+    }
 }
 
 fn commit(store: &Store, r: &JobResult, p: &Pending) -> Result<Vec<PathBuf>> {

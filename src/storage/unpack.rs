@@ -799,7 +799,12 @@ fn read_meta<R: Read>(entry: &mut tar::Entry<'_, R>) -> io::Result<Meta> {
 /// `workers` jobs at a time. Every `dest` must be under `<store>/tmp/`.
 pub fn helper_main(store_root: &Path) -> Result<(), Error> {
     crate::userns::helper_enter()?;
-    serve(store_root, &Options::default())
+    // The parent syncs the filesystem once for all layers before committing them.
+    let opts = Options {
+        sync: false,
+        ..Options::default()
+    };
+    serve(store_root, &opts)
 }
 
 /// The job loop of the helper (no namespace handling; tests call it directly).
