@@ -248,6 +248,13 @@ struct Child<'a> {
 impl Child<'_> {
     /// C1: join the namespaces, fork C2, report its pid.
     fn first(&self, pid_w: UnixStream, mut err_w: std::io::PipeWriter) -> i32 {
+        // Not dumpable (C2 inherits it): until its execve C2 runs box's image inside the
+        // container's pid namespace, and a dumpable process there lets the container open
+        // box's binary through /proc/PID/exe (CVE-2019-5736). execve resets it.
+        if let Err(e) = nix::sys::prctl::set_dumpable(false) {
+            let _ = write!(err_w, "125:prctl(PR_SET_DUMPABLE): {e}");
+            return 1;
+        }
         for (fd, flag) in self.ns_fds {
             if let Err(e) = setns(fd, *flag) {
                 let _ = write!(err_w, "125:setns({flag:?}): {e}");
