@@ -12,6 +12,7 @@ mod completion;
 mod docs;
 mod hostile;
 mod lifecycle;
+mod network;
 mod registry;
 mod smoke;
 mod storage;
