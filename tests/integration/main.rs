@@ -9,7 +9,10 @@ mod harness;
 
 mod cgroup;
 mod completion;
+mod concurrency;
+mod crash;
 mod docs;
+mod escape;
 mod hostile;
 mod lifecycle;
 mod network;
