@@ -477,7 +477,7 @@ pub struct PullArgs {
 #[derive(Debug, Args, Clone, Default)]
 pub struct PullOpts {
     /// Platform to pull from a multi-platform image, as os/arch[/variant]
-    #[arg(long, value_name = "OS/ARCH[/VARIANT]", value_parser = ["linux/amd64", "linux/arm64", "linux/arm/v7", "linux/arm/v6", "linux/386", "linux/ppc64le", "linux/s390x", "linux/riscv64"])]
+    #[arg(long, value_name = "OS/ARCH[/VARIANT]", value_parser = parse_platform)]
     pub platform: Option<String>,
     /// Print nothing but errors
     #[arg(short, long)]
@@ -643,7 +643,7 @@ pub struct ContainerOpts {
     #[arg(long, value_enum, default_value_t = PullPolicy::Missing)]
     pub pull: PullPolicy,
     /// Platform to pull when the image is missing
-    #[arg(long, value_name = "OS/ARCH[/VARIANT]")]
+    #[arg(long, value_name = "OS/ARCH[/VARIANT]", value_parser = parse_platform)]
     pub platform: Option<String>,
     /// Suppress pull progress
     #[arg(short, long)]
@@ -658,6 +658,12 @@ pub struct ContainerOpts {
         allow_hyphen_values = true
     )]
     pub command: Vec<String>,
+}
+
+fn parse_platform(s: &str) -> Result<String, String> {
+    crate::registry::Platform::parse(s)
+        .map(|_| s.to_string())
+        .map_err(|e| e.to_string())
 }
 
 fn parse_network(s: &str) -> Result<String, String> {
