@@ -460,3 +460,82 @@ fn prune_and_df() {
     assert!(entries(&store(&tb).join("layers")).is_empty());
     assert!(entries(&store(&tb).join("blobs/sha256")).is_empty());
 }
+
+#[test]
+fn save_load_and_import_round_trip() {
+    let env = require_env!();
+    let tb = env.test_box();
+    let id = pull(&tb, &env.image(images::LAYERS));
+    let docker = tb.work().join("d.tar");
+    let oci = tb.work().join("o.tar");
+    tb.cmd([
+        "save",
+        "-o",
+        docker.to_str().unwrap(),
+        &env.image(images::LAYERS),
+    ])
+    .run()
+    .assert_success();
+    tb.cmd([
+        "save",
+        "--format",
+        "oci-archive",
+        "-o",
+        oci.to_str().unwrap(),
+        &id,
+    ])
+    .run()
+    .assert_success();
+    for archive in [&docker, &oci] {
+        tb.cmd(["rmi", "-a"]).run().assert_success();
+        assert!(entries(&store(&tb).join("layers")).is_empty());
+        tb.cmd(["load", "-i", archive.to_str().unwrap()])
+            .run()
+            .assert_success()
+            .stdout_contains(&env.image(images::LAYERS));
+        tb.cmd(["images", "-q", "--no-trunc"])
+            .run()
+            .assert_success()
+            .stdout_is(&format!("sha256:{id}"));
+        let l3 = layer_diff(&tb, &diff_ids(&tb, &id)[2]);
+        let md = std::fs::symlink_metadata(l3.join("owned/user.txt")).unwrap();
+        assert_eq!(md.uid(), subuid_start(&tb.user().name) + 999);
+    }
+
+    // A root filesystem tarball becomes a one-layer image.
+    let mut b = tar::Builder::new(Vec::new());
+    let mut h = tar::Header::new_gnu();
+    h.set_size(6);
+    h.set_mode(0o644);
+    h.set_uid(1000);
+    h.set_gid(1000);
+    b.append_data(&mut h, "etc/hello", &b"hello\n"[..]).unwrap();
+    let tarball = tb.write("rootfs.tar", b.into_inner().unwrap());
+    let out = tb
+        .cmd([
+            "import",
+            "--change",
+            r#"CMD ["/bin/cat", "/etc/hello"]"#,
+            tarball.to_str().unwrap(),
+            "imported:v1",
+        ])
+        .run();
+    out.assert_success();
+    let new_id = out.out().trim_start_matches("sha256:").to_string();
+    let rec = record(&tb, &new_id);
+    assert_eq!(rec["config"]["config"]["Cmd"][1], "/etc/hello");
+    let ids = diff_ids(&tb, &new_id);
+    assert_eq!(ids.len(), 1);
+    let hello = layer_diff(&tb, &ids[0]).join("etc/hello");
+    assert_eq!(std::fs::read_to_string(&hello).unwrap(), "hello\n");
+    assert_eq!(
+        std::fs::symlink_metadata(&hello).unwrap().uid(),
+        subuid_start(&tb.user().name) + 999
+    );
+    tb.cmd(["images", "imported"])
+        .run()
+        .assert_success()
+        .stdout_contains("v1");
+    assert!(entries(&store(&tb).join("tmp")).is_empty());
+    tb.cmd(["system", "check"]).run().assert_success();
+}
