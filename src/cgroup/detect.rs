@@ -27,9 +27,10 @@ pub struct Summary {
 }
 
 impl Summary {
-    /// The controllers the user can actually use for limits.
+    /// The controllers the user can actually use for limits: box uses cgroup v2 only where
+    /// it is the one hierarchy (a hybrid host's v2 tree is not used, see `cgroup::prepare`).
     pub fn delegated(&self) -> Vec<String> {
-        if self.writable {
+        if self.writable && self.hierarchy == Hierarchy::Unified {
             self.controllers.clone()
         } else {
             Vec::new()
@@ -96,4 +97,49 @@ pub(crate) fn writable(dir: &Path) -> bool {
 /// no cgroup filesystem in the container.
 pub fn mount_in_container() -> bool {
     is_cgroup2(Path::new("/sys/fs/cgroup"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn summary(hierarchy: Hierarchy, writable: bool) -> Summary {
+        Summary {
+            hierarchy,
+            v2_mount: Some(PathBuf::from("/sys/fs/cgroup")),
+            own: Some("/user.slice/user-1000.slice/user@1000.service/app.slice/a.service".into()),
+            controllers: vec!["memory".into(), "pids".into()],
+            writable,
+        }
+    }
+
+    #[test]
+    fn delegated_only_where_v2_is_the_hierarchy_and_writable() {
+        assert_eq!(
+            summary(Hierarchy::Unified, true).delegated(),
+            ["memory", "pids"]
+        );
+        assert!(summary(Hierarchy::Unified, false).delegated().is_empty());
+        assert!(summary(Hierarchy::Hybrid, true).delegated().is_empty());
+    }
+
+    #[test]
+    fn own_cgroup_from_proc() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("cgroup");
+        std::fs::write(&p, "12:pids:/x\n0::/user.slice/session-2.scope\n").unwrap();
+        assert_eq!(
+            own_cgroup(&p).as_deref(),
+            Some("/user.slice/session-2.scope")
+        );
+        std::fs::write(&p, "4:memory:/x\n").unwrap();
+        assert_eq!(own_cgroup(&p), None);
+        let s = detect_at(d.path(), &p);
+        assert_eq!(
+            s.hierarchy,
+            Hierarchy::Legacy,
+            "a temp dir is no cgroup2 mount"
+        );
+        assert!(s.delegated().is_empty());
+    }
 }
