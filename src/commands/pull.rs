@@ -584,11 +584,8 @@ impl Output {
         }
     }
 
-    pub fn finish(&self) {
-        if let Some(mp) = &self.mp {
-            let _ = mp.clear();
-        }
-    }
+    /// Leave the finished bars on the screen, like docker's "Pull complete" lines.
+    pub fn finish(&self) {}
 }
 
 /// One layer's progress.
@@ -612,6 +609,16 @@ impl Bar {
     }
     pub fn message(&self, m: &str) {
         if let Some(pb) = &self.pb {
+            if m == "Extracting" {
+                // The download is over: stop showing a (decaying) rate.
+                pb.set_style(
+                    ProgressStyle::with_template(
+                        "{prefix:.bold} {wide_msg} [{bar:25.cyan/blue}] {total_bytes:>9}",
+                    )
+                    .unwrap_or_else(|_| ProgressStyle::default_bar())
+                    .progress_chars("=> "),
+                );
+            }
             pb.set_message(m.to_string());
         } else if self.plain && m == "Extracting" {
             let mut last = self.last.lock().unwrap();

@@ -45,7 +45,15 @@ impl Store {
         };
         for e in rd.flatten() {
             let name = e.file_name().to_string_lossy().into_owned();
-            if stale_pid_name(&name) {
+            // Partial downloads are kept for a resume, but not forever.
+            let old_partial = (name.ends_with(".part") || name.ends_with(".lock"))
+                && e.metadata()
+                    .and_then(|m| m.modified())
+                    .ok()
+                    .and_then(|m| m.elapsed().ok())
+                    .is_some_and(|age| age > std::time::Duration::from_secs(24 * 3600))
+                && super::FileLock::acquire(&e.path(), true, std::time::Duration::ZERO).is_ok();
+            if stale_pid_name(&name) || old_partial {
                 let dest = self.tmp_path(&format!("rm-{}", super::unique()));
                 if fs::rename(e.path(), &dest).is_ok() {
                     out.push(dest);
@@ -138,10 +146,18 @@ impl Store {
             for e in rd.flatten() {
                 let name = e.file_name().to_string_lossy().into_owned();
                 let p = e.path();
+                let idle = e
+                    .metadata()
+                    .and_then(|m| m.modified())
+                    .ok()
+                    .and_then(|m| m.elapsed().ok())
+                    .is_some_and(|age| age > std::time::Duration::from_secs(600));
+                // A partial download (kept for a resume) counts once nothing has written
+                // to it for 10 minutes; a lock file once nobody holds it.
                 let leftover = stale_pid_name(&name)
-                    || (name.ends_with(".lock") || name.ends_with(".part"))
-                        && super::FileLock::acquire(&p, true, std::time::Duration::from_millis(0))
-                            .is_ok();
+                    || (name.ends_with(".part") && idle)
+                    || (name.ends_with(".lock")
+                        && super::FileLock::acquire(&p, true, std::time::Duration::ZERO).is_ok());
                 if leftover {
                     r.problems.push(format!("leftover {}", p.display()));
                     if repair {

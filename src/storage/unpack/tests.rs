@@ -285,6 +285,12 @@ fn modes_links_fifos_and_ownership() {
 fn device_nodes_are_skipped_when_not_permitted() {
     let mut t = Tar::new();
     t.raw("dev/null", tar::EntryType::Char, "", 0o666, 0, b"");
+    // Device 1:3 (a raw header: set the numbers and fix the checksum).
+    let mut h = tar::Header::from_byte_slice(&t.0[..512]).clone();
+    h.set_device_major(1).unwrap();
+    h.set_device_minor(3).unwrap();
+    h.set_cksum();
+    t.0[..512].copy_from_slice(h.as_bytes());
     let (_dir, res) = run(&t);
     let s = res.unwrap();
     if !is_root() {
