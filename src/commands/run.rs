@@ -39,11 +39,10 @@ pub fn create(ctx: &Ctx, args: CreateArgs) -> Result<u8> {
 
 /// Resolve the image, build the spec and write the container's record.
 pub fn create_record(ctx: &Ctx, opts: &ContainerOpts, autoremove: bool) -> Result<Record> {
-    ctx.paths.ensure()?;
-    // DEV SCAFFOLDING (removed before this lands): a hand-made rootfs dir as the image.
-    if let Some(dir) = std::env::var_os("BOX_DEV_ROOTFS") {
-        return dev_record(ctx, opts, autoremove, dir.into());
+    if ctx.global.log_level >= LogLevel::Debug {
+        crate::run::enable_trace();
     }
+    ctx.paths.ensure()?;
     let image = pull::ensure_image(
         ctx,
         &opts.image,
@@ -51,6 +50,7 @@ pub fn create_record(ctx: &Ctx, opts: &ContainerOpts, autoremove: bool) -> Resul
         opts.platform.as_deref(),
         opts.quiet,
     )?;
+    crate::run::trace("image resolved");
     let store = Store::open(&ctx.paths)?;
     let layers = image.layer_dirs(&store);
     let mode = userns::Mode::parse(&opts.userns).unwrap_or_default();
@@ -58,6 +58,7 @@ pub fn create_record(ctx: &Ctx, opts: &ContainerOpts, autoremove: bool) -> Resul
     let driver =
         crate::driver::probe(&ctx.paths.runtime, &maps)?.choose(ctx.global.storage_driver)?;
     let image_config = image.config.config().as_ref();
+    crate::run::trace("id maps and storage driver");
     let defaults = ImageDefaults::from_oci(image_config);
     let exposed: Vec<String> = image_config
         .and_then(|c| c.exposed_ports().clone())
@@ -95,49 +96,6 @@ pub fn create_record(ctx: &Ctx, opts: &ContainerOpts, autoremove: bool) -> Resul
             spec,
         })
         .context("cannot create the container")?;
+    crate::run::trace("container recorded");
     Ok(rec)
-}
-
-// DEV SCAFFOLDING (removed before this lands).
-fn dev_record(
-    ctx: &Ctx,
-    opts: &ContainerOpts,
-    autoremove: bool,
-    dir: std::path::PathBuf,
-) -> Result<Record> {
-    let mode = userns::Mode::parse(&opts.userns).unwrap_or_default();
-    let maps = IdMaps::for_current_user(mode)?;
-    let driver =
-        crate::driver::probe(&ctx.paths.runtime, &maps)?.choose(ctx.global.storage_driver)?;
-    let defaults = ImageDefaults {
-        cmd: vec!["/bin/sh".into()],
-        env: vec!["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into()],
-        ..Default::default()
-    };
-    let layers: Vec<std::path::PathBuf> = std::env::split_paths(&dir).collect();
-    let net = crate::network::Plan::from_opts(opts, &[])?;
-    let spec = spec::build(
-        opts,
-        &defaults,
-        Rootfs {
-            driver: driver.into(),
-            layers,
-        },
-        net,
-        &ctx.paths.volumes(),
-        &|k| std::env::var(k).ok(),
-    )?;
-    let containers = Containers::open(&ctx.paths)?;
-    Ok(containers.create(opts.name.as_deref(), |id, name| Config {
-        id: id.to_string(),
-        name: name.to_string(),
-        image: opts.image.clone(),
-        image_name: "dev".into(),
-        image_id: "sha256:dev".into(),
-        created: time::now_rfc3339(),
-        command: spec.args.clone(),
-        autoremove,
-        labels: Default::default(),
-        spec,
-    })?)
 }

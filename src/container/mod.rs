@@ -5,6 +5,8 @@
 //! <data>/containers/
 //!   .lock                    flock: held exclusively to create, rename or remove a container
 //!   names/<name> -> <id>     the name index: one symlink per name (creation fails if taken)
+//!   .trash/<id>/             removed containers whose files are still being deleted (a
+//!                            removal renames the dir here first: instant and atomic)
 //!   <id>/config.json         `Config`: what to run; written once by `box create`/`box run`
 //!   <id>/state.json          `State`: status, pid, exit code, times; replaced atomically
 //!                            (write `state.json.tmp-<pid>`, then rename)
@@ -12,9 +14,11 @@
 //!   <id>/upper/ <id>/work/   overlay upper and work dirs (files owned by subordinate ids)
 //!   <id>/rootfs/             the copied root filesystem (vfs driver only, subordinate ids)
 //!   <id>/ctr.log             output of a container started without a terminal attached
-//! <runtime>/containers/<id>/
-//!   merged/                  mount point of the root filesystem (mounted only inside the
-//!                            container's own mount namespace, so never visible on the host)
+//! <runtime>/containers/
+//!   .rootfs/                 the mount point of every container's root filesystem: each
+//!                            mounts it only inside its own mount namespace, so they never
+//!                            meet (and nothing is ever mounted there on the host)
+//!   <id>/                    per-container runtime files of other modules (e.g. `paused`)
 //! ```
 //! Ids are 64 lowercase hex digits (32 random bytes); the short form is the first 12. Names
 //! match `[a-zA-Z0-9][a-zA-Z0-9_.-]+`; a random `adjective_noun` is picked when none is given.
@@ -217,9 +221,10 @@ impl Record {
     pub fn log_path(&self) -> PathBuf {
         self.dir.join("ctr.log")
     }
-    /// The mount point of the root filesystem (inside the container's mount namespace).
+    /// The mount point of the root filesystem (inside the container's mount namespace;
+    /// shared by all containers, see the layout).
     pub fn merged_dir(&self) -> PathBuf {
-        self.run_dir.join("merged")
+        self.run_dir.with_file_name(".rootfs")
     }
 
     /// The recorded state (`created` when none was written yet).
@@ -498,6 +503,63 @@ impl Containers {
         self.remove_locked(rec)
     }
 
+    /// Where retired containers wait for their files to be deleted.
+    pub fn trash_dir(&self) -> PathBuf {
+        self.root.join(".trash")
+    }
+
+    /// Remove the container from the record at once: drop its name and move its directory
+    /// into `.trash/` (a rename: atomic, and fast even where deleting a tree is slow). The
+    /// files are deleted later with [`Containers::empty_trash`] (from inside a user
+    /// namespace when they include subordinate-owned files). Returns the trash path.
+    pub fn retire(&self, rec: &Record) -> Result<PathBuf, Error> {
+        let _lock = self.lock()?;
+        let link = self.root.join("names").join(rec.name());
+        if fs::read_link(&link).is_ok_and(|t| t.as_os_str() == rec.id()) {
+            let _ = fs::remove_file(&link);
+        }
+        let trash = self.trash_dir();
+        let dest = trash.join(rec.id());
+        let moved = fs::rename(&rec.dir, &dest).or_else(|e| {
+            if e.kind() == io::ErrorKind::NotFound && !trash.exists() {
+                fs::create_dir(&trash)?;
+                fs::rename(&rec.dir, &dest)
+            } else {
+                Err(e)
+            }
+        });
+        match moved {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => {
+                return Err(io_err("remove", &rec.dir)(e));
+            }
+            _ => {}
+        }
+        if fs::symlink_metadata(&rec.run_dir).is_ok() {
+            fs::remove_dir_all(&rec.run_dir).map_err(io_err("remove", &rec.run_dir))?;
+        }
+        Ok(dest)
+    }
+
+    /// Delete everything in `.trash/` (each entry is a retired container). Entries another
+    /// process is deleting at the same time are fine. Returns the first error.
+    pub fn empty_trash(&self) -> Result<(), Error> {
+        let trash = self.trash_dir();
+        let Ok(entries) = fs::read_dir(&trash) else {
+            return Ok(());
+        };
+        let mut first = Ok(());
+        for e in entries.flatten() {
+            let p = e.path();
+            match remove_tree(&p) {
+                Err(err) if err.kind() != io::ErrorKind::NotFound && first.is_ok() => {
+                    first = Err(io_err("remove", &p)(err));
+                }
+                _ => {}
+            }
+        }
+        first
+    }
+
     /// `remove` for a caller that holds the lock.
     pub fn remove_locked(&self, rec: &Record) -> Result<(), Error> {
         let link = self.root.join("names").join(rec.name());
@@ -513,6 +575,33 @@ impl Containers {
         match fs::remove_dir_all(&rec.dir) {
             Err(e) if e.kind() != io::ErrorKind::NotFound => Err(io_err("remove", &rec.dir)(e)),
             _ => Ok(()),
+        }
+    }
+}
+
+/// `rm -rf` that fixes directory modes on the way (overlay's work/work is mode 0).
+pub fn remove_tree(p: &Path) -> io::Result<()> {
+    match fs::remove_dir_all(p) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        Err(_) => {
+            fix_modes(p);
+            match fs::remove_dir_all(p) {
+                Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+                r => r,
+            }
+        }
+    }
+}
+
+fn fix_modes(dir: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    let _ = fs::set_permissions(dir, fs::Permissions::from_mode(0o700));
+    if let Ok(rd) = fs::read_dir(dir) {
+        for e in rd.flatten() {
+            if e.file_type().is_ok_and(|t| t.is_dir()) {
+                fix_modes(&e.path());
+            }
         }
     }
 }
@@ -610,6 +699,13 @@ mod tests {
         c.remove(&rec2).unwrap();
         assert!(c.find("web2").is_err());
         assert!(c.list().unwrap().is_empty());
+
+        let rec3 = c.create(Some("web3"), config).unwrap();
+        let trashed = c.retire(&rec3).unwrap();
+        assert!(c.find("web3").is_err() && !rec3.dir.exists() && trashed.exists());
+        assert!(c.ids().unwrap().is_empty());
+        c.empty_trash().unwrap();
+        assert!(!trashed.exists());
     }
 
     #[test]

@@ -2,21 +2,28 @@
 //!
 //! Right after the clone box forks a *watcher*: a small process in its own session (so
 //! terminal signals miss it) holding the container's user namespace open, a pidfd of the
-//! container and the read end of a pipe whose write end only box holds. When the
-//! container has exited box records its state and sends `done`; the watcher then removes
-//! a `--rm` container and exits, and box waits for it. If box dies instead (even SIGKILL),
-//! the pipe reads EOF: the watcher waits for the container to die (PR_SET_PDEATHSIG kills
-//! it), records it as exited (137) or, with `--rm`, removes it, and runs the cgroup
-//! cleanup. Mounts need no cleanup: they live only in the container's mount namespace.
+//! container and the read end of a pipe whose write end only box holds.
 //!
-//! Files owned by subordinate ids (upper/, work/, rootfs/) are removed from inside the
-//! container's user namespace: a forked process `setns()`s into it (the namespace's owner
-//! has every capability there) — no newuidmap, no helper executable.
+//! - Normal exit: box records the exit code and, for `--rm`, *retires* the container
+//!   (`Containers::retire`: its name is dropped and its directory renamed into
+//!   `containers/.trash/`, which is instant), then writes `d` and returns without waiting.
+//!   The watcher deletes the trash from inside the container's user namespace (its files
+//!   belong to subordinate ids) and exits. Deleting trees is slow on some disks; this way
+//!   `box run --rm` does not wait for it, yet the container is gone from the record when
+//!   box returns.
+//! - box dies (even SIGKILL): the pipe reads EOF. The watcher waits for the container to
+//!   die (PR_SET_PDEATHSIG kills it), runs the cgroup cleanup, then retires and deletes a
+//!   `--rm` container, or records the others as exited (137, "box was killed").
+//!
+//! Mounts need no cleanup: they exist only in the container's mount namespace, which dies
+//! with it. Entering the user namespace is a `setns` (its owner has every capability
+//! there): no newuidmap, no helper executable.
+use std::cell::RefCell;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
-use nix::sys::wait::{WaitStatus, waitpid};
+use nix::sys::wait::{WaitPidFlag, waitpid};
 use nix::unistd::{ForkResult, Pid};
 
 use super::hooks::CgroupHook;
@@ -29,7 +36,7 @@ pub struct Job {
     pub record: Record,
     pub autoremove: bool,
     /// Box cleans it up after the container exits; the watcher when box was killed.
-    pub cgroup: std::cell::RefCell<CgroupHook>,
+    pub cgroup: RefCell<CgroupHook>,
 }
 
 /// The watcher process, from box's side.
@@ -57,23 +64,22 @@ impl Watcher {
         }
     }
 
-    /// The container's exit is recorded: let the watcher finish (remove a `--rm`
-    /// container) and wait for it. Returns whether it did its job.
-    pub fn finish(mut self) -> bool {
+    /// box is done (exit recorded, a `--rm` container retired): let the watcher delete
+    /// what is left and exit. Does not wait for it.
+    pub fn release(mut self) {
         if let Some(tx) = self.tx.take() {
             let _ = nix::unistd::write(&tx, b"d");
         }
-        matches!(waitpid(self.pid, None), Ok(WaitStatus::Exited(_, 0)))
+        // Reap it if it is already done; otherwise it is reaped when box exits.
+        let _ = waitpid(self.pid, Some(WaitPidFlag::WNOHANG));
     }
 }
 
 impl Drop for Watcher {
     fn drop(&mut self) {
-        // Dropped without `finish` (an error path): closing the pipe makes the watcher
-        // clean up as if box had died; wait for it so the caller sees the result.
-        if self.tx.take().is_some() {
-            let _ = waitpid(self.pid, None);
-        }
+        // Dropped without `release` (an error path): closing the pipe makes the watcher
+        // clean up as if box had died.
+        self.tx.take();
     }
 }
 
@@ -101,9 +107,10 @@ fn watcher_main(job: &Job, rx: OwnedFd, userns: BorrowedFd, pidfd: OwnedFd) -> !
         let mut p = [PollFd::new(pidfd.as_fd(), PollFlags::POLLIN)];
         let _ = poll(&mut p, PollTimeout::from(10_000u16));
         job.cgroup.borrow_mut().cleanup();
-        if !job.autoremove {
-            ok = job
-                .record
+        ok = if job.autoremove {
+            job.containers.retire(&job.record).is_ok()
+        } else {
+            job.record
                 .update_state(|s: &mut State| {
                     if s.status != Status::Exited {
                         s.status = Status::Exited;
@@ -112,11 +119,13 @@ fn watcher_main(job: &Job, rx: OwnedFd, userns: BorrowedFd, pidfd: OwnedFd) -> !
                         s.error = Some("box was killed".into());
                     }
                 })
-                .is_ok();
-        }
+                .is_ok()
+        };
     }
     if job.autoremove {
-        ok = remove_in_userns(&job.containers, &job.record, userns).is_ok();
+        // Inside the container's user namespace every file of the trash is ours.
+        ok &= nix::sched::setns(userns, nix::sched::CloneFlags::CLONE_NEWUSER).is_ok()
+            && job.containers.empty_trash().is_ok();
     }
     // SAFETY: _exit in a forked child.
     unsafe { libc::_exit(if ok { 0 } else { 1 }) }
@@ -138,85 +147,17 @@ fn close_all_but(keep: &[i32]) {
     }
 }
 
-/// Remove everything of the container (its files, owned by subordinate ids, included)
-/// from a forked process inside its user namespace `userns`.
-pub fn remove_in_userns(
-    containers: &Containers,
-    rec: &Record,
-    userns: BorrowedFd,
-) -> Result<(), Error> {
-    // SAFETY: called from single-threaded box or the watcher.
-    match unsafe { nix::unistd::fork() }.map_err(|e| Error::Sys("fork", e))? {
-        ForkResult::Child => {
-            let ok = nix::sched::setns(userns, nix::sched::CloneFlags::CLONE_NEWUSER).is_ok()
-                && remove_record(containers, rec).is_ok();
-            // SAFETY: _exit in a forked child.
-            unsafe { libc::_exit(if ok { 0 } else { 1 }) }
-        }
-        ForkResult::Parent { child } => match waitpid(child, None) {
-            Ok(WaitStatus::Exited(_, 0)) => Ok(()),
-            _ => Err(Error::Io {
-                what: format!("remove container {}", rec.short_id()),
-                source: std::io::Error::other("the remover failed"),
-            }),
-        },
-    }
-}
-
-fn remove_record(containers: &Containers, rec: &Record) -> Result<(), Error> {
-    for d in [rec.upper_dir(), rec.work_dir(), rec.rootfs_dir()] {
-        remove_tree(&d).map_err(|source| Error::Io {
-            what: format!("remove {}", d.display()),
-            source,
-        })?;
-    }
-    containers.remove(rec)?;
-    Ok(())
-}
-
-/// `rm -rf` that fixes directory modes on the way (overlay's work/work is mode 0).
-fn remove_tree(p: &Path) -> std::io::Result<()> {
-    match std::fs::remove_dir_all(p) {
-        Ok(()) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(_) => {
-            fix_modes(p);
-            match std::fs::remove_dir_all(p) {
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-                r => r,
-            }
-        }
-    }
-}
-
-fn fix_modes(dir: &Path) {
-    use std::os::unix::fs::PermissionsExt;
-    let _ = std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700));
-    if let Ok(rd) = std::fs::read_dir(dir) {
-        for e in rd.flatten() {
-            if e.file_type().is_ok_and(|t| t.is_dir()) {
-                fix_modes(&e.path());
-            }
-        }
-    }
-}
-
-/// For a container that is not running (no user namespace to enter): remove its
-/// subordinate-owned dirs through the storage module's `box __internal remove` helper,
-/// then its record. Call from a single-threaded moment.
+/// For a container that is not running (no user namespace to enter): retire it and delete
+/// its files (subordinate-owned ones through the storage module's `box __internal remove`
+/// helper). Call from a single-threaded moment.
 pub fn remove_container_files(
     containers: &Containers,
     rec: &Record,
     data: &Path,
 ) -> Result<(), Error> {
-    let dirs: Vec<PathBuf> = [rec.upper_dir(), rec.work_dir(), rec.rootfs_dir()]
-        .into_iter()
-        .filter(|d| d.exists())
-        .collect();
-    crate::storage::remove::remove_trees(data, &dirs).map_err(|e| Error::Io {
+    let trashed: PathBuf = containers.retire(rec)?;
+    crate::storage::remove::remove_trees(data, &[trashed]).map_err(|e| Error::Io {
         what: format!("remove the files of container {}", rec.short_id()),
         source: std::io::Error::other(e.to_string()),
-    })?;
-    containers.remove(rec)?;
-    Ok(())
+    })
 }

@@ -133,13 +133,17 @@ pub fn create(launch: &Launch, maps: &IdMaps, hooks: &mut dyn Hooks) -> Result<C
         Mode::empty(),
     )
     .map_err(|e| abort(Error::Sys("open the container's user namespace", e)))?;
+    super::trace("P2 cloned");
     hooks.cloned(pid, userns.as_fd()).map_err(abort)?;
+    super::trace("P3 watcher forked");
 
     // P4. The id maps: newuidmap/newgidmap (or direct writes as root).
-    maps.write_for(pid).map_err(|e| abort(e.into()))?;
+    write_maps(maps, pid).map_err(abort)?;
+    super::trace("P4 id maps written");
 
     // P5. cgroup and network.
     hooks.mapped(pid).map_err(abort)?;
+    super::trace("P5 cgroup and network");
 
     // P6. Release the child.
     ours.send(&Msg::Release).map_err(|e| abort(e.into()))?;
@@ -167,6 +171,62 @@ pub fn create(launch: &Launch, maps: &IdMaps, hooks: &mut dyn Hooks) -> Result<C
         }
     }
     Ok(Created { pid, pty, userns })
+}
+
+/// P4: the id maps. newuidmap and newgidmap run concurrently (each takes milliseconds:
+/// a setuid program loading its libraries); root and single-id maps are written directly.
+fn write_maps(maps: &IdMaps, pid: Pid) -> Result<(), Error> {
+    use std::process::{Command, Stdio};
+    let single_self = maps.uid.len() == 1
+        && maps.gid.len() == 1
+        && maps.uid[0].size == 1
+        && maps.gid[0].size == 1
+        && maps.uid[0].host == nix::unistd::getuid().as_raw()
+        && maps.gid[0].host == nix::unistd::getgid().as_raw();
+    if maps.root || single_self {
+        return Ok(maps.write_for(pid)?);
+    }
+    let spawn = |tool: &'static str, m: &[crate::userns::IdMap]| {
+        let path =
+            crate::userns::tool_path(tool).ok_or(crate::userns::Error::ToolMissing { tool })?;
+        let mut cmd = Command::new(path);
+        cmd.arg(pid.to_string());
+        for e in m {
+            cmd.args([
+                e.container.to_string(),
+                e.host.to_string(),
+                e.size.to_string(),
+            ]);
+        }
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|source| crate::userns::Error::ToolSpawn { tool, source })
+    };
+    let uid = spawn("newuidmap", &maps.uid)?;
+    let gid = spawn("newgidmap", &maps.gid);
+    let check = |tool: &'static str, child: std::process::Child| {
+        let out = child
+            .wait_with_output()
+            .map_err(|source| crate::userns::Error::ToolSpawn { tool, source })?;
+        if out.status.success() {
+            return Ok(());
+        }
+        Err(crate::userns::Error::ToolFailed {
+            tool,
+            pid: pid.as_raw(),
+            status: out.status.to_string(),
+            stderr: String::from_utf8_lossy(&out.stderr)
+                .trim()
+                .replace('\n', "; "),
+        })
+    };
+    let u = check("newuidmap", uid);
+    let g = gid.and_then(|c| check("newgidmap", c));
+    u?;
+    g?;
+    Ok(())
 }
 
 /// The child: run the steps; on failure report it and exit. Never returns.
@@ -207,6 +267,7 @@ fn steps(l: &Launch, ch: &Channel) -> Result<Infallible, (Step, Fail)> {
         _ => unsafe { libc::_exit(1) },
     }
 
+    super::trace("C1 released");
     // C2. Root of the user namespace (with --userns=keep-id the creator's uid is not 0).
     let root_g = Gid::from_raw(0);
     let root_u = Uid::from_raw(0);
@@ -221,6 +282,7 @@ fn steps(l: &Launch, ch: &Channel) -> Result<Infallible, (Step, Fail)> {
     nix::sys::prctl::set_dumpable(false)
         .map_err(errno(Step::Identity, "prctl(PR_SET_DUMPABLE)"))?;
 
+    super::trace("C2 identity");
     // C3. The cgroup namespace (rooted at the cgroup the parent just moved us into), the
     // host name, loopback up in a new network namespace.
     nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWCGROUP)
@@ -231,27 +293,34 @@ fn steps(l: &Launch, ch: &Channel) -> Result<Infallible, (Step, Fail)> {
             .map_err(|e| (Step::Namespaces, Fail::new(libc::EPERM, e.to_string())))?;
     }
 
+    super::trace("C3 namespaces");
     // C4. The image.
     rootfs::make_private().map_err(at(Step::Rootfs))?;
     let root = rootfs::mount_rootfs(spec, &l.layout).map_err(at(Step::Rootfs))?;
     let r = root.as_fd();
 
+    super::trace("C4 rootfs mounted");
     // C5. Everything mounted on it.
     let m = at(Step::Mounts);
     rootfs::mount_specials(r, spec, &l.specials).map_err(&m)?;
+    super::trace("  specials");
     rootfs::mount_etc_files(r, &l.layout.userdata).map_err(&m)?;
+    super::trace("  etc files");
     rootfs::mount_volumes(r, &spec.mounts).map_err(&m)?;
     if !spec.privileged {
         rootfs::apply_masks(r).map_err(&m)?;
     }
+    super::trace("  masks");
     if spec.read_only {
         rootfs::make_root_readonly(r).map_err(&m)?;
     }
 
+    super::trace("C5 mounts done");
     // C6. Into it; the host's tree is detached and unreachable from now on.
     rootfs::pivot(r).map_err(at(Step::PivotRoot))?;
     drop(root);
 
+    super::trace("C6 pivoted");
     // C7. stdio or the terminal, the user, the working directory.
     let p = Step::Process;
     setup_stdio(l, ch).map_err(at(p))?;
@@ -267,6 +336,7 @@ fn steps(l: &Launch, ch: &Channel) -> Result<Infallible, (Step, Fail)> {
     let argv = cstrings(&spec.args).map_err(|m| (p, m))?;
     let envp = cstrings(&env).map_err(|m| (p, m))?;
 
+    super::trace("C7 process ready");
     // C8. Capabilities, seccomp, user, no_new_privs.
     let s = Step::Security;
     security::drop_bounding(l.caps).map_err(errno(s, "drop bounding capabilities"))?;
@@ -303,6 +373,7 @@ fn steps(l: &Launch, ch: &Channel) -> Result<Infallible, (Step, Fail)> {
         &format!("chdir to the working directory {}", spec.cwd),
     ))?;
 
+    super::trace("C8 security applied");
     // C9. The command (under box's init with --init). Returns only on failure.
     let fail = if spec.init {
         super::init::run(ch, &argv, &envp, spec.tty)

@@ -116,3 +116,20 @@ impl Fail {
         Fail { errno, message }
     }
 }
+
+static TRACE: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+
+/// Turn on step timings (`--log-level debug`): each `trace` prints the time since then.
+pub fn enable_trace() {
+    let _ = TRACE.set(std::time::Instant::now());
+}
+
+/// With `--log-level debug`: "box: debug: +1.23ms what" on stderr.
+pub fn trace(what: &str) {
+    if let Some(t0) = TRACE.get() {
+        eprintln!(
+            "box: debug: +{:.2}ms {what}",
+            t0.elapsed().as_secs_f64() * 1000.0
+        );
+    }
+}

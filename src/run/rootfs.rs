@@ -351,6 +351,7 @@ pub fn mount_specials(root: BorrowedFd, spec: &Spec, sp: &Specials) -> Result<()
     // /proc: a new instance for the new pid namespace.
     let proc_ = new_fs("proc", &[], NOSUID | NODEV | NOEXEC)?;
     attach_dir(root, "/proc", &proc_)?;
+    super::trace("  /proc");
 
     // /sys: sysfs of our network namespace, read-only; else the host's, read-only.
     let sys_ro = if spec.privileged { 0 } else { RDONLY };
@@ -368,6 +369,7 @@ pub fn mount_specials(root: BorrowedFd, spec: &Spec, sp: &Specials) -> Result<()
         }
     };
     attach_dir(root, "/sys", &sysfs)?;
+    super::trace("  /sys");
     // The container's own cgroup tree (its cgroup namespace), on cgroup v2 hosts.
     if sp.cgroupfs
         && let Ok(cg) = new_fs("cgroup2", &[], sys_ro | NOSUID | NODEV | NOEXEC)
@@ -375,6 +377,7 @@ pub fn mount_specials(root: BorrowedFd, spec: &Spec, sp: &Specials) -> Result<()
         let _ = attach_dir(root, "/sys/fs/cgroup", &cg);
     }
 
+    super::trace("  cgroup2");
     // /dev: a small tmpfs with the host's harmless devices bound in.
     let dev = new_fs(
         "tmpfs",
@@ -403,6 +406,7 @@ pub fn mount_specials(root: BorrowedFd, spec: &Spec, sp: &Specials) -> Result<()
         )?,
     };
     attach_dir(root, "/dev/pts", &pts)?;
+    super::trace("  /dev, devices, pts");
     let shm = new_fs(
         "tmpfs",
         &[("mode", "1777"), ("size", "65536k")],

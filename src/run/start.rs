@@ -35,6 +35,7 @@ pub fn start_container(paths: &Paths, rec: &Record, opts: &StartOptions) -> Resu
     let mode = userns::Mode::parse(&spec.userns).unwrap_or_default();
     let maps = IdMaps::for_current_user(mode)?;
     let net_plan = hooks::network_plan(spec);
+    super::trace("start: id maps");
 
     let mkdir = |d: &std::path::Path| {
         std::fs::create_dir_all(d).map_err(|source| Error::Io {
@@ -46,7 +47,9 @@ pub fn start_container(paths: &Paths, rec: &Record, opts: &StartOptions) -> Resu
         mkdir(&rec.upper_dir())?;
         mkdir(&rec.work_dir())?;
     }
-    mkdir(&rec.merged_dir())?;
+    if !rec.merged_dir().is_dir() {
+        mkdir(&rec.merged_dir())?;
+    }
     let hostname = if spec.hostname.is_empty() {
         rec.short_id().to_string()
     } else {
@@ -58,6 +61,7 @@ pub fn start_container(paths: &Paths, rec: &Record, opts: &StartOptions) -> Resu
             source,
         },
     )?;
+    super::trace("start: dirs and /etc files");
     let limits = hooks::limits(spec)?;
 
     let caps = security::cap_mask(&spec.caps);
@@ -66,6 +70,7 @@ pub fn start_container(paths: &Paths, rec: &Record, opts: &StartOptions) -> Resu
     } else {
         Vec::new()
     };
+    super::trace("start: seccomp compiled");
     let stdio = if opts.attach {
         ChildStdio::Inherit
     } else {
@@ -118,6 +123,7 @@ pub fn start_container(paths: &Paths, rec: &Record, opts: &StartOptions) -> Resu
         autoremove: rec.config.autoremove,
         cgroup: std::cell::RefCell::new(crate::cgroup::prepare(&limits, rec.id())?.into()),
     };
+    super::trace("start: cgroup prepared");
     let (mut sfd, old_mask) = supervise::block_signals()?;
     let restore = Restore(old_mask);
     let mut parent = Parent {
@@ -146,6 +152,7 @@ pub fn start_container(paths: &Paths, rec: &Record, opts: &StartOptions) -> Resu
             return Err(e);
         }
     };
+    super::trace("container running (exec done)");
     let pid = created.pid;
     let _ = rec.update_state(|s| {
         s.status = Status::Running;
@@ -182,7 +189,9 @@ pub fn start_container(paths: &Paths, rec: &Record, opts: &StartOptions) -> Resu
     let raw = (relay.as_ref().is_some_and(|r| r.stdin))
         .then(supervise::RawMode::enable)
         .flatten();
+    super::trace("state running");
     let status = supervise::wait(pid, &mut sfd, relay);
+    super::trace("container exited");
     drop(raw);
     drop(net.take()); // stops the network helper
     let oom_killed = job.cgroup.borrow().oom_killed();
@@ -198,24 +207,32 @@ pub fn start_container(paths: &Paths, rec: &Record, opts: &StartOptions) -> Resu
         });
     }
     drop(created.userns);
+    super::trace("state recorded");
     finish_cleanup(watcher, &job);
+    super::trace("cleanup done");
     drop(restore);
     Ok(code)
 }
 
-/// Let the watcher finish; if there is none (or it failed), remove a `--rm` container
-/// here (without the user namespace: through the storage helper).
+/// Retire a `--rm` container and let the watcher delete its files in the background. With
+/// no watcher (it could not be started), delete them here through the storage helper.
 fn finish_cleanup(watcher: Option<Watcher>, job: &Job) {
-    let done = watcher.map(Watcher::finish).unwrap_or(false);
-    if !done && job.autoremove && job.record.dir.exists() {
-        let _ = super::cleanup::remove_container_files(
-            &job.containers,
-            &job.record,
-            job.containers
+    match watcher {
+        Some(w) => {
+            if job.autoremove {
+                let _ = job.containers.retire(&job.record);
+            }
+            w.release();
+        }
+        None if job.autoremove => {
+            let data = job
+                .containers
                 .root()
                 .parent()
-                .unwrap_or(job.containers.root()),
-        );
+                .unwrap_or(job.containers.root());
+            let _ = super::cleanup::remove_container_files(&job.containers, &job.record, data);
+        }
+        None => {}
     }
 }
 

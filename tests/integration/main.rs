@@ -17,5 +17,6 @@ mod hostile;
 mod lifecycle;
 mod network;
 mod registry;
+mod run;
 mod smoke;
 mod storage;
