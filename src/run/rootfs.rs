@@ -71,6 +71,9 @@ pub struct Layout {
     pub userdata: PathBuf,
     /// fuse-overlayfs, when that is the driver.
     pub fuse_overlayfs: Option<PathBuf>,
+    /// Mount the overlay `volatile` (no syncs of the upper dir): for `--rm` containers,
+    /// whose upper dir never outlives them.
+    pub volatile: bool,
 }
 
 trait Ctx<T> {
@@ -156,6 +159,10 @@ fn mount_overlay(layers: &[PathBuf], layout: &Layout) -> Result<(), Fail> {
         .map_err(|e| fs_fail(&ctx, e, "overlay workdir"))?;
     ctx.flag("userxattr")
         .map_err(|e| fs_fail(&ctx, e, "overlay userxattr"))?;
+    if layout.volatile {
+        // Linux 5.10+; older kernels just sync as usual.
+        let _ = ctx.flag("volatile");
+    }
     let mnt = match ctx.mount(0) {
         Ok(m) => m,
         // Overlay before Linux 6.5 has no fs_context of its own: the keys above were only

@@ -104,6 +104,7 @@ pub fn start_container(paths: &Paths, rec: &Record, opts: &StartOptions) -> Resu
             fuse_overlayfs: (spec.rootfs.driver == Driver::FuseOverlayfs)
                 .then(|| userns::tool_path("fuse-overlayfs"))
                 .flatten(),
+            volatile: rec.config.autoremove,
         },
         specials: Specials {
             netns: spec.network != Network::Host,
