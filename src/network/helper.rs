@@ -155,8 +155,8 @@ pub(super) fn summarize_stderr(text: &str) -> String {
 }
 
 /// The network of a container while it runs: the helper process, if the mode has one.
-/// Dropping the handle kills and reaps the helper; [`Handle::stop`] does the same and reports
-/// errors.
+/// Dropping the handle kills the helper without waiting for its exit; [`Handle::stop`]
+/// kills and reaps it and reports errors.
 #[derive(Debug)]
 pub struct Handle {
     mode: Mode,
@@ -210,10 +210,43 @@ impl Handle {
 }
 
 impl Drop for Handle {
+    /// SIGKILL without waiting: a helper's exit takes 20-40 ms (the kernel unregisters its
+    /// tap device synchronously), which `box run --rm` should not wait for. The exiting
+    /// helper is reaped by the next [`start`] in this process (so a restart finds its ports
+    /// free), by [`reap_helpers`], or by init once box exits.
     fn drop(&mut self) {
-        if let Some(mut p) = self.proc.take() {
-            let _ = p.stop();
+        if let Some(p) = self.proc.take() {
+            p.kill_later();
         }
+    }
+}
+
+/// Helpers killed by a dropped [`Handle`] that may still be exiting.
+static EXITING: std::sync::Mutex<Vec<Child>> = std::sync::Mutex::new(Vec::new());
+
+impl Proc {
+    fn kill_later(self) {
+        let mut child = self.child;
+        if !matches!(child.try_wait(), Ok(None)) {
+            return;
+        }
+        let _ = child.kill();
+        if matches!(child.try_wait(), Ok(None)) {
+            EXITING
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .push(child);
+        }
+    }
+}
+
+/// Wait until every helper killed by a dropped handle has exited (its ports are free).
+pub fn reap_helpers() {
+    let mut list = EXITING
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    for mut c in list.drain(..) {
+        let _ = c.wait();
     }
 }
 
@@ -515,8 +548,23 @@ fn find(helper: Helper, host: &dyn HostFacts) -> Result<PathBuf, Error> {
         })
 }
 
+/// pasta re-executes itself as `pasta.avx2` on CPUs with AVX2 (Debian's build): start that
+/// one directly and save an exec.
+fn avx2_build(pasta: PathBuf) -> PathBuf {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        let avx2 = pasta.with_file_name("pasta.avx2");
+        if avx2.is_file() {
+            return avx2;
+        }
+    }
+    pasta
+}
+
 /// Spawn the plan's helper for `child`'s network namespace without waiting for it.
 pub fn start(plan: &Plan, child: Pid) -> Result<Starting, Error> {
+    // A previous helper of this process (a restart) must release its ports first.
+    reap_helpers();
     let started = Instant::now();
     let host = RealHost;
     let mut starting = Starting {
@@ -529,7 +577,7 @@ pub fn start(plan: &Plan, child: Pid) -> Result<Starting, Error> {
     };
     match plan.mode {
         Mode::Pasta => {
-            let program = find(Helper::Pasta, &host)?;
+            let program = avx2_build(find(Helper::Pasta, &host)?);
             let (ready_r, ready_w) = pipe()?;
             let args = pasta_args(&plan.ports, child, host.is_root());
             let proc = spawn(

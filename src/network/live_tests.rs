@@ -4,6 +4,7 @@
 //! Skips, with a message, where pasta/slirp4netns/unshare/nsenter/busybox are missing.
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
+use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
@@ -277,7 +278,16 @@ fn dropping_the_handle_kills_the_helper() {
         let handle = setup(&plan, ns.pid()).unwrap();
         let pid = handle.pid().unwrap();
         drop(handle);
-        assert!(!alive(pid), "{mode} helper gone after drop");
+        // Killed at once, reaped later (by the next start or reap_helpers).
+        assert!(
+            wait_gone(pid, Duration::from_secs(2)),
+            "{mode} helper gone after drop"
+        );
+        reap_helpers();
+        assert!(
+            !Path::new(&format!("/proc/{pid}")).exists(),
+            "{mode} helper reaped"
+        );
     }
 }
 
