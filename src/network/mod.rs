@@ -11,7 +11,8 @@
 //!                                                 // before the child execs
 //! // or: let starting = network::start(&plan, pid)?; ...other work...; starting.wait()?
 //! write resolv.conf / hosts from network::resolv_conf(..) / network::hosts_file(..)
-//! drop(net)  // kills and reaps the helper; it also dies with box (PR_SET_PDEATHSIG)
+//! drop(net)  // kills the helper (reaped by the next start, reap_helpers(), or init);
+//!            // net.stop() kills and waits. The helper also dies with box (PR_SET_PDEATHSIG).
 //! ```
 //!
 //! Modes: `pasta`, `slirp4netns`, `none` (the container's init brings `lo` up:
@@ -26,6 +27,7 @@
 mod files;
 mod helper;
 mod host;
+mod join;
 #[cfg(test)]
 mod live_tests;
 mod lo;
@@ -41,8 +43,9 @@ use serde::{Deserialize, Serialize};
 use crate::cli::args::ContainerOpts;
 
 pub use files::{hosts_file, resolv_conf};
-pub use helper::{Handle, Helper, Starting, start};
+pub use helper::{Handle, Helper, Starting, reap_helpers, start};
 pub(crate) use host::HostFacts;
+pub use join::{JoinTarget, join_target};
 pub use lo::{bring_up_loopback, loopback_is_up};
 pub use ports::{PortMapping, Protocol};
 
@@ -138,6 +141,12 @@ pub enum Error {
         what: &'static str,
         source: std::io::Error,
     },
+    #[error("--network container:{name}: {why}")]
+    JoinTarget { name: String, why: String },
+    #[error(
+        "--network container:{name}: the container is not running; start it first (box start {name})"
+    )]
+    JoinNotRunning { name: String },
     #[error("cannot bring up the loopback interface: {0}")]
     Loopback(nix::errno::Errno),
 }
