@@ -606,8 +606,8 @@ pub struct ContainerOpts {
     /// Number of CPUs, e.g. 0.5
     #[arg(long, value_name = "N")]
     pub cpus: Option<f64>,
-    /// CPU CFS quota in microseconds per period
-    #[arg(long, value_name = "US")]
+    /// CPU CFS quota in microseconds per period (-1 for unlimited)
+    #[arg(long, value_name = "US", allow_negative_numbers = true)]
     pub cpu_quota: Option<i64>,
     /// CPU CFS period in microseconds [default: 100000]
     #[arg(long, value_name = "US")]

@@ -104,10 +104,16 @@ mod tests {
         let e = Cli::try_parse_from(["box", "run", "--bogus", "alpine"]).unwrap_err();
         let line = usage_error_line(&e);
         assert!(!line.contains('\n'), "{line}");
-        assert!(line.starts_with("unexpected argument '--bogus' found"), "{line}");
+        assert!(
+            line.starts_with("unexpected argument '--bogus' found"),
+            "{line}"
+        );
         assert!(line.ends_with("see 'box run --help'"), "{line}");
         let e = Cli::try_parse_from(["box", "imagess"]).unwrap_err();
         let line = usage_error_line(&e);
-        assert!(line.contains("images"), "suggests the right command: {line}");
+        assert!(
+            line.contains("images"),
+            "suggests the right command: {line}"
+        );
     }
 }
