@@ -409,3 +409,38 @@ fn helper_dies_with_a_killed_box() {
         );
     }
 }
+
+/// `cargo test --lib setup_latency -- --ignored --nocapture`: start-up and teardown of each
+/// helper, 20 times, no ports (a number for the benchmark notes, not an assertion).
+#[test]
+#[ignore = "a measurement: run explicitly"]
+fn setup_latency() {
+    for (mode, tool) in [(Mode::Pasta, "pasta"), (Mode::Slirp4netns, "slirp4netns")] {
+        if skip_without(&[tool, "unshare"]) {
+            continue;
+        }
+        let plan = Plan {
+            mode: mode.clone(),
+            ports: vec![],
+        };
+        let (mut up, mut down) = (Vec::new(), Vec::new());
+        for _ in 0..20 {
+            let Some(ns) = Ns::new() else { return };
+            let t = Instant::now();
+            let h = setup(&plan, ns.pid()).unwrap();
+            up.push(t.elapsed());
+            let t = Instant::now();
+            h.stop().unwrap();
+            down.push(t.elapsed());
+        }
+        up.sort();
+        down.sort();
+        eprintln!(
+            "{mode}: setup median {:?} min {:?}; stop+reap median {:?} min {:?}",
+            up[up.len() / 2],
+            up[0],
+            down[down.len() / 2],
+            down[0]
+        );
+    }
+}
