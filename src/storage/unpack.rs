@@ -359,6 +359,13 @@ impl Writer {
                     written += n as u64;
                 }
                 self.stats.size += written;
+                if written >= 128 * 1024 {
+                    // Start writeback now, so that the final syncfs has little left to do.
+                    // SAFETY: a valid fd; offsets 0/0 mean the whole file.
+                    unsafe {
+                        libc::sync_file_range(file.as_raw_fd(), 0, 0, libc::SYNC_FILE_RANGE_WRITE);
+                    }
+                }
                 self.apply_fd(&file, &meta, &shown)?;
             }
             T::Symlink => {
@@ -810,10 +817,9 @@ pub fn helper_main(store_root: &Path) -> Result<(), Error> {
 /// The job loop of the helper (no namespace handling; tests call it directly).
 pub fn serve(store_root: &Path, opts: &Options) -> Result<(), Error> {
     let tmp = store_root.join("tmp");
-    let workers = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(2)
-        .clamp(1, 4);
+    // Unpacking waits on the filesystem more than on the CPU: as many workers as the
+    // puller's download pool feeds (more than the cores), not one per core.
+    let workers = 4;
     let (tx, rx) = std::sync::mpsc::channel::<Job>();
     let rx = std::sync::Mutex::new(rx);
     let out = std::sync::Mutex::new(io::stdout());
