@@ -14,7 +14,13 @@ use super::pull::human_bytes;
 
 pub fn images(ctx: &Ctx, args: ImagesArgs) -> Result<u8> {
     let store = Store::open(&ctx.paths)?;
-    let mut images = store.images()?;
+    let (mut images, broken) = {
+        let _lock = store.lock_shared()?;
+        store.images_and_errors()?
+    };
+    for e in broken {
+        eprintln!("box: warning: {e}");
+    }
     if let Some(filter) = &args.reference {
         images.retain(|i| matches_filter(i, filter));
     }
@@ -27,11 +33,14 @@ pub fn images(ctx: &Ctx, args: ImagesArgs) -> Result<u8> {
     };
     if args.quiet {
         let mut seen = BTreeSet::new();
+        let mut out = String::new();
         for i in &images {
             if seen.insert(i.id.clone()) {
-                println!("{}", id_of(i));
+                out.push_str(&id_of(i));
+                out.push('\n');
             }
         }
+        emit(&out);
         return Ok(0);
     }
     let now = storage::now_secs();
@@ -82,7 +91,7 @@ pub fn images(ctx: &Ctx, args: ImagesArgs) -> Result<u8> {
                     })
                 })
                 .collect();
-            println!("{}", serde_json::to_string_pretty(&out)?);
+            emit(&format!("{}\n", serde_json::to_string_pretty(&out)?));
         }
         Some("table") | None => {
             let mut header = vec!["REPOSITORY", "TAG"];
@@ -115,7 +124,7 @@ pub fn images(ctx: &Ctx, args: ImagesArgs) -> Result<u8> {
                 out.push_str(&line);
                 out.push('\n');
             }
-            print!("{out}");
+            emit(&out);
         }
     }
     Ok(0)
@@ -136,6 +145,12 @@ fn matches_filter(i: &Image, filter: &str) -> bool {
             names::strip_tag(n) == names::strip_tag(&norm)
         }
     })
+}
+
+/// Write to stdout; a closed pipe (`box images | head`) is not an error.
+pub fn emit(s: &str) {
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(s.as_bytes()).and_then(|_| out.flush());
 }
 
 /// Print aligned columns (3 spaces apart, last column unpadded).

@@ -529,6 +529,9 @@ impl Output {
     }
 
     pub fn warn(&self, s: &str) {
+        if self.quiet {
+            return;
+        }
         let msg = format!("box: warning: {s}");
         match &self.mp {
             Some(mp) => {
