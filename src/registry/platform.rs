@@ -113,13 +113,13 @@ fn canonical_variant(arch: &str, variant: Option<&str>) -> Option<String> {
 }
 
 fn normalise_arch(arch: &str, variant: Option<String>) -> (String, Option<String>) {
+    // "7" and "8.2" mean v7 and v8.2; any other word is kept as it is (so that the printed
+    // form, still within the 32-character limit, parses back to the same platform).
     let fix_v = |v: Option<String>| {
         v.map(|v| {
-            if v.starts_with('v') {
-                v
-            } else {
-                format!("v{v}")
-            }
+            let number =
+                !v.is_empty() && v.len() < 32 && v.bytes().all(|b| b.is_ascii_digit() || b == b'.');
+            if number { format!("v{v}") } else { v }
         })
     };
     match arch {
@@ -233,6 +233,11 @@ mod tests {
         assert_eq!(plat("linux/aarch64").to_string(), "linux/arm64");
         assert_eq!(plat("linux/armhf").to_string(), "linux/arm/v7");
         assert_eq!(plat("Linux/ARM/7").to_string(), "linux/arm/v7");
+        assert_eq!(plat("linux/arm64/8.2").to_string(), "linux/arm64/v8.2");
+        // Found by fuzz/ (platform): a 32-character word variant got a 'v' and its printed
+        // form no longer parsed.
+        let long = plat("a/arm/namlnn8aAuw0aml71mw0amd64mn4mav4");
+        assert_eq!(plat(&long.to_string()), long);
         for bad in [
             "",
             "linux",
