@@ -539,3 +539,26 @@ fn save_load_and_import_round_trip() {
     assert!(entries(&store(&tb).join("tmp")).is_empty());
     tb.cmd(["system", "check"]).run().assert_success();
 }
+
+#[test]
+fn pull_by_digest_and_find_by_digest() {
+    let env = require_env!();
+    let tb = env.test_box();
+    let id = pull(&tb, &env.image(images::LAYERS));
+    let repo_digest = record(&tb, &id)["repo_digests"][0]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(repo_digest.contains("@sha256:"), "{repo_digest}");
+    tb.cmd(["rmi", "-a"]).run().assert_success();
+    assert_eq!(pull(&tb, &repo_digest), id);
+    // Pulled by digest: no tag, but the digest reference finds it.
+    assert!(record(&tb, &id)["names"].as_array().unwrap().is_empty());
+    tb.cmd(["tag", &repo_digest, "bydigest:1"])
+        .run()
+        .assert_success();
+    tb.cmd(["images", "--digests"])
+        .run()
+        .assert_success()
+        .stdout_contains("bydigest");
+}
