@@ -52,6 +52,9 @@ pub fn main() -> ExitCode {
             return ExitCode::from(code);
         }
     };
+    if !matches!(cli.command, Command::Internal(_)) {
+        restore_sigpipe();
+    }
     let result =
         Ctx::from_global(cli.global.clone()).and_then(|ctx| commands::dispatch(&ctx, cli.command));
     match result {
@@ -60,6 +63,16 @@ pub fn main() -> ExitCode {
             eprintln!("box: {}", exit::one_line(&err));
             ExitCode::from(exit::code_of(&err))
         }
+    }
+}
+
+/// Rust ignores SIGPIPE, so printing into a closed pipe (`box ps | head -1`) would panic.
+/// A command-line tool should just stop, as `ls` does. Internal helpers keep it ignored:
+/// the detached monitor must outlive the `box run -d` that reads its first report.
+fn restore_sigpipe() {
+    // SAFETY: SIG_DFL installs no handler; nothing else runs concurrently this early.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
 }
 

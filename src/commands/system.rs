@@ -11,17 +11,41 @@ use crate::storage::{self, Store};
 /// The images part of `box system prune`; the containers part runs before it (stopped
 /// containers first, so that their images become unused).
 pub fn prune(ctx: &Ctx, args: PruneArgs) -> Result<u8> {
-    let what = if args.all {
+    let images = if args.all {
         "all images without at least one container associated to them"
     } else {
         "all dangling images"
     };
+    let volumes = if args.volumes {
+        "\n  - all volumes not used by at least one container"
+    } else {
+        ""
+    };
     if !args.force
         && !confirm(&format!(
-            "WARNING! This will remove:\n  - {what}\n  - all layers no image uses\nAre you sure you want to continue?"
+            "WARNING! This will remove:\n  - all stopped containers{volumes}\n  - {images}\n  - all layers no image uses\nAre you sure you want to continue?"
         ))
     {
         return Ok(0);
+    }
+    // Containers first: the images they held become prunable.
+    let containers = super::lifecycle::prune_containers(ctx)?;
+    if !containers.ids.is_empty() {
+        println!("Deleted Containers");
+        for id in &containers.ids {
+            println!("{id}");
+        }
+    }
+    let mut reclaimed = containers.reclaimed;
+    if args.volumes {
+        let (names, freed) = super::volume::prune_volumes(ctx)?;
+        if !names.is_empty() {
+            println!("Deleted Volumes");
+            for name in &names {
+                println!("{name}");
+            }
+        }
+        reclaimed += freed;
     }
     let r = prune_images(ctx, args.all)?;
     if !r.deleted.is_empty() {
@@ -30,7 +54,8 @@ pub fn prune(ctx: &Ctx, args: PruneArgs) -> Result<u8> {
             println!("deleted: sha256:{id}");
         }
     }
-    println!("Total reclaimed space: {}", human_size(r.reclaimed));
+    reclaimed += r.reclaimed;
+    println!("Total reclaimed space: {}", human_size(reclaimed));
     Ok(0)
 }
 
