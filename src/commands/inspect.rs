@@ -69,14 +69,9 @@ pub fn container_json(ctx: &Ctx, rec: &Record, st: &State) -> Value {
             }),
         })
         .collect();
-    let mut port_bindings: BTreeMap<String, Vec<Value>> = BTreeMap::new();
-    for p in &spec.publish {
-        let (cport, ip, hport) = split_publish(p);
-        port_bindings
-            .entry(cport)
-            .or_default()
-            .push(json!({"HostIp": ip, "HostPort": hport}));
-    }
+    // Ports as resolved at create time (random host ports, ranges, -P), not the raw -p text.
+    let network = crate::network::inspect(&crate::run::hooks::network_plan(spec), None);
+    let port_bindings = network["Ports"].clone();
     let res = &spec.resources;
     let memory = res
         .memory
@@ -198,10 +193,7 @@ pub fn container_json(ctx: &Ctx, rec: &Record, st: &State) -> Value {
             "StopTimeout": spec.stop_timeout.unwrap_or(10),
         },
         "HostConfig": host_config,
-        "NetworkSettings": {
-            "NetworkMode": network_mode,
-            "Ports": port_bindings,
-        },
+        "NetworkSettings": network,
     })
 }
 
@@ -214,19 +206,6 @@ fn security_opts(spec: &crate::run::Spec) -> Vec<String> {
         v.push("seccomp=unconfined".to_string());
     }
     v
-}
-
-/// `[IP:][HPORT:]CPORT[/PROTO]` → ("CPORT/PROTO", IP, HPORT).
-pub fn split_publish(p: &str) -> (String, String, String) {
-    let (spec, proto) = p.split_once('/').unwrap_or((p, "tcp"));
-    let parts: Vec<&str> = spec.rsplitn(3, ':').collect();
-    let (c, h, ip) = match parts.as_slice() {
-        [c] => (*c, "", ""),
-        [c, h] => (*c, *h, ""),
-        [c, h, ip] => (*c, *h, *ip),
-        _ => (spec, "", ""),
-    };
-    (format!("{c}/{proto}"), ip.to_string(), h.to_string())
 }
 
 fn find_container(ctx: &Ctx, name: &str) -> Result<Option<Value>> {
@@ -311,21 +290,4 @@ pub fn inspect(ctx: &Ctx, args: InspectArgs) -> Result<u8> {
         bail!(m);
     }
     Ok(0)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn publish_split() {
-        assert_eq!(
-            split_publish("127.0.0.1:8080:80/udp"),
-            ("80/udp".into(), "127.0.0.1".into(), "8080".into())
-        );
-        assert_eq!(
-            split_publish("8080:80"),
-            ("80/tcp".into(), "".into(), "8080".into())
-        );
-    }
 }

@@ -773,24 +773,9 @@ pub fn cp(ctx: &Ctx, args: CpArgs) -> Result<u8> {
 pub fn port(ctx: &Ctx, args: PortArgs) -> Result<u8> {
     let c = containers(ctx)?;
     let rec = c.find(&args.container)?;
-    for p in &rec.config.spec.publish {
-        println!("{}", port_line(p));
-    }
+    let plan = crate::run::hooks::network_plan(&rec.config.spec);
+    print!("{}", crate::network::format_ports(&plan.ports));
     Ok(0)
-}
-
-/// `[IP:][HPORT:]CPORT[/PROTO]` → `CPORT/PROTO -> IP:HPORT`, as docker prints it.
-fn port_line(p: &str) -> String {
-    let (spec, proto) = p.split_once('/').unwrap_or((p, "tcp"));
-    let parts: Vec<&str> = spec.rsplitn(3, ':').collect();
-    let (cport, hport, ip) = match parts.as_slice() {
-        [c] => (*c, "", "0.0.0.0"),
-        [c, h] => (*c, *h, "0.0.0.0"),
-        [c, h, i] => (*c, *h, if i.is_empty() { "0.0.0.0" } else { *i }),
-        _ => (spec, "", "0.0.0.0"),
-    };
-    let hport = if hport.is_empty() { cport } else { hport };
-    format!("{cport}/{proto} -> {ip}:{hport}")
 }
 
 /// One `stats` sample of a running container.
@@ -930,16 +915,6 @@ mod tests {
             vec!["long".into(), "x".into(), "".into()],
         ]);
         assert_eq!(t, "A      BB   C\nlong   x\n");
-    }
-
-    #[test]
-    fn ports_like_docker() {
-        assert_eq!(port_line("8080:80"), "80/tcp -> 0.0.0.0:8080");
-        assert_eq!(
-            port_line("127.0.0.1:8080:80/udp"),
-            "80/udp -> 127.0.0.1:8080"
-        );
-        assert_eq!(port_line("80"), "80/tcp -> 0.0.0.0:80");
     }
 
     #[test]

@@ -95,22 +95,21 @@ pub fn pod(recs: &[Record], volumes_root: &Path) -> Value {
         if !spec.cwd.is_empty() && spec.cwd != "/" {
             c.insert("workingDir".into(), json!(spec.cwd));
         }
-        let ports: Vec<Value> = spec
-            .publish
+        let ports: Vec<Value> = crate::run::hooks::network_plan(spec)
+            .ports
             .iter()
-            .filter_map(|p| {
-                let (cport, ip, hport) = crate::commands::inspect::split_publish(p);
-                let (num, proto) = cport.split_once('/')?;
+            .map(|p| {
                 let mut m = Map::new();
-                m.insert("containerPort".into(), json!(num.parse::<i32>().ok()?));
-                if let Ok(h) = hport.parse::<i32>() {
-                    m.insert("hostPort".into(), json!(h));
+                m.insert("containerPort".into(), json!(p.container_port));
+                m.insert("hostPort".into(), json!(p.host_port));
+                if let Some(ip) = p.host_ip {
+                    m.insert("hostIP".into(), json!(ip.to_string()));
                 }
-                if !ip.is_empty() {
-                    m.insert("hostIP".into(), json!(ip));
-                }
-                m.insert("protocol".into(), json!(proto.to_ascii_uppercase()));
-                Some(Value::Object(m))
+                m.insert(
+                    "protocol".into(),
+                    json!(p.protocol.as_str().to_ascii_uppercase()),
+                );
+                Value::Object(m)
             })
             .collect();
         if !ports.is_empty() {
