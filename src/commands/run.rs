@@ -7,7 +7,7 @@ use anyhow::{Context, Result};
 
 use super::pull;
 use crate::cli::Ctx;
-use crate::cli::args::{ContainerOpts, CreateArgs, LogLevel, RunArgs};
+use crate::cli::args::{ContainerOpts, CreateArgs, LogLevel, RunArgs, StorageDriver};
 use crate::container::{Config, Containers, Record, time};
 use crate::run::spec::{self, ImageDefaults};
 use crate::run::{Rootfs, StartOptions};
@@ -55,8 +55,16 @@ pub fn create_record(ctx: &Ctx, opts: &ContainerOpts, autoremove: bool) -> Resul
     let layers = image.layer_dirs(&store);
     let mode = userns::Mode::parse(&opts.userns).unwrap_or_default();
     let maps = IdMaps::for_current_user(mode)?;
-    let driver =
-        crate::driver::probe(&ctx.paths.runtime, &maps)?.choose(ctx.global.storage_driver)?;
+    let probe = crate::driver::probe(&ctx.paths.runtime, &maps)?;
+    let mut driver = probe.choose(ctx.global.storage_driver)?;
+    let keep_id = mode == userns::Mode::KeepId && !maps.root;
+    if keep_id {
+        // The image's files were stored for the auto mapping: under keep-id only
+        // fuse-overlayfs can show them with their owners (no chown-copy of the image).
+        driver = probe
+            .choose(Some(StorageDriver::FuseOverlayfs))
+            .context("--userns=keep-id needs fuse-overlayfs")?;
+    }
     let image_config = image.config.config().as_ref();
     crate::run::trace("id maps and storage driver");
     let defaults = ImageDefaults::from_oci(image_config);
@@ -75,6 +83,11 @@ pub fn create_record(ctx: &Ctx, opts: &ContainerOpts, autoremove: bool) -> Resul
         &ctx.paths.volumes(),
         &|k| std::env::var(k).ok(),
     )?;
+    let mut spec = spec;
+    if keep_id && opts.user.is_none() {
+        // As podman: keep-id runs as your own uid and gid unless -u says otherwise.
+        spec.user = format!("{}:{}", nix::unistd::getuid(), nix::unistd::getgid());
+    }
     let labels = spec::parse_labels(&opts.label)?;
     let image_name = image
         .names

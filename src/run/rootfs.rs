@@ -74,6 +74,10 @@ pub struct Layout {
     /// Mount the overlay `volatile` (no syncs of the upper dir): for `--rm` containers,
     /// whose upper dir never outlives them.
     pub volatile: bool,
+    /// fuse-overlayfs `uidmapping=...,gidmapping=...` (see [`id_shift`]): set for
+    /// `--userns=keep-id`, whose user namespace does not map ids the way the image's files
+    /// were stored.
+    pub fuse_idmap: Option<String>,
 }
 
 trait Ctx<T> {
@@ -213,28 +217,54 @@ fn mount_fuse_overlayfs(layers: &[PathBuf], layout: &Layout) -> Result<(), Fail>
         .rev()
         .map(|l| l.to_string_lossy().into_owned())
         .collect();
-    let opts = format!(
+    let mut opts = format!(
         "lowerdir={},upperdir={},workdir={},allow_other",
         lower.join(":"),
         layout.upper.display(),
         layout.work.display()
     );
+    if let Some(idmap) = &layout.fuse_idmap {
+        opts.push(',');
+        opts.push_str(idmap);
+    }
     // fuse-overlayfs daemonizes once mounted; the daemon lives in the container's pid
-    // namespace and dies with it.
-    let out = std::process::Command::new(&prog)
-        .arg("-o")
+    // namespace and dies with it. It gets a mount namespace of its own: in ours,
+    // pivot_root would make its own FUSE mount its root, and any path it then looked up
+    // would wait for itself. Its mount reaches us because the mount point is a shared
+    // bind mount (a peer in both namespaces); everything is made private again after.
+    let m = &layout.merged;
+    mount(Some(m), m, None::<&str>, MsFlags::MS_BIND, None::<&str>)
+        .ctx(|| format!("bind {}", m.display()))?;
+    mount(
+        None::<&str>,
+        m,
+        None::<&str>,
+        MsFlags::MS_SHARED,
+        None::<&str>,
+    )
+    .ctx(|| format!("share {}", m.display()))?;
+    let mut cmd = std::process::Command::new(&prog);
+    cmd.arg("-o")
         .arg(&opts)
-        .arg(&layout.merged)
+        .arg(m)
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .output()
-        .map_err(|e| {
-            Fail::new(
-                e.raw_os_error().unwrap_or(libc::EIO),
-                format!("run {}: {e}", prog.display()),
-            )
-        })?;
+        .stderr(std::process::Stdio::piped());
+    // SAFETY: unshare is async-signal-safe; nothing else runs between fork and exec.
+    unsafe {
+        std::os::unix::process::CommandExt::pre_exec(&mut cmd, || {
+            if libc::unshare(libc::CLONE_NEWNS) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let out = cmd.output().map_err(|e| {
+        Fail::new(
+            e.raw_os_error().unwrap_or(libc::EIO),
+            format!("run {}: {e}", prog.display()),
+        )
+    })?;
     if !out.status.success() {
         return Err(Fail::new(
             libc::EIO,
@@ -245,7 +275,35 @@ fn mount_fuse_overlayfs(layers: &[PathBuf], layout: &Layout) -> Result<(), Fail>
             ),
         ));
     }
-    Ok(())
+    // pivot_root refuses shared mounts.
+    make_private()
+}
+
+/// The id shift that shows stored files with their image owners inside a namespace mapped
+/// by `ns` when they were stored under `stored` (both container → host maps). For each
+/// image id X: fuse-overlayfs (running in `ns`) sees the file's owner as ns⁻¹(stored(X))
+/// and must present it as X. Returned as fuse-overlayfs triples, which read
+/// `SEEN:PRESENTED:COUNT` (checked: `stat` in a keep-id container shows image owners).
+pub fn id_shift(stored: &[crate::userns::IdMap], ns: &[crate::userns::IdMap]) -> String {
+    let mut triples: Vec<(u64, u64, u64)> = Vec::new();
+    for a in stored {
+        let (a_lo, a_hi) = (a.host as u64, a.host as u64 + a.size as u64);
+        for k in ns {
+            let (k_lo, k_hi) = (k.host as u64, k.host as u64 + k.size as u64);
+            let (lo, hi) = (a_lo.max(k_lo), a_hi.min(k_hi));
+            if lo < hi {
+                let image = a.container as u64 + (lo - a_lo);
+                let seen = k.container as u64 + (lo - k_lo);
+                triples.push((seen, image, hi - lo));
+            }
+        }
+    }
+    triples.sort_unstable();
+    triples
+        .iter()
+        .map(|(x, y, n)| format!("{x}:{y}:{n}"))
+        .collect::<Vec<_>>()
+        .join(":")
 }
 
 fn o_path() -> libc::c_int {
@@ -572,4 +630,32 @@ pub fn bind_console(slave_path: &Path) {
         MsFlags::MS_BIND,
         None::<&str>,
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::userns::IdMap;
+
+    fn m(container: u32, host: u32, size: u32) -> IdMap {
+        IdMap {
+            container,
+            host,
+            size,
+        }
+    }
+
+    #[test]
+    fn keep_id_shift_puts_image_owners_back() {
+        // Stored as: 0 → 1001, 1.. → 100000..; keep-id: 0..1000 → 100000.., 1001 → 1001,
+        // 1002.. → 101001..
+        let stored = [m(0, 1001, 1), m(1, 100000, 65536)];
+        let keep = [m(0, 100000, 1001), m(1001, 1001, 1), m(1002, 101001, 64535)];
+        // Seen 0..1000 are image ids 1..1001; seen 1001 (the user) is image root.
+        assert_eq!(
+            super::id_shift(&stored, &keep),
+            "0:1:1001:1001:0:1:1002:1002:64535"
+        );
+        // Same maps: the identity.
+        assert_eq!(super::id_shift(&stored, &stored), "0:0:1:1:1:65536");
+    }
 }

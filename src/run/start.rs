@@ -105,6 +105,7 @@ pub fn start_container(paths: &Paths, rec: &Record, opts: &StartOptions) -> Resu
                 .then(|| userns::tool_path("fuse-overlayfs"))
                 .flatten(),
             volatile: rec.config.autoremove,
+            fuse_idmap: keep_id_shift(mode, &maps)?,
         },
         specials: Specials {
             netns: spec.network != Network::Host,
@@ -254,6 +255,20 @@ impl Drop for Restore {
             None,
         );
     }
+}
+
+/// For `--userns=keep-id` (as a user): the fuse-overlayfs id shift from the storage's
+/// mapping (auto) to the container's.
+fn keep_id_shift(mode: userns::Mode, maps: &IdMaps) -> Result<Option<String>, Error> {
+    if mode != userns::Mode::KeepId || maps.root {
+        return Ok(None);
+    }
+    let stored = IdMaps::for_current_user(userns::Mode::Auto)?;
+    Ok(Some(format!(
+        "uidmapping={},gidmapping={}",
+        super::rootfs::id_shift(&stored.uid, &maps.uid),
+        super::rootfs::id_shift(&stored.gid, &maps.gid)
+    )))
 }
 
 /// The final environment (HOME comes from the user, in the child): HOSTNAME first, then

@@ -748,3 +748,47 @@ fn scopeguard<F: FnMut()>(f: F) -> impl Drop {
     }
     Guard(f)
 }
+
+#[test]
+fn keep_id_maps_the_user_to_itself_without_copying_the_image() {
+    let env = require_env!();
+    if which("fuse-overlayfs").is_none() {
+        skip("fuse-overlayfs is not installed (keep-id needs it)");
+        return;
+    }
+    let tb = env.test_box();
+    let image = env.image(images::LAYERS);
+    tb.cmd(["pull", "-q", &image]).run().assert_success();
+    let me = env.user(TestUser::Boxtest);
+    let vol = tb.mkdir("home");
+    let script =
+        "id -u; stat -c '%n %u:%g' /etc/passwd /owned/user.txt /owned/odd.txt /v; touch /v/mine";
+    let out = run_with(
+        &tb,
+        &[
+            "--userns",
+            "keep-id",
+            "-v",
+            &format!("{}:/v", vol.display()),
+        ],
+        &image,
+        &["sh", "-c", script],
+    );
+    out.assert_success()
+        .stdout_contains(&format!("{}\n", me.uid))
+        .stdout_contains("/etc/passwd 0:0")
+        .stdout_contains("/owned/user.txt 1000:1000")
+        .stdout_contains("/owned/odd.txt 1234:5678")
+        .stdout_contains(&format!("/v {}:{}", me.uid, me.gid));
+    use std::os::unix::fs::MetadataExt;
+    assert_eq!(std::fs::metadata(vol.join("mine")).unwrap().uid(), me.uid);
+    // -u 0 is the image's root, who owns /etc.
+    run_with(
+        &tb,
+        &["--userns", "keep-id", "-u", "0"],
+        &image,
+        &["sh", "-c", "echo x >> /etc/passwd && echo ok"],
+    )
+    .assert_success()
+    .stdout_is("ok\n");
+}
