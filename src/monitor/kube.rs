@@ -423,6 +423,24 @@ mod schema {
             ],
             network: Network::Default,
             publish: vec!["127.0.0.1:8080:80".into(), "53:53/udp".into()],
+            // What create records for those -p flags (ports are resolved at create time).
+            network_plan: Some(crate::network::Plan {
+                mode: crate::network::Mode::Pasta,
+                ports: vec![
+                    crate::network::PortMapping {
+                        host_ip: Some([127, 0, 0, 1].into()),
+                        host_port: 8080,
+                        container_port: 80,
+                        protocol: crate::network::Protocol::Tcp,
+                    },
+                    crate::network::PortMapping {
+                        host_ip: None,
+                        host_port: 53,
+                        container_port: 53,
+                        protocol: crate::network::Protocol::Udp,
+                    },
+                ],
+            }),
             caps: vec!["CAP_CHOWN".into(), "CAP_NET_ADMIN".into()],
             no_new_privileges: true,
             resources: Resources {
