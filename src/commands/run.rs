@@ -10,7 +10,7 @@ use crate::cli::Ctx;
 use crate::cli::args::{ContainerOpts, CreateArgs, LogLevel, RunArgs, StorageDriver};
 use crate::container::{Config, Containers, Record, time};
 use crate::run::spec::{self, ImageDefaults};
-use crate::run::{Rootfs, StartOptions};
+use crate::run::{Rootfs, StartOptions, Watcher};
 use crate::storage::Store;
 use crate::userns::{self, IdMaps};
 
@@ -23,12 +23,16 @@ pub fn run(ctx: &Ctx, args: RunArgs) -> Result<u8> {
         println!("{}", rec.id());
         return Ok(0);
     }
-    let rec = create_record(ctx, &args.container, args.rm)?;
+    // With --rm the cleanup watcher exists before the record does (see run::cleanup).
+    let (rec, watcher) = create_record_watched(ctx, &args.container, args.rm, args.rm)?;
     let opts = StartOptions {
         attach: true,
         debug: ctx.global.log_level >= LogLevel::Debug,
     };
-    Ok(crate::run::start_container(&ctx.paths, &rec, &opts)?)
+    Ok(match watcher {
+        Some(w) => crate::run::start_watched(&ctx.paths, &rec, &opts, w)?,
+        None => crate::run::start_container(&ctx.paths, &rec, &opts)?,
+    })
 }
 
 pub fn create(ctx: &Ctx, args: CreateArgs) -> Result<u8> {
@@ -39,6 +43,17 @@ pub fn create(ctx: &Ctx, args: CreateArgs) -> Result<u8> {
 
 /// Resolve the image, build the spec and write the container's record.
 pub fn create_record(ctx: &Ctx, opts: &ContainerOpts, autoremove: bool) -> Result<Record> {
+    Ok(create_record_watched(ctx, opts, autoremove, false)?.0)
+}
+
+/// `create_record`, with (`watch`) a cleanup watcher forked before the record is written
+/// and told its id first thing.
+fn create_record_watched(
+    ctx: &Ctx,
+    opts: &ContainerOpts,
+    autoremove: bool,
+    watch: bool,
+) -> Result<(Record, Option<Watcher>)> {
     if ctx.global.log_level >= LogLevel::Debug {
         crate::run::enable_trace();
     }
@@ -95,20 +110,32 @@ pub fn create_record(ctx: &Ctx, opts: &ContainerOpts, autoremove: bool) -> Resul
         .cloned()
         .unwrap_or_else(|| image.digest_id());
     let containers = Containers::open(&ctx.paths)?;
+    let watcher = if watch {
+        Some(Watcher::spawn(&containers)?)
+    } else {
+        None
+    };
+    let mut adopted = Ok(());
     let rec = containers
-        .create(opts.name.as_deref(), |id, name| Config {
-            id: id.to_string(),
-            name: name.to_string(),
-            image: opts.image.clone(),
-            image_name,
-            image_id: image.digest_id(),
-            created: time::now_rfc3339(),
-            command: spec.args.clone(),
-            autoremove,
-            labels,
-            spec,
+        .create(opts.name.as_deref(), |id, name| {
+            if let Some(w) = &watcher {
+                adopted = w.adopt(id, autoremove);
+            }
+            Config {
+                id: id.to_string(),
+                name: name.to_string(),
+                image: opts.image.clone(),
+                image_name,
+                image_id: image.digest_id(),
+                created: time::now_rfc3339(),
+                command: spec.args.clone(),
+                autoremove,
+                labels,
+                spec,
+            }
         })
         .context("cannot create the container")?;
+    adopted?;
     crate::run::trace("container recorded");
-    Ok(rec)
+    Ok((rec, watcher))
 }

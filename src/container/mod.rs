@@ -503,6 +503,29 @@ impl Containers {
         self.remove_locked(rec)
     }
 
+    /// Remove what a creation interrupted half-way left of container `id` (its name and
+    /// directory: nothing in it belongs to subordinate ids yet).
+    pub fn remove_partial(&self, id: &str) -> Result<(), Error> {
+        if id.len() != 64 || !is_hex(id) {
+            return Err(Error::NotFound(id.to_string()));
+        }
+        let _lock = self.lock()?;
+        let names = self.root.join("names");
+        if let Ok(entries) = fs::read_dir(&names) {
+            for e in entries.flatten() {
+                if fs::read_link(e.path()).is_ok_and(|t| t.as_os_str() == id) {
+                    let _ = fs::remove_file(e.path());
+                }
+            }
+        }
+        match remove_tree(&self.root.join(id)) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => {
+                Err(io_err("remove", &self.root.join(id))(e))
+            }
+            _ => Ok(()),
+        }
+    }
+
     /// Where retired containers wait for their files to be deleted.
     pub fn trash_dir(&self) -> PathBuf {
         self.root.join(".trash")

@@ -1,74 +1,116 @@
 //! Cleaning up after a container, on every exit path.
 //!
-//! Right after the clone box forks a *watcher*: a small process in its own session (so
-//! terminal signals miss it) holding the container's user namespace open, a pidfd of the
-//! container and the read end of a pipe whose write end only box holds.
+//! Before a container is even recorded, box forks a *watcher*: a small process in its own
+//! session (so terminal signals miss it) on the other end of a socketpair only box holds.
+//! box tells it what it needs as it becomes known: the record (`Adopt`), then, right after
+//! the clone, the container's pidfd and user namespace (`Started`, as SCM_RIGHTS), then its
+//! cgroup (`Cgroup`).
 //!
 //! - Normal exit: box records the exit code and, for `--rm`, *retires* the container
 //!   (`Containers::retire`: its name is dropped and its directory renamed into
-//!   `containers/.trash/`, which is instant), then writes `d` and returns without waiting.
-//!   The watcher deletes the trash from inside the container's user namespace (its files
-//!   belong to subordinate ids) and exits. Deleting trees is slow on some disks; this way
-//!   `box run --rm` does not wait for it, yet the container is gone from the record when
-//!   box returns.
-//! - box dies (even SIGKILL): the pipe reads EOF. The watcher waits for the container to
-//!   die (PR_SET_PDEATHSIG kills it), runs the cgroup cleanup, then retires and deletes a
-//!   `--rm` container, or records the others as exited (137, "box was killed").
+//!   `containers/.trash/`, which is instant), then sends `Done` and returns without
+//!   waiting. The watcher deletes the trash from inside the container's user namespace
+//!   (its files belong to subordinate ids) and exits. Deleting trees is slow on some
+//!   disks; this way `box run --rm` does not wait for it, yet the container is gone from
+//!   the record when box returns.
+//! - box dies at any point (even SIGKILL, even before the clone): the socket reads EOF.
+//!   The watcher waits for the container to die (PR_SET_PDEATHSIG kills it), removes its
+//!   cgroup, then retires and deletes a `--rm` container, or records the others as exited
+//!   (137, "box was killed").
 //!
 //! Mounts need no cleanup: they exist only in the container's mount namespace, which dies
 //! with it. Entering the user namespace is a `setns` (its owner has every capability
 //! there): no newuidmap, no helper executable.
-use std::cell::RefCell;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::sys::wait::{WaitPidFlag, waitpid};
 use nix::unistd::{ForkResult, Pid};
+use serde::{Deserialize, Serialize};
 
-use super::hooks::CgroupHook;
+use super::sync::Channel;
 use super::{Error, sys};
 use crate::container::{Containers, Record, State, Status, time};
 
-/// What to do once the container is gone.
-pub struct Job {
-    pub containers: Containers,
-    pub record: Record,
-    pub autoremove: bool,
-    /// Box cleans it up after the container exits; the watcher when box was killed.
-    pub cgroup: RefCell<CgroupHook>,
+/// What box tells its watcher.
+#[derive(Debug, Serialize, Deserialize)]
+enum Note {
+    /// The container it looks after.
+    Adopt { id: String, autoremove: bool },
+    /// The container's PID 1 exists: its pidfd and user namespace are attached.
+    Started,
+    /// The container's cgroup (removed if box dies).
+    Cgroup { path: PathBuf },
+    /// box recorded the exit (and retired a `--rm` container): delete what is left.
+    Done,
 }
 
 /// The watcher process, from box's side.
 pub struct Watcher {
     pid: Pid,
-    tx: Option<OwnedFd>,
+    ch: Option<Channel>,
 }
 
 impl Watcher {
-    /// Fork the watcher for the container `container`.
-    pub fn spawn(job: &Job, userns: BorrowedFd, container: Pid) -> Result<Watcher, Error> {
-        let (rx, tx) =
-            nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| Error::Sys("pipe", e))?;
-        let pidfd = sys::pidfd_open(container.as_raw()).map_err(|e| Error::Sys("pidfd_open", e))?;
-        // SAFETY: box is single-threaded here (checked by `create` before the clone).
+    /// Fork the watcher. box must be single-threaded (it is checked).
+    pub fn spawn(containers: &Containers) -> Result<Watcher, Error> {
+        let threads = sys::thread_count();
+        if threads != 1 {
+            return Err(Error::Threads(threads));
+        }
+        let (ours, theirs) = Channel::pair()?;
+        // SAFETY: single-threaded (checked above).
         match unsafe { nix::unistd::fork() }.map_err(|e| Error::Sys("fork the watcher", e))? {
             ForkResult::Child => {
-                drop(tx);
-                watcher_main(job, rx, userns, pidfd)
+                drop(ours);
+                watcher_main(containers, theirs)
             }
             ForkResult::Parent { child } => Ok(Watcher {
                 pid: child,
-                tx: Some(tx),
+                ch: Some(ours),
             }),
+        }
+    }
+
+    fn note(&self, n: &Note, fds: &[BorrowedFd]) -> Result<(), Error> {
+        match &self.ch {
+            Some(ch) => Ok(ch.send_as(n, fds)?),
+            None => Ok(()),
+        }
+    }
+
+    /// The container to look after: call it as soon as its id exists (before its
+    /// record is written: a half-written record is cleaned up too).
+    pub fn adopt(&self, id: &str, autoremove: bool) -> Result<(), Error> {
+        self.note(
+            &Note::Adopt {
+                id: id.to_string(),
+                autoremove,
+            },
+            &[],
+        )
+    }
+
+    /// The container's PID 1 exists (right after the clone, before it can do anything).
+    pub fn started(&self, pid: Pid, userns: BorrowedFd) -> Result<(), Error> {
+        let pidfd = sys::pidfd_open(pid.as_raw()).map_err(|e| Error::Sys("pidfd_open", e))?;
+        self.note(&Note::Started, &[pidfd.as_fd(), userns])
+    }
+
+    /// The container's cgroup, if it has one of its own.
+    pub fn cgroup(&self, path: Option<&Path>) -> Result<(), Error> {
+        match path {
+            Some(p) => self.note(&Note::Cgroup { path: p.into() }, &[]),
+            None => Ok(()),
         }
     }
 
     /// box is done (exit recorded, a `--rm` container retired): let the watcher delete
     /// what is left and exit. Does not wait for it.
     pub fn release(mut self) {
-        if let Some(tx) = self.tx.take() {
-            let _ = nix::unistd::write(&tx, b"d");
+        if let Some(ch) = self.ch.take() {
+            let _ = ch.send_as(&Note::Done, &[]);
         }
         // Reap it if it is already done; otherwise it is reaped when box exits.
         let _ = waitpid(self.pid, Some(WaitPidFlag::WNOHANG));
@@ -77,16 +119,16 @@ impl Watcher {
 
 impl Drop for Watcher {
     fn drop(&mut self) {
-        // Dropped without `release` (an error path): closing the pipe makes the watcher
+        // Dropped without `release` (an error path): closing the socket makes the watcher
         // clean up as if box had died.
-        self.tx.take();
+        self.ch.take();
     }
 }
 
-fn watcher_main(job: &Job, rx: OwnedFd, userns: BorrowedFd, pidfd: OwnedFd) -> ! {
+fn watcher_main(containers: &Containers, ch: Channel) -> ! {
     let _ = nix::unistd::setsid();
     let _ = nix::sys::prctl::set_name(c"box-cleanup");
-    // Only what the watcher needs stays open: no terminal, no locks, no channel.
+    // Only what the watcher needs stays open: no terminal, no locks.
     if let Ok(null) = nix::fcntl::open(
         "/dev/null",
         nix::fcntl::OFlag::O_RDWR,
@@ -97,22 +139,60 @@ fn watcher_main(job: &Job, rx: OwnedFd, userns: BorrowedFd, pidfd: OwnedFd) -> !
             unsafe { libc::dup2(null.as_raw_fd(), fd) };
         }
     }
-    close_all_but(&[rx.as_raw_fd(), userns.as_raw_fd(), pidfd.as_raw_fd()]);
+    close_all_but(&[ch.as_fd().as_raw_fd()]);
 
-    let mut byte = [0u8; 1];
-    let box_done = matches!(nix::unistd::read(&rx, &mut byte), Ok(1));
+    let mut adopted: Option<(String, bool)> = None;
+    let mut pidfd: Option<OwnedFd> = None;
+    let mut userns: Option<OwnedFd> = None;
+    let mut cgroup: Option<PathBuf> = None;
+    let box_done = loop {
+        match ch.recv_as::<Note>() {
+            Ok(Some((Note::Adopt { id, autoremove }, _))) => adopted = Some((id, autoremove)),
+            Ok(Some((Note::Started, fds))) => {
+                let mut fds = fds.into_iter();
+                pidfd = fds.next();
+                userns = fds.next();
+            }
+            Ok(Some((Note::Cgroup { path }, _))) => cgroup = Some(path),
+            Ok(Some((Note::Done, _))) => break true,
+            // EOF: box is gone.
+            Ok(None) | Err(_) => break false,
+        }
+    };
+    drop(ch);
+    let Some((id, autoremove)) = adopted else {
+        // SAFETY: _exit in a forked child.
+        unsafe { libc::_exit(0) }
+    };
     let mut ok = true;
     if !box_done {
         // box died: the container dies with it (PR_SET_PDEATHSIG); wait until it has.
-        let mut p = [PollFd::new(pidfd.as_fd(), PollFlags::POLLIN)];
-        let _ = poll(&mut p, PollTimeout::from(10_000u16));
-        job.cgroup.borrow_mut().cleanup();
-        ok = if job.autoremove {
-            job.containers.retire(&job.record).is_ok()
-        } else {
-            job.record
-                .update_state(|s: &mut State| {
-                    if s.status != Status::Exited {
+        if let Some(p) = &pidfd {
+            let mut fds = [PollFd::new(p.as_fd(), PollFlags::POLLIN)];
+            let _ = poll(&mut fds, PollTimeout::from(10_000u16));
+        }
+        if let Some(cg) = &cgroup {
+            // Empty once its processes are reaped; that can lag behind the pidfd a little.
+            for _ in 0..50 {
+                match std::fs::remove_dir(cg) {
+                    Err(e) if e.raw_os_error() == Some(libc::EBUSY) => {
+                        std::thread::sleep(std::time::Duration::from_millis(20))
+                    }
+                    _ => break,
+                }
+            }
+        }
+        let loaded = containers.load(&id);
+        if loaded.is_err() && autoremove {
+            // Killed while the record was being written.
+            ok = containers.remove_partial(&id).is_ok();
+        }
+        if let Ok(rec) = loaded {
+            ok = if autoremove {
+                containers.retire(&rec).is_ok()
+            } else {
+                rec.update_state(|s: &mut State| {
+                    if s.status == Status::Running {
                         s.status = Status::Exited;
                         s.exit_code = Some(137);
                         s.finished_at = Some(time::now_rfc3339());
@@ -120,12 +200,16 @@ fn watcher_main(job: &Job, rx: OwnedFd, userns: BorrowedFd, pidfd: OwnedFd) -> !
                     }
                 })
                 .is_ok()
-        };
+            };
+        }
     }
-    if job.autoremove {
-        // Inside the container's user namespace every file of the trash is ours.
-        ok &= nix::sched::setns(userns, nix::sched::CloneFlags::CLONE_NEWUSER).is_ok()
-            && job.containers.empty_trash().is_ok();
+    if autoremove {
+        // Inside the container's user namespace every file of the trash is ours. Without
+        // one (box died before the clone) the files are still all the user's own.
+        if let Some(ns) = &userns {
+            ok &= nix::sched::setns(ns, nix::sched::CloneFlags::CLONE_NEWUSER).is_ok();
+        }
+        ok &= containers.empty_trash().is_ok();
     }
     // SAFETY: _exit in a forked child.
     unsafe { libc::_exit(if ok { 0 } else { 1 }) }

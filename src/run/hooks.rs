@@ -52,6 +52,11 @@ impl CgroupHook {
         Ok(self.plan.attach(pid.as_raw())?)
     }
 
+    /// The container's cgroup directory, if it has one of its own.
+    pub fn path(&self) -> Option<&std::path::Path> {
+        self.plan.path()
+    }
+
     /// Whether the OOM killer killed a process of the container.
     pub fn oom_killed(&self) -> bool {
         self.plan.oom_killed()

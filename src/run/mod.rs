@@ -12,7 +12,7 @@
 //! - `sync`, `sys`, `etc`: the channel, raw system calls, /etc files.
 //!
 //! Entry points: [`start_container`] (used by `box run` and `box start`).
-mod cleanup;
+pub mod cleanup;
 pub mod create;
 pub mod etc;
 mod exec;
@@ -28,9 +28,10 @@ pub mod sys;
 pub mod user;
 mod vfs;
 
+pub use cleanup::Watcher;
 pub use cleanup::remove_container_files;
 pub use spec::{Driver, Mount, Network, Rootfs, Seccomp, Spec};
-pub use start::{StartOptions, start_container};
+pub use start::{StartOptions, start_container, start_watched};
 
 use sync::Step;
 

@@ -3,7 +3,7 @@ use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 
 use nix::unistd::Pid;
 
-use super::cleanup::{Job, Watcher};
+use super::cleanup::Watcher;
 use super::create::{self, ChildStdio, Hooks, Launch};
 use super::hooks;
 use super::rootfs::{Layout, Specials};
@@ -27,6 +27,20 @@ pub struct StartOptions {
 /// it. Returns the container's exit code in docker's convention. Must be called while box
 /// is single-threaded. `box run` and `box start` both come here.
 pub fn start_container(paths: &Paths, rec: &Record, opts: &StartOptions) -> Result<u8, Error> {
+    let watcher = Watcher::spawn(&Containers::open(paths)?)?;
+    watcher.adopt(rec.id(), rec.config.autoremove)?;
+    start_watched(paths, rec, opts, watcher)
+}
+
+/// `start_container` with a watcher the caller forked (and told about `rec`) before it
+/// recorded the container: `box run --rm` does so, so that even a box killed between
+/// writing the record and starting the container leaves nothing behind.
+pub fn start_watched(
+    paths: &Paths,
+    rec: &Record,
+    opts: &StartOptions,
+    watcher: Watcher,
+) -> Result<u8, Error> {
     // --sdnotify=container: the notify socket and NOTIFY_SOCKET go into the container.
     let notify_spec = crate::systemd::spec_with_notify(&rec.config.spec)
         .map_err(|e| Error::Invalid(e.to_string()))?;
@@ -119,28 +133,27 @@ pub fn start_container(paths: &Paths, rec: &Record, opts: &StartOptions) -> Resu
     };
 
     // The cgroup last: from here on every error path must clean it up.
-    let job = Job {
-        containers: containers.clone(),
-        record: rec.clone(),
-        autoremove: rec.config.autoremove,
-        cgroup: std::cell::RefCell::new(crate::cgroup::prepare(&limits, rec.id())?.into()),
-    };
+    let mut cgroup: hooks::CgroupHook = crate::cgroup::prepare(&limits, rec.id())?.into();
+    if let Err(e) = watcher.cgroup(cgroup.path()) {
+        cgroup.cleanup();
+        return Err(e);
+    }
     super::trace("start: cgroup prepared");
     let (mut sfd, old_mask) = supervise::block_signals()?;
     let restore = Restore(old_mask);
     let mut parent = Parent {
-        job: &job,
+        cgroup: &cgroup,
+        watcher: &watcher,
         net_plan: &net_plan,
-        watcher: None,
         net: None,
     };
     let created = create::create(&launch, &maps, &mut parent);
-    let (watcher, mut net) = (parent.watcher.take(), parent.net.take());
+    let mut net = parent.net.take();
     let created = match created {
         Ok(c) => c,
         Err(e) => {
             drop(net);
-            job.cgroup.borrow_mut().cleanup();
+            cgroup.cleanup();
             if !rec.config.autoremove {
                 let code = crate::exit::code_of(&anyhow_like(&e));
                 let _ = rec.update_state(|s| {
@@ -149,7 +162,7 @@ pub fn start_container(paths: &Paths, rec: &Record, opts: &StartOptions) -> Resu
                     s.error = Some(e.to_string());
                 });
             }
-            finish_cleanup(watcher, &job);
+            finish_cleanup(watcher, &containers, rec);
             drop(restore);
             return Err(e);
         }
@@ -196,8 +209,8 @@ pub fn start_container(paths: &Paths, rec: &Record, opts: &StartOptions) -> Resu
     super::trace("container exited");
     drop(raw);
     drop(net.take()); // stops the network helper
-    let oom_killed = job.cgroup.borrow().oom_killed();
-    job.cgroup.borrow_mut().cleanup();
+    let oom_killed = cgroup.oom_killed();
+    cgroup.cleanup();
     let status = status?;
     let code = crate::exit::from_wait(status);
     if !rec.config.autoremove {
@@ -210,32 +223,19 @@ pub fn start_container(paths: &Paths, rec: &Record, opts: &StartOptions) -> Resu
     }
     drop(created.userns);
     super::trace("state recorded");
-    finish_cleanup(watcher, &job);
+    finish_cleanup(watcher, &containers, rec);
     super::trace("cleanup done");
     drop(restore);
     Ok(code)
 }
 
-/// Retire a `--rm` container and let the watcher delete its files in the background. With
-/// no watcher (it could not be started), delete them here through the storage helper.
-fn finish_cleanup(watcher: Option<Watcher>, job: &Job) {
-    match watcher {
-        Some(w) => {
-            if job.autoremove {
-                let _ = job.containers.retire(&job.record);
-            }
-            w.release();
-        }
-        None if job.autoremove => {
-            let data = job
-                .containers
-                .root()
-                .parent()
-                .unwrap_or(job.containers.root());
-            let _ = super::cleanup::remove_container_files(&job.containers, &job.record, data);
-        }
-        None => {}
+/// Retire a `--rm` container (the watcher deletes its files in the background) and let
+/// the watcher go.
+fn finish_cleanup(watcher: Watcher, containers: &Containers, rec: &Record) {
+    if rec.config.autoremove {
+        let _ = containers.retire(rec);
     }
+    watcher.release();
 }
 
 fn anyhow_like(e: &Error) -> anyhow::Error {
@@ -291,20 +291,19 @@ fn environment(spec: &Spec, hostname: &str) -> Vec<String> {
 
 /// box's side of the handshake hooks.
 struct Parent<'a> {
-    job: &'a Job,
+    cgroup: &'a hooks::CgroupHook,
+    watcher: &'a Watcher,
     net_plan: &'a crate::network::Plan,
-    watcher: Option<Watcher>,
     net: Option<crate::network::Handle>,
 }
 
 impl Hooks for Parent<'_> {
     fn cloned(&mut self, pid: Pid, userns: BorrowedFd) -> Result<(), Error> {
-        self.watcher = Some(Watcher::spawn(self.job, userns, pid)?);
-        Ok(())
+        self.watcher.started(pid, userns)
     }
 
     fn mapped(&mut self, pid: Pid) -> Result<(), Error> {
-        self.job.cgroup.borrow().attach(pid)?;
+        self.cgroup.attach(pid)?;
         self.net = Some(hooks::network_setup(self.net_plan, pid)?);
         Ok(())
     }

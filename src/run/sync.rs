@@ -95,7 +95,7 @@ impl Channel {
     }
 
     pub fn send(&self, msg: &Msg) -> Result<(), ChannelError> {
-        self.send_with_fd(msg, None)
+        self.send_as(msg, &[])
     }
 
     pub fn send_with_fd(
@@ -103,15 +103,22 @@ impl Channel {
         msg: &Msg,
         fd: Option<std::os::fd::BorrowedFd>,
     ) -> Result<(), ChannelError> {
+        self.send_as(msg, &fd.into_iter().collect::<Vec<_>>())
+    }
+
+    /// Send any serializable message with descriptors attached.
+    pub fn send_as<T: Serialize>(
+        &self,
+        msg: &T,
+        fds: &[std::os::fd::BorrowedFd],
+    ) -> Result<(), ChannelError> {
         let bytes = serde_json::to_vec(msg)?;
         let iov = [IoSlice::new(&bytes)];
-        let fds;
-        let cmsgs: &[ControlMessage] = match fd {
-            Some(fd) => {
-                fds = [fd.as_raw_fd()];
-                &[ControlMessage::ScmRights(&fds)]
-            }
-            None => &[],
+        let raw: Vec<std::os::fd::RawFd> = fds.iter().map(|f| f.as_raw_fd()).collect();
+        let cmsgs: &[ControlMessage] = if raw.is_empty() {
+            &[]
+        } else {
+            &[ControlMessage::ScmRights(&raw)]
         };
         loop {
             match sendmsg::<()>(
@@ -129,6 +136,13 @@ impl Channel {
 
     /// The next message with any descriptors that came with it; None at EOF.
     pub fn recv(&self) -> Result<Option<(Msg, Vec<OwnedFd>)>, ChannelError> {
+        self.recv_as()
+    }
+
+    /// `recv` for any deserializable message type.
+    pub fn recv_as<T: for<'de> Deserialize<'de>>(
+        &self,
+    ) -> Result<Option<(T, Vec<OwnedFd>)>, ChannelError> {
         let mut buf = vec![0u8; 64 * 1024];
         let mut cmsg = nix::cmsg_space!([std::os::fd::RawFd; 4]);
         let (n, fds) = loop {
