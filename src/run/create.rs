@@ -258,7 +258,8 @@ fn steps(l: &Launch, ch: &Channel) -> Result<Infallible, (Step, Fail)> {
     let spec = l.spec;
 
     // C1. Die with box. If box died before this took effect, its end of the channel is
-    // closed and the wait below sees EOF.
+    // closed and the wait below sees EOF. (The usual getppid() check cannot work: in a new
+    // pid namespace getppid() is 0.)
     nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).map_err(errno(Step::Release, "prctl"))?;
     match ch.recv() {
         Ok(Some((Msg::Release, _))) => {}

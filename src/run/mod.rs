@@ -11,7 +11,23 @@
 //! - `hooks`: where the cgroup and network modules plug in.
 //! - `sync`, `sys`, `etc`: the channel, raw system calls, /etc files.
 //!
-//! Entry points: [`start_container`] (used by `box run` and `box start`).
+//! Entry points: [`start_container`] (used by `box run` and `box start`), or
+//! [`start_watched`] with a [`Watcher`] forked before the record was written.
+//!
+//! # What the container cannot reach
+//! - Host paths: the image is mounted and everything is mounted on it *before*
+//!   `pivot_root`, with each target resolved by `openat2(RESOLVE_IN_ROOT)` (an image's
+//!   symlink cannot redirect a mount to the host); then the host's tree is detached.
+//! - Host descriptors (CVE-2024-21626): every descriptor above 2 is marked close-on-exec
+//!   with `close_range` right before `execve`, and the working directory is entered after
+//!   `pivot_root`, by path, inside the container.
+//! - box's binary (CVE-2019-5736): the container's PID 1 is the image's program, exec'd
+//!   directly; box never execs itself inside the container, so no container process has
+//!   box's binary as its `/proc/PID/exe`. Until that exec (and for good with `--init`) the
+//!   child is non-dumpable, so container processes cannot open its `/proc/1/{exe,mem,fd}`.
+//! - box itself: the child dies with box (PR_SET_PDEATHSIG), and everything it created is
+//!   owned by the user's subordinate ids or the user; the capabilities it holds are those
+//!   of its own user namespace only.
 pub mod cleanup;
 pub mod create;
 pub mod etc;
