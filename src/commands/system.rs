@@ -147,11 +147,23 @@ pub fn check(ctx: &Ctx, args: CheckArgs) -> Result<u8> {
         println!("problem: {p}");
     }
     storage::remove::remove_trees(store.data_dir(), &report.to_remove)?;
+    if !args.repair {
+        for l in &report.leftovers {
+            println!("leftover: {l}");
+        }
+    }
     for r in &report.repaired {
         println!("repaired: {r}");
     }
     if report.problems.is_empty() {
-        println!("the store is consistent");
+        match report.leftovers.len() {
+            0 => println!("the store is consistent"),
+            n if args.repair => println!("the store is consistent ({n} leftover(s) removed)"),
+            n => println!(
+                "the store is consistent; {n} leftover(s) of killed box processes in tmp/ \
+                 (harmless: removed by --repair or the next pull)"
+            ),
+        }
         return Ok(0);
     }
     if args.repair {

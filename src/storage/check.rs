@@ -11,7 +11,11 @@ use super::{Error, Store, digest_hex};
 /// caller removes with `remove::remove_trees` once no thread is running.
 #[derive(Debug, Default)]
 pub struct Report {
+    /// Damage: something visible is missing, corrupt or unparsable.
     pub problems: Vec<String>,
+    /// Garbage in tmp/ from processes that died (kill -9, a crash): never visible as
+    /// store content, removed by `--repair` or the next pull.
+    pub leftovers: Vec<String>,
     pub repaired: Vec<String>,
     pub to_remove: Vec<PathBuf>,
 }
@@ -159,7 +163,7 @@ impl Store {
                     || (name.ends_with(".lock")
                         && super::FileLock::acquire(&p, true, std::time::Duration::ZERO).is_ok());
                 if leftover {
-                    r.problems.push(format!("leftover {}", p.display()));
+                    r.leftovers.push(p.display().to_string());
                     if repair {
                         let dest = self.tmp_path(&format!("rm-{}", super::unique()));
                         if fs::rename(&p, &dest).is_ok() {
