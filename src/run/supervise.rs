@@ -182,6 +182,9 @@ pub fn wait(pid: Pid, sfd: &mut SignalFd, relay: Option<Relay>) -> Result<WaitSt
                     continue;
                 };
                 match sig {
+                    // SIGCHLDs of other children (newuidmap, ...) arrive too: after one of
+                    // them the container may already be reaped, so wait only once.
+                    Signal::SIGCHLD if status.is_some() => {}
                     Signal::SIGCHLD => match waitpid(pid, Some(WaitPidFlag::WNOHANG)) {
                         Ok(WaitStatus::StillAlive) => {}
                         Ok(s @ (WaitStatus::Exited(..) | WaitStatus::Signaled(..))) => {
@@ -196,9 +199,11 @@ pub fn wait(pid: Pid, sfd: &mut SignalFd, relay: Option<Relay>) -> Result<WaitSt
                             let _ = sys::set_winsize(r.master.as_fd(), &ws);
                         }
                     }
-                    s => {
+                    // Never signal a reaped pid: it may belong to someone else by now.
+                    s if status.is_none() => {
                         let _ = kill(pid, s);
                     }
+                    _ => {}
                 }
             }
         }
