@@ -95,7 +95,7 @@ fn create_record_watched(
             layers,
         },
         net,
-        &ctx.paths.volumes(),
+        &|name| crate::volume::resolve_or_create(&ctx.paths, name).map_err(|e| e.to_string()),
         &|k| std::env::var(k).ok(),
     )?;
     let mut spec = spec;

@@ -180,14 +180,14 @@ impl ImageDefaults {
     }
 }
 
-/// Build the spec. `host_env` looks up the caller's environment (for `-e KEY`), `volumes`
-/// is where named volumes live.
+/// Build the spec. `host_env` looks up the caller's environment (for `-e KEY`); `volume`
+/// gives the host directory of a named volume (creating it on first use).
 pub fn build(
     opts: &ContainerOpts,
     image: &ImageDefaults,
     rootfs: Rootfs,
     net: crate::network::Plan,
-    volumes: &Path,
+    volume: &dyn Fn(&str) -> Result<PathBuf, String>,
     host_env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Spec, Error> {
     let args = command(opts, image)?;
@@ -219,7 +219,7 @@ pub fn build(
     crate::cgroup::Limits::from_opts(opts)?;
     let mut mounts = Vec::new();
     for v in &opts.volume {
-        mounts.push(parse_volume(v, volumes)?);
+        mounts.push(parse_volume(v, volume)?);
     }
     for t in &opts.tmpfs {
         mounts.push(parse_tmpfs(t)?);
@@ -393,7 +393,7 @@ pub fn clean_path(p: &str) -> String {
     format!("/{}", parts.join("/"))
 }
 
-fn parse_volume(v: &str, volumes: &Path) -> Result<Mount, Error> {
+fn parse_volume(v: &str, volume: &dyn Fn(&str) -> Result<PathBuf, String>) -> Result<Mount, Error> {
     let parts: Vec<&str> = v.split(':').collect();
     let (src, dst, opts) = match parts.as_slice() {
         [s, d] => (*s, *d, ""),
@@ -439,14 +439,7 @@ fn parse_volume(v: &str, volumes: &Path) -> Result<Mount, Error> {
             )));
         }
         // A named volume: created on first use, as podman does.
-        let data = volumes.join(src).join("_data");
-        std::fs::create_dir_all(&data).map_err(|e| {
-            Error::Invalid(format!(
-                "cannot create volume {src}: {}: {e}",
-                data.display()
-            ))
-        })?;
-        data
+        volume(src).map_err(|e| Error::Invalid(format!("-v {v}: {e}")))?
     };
     Ok(Mount::Bind {
         source,
@@ -535,6 +528,10 @@ mod tests {
         }
     }
 
+    fn no_volumes(name: &str) -> Result<PathBuf, String> {
+        Err(format!("no volume {name}"))
+    }
+
     fn plan() -> crate::network::Plan {
         crate::network::Plan {
             mode: crate::network::Mode::None,
@@ -543,14 +540,9 @@ mod tests {
     }
 
     fn build_ok(o: &ContainerOpts, i: &ImageDefaults) -> Spec {
-        build(
-            o,
-            i,
-            Rootfs::default(),
-            plan(),
-            Path::new("/nonexistent"),
-            &|k| (k == "HOSTVAR").then(|| "fromhost".to_string()),
-        )
+        build(o, i, Rootfs::default(), plan(), &no_volumes, &|k| {
+            (k == "HOSTVAR").then(|| "fromhost".to_string())
+        })
         .unwrap()
     }
 
@@ -573,17 +565,7 @@ mod tests {
         assert_eq!(build_ok(&o, &i).args, ["/bin/sh", "-c", "z"]);
         let mut none = opts("x", &[]);
         none.entrypoint = Some(String::new());
-        assert!(
-            build(
-                &none,
-                &i,
-                Rootfs::default(),
-                plan(),
-                Path::new("/"),
-                &|_| None
-            )
-            .is_err()
-        );
+        assert!(build(&none, &i, Rootfs::default(), plan(), &no_volumes, &|_| None).is_err());
     }
 
     #[test]
@@ -606,7 +588,7 @@ mod tests {
                 &image(),
                 Rootfs::default(),
                 plan(),
-                Path::new("/"),
+                &no_volumes,
                 &|_| None
             )
             .is_err()
@@ -631,7 +613,7 @@ mod tests {
                 &image(),
                 Rootfs::default(),
                 plan(),
-                Path::new("/"),
+                &no_volumes,
                 &|_| None
             )
             .is_err()
@@ -641,13 +623,18 @@ mod tests {
     #[test]
     fn volumes_and_tmpfs() {
         let t = tempfile::tempdir().unwrap();
+        let vols = |name: &str| -> Result<PathBuf, String> {
+            let d = t.path().join(name).join("_data");
+            std::fs::create_dir_all(&d).map_err(|e| e.to_string())?;
+            Ok(d)
+        };
         let mut o = opts("x", &[]);
         o.volume = vec![
             format!("{}:/data:ro", t.path().display()),
             "cache:/cache".into(),
         ];
         o.tmpfs = vec!["/run:size=1m,mode=755".into()];
-        let s = build(&o, &image(), Rootfs::default(), plan(), t.path(), &|_| None).unwrap();
+        let s = build(&o, &image(), Rootfs::default(), plan(), &vols, &|_| None).unwrap();
         assert_eq!(
             s.mounts[0],
             Mount::Bind {
@@ -668,7 +655,7 @@ mod tests {
             let mut o = opts("x", &[]);
             o.volume = vec![bad.into()];
             assert!(
-                build(&o, &image(), Rootfs::default(), plan(), t.path(), &|_| None).is_err(),
+                build(&o, &image(), Rootfs::default(), plan(), &vols, &|_| None).is_err(),
                 "{bad}"
             );
         }
@@ -688,7 +675,7 @@ mod tests {
                 &image(),
                 Rootfs::default(),
                 plan(),
-                Path::new("/"),
+                &no_volumes,
                 &|_| None
             )
             .is_err()
