@@ -173,13 +173,23 @@ impl State {
     }
 }
 
-/// Field 22 (starttime) of /proc/PID/stat, or None when the process does not exist.
+/// Field 22 (starttime) of /proc/PID/stat, or None when the process does not exist or has
+/// already exited: a zombie waiting for its parent to reap it is not alive (an orphan's
+/// zombie may linger for seconds where PID 1 reaps lazily).
 pub fn process_start_time(pid: i32) -> Option<u64> {
     let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    start_time_of_living(&stat)
+}
+
+fn start_time_of_living(stat: &str) -> Option<u64> {
     // comm (field 2) may contain spaces and parentheses: split after the last ')'.
     let rest = &stat[stat.rfind(')')? + 2..];
     // rest starts at field 3 (state); starttime is field 22 → index 19.
-    rest.split_ascii_whitespace().nth(19)?.parse().ok()
+    let mut fields = rest.split_ascii_whitespace();
+    if matches!(fields.next()?, "Z" | "X" | "x") {
+        return None;
+    }
+    fields.nth(18)?.parse().ok()
 }
 
 /// One container: its directories and configuration.
@@ -674,6 +684,15 @@ pub(crate) fn fill_random(buf: &mut [u8]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn zombies_are_not_alive() {
+        let running = "42 (sh (x)) S 1 42 42 0 -1 4194304 1 0 0 0 0 0 0 0 20 0 1 0 12345 0";
+        assert_eq!(start_time_of_living(running), Some(12345));
+        let zombie = running.replace(") S ", ") Z ");
+        assert_eq!(start_time_of_living(&zombie), None);
+        assert!(process_start_time(std::process::id() as i32).is_some());
+    }
 
     fn paths(t: &Path) -> Paths {
         Paths {
