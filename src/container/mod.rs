@@ -644,16 +644,20 @@ fn is_hex(s: &str) -> bool {
         .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
-/// docker's rule: `[a-zA-Z0-9][a-zA-Z0-9_.-]+`.
-pub fn validate_name(name: &str) -> Result<(), Error> {
+/// docker's rule for names: `[a-zA-Z0-9][a-zA-Z0-9_.-]+`, at most `max` bytes.
+pub fn is_docker_name(name: &str, max: usize) -> bool {
     let b = name.as_bytes();
-    let ok = b.len() >= 2
-        && b.len() <= 253
+    b.len() >= 2
+        && b.len() <= max
         && b[0].is_ascii_alphanumeric()
         && b[1..]
             .iter()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b'-'));
-    if ok {
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b'-'))
+}
+
+/// A container name: docker's rule, at most 253 bytes (a hostname's limit).
+pub fn validate_name(name: &str) -> Result<(), Error> {
+    if is_docker_name(name, 253) {
         Ok(())
     } else {
         Err(Error::BadName(name.to_string()))

@@ -320,16 +320,10 @@ fn is_hex64(s: &str) -> bool {
     s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
-/// docker's rule for volume names: `[a-zA-Z0-9][a-zA-Z0-9_.-]+`.
+/// docker's rule for volume names (`[a-zA-Z0-9][a-zA-Z0-9_.-]+`), at most 255 bytes (a
+/// directory name).
 pub fn validate_name(name: &str) -> Result<(), Error> {
-    let b = name.as_bytes();
-    let ok = b.len() >= 2
-        && b.len() <= 255
-        && b[0].is_ascii_alphanumeric()
-        && b[1..]
-            .iter()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b'-'));
-    if ok {
+    if crate::container::is_docker_name(name, 255) {
         Ok(())
     } else {
         Err(Error::BadName(name.to_string()))
