@@ -18,21 +18,6 @@ use super::RestartPolicy;
 use crate::container::Record;
 use crate::run::Mount;
 
-/// The capabilities every box container gets unless dropped (podman's default set).
-const DEFAULT_CAPS: &[&str] = &[
-    "CHOWN",
-    "DAC_OVERRIDE",
-    "FOWNER",
-    "FSETID",
-    "KILL",
-    "NET_BIND_SERVICE",
-    "SETFCAP",
-    "SETGID",
-    "SETPCAP",
-    "SETUID",
-    "SYS_CHROOT",
-];
-
 /// A DNS-1123 label from a container name (Kubernetes object and volume names).
 fn dns_label(s: &str) -> String {
     let mut out: String = s
@@ -234,7 +219,10 @@ fn security_context(rec: &Record) -> Value {
             .iter()
             .map(|c| c.trim_start_matches("CAP_").to_string())
             .collect();
-        let default: BTreeSet<String> = DEFAULT_CAPS.iter().map(|s| s.to_string()).collect();
+        let default: BTreeSet<String> = crate::run::security::DEFAULT_CAPS
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
         let add: Vec<&String> = have.difference(&default).collect();
         let drop: Vec<&String> = default.difference(&have).collect();
         let mut caps = Map::new();

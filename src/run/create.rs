@@ -173,60 +173,10 @@ pub fn create(launch: &Launch, maps: &IdMaps, hooks: &mut dyn Hooks) -> Result<C
     Ok(Created { pid, pty, userns })
 }
 
-/// P4: the id maps. newuidmap and newgidmap run concurrently (each takes milliseconds:
-/// a setuid program loading its libraries); root and single-id maps are written directly.
+/// P4: the id maps (newuidmap and newgidmap run concurrently; root and single-id maps are
+/// written directly).
 fn write_maps(maps: &IdMaps, pid: Pid) -> Result<(), Error> {
-    use std::process::{Command, Stdio};
-    let single_self = maps.uid.len() == 1
-        && maps.gid.len() == 1
-        && maps.uid[0].size == 1
-        && maps.gid[0].size == 1
-        && maps.uid[0].host == nix::unistd::getuid().as_raw()
-        && maps.gid[0].host == nix::unistd::getgid().as_raw();
-    if maps.root || single_self {
-        return Ok(maps.write_for(pid)?);
-    }
-    let spawn = |tool: &'static str, m: &[crate::userns::IdMap]| {
-        let path =
-            crate::userns::tool_path(tool).ok_or(crate::userns::Error::ToolMissing { tool })?;
-        let mut cmd = Command::new(path);
-        cmd.arg(pid.to_string());
-        for e in m {
-            cmd.args([
-                e.container.to_string(),
-                e.host.to_string(),
-                e.size.to_string(),
-            ]);
-        }
-        cmd.stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .map_err(|source| crate::userns::Error::ToolSpawn { tool, source })
-    };
-    let uid = spawn("newuidmap", &maps.uid)?;
-    let gid = spawn("newgidmap", &maps.gid);
-    let check = |tool: &'static str, child: std::process::Child| {
-        let out = child
-            .wait_with_output()
-            .map_err(|source| crate::userns::Error::ToolSpawn { tool, source })?;
-        if out.status.success() {
-            return Ok(());
-        }
-        Err(crate::userns::Error::ToolFailed {
-            tool,
-            pid: pid.as_raw(),
-            status: out.status.to_string(),
-            stderr: String::from_utf8_lossy(&out.stderr)
-                .trim()
-                .replace('\n', "; "),
-        })
-    };
-    let u = check("newuidmap", uid);
-    let g = gid.and_then(|c| check("newgidmap", c));
-    u?;
-    g?;
-    Ok(())
+    Ok(maps.write_for(pid)?)
 }
 
 /// The child: run the steps; on failure report it and exit. Never returns.

@@ -176,9 +176,13 @@ impl IdMaps {
             write_proc(pid, "gid_map", &self.proc_format(&self.gid))?;
             return Ok(());
         }
-        run_tool("newuidmap", pid, &self.uid)?;
-        run_tool("newgidmap", pid, &self.gid)?;
-        Ok(())
+        // Both at once: each is a setuid program that takes milliseconds to load, and
+        // this sits on every `box run`'s critical path.
+        let uid = spawn_tool("newuidmap", pid, &self.uid)?;
+        let gid = spawn_tool("newgidmap", pid, &self.gid);
+        let u = finish_tool("newuidmap", pid, uid);
+        let g = gid.and_then(|child| finish_tool("newgidmap", pid, child));
+        u.and(g)
     }
 
     /// How many container ids are mapped (65537 for a standard subuid range).
@@ -301,7 +305,8 @@ fn write_proc(pid: Pid, file: &str, contents: &str) -> Result<(), Error> {
     std::fs::write(&path, contents).map_err(|source| Error::WriteMap { path, source })
 }
 
-fn run_tool(tool: &'static str, pid: Pid, maps: &[IdMap]) -> Result<(), Error> {
+fn spawn_tool(tool: &'static str, pid: Pid, maps: &[IdMap]) -> Result<std::process::Child, Error> {
+    use std::process::Stdio;
     let path = tool_path(tool).ok_or(Error::ToolMissing { tool })?;
     let mut cmd = Command::new(path);
     cmd.arg(pid.to_string());
@@ -312,8 +317,16 @@ fn run_tool(tool: &'static str, pid: Pid, maps: &[IdMap]) -> Result<(), Error> {
             m.size.to_string(),
         ]);
     }
-    let out = cmd
-        .output()
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|source| Error::ToolSpawn { tool, source })
+}
+
+fn finish_tool(tool: &'static str, pid: Pid, child: std::process::Child) -> Result<(), Error> {
+    let out = child
+        .wait_with_output()
         .map_err(|source| Error::ToolSpawn { tool, source })?;
     if !out.status.success() {
         return Err(Error::ToolFailed {
