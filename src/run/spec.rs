@@ -64,6 +64,9 @@ pub struct Spec {
     /// `--sdnotify`: "container" (or ""), "ready" or "ignore" (see `crate::systemd`).
     #[serde(default)]
     pub sdnotify: String,
+    /// `--restart`: "no", "on-failure[:N]" or "always", honoured by the detached monitor.
+    #[serde(default)]
+    pub restart: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -290,6 +293,11 @@ pub fn build(
             .or_else(|| image.stop_signal.clone()),
         stop_timeout: opts.stop_timeout,
         sdnotify: crate::systemd::mode_name(opts.sdnotify).to_string(),
+        restart: {
+            crate::monitor::RestartPolicy::parse(&opts.restart)
+                .map_err(|e| Error::Invalid(e.to_string()))?;
+            opts.restart.clone()
+        },
     })
 }
 

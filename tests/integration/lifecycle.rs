@@ -220,6 +220,40 @@ fn run_d_reports_start_failures() {
 }
 
 #[test]
+fn restart_policy_is_honoured_by_the_monitor() {
+    let env = require_env!(alpine);
+    let lab = Lab::new(env);
+    lab.run(&["run", "-d", "--restart", "sometimes", &lab.image, "true"])
+        .assert_code(125)
+        .assert_one_line_error()
+        .stderr_contains("restart policy");
+    lab.detach(
+        &["--name", "flaky", "--restart", "on-failure:2"],
+        &["sh", "-c", "exit 3"],
+    );
+    // One run and two restarts, then the monitor gives up and the container stays exited.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let format = "{{.RestartCount}} {{.State.Status}} {{.State.ExitCode}}";
+    loop {
+        let out = lab.run(&["inspect", "--format", format, "flaky"]);
+        out.assert_success();
+        if out.out().trim() == "2 exited 3" {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no two restarts: {out}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    lab.run(&[
+        "inspect",
+        "--format",
+        "{{.HostConfig.RestartPolicy.Name}}",
+        "flaky",
+    ])
+    .assert_success()
+    .stdout_contains("on-failure");
+}
+
+#[test]
 fn logs_follow_until_exit_and_since() {
     let env = require_env!(alpine);
     let lab = Lab::new(env);
