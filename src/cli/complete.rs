@@ -490,19 +490,6 @@ impl Live {
                 v.extend(CAPABILITIES.iter().map(CompletionCandidate::new));
                 v
             }
-            Kind::SecurityOpt if current.starts_with("seccomp=") => {
-                // seccomp=PROFILE.json: a host file.
-                let path = &current["seccomp=".len()..];
-                let mut v: Vec<CompletionCandidate> = PathCompleter::any()
-                    .complete(OsStr::new(path))
-                    .into_iter()
-                    .map(|c| c.add_prefix("seccomp="))
-                    .collect();
-                if "unconfined".starts_with(path) {
-                    v.insert(0, CompletionCandidate::new("seccomp=unconfined"));
-                }
-                v
-            }
             Kind::Instruction => fixed(&[
                 ("CMD", "the default command, e.g. CMD [\"/bin/sh\"]"),
                 ("ENTRYPOINT", "the entrypoint, e.g. ENTRYPOINT [\"/app\"]"),
@@ -520,7 +507,6 @@ impl Live {
                     "processes cannot gain privileges (setuid, file caps)",
                 ),
                 ("seccomp=unconfined", "no seccomp filter"),
-                ("seccomp=", "a seccomp profile in JSON"),
             ]),
             Kind::PsFilter => self.ps_filter_candidates(current),
             Kind::Registry => registry_candidates(self.paths()),
