@@ -319,40 +319,7 @@ fn store_image(
     image_names: &[String],
 ) -> Result<Image> {
     let bytes = serde_json::to_vec(config)?;
-    let id = hex::encode(Sha256::digest(&bytes));
-    store.put_blob(&format!("sha256:{id}"), &bytes)?;
-    let parsed: oci_spec::image::ImageConfiguration =
-        serde_json::from_slice(&bytes).context("the image config is invalid")?;
-    let (manifest_digest, manifest_media_type) = match manifest {
-        Some((d, m)) => (Some(d), Some(m)),
-        None => {
-            // Imported images get an OCI manifest, so that `save` can write it.
-            let m = json!({
-                "schemaVersion": 2,
-                "mediaType": OCI_MANIFEST,
-                "config": {"mediaType": OCI_CONFIG, "digest": format!("sha256:{id}"), "size": bytes.len()},
-                "layers": layers.iter().map(|l| json!({"mediaType": l.media_type, "digest": l.digest, "size": l.size})).collect::<Vec<_>>(),
-            });
-            let mb = serde_json::to_vec(&m)?;
-            let d = format!("sha256:{}", hex::encode(Sha256::digest(&mb)));
-            store.put_blob(&d, &mb)?;
-            (Some(d), Some(OCI_MANIFEST.to_string()))
-        }
-    };
-    let image = Image {
-        id,
-        names: Vec::new(),
-        repo_digests: Vec::new(),
-        manifest_digest,
-        manifest_media_type,
-        config: parsed,
-        diff_ids,
-        layers,
-        stored: 0,
-        size: 0,
-        layer_root: None,
-    };
-    Ok(store.commit_image(image, image_names)?)
+    store_image_bytes(store, &bytes, diff_ids, layers, manifest, image_names)
 }
 
 pub fn save(ctx: &Ctx, args: SaveArgs) -> Result<u8> {
@@ -629,7 +596,8 @@ pub fn load(ctx: &Ctx, args: LoadArgs) -> Result<u8> {
     Ok(0)
 }
 
-/// Like `store_image`, with the config's exact bytes (its digest is the image id).
+/// Like `store_image`, with the config's exact bytes (its digest is the image id). Images
+/// without a manifest (imported ones) get an OCI manifest, so that `save` can write it.
 fn store_image_bytes(
     store: &Store,
     config_bytes: &[u8],
