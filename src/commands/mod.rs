@@ -1,7 +1,4 @@
 //! One file per command family; each function returns the exit code to use.
-//!
-//! A command whose behaviour has not landed yet returns `not_implemented`, which exits 125
-//! with "not implemented yet"; every such command is owned by an open issue.
 use anyhow::Result;
 
 use crate::cli::Ctx;
@@ -22,14 +19,6 @@ pub mod pull;
 pub mod run;
 pub mod system;
 pub mod volume;
-
-/// The error of a command whose behaviour a later issue delivers.
-pub fn not_implemented(what: &str) -> Result<u8> {
-    Err(anyhow::Error::new(crate::exit::Coded::new(
-        crate::exit::BOX_ERROR,
-        format!("{what}: not implemented yet"),
-    )))
-}
 
 pub fn dispatch(ctx: &Ctx, command: Command) -> Result<u8> {
     match command {
