@@ -451,10 +451,6 @@ fn live_names_from_a_store_box_wrote() {
             "300",
         ])
         .run();
-    if run.code == 125 && run.err().contains("not implemented") {
-        harness::skip("box run -d is not implemented yet");
-        return;
-    }
     run.assert_success();
     tb.cmd([
         "run",

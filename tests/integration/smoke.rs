@@ -75,22 +75,13 @@ fn bogus_flag_exits_125_with_an_error() {
         first.contains("--bogus-flag"),
         "the first stderr line must say what is wrong:\n{out}"
     );
-    let lines = out.stderr.lines().filter(|l| !l.trim().is_empty()).count();
-    if lines > 1 {
-        harness::note(&format!(
-            "pending: usage errors print {lines} lines; the convention is one line"
-        ));
-    }
+    out.assert_one_line_error();
 }
 
 #[test]
 fn info_as_boxtest() {
     let env = require_env!();
     let out = env.user_box().arg("info").run();
-    if out.code == 125 && out.stderr.contains("not implemented yet") {
-        harness::note("pending: `box info` is not implemented yet");
-        return;
-    }
     out.assert_success();
     assert!(!out.out().is_empty(), "`box info` printed nothing:\n{out}");
 }
