@@ -413,7 +413,7 @@ pub fn format_ports(ports: &[PortMapping]) -> String {
 pub(crate) mod tests {
     use super::*;
 
-    /// A host for plans: helpers present, a default route, every port free.
+    /// A host for plans: helpers present, a default route, every port free but `busy`.
     #[derive(Debug, Clone, Copy)]
     pub(crate) struct FakeHost {
         pub root: bool,
@@ -421,6 +421,9 @@ pub(crate) mod tests {
         pub pasta: bool,
         pub slirp: bool,
         pub default_route: bool,
+        /// Host ports reported as in use (on every address); all others are free. Unit tests
+        /// never probe real ports: a CI machine may have anything listening.
+        pub busy: &'static [u16],
     }
 
     impl Default for FakeHost {
@@ -431,6 +434,7 @@ pub(crate) mod tests {
                 pasta: true,
                 slirp: true,
                 default_route: true,
+                busy: &[],
             }
         }
     }
@@ -453,12 +457,8 @@ pub(crate) mod tests {
         fn has_default_route(&self) -> bool {
             self.default_route
         }
-        fn port_free(&self, ip: Option<IpAddr>, port: u16, protocols: &[Protocol]) -> bool {
-            // Real probes for loopback, so tests can make a port busy; others are free.
-            match ip {
-                Some(ip) if ip.is_loopback() => ports::port_is_free(Some(ip), port, protocols),
-                _ => true,
-            }
+        fn port_free(&self, _ip: Option<IpAddr>, port: u16, _protocols: &[Protocol]) -> bool {
+            !self.busy.contains(&port)
         }
     }
 

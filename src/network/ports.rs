@@ -700,30 +700,32 @@ mod tests {
 
     #[test]
     fn host_range_for_one_port_takes_the_first_free() {
-        let busy = TcpListener::bind("127.0.0.1:0").unwrap();
-        let p = busy.local_addr().unwrap().port();
-        if p == u16::MAX {
-            return;
-        }
-        let spec = format!("127.0.0.1:{}-{}:80", p, p + 1);
-        let m = plan(&[&spec], false, &[]).unwrap();
+        let busy = |ports: &'static [u16]| FakeHost {
+            busy: ports,
+            ..FakeHost::default()
+        };
+        let with = |spec: &str, host: &FakeHost| plan_ports(&[spec.to_string()], false, &[], host);
+        let m = with("127.0.0.1:18000-18001:80", &busy(&[18000])).unwrap();
         assert_eq!(m.len(), 1);
-        // p is busy, so p+1 (if it is free, which it nearly always is).
-        if port_is_free(v4("127.0.0.1"), p + 1, &[Protocol::Tcp]) {
-            assert_eq!(m[0].host_port, p + 1);
-        }
+        assert_eq!(m[0].host_port, 18001);
         // A fixed host port that is in use is an error now, not when the helper starts.
-        let fixed = format!("127.0.0.1:{p}:80");
-        let e = plan(&[&fixed], false, &[]).unwrap_err().to_string();
+        let e = with("127.0.0.1:18000:80", &busy(&[18000]))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("already in use"), "{e}");
         // Every port of the range busy: no free one.
-        if let Ok(busy2) = TcpListener::bind(("127.0.0.1", p + 1)) {
-            let both = format!("127.0.0.1:{}-{}:80", p, p + 1);
-            let e = plan(&[&both], false, &[]).unwrap_err().to_string();
-            assert!(e.contains("no free port"), "{e}");
-            drop(busy2);
-        }
-        drop(busy);
+        let e = with("127.0.0.1:18000-18001:80", &busy(&[18000, 18001]))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("no free port"), "{e}");
+    }
+
+    #[test]
+    fn the_real_probe_sees_a_bound_port() {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let p = l.local_addr().unwrap().port();
+        assert!(!port_is_free(v4("127.0.0.1"), p, &[Protocol::Tcp]));
+        drop(l);
     }
 
     #[test]
