@@ -8,7 +8,7 @@ use crate::cli::Ctx;
 use crate::cli::args::{InspectArgs, InspectType};
 use crate::container::{Containers, Record, State, Status};
 use crate::monitor::{self, status};
-use crate::run::{Mount, Network};
+use crate::run::Mount;
 
 /// docker-like `inspect` JSON of a container.
 pub fn container_json(ctx: &Ctx, rec: &Record, st: &State) -> Value {
@@ -81,12 +81,9 @@ pub fn container_json(ctx: &Ctx, rec: &Record, st: &State) -> Value {
     let nano_cpus = res.cpus.map(|c| (c * 1e9) as i64).unwrap_or(0);
     let policy = monitor::restart_policy(rec);
     let info = monitor::read_info(rec);
-    let network_mode = match spec.network {
-        Network::Default => "default",
-        Network::Pasta => "pasta",
-        Network::Slirp4netns => "slirp4netns",
-        Network::None => "none",
-        Network::Host => "host",
+    let network_mode = match spec.network_arg() {
+        m if m.is_empty() => "default".to_string(),
+        m => m,
     };
     let hostname = if spec.hostname.is_empty() {
         rec.short_id().to_string()

@@ -87,6 +87,12 @@ fn create_record_watched(
         .and_then(|c| c.exposed_ports().clone())
         .unwrap_or_default();
     let net = crate::network::Plan::from_opts(opts, &exposed)?;
+    if let crate::network::Mode::Container(name) = &net.mode {
+        // It has to run only when this one starts; it has to exist now.
+        Containers::open(&ctx.paths)?
+            .find(name)
+            .with_context(|| format!("--network container:{name}"))?;
+    }
     let spec = spec::build(
         opts,
         &defaults,

@@ -139,6 +139,57 @@ pub fn hosts_file(
 ) -> String {
     let mut out = String::new();
     let host_address = plan.host_address();
+    add_host_lines(&mut out, add_hosts, host_address);
+    out.push_str("127.0.0.1\tlocalhost localhost.localdomain localhost4 localhost4.localdomain4\n");
+    out.push_str("::1\tlocalhost localhost.localdomain localhost6 localhost6.localdomain6\n");
+    if let Some(ip) = host_address {
+        let _ = writeln!(out, "{ip}\thost.containers.internal host.docker.internal");
+    }
+    let names = own_names(hostname, container_name);
+    if !names.is_empty() {
+        let ip = plan
+            .container_address()
+            .map(|(ip, _)| ip)
+            .unwrap_or(IpAddr::V4(std::net::Ipv4Addr::LOCALHOST));
+        let _ = writeln!(out, "{ip}\t{}", names.join(" "));
+    }
+    out
+}
+
+/// /etc/hosts for a container that joins another's network (`--network container:`): its
+/// `--add-host` entries, then the other container's file as it is, then the joiner's own
+/// names on the loopback (the address they share is the other container's).
+pub fn joined_hosts_file(
+    theirs: &str,
+    hostname: &str,
+    container_name: &str,
+    add_hosts: &[String],
+) -> String {
+    let mut out = String::new();
+    // host-gateway is refused for this mode when the plan is made.
+    add_host_lines(&mut out, add_hosts, None);
+    out.push_str(theirs);
+    if !out.is_empty() && !out.ends_with('\n') {
+        out.push('\n');
+    }
+    let known = |n: &str| {
+        theirs.lines().any(|l| {
+            let l = l.split('#').next().unwrap_or("");
+            l.split_whitespace().skip(1).any(|w| w == n)
+        })
+    };
+    let names: Vec<&str> = own_names(hostname, container_name)
+        .into_iter()
+        .filter(|n| !known(n))
+        .collect();
+    if !names.is_empty() {
+        let _ = writeln!(out, "127.0.0.1\t{}", names.join(" "));
+    }
+    out
+}
+
+/// `--add-host` lines; `host-gateway` entries need the host's address.
+fn add_host_lines(out: &mut String, add_hosts: &[String], host_address: Option<IpAddr>) {
     for entry in add_hosts {
         let Ok((names, target)) = parse_add_host(entry) else {
             continue;
@@ -152,11 +203,10 @@ pub fn hosts_file(
         };
         let _ = writeln!(out, "{ip}\t{}", names.join(" "));
     }
-    out.push_str("127.0.0.1\tlocalhost localhost.localdomain localhost4 localhost4.localdomain4\n");
-    out.push_str("::1\tlocalhost localhost.localdomain localhost6 localhost6.localdomain6\n");
-    if let Some(ip) = host_address {
-        let _ = writeln!(out, "{ip}\thost.containers.internal host.docker.internal");
-    }
+}
+
+/// The container's host name, its first label, and its name, once each.
+fn own_names<'a>(hostname: &'a str, container_name: &'a str) -> Vec<&'a str> {
     let mut names: Vec<&str> = Vec::new();
     for n in [
         hostname,
@@ -167,14 +217,7 @@ pub fn hosts_file(
             names.push(n);
         }
     }
-    if !names.is_empty() {
-        let ip = plan
-            .container_address()
-            .map(|(ip, _)| ip)
-            .unwrap_or(IpAddr::V4(std::net::Ipv4Addr::LOCALHOST));
-        let _ = writeln!(out, "{ip}\t{}", names.join(" "));
-    }
-    out
+    names
 }
 
 #[cfg(test)]
@@ -316,5 +359,19 @@ mod tests {
             // A host without a default route: no host entry to write.
             _ => assert!(!out.contains("host.containers.internal")),
         }
+    }
+
+    #[test]
+    fn joined_hosts_keep_theirs_and_add_own_names() {
+        let theirs = "127.0.0.1\tlocalhost\n10.0.2.100\tabc123 web\n";
+        let out = joined_hosts_file(theirs, "def456", "client", &["db:192.0.2.5".into()]);
+        assert_eq!(
+            out,
+            "192.0.2.5\tdb\n127.0.0.1\tlocalhost\n10.0.2.100\tabc123 web\n127.0.0.1\tdef456 client\n"
+        );
+        // Names the other file has already are not repeated; a missing file still works.
+        let out = joined_hosts_file(theirs, "web", "web", &[]);
+        assert_eq!(out, theirs);
+        assert_eq!(joined_hosts_file("", "h", "n", &[]), "127.0.0.1\th n\n");
     }
 }

@@ -33,6 +33,20 @@ pub struct JoinTarget {
     pub resolv_conf: PathBuf,
     /// The target's network plan (its mode and published ports, for `inspect`).
     pub plan: Option<Plan>,
+    /// The target's `--userns` mode as recorded ("" is auto): the joiner lives in the
+    /// same user namespace, so it must have the same id mapping.
+    pub userns_mode: String,
+}
+
+impl JoinTarget {
+    /// Whether the target runs in the host's network namespace (`--network host`): the
+    /// joiner then keeps the host's too (it cannot enter a namespace its user namespace
+    /// does not own, and needs not).
+    pub fn uses_host_network(&self) -> bool {
+        self.plan
+            .as_ref()
+            .is_some_and(|p| p.mode == super::Mode::Host)
+    }
 }
 
 /// Resolve `container:NAME` (name or id) to a running container's namespaces. The pid is
@@ -82,5 +96,6 @@ pub fn join_target(paths: &Paths, name: &str) -> Result<JoinTarget, Error> {
         hosts: rec.userdata_dir().join("hosts"),
         resolv_conf: rec.userdata_dir().join("resolv.conf"),
         plan: rec.config.spec.network_plan.clone(),
+        userns_mode: rec.config.spec.userns.clone(),
     })
 }

@@ -42,7 +42,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::cli::args::ContainerOpts;
 
-pub use files::{hosts_file, resolv_conf};
+pub use files::{hosts_file, joined_hosts_file, resolv_conf};
 pub use helper::{Handle, Helper, Starting, reap_helpers, start};
 pub(crate) use host::HostFacts;
 pub use join::{JoinTarget, join_target};

@@ -29,6 +29,18 @@
 //! A child error arrives as `Failed { step, errno, message }`; the parent reaps the child
 //! and turns it into `Error::Child` (exit code 125), or 126/127 for an exec failure. EOF
 //! without `Failed` means the command is running.
+//!
+//! `--network container:NAME` (see `network::join`) replaces P2: a network namespace
+//! belongs to the user namespace it was made in, so the child must live in the other
+//! container's user namespace, and namespaces can only be made from inside it. As runc's
+//! nsexec does, a short-lived joiner does that and hands the child back to box:
+//!
+//! ```text
+//!  P2 socketpair, fork the joiner ──►  J0 setns(user), setns(net) of the other container;
+//!                                         clone(CLONE_PARENT | CLONE_NEW{NS,PID,UTS,IPC})
+//!     ◄── Cloned{pid} ───────────────     (box is the child's parent), then exit
+//!     reap the joiner; P3 as above, P4 skipped (the user namespace is mapped already)
+//! ```
 use std::convert::Infallible;
 use std::ffi::CString;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
@@ -70,6 +82,16 @@ pub struct Launch<'a> {
     pub seccomp: Vec<seccompiler::BpfProgram>,
     /// Capability mask.
     pub caps: u64,
+    /// `--network container:NAME`: the other container's namespaces to join.
+    pub join: Option<Join<'a>>,
+}
+
+/// The user and network namespaces of the container whose network the new one joins.
+#[derive(Clone, Copy)]
+pub struct Join<'a> {
+    pub userns: BorrowedFd<'a>,
+    /// `None` when that container uses the host's network: then so does this one.
+    pub netns: Option<BorrowedFd<'a>>,
 }
 
 /// What the parent does between the clone and the release.
@@ -98,27 +120,60 @@ pub fn create(launch: &Launch, maps: &IdMaps, hooks: &mut dyn Hooks) -> Result<C
         return Err(Error::Threads(threads));
     }
 
-    // P2. The channel and the clone.
+    // P2. The channel and the clone (through the joiner for `--network container:`).
     let (ours, theirs) = Channel::pair()?;
-    let mut flags = libc::CLONE_NEWUSER
-        | libc::CLONE_NEWNS
-        | libc::CLONE_NEWPID
-        | libc::CLONE_NEWUTS
-        | libc::CLONE_NEWIPC;
+    let mut flags =
+        libc::CLONE_NEWNS | libc::CLONE_NEWPID | libc::CLONE_NEWUTS | libc::CLONE_NEWIPC;
     // CLONE_NEWCGROUP is not here: the child unshares it after P5 (see C3), so that its
     // cgroup namespace is rooted at the container's own cgroup, not at box's.
-    if launch.spec.network != Network::Host {
-        flags |= libc::CLONE_NEWNET;
-    }
-    // SAFETY: single-threaded (checked above); the child never returns from `child`.
-    let pid = match unsafe { sys::clone_process(flags) }.map_err(Error::Clone)? {
-        Forked::Child => {
-            drop(ours);
-            child(launch, &theirs)
+    let pid = match launch.join {
+        None => {
+            flags |= libc::CLONE_NEWUSER;
+            if launch.spec.network != Network::Host {
+                flags |= libc::CLONE_NEWNET;
+            }
+            // SAFETY: single-threaded (checked above); the child never returns from `child`.
+            let pid = match unsafe { sys::clone_process(flags) }.map_err(Error::Clone)? {
+                Forked::Child => {
+                    drop(ours);
+                    child(launch, &theirs)
+                }
+                Forked::Parent(pid) => pid,
+            };
+            drop(theirs);
+            pid
         }
-        Forked::Parent(pid) => pid,
+        Some(join) => {
+            // SAFETY: single-threaded (checked above); the joiner never returns.
+            let joiner = match unsafe { sys::clone_process(0) }.map_err(Error::Clone)? {
+                Forked::Child => {
+                    drop(ours);
+                    joiner(launch, join, flags, &theirs)
+                }
+                Forked::Parent(pid) => pid,
+            };
+            drop(theirs);
+            let cloned = ours.recv();
+            // The joiner exits right after its message (or its failure).
+            let _ = waitpid(joiner, None);
+            match cloned? {
+                Some((Msg::Cloned { pid }, _)) => Pid::from_raw(pid),
+                Some((
+                    Msg::Failed {
+                        step,
+                        errno,
+                        message,
+                    },
+                    _,
+                )) => return Err(Error::child(step, errno, message, &launch.spec.args)),
+                other => {
+                    return Err(Error::Protocol(format!(
+                        "the namespace joiner sent {other:?}"
+                    )));
+                }
+            }
+        }
     };
-    drop(theirs);
     let abort = |e: Error| {
         let _ = kill(pid, Signal::SIGKILL);
         let _ = waitpid(pid, None);
@@ -137,9 +192,12 @@ pub fn create(launch: &Launch, maps: &IdMaps, hooks: &mut dyn Hooks) -> Result<C
     hooks.cloned(pid, userns.as_fd()).map_err(abort)?;
     super::trace("P3 watcher forked");
 
-    // P4. The id maps: newuidmap/newgidmap (or direct writes as root).
-    write_maps(maps, pid).map_err(abort)?;
-    super::trace("P4 id maps written");
+    // P4. The id maps: newuidmap/newgidmap (or direct writes as root). A joined user
+    // namespace has its maps already.
+    if launch.join.is_none() {
+        write_maps(maps, pid).map_err(abort)?;
+        super::trace("P4 id maps written");
+    }
 
     // P5. cgroup and network.
     hooks.mapped(pid).map_err(abort)?;
@@ -177,6 +235,49 @@ pub fn create(launch: &Launch, maps: &IdMaps, hooks: &mut dyn Hooks) -> Result<C
 /// written directly).
 fn write_maps(maps: &IdMaps, pid: Pid) -> Result<(), Error> {
     Ok(maps.write_for(pid)?)
+}
+
+/// J0, the joiner: enter the other container's user namespace (which gives the
+/// capabilities to make namespaces owned by it) and network namespace, clone the child as
+/// box's own child (CLONE_PARENT), report its pid and exit. Never returns.
+fn joiner(launch: &Launch, join: Join, flags: libc::c_int, ch: &Channel) -> ! {
+    let fail = |errno: i32, message: String| -> ! {
+        let _ = ch.send(&Msg::Failed {
+            step: Step::Join,
+            errno,
+            message,
+        });
+        // SAFETY: _exit in a forked child.
+        unsafe { libc::_exit(crate::exit::BOX_ERROR as i32) }
+    };
+    use nix::sched::{CloneFlags, setns};
+    if let Err(e) = setns(join.userns, CloneFlags::CLONE_NEWUSER) {
+        fail(e as i32, format!("enter its user namespace: {}", e.desc()));
+    }
+    if let Some(netns) = join.netns {
+        if let Err(e) = setns(netns, CloneFlags::CLONE_NEWNET) {
+            fail(
+                e as i32,
+                format!("enter its network namespace: {}", e.desc()),
+            );
+        }
+    }
+    // SAFETY: the joiner is single-threaded (a fork of single-threaded box).
+    match unsafe { sys::clone_process(flags | libc::CLONE_PARENT) } {
+        Ok(Forked::Child) => child(launch, ch),
+        Ok(Forked::Parent(pid)) => {
+            let code = match ch.send(&Msg::Cloned { pid: pid.as_raw() }) {
+                Ok(()) => 0,
+                Err(_) => {
+                    let _ = kill(pid, Signal::SIGKILL);
+                    1
+                }
+            };
+            // SAFETY: _exit in a forked child.
+            unsafe { libc::_exit(code) }
+        }
+        Err(e) => fail(e as i32, format!("clone into its namespaces: {}", e.desc())),
+    }
 }
 
 /// The child: run the steps; on failure report it and exit. Never returns.
@@ -239,7 +340,7 @@ fn steps(l: &Launch, ch: &Channel) -> Result<Infallible, (Step, Fail)> {
     nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWCGROUP)
         .map_err(errno(Step::Namespaces, "unshare the cgroup namespace"))?;
     nix::unistd::sethostname(l.hostname).map_err(errno(Step::Namespaces, "sethostname"))?;
-    if spec.network != Network::Host {
+    if spec.network != Network::Host && l.join.is_none() {
         crate::network::bring_up_loopback()
             .map_err(|e| (Step::Namespaces, Fail::new(libc::EPERM, e.to_string())))?;
     }

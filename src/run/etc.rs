@@ -7,26 +7,39 @@ use std::path::Path;
 use super::spec::Spec;
 use crate::network;
 
-/// Write `userdata/{hostname,hosts,resolv.conf}`.
+/// Write `userdata/{hostname,hosts,resolv.conf}`. A container that joins another's
+/// network (`joined`) starts from that container's hosts and resolv.conf.
 pub fn write_userdata(
     userdata: &Path,
     spec: &Spec,
     plan: &network::Plan,
     hostname: &str,
     name: &str,
+    joined: Option<&network::JoinTarget>,
 ) -> std::io::Result<()> {
     std::fs::create_dir_all(userdata)?;
     let host_resolv = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
-    for (file, contents) in [
-        ("hostname", format!("{hostname}\n")),
-        (
-            "hosts",
+    let (hosts, resolv) = match joined {
+        None => (
             network::hosts_file(plan, hostname, name, &spec.add_hosts),
-        ),
-        (
-            "resolv.conf",
             network::resolv_conf(plan, &host_resolv, &spec.dns),
         ),
+        Some(target) => {
+            let theirs = |p: &Path| std::fs::read_to_string(p).unwrap_or_default();
+            let resolv = if spec.dns.is_empty() {
+                theirs(&target.resolv_conf)
+            } else {
+                network::resolv_conf(plan, &host_resolv, &spec.dns)
+            };
+            let hosts =
+                network::joined_hosts_file(&theirs(&target.hosts), hostname, name, &spec.add_hosts);
+            (hosts, resolv)
+        }
+    };
+    for (file, contents) in [
+        ("hostname", format!("{hostname}\n")),
+        ("hosts", hosts),
+        ("resolv.conf", resolv),
     ] {
         let path = userdata.join(file);
         // Rewritten in place (not renamed): a running container's bind mount keeps

@@ -81,6 +81,8 @@ pub fn network_plan(spec: &Spec) -> network::Plan {
             Network::Slirp4netns => network::Mode::Slirp4netns,
             Network::None => network::Mode::None,
             Network::Host => network::Mode::Host,
+            // Always recorded with a plan (it holds the name); an empty name fails to join.
+            Network::Container => network::Mode::Container(String::new()),
         },
         ports: Vec::new(),
     })

@@ -92,8 +92,6 @@ pub enum Error {
     Driver(#[from] crate::driver::Error),
     #[error("seccomp profile: {0}")]
     Seccomp(#[from] seccompiler::BackendError),
-    #[error("{0}: not implemented yet")]
-    NotImplemented(String),
     #[error(transparent)]
     Cgroup(#[from] crate::cgroup::Error),
     #[error(transparent)]

@@ -69,6 +69,31 @@ pub struct Spec {
     pub restart: String,
 }
 
+impl Spec {
+    /// `--network container:NAME`: the name (or id) of the container whose network this
+    /// one joins.
+    pub fn network_container(&self) -> Option<&str> {
+        match self.network_plan.as_ref().map(|p| &p.mode) {
+            Some(crate::network::Mode::Container(name)) if self.network == Network::Container => {
+                Some(name)
+            }
+            _ => None,
+        }
+    }
+
+    /// The `--network` value that recreates this mode ("" for the default).
+    pub fn network_arg(&self) -> String {
+        match self.network {
+            Network::Default => String::new(),
+            Network::Pasta => "pasta".into(),
+            Network::Slirp4netns => "slirp4netns".into(),
+            Network::None => "none".into(),
+            Network::Host => "host".into(),
+            Network::Container => format!("container:{}", self.network_container().unwrap_or("")),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase", tag = "type")]
 pub enum Mount {
@@ -97,6 +122,9 @@ pub enum Network {
     None,
     /// The host's network namespace.
     Host,
+    /// Another container's network (and user) namespace: `--network container:NAME`, the
+    /// name in `network_plan`.
+    Container,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -212,11 +240,7 @@ pub fn build(
         Mode::Slirp4netns => Network::Slirp4netns,
         Mode::None => Network::None,
         Mode::Host => Network::Host,
-        Mode::Container(name) => {
-            return Err(Error::NotImplemented(format!(
-                "--network container:{name} (joining another container's network)"
-            )));
-        }
+        Mode::Container(_) => Network::Container,
     };
     // Validated now so that `box create` fails, not the later start.
     crate::cgroup::Limits::from_opts(opts)?;

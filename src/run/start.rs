@@ -49,6 +49,7 @@ pub fn start_watched(
     let mode = userns::Mode::parse(&spec.userns).unwrap_or_default();
     let maps = IdMaps::for_current_user(mode)?;
     let net_plan = hooks::network_plan(spec);
+    let joined = join_target(paths, spec, mode)?;
     super::trace("start: id maps");
 
     let mkdir = |d: &std::path::Path| {
@@ -69,12 +70,18 @@ pub fn start_watched(
     } else {
         spec.hostname.clone()
     };
-    etc::write_userdata(&rec.userdata_dir(), spec, &net_plan, &hostname, rec.name()).map_err(
-        |source| Error::Io {
-            what: "write the container's /etc files".into(),
-            source,
-        },
-    )?;
+    etc::write_userdata(
+        &rec.userdata_dir(),
+        spec,
+        &net_plan,
+        &hostname,
+        rec.name(),
+        joined.as_ref(),
+    )
+    .map_err(|source| Error::Io {
+        what: "write the container's /etc files".into(),
+        source,
+    })?;
     super::trace("start: dirs and /etc files");
     let limits = hooks::limits(spec)?;
 
@@ -122,7 +129,10 @@ pub fn start_watched(
             fuse_idmap: keep_id_shift(mode, &maps)?,
         },
         specials: Specials {
-            netns: spec.network != Network::Host,
+            // A fresh sysfs only for a network namespace of the container's own user
+            // namespace (not the host's).
+            netns: spec.network != Network::Host
+                && !joined.as_ref().is_some_and(|t| t.uses_host_network()),
             cgroupfs: crate::cgroup::mount_in_container(),
             tty_gid: maps.host_gid(5).is_some(),
         },
@@ -130,6 +140,10 @@ pub fn start_watched(
         winsize,
         seccomp,
         caps,
+        join: joined.as_ref().map(|t| create::Join {
+            userns: t.userns.as_fd(),
+            netns: (!t.uses_host_network()).then(|| t.netns.as_fd()),
+        }),
     };
 
     // The cgroup last: from here on every error path must clean it up.
@@ -227,6 +241,36 @@ pub fn start_watched(
     super::trace("cleanup done");
     drop(restore);
     Ok(code)
+}
+
+/// `--network container:NAME`: the running container to join, holding its namespaces
+/// open. The joiner lives in that container's user namespace, so both need one mapping.
+fn join_target(
+    paths: &Paths,
+    spec: &Spec,
+    mode: userns::Mode,
+) -> Result<Option<crate::network::JoinTarget>, Error> {
+    let Some(name) = spec.network_container() else {
+        return Ok(None);
+    };
+    let target = crate::network::join_target(paths, name)?;
+    let theirs = userns::Mode::parse(&target.userns_mode).unwrap_or_default();
+    if theirs != mode {
+        let show = |s: &str| {
+            if s.is_empty() {
+                "auto".to_string()
+            } else {
+                s.to_string()
+            }
+        };
+        return Err(Error::Invalid(format!(
+            "--network container:{name}: {name} runs with --userns={} and this container with --userns={}: a container joining another's network shares its user namespace, so use --userns={}",
+            show(&target.userns_mode),
+            show(&spec.userns),
+            show(&target.userns_mode),
+        )));
+    }
+    Ok(Some(target))
 }
 
 /// Retire a `--rm` container (the watcher deletes its files in the background) and let

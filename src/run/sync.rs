@@ -18,6 +18,9 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[repr(u8)]
 pub enum Step {
+    /// 0. `--network container:NAME` only, in a short-lived joiner process before the
+    /// child exists: enter the other container's user and network namespaces.
+    Join = 0,
     /// 1. wait for the parent: id maps written, cgroup joined, network set up.
     Release = 1,
     /// 2. become root of the user namespace.
@@ -41,6 +44,7 @@ pub enum Step {
 impl Step {
     pub fn describe(self) -> &'static str {
         match self {
+            Step::Join => "joining the other container's network",
             Step::Release => "waiting for the id maps",
             Step::Identity => "entering the user namespace",
             Step::Namespaces => "setting up namespaces",
@@ -57,6 +61,9 @@ impl Step {
 /// Everything that travels over the channel.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Msg {
+    /// joiner → parent (step 0): the child was cloned into the joined namespaces, with
+    /// this pid (the parent's pid namespace; the child is the parent's own child).
+    Cloned { pid: i32 },
     /// parent → child (step 1): the maps are written, cgroup and network are ready.
     Release,
     /// child → parent (step 7): the pty master, attached as SCM_RIGHTS.

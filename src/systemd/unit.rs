@@ -15,7 +15,7 @@
 use std::path::Path;
 
 use crate::container::Config;
-use crate::run::spec::{Mount, Network, Seccomp};
+use crate::run::spec::{Mount, Seccomp};
 
 /// Restart= values systemd accepts.
 pub const RESTART_POLICIES: &[&str] = &[
@@ -171,12 +171,9 @@ pub fn run_args(config: &Config, image_env: &[String]) -> Vec<String> {
             ),
         }
     }
-    match sp.network {
-        Network::Default => {}
-        Network::Pasta => opt("--network", "pasta"),
-        Network::Slirp4netns => opt("--network", "slirp4netns"),
-        Network::None => opt("--network", "none"),
-        Network::Host => opt("--network", "host"),
+    let network = sp.network_arg();
+    if !network.is_empty() {
+        opt("--network", &network);
     }
     for p in &sp.publish {
         opt("-p", p);
@@ -293,7 +290,7 @@ pub fn quote(word: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::run::spec::{Resources, Spec};
+    use crate::run::spec::{Network, Resources, Spec};
     use std::collections::BTreeMap;
     use std::path::PathBuf;
 

@@ -2,7 +2,8 @@
 //! reaching a server on the host through host.containers.internal, a published port of a
 //! detached container reached from the host, `--network none` and `host`, the files in /etc,
 //! clear errors (no helper, privileged port), and the helper process gone after `rm -f` and
-//! after `kill -9` of a foreground box.
+//! after `kill -9` of a foreground box, and `--network container:NAME` (joining a running
+//! container's network, also one on the host's network).
 //!
 //! Traffic stays on the host's loopback: the container reaches the host only through the
 //! helper's host-loopback mapping, names are resolved from /etc/hosts, and nothing is
@@ -524,4 +525,174 @@ fn no_helper_installed_is_a_clear_error() {
         .env("PATH", &bin)
         .run()
         .assert_success();
+}
+
+/// `--network container:NAME`: the joiner shares the target's network namespace (its
+/// loopback server, its interfaces, its /etc/hosts), keeps its own pid and uts namespaces,
+/// starts no helper of its own, and every wrong use is a one-line error.
+#[test]
+fn network_container_joins_a_running_container() {
+    let env = require_env!(alpine);
+    if !have(&["pasta"]) {
+        return;
+    }
+    let lab = Lab::new(env);
+    let tb = &lab.tb;
+    tb.cmd([
+        "run",
+        "-d",
+        "--name",
+        "web",
+        &lab.image,
+        "sh",
+        "-c",
+        "nc -lk -p 7777 -e echo hello-from-web & exec sleep 300",
+    ])
+    .run()
+    .assert_success();
+    let web_netns = tb
+        .cmd(["exec", "web", "readlink", "/proc/self/ns/net"])
+        .run()
+        .assert_success()
+        .out()
+        .trim()
+        .to_string();
+    assert!(web_netns.starts_with("net:["), "{web_netns}");
+
+    let out = tb
+        .cmd([
+            "run",
+            "--rm",
+            "--name",
+            "client",
+            "--network",
+            "container:web",
+            &lab.image,
+            "sh",
+            "-c",
+            "for i in 1 2 3 4 5 6 7 8 9 10; do nc 127.0.0.1 7777 </dev/null && break; sleep 0.2; done; \
+             echo ---; readlink /proc/self/ns/net; echo ---; ps -o comm; echo ---; cat /etc/hosts",
+        ])
+        .run();
+    out.assert_success();
+    let text = out.out();
+    let parts: Vec<&str> = text.split("---\n").collect();
+    assert_eq!(parts.len(), 4, "{text}");
+    assert!(
+        parts[0].contains("hello-from-web"),
+        "web's loopback: {text}"
+    );
+    assert_eq!(parts[1].trim(), web_netns, "the same network namespace");
+    assert!(
+        !parts[2].contains("nc") && !parts[2].contains("sleep"),
+        "its own pid namespace: {}",
+        parts[2]
+    );
+    assert!(parts[3].contains(" web"), "web's /etc/hosts: {}", parts[3]);
+    assert!(
+        parts[3].contains(" client"),
+        "and its own name: {}",
+        parts[3]
+    );
+
+    // Detached: no helper of its own; inspect names the mode; exec joins it too.
+    tb.cmd([
+        "run",
+        "-d",
+        "--name",
+        "side",
+        "--network",
+        "container:web",
+        &lab.image,
+        "sleep",
+        "300",
+    ])
+    .run()
+    .assert_success();
+    tb.cmd(["inspect", "--format", "{{.HostConfig.NetworkMode}}", "side"])
+        .run()
+        .assert_success()
+        .stdout_contains("container:web");
+    tb.cmd(["exec", "side", "readlink", "/proc/self/ns/net"])
+        .run()
+        .assert_success()
+        .stdout_contains(&web_netns);
+    let id = tb
+        .cmd(["inspect", "--format", "{{.Id}}", "side"])
+        .run()
+        .out()
+        .trim()
+        .to_string();
+    let state: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(tb.root().join("containers").join(&id).join("state.json")).unwrap(),
+    )
+    .unwrap();
+    let supervisor = state["box_pid"].as_i64().expect("box_pid in state.json") as i32;
+    assert!(
+        helpers_of(supervisor).is_empty(),
+        "no network helper for a joiner"
+    );
+
+    // Wrong uses.
+    let run_joined = |target: &str, extra: &[&str]| {
+        let net = format!("container:{target}");
+        let mut args = vec!["run", "--rm", "--network", &net];
+        args.extend_from_slice(extra);
+        args.extend_from_slice(&[&lab.image, "true"]);
+        tb.cmd(&args).run()
+    };
+    run_joined("nosuch", &[])
+        .assert_code(125)
+        .assert_one_line_error()
+        .stderr_contains("no such container");
+    tb.cmd(["create", "--name", "idle", &lab.image, "true"])
+        .run()
+        .assert_success();
+    run_joined("idle", &[])
+        .assert_code(125)
+        .assert_one_line_error()
+        .stderr_contains("not running; start it first (box start idle)");
+    run_joined("web", &["-p", "18081:80"])
+        .assert_code(125)
+        .assert_one_line_error()
+        .stderr_contains("publish them on the container whose network it joins");
+    run_joined("web", &["--userns", "keep-id"])
+        .assert_code(125)
+        .assert_one_line_error()
+        .stderr_contains("so use --userns=auto");
+}
+
+/// A container that joins one on the host's network is on the host's network too.
+#[test]
+fn network_container_of_a_host_network_container_is_the_host() {
+    let env = require_env!(alpine);
+    let lab = Lab::new(env);
+    lab.tb
+        .cmd([
+            "run",
+            "-d",
+            "--name",
+            "hostnet",
+            "--network",
+            "host",
+            &lab.image,
+            "sleep",
+            "300",
+        ])
+        .run()
+        .assert_success();
+    let ours = std::fs::read_link("/proc/self/ns/net").unwrap();
+    lab.tb
+        .cmd([
+            "run",
+            "--rm",
+            "--network",
+            "container:hostnet",
+            &lab.image,
+            "readlink",
+            "/proc/self/ns/net",
+        ])
+        .run()
+        .assert_success()
+        .stdout_contains(&ours.to_string_lossy());
 }
