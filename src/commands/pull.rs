@@ -158,8 +158,31 @@ pub fn pull_image(
             wanted.push((desc.clone(), diff_id.clone()));
         }
     }
-    fetch_layers(&store, &client, &reference, &wanted, &out)
-        .with_context(|| format!("pull {reference}"))?;
+    // Layers another box process is fetching are left to it and waited for afterwards,
+    // holding no lock of our own then: two pulls that wanted each other's layers while
+    // holding their own would wait forever.
+    while !wanted.is_empty() {
+        let busy = fetch_layers(&store, &client, &reference, &wanted, &out)
+            .with_context(|| format!("pull {reference}"))?;
+        for (desc, diff_id) in &busy {
+            let hex = digest_hex(diff_id)?;
+            // Its holder is done once we get it; the lock file goes as `release` does it.
+            let lock = store.lock_work(&format!("layer-{hex}"))?;
+            let _ = std::fs::remove_file(lock.path());
+            drop(lock);
+            if store.has_layer(diff_id) {
+                out.line(&format!(
+                    "Copying blob {} done by another box process",
+                    short(desc)
+                ));
+            }
+        }
+        // What the other process failed to store is ours to fetch again.
+        wanted = busy
+            .into_iter()
+            .filter(|(_, d)| !store.has_layer(d))
+            .collect();
+    }
 
     out.line("Writing manifest to image destination");
     let image = Image {
@@ -211,16 +234,17 @@ struct Pending {
 }
 
 /// Download and unpack `wanted` layers: a bounded pool downloads; each finished blob goes
-/// to the unpack helper at once; a collector commits what the helper reports.
+/// to the unpack helper at once; a collector commits what the helper reports. Returns the
+/// layers whose work lock another process holds (not waited for here: see `pull_image`).
 fn fetch_layers(
     store: &Store,
     client: &Client,
     reference: &Reference,
     wanted: &[(Descriptor, String)],
     out: &Output,
-) -> Result<()> {
+) -> Result<Vec<(Descriptor, String)>> {
     if wanted.is_empty() {
-        return Ok(());
+        return Ok(Vec::new());
     }
     // Spawned before any thread exists: the helper is forked from a single thread.
     let mut unpacker = Unpacker::spawn(store).context("start the unpack helper")?;
@@ -232,6 +256,7 @@ fn fetch_layers(
     let pending: Mutex<HashMap<PathBuf, Pending>> = Mutex::new(HashMap::new());
     let garbage: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
     let finished: Mutex<Vec<(JobResult, Pending)>> = Mutex::new(Vec::new());
+    let busy: Mutex<Vec<(Descriptor, String)>> = Mutex::new(Vec::new());
     let fail = |e: anyhow::Error| {
         cancel.store(true, Ordering::SeqCst);
         errors.lock().unwrap().push(e);
@@ -271,7 +296,10 @@ fn fetch_layers(
                             break;
                         };
                         match fetch_one(store, client, reference, desc, diff_id, out) {
-                            Ok(Some(p)) => {
+                            Ok(Fetched::Busy) => {
+                                busy.lock().unwrap().push((desc.clone(), diff_id.clone()));
+                            }
+                            Ok(Fetched::Unpack(p)) => {
                                 let job = Job {
                                     blob: store.blob_path(&p.blob_digest).unwrap_or_default(),
                                     media_type: desc.media_type().to_string(),
@@ -289,7 +317,7 @@ fn fetch_layers(
                                     fail(e.into());
                                 }
                             }
-                            Ok(None) => {}
+                            Ok(Fetched::Exists) => {}
                             Err(e) => fail(e),
                         }
                     }
@@ -363,11 +391,21 @@ fn fetch_layers(
         return Err(errors.remove(0));
     }
     helper?;
-    Ok(())
+    Ok(busy.into_inner().unwrap())
 }
 
-/// Take the layer's work lock, download its blob when needed and prepare the unpack.
-/// `None` when another process committed the layer meanwhile.
+/// What `fetch_one` did with a layer.
+enum Fetched {
+    /// Downloaded (or found as a blob), its work lock held: unpack it.
+    Unpack(Pending),
+    /// Another process committed the layer meanwhile.
+    Exists,
+    /// Another process holds the layer's work lock: wait for it later.
+    Busy,
+}
+
+/// Take the layer's work lock (without waiting), download its blob when needed and
+/// prepare the unpack.
 fn fetch_one(
     store: &Store,
     client: &Client,
@@ -375,21 +413,18 @@ fn fetch_one(
     desc: &Descriptor,
     diff_id: &str,
     out: &Output,
-) -> Result<Option<Pending>> {
+) -> Result<Fetched> {
     let digest = desc.digest().to_string();
     let bar = out.bar(&short(desc), desc.size());
     let hex = digest_hex(diff_id)?;
-    let lock = match store.lock_work(&format!("layer-{hex}")) {
-        Ok(l) => l,
-        Err(_) => {
-            bar.message("Waiting for another box process");
-            store.lock_work(&format!("layer-{hex}"))?
-        }
+    let Some(lock) = store.try_lock_work(&format!("layer-{hex}"))? else {
+        bar.done("Waiting for another box process");
+        return Ok(Fetched::Busy);
     };
     if store.has_layer(diff_id) {
         let _ = std::fs::remove_file(lock.path());
         bar.done("Already exists");
-        return Ok(None);
+        return Ok(Fetched::Exists);
     }
     // A failed download leaves nothing in tmp/: neither its lock file nor a partial blob.
     let prepare = || -> Result<PathBuf> {
@@ -428,7 +463,7 @@ fn fetch_one(
             return Err(e);
         }
     };
-    Ok(Some(Pending {
+    Ok(Fetched::Unpack(Pending {
         diff_id: diff_id.to_string(),
         blob_digest: digest,
         work,

@@ -290,6 +290,19 @@ impl Store {
         )
     }
 
+    /// `lock_work` without waiting: `None` while another process holds it.
+    pub fn try_lock_work(&self, key: &str) -> Result<Option<FileLock>, Error> {
+        match FileLock::acquire(
+            &self.tmp_dir().join(format!("{key}.lock")),
+            true,
+            Duration::ZERO,
+        ) {
+            Ok(l) => Ok(Some(l)),
+            Err(Error::Locked { .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
     /// A fresh name under tmp/ owned by this process: `<pid>-<what>`.
     pub fn tmp_path(&self, what: &str) -> PathBuf {
         self.tmp_dir()
