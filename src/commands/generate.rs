@@ -36,6 +36,7 @@ pub fn systemd(ctx: &Ctx, args: GenerateSystemdArgs) -> Result<u8> {
         box_path: &box_path,
         global_args,
         image_env: &image_env,
+        volumes: &ctx.paths.volumes(),
     };
     let (_, text) = crate::systemd::unit::render(config, &opts)
         .map_err(|m| anyhow::Error::new(crate::exit::Coded::new(crate::exit::BOX_ERROR, m)))?;

@@ -559,8 +559,15 @@ pub fn kill(ctx: &Ctx, args: KillArgs) -> Result<u8> {
 
 // ------------------------------------------------------------------ rm / prune
 
-/// Remove one container: refuse a running one unless `force` (then SIGKILL it first).
-pub fn remove_container(ctx: &Ctx, c: &Containers, rec: &Record, force: bool) -> Result<()> {
+/// Remove one container: refuse a running one unless `force` (then SIGKILL it first); with
+/// `volumes`, its anonymous volumes too.
+pub fn remove_container(
+    ctx: &Ctx,
+    c: &Containers,
+    rec: &Record,
+    force: bool,
+    volumes: bool,
+) -> Result<()> {
     let st = status::observe(rec);
     if st.status == Status::Running {
         if !force {
@@ -584,7 +591,7 @@ pub fn remove_container(ctx: &Ctx, c: &Containers, rec: &Record, force: bool) ->
     while monitor::monitor_alive(rec) && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(20));
     }
-    crate::run::remove_container_files(c, rec, &ctx.paths.data)
+    crate::run::remove_container_files(c, rec, &ctx.paths.data, volumes)
         .with_context(|| format!("removing container {}", rec.name()))?;
     Ok(())
 }
@@ -600,7 +607,7 @@ pub fn rm(ctx: &Ctx, args: RmArgs) -> Result<u8> {
         args.containers.clone()
     };
     each(ctx, &names, |c, rec, name| {
-        remove_container(ctx, c, rec, args.force)?;
+        remove_container(ctx, c, rec, args.force, args.volumes)?;
         println!("{name}");
         Ok(())
     })
@@ -624,7 +631,7 @@ pub fn prune_containers(ctx: &Ctx) -> Result<Pruned> {
             continue;
         }
         let size = container_size(&rec);
-        match remove_container(ctx, &c, &rec, false) {
+        match remove_container(ctx, &c, &rec, false, false) {
             Ok(()) => {
                 pruned.reclaimed += size;
                 pruned.ids.push(rec.id().to_string());

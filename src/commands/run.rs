@@ -93,6 +93,11 @@ fn create_record_watched(
             .find(name)
             .with_context(|| format!("--network container:{name}"))?;
     }
+    // Anonymous volumes made for this container go again if it is never recorded.
+    let anonymous = AnonymousVolumes {
+        paths: &ctx.paths,
+        names: std::cell::RefCell::new(Vec::new()),
+    };
     let spec = spec::build(
         opts,
         &defaults,
@@ -101,7 +106,7 @@ fn create_record_watched(
             layers,
         },
         net,
-        &|name| crate::volume::resolve_or_create(&ctx.paths, name).map_err(|e| e.to_string()),
+        &|name| anonymous.resolve(name).map_err(|e| e.to_string()),
         &|k| std::env::var(k).ok(),
     )?;
     let mut spec = spec;
@@ -141,7 +146,41 @@ fn create_record_watched(
             }
         })
         .context("cannot create the container")?;
+    // Recorded: its anonymous volumes are the container's now (rm -v, --rm).
+    anonymous.names.borrow_mut().clear();
     adopted?;
     crate::run::trace("container recorded");
     Ok((rec, watcher))
+}
+
+/// The volumes `-v` names or creates while a container is being made; the anonymous ones
+/// are removed again when the container is not recorded after all.
+struct AnonymousVolumes<'a> {
+    paths: &'a crate::paths::Paths,
+    names: std::cell::RefCell<Vec<String>>,
+}
+
+impl AnonymousVolumes<'_> {
+    fn resolve(&self, name: Option<&str>) -> Result<std::path::PathBuf, crate::volume::Error> {
+        let vols = crate::volume::Volumes::open(self.paths)?;
+        match name {
+            Some(n) => vols.resolve_or_create(n),
+            None => {
+                let (name, dir) = vols.create_anonymous()?;
+                self.names.borrow_mut().push(name);
+                Ok(dir)
+            }
+        }
+    }
+}
+
+impl Drop for AnonymousVolumes<'_> {
+    fn drop(&mut self) {
+        let Ok(vols) = crate::volume::Volumes::open(self.paths) else {
+            return;
+        };
+        for name in self.names.borrow().iter() {
+            let _ = vols.remove_unused_fresh(name);
+        }
+    }
 }

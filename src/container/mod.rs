@@ -289,6 +289,8 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), Error> {
 pub struct Containers {
     root: PathBuf,
     runtime: PathBuf,
+    /// The store's volumes (a container's anonymous volumes are retired with it).
+    volumes: PathBuf,
 }
 
 /// The exclusive lock over the name index (held while creating, renaming, removing).
@@ -302,6 +304,7 @@ impl Containers {
         let c = Containers {
             root: paths.containers(),
             runtime: paths.runtime.join("containers"),
+            volumes: paths.volumes(),
         };
         for dir in [c.root.join("names"), c.runtime.clone()] {
             fs::DirBuilder::new()
@@ -537,6 +540,10 @@ impl Containers {
     }
 
     /// Where retired containers wait for their files to be deleted.
+    pub fn volumes_dir(&self) -> &Path {
+        &self.volumes
+    }
+
     pub fn trash_dir(&self) -> PathBuf {
         self.root.join(".trash")
     }

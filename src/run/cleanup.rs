@@ -189,7 +189,7 @@ fn watcher_main(containers: &Containers, ch: Channel) -> ! {
         }
         if let Ok(rec) = loaded {
             ok = if autoremove {
-                containers.retire(&rec).is_ok()
+                retire_container(containers, &rec, true).is_ok()
             } else {
                 rec.update_state(|s: &mut State| {
                     if s.status == Status::Running {
@@ -231,16 +231,41 @@ fn close_all_but(keep: &[i32]) {
     }
 }
 
-/// For a container that is not running (no user namespace to enter): retire it and delete
-/// its files (subordinate-owned ones through the storage module's `box __internal remove`
-/// helper). Call from a single-threaded moment.
+/// Retire `rec` into the trash, and with `volumes` its anonymous volumes too (`rm -v`,
+/// `--rm`). Returns what went into the trash.
+pub fn retire_container(
+    containers: &Containers,
+    rec: &Record,
+    volumes: bool,
+) -> Result<Vec<PathBuf>, Error> {
+    let vols = crate::volume::Volumes::at(containers.volumes_dir());
+    let anonymous = if volumes {
+        vols.anonymous_in(&rec.config.spec.mounts)
+    } else {
+        Vec::new()
+    };
+    let mut trashed = vec![containers.retire(rec)?];
+    for name in anonymous {
+        // Gone already, or locked for too long: `box volume prune` removes it later.
+        if let Ok(p) = vols.retire_to(&name, &containers.trash_dir()) {
+            trashed.push(p);
+        }
+    }
+    Ok(trashed)
+}
+
+/// For a container that is not running (no user namespace to enter): retire it (with its
+/// anonymous volumes for `volumes`) and delete its files (subordinate-owned ones through
+/// the storage module's `box __internal remove` helper). Call from a single-threaded
+/// moment.
 pub fn remove_container_files(
     containers: &Containers,
     rec: &Record,
     data: &Path,
+    volumes: bool,
 ) -> Result<(), Error> {
-    let trashed: PathBuf = containers.retire(rec)?;
-    crate::storage::remove::remove_trees(data, &[trashed]).map_err(|e| Error::Io {
+    let trashed = retire_container(containers, rec, volumes)?;
+    crate::storage::remove::remove_trees(data, &trashed).map_err(|e| Error::Io {
         what: format!("remove the files of container {}", rec.short_id()),
         source: std::io::Error::other(e.to_string()),
     })

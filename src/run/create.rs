@@ -84,6 +84,8 @@ pub struct Launch<'a> {
     pub caps: u64,
     /// `--network container:NAME`: the other container's namespaces to join.
     pub join: Option<Join<'a>>,
+    /// Indexes of `spec.mounts` that are volumes (copied up from the image when empty).
+    pub volumes: Vec<usize>,
 }
 
 /// The user and network namespaces of the container whose network the new one joins.
@@ -254,13 +256,13 @@ fn joiner(launch: &Launch, join: Join, flags: libc::c_int, ch: &Channel) -> ! {
     if let Err(e) = setns(join.userns, CloneFlags::CLONE_NEWUSER) {
         fail(e as i32, format!("enter its user namespace: {}", e.desc()));
     }
-    if let Some(netns) = join.netns {
-        if let Err(e) = setns(netns, CloneFlags::CLONE_NEWNET) {
-            fail(
-                e as i32,
-                format!("enter its network namespace: {}", e.desc()),
-            );
-        }
+    if let Some(netns) = join.netns
+        && let Err(e) = setns(netns, CloneFlags::CLONE_NEWNET)
+    {
+        fail(
+            e as i32,
+            format!("enter its network namespace: {}", e.desc()),
+        );
     }
     // SAFETY: the joiner is single-threaded (a fork of single-threaded box).
     match unsafe { sys::clone_process(flags | libc::CLONE_PARENT) } {
@@ -358,7 +360,7 @@ fn steps(l: &Launch, ch: &Channel) -> Result<Infallible, (Step, Fail)> {
     super::trace("  specials");
     rootfs::mount_etc_files(r, &l.layout.userdata).map_err(&m)?;
     super::trace("  etc files");
-    rootfs::mount_volumes(r, &spec.mounts).map_err(&m)?;
+    rootfs::mount_volumes(r, &spec.mounts, &l.volumes).map_err(&m)?;
     if !spec.privileged {
         rootfs::apply_masks(r).map_err(&m)?;
     }

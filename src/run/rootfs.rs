@@ -380,6 +380,34 @@ pub fn mkfile(root: BorrowedFd, path: &str) -> nix::Result<OwnedFd> {
     open_in_root(root, p, o_path())
 }
 
+/// Fill the empty volume directory `dest` with the image's `target` directory (owners,
+/// modes, times, links), as docker does when a volume is first mounted.
+fn copy_up(root: BorrowedFd, target: &str, dest: &Path) -> Result<(), Fail> {
+    let fail = |e: std::io::Error| {
+        Fail::new(
+            e.raw_os_error().unwrap_or(libc::EIO),
+            format!("copy the image's {target} into its volume: {e}"),
+        )
+    };
+    let empty = std::fs::read_dir(dest).map_err(fail)?.next().is_none();
+    if !empty {
+        return Ok(());
+    }
+    let src = match resolve(root, target) {
+        Ok(fd) if is_dir(fd.as_fd()) => fd,
+        // Nothing (or no directory) there in the image: nothing to copy.
+        _ => return Ok(()),
+    };
+    super::vfs::copy_dir(
+        Path::new(&format!(
+            "/proc/self/fd/{}",
+            std::os::fd::AsRawFd::as_raw_fd(&src)
+        )),
+        dest,
+    )
+    .map_err(fail)
+}
+
 fn is_dir(fd: BorrowedFd) -> bool {
     fstat(fd)
         .is_ok_and(|st| SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT == SFlag::S_IFDIR)
@@ -512,14 +540,27 @@ pub fn mount_etc_files(root: BorrowedFd, userdata: &Path) -> Result<(), Fail> {
 }
 
 /// `-v` and `--tmpfs`, in command-line order.
-pub fn mount_volumes(root: BorrowedFd, mounts: &[Mount]) -> Result<(), Fail> {
-    for m in mounts {
+/// Volumes and tmpfs mounts, parents before children (`-v /a/b` then `-v /a` would hide
+/// the first), as docker orders them. `volumes` are the indexes of the binds that are
+/// volumes: an empty one first gets what the image has at its path (docker's copy-up).
+pub fn mount_volumes(root: BorrowedFd, mounts: &[Mount], volumes: &[usize]) -> Result<(), Fail> {
+    let mut order: Vec<usize> = (0..mounts.len()).collect();
+    order.sort_by_key(|&i| match &mounts[i] {
+        Mount::Bind { target, .. } | Mount::Tmpfs { target, .. } => {
+            Path::new(target).components().count()
+        }
+    });
+    for i in order {
+        let m = &mounts[i];
         match m {
             Mount::Bind {
                 source,
                 target,
                 readonly,
             } => {
+                if volumes.contains(&i) {
+                    copy_up(root, target, source)?;
+                }
                 let tree =
                     clone_tree(None, source, true).ctx(|| format!("bind {}", source.display()))?;
                 if *readonly {

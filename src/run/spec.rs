@@ -193,6 +193,8 @@ pub struct ImageDefaults {
     pub working_dir: String,
     pub user: String,
     pub stop_signal: Option<String>,
+    /// The image's `VOLUME`s: each gets an anonymous volume unless a mount covers it.
+    pub volumes: Vec<String>,
 }
 
 impl ImageDefaults {
@@ -207,18 +209,20 @@ impl ImageDefaults {
             working_dir: c.working_dir().clone().unwrap_or_default(),
             user: c.user().clone().unwrap_or_default(),
             stop_signal: c.stop_signal().clone(),
+            volumes: c.volumes().clone().unwrap_or_default(),
         }
     }
 }
 
 /// Build the spec. `host_env` looks up the caller's environment (for `-e KEY`); `volume`
-/// gives the host directory of a named volume (creating it on first use).
+/// gives the host directory of a named volume (creating it on first use), or of a new
+/// anonymous one for `None`.
 pub fn build(
     opts: &ContainerOpts,
     image: &ImageDefaults,
     rootfs: Rootfs,
     net: crate::network::Plan,
-    volume: &dyn Fn(&str) -> Result<PathBuf, String>,
+    volume: &dyn Fn(Option<&str>) -> Result<PathBuf, String>,
     host_env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Spec, Error> {
     let args = command(opts, image)?;
@@ -250,6 +254,22 @@ pub fn build(
     }
     for t in &opts.tmpfs {
         mounts.push(parse_tmpfs(t)?);
+    }
+    // The image's VOLUMEs that no -v or --tmpfs covers, as docker does.
+    for path in &image.volumes {
+        let target = clean_path(&format!("/{path}"));
+        let covered = mounts.iter().any(|m| match m {
+            Mount::Bind { target: t, .. } | Mount::Tmpfs { target: t, .. } => *t == target,
+        });
+        if !covered && target != "/" {
+            let source = volume(None)
+                .map_err(|e| Error::Invalid(format!("the image's VOLUME {path}: {e}")))?;
+            mounts.push(Mount::Bind {
+                source,
+                target,
+                readonly: false,
+            });
+        }
     }
     let mut no_new_privileges = false;
     let mut seccomp = Seccomp::Default;
@@ -425,14 +445,19 @@ pub fn clean_path(p: &str) -> String {
     format!("/{}", parts.join("/"))
 }
 
-fn parse_volume(v: &str, volume: &dyn Fn(&str) -> Result<PathBuf, String>) -> Result<Mount, Error> {
+fn parse_volume(
+    v: &str,
+    volume: &dyn Fn(Option<&str>) -> Result<PathBuf, String>,
+) -> Result<Mount, Error> {
     let parts: Vec<&str> = v.split(':').collect();
     let (src, dst, opts) = match parts.as_slice() {
         [s, d] => (*s, *d, ""),
         [s, d, o] => (*s, *d, *o),
+        // `-v /path`: a new anonymous volume.
+        [d] if d.starts_with('/') => ("", *d, ""),
         [_] => {
             return Err(Error::Invalid(format!(
-                "-v {v}: anonymous volumes are not supported yet: use SRC:DEST"
+                "-v {v}: use SRC:DEST[:ro|rw], or an absolute container path for an anonymous volume"
             )));
         }
         _ => return Err(Error::Invalid(format!("-v {v}: use SRC:DEST[:ro|rw]"))),
@@ -456,7 +481,9 @@ fn parse_volume(v: &str, volume: &dyn Fn(&str) -> Result<PathBuf, String>) -> Re
             }
         }
     }
-    let source = if src.starts_with('/') || src.starts_with('.') {
+    let source = if src.is_empty() {
+        volume(None).map_err(|e| Error::Invalid(format!("-v {v}: {e}")))?
+    } else if src.starts_with('/') || src.starts_with('.') {
         std::fs::canonicalize(src).map_err(|e| {
             Error::Invalid(format!("-v {v}: the host path {src:?} cannot be used: {e}"))
         })?
@@ -471,7 +498,7 @@ fn parse_volume(v: &str, volume: &dyn Fn(&str) -> Result<PathBuf, String>) -> Re
             )));
         }
         // A named volume: created on first use, as podman does.
-        volume(src).map_err(|e| Error::Invalid(format!("-v {v}: {e}")))?
+        volume(Some(src)).map_err(|e| Error::Invalid(format!("-v {v}: {e}")))?
     };
     Ok(Mount::Bind {
         source,
@@ -557,11 +584,12 @@ mod tests {
             working_dir: "app".into(),
             user: "nobody".into(),
             stop_signal: None,
+            volumes: Vec::new(),
         }
     }
 
-    fn no_volumes(name: &str) -> Result<PathBuf, String> {
-        Err(format!("no volume {name}"))
+    fn no_volumes(name: Option<&str>) -> Result<PathBuf, String> {
+        Err(format!("no volume {name:?}"))
     }
 
     fn plan() -> crate::network::Plan {
@@ -655,8 +683,8 @@ mod tests {
     #[test]
     fn volumes_and_tmpfs() {
         let t = tempfile::tempdir().unwrap();
-        let vols = |name: &str| -> Result<PathBuf, String> {
-            let d = t.path().join(name).join("_data");
+        let vols = |name: Option<&str>| -> Result<PathBuf, String> {
+            let d = t.path().join(name.unwrap_or("anon")).join("_data");
             std::fs::create_dir_all(&d).map_err(|e| e.to_string())?;
             Ok(d)
         };
@@ -683,7 +711,36 @@ mod tests {
                 options: vec!["size=1m".into(), "mode=755".into()]
             }
         );
-        for bad in ["/nonexistent-src:/x", "rel:x", "/tmp:/x:bogus", "/x"] {
+        // `-v /path` and the image's VOLUMEs not covered by a mount: anonymous volumes.
+        let mut o = opts("x", &[]);
+        o.volume = vec!["/scratch".into(), "cache:/var/lib/db".into()];
+        let mut img = image();
+        img.volumes = vec!["/var/lib/db".into(), "/var/log/app/".into()];
+        let s = build(&o, &img, Rootfs::default(), plan(), &vols, &|_| None).unwrap();
+        let anon = t.path().join("anon/_data");
+        let targets: Vec<(&str, &Path)> = s
+            .mounts
+            .iter()
+            .map(|m| match m {
+                Mount::Bind { source, target, .. } => (target.as_str(), source.as_path()),
+                Mount::Tmpfs { target, .. } => (target.as_str(), Path::new("")),
+            })
+            .collect();
+        assert_eq!(
+            targets,
+            vec![
+                ("/scratch", anon.as_path()),
+                ("/var/lib/db", t.path().join("cache/_data").as_path()),
+                ("/var/log/app", anon.as_path()),
+            ]
+        );
+        for bad in [
+            "/nonexistent-src:/x",
+            "rel:x",
+            "/tmp:/x:bogus",
+            "x",
+            "rel/x",
+        ] {
             let mut o = opts("x", &[]);
             o.volume = vec![bad.into()];
             assert!(

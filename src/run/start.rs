@@ -140,6 +140,7 @@ pub fn start_watched(
         winsize,
         seccomp,
         caps,
+        volumes: volume_mounts(spec, &paths.volumes()),
         join: joined.as_ref().map(|t| create::Join {
             userns: t.userns.as_fd(),
             netns: (!t.uses_host_network()).then(|| t.netns.as_fd()),
@@ -243,6 +244,18 @@ pub fn start_watched(
     Ok(code)
 }
 
+/// The indexes of the mounts that are volumes of the store (named or anonymous).
+fn volume_mounts(spec: &Spec, volumes: &std::path::Path) -> Vec<usize> {
+    spec.mounts
+        .iter()
+        .enumerate()
+        .filter_map(|(i, m)| match m {
+            crate::run::Mount::Bind { source, .. } if source.starts_with(volumes) => Some(i),
+            _ => None,
+        })
+        .collect()
+}
+
 /// `--network container:NAME`: the running container to join, holding its namespaces
 /// open. The joiner lives in that container's user namespace, so both need one mapping.
 fn join_target(
@@ -277,7 +290,7 @@ fn join_target(
 /// the watcher go.
 fn finish_cleanup(watcher: Watcher, containers: &Containers, rec: &Record) {
     if rec.config.autoremove {
-        let _ = containers.retire(rec);
+        let _ = super::cleanup::retire_container(containers, rec, true);
     }
     watcher.release();
 }

@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 #[repr(u8)]
 pub enum Step {
     /// 0. `--network container:NAME` only, in a short-lived joiner process before the
-    /// child exists: enter the other container's user and network namespaces.
+    ///    child exists: enter the other container's user and network namespaces.
     Join = 0,
     /// 1. wait for the parent: id maps written, cgroup joined, network set up.
     Release = 1,

@@ -37,6 +37,14 @@ pub fn ensure_copy(layers: &[PathBuf], dest: &Path) -> io::Result<()> {
     fs::rename(&tmp, dest)
 }
 
+/// Copy the directory `src` (a merged view: no whiteouts) into the existing empty
+/// directory `dest`, which takes `src`'s owner, mode and times.
+pub fn copy_dir(src: &Path, dest: &Path) -> io::Result<()> {
+    let md = fs::metadata(src)?;
+    apply_dir(src, dest, &mut HashMap::new())?;
+    set_owner_mode_times(dest, &md, false)
+}
+
 fn is_whiteout(md: &fs::Metadata) -> bool {
     md.file_type().is_char_device() && md.rdev() == 0
 }

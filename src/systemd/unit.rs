@@ -46,6 +46,9 @@ pub struct UnitOptions<'a> {
     /// The image's own environment: entries of the container's environment equal to one
     /// of these are not repeated as `-e` (they come from the image again).
     pub image_env: &'a [String],
+    /// The store's volumes (`Paths::volumes`): a volume's mount is written as `-v NAME:DEST`,
+    /// an anonymous one as `-v DEST` (a new one at every start).
+    pub volumes: &'a Path,
 }
 
 /// The unit's file name and text.
@@ -85,7 +88,7 @@ pub fn render(config: &Config, o: &UnitOptions) -> Result<(String, String), Stri
             cmd(&s(&["rm", "-f", &config.name]))
         ));
         let mut run = s(&["run", "--rm", "--sdnotify=ready", "--stop-timeout", &t]);
-        run.extend(run_args(config, o.image_env));
+        run.extend(run_args(config, o.image_env, o.volumes));
         svc.push(format!("ExecStart={}", cmd(&run)));
         svc.push(format!(
             "ExecStopPost=-{}",
@@ -128,7 +131,7 @@ pub fn render(config: &Config, o: &UnitOptions) -> Result<(String, String), Stri
 }
 
 /// The `box run` arguments (after `run --rm ...`) that recreate `config`'s container.
-pub fn run_args(config: &Config, image_env: &[String]) -> Vec<String> {
+pub fn run_args(config: &Config, image_env: &[String], volumes: &Path) -> Vec<String> {
     let sp = &config.spec;
     let mut a: Vec<String> = vec!["--name".into(), config.name.clone()];
     let mut opt = |flag: &str, v: &str| {
@@ -153,14 +156,21 @@ pub fn run_args(config: &Config, image_env: &[String]) -> Vec<String> {
                 source,
                 target,
                 readonly,
-            } => opt(
-                "-v",
-                &format!(
-                    "{}:{target}{}",
-                    source.display(),
-                    if *readonly { ":ro" } else { "" }
-                ),
-            ),
+            } => {
+                let ro = if *readonly { ":ro" } else { "" };
+                let vols = crate::volume::Volumes::at(volumes);
+                let named = source
+                    .strip_prefix(volumes)
+                    .ok()
+                    .and_then(|p| p.components().next())
+                    .map(|c| c.as_os_str().to_string_lossy().into_owned());
+                let spec = match named {
+                    Some(_) if vols.anonymous_at(source).is_some() => target.clone(),
+                    Some(name) => format!("{name}:{target}{ro}"),
+                    None => format!("{}:{target}{ro}", source.display()),
+                };
+                opt("-v", &spec)
+            }
             Mount::Tmpfs { target, options } => opt(
                 "--tmpfs",
                 &if options.is_empty() {
@@ -350,6 +360,7 @@ mod tests {
             box_path: Path::new("/usr/local/bin/box"),
             global_args: vec![],
             image_env: &[],
+            volumes: Path::new("/nonexistent/volumes"),
         }
     }
 
@@ -358,6 +369,7 @@ mod tests {
         let env = vec!["PATH=/usr/bin:/bin".to_string()];
         let o = UnitOptions {
             image_env: &env,
+            volumes: Path::new("/nonexistent/volumes"),
             ..opts(true)
         };
         let (name, text) = render(&config(), &o).unwrap();

@@ -70,6 +70,10 @@ pub struct Volume {
     pub scope: String,
     #[serde(default)]
     pub options: std::collections::BTreeMap<String, String>,
+    /// Made for one container (`-v /path`, or an image's `VOLUME`): removed with it by
+    /// `rm -v` and `--rm`, as docker does.
+    #[serde(default)]
+    pub anonymous: bool,
 }
 
 /// The per-user set of volumes.
@@ -93,6 +97,24 @@ impl Volumes {
             .create(&root)
             .map_err(io_err("create", &root))?;
         Ok(Volumes { root })
+    }
+
+    /// The volumes under `root` (`Paths::volumes`), as they are (nothing is created).
+    pub fn at(root: &Path) -> Volumes {
+        Volumes {
+            root: root.to_path_buf(),
+        }
+    }
+
+    /// The anonymous volumes among a container's mounts.
+    pub fn anonymous_in(&self, mounts: &[crate::run::Mount]) -> Vec<String> {
+        mounts
+            .iter()
+            .filter_map(|m| match m {
+                crate::run::Mount::Bind { source, .. } => self.anonymous_at(source),
+                crate::run::Mount::Tmpfs { .. } => None,
+            })
+            .collect()
     }
 
     pub fn root(&self) -> &Path {
@@ -145,6 +167,7 @@ impl Volumes {
         name: Option<&str>,
         labels: std::collections::BTreeMap<String, String>,
     ) -> Result<Volume, Error> {
+        let name_was_none = name.is_none();
         let name = match name {
             Some(n) => {
                 validate_name(n)?;
@@ -178,6 +201,7 @@ impl Volumes {
             labels,
             scope: "local".into(),
             options: Default::default(),
+            anonymous: name_was_none,
         };
         let bytes = serde_json::to_vec_pretty(&vol).expect("volume serializes");
         let rec = tmp.join("volume.json");
@@ -227,6 +251,7 @@ impl Volumes {
             labels: Default::default(),
             scope: "local".into(),
             options: Default::default(),
+            anonymous: false,
         };
         let bytes = serde_json::to_vec_pretty(&vol).expect("volume serializes");
         crate::container::write_atomic(&self.record_path(name), &bytes)
@@ -264,6 +289,46 @@ impl Volumes {
             Err(Error::Exists(_)) => Ok(self.get(name)?.mountpoint),
             Err(e) => Err(e),
         }
+    }
+
+    /// A new anonymous volume (a random 64-hex name); returns its name and data dir.
+    pub fn create_anonymous(&self) -> Result<(String, PathBuf), Error> {
+        let v = self.create(None, Default::default())?;
+        Ok((v.name, v.mountpoint))
+    }
+
+    /// The anonymous volume whose data dir is `source`, if it is one.
+    pub fn anonymous_at(&self, source: &Path) -> Option<String> {
+        let rel = source.strip_prefix(&self.root).ok()?;
+        let mut parts = rel.components();
+        let name = parts.next()?.as_os_str().to_str()?.to_string();
+        if parts.next()?.as_os_str() != "_data" || parts.next().is_some() {
+            return None;
+        }
+        self.get(&name).ok().filter(|v| v.anonymous).map(|v| v.name)
+    }
+
+    /// Remove an anonymous volume no container ever used (empty, the user's own files).
+    pub fn remove_unused_fresh(&self, name: &str) -> Result<(), Error> {
+        let _lock = self.lock()?;
+        if !self.get(name)?.anonymous {
+            return Ok(());
+        }
+        let dir = self.root.join(name);
+        fs::remove_dir_all(&dir).map_err(io_err("remove", &dir))
+    }
+
+    /// Move an anonymous volume into `trash` (a directory on the same filesystem) at once;
+    /// the caller deletes the trash later, from inside a user namespace where every file
+    /// is its own.
+    pub fn retire_to(&self, name: &str, trash: &Path) -> Result<PathBuf, Error> {
+        let _lock = self.lock()?;
+        self.get(name)?;
+        let dir = self.root.join(name);
+        fs::create_dir_all(trash).map_err(io_err("create", trash))?;
+        let dest = trash.join(format!("volume-{name}"));
+        fs::rename(&dir, &dest).map_err(io_err("remove", &dir))?;
+        Ok(dest)
     }
 
     /// Remove a volume and its data. Checking that no container uses it is the caller's

@@ -6,92 +6,11 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use crate::harness::{Outcome, TestBox, images};
+use crate::harness::lab::{Lab, alive, until};
 
 const LOOP: &str = "while true; do date; sleep 1; done";
 /// A shell that ignores SIGTERM, as PID 1 of its container.
 const DEAF: &str = "trap '' TERM; while true; do date; sleep 1; done";
-
-/// A store with alpine pulled; removes every container (and so every monitor) on drop.
-struct Lab {
-    tb: TestBox,
-    image: String,
-}
-
-impl Lab {
-    fn new(env: &'static crate::harness::Env) -> Lab {
-        let tb = env.test_box();
-        let image = env.image(images::ALPINE);
-        tb.cmd(["pull", "-q", &image]).run().assert_success();
-        Lab { tb, image }
-    }
-
-    fn run(&self, args: &[&str]) -> Outcome {
-        self.tb.cmd(args).run()
-    }
-
-    /// `box run -d --network none [extra...] IMAGE cmd...`; returns the id.
-    fn detach(&self, extra: &[&str], cmd: &[&str]) -> String {
-        let mut args = vec!["run", "-d", "--network", "none"];
-        args.extend_from_slice(extra);
-        args.push(&self.image);
-        args.extend_from_slice(cmd);
-        let out = self.run(&args);
-        out.assert_success();
-        let id = out.out().trim().to_string();
-        assert_eq!(id.len(), 64, "run -d prints the full id:\n{out}");
-        assert!(id.bytes().all(|b| b.is_ascii_hexdigit()), "{out}");
-        id
-    }
-
-    fn status(&self, name: &str) -> String {
-        let out = self.run(&["inspect", "--format", "{{.State.Status}}", name]);
-        out.assert_success();
-        out.out().trim().to_string()
-    }
-
-    fn ps_line(&self, name: &str) -> String {
-        let out = self.run(&["ps", "-a", "--filter", &format!("name={name}")]);
-        out.assert_success();
-        out.out()
-            .lines()
-            .find(|l| l.trim_end().ends_with(name))
-            .unwrap_or_else(|| panic!("{name} not in ps -a:\n{out}"))
-            .to_string()
-    }
-
-    fn state(&self, id: &str) -> serde_json::Value {
-        let p = self
-            .tb
-            .root()
-            .join("containers")
-            .join(id)
-            .join("state.json");
-        serde_json::from_slice(&std::fs::read(&p).unwrap()).unwrap()
-    }
-
-    /// Wait until `f` holds, polling every 100 ms.
-    fn until(&self, what: &str, timeout: Duration, f: impl Fn() -> bool) {
-        let start = Instant::now();
-        while !f() {
-            assert!(start.elapsed() < timeout, "timed out waiting for {what}");
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-}
-
-impl Drop for Lab {
-    fn drop(&mut self) {
-        let _ = self.tb.cmd(["rm", "-a", "-f"]).run();
-    }
-}
-
-fn alive(pid: i32) -> bool {
-    std::path::Path::new(&format!("/proc/{pid}")).exists()
-        && !std::fs::read_to_string(format!("/proc/{pid}/stat"))
-            .unwrap_or_default()
-            .contains(") Z ")
-}
 
 #[test]
 fn detached_container_ps_logs_exec_stop_rm() {
@@ -112,7 +31,7 @@ fn detached_container_ps_logs_exec_stop_rm() {
         .stdout_contains("web|running");
 
     // logs: the output, with timestamps on request; --tail.
-    lab.until("two log lines", Duration::from_secs(10), || {
+    until("two log lines", Duration::from_secs(10), || {
         lab.run(&["logs", "web"]).out().lines().count() >= 2
     });
     let out = lab.run(&["logs", "-t", "--tail", "1", "web"]);
@@ -315,7 +234,7 @@ fn status_is_true_after_the_monitor_or_supervisor_is_killed() {
 
     // The supervisor dies: the container dies with it, and ps says so (no "unknown").
     unsafe { libc::kill(supervisor, libc::SIGKILL) };
-    lab.until("the container to die", Duration::from_secs(10), || {
+    until("the container to die", Duration::from_secs(10), || {
         !alive(pid)
     });
     let line = lab.ps_line("victim");
@@ -438,7 +357,7 @@ fn start_restart_kill_rename_top_cp_inspect() {
 
     // kill -s, restart, rename.
     lab.run(&["kill", "-s", "KILL", "c1"]).assert_success();
-    lab.until("c1 to exit", Duration::from_secs(10), || {
+    until("c1 to exit", Duration::from_secs(10), || {
         lab.status("c1") == "exited"
     });
     lab.run(&["restart", "-t", "1", "c1"]).assert_success();
@@ -591,6 +510,106 @@ fn named_volumes_and_generate_kube() {
     lab.run(&["volume", "ls", "-q"])
         .assert_success()
         .stdout_is("");
+}
+
+/// `-v /path` makes an anonymous volume, filled from the image when it is empty (as is a
+/// named volume on first use); `rm` keeps it, `rm -v` and `--rm` remove it.
+#[test]
+fn anonymous_volumes_copy_up_and_go_with_rm_v_and_rm() {
+    let env = require_env!(alpine);
+    let lab = Lab::new(env);
+    let anonymous = |lab: &Lab| -> Vec<String> {
+        let out = lab.run(&["volume", "ls", "-q"]);
+        out.assert_success();
+        out.out()
+            .lines()
+            .filter(|l| l.len() == 64)
+            .map(String::from)
+            .collect()
+    };
+    // The image's /etc/apk is copied into the new volume, owners and modes kept; a named
+    // volume on first use gets the same.
+    let out = lab.run(&[
+        "run",
+        "--name",
+        "anon",
+        "--network",
+        "none",
+        "-v",
+        "/etc/apk",
+        "-v",
+        "etc-vol:/etc",
+        &lab.image,
+        "sh",
+        "-c",
+        "ls /etc/apk; stat -c '%U:%G %a' /etc/shadow; echo mine > /etc/apk/new",
+    ]);
+    out.assert_success()
+        .stdout_contains("repositories")
+        .stdout_contains("root:shadow 640");
+    let vols = anonymous(&lab);
+    assert_eq!(vols.len(), 1, "one anonymous volume: {vols:?}");
+    assert_eq!(
+        lab.run(&[
+            "inspect",
+            "--format",
+            "{{range .Mounts}}{{.Destination}} {{end}}",
+            "anon"
+        ])
+        .out()
+        .trim(),
+        "/etc/apk /etc"
+    );
+    // Not empty any more: a second start keeps what the container wrote.
+    lab.run(&["start", "-a", "anon"]).assert_success();
+    let data = lab.tb.root().join("volumes").join(&vols[0]).join("_data");
+    assert!(data.join("new").is_file() && data.join("repositories").is_file());
+    // `rm` keeps anonymous volumes, `rm -v` removes them (named ones stay).
+    lab.run(&["rm", "anon"]).assert_success();
+    assert_eq!(anonymous(&lab), vols);
+    lab.run(&[
+        "run",
+        "--name",
+        "anon2",
+        "--network",
+        "none",
+        "-v",
+        "/data",
+        &lab.image,
+        "true",
+    ])
+    .assert_success();
+    assert_eq!(anonymous(&lab).len(), 2);
+    lab.run(&["rm", "-v", "anon2"]).assert_success();
+    assert_eq!(anonymous(&lab), vols);
+    // `--rm` takes its anonymous volumes along, also when the container wrote files as
+    // another user (owned by subordinate ids on the host).
+    lab.run(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "-v",
+        "/data",
+        &lab.image,
+        "sh",
+        "-c",
+        "echo x > /data/f && chown 1000:1000 /data/f",
+    ])
+    .assert_success();
+    until("the --rm volume to go", Duration::from_secs(10), || {
+        anonymous(&lab) == vols
+    });
+    lab.run(&["volume", "ls", "-q"])
+        .assert_success()
+        .stdout_contains("etc-vol");
+    lab.run(&["volume", "rm", "etc-vol", &vols[0]])
+        .assert_success();
+    // A bad -v still says what to write.
+    lab.run(&["run", "--rm", "-v", "rel/path", &lab.image, "true"])
+        .assert_code(125)
+        .assert_one_line_error()
+        .stderr_contains("SRC:DEST");
 }
 
 #[test]

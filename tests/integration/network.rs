@@ -13,28 +13,8 @@ use std::net::{TcpListener, TcpStream};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use crate::harness::{TestBox, images, which};
-
-/// A store with alpine pulled; removes every container on drop.
-struct Lab {
-    tb: TestBox,
-    image: String,
-}
-
-impl Lab {
-    fn new(env: &'static crate::harness::Env) -> Lab {
-        let tb = env.test_box();
-        let image = env.image(images::ALPINE);
-        tb.cmd(["pull", "-q", &image]).run().assert_success();
-        Lab { tb, image }
-    }
-}
-
-impl Drop for Lab {
-    fn drop(&mut self) {
-        let _ = self.tb.cmd(["rm", "-a", "-f"]).run();
-    }
-}
+use crate::harness::lab::{Lab, alive, until};
+use crate::harness::which;
 
 fn have(tools: &[&str]) -> bool {
     for t in tools {
@@ -114,21 +94,6 @@ fn helpers_of(parent: i32) -> Vec<i32> {
         }
     }
     out
-}
-
-fn alive(pid: i32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| {
-        !s.rsplit_once(')')
-            .is_some_and(|(_, r)| r.trim_start().starts_with('Z'))
-    })
-}
-
-fn until(what: &str, within: Duration, mut f: impl FnMut() -> bool) {
-    let deadline = Instant::now() + within;
-    while !f() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
 }
 
 /// The container reaches a server on the host's loopback by name, through each helper.

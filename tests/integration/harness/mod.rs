@@ -23,6 +23,7 @@
 #![allow(dead_code)]
 
 mod cmd;
+pub mod lab;
 mod registry;
 mod testbox;
 
