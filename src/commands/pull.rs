@@ -248,6 +248,12 @@ fn fetch_layers(
     }
     // Spawned before any thread exists: the helper is forked from a single thread.
     let mut unpacker = Unpacker::spawn(store).context("start the unpack helper")?;
+    if unpacker.owners_squashed {
+        out.warn(&format!(
+            "{}: the image's files are stored as yours (the owners in the image are lost), and containers need --userns=single",
+            no_subids_reason()
+        ));
+    }
     let results = unpacker.take_results();
 
     let next = AtomicUsize::new(0);
@@ -702,5 +708,16 @@ mod tests {
         let b = o.bar("abc", 10);
         b.inc(5);
         b.done("Pull complete");
+    }
+}
+
+/// Why the image's owners cannot be kept: the user's missing subordinate ids, with the fix.
+fn no_subids_reason() -> String {
+    match crate::userns::IdMaps::for_current_user(crate::userns::Mode::Auto) {
+        Err(crate::userns::Error::NoSubids { line, file, .. }) => format!(
+            "no subordinate ids in {file} (to keep the owners, as root add the line '{line}' to /etc/subuid and /etc/subgid, then pull again)"
+        ),
+        Err(e) => e.to_string(),
+        Ok(_) => "no subordinate ids".into(),
     }
 }

@@ -86,6 +86,8 @@ pub struct Launch<'a> {
     pub join: Option<Join<'a>>,
     /// Indexes of `spec.mounts` that are volumes (copied up from the image when empty).
     pub volumes: Vec<usize>,
+    /// Supplementary groups can be set (not in a single-id user namespace).
+    pub setgroups: bool,
 }
 
 /// The user and network namespaces of the container whose network the new one joins.
@@ -402,7 +404,8 @@ fn steps(l: &Launch, ch: &Channel) -> Result<Infallible, (Step, Fail)> {
     // SAFETY: prctl with integer arguments.
     unsafe { libc::prctl(libc::PR_SET_KEEPCAPS, 1, 0, 0, 0) };
     let gids: Vec<Gid> = id.groups.iter().map(|g| Gid::from_raw(*g)).collect();
-    if nix::unistd::setgroups(&gids).is_err() && !gids.is_empty() {
+    // A single-id map (--userns=single) has no other groups to give.
+    if l.setgroups && nix::unistd::setgroups(&gids).is_err() && !gids.is_empty() {
         return Err((
             s,
             Fail::new(libc::EPERM, "cannot set the supplementary groups".into()),

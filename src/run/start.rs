@@ -141,6 +141,7 @@ pub fn start_watched(
         seccomp,
         caps,
         volumes: volume_mounts(spec, &paths.volumes()),
+        setgroups: maps.setgroups_allowed(),
         join: joined.as_ref().map(|t| create::Join {
             userns: t.userns.as_fd(),
             netns: (!t.uses_host_network()).then(|| t.netns.as_fd()),

@@ -809,7 +809,7 @@ pub fn helper_main(store_root: &Path) -> Result<(), Error> {
     // The parent syncs the filesystem once for all layers before committing them.
     let opts = Options {
         sync: false,
-        ..Options::default()
+        chown: std::env::var_os(SQUASH_ENV).is_none(),
     };
     serve(store_root, &opts)
 }
@@ -900,13 +900,31 @@ pub struct Unpacker {
     child: std::process::Child,
     stdin: std::sync::Mutex<Option<std::process::ChildStdin>>,
     stdout: Option<std::process::ChildStdout>,
+    /// The user has no subordinate ids: the helper maps only the user, and every file is
+    /// stored as the user's own (root in a container) instead of its owner in the image.
+    pub owners_squashed: bool,
 }
+
+/// Tells the helper to keep the owners the user namespace has (see `owners_squashed`).
+const SQUASH_ENV: &str = "BOX_UNPACK_SQUASH_OWNERS";
 
 impl Unpacker {
     pub fn spawn(store: &super::Store) -> Result<Unpacker, Error> {
+        use crate::userns::{IdMaps, Mode};
         use std::process::Stdio;
-        let maps = crate::userns::IdMaps::for_current_user(crate::userns::Mode::Auto)?;
+        // Without subordinate ids the image's owners cannot be kept; `run --userns=single`
+        // still works with such a store (podman's ignore_chown_errors).
+        let (maps, owners_squashed) = match IdMaps::for_current_user(Mode::Auto) {
+            Ok(m) => (m, false),
+            Err(crate::userns::Error::NoSubids { .. }) => {
+                (IdMaps::for_current_user(Mode::Single)?, true)
+            }
+            Err(e) => return Err(e.into()),
+        };
         let mut cmd = crate::userns::helper_command(&["unpack"]);
+        if owners_squashed {
+            cmd.env(SQUASH_ENV, "1");
+        }
         cmd.env("BOX_ROOT", store.data_dir())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -918,6 +936,7 @@ impl Unpacker {
             child,
             stdin: std::sync::Mutex::new(stdin),
             stdout,
+            owners_squashed,
         })
     }
 

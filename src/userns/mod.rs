@@ -207,6 +207,12 @@ impl IdMaps {
         translate(&self.gid, host, |m| (m.host, m.container))
     }
 
+    /// Whether processes in the namespace may call setgroups (a user's single-id map
+    /// denies it, as the kernel requires).
+    pub fn setgroups_allowed(&self) -> bool {
+        self.root || !self.is_single_self()
+    }
+
     fn is_single_self(&self) -> bool {
         self.uid.len() == 1
             && self.gid.len() == 1

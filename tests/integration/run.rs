@@ -792,3 +792,38 @@ fn keep_id_maps_the_user_to_itself_without_copying_the_image() {
     .assert_success()
     .stdout_is("ok\n");
 }
+
+/// A user without subordinate ids: pull works (owners squashed, with a warning that says
+/// the fix), `run` says what to add to /etc/subuid or to use --userns=single, and
+/// --userns=single runs.
+#[test]
+fn a_user_without_subids_pulls_and_runs_with_userns_single() {
+    let env = require_env!(alpine);
+    let tb = env.test_box_as(TestUser::NoSub);
+    let image = env.image(images::ALPINE);
+    let out = tb.cmd(["pull", &image]).run();
+    out.assert_success()
+        .stderr_contains("no subordinate ids in /etc/subuid")
+        .stderr_contains("boxnosub:")
+        .stderr_contains("--userns=single");
+    tb.cmd(["run", "--rm", "--network", "none", &image, "true"])
+        .run()
+        .assert_code(125)
+        .assert_one_line_error()
+        .stderr_contains("to /etc/subuid")
+        .stderr_contains("--userns=single");
+    tb.cmd([
+        "run",
+        "--rm",
+        "--userns=single",
+        "--network",
+        "none",
+        &image,
+        "sh",
+        "-c",
+        "id -u; cat /etc/shadow >/dev/null && echo readable; touch /new && echo writable",
+    ])
+    .run()
+    .assert_success()
+    .stdout_is("0\nreadable\nwritable\n");
+}
