@@ -560,7 +560,7 @@ fn rootless_page() -> Vec<u8> {
             " only your uid is mapped (as root in the container) and no ranges are \
              needed; images that run as or ship files for other users may then fail. \
              Without ranges, box pull still works but stores every file as yours (it \
-             says so); pull again after adding the ranges to get the owners back.",
+             says so); after adding the ranges, remove the image and pull it again to get the owners back.",
         ),
     ]);
     r.control("PP", []);

@@ -690,6 +690,17 @@ impl Bar {
     }
 }
 
+/// Why the image's owners cannot be kept: the user's missing subordinate ids, with the fix.
+fn no_subids_reason() -> String {
+    match crate::userns::IdMaps::for_current_user(crate::userns::Mode::Auto) {
+        Err(crate::userns::Error::NoSubids { line, file, .. }) => format!(
+            "no subordinate ids in {file} (to keep the owners, as root add the line '{line}' to /etc/subuid and /etc/subgid, then remove the image and pull it again)"
+        ),
+        Err(e) => e.to_string(),
+        Ok(_) => "no subordinate ids".into(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -708,16 +719,5 @@ mod tests {
         let b = o.bar("abc", 10);
         b.inc(5);
         b.done("Pull complete");
-    }
-}
-
-/// Why the image's owners cannot be kept: the user's missing subordinate ids, with the fix.
-fn no_subids_reason() -> String {
-    match crate::userns::IdMaps::for_current_user(crate::userns::Mode::Auto) {
-        Err(crate::userns::Error::NoSubids { line, file, .. }) => format!(
-            "no subordinate ids in {file} (to keep the owners, as root add the line '{line}' to /etc/subuid and /etc/subgid, then pull again)"
-        ),
-        Err(e) => e.to_string(),
-        Ok(_) => "no subordinate ids".into(),
     }
 }
