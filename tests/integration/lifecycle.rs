@@ -423,9 +423,24 @@ fn exec_it_through_tmux() {
         }
     };
     wait_for("/ #");
-    tmux(&["send-keys", "-l", "stty size; cat /etc/alpine-release; tty"]);
-    tmux(&["send-keys", "Enter"]);
-    let s = wait_for("3.20.3");
+    // busybox's line editor asks the terminal for the cursor position first and drops
+    // keys typed before the answer (slow on a loaded machine): wait, and type again if the
+    // line arrived cut.
+    let mut s = String::new();
+    for attempt in 0..3 {
+        std::thread::sleep(Duration::from_millis(700));
+        let done = 40 + attempt;
+        tmux(&[
+            "send-keys",
+            "-l",
+            &format!("stty size; tty; echo done-$((40+{attempt}))"),
+        ]);
+        tmux(&["send-keys", "Enter"]);
+        s = wait_for(&format!("done-{done}"));
+        if s.contains("30 100") {
+            break;
+        }
+    }
     assert!(
         s.contains("30 100"),
         "the terminal size reaches the exec'd shell:\n{s}"
