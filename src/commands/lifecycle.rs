@@ -773,7 +773,7 @@ pub fn top(ctx: &Ctx, args: TopArgs) -> Result<u8> {
 
 pub fn cp(ctx: &Ctx, args: CpArgs) -> Result<u8> {
     let c = containers(ctx)?;
-    monitor::cp::copy(&c, &args.src, &args.dest)?;
+    monitor::cp::copy(&ctx.paths, &c, &args.src, &args.dest)?;
     Ok(0)
 }
 

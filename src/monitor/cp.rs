@@ -1,10 +1,11 @@
-//! `box cp`: copy between the host and a running container, through /proc/PID/root.
+//! `box cp`: copy between the host and a container, running or not, inside its user
+//! namespace (see `cp_ns`).
 //!
 //! Every container path is resolved with `openat2(RESOLVE_IN_ROOT)` against the
 //! container's root directory, so `..` and symlinks (absolute or relative) inside the
 //! container can never lead out of it; what is created inside is created relative to
-//! directory fds with O_NOFOLLOW. Files copied in belong to you on the host, which is
-//! root inside the container. Symlinks are copied as symlinks, never followed.
+//! directory fds with O_NOFOLLOW. Files copied in belong to the container's root; files
+//! copied out belong to you. Symlinks are copied as symlinks, never followed.
 use std::fs;
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
@@ -16,7 +17,8 @@ use anyhow::{Context, Result, bail};
 use nix::fcntl::{AtFlags, OFlag};
 use nix::sys::stat::{Mode, SFlag, fstatat};
 
-use crate::container::{Containers, Status};
+use crate::container::Containers;
+use crate::paths::Paths;
 
 /// `CONTAINER:PATH` or a host path.
 #[derive(Debug, PartialEq, Eq)]
@@ -56,16 +58,16 @@ fn openat2(dir: BorrowedFd, path: &str, flags: i32, mode: u32) -> io::Result<Own
 }
 
 /// Copy between host and container as `box cp SRC DEST` asks.
-pub fn copy(c: &Containers, src: &str, dest: &str) -> Result<()> {
+pub fn copy(paths: &Paths, c: &Containers, src: &str, dest: &str) -> Result<()> {
     match (parse_side(src), parse_side(dest)) {
         (Side::Container(name, path), Side::Host(host)) => {
-            let root = container_root(c, &name)?;
-            from_container(root.as_fd(), &path, &host)
+            let rec = c.find(&name)?;
+            super::cp_ns::in_container(paths, &rec, |root| from_container(root, &path, &host))
                 .with_context(|| format!("copying {src} to {}", host.display()))
         }
         (Side::Host(host), Side::Container(name, path)) => {
-            let root = container_root(c, &name)?;
-            into_container(&host, root.as_fd(), &path)
+            let rec = c.find(&name)?;
+            super::cp_ns::in_container(paths, &rec, |root| into_container(&host, root, &path))
                 .with_context(|| format!("copying {} to {dest}", host.display()))
         }
         (Side::Host(_), Side::Host(_)) => {
@@ -75,25 +77,6 @@ pub fn copy(c: &Containers, src: &str, dest: &str) -> Result<()> {
             bail!("copying between containers is not supported: copy through the host")
         }
     }
-}
-
-fn container_root(c: &Containers, name: &str) -> Result<OwnedFd> {
-    let rec = c.find(name)?;
-    let st = super::status::observe(&rec);
-    let pid = match (st.status, st.pid) {
-        (Status::Running, Some(p)) => p,
-        _ => bail!(
-            "container {} is not running: box cp works with running containers (start it first)",
-            rec.name()
-        ),
-    };
-    let path = format!("/proc/{pid}/root");
-    nix::fcntl::open(
-        path.as_str(),
-        OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
-        Mode::empty(),
-    )
-    .with_context(|| format!("cannot open the container's root ({path})"))
 }
 
 fn split_parent(path: &str) -> (String, String) {

@@ -47,7 +47,7 @@ mod vfs;
 pub use cleanup::Watcher;
 pub use cleanup::remove_container_files;
 pub use spec::{Driver, Mount, Network, Rootfs, Seccomp, Spec};
-pub use start::{StartOptions, start_container, start_watched};
+pub use start::{StartOptions, layout, make_rootfs_dirs, start_container, start_watched};
 
 use sync::Step;
 

@@ -52,19 +52,7 @@ pub fn start_watched(
     let joined = join_target(paths, spec, mode)?;
     super::trace("start: id maps");
 
-    let mkdir = |d: &std::path::Path| {
-        std::fs::create_dir_all(d).map_err(|source| Error::Io {
-            what: format!("create {}", d.display()),
-            source,
-        })
-    };
-    if spec.rootfs.driver != Driver::Vfs {
-        mkdir(&rec.upper_dir())?;
-        mkdir(&rec.work_dir())?;
-    }
-    if !rec.merged_dir().is_dir() {
-        mkdir(&rec.merged_dir())?;
-    }
+    make_rootfs_dirs(rec, spec)?;
     let hostname = if spec.hostname.is_empty() {
         rec.short_id().to_string()
     } else {
@@ -115,19 +103,7 @@ pub fn start_watched(
         spec,
         hostname: &hostname,
         env: environment(spec, &hostname),
-        layout: Layout {
-            data: paths.data.clone(),
-            upper: rec.upper_dir(),
-            work: rec.work_dir(),
-            vfs_root: rec.rootfs_dir(),
-            merged: rec.merged_dir(),
-            userdata: rec.userdata_dir(),
-            fuse_overlayfs: (spec.rootfs.driver == Driver::FuseOverlayfs)
-                .then(|| userns::tool_path("fuse-overlayfs"))
-                .flatten(),
-            volatile: rec.config.autoremove,
-            fuse_idmap: keep_id_shift(mode, &maps)?,
-        },
+        layout: layout(paths, rec, spec, mode, &maps)?,
         specials: Specials {
             // A fresh sysfs only for a network namespace of the container's own user
             // namespace (not the host's).
@@ -313,6 +289,47 @@ impl Drop for Restore {
             None,
         );
     }
+}
+
+/// Where the container's root filesystem comes from and is mounted.
+pub fn layout(
+    paths: &Paths,
+    rec: &Record,
+    spec: &Spec,
+    mode: userns::Mode,
+    maps: &IdMaps,
+) -> Result<Layout, Error> {
+    Ok(Layout {
+        data: paths.data.clone(),
+        upper: rec.upper_dir(),
+        work: rec.work_dir(),
+        vfs_root: rec.rootfs_dir(),
+        merged: rec.merged_dir(),
+        userdata: rec.userdata_dir(),
+        fuse_overlayfs: (spec.rootfs.driver == Driver::FuseOverlayfs)
+            .then(|| userns::tool_path("fuse-overlayfs"))
+            .flatten(),
+        volatile: rec.config.autoremove,
+        fuse_idmap: keep_id_shift(mode, maps)?,
+    })
+}
+
+/// The container's upper, work and mount point directories (made at its first start).
+pub fn make_rootfs_dirs(rec: &Record, spec: &Spec) -> Result<(), Error> {
+    let mkdir = |d: &std::path::Path| {
+        std::fs::create_dir_all(d).map_err(|source| Error::Io {
+            what: format!("create {}", d.display()),
+            source,
+        })
+    };
+    if spec.rootfs.driver != Driver::Vfs {
+        mkdir(&rec.upper_dir())?;
+        mkdir(&rec.work_dir())?;
+    }
+    if !rec.merged_dir().is_dir() {
+        mkdir(&rec.merged_dir())?;
+    }
+    Ok(())
 }
 
 /// For `--userns=keep-id` (as a user): the fuse-overlayfs id shift from the storage's

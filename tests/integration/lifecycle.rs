@@ -527,6 +527,80 @@ fn named_volumes_and_generate_kube() {
         .stdout_is("");
 }
 
+/// `box cp` works inside the container's user namespace: files of the container's other
+/// users both ways, and a stopped or never-started container (its root filesystem is
+/// mounted for the copy, and what is copied in is there at the next start).
+#[test]
+fn cp_reaches_every_user_and_stopped_containers() {
+    let env = require_env!(alpine);
+    let lab = Lab::new(env);
+    let setup = "adduser -D -u 1000 u && mkdir /home/u/priv && echo secret > /home/u/priv/s \
+                 && chmod 600 /home/u/priv/s && chmod 700 /home/u/priv && chown -R u:u /home/u/priv";
+    lab.detach(
+        &["--name", "cp1"],
+        &["sh", "-c", &format!("{setup} && exec sleep 300")],
+    );
+    until("the user's files", Duration::from_secs(10), || {
+        lab.run(&["exec", "cp1", "test", "-f", "/home/u/priv/s"])
+            .success()
+    });
+    let out_dir = lab.tb.mkdir("out");
+    // Out of a directory only its user (uid 1000 in the container) may read.
+    lab.run(&["cp", "cp1:/home/u/priv", out_dir.to_str().unwrap()])
+        .assert_success();
+    assert_eq!(
+        std::fs::read_to_string(out_dir.join("priv/s")).unwrap(),
+        "secret\n"
+    );
+    // Into it.
+    let host_file = lab.tb.write("note.txt", "from the host\n");
+    lab.run(&["cp", host_file.to_str().unwrap(), "cp1:/home/u/priv/"])
+        .assert_success();
+    lab.run(&["exec", "cp1", "cat", "/home/u/priv/note.txt"])
+        .assert_success()
+        .stdout_is("from the host\n");
+
+    // Stopped: both ways, and the file is there when it runs again.
+    lab.run(&["stop", "-t", "0", "cp1"]).assert_success();
+    lab.run(&[
+        "cp",
+        host_file.to_str().unwrap(),
+        "cp1:/home/u/priv/later.txt",
+    ])
+    .assert_success();
+    let back = out_dir.join("back.txt");
+    lab.run(&["cp", "cp1:/home/u/priv/note.txt", back.to_str().unwrap()])
+        .assert_success();
+    assert_eq!(std::fs::read_to_string(&back).unwrap(), "from the host\n");
+    // Created, never started.
+    lab.run(&[
+        "create",
+        "--name",
+        "cp2",
+        "--network",
+        "none",
+        &lab.image,
+        "cat",
+        "/in.txt",
+    ])
+    .assert_success();
+    lab.run(&["cp", host_file.to_str().unwrap(), "cp2:/in.txt"])
+        .assert_success();
+    lab.run(&["start", "-a", "cp2"])
+        .assert_success()
+        .stdout_is("from the host\n");
+    let release = out_dir.join("release");
+    lab.run(&["cp", "cp2:/etc/alpine-release", release.to_str().unwrap()])
+        .assert_success();
+    assert_eq!(std::fs::read_to_string(&release).unwrap(), "3.20.3\n");
+    // Nothing stays mounted for the copies.
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    assert!(
+        !mounts.contains(lab.tb.root().to_str().unwrap()),
+        "a copy left a mount behind:\n{mounts}"
+    );
+}
+
 /// `-v /path` makes an anonymous volume, filled from the image when it is empty (as is a
 /// named volume on first use); `rm` keeps it, `rm -v` and `--rm` remove it.
 #[test]

@@ -1,0 +1,140 @@
+//! Where `box cp` does its copying: inside the container's user namespace, where its root
+//! (your own uid) may read and write files of every user of the container, as podman's
+//! copier does. A running container's namespace is joined; for a stopped (or created)
+//! container box makes one with the same mapping and mounts its root filesystem in a
+//! private mount namespace, so the copy sees and changes what the container will.
+//!
+//! ```text
+//!  box cp (single-threaded)
+//!   running: open /proc/PID/ns/user and /proc/PID/root, fork ─► setns(user), copy
+//!   stopped: fork ─► unshare(user) ── 1 ──► box writes the id maps ── 1 ──►
+//!                    setresuid(0), unshare(mount), mount the root filesystem, copy,
+//!                    unmount (fuse-overlayfs exits with it)
+//!   the child's error comes back over a pipe, its exit status says whether it failed
+//! ```
+use std::io::{Read, Write};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+
+use anyhow::{Context, Result, bail};
+use nix::fcntl::{OFlag, open};
+use nix::sched::{CloneFlags, setns, unshare};
+use nix::sys::stat::Mode;
+use nix::sys::wait::{WaitStatus, waitpid};
+use nix::unistd::{ForkResult, Gid, Uid, fork};
+
+use crate::container::{Record, Status};
+use crate::paths::Paths;
+use crate::run::{rootfs, sys};
+use crate::userns::{self, IdMaps};
+
+/// Run `copy` with the container's root directory, in the container's user namespace.
+pub fn in_container(
+    paths: &Paths,
+    rec: &Record,
+    copy: impl FnOnce(BorrowedFd) -> Result<()>,
+) -> Result<()> {
+    let threads = sys::thread_count();
+    if threads != 1 {
+        bail!("box cp must be single-threaded to fork, and has {threads} threads");
+    }
+    let st = super::status::observe(rec);
+    if let (Status::Running, Some(pid)) = (st.status, st.pid) {
+        let ns = open_proc(pid, "ns/user", OFlag::O_RDONLY)?;
+        let root = open_proc(pid, "root", OFlag::O_PATH | OFlag::O_DIRECTORY)?;
+        return run_child(None, || {
+            setns(&ns, CloneFlags::CLONE_NEWUSER)
+                .context("cannot enter the container's user namespace")?;
+            copy(root.as_fd())
+        });
+    }
+    let spec = &rec.config.spec;
+    let mode = userns::Mode::parse(&spec.userns).unwrap_or_default();
+    let maps = IdMaps::for_current_user(mode)?;
+    crate::run::make_rootfs_dirs(rec, spec)?;
+    let layout = crate::run::layout(paths, rec, spec, mode, &maps)?;
+    run_child(Some(&maps), || {
+        let root_g = Gid::from_raw(0);
+        let root_u = Uid::from_raw(0);
+        nix::unistd::setresgid(root_g, root_g, root_g).context("setresgid(0)")?;
+        nix::unistd::setresuid(root_u, root_u, root_u).context("setresuid(0)")?;
+        unshare(CloneFlags::CLONE_NEWNS).context("cannot create a mount namespace")?;
+        let fail = |f: crate::run::Fail| anyhow::anyhow!("{}", f.message);
+        rootfs::make_private().map_err(fail)?;
+        let root = rootfs::mount_rootfs(spec, &layout).map_err(fail)?;
+        let copied = copy(root.as_fd());
+        drop(root);
+        let _ = nix::mount::umount2(&layout.merged, nix::mount::MntFlags::MNT_DETACH);
+        copied
+    })
+}
+
+fn open_proc(pid: i32, what: &str, flags: OFlag) -> Result<OwnedFd> {
+    let path = format!("/proc/{pid}/{what}");
+    open(path.as_str(), flags | OFlag::O_CLOEXEC, Mode::empty())
+        .with_context(|| format!("cannot open the container's {path}"))
+}
+
+/// Fork; the child runs `work` (after entering a new user namespace whose `maps` the
+/// parent writes, when given) and reports its error. Returns the child's result.
+fn run_child(maps: Option<&IdMaps>, work: impl FnOnce() -> Result<()>) -> Result<()> {
+    let (mut err_r, err_w) = pipe()?;
+    let (mut up_r, up_w) = pipe()?;
+    let (mut down_r, down_w) = pipe()?;
+    // SAFETY: single-threaded (checked by the caller); the child only _exits.
+    match unsafe { fork() }.context("cannot fork")? {
+        ForkResult::Child => {
+            drop((err_r, up_r, down_w));
+            let (mut err_w, mut up_w) = (err_w, up_w);
+            let result = (|| -> Result<()> {
+                if maps.is_some() {
+                    unshare(CloneFlags::CLONE_NEWUSER).context("cannot create a user namespace")?;
+                    up_w.write_all(b"1")?;
+                    let mut b = [0u8; 1];
+                    down_r
+                        .read_exact(&mut b)
+                        .context("box did not write the id maps")?;
+                }
+                work()
+            })();
+            let code = match result {
+                Ok(()) => 0,
+                Err(e) => {
+                    let _ = err_w.write_all(crate::exit::one_line(&e).as_bytes());
+                    1
+                }
+            };
+            // SAFETY: _exit in the forked child.
+            unsafe { libc::_exit(code) }
+        }
+        ForkResult::Parent { child } => {
+            drop((err_w, up_w, down_r));
+            let mut down_w = down_w;
+            if let Some(maps) = maps {
+                let mut b = [0u8; 1];
+                if up_r.read_exact(&mut b).is_ok() {
+                    match maps.write_for(child) {
+                        Ok(()) => down_w.write_all(b"1")?,
+                        Err(e) => {
+                            let _ = nix::sys::signal::kill(child, nix::sys::signal::SIGKILL);
+                            let _ = waitpid(child, None);
+                            return Err(e.into());
+                        }
+                    }
+                }
+            }
+            drop(down_w);
+            let mut msg = String::new();
+            let _ = err_r.read_to_string(&mut msg);
+            match waitpid(child, None)? {
+                WaitStatus::Exited(_, 0) => Ok(()),
+                _ if !msg.is_empty() => bail!("{msg}"),
+                other => bail!("the copying process failed ({other:?})"),
+            }
+        }
+    }
+}
+
+fn pipe() -> Result<(std::fs::File, std::fs::File)> {
+    let (r, w) = nix::unistd::pipe2(OFlag::O_CLOEXEC)?;
+    Ok((std::fs::File::from(r), std::fs::File::from(w)))
+}
