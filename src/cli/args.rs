@@ -570,8 +570,8 @@ pub struct ContainerOpts {
     /// Drop a capability from the default set (e.g. CHOWN, or ALL)
     #[arg(long, value_name = "CAP")]
     pub cap_drop: Vec<String>,
-    /// Security options: no-new-privileges, seccomp=unconfined (the default profile is docker's;
-    /// custom JSON profiles are not supported)
+    /// Security options: no-new-privileges, seccomp=unconfined or seccomp=PROFILE.json (a
+    /// docker seccomp profile; the default is equivalent to docker's)
     #[arg(long, value_name = "OPT")]
     pub security_opt: Vec<String>,
     /// Give the container all capabilities box can give and no seccomp or masked paths

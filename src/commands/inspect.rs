@@ -199,8 +199,10 @@ fn security_opts(spec: &crate::run::Spec) -> Vec<String> {
     if spec.no_new_privileges {
         v.push("no-new-privileges".to_string());
     }
-    if spec.seccomp == crate::run::Seccomp::Unconfined {
-        v.push("seccomp=unconfined".to_string());
+    match &spec.seccomp {
+        crate::run::Seccomp::Unconfined => v.push("seccomp=unconfined".to_string()),
+        crate::run::Seccomp::Profile { path, .. } => v.push(format!("seccomp={path}")),
+        crate::run::Seccomp::Default => {}
     }
     v
 }

@@ -122,10 +122,10 @@ pub fn exec(rec: &Record, pid: i32, args: &ExecArgs) -> Result<u8> {
     } else {
         security::cap_mask(&spec.caps)
     };
-    let seccomp = if !privileged && create::wants_seccomp(spec) {
-        security::default_profile(caps).context("building the seccomp profile")?
-    } else {
+    let seccomp = if privileged {
         Vec::new()
+    } else {
+        create::seccomp_programs(spec, caps).context("building the seccomp profile")?
     };
 
     // The terminal is allocated inside the container (its own devpts), by C1.

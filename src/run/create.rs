@@ -511,7 +511,19 @@ fn setup_stdio(l: &Launch, ch: &Channel) -> Result<(), Fail> {
     Ok(())
 }
 
-/// Whether a container with this spec gets a default seccomp filter.
-pub fn wants_seccomp(spec: &Spec) -> bool {
-    spec.seccomp == Seccomp::Default && !spec.privileged
+/// The seccomp programs of a container, in installation order (none: unconfined).
+pub fn seccomp_programs(spec: &Spec, caps: u64) -> Result<Vec<seccompiler::BpfProgram>, Error> {
+    match &spec.seccomp {
+        _ if spec.privileged => Ok(Vec::new()),
+        Seccomp::Unconfined => Ok(Vec::new()),
+        Seccomp::Default => Ok(security::default_profile(caps)?),
+        Seccomp::Profile { text, .. } => super::seccomp_profile::compile(
+            text,
+            &super::seccomp_profile::Target {
+                caps: &spec.caps,
+                kernel: super::seccomp_profile::running_kernel(),
+            },
+        )
+        .map_err(|e| Error::Invalid(format!("--security-opt seccomp: {e}"))),
+    }
 }

@@ -35,6 +35,7 @@ mod exec;
 pub mod hooks;
 mod init;
 pub mod rootfs;
+pub mod seccomp_profile;
 pub mod security;
 pub mod spec;
 mod start;

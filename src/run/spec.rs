@@ -127,13 +127,19 @@ pub enum Network {
     Container,
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Seccomp {
     /// box's built-in profile, equivalent to docker's default (see `security`).
     #[default]
     Default,
     Unconfined,
+    /// A docker/OCI profile given with `--security-opt seccomp=FILE`: its text is kept in
+    /// the container's record (as docker does) so later starts do not depend on the file.
+    Profile {
+        path: String,
+        text: String,
+    },
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -279,15 +285,23 @@ pub fn build(
             ("no-new-privileges", "" | "true") => no_new_privileges = true,
             ("no-new-privileges", "false") => no_new_privileges = false,
             ("seccomp", "unconfined") => seccomp = Seccomp::Unconfined,
-            ("seccomp", _) => {
-                return Err(Error::Invalid(format!(
-                    "--security-opt {o}: custom seccomp profiles are not supported yet (use the default or seccomp=unconfined)"
-                )));
+            ("seccomp", path) => {
+                let text = std::fs::read_to_string(path).map_err(|e| {
+                    Error::Invalid(format!(
+                        "--security-opt {o}: cannot read the seccomp profile {path}: {e}"
+                    ))
+                })?;
+                seccomp = Seccomp::Profile {
+                    path: std::fs::canonicalize(path)
+                        .map(|p| p.display().to_string())
+                        .unwrap_or_else(|_| path.to_string()),
+                    text,
+                };
             }
             ("label" | "apparmor", _) => {} // no SELinux/AppArmor in rootless box: accepted, ignored
             _ => {
                 return Err(Error::Invalid(format!(
-                    "unknown --security-opt {o:?}: use no-new-privileges or seccomp=unconfined"
+                    "unknown --security-opt {o:?}: use no-new-privileges, seccomp=unconfined or seccomp=PROFILE.json"
                 )));
             }
         }
@@ -298,6 +312,17 @@ pub fn build(
     } else {
         security::cap_set(&opts.cap_add, &opts.cap_drop)?
     };
+    // A profile that does not compile fails `box create`, not the later start.
+    if let Seccomp::Profile { text, .. } = &seccomp {
+        super::seccomp_profile::compile(
+            text,
+            &super::seccomp_profile::Target {
+                caps: &caps,
+                kernel: super::seccomp_profile::running_kernel(),
+            },
+        )
+        .map_err(|e| Error::Invalid(format!("--security-opt seccomp: {e}")))?;
+    }
     Ok(Spec {
         args,
         env,

@@ -74,11 +74,7 @@ pub fn start_watched(
     let limits = hooks::limits(spec)?;
 
     let caps = security::cap_mask(&spec.caps);
-    let seccomp = if create::wants_seccomp(spec) {
-        security::default_profile(caps)?
-    } else {
-        Vec::new()
-    };
+    let seccomp = create::seccomp_programs(spec, caps)?;
     super::trace("start: seccomp compiled");
     let stdio = if opts.attach {
         ChildStdio::Inherit

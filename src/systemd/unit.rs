@@ -212,8 +212,11 @@ pub fn run_args(config: &Config, image_env: &[String], volumes: &Path) -> Vec<St
             }
         }
     }
-    if sp.seccomp == Seccomp::Unconfined && !sp.privileged {
-        opt("--security-opt", "seccomp=unconfined");
+    match &sp.seccomp {
+        _ if sp.privileged => {}
+        Seccomp::Unconfined => opt("--security-opt", "seccomp=unconfined"),
+        Seccomp::Profile { path, .. } => opt("--security-opt", &format!("seccomp={path}")),
+        Seccomp::Default => {}
     }
     if sp.no_new_privileges {
         opt("--security-opt", "no-new-privileges");

@@ -827,3 +827,95 @@ fn a_user_without_subids_pulls_and_runs_with_userns_single() {
     .assert_success()
     .stdout_is("0\nreadable\nwritable\n");
 }
+
+/// `--security-opt seccomp=PROFILE.json` (docker's format): a deny-list profile with an
+/// errno and an argument condition, podman's own default profile when installed, and a
+/// file that is not a profile.
+#[test]
+fn custom_seccomp_profiles() {
+    let env = require_env!(alpine);
+    let tb = env.test_box();
+    let image = env.image(images::ALPINE);
+    tb.cmd(["pull", "-q", &image]).run().assert_success();
+    let profile = tb.write(
+        "deny.json",
+        r#"{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [
+            {"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 13},
+            {"names": ["chmod", "fchmodat", "fchmodat2"], "action": "SCMP_ACT_ERRNO",
+             "args": [{"index": 1, "value": 2048, "valueTwo": 2048, "op": "SCMP_CMP_MASKED_EQ"}]},
+            {"names": ["not_a_syscall_here"], "action": "SCMP_ACT_KILL"}]}"#,
+    );
+    let opt = format!("seccomp={}", profile.display());
+    tb.cmd([
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "--security-opt",
+        &opt,
+        &image,
+        "sh",
+        "-c",
+        "mkdir /x 2>&1; touch /f; chmod 755 /f && echo plain-chmod-ok; chmod 4755 /f || echo setuid-denied",
+    ])
+    .run()
+    .assert_success()
+    .stdout_contains("Permission denied")
+    .stdout_contains("plain-chmod-ok")
+    .stdout_contains("setuid-denied");
+    // The profile is part of the container: the file may go, the container still starts.
+    tb.cmd([
+        "create",
+        "--name",
+        "kept",
+        "--network",
+        "none",
+        "--security-opt",
+        &opt,
+        &image,
+        "sh",
+        "-c",
+        "mkdir /y",
+    ])
+    .run()
+    .assert_success();
+    std::fs::remove_file(&profile).unwrap();
+    tb.cmd(["start", "-a", "kept"]).run().assert_code(1);
+    tb.cmd(["inspect", "--format", "{{.HostConfig.SecurityOpt}}", "kept"])
+        .run()
+        .assert_success()
+        .stdout_contains("deny.json");
+
+    let podman = Path::new("/usr/share/containers/seccomp.json");
+    if podman.exists() {
+        tb.cmd([
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "--security-opt",
+            "seccomp=/usr/share/containers/seccomp.json",
+            &image,
+            "sh",
+            "-c",
+            "grep Seccomp_filters /proc/self/status; keyctl 2>/dev/null; echo done",
+        ])
+        .run()
+        .assert_success()
+        .stdout_contains("done");
+    } else {
+        skip("no /usr/share/containers/seccomp.json (containers-common) to run podman's profile");
+    }
+    tb.cmd([
+        "run",
+        "--rm",
+        "--security-opt",
+        "seccomp=/etc/hostname",
+        &image,
+        "true",
+    ])
+    .run()
+    .assert_code(125)
+    .assert_one_line_error()
+    .stderr_contains("not a seccomp profile");
+}
