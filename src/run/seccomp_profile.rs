@@ -204,7 +204,7 @@ fn applies(e: &Entry, t: &Target) -> bool {
         } else {
             format!("CAP_{c}")
         };
-        t.caps.iter().any(|x| *x == full)
+        t.caps.contains(&full)
     };
     let arch = docker_arch();
     let arch_listed = |arches: &[String]| {
