@@ -650,7 +650,11 @@ fn interactive_shell_in_tmux() {
         .cmd(["run", "--rm", "-it", "--network", "none", &image, "sh"])
         .shell_line();
     // shell_line ends in `exec box ...`: a subshell keeps the exit code for us.
-    let script = format!("({line}); echo $? > {}", done.display());
+    // Written whole, then renamed: a poll never sees the file empty.
+    let script = format!(
+        "({line}); echo $? > {d}.tmp && mv {d}.tmp {d}",
+        d = done.display()
+    );
     let tmux = |args: &[&str]| {
         std::process::Command::new("tmux")
             .args(args)
