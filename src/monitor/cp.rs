@@ -59,6 +59,9 @@ fn openat2(dir: BorrowedFd, path: &str, flags: i32, mode: u32) -> io::Result<Own
 
 /// Copy between host and container as `box cp SRC DEST` asks.
 pub fn copy(paths: &Paths, c: &Containers, src: &str, dest: &str) -> Result<()> {
+    if src == "-" || dest == "-" {
+        bail!("box cp does not stream tar archives (-): give a host path instead");
+    }
     match (parse_side(src), parse_side(dest)) {
         (Side::Container(name, path), Side::Host(host)) => {
             let rec = c.find(&name)?;
