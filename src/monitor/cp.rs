@@ -60,7 +60,7 @@ fn openat2(dir: BorrowedFd, path: &str, flags: i32, mode: u32) -> io::Result<Own
 /// Copy between host and container as `box cp SRC DEST` asks.
 pub fn copy(paths: &Paths, c: &Containers, src: &str, dest: &str) -> Result<()> {
     if src == "-" || dest == "-" {
-        bail!("box cp does not stream tar archives (-): give a host path instead");
+        bail!("cannot stream a tar archive (-): give a host path to copy to or from");
     }
     match (parse_side(src), parse_side(dest)) {
         (Side::Container(name, path), Side::Host(host)) => {
