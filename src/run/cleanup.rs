@@ -239,11 +239,24 @@ pub fn retire_container(
     volumes: bool,
 ) -> Result<Vec<PathBuf>, Error> {
     let vols = crate::volume::Volumes::at(containers.volumes_dir());
-    let anonymous = if volumes {
+    let mut anonymous = if volumes {
         vols.anonymous_in(&rec.config.spec.mounts)
     } else {
         Vec::new()
     };
+    if !anonymous.is_empty() {
+        // One that another container mounts too (`-v NAME:/path`) stays, as docker keeps it.
+        let others = containers.list().unwrap_or_default();
+        anonymous.retain(|name| {
+            let dir = vols.root().join(name);
+            !others.iter().any(|o| {
+                o.id() != rec.id()
+                    && o.config.spec.mounts.iter().any(|m| {
+                        matches!(m, crate::run::Mount::Bind { source, .. } if source.starts_with(&dir))
+                    })
+            })
+        });
+    }
     let mut trashed = vec![containers.retire(rec)?];
     for name in anonymous {
         // Gone already, or locked for too long: `box volume prune` removes it later.
