@@ -539,8 +539,7 @@ pub fn mount_etc_files(root: BorrowedFd, userdata: &Path) -> Result<(), Fail> {
     Ok(())
 }
 
-/// `-v` and `--tmpfs`, in command-line order.
-/// Volumes and tmpfs mounts, parents before children (`-v /a/b` then `-v /a` would hide
+/// `-v` and `--tmpfs` mounts, parents before children (`-v /a/b` then `-v /a` would hide
 /// the first), as docker orders them. `volumes` are the indexes of the binds that are
 /// volumes: an empty one first gets what the image has at its path (docker's copy-up).
 pub fn mount_volumes(root: BorrowedFd, mounts: &[Mount], volumes: &[usize]) -> Result<(), Fail> {
