@@ -39,13 +39,22 @@ pub struct JoinTarget {
 }
 
 impl JoinTarget {
-    /// Whether the target runs in the host's network namespace (`--network host`): the
-    /// joiner then keeps the host's too (it cannot enter a namespace its user namespace
-    /// does not own, and needs not).
+    /// Whether the target runs in our own (the host's) network namespace: `--network
+    /// host`, or joined to a container that does. The joiner then keeps the host's too (it
+    /// cannot enter a namespace its user namespace does not own, and needs not).
     pub fn uses_host_network(&self) -> bool {
-        self.plan
-            .as_ref()
-            .is_some_and(|p| p.mode == super::Mode::Host)
+        let ours = std::fs::metadata("/proc/self/ns/net");
+        let theirs = nix::sys::stat::fstat(&self.netns);
+        match (ours, theirs) {
+            (Ok(o), Ok(t)) => {
+                use std::os::unix::fs::MetadataExt;
+                o.ino() == t.st_ino && o.dev() == t.st_dev
+            }
+            _ => self
+                .plan
+                .as_ref()
+                .is_some_and(|p| p.mode == super::Mode::Host),
+        }
     }
 }
 
