@@ -630,7 +630,8 @@ fn network_container_joins_a_running_container() {
         .stderr_contains("so use --userns=auto");
 }
 
-/// A container that joins one on the host's network is on the host's network too.
+/// A container that joins one on the host's network is on the host's network too, also
+/// through a chain of joins.
 #[test]
 fn network_container_of_a_host_network_container_is_the_host() {
     let env = require_env!(alpine);
@@ -650,17 +651,34 @@ fn network_container_of_a_host_network_container_is_the_host() {
         .run()
         .assert_success();
     let ours = std::fs::read_link("/proc/self/ns/net").unwrap();
+    // Directly, and through a container that joined it (a chain of joins).
     lab.tb
         .cmd([
             "run",
-            "--rm",
+            "-d",
+            "--name",
+            "middle",
             "--network",
             "container:hostnet",
             &lab.image,
-            "readlink",
-            "/proc/self/ns/net",
+            "sleep",
+            "300",
         ])
         .run()
-        .assert_success()
-        .stdout_contains(&ours.to_string_lossy());
+        .assert_success();
+    for target in ["container:hostnet", "container:middle"] {
+        lab.tb
+            .cmd([
+                "run",
+                "--rm",
+                "--network",
+                target,
+                &lab.image,
+                "readlink",
+                "/proc/self/ns/net",
+            ])
+            .run()
+            .assert_success()
+            .stdout_contains(&ours.to_string_lossy());
+    }
 }
