@@ -113,8 +113,16 @@ pub fn pod(recs: &[Record], volumes_root: &Path) -> Value {
                         .ok()
                         .and_then(|p| p.components().next())
                         .map(|c| c.as_os_str().to_string_lossy().into_owned());
-                    let base = vol.unwrap_or_else(|| target.trim_start_matches('/').into());
-                    (base, Some(source.clone()), *readonly, false)
+                    let anonymous = crate::volume::Volumes::at(volumes_root)
+                        .anonymous_at(source)
+                        .is_some();
+                    let base = match vol {
+                        Some(v) if !anonymous => v,
+                        _ => target.trim_start_matches('/').into(),
+                    };
+                    // An anonymous volume lives as long as its container: an emptyDir.
+                    let source = (!anonymous).then(|| source.clone());
+                    (base, source, *readonly, false)
                 }
                 Mount::Tmpfs { target, options } => (
                     target.trim_start_matches('/').to_string(),
@@ -145,7 +153,8 @@ pub fn pod(recs: &[Record], volumes_root: &Path) -> Value {
                     "name": name,
                     "hostPath": {"path": src, "type": "Directory"},
                 }),
-                (None, _) => json!({"name": name, "emptyDir": {"medium": "Memory"}}),
+                (None, true) => json!({"name": name, "emptyDir": {"medium": "Memory"}}),
+                (None, false) => json!({"name": name, "emptyDir": {}}),
             });
         }
         if !mounts.is_empty() {

@@ -669,6 +669,10 @@ fn anonymous_volumes_copy_up_and_go_with_rm_v_and_rm() {
     ])
     .assert_success();
     assert_eq!(anonymous(&lab).len(), 2);
+    // For Kubernetes an anonymous volume is an emptyDir.
+    lab.run(&["generate", "kube", "anon2"])
+        .assert_success()
+        .stdout_contains("emptyDir: {}");
     lab.run(&["rm", "-v", "anon2"]).assert_success();
     assert_eq!(anonymous(&lab), vols);
     // `--rm` takes its anonymous volumes along, also when the container wrote files as
