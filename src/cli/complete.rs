@@ -473,18 +473,10 @@ impl Live {
                 ),
                 ("always", "restart whenever it exits"),
             ]),
-            Kind::SystemdRestart => [
-                "no",
-                "on-success",
-                "on-failure",
-                "on-abnormal",
-                "on-watchdog",
-                "on-abort",
-                "always",
-            ]
-            .iter()
-            .map(CompletionCandidate::new)
-            .collect(),
+            Kind::SystemdRestart => crate::systemd::unit::RESTART_POLICIES
+                .iter()
+                .map(CompletionCandidate::new)
+                .collect(),
             Kind::Capability => {
                 let mut v = vec![CompletionCandidate::new("ALL")];
                 v.extend(CAPABILITIES.iter().map(CompletionCandidate::new));
