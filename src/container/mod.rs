@@ -531,7 +531,7 @@ impl Containers {
                 }
             }
         }
-        match remove_tree(&self.root.join(id)) {
+        match crate::storage::remove::remove_path(&self.root.join(id)) {
             Err(e) if e.kind() != io::ErrorKind::NotFound => {
                 Err(io_err("remove", &self.root.join(id))(e))
             }
@@ -539,11 +539,12 @@ impl Containers {
         }
     }
 
-    /// Where retired containers wait for their files to be deleted.
+    /// The store's volumes directory (`Paths::volumes`).
     pub fn volumes_dir(&self) -> &Path {
         &self.volumes
     }
 
+    /// Where retired containers wait for their files to be deleted.
     pub fn trash_dir(&self) -> PathBuf {
         self.root.join(".trash")
     }
@@ -590,7 +591,7 @@ impl Containers {
         let mut first = Ok(());
         for e in entries.flatten() {
             let p = e.path();
-            match remove_tree(&p) {
+            match crate::storage::remove::remove_path(&p) {
                 Err(err) if err.kind() != io::ErrorKind::NotFound && first.is_ok() => {
                     first = Err(io_err("remove", &p)(err));
                 }
@@ -615,33 +616,6 @@ impl Containers {
         match fs::remove_dir_all(&rec.dir) {
             Err(e) if e.kind() != io::ErrorKind::NotFound => Err(io_err("remove", &rec.dir)(e)),
             _ => Ok(()),
-        }
-    }
-}
-
-/// `rm -rf` that fixes directory modes on the way (overlay's work/work is mode 0).
-pub fn remove_tree(p: &Path) -> io::Result<()> {
-    match fs::remove_dir_all(p) {
-        Ok(()) => Ok(()),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-        Err(_) => {
-            fix_modes(p);
-            match fs::remove_dir_all(p) {
-                Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-                r => r,
-            }
-        }
-    }
-}
-
-fn fix_modes(dir: &Path) {
-    use std::os::unix::fs::PermissionsExt;
-    let _ = fs::set_permissions(dir, fs::Permissions::from_mode(0o700));
-    if let Ok(rd) = fs::read_dir(dir) {
-        for e in rd.flatten() {
-            if e.file_type().is_ok_and(|t| t.is_dir()) {
-                fix_modes(&e.path());
-            }
         }
     }
 }

@@ -14,21 +14,23 @@ use crate::userns;
 /// Remove `path` (file or tree) without following symlinks, making directories writable
 /// on the way when their mode forbids it. A missing path is fine.
 pub fn remove_tree_direct(path: &Path) -> Result<(), Error> {
-    let ctx = |what: &Path| {
-        let w = what.to_path_buf();
-        move |source| Error::Io {
-            what: format!("remove {}", w.display()),
-            source,
-        }
-    };
+    remove_path(path).map_err(|source| Error::Io {
+        what: format!("remove {}", path.display()),
+        source,
+    })
+}
+
+/// [`remove_tree_direct`] with the plain I/O error (overlay's work/work is mode 0, so a
+/// first `remove_dir_all` can fail where one after fixing the modes does not).
+pub fn remove_path(path: &Path) -> std::io::Result<()> {
     let md = match fs::symlink_metadata(path) {
         Ok(md) => md,
         Err(e) if e.kind() == ErrorKind::NotFound => return Ok(()),
-        Err(e) => return Err(ctx(path)(e)),
+        Err(e) => return Err(e),
     };
     if !md.is_dir() {
         return match fs::remove_file(path) {
-            Err(e) if e.kind() != ErrorKind::NotFound => Err(ctx(path)(e)),
+            Err(e) if e.kind() != ErrorKind::NotFound => Err(e),
             _ => Ok(()),
         };
     }
@@ -40,7 +42,7 @@ pub fn remove_tree_direct(path: &Path) -> Result<(), Error> {
     // Slow path: some directory is not writable or searchable; fix modes and retry.
     fix_modes(path);
     match fs::remove_dir_all(path) {
-        Err(e) if e.kind() != ErrorKind::NotFound => Err(ctx(path)(e)),
+        Err(e) if e.kind() != ErrorKind::NotFound => Err(e),
         _ => Ok(()),
     }
 }
