@@ -4,7 +4,6 @@ use anyhow::{Result, bail};
 use crate::cli::Ctx;
 use crate::cli::args::{PruneArgs, VolumeLsArgs, VolumeNameArgs, VolumeNamesArgs, VolumeRmArgs};
 use crate::container::Containers;
-use crate::run::Mount;
 use crate::template::{self, Format};
 use crate::volume::Volumes;
 
@@ -15,16 +14,10 @@ fn volumes(ctx: &Ctx) -> Result<Volumes> {
 
 /// Names of the containers whose mounts use volume `name`.
 pub fn users(ctx: &Ctx, name: &str) -> Result<Vec<String>> {
-    let dir = ctx.paths.volumes().join(name);
-    let c = Containers::open(&ctx.paths)?;
-    Ok(c.list()?
+    let recs = Containers::open(&ctx.paths)?.list()?;
+    Ok(Volumes::at(&ctx.paths.volumes())
+        .mounted_by(name, &recs)
         .into_iter()
-        .filter(|r| {
-            r.config.spec.mounts.iter().any(|m| match m {
-                Mount::Bind { source, .. } => source.starts_with(&dir),
-                Mount::Tmpfs { .. } => false,
-            })
-        })
         .map(|r| r.name().to_string())
         .collect())
 }

@@ -108,14 +108,9 @@ pub fn pod(recs: &[Record], volumes_root: &Path) -> Value {
                     target,
                     readonly,
                 } => {
-                    let vol = source
-                        .strip_prefix(volumes_root)
-                        .ok()
-                        .and_then(|p| p.components().next())
-                        .map(|c| c.as_os_str().to_string_lossy().into_owned());
-                    let anonymous = crate::volume::Volumes::at(volumes_root)
-                        .anonymous_at(source)
-                        .is_some();
+                    let vols = crate::volume::Volumes::at(volumes_root);
+                    let vol = vols.name_at(source);
+                    let anonymous = vols.anonymous_at(source).is_some();
                     let base = match vol {
                         Some(v) if !anonymous => v,
                         _ => target.trim_start_matches('/').into(),

@@ -248,13 +248,9 @@ pub fn retire_container(
         // One that another container mounts too (`-v NAME:/path`) stays, as docker keeps it.
         let others = containers.list().unwrap_or_default();
         anonymous.retain(|name| {
-            let dir = vols.root().join(name);
-            !others.iter().any(|o| {
-                o.id() != rec.id()
-                    && o.config.spec.mounts.iter().any(|m| {
-                        matches!(m, crate::run::Mount::Bind { source, .. } if source.starts_with(&dir))
-                    })
-            })
+            vols.mounted_by(name, &others)
+                .iter()
+                .all(|o| o.id() == rec.id())
         });
     }
     let mut trashed = vec![containers.retire(rec)?];

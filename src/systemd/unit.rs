@@ -159,12 +159,7 @@ pub fn run_args(config: &Config, image_env: &[String], volumes: &Path) -> Vec<St
             } => {
                 let ro = if *readonly { ":ro" } else { "" };
                 let vols = crate::volume::Volumes::at(volumes);
-                let named = source
-                    .strip_prefix(volumes)
-                    .ok()
-                    .and_then(|p| p.components().next())
-                    .map(|c| c.as_os_str().to_string_lossy().into_owned());
-                let spec = match named {
+                let spec = match vols.name_at(source) {
                     Some(_) if vols.anonymous_at(source).is_some() => target.clone(),
                     Some(name) => format!("{name}:{target}{ro}"),
                     None => format!("{}:{target}{ro}", source.display()),

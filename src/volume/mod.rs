@@ -300,12 +300,37 @@ impl Volumes {
     /// The anonymous volume whose data dir is `source`, if it is one.
     pub fn anonymous_at(&self, source: &Path) -> Option<String> {
         let rel = source.strip_prefix(&self.root).ok()?;
-        let mut parts = rel.components();
-        let name = parts.next()?.as_os_str().to_str()?.to_string();
+        let mut parts = rel.components().skip(1);
         if parts.next()?.as_os_str() != "_data" || parts.next().is_some() {
             return None;
         }
+        let name = self.name_at(source)?;
         self.get(&name).ok().filter(|v| v.anonymous).map(|v| v.name)
+    }
+
+    /// The containers among `recs` that mount volume `name`.
+    pub fn mounted_by<'a>(
+        &self,
+        name: &str,
+        recs: &'a [crate::container::Record],
+    ) -> Vec<&'a crate::container::Record> {
+        let dir = self.root.join(name);
+        recs.iter()
+            .filter(|r| {
+                r.config.spec.mounts.iter().any(|m| match m {
+                    crate::run::Mount::Bind { source, .. } => source.starts_with(&dir),
+                    crate::run::Mount::Tmpfs { .. } => false,
+                })
+            })
+            .collect()
+    }
+
+    /// The name of the volume a host path lies in, if it lies in one.
+    pub fn name_at(&self, path: &Path) -> Option<String> {
+        let rel = path.strip_prefix(&self.root).ok()?;
+        rel.components()
+            .next()
+            .map(|c| c.as_os_str().to_string_lossy().into_owned())
     }
 
     /// Remove an anonymous volume no container ever used (empty, the user's own files).
