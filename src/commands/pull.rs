@@ -248,10 +248,15 @@ fn fetch_layers(
     }
     // Spawned before any thread exists: the helper is forked from a single thread.
     let mut unpacker = Unpacker::spawn(store).context("start the unpack helper")?;
-    if unpacker.owners_squashed {
+    if let Some(why) = &unpacker.owners_squashed {
+        let reason = match why {
+            crate::userns::Error::NoSubids { line, file, .. } => format!(
+                "no subordinate ids in {file} (to keep the owners, as root add the line '{line}' to /etc/subuid and /etc/subgid, then remove the image and pull it again)"
+            ),
+            other => other.to_string(),
+        };
         out.warn(&format!(
-            "{}: the image's files are stored as yours (the owners in the image are lost), and containers need --userns=single",
-            no_subids_reason()
+            "{reason}: the image's files are stored as yours (the owners in the image are lost), and containers need --userns=single"
         ));
     }
     let results = unpacker.take_results();
@@ -687,17 +692,6 @@ impl Bar {
         if let Some(pb) = &self.pb {
             pb.abandon_with_message("Failed");
         }
-    }
-}
-
-/// Why the image's owners cannot be kept: the user's missing subordinate ids, with the fix.
-fn no_subids_reason() -> String {
-    match crate::userns::IdMaps::for_current_user(crate::userns::Mode::Auto) {
-        Err(crate::userns::Error::NoSubids { line, file, .. }) => format!(
-            "no subordinate ids in {file} (to keep the owners, as root add the line '{line}' to /etc/subuid and /etc/subgid, then remove the image and pull it again)"
-        ),
-        Err(e) => e.to_string(),
-        Ok(_) => "no subordinate ids".into(),
     }
 }
 

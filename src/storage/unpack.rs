@@ -900,9 +900,10 @@ pub struct Unpacker {
     child: std::process::Child,
     stdin: std::sync::Mutex<Option<std::process::ChildStdin>>,
     stdout: Option<std::process::ChildStdout>,
-    /// The user has no subordinate ids: the helper maps only the user, and every file is
-    /// stored as the user's own (root in a container) instead of its owner in the image.
-    pub owners_squashed: bool,
+    /// Why the image's owners cannot be kept (the user has no subordinate ids): the helper
+    /// maps only the user, and every file is stored as the user's own (root in a
+    /// container) instead of its owner in the image.
+    pub owners_squashed: Option<crate::userns::Error>,
 }
 
 /// Tells the helper to keep the owners the user namespace has (see `owners_squashed`).
@@ -915,14 +916,14 @@ impl Unpacker {
         // Without subordinate ids the image's owners cannot be kept; `run --userns=single`
         // still works with such a store (podman's ignore_chown_errors).
         let (maps, owners_squashed) = match IdMaps::for_current_user(Mode::Auto) {
-            Ok(m) => (m, false),
-            Err(crate::userns::Error::NoSubids { .. }) => {
-                (IdMaps::for_current_user(Mode::Single)?, true)
+            Ok(m) => (m, None),
+            Err(e @ crate::userns::Error::NoSubids { .. }) => {
+                (IdMaps::for_current_user(Mode::Single)?, Some(e))
             }
             Err(e) => return Err(e.into()),
         };
         let mut cmd = crate::userns::helper_command(&["unpack"]);
-        if owners_squashed {
+        if owners_squashed.is_some() {
             cmd.env(SQUASH_ENV, "1");
         }
         cmd.env("BOX_ROOT", store.data_dir())
