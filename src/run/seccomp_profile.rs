@@ -97,6 +97,8 @@ pub fn compile(text: &str, target: &Target) -> Result<Vec<BpfProgram>, String> {
     // action (as seccompiler JSON) → syscall → rules (each a list of conditions; an empty
     // list matches the syscall whatever its arguments).
     let mut groups: BTreeMap<String, BTreeMap<String, Vec<Vec<Value>>>> = BTreeMap::new();
+    // Profiles name a syscall in several entries: ask seccompiler about each name once.
+    let mut known_names: std::collections::HashMap<&str, bool> = Default::default();
     for e in &profile.syscalls {
         if !applies(e, target) {
             continue;
@@ -109,7 +111,10 @@ pub fn compile(text: &str, target: &Target) -> Result<Vec<BpfProgram>, String> {
             .collect::<Result<Vec<_>, _>>()?;
         let names = e.names.iter().chain(e.name.iter());
         for name in names {
-            if !known(name, arch) {
+            if !*known_names
+                .entry(name.as_str())
+                .or_insert_with(|| known(name, arch))
+            {
                 continue;
             }
             let rules = groups
