@@ -468,12 +468,7 @@ pub fn load(ctx: &Ctx, args: LoadArgs) -> Result<u8> {
             let config_bytes = std::fs::read(&config_path).context("read the image config")?;
             let config: Value =
                 serde_json::from_slice(&config_bytes).context("the image config is invalid")?;
-            let diff_ids: Vec<String> = config["rootfs"]["diff_ids"]
-                .as_array()
-                .context("the image config has no rootfs.diff_ids")?
-                .iter()
-                .filter_map(|v| v.as_str().map(String::from))
-                .collect();
+            let diff_ids = config_diff_ids(&config)?;
             let layers = entry["Layers"]
                 .as_array()
                 .context("manifest.json: no Layers")?;
@@ -528,12 +523,7 @@ pub fn load(ctx: &Ctx, args: LoadArgs) -> Result<u8> {
                 .context("manifest without config")?;
             let config_bytes = read_verified(&work.path, cdigest)?;
             let config: Value = serde_json::from_slice(&config_bytes)?;
-            let diff_ids: Vec<String> = config["rootfs"]["diff_ids"]
-                .as_array()
-                .context("the image config has no rootfs.diff_ids")?
-                .iter()
-                .filter_map(|v| v.as_str().map(String::from))
-                .collect();
+            let diff_ids = config_diff_ids(&config)?;
             let mut files = Vec::new();
             for (l, d) in manifest["layers"]
                 .as_array()
@@ -724,6 +714,16 @@ fn extract(reader: impl Read, dest: &Path) -> Result<HashMap<String, String>> {
         }
     }
     Ok(links)
+}
+
+/// `rootfs.diff_ids` of an image config.
+fn config_diff_ids(config: &Value) -> Result<Vec<String>> {
+    Ok(config["rootfs"]["diff_ids"]
+        .as_array()
+        .context("the image config has no rootfs.diff_ids")?
+        .iter()
+        .filter_map(|v| v.as_str().map(String::from))
+        .collect())
 }
 
 #[cfg(test)]
