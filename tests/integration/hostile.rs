@@ -12,9 +12,8 @@
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicI32, Ordering};
 use std::time::{Duration, Instant};
@@ -70,19 +69,10 @@ fn start(env: &Env) -> Result<String, String> {
     let log_path = dir.join("registry.log");
     let log = std::fs::File::create(&log_path).map_err(|e| e.to_string())?;
     let mut cmd = Command::new(python());
-    cmd.arg(script())
-        .arg(&portfile)
-        .stdin(Stdio::null())
-        .stdout(log.try_clone().map(Stdio::from).unwrap_or(Stdio::null()))
-        .stderr(Stdio::from(log));
-    // SAFETY: prctl is async-signal-safe. PDEATHSIG fires when the spawning *thread* exits:
-    // the thread below lives as long as the registry (it waits for it).
-    unsafe {
-        cmd.pre_exec(|| {
-            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-            Ok(())
-        });
-    }
+    cmd.arg(script()).arg(&portfile);
+    // PDEATHSIG fires when the spawning *thread* exits: the thread below lives as long as
+    // the registry (it waits for it).
+    crate::harness::background(&mut cmd, log);
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::Builder::new()
         .name("box-it-hostile".into())

@@ -4,7 +4,6 @@
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 
 use base64::Engine as _;
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -265,17 +264,7 @@ enum Auth {
 
 /// Spawn a helper that dies with the test's thread (PR_SET_PDEATHSIG) or on drop.
 fn spawn_quiet(mut cmd: Command, log: &Path) -> Child {
-    let log = std::fs::File::create(log).unwrap();
-    cmd.stdin(Stdio::null())
-        .stdout(log.try_clone().map(Stdio::from).unwrap_or(Stdio::null()))
-        .stderr(Stdio::from(log));
-    // SAFETY: prctl is async-signal-safe.
-    unsafe {
-        cmd.pre_exec(|| {
-            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-            Ok(())
-        });
-    }
+    crate::harness::background(&mut cmd, std::fs::File::create(log).unwrap());
     cmd.spawn()
         .unwrap_or_else(|e| panic!("cannot run {:?}: {e}", cmd.get_program()))
 }

@@ -366,6 +366,23 @@ fn run_script(cmd: &mut Command) -> Result<(), String> {
     }
 }
 
+/// Prepare a test's background server: no stdin, stdout and stderr into `log`, and
+/// PR_SET_PDEATHSIG=SIGKILL so it dies with the thread that spawns it.
+pub fn background(cmd: &mut Command, log: std::fs::File) {
+    use std::os::unix::process::CommandExt;
+    use std::process::Stdio;
+    cmd.stdin(Stdio::null())
+        .stdout(log.try_clone().map(Stdio::from).unwrap_or(Stdio::null()))
+        .stderr(Stdio::from(log));
+    // SAFETY: prctl is async-signal-safe.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+            Ok(())
+        });
+    }
+}
+
 /// The path of `tool` on the usual PATH (the test process's PATH may be cargo's).
 pub fn which(tool: &str) -> Option<PathBuf> {
     let path = std::env::var("PATH").unwrap_or_default();

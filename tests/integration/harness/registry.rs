@@ -1,9 +1,8 @@
 //! The test registry (Debian's docker-registry on 127.0.0.1) and process-exit cleanup.
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::Mutex;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -88,18 +87,8 @@ pub fn start(dir: &Path) -> Result<u16, String> {
             .name("box-it-registry".into())
             .spawn(move || {
                 let mut cmd = Command::new(registry);
-                cmd.arg("serve")
-                    .arg(&config)
-                    .stdin(Stdio::null())
-                    .stdout(log.try_clone().map(Stdio::from).unwrap_or(Stdio::null()))
-                    .stderr(Stdio::from(log));
-                // SAFETY: prctl is async-signal-safe.
-                unsafe {
-                    cmd.pre_exec(|| {
-                        libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-                        Ok(())
-                    });
-                }
+                cmd.arg("serve").arg(&config);
+                super::background(&mut cmd, log);
                 match cmd.spawn() {
                     Ok(mut child) => {
                         let _ = tx.send(Event::Spawned(child.id() as i32));
