@@ -118,6 +118,22 @@ pub fn mounts_under(dir: &Path) -> Vec<String> {
 /// The store after a kill: `system check` passes; a killed process may only have left
 /// garbage in tmp/ (reported as `leftover:` lines), never damage (`problem:` lines).
 #[track_caller]
+/// SIGKILL `r` after `at` unless it finished first (counted in `finished`); either way it
+/// must not have failed on its own.
+fn kill_at(mut r: harness::Running, at: Duration, what: &str, finished: &mut usize) {
+    std::thread::sleep(at);
+    if r.is_running() {
+        r.signal(libc::SIGKILL);
+    } else {
+        *finished += 1;
+    }
+    let out = r.wait();
+    assert!(
+        out.success() || out.signal == Some(libc::SIGKILL),
+        "{what}: it failed on its own:\n{out}"
+    );
+}
+
 fn assert_consistent_after_kill(tb: &TestBox, what: &str) {
     let check = tb.cmd(["system", "check"]).run();
     let tmp = store(tb).join("tmp");
@@ -164,18 +180,8 @@ fn killed_pulls(env: &'static Env, image: &str) {
     let mut finished = 0;
     for (i, at) in points.iter().enumerate() {
         let what = format!("pull {image} killed at {at:?} (#{i} of a {total:.1?} pull)");
-        let mut r = tb.cmd(["pull", "-q", image]).spawn();
-        std::thread::sleep(*at);
-        if r.is_running() {
-            r.signal(libc::SIGKILL);
-        } else {
-            finished += 1;
-        }
-        let out = r.wait();
-        assert!(
-            out.success() || out.signal == Some(libc::SIGKILL),
-            "{what}: the pull failed on its own:\n{out}"
-        );
+        let r = tb.cmd(["pull", "-q", image]).spawn();
+        kill_at(r, *at, &what, &mut finished);
         assert_nothing_running(&tb, &what);
         assert_consistent_after_kill(&tb, &what);
         // Start the next point from scratch (blobs and layers go with the images).
@@ -258,18 +264,8 @@ fn killed_runs_leave_no_process_mount_or_container() {
     let mut left_behind = Vec::new();
     for (i, at) in points.iter().enumerate() {
         let what = format!("run --rm killed at {at:?} (#{i} of a {total:.1?} run)");
-        let mut r = tb.cmd(args(&format!("crash-{i}"))).spawn();
-        std::thread::sleep(*at);
-        if r.is_running() {
-            r.signal(libc::SIGKILL);
-        } else {
-            finished += 1;
-        }
-        let out = r.wait();
-        assert!(
-            out.success() || out.signal == Some(libc::SIGKILL),
-            "{what}: the run failed on its own:\n{out}"
-        );
+        let r = tb.cmd(args(&format!("crash-{i}"))).spawn();
+        kill_at(r, *at, &what, &mut finished);
         assert_nothing_running(&tb, &what);
         // A --rm container is gone with its run, however that run ended.
         let ps = tb
