@@ -54,6 +54,7 @@ pub fn main() -> ExitCode {
     };
     if !matches!(cli.command, Command::Internal(_)) {
         restore_sigpipe();
+        close_inherited_fds();
     }
     let result =
         Ctx::from_global(cli.global.clone()).and_then(|ctx| commands::dispatch(&ctx, cli.command));
@@ -73,6 +74,30 @@ fn restore_sigpipe() {
     // SAFETY: SIG_DFL installs no handler; nothing else runs concurrently this early.
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
+/// Close every descriptor above stdio that box was started with (a shell's `exec 9<DIR`,
+/// a leaked socket): none is for box, and a container must never reach one, through
+/// `/proc/PID/fd` or a working directory such as `/proc/self/fd/9`. Only the descriptor
+/// a detached container's monitor hands `box start --attach` is kept (`monitor`'s
+/// `STARTED_FD_ENV`). Internal helpers keep theirs: their protocols pass descriptors.
+fn close_inherited_fds() {
+    use crate::run::sys::close_range;
+    let keep = std::env::var(crate::monitor::STARTED_FD_ENV)
+        .ok()
+        .and_then(|v| v.parse::<u32>().ok())
+        .filter(|fd| *fd >= 3);
+    match keep {
+        Some(fd) => {
+            if fd > 3 {
+                let _ = close_range(3, fd - 1);
+            }
+            let _ = close_range(fd + 1, u32::MAX);
+        }
+        None => {
+            let _ = close_range(3, u32::MAX);
+        }
     }
 }
 

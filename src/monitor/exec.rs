@@ -413,11 +413,28 @@ impl Child<'_> {
         {
             return fail("prctl(PR_SET_NO_NEW_PRIVS)", e);
         }
-        if let Err(e) = nix::unistd::chdir(self.cwd) {
+        // Resolved in the container's root without magic links: `-w /proc/self/fd/N`
+        // must not lead to a host directory.
+        let workdir = match crate::run::rootfs::open_workdir(self.cwd, false) {
+            Ok(fd) => fd,
+            Err(f) => {
+                return (
+                    crate::exit::CANNOT_INVOKE,
+                    format!("cannot chdir: {}", f.message),
+                );
+            }
+        };
+        if let Err(e) = nix::unistd::fchdir(&workdir) {
             return (
                 crate::exit::CANNOT_INVOKE,
                 format!("cannot chdir to {}: {e}", self.cwd),
             );
+        }
+        drop(workdir);
+        // Nothing box inherited or opened reaches the command: every descriptor above
+        // stdio is closed at execve (the error pipe too, which tells box it succeeded).
+        if let Err(e) = sys::cloexec_from(3) {
+            return fail("close inherited descriptors", e);
         }
         // Default signal dispositions and an empty mask for the command.
         for n in 1..=31 {

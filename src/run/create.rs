@@ -384,7 +384,7 @@ fn steps(l: &Launch, ch: &Channel) -> Result<Infallible, (Step, Fail)> {
     let group = std::fs::read_to_string("/etc/group").unwrap_or_default();
     let id =
         user::resolve(&spec.user, &passwd, &group).map_err(|m| (p, Fail::new(libc::ENOENT, m)))?;
-    rootfs::ensure_workdir(&spec.cwd).map_err(at(p))?;
+    let workdir = rootfs::open_workdir(&spec.cwd, true).map_err(at(p))?;
     let mut env = l.env.clone();
     if !env.iter().any(|e| e.starts_with("HOME=")) {
         env.push(format!("HOME={}", id.home));
@@ -425,10 +425,11 @@ fn steps(l: &Launch, ch: &Channel) -> Result<Infallible, (Step, Fail)> {
     if spec.no_new_privileges {
         nix::sys::prctl::set_no_new_privs().map_err(errno(s, "prctl(PR_SET_NO_NEW_PRIVS)"))?;
     }
-    nix::unistd::chdir(spec.cwd.as_str()).map_err(errno(
+    nix::unistd::fchdir(&workdir).map_err(errno(
         s,
         &format!("chdir to the working directory {}", spec.cwd),
     ))?;
+    drop(workdir);
 
     super::trace("C8 security applied");
     // C9. The command (under box's init with --init). Returns only on failure.

@@ -649,16 +649,41 @@ pub fn pivot(root: BorrowedFd) -> Result<(), Fail> {
     nix::unistd::chdir("/").ctx(|| "chdir /".into())
 }
 
-/// After pivot_root: make `path` (absolute, in the container) a directory, as docker does
-/// for a missing working directory.
-pub fn ensure_workdir(path: &str) -> Result<(), Fail> {
-    match std::fs::create_dir_all(path) {
-        Ok(()) => Ok(()),
-        Err(e) => Err(Fail::new(
-            e.raw_os_error().unwrap_or(libc::EIO),
-            format!("create the working directory {path}: {e}"),
-        )),
+/// After pivot_root (or in a joined container): the working directory `path`, resolved in
+/// the container's root without magic links (`/proc/self/fd/N` of an inherited descriptor
+/// would lead to the host), as an `O_PATH` descriptor to `fchdir` to. With `create`, a
+/// missing directory is made, as docker does for `run -w`.
+pub fn open_workdir(path: &str, create: bool) -> Result<OwnedFd, Fail> {
+    let fail = |e: Errno, what: &str| Fail::new(e as i32, format!("{what} {path}: {}", e.desc()));
+    let root = open(
+        "/",
+        OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|e| fail(e, "open / for the working directory"))?;
+    let flags = libc::O_PATH | libc::O_DIRECTORY;
+    match open_in_root(root.as_fd(), Path::new(path), flags) {
+        Err(Errno::ENOENT) if create => {}
+        r => return r.map_err(|e| fail(e, "the working directory")),
     }
+    // Make each missing component, each resolved in the root like the whole path.
+    let mut prefix = PathBuf::from("/");
+    for part in Path::new(path).components() {
+        let std::path::Component::Normal(name) = part else {
+            if part == std::path::Component::ParentDir {
+                prefix.pop();
+            }
+            continue;
+        };
+        let parent = open_in_root(root.as_fd(), &prefix, flags)
+            .map_err(|e| fail(e, "create the working directory"))?;
+        match nix::sys::stat::mkdirat(parent.as_fd(), name, Mode::from_bits_truncate(0o755)) {
+            Ok(()) | Err(Errno::EEXIST) => {}
+            Err(e) => return Err(fail(e, "create the working directory")),
+        }
+        prefix.push(name);
+    }
+    open_in_root(root.as_fd(), Path::new(path), flags).map_err(|e| fail(e, "the working directory"))
 }
 
 /// After pivot_root, with a terminal: bind its slave onto /dev/console, as docker does.

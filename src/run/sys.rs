@@ -252,6 +252,14 @@ pub fn cloexec_from(first: u32) -> nix::Result<()> {
     unit_result(ret)
 }
 
+/// Close the descriptors `first..=last`.
+pub fn close_range(first: u32, last: u32) -> nix::Result<()> {
+    // SAFETY: plain integers; the caller owns no Rust objects over these descriptors (box
+    // was started with them and never wrapped them).
+    let ret = unsafe { libc::syscall(libc::SYS_close_range, first, last, 0) };
+    unit_result(ret)
+}
+
 /// Close every descriptor from `first` up.
 pub fn close_from(first: u32) -> nix::Result<()> {
     // SAFETY: plain integers; the caller owns no Rust objects over these descriptors any
