@@ -1,22 +1,28 @@
 //! `box cp`: copy between the host and a container, running or not, inside its user
-//! namespace (see `cp_ns`).
+//! namespace (see `cp_ns`); the tree itself is copied by `cp_tree`.
 //!
-//! Every container path is resolved with `openat2(RESOLVE_IN_ROOT)` against the
-//! container's root directory, so `..` and symlinks (absolute or relative) inside the
-//! container can never lead out of it; what is created inside is created relative to
-//! directory fds with O_NOFOLLOW. Files copied in belong to the container's root; files
-//! copied out belong to you. Symlinks are copied as symlinks, never followed.
-use std::fs;
+//! Container paths are resolved with `openat2(RESOLVE_IN_ROOT)` against the container's
+//! root directory, so `..` and symlinks inside the container can never lead out of it.
+//! Host paths are the user's: DEST's parent (and DEST itself when it is an existing
+//! directory, or written `DEST/`) are opened by name once, and everything below is
+//! reached through directory descriptors without following a symlink (`cp_tree`), so
+//! symlinks a container left there (by an earlier copy, or in a volume it shares) are
+//! replaced, never written through. Files copied in belong to the container's root;
+//! files copied out belong to you. Symlinks are copied as symlinks, never followed.
+//!
+//! As docker: a directory copied to a missing DEST becomes DEST; to an existing
+//! directory, a subdirectory of it; `SRC/.` copies what the directory holds.
+use std::ffi::{OsStr, OsString};
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use nix::fcntl::{AtFlags, OFlag};
 use nix::sys::stat::{Mode, SFlag, fstatat};
 
+use super::cp_tree::{self, Direction};
 use crate::container::Containers;
 use crate::paths::Paths;
 
@@ -39,17 +45,15 @@ fn parse_side(s: &str) -> Side {
     }
 }
 
-fn openat2(dir: BorrowedFd, path: &str, flags: i32, mode: u32) -> io::Result<OwnedFd> {
+/// `openat2(RESOLVE_IN_ROOT)`: `path` as the container sees it from `root`.
+fn open_in_root(root: BorrowedFd, path: &str, flags: OFlag) -> io::Result<OwnedFd> {
     use nix::fcntl::{OpenHow, ResolveFlag};
     let path = if path.is_empty() { "." } else { path };
-    let mut how = OpenHow::new()
-        .flags(OFlag::from_bits_truncate(flags) | OFlag::O_CLOEXEC)
+    let how = OpenHow::new()
+        .flags(flags | OFlag::O_CLOEXEC)
         .resolve(ResolveFlag::RESOLVE_IN_ROOT | ResolveFlag::RESOLVE_NO_MAGICLINKS);
-    if flags & libc::O_CREAT != 0 {
-        how = how.mode(Mode::from_bits_truncate(mode));
-    }
     loop {
-        match nix::fcntl::openat2(dir, path, how) {
+        match nix::fcntl::openat2(root, path, how) {
             // EAGAIN: a concurrent rename raced the lookup; retry as the man page says.
             Err(nix::errno::Errno::EAGAIN) => continue,
             r => return r.map_err(io::Error::from),
@@ -82,6 +86,7 @@ pub fn copy(paths: &Paths, c: &Containers, src: &str, dest: &str) -> Result<()> 
     }
 }
 
+/// `(parent, name)` of a path with its trailing slashes removed; `("/", "")` for `/`.
 fn split_parent(path: &str) -> (String, String) {
     let trimmed = path.trim_end_matches('/');
     match trimmed.rsplit_once('/') {
@@ -93,162 +98,199 @@ fn split_parent(path: &str) -> (String, String) {
             },
             name.to_string(),
         ),
+        None if path.starts_with('/') => ("/".into(), String::new()),
         None => (".".into(), trimmed.to_string()),
+    }
+}
+
+/// Whether a path names what a directory holds (`DIR/.`, or `/` itself).
+fn names_contents(path: &[u8]) -> bool {
+    path.ends_with(b"/.") || path == b"." || (!path.is_empty() && path.iter().all(|b| *b == b'/'))
+}
+
+/// What is copied: one entry of a directory, or everything a directory holds.
+enum Source {
+    Entry {
+        dir: OwnedFd,
+        name: OsString,
+        is_dir: bool,
+    },
+    Contents(OwnedFd),
+}
+
+impl Source {
+    fn is_dir(&self) -> bool {
+        match self {
+            Source::Entry { is_dir, .. } => *is_dir,
+            Source::Contents(_) => true,
+        }
+    }
+
+    fn stat(dir: OwnedFd, name: OsString, shown: &str) -> Result<Source> {
+        let st = fstatat(dir.as_fd(), name.as_os_str(), AtFlags::AT_SYMLINK_NOFOLLOW)
+            .with_context(|| format!("no such file: {shown}"))?;
+        let is_dir = SFlag::from_bits_truncate(st.st_mode & libc::S_IFMT) == SFlag::S_IFDIR;
+        Ok(Source::Entry { dir, name, is_dir })
+    }
+}
+
+/// Where it goes: an entry (made or replaced) in a directory, or into a directory.
+enum Dest {
+    Entry(OwnedFd, OsString),
+    Into(OwnedFd),
+}
+
+fn transfer(src: &Source, dest: &Dest, dir: Direction) -> Result<()> {
+    match (src, dest) {
+        (Source::Entry { dir: sd, name, .. }, Dest::Entry(dd, dname)) => {
+            cp_tree::copy_entry(sd.as_fd(), name, dd.as_fd(), dname, dir)
+        }
+        (Source::Entry { dir: sd, name, .. }, Dest::Into(dd)) => {
+            cp_tree::copy_entry(sd.as_fd(), name, dd.as_fd(), name, dir)
+        }
+        (Source::Contents(s), Dest::Into(d)) => cp_tree::copy_dir(s.as_fd(), d.as_fd(), dir),
+        (Source::Contents(s), Dest::Entry(dd, dname)) => {
+            let d = cp_tree::ensure_dir(dd.as_fd(), dname)?;
+            cp_tree::copy_dir(s.as_fd(), d.as_fd(), dir)
+        }
     }
 }
 
 // ---------------------------------------------------------------- container → host
 
 fn from_container(root: BorrowedFd, path: &str, host: &Path) -> Result<()> {
-    let (parent, name) = split_parent(path);
-    let dir = openat2(root, &parent, libc::O_PATH | libc::O_DIRECTORY, 0)
-        .with_context(|| format!("no such directory in the container: {parent}"))?;
-    let name = if name.is_empty() {
-        ".".to_string()
-    } else {
-        name
-    };
-    let st = fstatat(dir.as_fd(), name.as_str(), AtFlags::AT_SYMLINK_NOFOLLOW)
-        .with_context(|| format!("no such file in the container: {path}"))?;
-    let target = if host.is_dir() {
-        let base = if name == "." {
-            "root".to_string()
-        } else {
-            name.clone()
-        };
-        host.join(base)
-    } else {
-        host.to_path_buf()
-    };
-    copy_out(dir.as_fd(), &name, st, &target)
+    cp_tree::raise_nofile_limit();
+    let src = container_source(root, path)?;
+    let dest = host_dest(host, &src)?;
+    transfer(&src, &dest, Direction::ToHost)
 }
 
-fn copy_out(dir: BorrowedFd, name: &str, st: libc::stat, target: &Path) -> Result<()> {
-    let kind = SFlag::from_bits_truncate(st.st_mode & libc::S_IFMT);
-    let mode = st.st_mode & 0o7777;
-    if kind == SFlag::S_IFLNK {
-        let link = nix::fcntl::readlinkat(dir, name)?;
-        let _ = fs::remove_file(target);
-        std::os::unix::fs::symlink(&link, target)
-            .with_context(|| format!("creating {}", target.display()))?;
-    } else if kind == SFlag::S_IFREG {
-        let fd = nix::fcntl::openat(
-            dir,
-            name,
-            OFlag::O_RDONLY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
-            Mode::empty(),
-        )
-        .with_context(|| format!("cannot read {name} in the container"))?;
-        let mut from = fs::File::from(fd);
-        let mut to =
-            fs::File::create(target).with_context(|| format!("creating {}", target.display()))?;
-        io::copy(&mut from, &mut to)?;
-        let _ = to.set_permissions(fs::Permissions::from_mode(mode & 0o777));
-    } else if kind == SFlag::S_IFDIR {
-        if !target.is_dir() {
-            fs::create_dir(target).with_context(|| format!("creating {}", target.display()))?;
-        }
-        let sub = nix::fcntl::openat(
-            dir,
-            name,
-            OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
-            Mode::empty(),
-        )
-        .with_context(|| format!("cannot read directory {name} in the container"))?;
-        let entries = nix::dir::Dir::from_fd(sub.try_clone()?)?;
-        let names: Vec<String> = entries
-            .into_iter()
-            .flatten()
-            .map(|e| String::from_utf8_lossy(e.file_name().to_bytes()).into_owned())
-            .filter(|n| n != "." && n != "..")
-            .collect();
-        for n in names {
-            let st = fstatat(sub.as_fd(), n.as_str(), AtFlags::AT_SYMLINK_NOFOLLOW)?;
-            copy_out(sub.as_fd(), &n, st, &target.join(&n))?;
-        }
-        let _ = fs::set_permissions(target, fs::Permissions::from_mode((mode & 0o777) | 0o700));
+fn container_source(root: BorrowedFd, path: &str) -> Result<Source> {
+    if names_contents(path.as_bytes()) {
+        let fd = open_in_root(root, path, OFlag::O_RDONLY | OFlag::O_DIRECTORY)
+            .with_context(|| format!("no such directory in the container: {path}"))?;
+        return Ok(Source::Contents(fd));
     }
-    // Devices, fifos and sockets are skipped, as docker does for special files.
-    Ok(())
+    let (parent, name) = split_parent(path);
+    let dir = open_in_root(root, &parent, OFlag::O_RDONLY | OFlag::O_DIRECTORY)
+        .with_context(|| format!("no such directory in the container: {parent}"))?;
+    Source::stat(dir, name.into(), &format!("{path} in the container"))
+}
+
+/// DEST on the host. Only what the user typed is resolved by name: an existing directory
+/// (not a symlink, unless written `DEST/`) receives the source; anything else is
+/// replaced in its parent directory.
+fn host_dest(host: &Path, src: &Source) -> Result<Dest> {
+    let shown = host.display();
+    let bytes = host.as_os_str().as_bytes();
+    let explicit_dir = bytes.ends_with(b"/") || names_contents(bytes);
+    let open_dir = |p: &Path| {
+        nix::fcntl::open(
+            p,
+            OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )
+    };
+    let existing = match std::fs::symlink_metadata(host) {
+        Ok(md) => Some(md.is_dir() || (explicit_dir && host.is_dir())),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => None,
+        Err(e) => return Err(e).with_context(|| format!("cannot look at {shown}")),
+    };
+    match existing {
+        Some(true) => {
+            let fd = open_dir(host).with_context(|| format!("cannot open {shown}"))?;
+            Ok(match src {
+                Source::Contents(_) => Dest::Into(fd),
+                Source::Entry { name, .. } => Dest::Entry(fd, name.clone()),
+            })
+        }
+        Some(false) if explicit_dir => bail!("{shown} is not a directory"),
+        Some(false) if src.is_dir() => bail!(
+            "cannot copy a directory onto {shown}, which is not a directory: remove it or give another destination"
+        ),
+        None if explicit_dir && !src.is_dir() => {
+            bail!("no such directory: {shown} (create it first, or leave out the trailing /)")
+        }
+        _ => {
+            let name = host
+                .file_name()
+                .with_context(|| format!("{shown} names no file: give a file or directory name"))?;
+            let parent = match host.parent() {
+                Some(p) if !p.as_os_str().is_empty() => p,
+                _ => Path::new("."),
+            };
+            let fd = open_dir(parent)
+                .with_context(|| format!("no such directory: {}", parent.display()))?;
+            Ok(Dest::Entry(fd, name.to_os_string()))
+        }
+    }
 }
 
 // ---------------------------------------------------------------- host → container
 
 fn into_container(host: &Path, root: BorrowedFd, path: &str) -> Result<()> {
-    let md = fs::symlink_metadata(host).with_context(|| format!("{}", host.display()))?;
-    // An existing directory receives the source under its own name.
-    let (dir, name) = match openat2(root, path, libc::O_PATH | libc::O_DIRECTORY, 0) {
-        Ok(d) if !path.trim_end_matches('/').is_empty() || path == "/" => {
-            let base = host
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .context("the source has no file name")?;
-            (d, base)
-        }
-        _ => {
-            let (parent, name) = split_parent(path);
-            let d = openat2(root, &parent, libc::O_PATH | libc::O_DIRECTORY, 0)
-                .with_context(|| format!("no such directory in the container: {parent}"))?;
-            (d, name)
-        }
-    };
-    copy_in(host, &md, dir.as_fd(), &name)
+    cp_tree::raise_nofile_limit();
+    let src = host_source(host)?;
+    let dest = container_dest(root, path, &src)?;
+    transfer(&src, &dest, Direction::IntoContainer)
 }
 
-fn copy_in(host: &Path, md: &fs::Metadata, dir: BorrowedFd, name: &str) -> Result<()> {
-    let mode = Mode::from_bits_truncate(md.mode() & 0o7777);
-    let ft = md.file_type();
-    if ft.is_symlink() {
-        let link = fs::read_link(host)?;
-        let _ = nix::unistd::unlinkat(dir, name, nix::unistd::UnlinkatFlags::NoRemoveDir);
-        nix::unistd::symlinkat(link.as_os_str().as_bytes(), dir, name)
-            .with_context(|| format!("creating the symlink {name}"))?;
-    } else if ft.is_file() {
-        let fd = nix::fcntl::openat(
-            dir,
-            name,
-            OFlag::O_WRONLY
-                | OFlag::O_CREAT
-                | OFlag::O_TRUNC
-                | OFlag::O_NOFOLLOW
-                | OFlag::O_CLOEXEC,
-            mode,
-        )
-        .with_context(|| format!("cannot write {name} in the container"))?;
-        let mut to = fs::File::from(fd);
-        let mut from = fs::File::open(host)?;
-        io::copy(&mut from, &mut to)?;
-        let _ = to.set_permissions(fs::Permissions::from_mode(md.mode() & 0o7777));
-    } else if ft.is_dir() {
-        match nix::sys::stat::mkdirat(dir, name, Mode::from_bits_truncate(0o700)) {
-            Ok(()) | Err(nix::errno::Errno::EEXIST) => {}
-            Err(e) => return Err(e).with_context(|| format!("creating directory {name}")),
-        }
-        let sub = nix::fcntl::openat(
-            dir,
-            name,
-            OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+/// SRC on the host: its parent is opened by name, the entry itself is not followed.
+fn host_source(host: &Path) -> Result<Source> {
+    let shown = host.display();
+    let open_dir = |p: &Path| {
+        nix::fcntl::open(
+            p,
+            OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
             Mode::empty(),
         )
-        .with_context(|| format!("{name} in the container is not a directory"))?;
-        for e in fs::read_dir(host)? {
-            let e = e?;
-            let md = fs::symlink_metadata(e.path())?;
-            copy_in(
-                &e.path(),
-                &md,
-                sub.as_fd(),
-                &e.file_name().to_string_lossy(),
-            )?;
+    };
+    let name = match host.file_name() {
+        Some(n) if !names_contents(host.as_os_str().as_bytes()) => n,
+        _ => {
+            let fd = open_dir(host).with_context(|| format!("no such directory: {shown}"))?;
+            return Ok(Source::Contents(fd));
         }
-        let _ = nix::sys::stat::fchmod(sub.as_fd(), Mode::from_bits_truncate(md.mode() & 0o7777));
-    }
-    Ok(())
+    };
+    let parent = match host.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let dir =
+        open_dir(parent).with_context(|| format!("no such directory: {}", parent.display()))?;
+    Source::stat(dir, name.to_os_string(), &shown.to_string())
 }
 
+/// DEST in the container, resolved in its root: an existing directory receives the
+/// source, anything else is made or replaced in its parent.
+fn container_dest(root: BorrowedFd, path: &str, src: &Source) -> Result<Dest> {
+    if let Ok(fd) = open_in_root(root, path, OFlag::O_RDONLY | OFlag::O_DIRECTORY) {
+        return Ok(match src {
+            Source::Contents(_) => Dest::Into(fd),
+            Source::Entry { name, .. } => Dest::Entry(fd, name.clone()),
+        });
+    }
+    if path.ends_with('/') && !src.is_dir() {
+        bail!("no such directory in the container: {path}");
+    }
+    let (parent, name) = split_parent(path);
+    if name.is_empty() || name == "." || name == ".." {
+        bail!("{path} names no file in the container: give a file or directory name");
+    }
+    let dir = open_in_root(root, &parent, OFlag::O_RDONLY | OFlag::O_DIRECTORY)
+        .with_context(|| format!("no such directory in the container: {parent}"))?;
+    if src.is_dir()
+        && let Ok(st) = fstatat(dir.as_fd(), name.as_str(), AtFlags::AT_SYMLINK_NOFOLLOW)
+        && SFlag::from_bits_truncate(st.st_mode & libc::S_IFMT) == SFlag::S_IFREG
+    {
+        bail!("cannot copy a directory onto the file {path} in the container: remove it first");
+    }
+    Ok(Dest::Entry(dir, OsStr::new(&name).to_os_string()))
+}
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fs;
 
     #[test]
     fn sides() {
@@ -304,8 +346,9 @@ mod tests {
             fs::read_to_string(root.join("etc/app.conf")).unwrap(),
             "conf"
         );
-        // Writing onto a symlink replaces nothing outside.
-        assert!(into_container(&src, rootfd.as_fd(), "/etc/rel").is_err());
+        // Writing onto a symlink replaces the link, and nothing outside.
+        into_container(&src, rootfd.as_fd(), "/etc/rel").unwrap();
+        assert_eq!(fs::read_to_string(root.join("etc/rel")).unwrap(), "conf");
         assert_eq!(
             fs::read_to_string(t.path().join("secret")).unwrap(),
             "outside"

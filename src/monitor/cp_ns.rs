@@ -86,6 +86,9 @@ fn run_child(maps: Option<&IdMaps>, work: impl FnOnce() -> Result<()>) -> Result
             drop((err_r, up_r, down_w));
             let (mut err_w, mut up_w) = (err_w, up_w);
             let result = (|| -> Result<()> {
+                // Not dumpable: this process holds the host's destination open while it
+                // sits in the container's user namespace.
+                nix::sys::prctl::set_dumpable(false).context("prctl(PR_SET_DUMPABLE)")?;
                 if maps.is_some() {
                     unshare(CloneFlags::CLONE_NEWUSER).context("cannot create a user namespace")?;
                     up_w.write_all(b"1")?;

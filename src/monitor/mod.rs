@@ -28,6 +28,7 @@
 //! leave a `stop-requested` mark so a stopped container is not restarted.
 pub mod cp;
 mod cp_ns;
+mod cp_tree;
 pub mod exec;
 pub mod freezer;
 pub mod kube;
