@@ -16,10 +16,18 @@ fn have(tool: &str) -> bool {
     host::find_in_path(tool, std::env::var_os("PATH").as_deref()).is_some()
 }
 
+/// Say why a test does not run; under `BOX_IT_REQUIRE=1` (CI) that is a failure.
+pub(super) fn skip(why: &str) {
+    if std::env::var_os("BOX_IT_REQUIRE").is_some_and(|v| v != "0" && !v.is_empty()) {
+        panic!("BOX_IT_REQUIRE is set, but this test would skip: {why}");
+    }
+    eprintln!("SKIP: {why}");
+}
+
 fn skip_without(tools: &[&str]) -> bool {
     for t in tools {
         if !have(t) {
-            eprintln!("SKIP: {t} is not installed");
+            skip(&format!("{t} is not installed"));
             return true;
         }
     }
@@ -49,7 +57,7 @@ impl Ns {
             }
             std::thread::sleep(Duration::from_millis(2));
         }
-        eprintln!("SKIP: unshare --user --net did not create a namespace");
+        skip("unshare --user --net did not create a namespace");
         None
     }
 

@@ -95,14 +95,14 @@ mod tests {
         let out = match out {
             Ok(o) => o,
             Err(e) => {
-                eprintln!("SKIP: cannot run unshare: {e}");
+                crate::network::live_tests::skip(&format!("cannot run unshare: {e}"));
                 return;
             }
         };
         let stdout = String::from_utf8_lossy(&out.stdout);
         let stderr = String::from_utf8_lossy(&out.stderr);
         if !out.status.success() && stderr.contains("unshare failed") {
-            eprintln!("SKIP: no user namespaces here: {stderr}");
+            crate::network::live_tests::skip(&format!("no user namespaces here: {stderr}"));
             return;
         }
         assert!(

@@ -239,7 +239,7 @@ fn generate_systemd_new_recreates_the_recorded_container() {
 fn vm_systemd_cgroup_v2() {
     let env = require_env!(alpine);
     if std::env::var_os("BOX_VM").is_some_and(|v| v == "0") {
-        skip("BOX_VM=0: the systemd VM tests are off");
+        crate::harness::opt_out("BOX_VM=0: the systemd VM tests are off");
         return;
     }
     let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/vm/run");

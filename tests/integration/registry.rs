@@ -601,7 +601,11 @@ fn token_auth_registry_public_anonymously_private_after_login() {
     let c = client(vec![auth_file.clone()]);
     let res = c.resolve(&private, &amd64).unwrap();
     download_layers(&c, &private, &res);
-    c.resolve(&public, &amd64).unwrap();
+    let again = c.resolve(&public, &amd64).unwrap();
+    assert_eq!(
+        again.manifest_digest, res.manifest_digest,
+        "the same image in both repositories"
+    );
 
     tb.cmd(["logout", addr]).run().assert_success();
     let e = client(vec![auth_file])

@@ -99,7 +99,7 @@ pub fn env() -> Option<&'static Env> {
     match state {
         State::Ready(env) => Some(env),
         State::Skip(why) => {
-            if std::env::var_os("BOX_IT_REQUIRE").is_some_and(|v| v != "0" && !v.is_empty()) {
+            if required() {
                 panic!("integration test environment missing (BOX_IT_REQUIRE is set): {why}");
             }
             skip(why);
@@ -131,11 +131,28 @@ macro_rules! require_env {
     };
 }
 
-/// Print `SKIP: <reason> (<test>)` where it is seen even when libtest captures output.
+/// Whether the tests must not skip (`BOX_IT_REQUIRE=1`, as CI and `scripts/test` set it).
+pub fn required() -> bool {
+    std::env::var_os("BOX_IT_REQUIRE").is_some_and(|v| v != "0" && !v.is_empty())
+}
+
+/// Print `SKIP: <reason> (<test>)` where it is seen even when libtest captures output; under
+/// `BOX_IT_REQUIRE=1` a skip is a failure (a missing tool or fixture must never pass as green).
 pub fn skip(reason: &str) {
     let thread = std::thread::current();
     let name = thread.name().unwrap_or("?");
+    if required() {
+        panic!("BOX_IT_REQUIRE is set, but this test would skip: {reason} ({name})");
+    }
     say(&format!("SKIP: {reason} ({name})"));
+}
+
+/// A part the person running the tests turned off themselves (`BOX_VM=0`, no
+/// `BOX_SLOW_TESTS=1`): said, and allowed even under `BOX_IT_REQUIRE=1`.
+pub fn opt_out(reason: &str) {
+    let thread = std::thread::current();
+    let name = thread.name().unwrap_or("?");
+    say(&format!("SKIP (opted out): {reason} ({name})"));
 }
 
 /// Print a note that is seen even when libtest captures output (e.g. "pending: ...").
