@@ -4,7 +4,8 @@
 //! new user, mount, pid, uts, ipc (and, unless `--network host`, network) namespaces, so
 //! the child is both PID 1 of the container and a direct child of box. The cgroup
 //! namespace comes at C3, after the parent moved the child into its cgroup.
-//! The two talk over one SOCK_SEQPACKET socketpair (`sync::Channel`, typed `Msg`s):
+//! The two talk over one SOCK_SEQPACKET socketpair (`sync::handshake`: box holds a `ParentEnd`
+//! that sends `ToChild` and receives `ToParent`, the child a `ChildEnd`, the reverse):
 //!
 //! ```text
 //!  parent (box)                                  child (container PID 1)
@@ -53,7 +54,7 @@ use nix::unistd::{Gid, Pid, Uid};
 
 use super::rootfs::{self, Layout, Specials};
 use super::spec::{Network, Seccomp, Spec};
-use super::sync::{Channel, Msg, Step};
+use super::sync::{ChildEnd, Step, ToChild, ToParent};
 use super::sys::{self, Forked};
 use super::{Error, Fail, exec, security, user};
 use crate::userns::IdMaps;
@@ -125,7 +126,7 @@ pub fn create(launch: &Launch, maps: &IdMaps, hooks: &mut dyn Hooks) -> Result<C
     }
 
     // P2. The channel and the clone (through the joiner for `--network container:`).
-    let (ours, theirs) = Channel::pair()?;
+    let (ours, theirs) = super::sync::handshake()?;
     let mut flags =
         libc::CLONE_NEWNS | libc::CLONE_NEWPID | libc::CLONE_NEWUTS | libc::CLONE_NEWIPC;
     // CLONE_NEWCGROUP is not here: the child unshares it after P5 (see C3), so that its
@@ -161,9 +162,9 @@ pub fn create(launch: &Launch, maps: &IdMaps, hooks: &mut dyn Hooks) -> Result<C
             // The joiner exits right after its message (or its failure).
             let _ = waitpid(joiner, None);
             match cloned? {
-                Some((Msg::Cloned { pid }, _)) => Pid::from_raw(pid),
+                Some((ToParent::Cloned { pid }, _)) => Pid::from_raw(pid),
                 Some((
-                    Msg::Failed {
+                    ToParent::Failed {
                         step,
                         errno,
                         message,
@@ -178,6 +179,7 @@ pub fn create(launch: &Launch, maps: &IdMaps, hooks: &mut dyn Hooks) -> Result<C
             }
         }
     };
+    super::trace("P2 cloned");
     let abort = |e: Error| {
         let _ = kill(pid, Signal::SIGKILL);
         let _ = waitpid(pid, None);
@@ -192,9 +194,8 @@ pub fn create(launch: &Launch, maps: &IdMaps, hooks: &mut dyn Hooks) -> Result<C
         Mode::empty(),
     )
     .map_err(|e| abort(Error::Sys("open the container's user namespace", e)))?;
-    super::trace("P2 cloned");
     hooks.cloned(pid, userns.as_fd()).map_err(abort)?;
-    super::trace("P3 watcher forked");
+    super::trace("P3 user namespace open, watcher started");
 
     // P4. The id maps: newuidmap/newgidmap (or direct writes as root). A joined user
     // namespace has its maps already.
@@ -208,16 +209,17 @@ pub fn create(launch: &Launch, maps: &IdMaps, hooks: &mut dyn Hooks) -> Result<C
     super::trace("P5 cgroup and network");
 
     // P6. Release the child.
-    ours.send(&Msg::Release).map_err(|e| abort(e.into()))?;
+    ours.send(&ToChild::Release).map_err(|e| abort(e.into()))?;
+    super::trace("P6 released");
 
     // P7. Until EOF: the pty master, or a failure.
     let mut pty = None;
     loop {
         match ours.recv().map_err(|e| abort(e.into()))? {
             None => break,
-            Some((Msg::PtyMaster, mut fds)) => pty = fds.pop(),
+            Some((ToParent::PtyMaster, mut fds)) => pty = fds.pop(),
             Some((
-                Msg::Failed {
+                ToParent::Failed {
                     step,
                     errno,
                     message,
@@ -232,6 +234,7 @@ pub fn create(launch: &Launch, maps: &IdMaps, hooks: &mut dyn Hooks) -> Result<C
             }
         }
     }
+    super::trace("P7 EOF: the command runs");
     Ok(Created { pid, pty, userns })
 }
 
@@ -244,9 +247,9 @@ fn write_maps(maps: &IdMaps, pid: Pid) -> Result<(), Error> {
 /// J0, the joiner: enter the other container's user namespace (which gives the
 /// capabilities to make namespaces owned by it) and network namespace, clone the child as
 /// box's own child (CLONE_PARENT), report its pid and exit. Never returns.
-fn joiner(launch: &Launch, join: Join, flags: libc::c_int, ch: &Channel) -> ! {
+fn joiner(launch: &Launch, join: Join, flags: libc::c_int, ch: &ChildEnd) -> ! {
     let fail = |errno: i32, message: String| -> ! {
-        let _ = ch.send(&Msg::Failed {
+        let _ = ch.send(&ToParent::Failed {
             step: Step::Join,
             errno,
             message,
@@ -270,7 +273,7 @@ fn joiner(launch: &Launch, join: Join, flags: libc::c_int, ch: &Channel) -> ! {
     match unsafe { sys::clone_process(flags | libc::CLONE_PARENT) } {
         Ok(Forked::Child) => child(launch, ch),
         Ok(Forked::Parent(pid)) => {
-            let code = match ch.send(&Msg::Cloned { pid: pid.as_raw() }) {
+            let code = match ch.send(&ToParent::Cloned { pid: pid.as_raw() }) {
                 Ok(()) => 0,
                 Err(_) => {
                     let _ = kill(pid, Signal::SIGKILL);
@@ -285,9 +288,9 @@ fn joiner(launch: &Launch, join: Join, flags: libc::c_int, ch: &Channel) -> ! {
 }
 
 /// The child: run the steps; on failure report it and exit. Never returns.
-fn child(launch: &Launch, ch: &Channel) -> ! {
+fn child(launch: &Launch, ch: &ChildEnd) -> ! {
     let Err((step, fail)) = steps(launch, ch);
-    let _ = ch.send(&Msg::Failed {
+    let _ = ch.send(&ToParent::Failed {
         step,
         errno: fail.errno,
         message: fail.message,
@@ -309,7 +312,7 @@ fn errno(step: Step, what: &str) -> impl Fn(nix::Error) -> (Step, Fail) + '_ {
     move |e| (step, Fail::new(e as i32, format!("{what}: {}", e.desc())))
 }
 
-fn steps(l: &Launch, ch: &Channel) -> Result<Infallible, (Step, Fail)> {
+fn steps(l: &Launch, ch: &ChildEnd) -> Result<Infallible, (Step, Fail)> {
     let spec = l.spec;
 
     // C1. Die with box. If box died before this took effect, its end of the channel is
@@ -317,7 +320,7 @@ fn steps(l: &Launch, ch: &Channel) -> Result<Infallible, (Step, Fail)> {
     // pid namespace getppid() is 0.)
     nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).map_err(errno(Step::Release, "prctl"))?;
     match ch.recv() {
-        Ok(Some((Msg::Release, _))) => {}
+        Ok(Some((ToChild::Release, _))) => {}
         // box is gone or gave up (it kills us then anyway): nothing to report to.
         // SAFETY: plain _exit in the child.
         _ => unsafe { libc::_exit(1) },
@@ -338,7 +341,7 @@ fn steps(l: &Launch, ch: &Channel) -> Result<Infallible, (Step, Fail)> {
     nix::sys::prctl::set_dumpable(false)
         .map_err(errno(Step::Identity, "prctl(PR_SET_DUMPABLE)"))?;
 
-    super::trace("C2 identity");
+    super::trace("C2 root of the user namespace");
     // C3. The cgroup namespace (rooted at the cgroup the parent just moved us into), the
     // host name, loopback up in a new network namespace.
     nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWCGROUP)
@@ -349,7 +352,7 @@ fn steps(l: &Launch, ch: &Channel) -> Result<Infallible, (Step, Fail)> {
             .map_err(|e| (Step::Namespaces, Fail::new(libc::EPERM, e.to_string())))?;
     }
 
-    super::trace("C3 namespaces");
+    super::trace("C3 cgroup namespace, hostname, loopback");
     // C4. The image.
     rootfs::make_private().map_err(at(Step::Rootfs))?;
     let root = rootfs::mount_rootfs(spec, &l.layout).map_err(at(Step::Rootfs))?;
@@ -371,12 +374,12 @@ fn steps(l: &Launch, ch: &Channel) -> Result<Infallible, (Step, Fail)> {
         rootfs::make_root_readonly(r).map_err(&m)?;
     }
 
-    super::trace("C5 mounts done");
+    super::trace("C5 mounts, masks, read-only root");
     // C6. Into it; the host's tree is detached and unreachable from now on.
     rootfs::pivot(r).map_err(at(Step::PivotRoot))?;
     drop(root);
 
-    super::trace("C6 pivoted");
+    super::trace("C6 pivoted, host root detached");
     // C7. stdio or the terminal, the user, the working directory.
     let p = Step::Process;
     setup_stdio(l, ch).map_err(at(p))?;
@@ -392,7 +395,7 @@ fn steps(l: &Launch, ch: &Channel) -> Result<Infallible, (Step, Fail)> {
     let argv = cstrings(&spec.args).map_err(|m| (p, m))?;
     let envp = cstrings(&env).map_err(|m| (p, m))?;
 
-    super::trace("C7 process ready");
+    super::trace("C7 stdio, user, working directory");
     // C8. Capabilities, seccomp, user, no_new_privs.
     let s = Step::Security;
     security::drop_bounding(l.caps).map_err(errno(s, "drop bounding capabilities"))?;
@@ -431,7 +434,7 @@ fn steps(l: &Launch, ch: &Channel) -> Result<Infallible, (Step, Fail)> {
     ))?;
     drop(workdir);
 
-    super::trace("C8 security applied");
+    super::trace("C8 capabilities, seccomp, no_new_privs");
     // C9. The command (under box's init with --init). Returns only on failure.
     let fail = if spec.init {
         super::init::run(ch, &argv, &envp, spec.tty)
@@ -460,7 +463,7 @@ fn dup_onto(fd: BorrowedFd, target: i32) -> Result<(), Fail> {
 }
 
 /// C7: a new session; the pty (sent to the parent) or the inherited/logged stdio.
-fn setup_stdio(l: &Launch, ch: &Channel) -> Result<(), Fail> {
+fn setup_stdio(l: &Launch, ch: &ChildEnd) -> Result<(), Fail> {
     let sys_err = |what: &'static str| {
         move |e: nix::Error| Fail::new(e as i32, format!("{what}: {}", e.desc()))
     };
@@ -483,7 +486,7 @@ fn setup_stdio(l: &Launch, ch: &Channel) -> Result<(), Fail> {
             let _ = sys::set_winsize(slave.as_fd(), ws);
         }
         // The parent relays the terminal (to the user, or into the log).
-        ch.send_with_fd(&Msg::PtyMaster, Some(master.as_fd()))
+        ch.send_with_fd(&ToParent::PtyMaster, Some(master.as_fd()))
             .map_err(|e| Fail::new(libc::EIO, e.to_string()))?;
         drop(master);
         // SAFETY: TIOCSCTTY with an integer argument on our new session's terminal.

@@ -13,11 +13,11 @@ use nix::sys::signal::kill;
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::{ForkResult, Pid};
 
-use super::sync::{Channel, Msg, Step};
+use super::sync::{ChildEnd, Step, ToParent};
 use super::{Fail, exec, supervise};
 
 /// Fork the command and supervise it. Returns only if the fork fails.
-pub fn run(ch: &Channel, argv: &[CString], envp: &[CString], tty: bool) -> Fail {
+pub fn run(ch: &ChildEnd, argv: &[CString], envp: &[CString], tty: bool) -> Fail {
     // SAFETY: the child is single-threaded (it is a fork of single-threaded box).
     match unsafe { nix::unistd::fork() } {
         Err(e) => Fail::new(e as i32, format!("fork the command: {}", e.desc())),
@@ -28,7 +28,7 @@ pub fn run(ch: &Channel, argv: &[CString], envp: &[CString], tty: bool) -> Fail 
                 let _ = nix::unistd::tcsetpgrp(std::io::stdin().as_fd(), nix::unistd::getpid());
             }
             let f = exec::exec(argv, envp);
-            let _ = ch.send(&Msg::Failed {
+            let _ = ch.send(&ToParent::Failed {
                 step: Step::Exec,
                 errno: f.errno,
                 message: f.message,

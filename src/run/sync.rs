@@ -58,22 +58,77 @@ impl Step {
     }
 }
 
-/// Everything that travels over the channel.
+/// parent → child: all box ever tells the container's PID 1.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Msg {
+pub enum ToChild {
+    /// Step 1: the maps are written, cgroup and network are ready.
+    Release,
+}
+
+/// child (or the joiner) → parent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ToParent {
     /// joiner → parent (step 0): the child was cloned into the joined namespaces, with
     /// this pid (the parent's pid namespace; the child is the parent's own child).
     Cloned { pid: i32 },
-    /// parent → child (step 1): the maps are written, cgroup and network are ready.
-    Release,
     /// child → parent (step 7): the pty master, attached as SCM_RIGHTS.
     PtyMaster,
-    /// child → parent: a step failed; the child exits after sending this.
+    /// A step failed; the child exits after sending this.
     Failed {
         step: Step,
         errno: i32,
         message: String,
     },
+}
+
+/// One end of the handshake, typed by direction: it can only send `S` and receive `R`,
+/// so the parent cannot send what only the child sends, nor the other way round.
+pub struct End<S, R> {
+    ch: Channel,
+    _dir: std::marker::PhantomData<fn(S) -> R>,
+}
+
+/// box's end: sends `ToChild`, receives `ToParent`.
+pub type ParentEnd = End<ToChild, ToParent>;
+/// The child's (and the joiner's) end: sends `ToParent`, receives `ToChild`.
+pub type ChildEnd = End<ToParent, ToChild>;
+
+/// The handshake's two ends: (box's, the child's).
+pub fn handshake() -> Result<(ParentEnd, ChildEnd), ChannelError> {
+    let (a, b) = Channel::pair()?;
+    Ok((End::new(a), End::new(b)))
+}
+
+impl<S: Serialize, R: for<'de> Deserialize<'de>> End<S, R> {
+    fn new(ch: Channel) -> Self {
+        End {
+            ch,
+            _dir: std::marker::PhantomData,
+        }
+    }
+
+    pub fn send(&self, msg: &S) -> Result<(), ChannelError> {
+        self.ch.send_as(msg, &[])
+    }
+
+    pub fn send_with_fd(
+        &self,
+        msg: &S,
+        fd: Option<std::os::fd::BorrowedFd>,
+    ) -> Result<(), ChannelError> {
+        self.ch.send_as(msg, &fd.into_iter().collect::<Vec<_>>())
+    }
+
+    /// The next message with any descriptors that came with it; None at EOF.
+    pub fn recv(&self) -> Result<Option<(R, Vec<OwnedFd>)>, ChannelError> {
+        self.ch.recv_as()
+    }
+}
+
+impl<S, R> AsFd for End<S, R> {
+    fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        self.ch.as_fd()
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -84,7 +139,8 @@ pub enum ChannelError {
     Decode(#[from] serde_json::Error),
 }
 
-/// One end of the channel.
+/// One end of the untyped channel (the handshake wraps it in `End`; the cleanup watcher
+/// sends its own notes).
 pub struct Channel {
     sock: OwnedFd,
 }
@@ -99,18 +155,6 @@ impl Channel {
             SockFlag::SOCK_CLOEXEC,
         )?;
         Ok((Channel { sock: a }, Channel { sock: b }))
-    }
-
-    pub fn send(&self, msg: &Msg) -> Result<(), ChannelError> {
-        self.send_as(msg, &[])
-    }
-
-    pub fn send_with_fd(
-        &self,
-        msg: &Msg,
-        fd: Option<std::os::fd::BorrowedFd>,
-    ) -> Result<(), ChannelError> {
-        self.send_as(msg, &fd.into_iter().collect::<Vec<_>>())
     }
 
     /// Send any serializable message with descriptors attached.
@@ -139,11 +183,6 @@ impl Channel {
                 r => return r.map(|_| ()).map_err(Into::into),
             }
         }
-    }
-
-    /// The next message with any descriptors that came with it; None at EOF.
-    pub fn recv(&self) -> Result<Option<(Msg, Vec<OwnedFd>)>, ChannelError> {
-        self.recv_as()
     }
 
     /// `recv` for any deserializable message type.
@@ -195,29 +234,36 @@ mod tests {
 
     #[test]
     fn messages_and_fds_cross_and_eof_is_none() {
-        let (a, b) = Channel::pair().unwrap();
-        b.send(&Msg::Failed {
-            step: Step::Exec,
-            errno: 2,
-            message: "nope".into(),
-        })
-        .unwrap();
+        let (parent, child) = handshake().unwrap();
+        parent.send(&ToChild::Release).unwrap();
+        let (m, fds) = child.recv().unwrap().unwrap();
+        assert_eq!(m, ToChild::Release);
+        assert!(fds.is_empty());
+        child
+            .send(&ToParent::Failed {
+                step: Step::Exec,
+                errno: 2,
+                message: "nope".into(),
+            })
+            .unwrap();
         let f = std::fs::File::open("/dev/null").unwrap();
-        b.send_with_fd(&Msg::PtyMaster, Some(f.as_fd())).unwrap();
-        let (m, fds) = a.recv().unwrap().unwrap();
+        child
+            .send_with_fd(&ToParent::PtyMaster, Some(f.as_fd()))
+            .unwrap();
+        let (m, fds) = parent.recv().unwrap().unwrap();
         assert!(matches!(
             m,
-            Msg::Failed {
+            ToParent::Failed {
                 step: Step::Exec,
                 errno: 2,
                 ..
             }
         ));
         assert!(fds.is_empty());
-        let (m, fds) = a.recv().unwrap().unwrap();
-        assert_eq!(m, Msg::PtyMaster);
+        let (m, fds) = parent.recv().unwrap().unwrap();
+        assert_eq!(m, ToParent::PtyMaster);
         assert_eq!(fds.len(), 1);
-        drop(b);
-        assert!(a.recv().unwrap().is_none());
+        drop(child);
+        assert!(parent.recv().unwrap().is_none());
     }
 }

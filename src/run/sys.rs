@@ -281,6 +281,23 @@ pub enum Forked {
     Child,
 }
 
+// `clone_process` passes flags first and the stack second, which is the raw clone order on
+// these architectures (the three pointers after them are all zero, so their order does not
+// matter). s390x swaps flags and stack (CLONE_BACKWARDS2), others differ again: refuse to
+// build rather than clone with the flags in the stack argument.
+#[cfg(not(any(
+    target_arch = "x86_64",
+    target_arch = "aarch64",
+    target_arch = "riscv64",
+    target_arch = "loongarch64",
+    target_arch = "powerpc64",
+    target_arch = "arm",
+    target_arch = "x86"
+)))]
+compile_error!(
+    "run::sys::clone_process: check the raw clone(2) argument order for this architecture"
+);
+
 /// `clone(flags | SIGCHLD)` without a new stack: fork semantics (the child continues here
 /// on a copy of our stack), plus namespace flags. The caller must be single-threaded.
 ///
@@ -288,7 +305,8 @@ pub enum Forked {
 /// As for fork: in the child only the calling thread exists; the caller must not rely on
 /// locks other threads could have held (there are none when single-threaded).
 pub unsafe fn clone_process(flags: libc::c_int) -> nix::Result<Forked> {
-    // x86_64/aarch64/riscv64 argument order: flags, stack, parent_tid, child_tid, tls.
+    // flags, stack, then parent_tid, child_tid and tls (in an order that varies by
+    // architecture; all zero here).
     // SAFETY: a NULL stack means "share a copy of the current one", as fork does.
     let ret = unsafe {
         libc::syscall(
