@@ -10,12 +10,15 @@
 //! OCI whiteouts become overlay whiteouts (see `whiteout`). Ownership is applied with
 //! fchown, so unpacking inside the container's user namespace (the `__internal unpack`
 //! helper) gives files the host ids `box run` expects.
+use std::cell::Cell;
 use std::ffi::{CString, OsStr, OsString};
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::FileExt;
 use std::path::{Component, Path, PathBuf};
+use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use nix::errno::Errno;
@@ -102,15 +105,54 @@ pub struct JobResult {
     pub stats: Stats,
 }
 
+/// The longest entry path or link name accepted (Linux's PATH_MAX): checked before
+/// anything is built from a name, so a hostile name costs no more than its own bytes.
+pub const PATH_MAX: usize = 4096;
+
+/// How much of a long entry name an error or warning shows.
+const SHOWN_MAX: usize = 100;
+
+/// An entry name from a layer as messages show it: lossy UTF-8, and only its first
+/// `SHOWN_MAX` bytes (then "…") so that every message stays one short line.
+pub fn shown_name(name: &[u8]) -> String {
+    if name.len() <= SHOWN_MAX + 20 {
+        return String::from_utf8_lossy(name).into_owned();
+    }
+    format!(
+        "{}… ({} bytes)",
+        String::from_utf8_lossy(&name[..SHOWN_MAX]),
+        name.len()
+    )
+}
+
+/// `1.0 PiB` style sizes for messages.
+fn human(bytes: u64) -> String {
+    const UNITS: [&str; 6] = ["KiB", "MiB", "GiB", "TiB", "PiB", "EiB"];
+    if bytes < 1024 {
+        return format!("{bytes} B");
+    }
+    let mut v = bytes as f64 / 1024.0;
+    let mut unit = 0;
+    while v >= 1024.0 && unit < UNITS.len() - 1 {
+        v /= 1024.0;
+        unit += 1;
+    }
+    format!("{v:.1} {}", UNITS[unit])
+}
+
 struct HashReader<R> {
     inner: R,
     hasher: Sha256,
+    /// Bytes read from the stream so far. A read of a GNU sparse entry that does not move
+    /// it was a hole, which tar-rs fills with zeros that are not in the stream.
+    consumed: Rc<Cell<u64>>,
 }
 
 impl<R: Read> Read for HashReader<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = self.inner.read(buf)?;
         self.hasher.update(&buf[..n]);
+        self.consumed.set(self.consumed.get() + n as u64);
         Ok(n)
     }
 }
@@ -150,9 +192,11 @@ pub fn unpack<R: Read>(
         ),
         Compression::None => Box::new(buffered),
     };
+    let consumed = Rc::new(Cell::new(0));
     let hashing = HashReader {
         inner: decoded,
         hasher: Sha256::new(),
+        consumed: consumed.clone(),
     };
 
     nix::unistd::mkdir(dest, Mode::from_bits_truncate(0o755)).map_err(|e| Error::Io {
@@ -169,6 +213,11 @@ pub fn unpack<R: Read>(
         source: e.into(),
     })?;
 
+    // What the layer's files may add up to: the free space of the store's filesystem.
+    let free = nix::sys::statvfs::fstatvfs(&root)
+        .map(|st| st.blocks_available().saturating_mul(st.fragment_size()))
+        .unwrap_or(u64::MAX);
+
     let mut archive = tar::Archive::new(hashing);
     let mut w = Writer {
         root,
@@ -177,6 +226,9 @@ pub fn unpack<R: Read>(
         dirs: Vec::new(),
         cache: None,
         buf: vec![0u8; 128 * 1024],
+        consumed,
+        free,
+        declared: 0,
     };
     {
         let entries = archive.entries().map_err(io_ctx("read layer tar"))?;
@@ -247,6 +299,12 @@ struct Writer {
     /// The last parent directory opened: (components, fd).
     cache: Option<(Vec<OsString>, OwnedFd)>,
     buf: Vec<u8>,
+    /// Bytes of the tar stream read so far (see `HashReader`).
+    consumed: Rc<Cell<u64>>,
+    /// Free bytes on the layer's filesystem when the unpack started.
+    free: u64,
+    /// Sum of the (apparent) sizes of the regular files so far.
+    declared: u64,
 }
 
 static NO_OPENAT2: AtomicBool = AtomicBool::new(false);
@@ -257,12 +315,6 @@ fn errno_io(e: Errno) -> io::Error {
 
 impl Writer {
     fn entry<R: Read>(&mut self, entry: &mut tar::Entry<'_, R>) -> Result<(), Error> {
-        let raw_path = entry.path_bytes().into_owned();
-        let shown = String::from_utf8_lossy(&raw_path).into_owned();
-        let fail = |reason: String| Error::Entry {
-            entry: shown.clone(),
-            reason,
-        };
         let kind = entry.header().entry_type();
         use tar::EntryType as T;
         if matches!(
@@ -270,6 +322,33 @@ impl Writer {
             T::XGlobalHeader | T::XHeader | T::GNULongName | T::GNULongLink
         ) {
             return Ok(());
+        }
+        // Bound names before anything is built from them (components, messages).
+        let raw_path = {
+            let p = entry.path_bytes();
+            if p.len() > PATH_MAX {
+                return Err(Error::Entry {
+                    entry: shown_name(&p),
+                    reason: format!(
+                        "the path is {} bytes long, more than PATH_MAX ({PATH_MAX})",
+                        p.len()
+                    ),
+                });
+            }
+            p.into_owned()
+        };
+        let shown = shown_name(&raw_path);
+        let fail = |reason: String| Error::Entry {
+            entry: shown.clone(),
+            reason,
+        };
+        if let Some(link) = entry.link_name_bytes()
+            && link.len() > PATH_MAX
+        {
+            return Err(fail(format!(
+                "the link name is {} bytes long, more than PATH_MAX ({PATH_MAX})",
+                link.len()
+            )));
         }
         let path = PathBuf::from(OsStr::from_bytes(&raw_path));
         let comps = entry_components(&path).map_err(&fail)?;
@@ -332,6 +411,18 @@ impl Writer {
                 });
             }
             T::Regular | T::Continuous | T::GNUSparse => {
+                // The apparent size, holes of sparse files included: what the layer's
+                // files may take once written (or read back by anything that copies them).
+                let size = entry.size();
+                self.declared = self.declared.saturating_add(size);
+                if self.declared > self.free {
+                    return Err(fail(format!(
+                        "the file is {} ({size} bytes) and the layer's files add up to {} so far, more than the {} free on the store's filesystem: free up space or do not use this image",
+                        human(size),
+                        human(self.declared),
+                        human(self.free)
+                    )));
+                }
                 self.remove_existing(&parent, &name, false)
                     .map_err(|e| fail(e.to_string()))?;
                 let fd = nix::fcntl::openat(
@@ -345,20 +436,35 @@ impl Writer {
                     Mode::from_bits_truncate(0o600),
                 )
                 .map_err(|e| fail(format!("create: {e}")))?;
-                let mut file = File::from(fd);
+                let file = File::from(fd);
+                let sparse = kind == T::GNUSparse;
+                // `pos` is the offset in the file, `written` the bytes of data written.
+                let mut pos = 0u64;
                 let mut written = 0u64;
                 loop {
+                    let before = self.consumed.get();
                     let n = match entry.read(&mut self.buf) {
                         Ok(0) => break,
                         Ok(n) => n,
                         Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                         Err(e) => return Err(fail(format!("read: {e}"))),
                     };
-                    file.write_all(&self.buf[..n])
+                    if sparse && self.consumed.get() == before {
+                        // A hole of a sparse file: zeros tar-rs made up, not stream bytes.
+                        // Leave it a hole; the final length is set below.
+                        pos += n as u64;
+                        continue;
+                    }
+                    file.write_all_at(&self.buf[..n], pos)
                         .map_err(|e| fail(format!("write: {e}")))?;
+                    pos += n as u64;
                     written += n as u64;
                 }
-                self.stats.size += written;
+                if sparse {
+                    file.set_len(pos)
+                        .map_err(|e| fail(format!("set the length: {e}")))?;
+                }
+                self.stats.size += pos;
                 if written >= 128 * 1024 {
                     // Start writeback now, so that the final syncfs has little left to do.
                     // SAFETY: a valid fd; offsets 0/0 mean the whole file.
@@ -404,12 +510,7 @@ impl Writer {
                     name.as_os_str(),
                     AtFlags::empty(),
                 )
-                .map_err(|e| {
-                    fail(format!(
-                        "hardlink to {}: {e}",
-                        Path::new(OsStr::from_bytes(&target)).display()
-                    ))
-                })?;
+                .map_err(|e| fail(format!("hardlink to {}: {e}", shown_name(&target))))?;
             }
             T::Fifo | T::Char | T::Block => {
                 self.remove_existing(&parent, &name, false)
@@ -628,7 +729,7 @@ impl Writer {
         value: &[u8],
         shown: &str,
     ) {
-        let key_s = String::from_utf8_lossy(key);
+        let key_s = shown_name(key);
         // Overlay's own metadata must come from whiteout markers, never from an image.
         if key.starts_with(b"trusted.")
             || key.starts_with(b"user.overlay.")
@@ -676,7 +777,7 @@ impl Writer {
             let shown = if d.comps.is_empty() {
                 "./".to_string()
             } else {
-                PathBuf::from_iter(&d.comps).display().to_string()
+                shown_name(PathBuf::from_iter(&d.comps).as_os_str().as_bytes())
             };
             let fd = match self.open_beneath(&d.comps) {
                 Ok(fd) => fd,

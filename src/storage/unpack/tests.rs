@@ -342,3 +342,185 @@ fn entry_components_rules() {
     assert!(entry_components(Path::new("/a")).is_err());
     assert!(entry_components(Path::new("./")).unwrap().is_empty());
 }
+
+/// A PAX extended header (`x`) whose records are `kv`, as raw tar bytes.
+fn pax(kv: &[(&str, &[u8])]) -> Vec<u8> {
+    let mut b = tar::Builder::new(Vec::new());
+    b.append_pax_extensions(kv.iter().map(|(k, v)| (*k, *v)))
+        .unwrap();
+    let mut v = b.into_inner().unwrap();
+    v.truncate(v.len() - 1024); // the end-of-archive blocks
+    v
+}
+
+#[test]
+fn long_paths_are_refused_in_one_short_line() {
+    // One million components, as a PAX path record.
+    let long = "a/".repeat(1 << 20);
+    let mut t = Tar::new();
+    t.0.extend(pax(&[("path", long.as_bytes())]));
+    t.file("short-name-in-the-header", "x");
+    let (dir, res) = run(&t);
+    let e = res.unwrap_err();
+    let msg = e.to_string();
+    assert!(msg.len() < 300, "a short message: {} bytes", msg.len());
+    assert!(msg.contains("PATH_MAX") && msg.contains("a/a/a/"), "{msg}");
+    assert!(msg.contains(&format!("{} bytes", long.len())), "{msg}");
+    assert_eq!(
+        std::fs::read_dir(dir.path().join("diff")).unwrap().count(),
+        0,
+        "nothing was created"
+    );
+
+    // The same for link names, hard and symbolic.
+    for kind in [tar::EntryType::Link, tar::EntryType::Symlink] {
+        let mut t = Tar::new();
+        t.0.extend(pax(&[("linkpath", long.as_bytes())]));
+        t.raw("l", kind, "x", 0o644, 0, b"");
+        let (_dir, res) = run(&t);
+        match res {
+            Err(Error::Entry { entry, reason }) => {
+                assert_eq!(entry, "l");
+                assert!(
+                    reason.contains("link name") && reason.len() < 200,
+                    "{reason}"
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    // At PATH_MAX the name is accepted (and the kernel decides).
+    let mut ok = "d/".repeat(10);
+    ok.push_str(&"f".repeat(200));
+    let mut t = Tar::new();
+    t.0.extend(pax(&[("path", ok.as_bytes())]));
+    t.file("x", "data");
+    let (dir, res) = run(&t);
+    res.unwrap();
+    assert!(dir.path().join("diff").join(&ok).is_file());
+}
+
+#[test]
+fn shown_names_are_bounded() {
+    assert_eq!(shown_name(b"etc/passwd"), "etc/passwd");
+    let long = vec![b'x'; 10_000];
+    let s = shown_name(&long);
+    assert!(s.starts_with(&"x".repeat(100)) && s.contains("…") && s.contains("10000 bytes"));
+    assert!(s.len() < 130);
+}
+
+/// An old-GNU sparse entry ('S'): `segments` are (offset, data) in the file, `real` its
+/// apparent size (a last empty segment at `real` when it ends in a hole).
+fn gnu_sparse(t: &mut Tar, name: &str, real: u64, segments: &[(u64, &[u8])]) {
+    fn num(field: &mut [u8], v: u64) {
+        // Octal when it fits, else GNU base-256.
+        let digits = field.len() - 1;
+        if v < 1u64 << (3 * digits) {
+            let s = format!("{v:0digits$o}");
+            field[..digits].copy_from_slice(s.as_bytes());
+            field[digits] = 0;
+        } else {
+            field.fill(0);
+            field[0] = 0x80;
+            let n = field.len();
+            field[n - 8..].copy_from_slice(&v.to_be_bytes());
+        }
+    }
+    assert!(segments.len() < 4);
+    let mut h = tar::Header::new_gnu();
+    h.set_path(name).unwrap();
+    h.set_entry_type(tar::EntryType::GNUSparse);
+    h.set_mode(0o644);
+    h.set_mtime(1_600_000_000);
+    let stored: u64 = segments.iter().map(|(_, d)| d.len() as u64).sum();
+    h.set_size(stored);
+    {
+        let g = h.as_gnu_mut().unwrap();
+        let mut all: Vec<(u64, u64)> = segments.iter().map(|(o, d)| (*o, d.len() as u64)).collect();
+        all.push((real, 0));
+        for (slot, (o, n)) in g.sparse.iter_mut().zip(all) {
+            num(&mut slot.offset, o);
+            num(&mut slot.numbytes, n);
+        }
+        num(&mut g.realsize, real);
+    }
+    h.set_cksum();
+    t.0.extend_from_slice(h.as_bytes());
+    for (_, d) in segments {
+        assert_eq!(d.len() % 512, 0, "data segments fill whole blocks here");
+        t.0.extend_from_slice(d);
+    }
+}
+
+#[test]
+fn gnu_sparse_files_stay_sparse() {
+    const MIB: u64 = 1 << 20;
+    let a = [b'a'; 512];
+    let b = [b'b'; 1024];
+    let mut t = Tar::new();
+    gnu_sparse(&mut t, "holes", 256 * MIB, &[(0, &a), (100 * MIB, &b)]);
+    gnu_sparse(&mut t, "all-hole", 64 * MIB, &[]);
+    t.file("after", "still read");
+    let (dir, res) = run(&t);
+    let stats = res.unwrap();
+    let d = dir.path().join("diff");
+    let md = std::fs::metadata(d.join("holes")).unwrap();
+    assert_eq!(md.len(), 256 * MIB);
+    assert!(
+        md.blocks() * 512 < MIB,
+        "{} blocks of 512 bytes allocated",
+        md.blocks()
+    );
+    let f = File::open(d.join("holes")).unwrap();
+    let mut buf = vec![0u8; 2048];
+    f.read_exact_at(&mut buf, 0).unwrap();
+    assert!(buf[..512].iter().all(|&c| c == b'a') && buf[512..].iter().all(|&c| c == 0));
+    f.read_exact_at(&mut buf, 100 * MIB - 512).unwrap();
+    assert!(buf[..512].iter().all(|&c| c == 0));
+    assert!(buf[512..1536].iter().all(|&c| c == b'b'));
+    assert!(buf[1536..].iter().all(|&c| c == 0));
+    let md = std::fs::metadata(d.join("all-hole")).unwrap();
+    assert_eq!((md.len(), md.blocks()), (64 * MIB, 0));
+    assert_eq!(
+        std::fs::read_to_string(d.join("after")).unwrap(),
+        "still read"
+    );
+    assert_eq!(stats.size, 320 * MIB + "still read".len() as u64);
+}
+
+#[test]
+fn files_larger_than_the_free_space_are_refused_before_writing() {
+    // 1 PiB of holes: far more than any test machine's disk.
+    let mut t = Tar::new();
+    t.file("small", "ok");
+    gnu_sparse(&mut t, "huge", 1 << 50, &[(0, &[b'x'; 512])]);
+    let started = std::time::Instant::now();
+    let (dir, res) = run(&t);
+    match res {
+        Err(Error::Entry { entry, reason }) => {
+            assert_eq!(entry, "huge");
+            assert!(
+                reason.contains("1.0 PiB (1125899906842624 bytes)") && reason.contains("free"),
+                "{reason}"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(started.elapsed() < std::time::Duration::from_secs(10));
+    assert!(!dir.path().join("diff/huge").exists(), "nothing written");
+
+    // Many files of a few GiB each add up the same way.
+    let free = nix::sys::statvfs::statvfs(dir.path()).unwrap();
+    let free = free.blocks_available() as u64 * free.fragment_size() as u64;
+    let each = 8u64 << 30;
+    let mut t = Tar::new();
+    for i in 0..=free / each {
+        gnu_sparse(&mut t, &format!("f{i}"), each, &[]);
+    }
+    let (_dir, res) = run(&t);
+    match res {
+        Err(Error::Entry { reason, .. }) => assert!(reason.contains("free"), "{reason}"),
+        other => panic!("{other:?}"),
+    }
+}
