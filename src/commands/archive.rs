@@ -19,7 +19,7 @@ use sha2::{Digest, Sha256};
 
 use crate::cli::Ctx;
 use crate::cli::args::{ArchiveFormat, ImportArgs, LoadArgs, SaveArgs};
-use crate::storage::unpack::{Compression, Job};
+use crate::storage::unpack::{Compression, Job, PATH_MAX, shown_name};
 use crate::storage::{self, Image, LayerBlob, LayerRecord, Store, digest_hex, names};
 
 const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
@@ -189,6 +189,8 @@ fn ingest_layers(
 ) -> Result<Vec<(String, LayerBlob)>> {
     let mut out: Vec<(String, LayerBlob)> = Vec::new();
     let mut jobs: Vec<(usize, Job, PathBuf)> = Vec::new();
+    // Each diff_id is unpacked once, however many entries have it.
+    let mut queued = std::collections::HashSet::new();
     for (i, (file, diff_id)) in files.into_iter().enumerate() {
         let (hex, size, compression) = hash_and_sniff(&file)?;
         let digest = format!("sha256:{hex}");
@@ -211,7 +213,7 @@ fn ingest_layers(
         };
         out.push((diff_id.clone().unwrap_or_default(), blob));
         if let Some(d) = &diff_id
-            && store.has_layer(d)
+            && (store.has_layer(d) || !queued.insert(d.clone()))
         {
             continue;
         }
@@ -286,6 +288,40 @@ fn ingest_layers(
         Some(e) => Err(e),
         None => Ok(out),
     }
+}
+
+/// Ingest the layer files `sources` of an extracted archive under `work`, each with its
+/// expected diff_id: every distinct (file, diff_id) is staged once, however often the
+/// archive lists it, as a hard link (no copy: the extracted file may serve several images)
+/// and unpacked once. Returns (diff_id, blob) per entry of `sources`, in order.
+fn ingest_archive_layers(
+    store: &Store,
+    work: &Path,
+    sources: Vec<(PathBuf, String)>,
+) -> Result<Vec<(String, LayerBlob)>> {
+    let mut staged: Vec<(PathBuf, Option<String>)> = Vec::new();
+    let mut seen: HashMap<(PathBuf, String), usize> = HashMap::new();
+    let mut order = Vec::with_capacity(sources.len());
+    for (src, diff_id) in sources {
+        let key = (src, diff_id);
+        let i = match seen.get(&key) {
+            Some(&i) => i,
+            None => {
+                let (src, diff_id) = &key;
+                let dst = work.join(format!("in-{}", storage::unique()));
+                if std::fs::hard_link(src, &dst).is_err() {
+                    std::fs::copy(src, &dst)
+                        .with_context(|| format!("read layer {}", src.display()))?;
+                }
+                staged.push((dst, Some(diff_id.clone())));
+                seen.insert(key, staged.len() - 1);
+                staged.len() - 1
+            }
+        };
+        order.push(i);
+    }
+    let layers = ingest_layers(store, staged)?;
+    Ok(order.into_iter().map(|i| layers[i].clone()).collect())
 }
 
 /// sha256 hex, size and compression of a file.
@@ -479,16 +515,12 @@ pub fn load(ctx: &Ctx, args: LoadArgs) -> Result<u8> {
                     diff_ids.len()
                 );
             }
-            let mut files = Vec::new();
+            let mut sources = Vec::new();
             for (l, d) in layers.iter().zip(&diff_ids) {
                 let src = resolve(l.as_str().context("manifest.json: bad layer")?)?;
-                // Copy: the same file may serve several layers or images.
-                let dst = work.path.join(format!("in-{}", storage::unique()));
-                std::fs::copy(&src, &dst)
-                    .with_context(|| format!("read layer {}", src.display()))?;
-                files.push((dst, Some(d.clone())));
+                sources.push((src, d.clone()));
             }
-            let layers = ingest_layers(&store, files)?;
+            let layers = ingest_archive_layers(&store, &work.path, sources)?;
             let tags: Vec<String> = entry["RepoTags"]
                 .as_array()
                 .map(|a| {
@@ -524,7 +556,7 @@ pub fn load(ctx: &Ctx, args: LoadArgs) -> Result<u8> {
             let config_bytes = read_verified(&work.path, cdigest)?;
             let config: Value = serde_json::from_slice(&config_bytes)?;
             let diff_ids = config_diff_ids(&config)?;
-            let mut files = Vec::new();
+            let mut sources = Vec::new();
             for (l, d) in manifest["layers"]
                 .as_array()
                 .context("manifest without layers")?
@@ -533,12 +565,9 @@ pub fn load(ctx: &Ctx, args: LoadArgs) -> Result<u8> {
             {
                 let digest = l["digest"].as_str().context("layer without digest")?;
                 let hex = digest_hex(digest)?;
-                let src = work.path.join("blobs/sha256").join(hex);
-                let dst = work.path.join(format!("in-{}", storage::unique()));
-                std::fs::copy(&src, &dst).with_context(|| format!("read layer {digest}"))?;
-                files.push((dst, Some(d.clone())));
+                sources.push((work.path.join("blobs/sha256").join(hex), d.clone()));
             }
-            let layers = ingest_layers(&store, files)?;
+            let layers = ingest_archive_layers(&store, &work.path, sources)?;
             for ((_, b), l) in layers
                 .iter()
                 .zip(manifest["layers"].as_array().into_iter().flatten())
@@ -650,11 +679,17 @@ fn normalize_rel(name: &str) -> Result<String> {
         match c {
             Component::Normal(n) => parts.push(n.to_string_lossy().into_owned()),
             Component::CurDir => {}
-            _ => bail!("archive entry {name:?}: absolute or '..' path"),
+            _ => bail!(
+                "archive entry {:?}: absolute or '..' path",
+                shown_name(name.as_bytes())
+            ),
         }
     }
     if parts.is_empty() {
-        bail!("archive entry {name:?}: empty name");
+        bail!(
+            "archive entry {:?}: empty name",
+            shown_name(name.as_bytes())
+        );
     }
     Ok(parts.join("/"))
 }
@@ -666,7 +701,24 @@ fn extract(reader: impl Read, dest: &Path) -> Result<HashMap<String, String>> {
     let mut ar = tar::Archive::new(reader);
     for e in ar.entries()? {
         let mut e = e?;
+        // Bounded names, and messages of one short line (see `unpack::shown_name`).
+        let too_long = |what: &str, name: &[u8]| {
+            anyhow::anyhow!(
+                "archive entry {:?}: the {what} is {} bytes long, more than PATH_MAX ({PATH_MAX})",
+                shown_name(name),
+                name.len()
+            )
+        };
+        if e.path_bytes().len() > PATH_MAX {
+            return Err(too_long("path", &e.path_bytes()));
+        }
         let raw = String::from_utf8_lossy(&e.path_bytes()).into_owned();
+        let shown = shown_name(raw.as_bytes());
+        if let Some(link) = e.link_name_bytes()
+            && link.len() > PATH_MAX
+        {
+            return Err(too_long("link name", &link));
+        }
         match e.header().entry_type() {
             tar::EntryType::Regular | tar::EntryType::Continuous => {
                 let name = normalize_rel(&raw)?;
@@ -701,11 +753,11 @@ fn extract(reader: impl Read, dest: &Path) -> Result<HashMap<String, String>> {
                         Component::Normal(n) => parts.push(n.to_string_lossy().into_owned()),
                         Component::ParentDir => {
                             if parts.pop().is_none() {
-                                bail!("archive entry {raw:?}: link leaves the archive");
+                                bail!("archive entry {shown:?}: link leaves the archive");
                             }
                         }
                         Component::CurDir => {}
-                        _ => bail!("archive entry {raw:?}: absolute link"),
+                        _ => bail!("archive entry {shown:?}: absolute link"),
                     }
                 }
                 links.insert(name, parts.join("/"));
