@@ -15,6 +15,7 @@ mod docs;
 mod escape;
 mod hostile;
 mod hostile_container;
+mod hostile_unpack;
 mod lifecycle;
 mod network;
 mod registry;
