@@ -7,6 +7,12 @@
 //! targets are resolved the same way. The sha256 of the uncompressed stream is checked
 //! against the layer's diff_id at the end.
 //!
+//! Hostile input stays bounded: entry paths and link names longer than PATH_MAX are refused
+//! before anything is built from them, and messages show at most 100 bytes of a name; GNU
+//! sparse files are written sparse (their holes are never stream bytes), and a layer whose
+//! files' apparent sizes add up to more than the free space of the store's filesystem is
+//! refused before it fills the disk.
+//!
 //! OCI whiteouts become overlay whiteouts (see `whiteout`). Ownership is applied with
 //! fchown, so unpacking inside the container's user namespace (the `__internal unpack`
 //! helper) gives files the host ids `box run` expects.
