@@ -31,9 +31,21 @@ impl Coded {
 
 /// The exit code for an error: the first `Coded` in its chain, else 125.
 pub fn code_of(err: &anyhow::Error) -> u8 {
-    err.chain()
+    error_code(err.as_ref())
+}
+
+/// `code_of` for any error (a module's own enum).
+pub fn error_code(err: &(dyn std::error::Error + 'static)) -> u8 {
+    chain(err)
         .find_map(|e| e.downcast_ref::<Coded>().map(|c| c.code))
         .unwrap_or(BOX_ERROR)
+}
+
+/// An error and its sources, outermost first.
+fn chain<'a>(
+    err: &'a (dyn std::error::Error + 'static),
+) -> impl Iterator<Item = &'a (dyn std::error::Error + 'static)> {
+    std::iter::successors(Some(err), |e| e.source())
 }
 
 /// Exit status of a waited-for process in docker's convention.
@@ -48,8 +60,13 @@ pub fn from_wait(status: nix::sys::wait::WaitStatus) -> u8 {
 
 /// Render an error as one line: `what failed: why`, lower-case, no trailing period.
 pub fn one_line(err: &anyhow::Error) -> String {
+    error_line(err.as_ref())
+}
+
+/// `one_line` for any error (a module's own enum).
+pub fn error_line(err: &(dyn std::error::Error + 'static)) -> String {
     let mut parts: Vec<String> = Vec::new();
-    for cause in err.chain() {
+    for cause in chain(err) {
         let s = cause.to_string();
         let s = s.trim().replace('\n', " ");
         // anyhow chains often repeat the inner message in the outer one; keep it once.

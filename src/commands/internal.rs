@@ -19,7 +19,7 @@ pub fn internal(ctx: &Ctx, command: InternalCommand) -> Result<u8> {
             crate::driver::probe_child(&dir)?;
             Ok(0)
         }
-        InternalCommand::Monitor { id } => crate::monitor::monitor_main(&ctx.paths, &id),
+        InternalCommand::Monitor { id } => Ok(crate::monitor::monitor_main(&ctx.paths, &id)?),
         InternalCommand::Complete { words } => super::completion::print_candidates(words),
     }
 }

@@ -18,11 +18,11 @@ use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result, bail};
 use nix::fcntl::{AtFlags, OFlag};
 use nix::sys::stat::{Mode, SFlag, fstatat};
 
 use super::cp_tree::{self, Direction};
+use super::{Ctx, Result, fail};
 use crate::container::Containers;
 use crate::paths::Paths;
 
@@ -64,24 +64,24 @@ fn open_in_root(root: BorrowedFd, path: &str, flags: OFlag) -> io::Result<OwnedF
 /// Copy between host and container as `box cp SRC DEST` asks.
 pub fn copy(paths: &Paths, c: &Containers, src: &str, dest: &str) -> Result<()> {
     if src == "-" || dest == "-" {
-        bail!("cannot stream a tar archive (-): give a host path to copy to or from");
+        fail!("cannot stream a tar archive (-): give a host path to copy to or from");
     }
     match (parse_side(src), parse_side(dest)) {
         (Side::Container(name, path), Side::Host(host)) => {
             let rec = c.find(&name)?;
             super::cp_ns::in_container(paths, &rec, |root| from_container(root, &path, &host))
-                .with_context(|| format!("copying {src} to {}", host.display()))
+                .ctx(|| format!("copying {src} to {}", host.display()))
         }
         (Side::Host(host), Side::Container(name, path)) => {
             let rec = c.find(&name)?;
             super::cp_ns::in_container(paths, &rec, |root| into_container(&host, root, &path))
-                .with_context(|| format!("copying {} to {dest}", host.display()))
+                .ctx(|| format!("copying {} to {dest}", host.display()))
         }
         (Side::Host(_), Side::Host(_)) => {
-            bail!("one of SRC and DEST must be CONTAINER:PATH")
+            fail!("one of SRC and DEST must be CONTAINER:PATH")
         }
         (Side::Container(..), Side::Container(..)) => {
-            bail!("copying between containers is not supported: copy through the host")
+            fail!("copying between containers is not supported: copy through the host")
         }
     }
 }
@@ -128,7 +128,7 @@ impl Source {
 
     fn stat(dir: OwnedFd, name: OsString, shown: &str) -> Result<Source> {
         let st = fstatat(dir.as_fd(), name.as_os_str(), AtFlags::AT_SYMLINK_NOFOLLOW)
-            .with_context(|| format!("no such file: {shown}"))?;
+            .ctx(|| format!("no such file: {shown}"))?;
         let is_dir = SFlag::from_bits_truncate(st.st_mode & libc::S_IFMT) == SFlag::S_IFDIR;
         Ok(Source::Entry { dir, name, is_dir })
     }
@@ -168,12 +168,12 @@ fn from_container(root: BorrowedFd, path: &str, host: &Path) -> Result<()> {
 fn container_source(root: BorrowedFd, path: &str) -> Result<Source> {
     if names_contents(path.as_bytes()) {
         let fd = open_in_root(root, path, OFlag::O_RDONLY | OFlag::O_DIRECTORY)
-            .with_context(|| format!("no such directory in the container: {path}"))?;
+            .ctx(|| format!("no such directory in the container: {path}"))?;
         return Ok(Source::Contents(fd));
     }
     let (parent, name) = split_parent(path);
     let dir = open_in_root(root, &parent, OFlag::O_RDONLY | OFlag::O_DIRECTORY)
-        .with_context(|| format!("no such directory in the container: {parent}"))?;
+        .ctx(|| format!("no such directory in the container: {parent}"))?;
     Source::stat(dir, name.into(), &format!("{path} in the container"))
 }
 
@@ -194,33 +194,32 @@ fn host_dest(host: &Path, src: &Source) -> Result<Dest> {
     let existing = match std::fs::symlink_metadata(host) {
         Ok(md) => Some(md.is_dir() || (explicit_dir && host.is_dir())),
         Err(e) if e.kind() == io::ErrorKind::NotFound => None,
-        Err(e) => return Err(e).with_context(|| format!("cannot look at {shown}")),
+        Err(e) => return Err(e).ctx(|| format!("cannot look at {shown}")),
     };
     match existing {
         Some(true) => {
-            let fd = open_dir(host).with_context(|| format!("cannot open {shown}"))?;
+            let fd = open_dir(host).ctx(|| format!("cannot open {shown}"))?;
             Ok(match src {
                 Source::Contents(_) => Dest::Into(fd),
                 Source::Entry { name, .. } => Dest::Entry(fd, name.clone()),
             })
         }
-        Some(false) if explicit_dir => bail!("{shown} is not a directory"),
-        Some(false) if src.is_dir() => bail!(
+        Some(false) if explicit_dir => fail!("{shown} is not a directory"),
+        Some(false) if src.is_dir() => fail!(
             "cannot copy a directory onto {shown}, which is not a directory: remove it or give another destination"
         ),
         None if explicit_dir && !src.is_dir() => {
-            bail!("no such directory: {shown} (create it first, or leave out the trailing /)")
+            fail!("no such directory: {shown} (create it first, or leave out the trailing /)")
         }
         _ => {
-            let name = host
-                .file_name()
-                .with_context(|| format!("{shown} names no file: give a file or directory name"))?;
+            let Some(name) = host.file_name() else {
+                fail!("{shown} names no file: give a file or directory name");
+            };
             let parent = match host.parent() {
                 Some(p) if !p.as_os_str().is_empty() => p,
                 _ => Path::new("."),
             };
-            let fd = open_dir(parent)
-                .with_context(|| format!("no such directory: {}", parent.display()))?;
+            let fd = open_dir(parent).ctx(|| format!("no such directory: {}", parent.display()))?;
             Ok(Dest::Entry(fd, name.to_os_string()))
         }
     }
@@ -248,7 +247,7 @@ fn host_source(host: &Path) -> Result<Source> {
     let name = match host.file_name() {
         Some(n) if !names_contents(host.as_os_str().as_bytes()) => n,
         _ => {
-            let fd = open_dir(host).with_context(|| format!("no such directory: {shown}"))?;
+            let fd = open_dir(host).ctx(|| format!("no such directory: {shown}"))?;
             return Ok(Source::Contents(fd));
         }
     };
@@ -256,8 +255,7 @@ fn host_source(host: &Path) -> Result<Source> {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
     };
-    let dir =
-        open_dir(parent).with_context(|| format!("no such directory: {}", parent.display()))?;
+    let dir = open_dir(parent).ctx(|| format!("no such directory: {}", parent.display()))?;
     Source::stat(dir, name.to_os_string(), &shown.to_string())
 }
 
@@ -271,19 +269,19 @@ fn container_dest(root: BorrowedFd, path: &str, src: &Source) -> Result<Dest> {
         });
     }
     if path.ends_with('/') && !src.is_dir() {
-        bail!("no such directory in the container: {path}");
+        fail!("no such directory in the container: {path}");
     }
     let (parent, name) = split_parent(path);
     if name.is_empty() || name == "." || name == ".." {
-        bail!("{path} names no file in the container: give a file or directory name");
+        fail!("{path} names no file in the container: give a file or directory name");
     }
     let dir = open_in_root(root, &parent, OFlag::O_RDONLY | OFlag::O_DIRECTORY)
-        .with_context(|| format!("no such directory in the container: {parent}"))?;
+        .ctx(|| format!("no such directory in the container: {parent}"))?;
     if src.is_dir()
         && let Ok(st) = fstatat(dir.as_fd(), name.as_str(), AtFlags::AT_SYMLINK_NOFOLLOW)
         && SFlag::from_bits_truncate(st.st_mode & libc::S_IFMT) == SFlag::S_IFREG
     {
-        bail!("cannot copy a directory onto the file {path} in the container: remove it first");
+        fail!("cannot copy a directory onto the file {path} in the container: remove it first");
     }
     Ok(Dest::Entry(dir, OsStr::new(&name).to_os_string()))
 }

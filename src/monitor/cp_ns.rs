@@ -15,13 +15,13 @@
 use std::io::{Read, Write};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 
-use anyhow::{Context, Result, bail};
 use nix::fcntl::{OFlag, open};
 use nix::sched::{CloneFlags, setns, unshare};
 use nix::sys::stat::Mode;
 use nix::sys::wait::{WaitStatus, waitpid};
 use nix::unistd::{ForkResult, Gid, Uid, fork};
 
+use super::{Ctx, Error, Result, fail};
 use crate::container::{Record, Status};
 use crate::paths::Paths;
 use crate::run::{rootfs, sys};
@@ -35,7 +35,7 @@ pub fn in_container(
 ) -> Result<()> {
     let threads = sys::thread_count();
     if threads != 1 {
-        bail!("box cp must be single-threaded to fork, and has {threads} threads");
+        fail!("box cp must be single-threaded to fork, and has {threads} threads");
     }
     let st = super::status::observe(rec);
     if let (Status::Running, Some(pid)) = (st.status, st.pid) {
@@ -43,7 +43,7 @@ pub fn in_container(
         let root = open_proc(pid, "root", OFlag::O_PATH | OFlag::O_DIRECTORY)?;
         return run_child(None, || {
             setns(&ns, CloneFlags::CLONE_NEWUSER)
-                .context("cannot enter the container's user namespace")?;
+                .ctx(|| "cannot enter the container's user namespace".into())?;
             copy(root.as_fd())
         });
     }
@@ -55,12 +55,12 @@ pub fn in_container(
     run_child(Some(&maps), || {
         let root_g = Gid::from_raw(0);
         let root_u = Uid::from_raw(0);
-        nix::unistd::setresgid(root_g, root_g, root_g).context("setresgid(0)")?;
-        nix::unistd::setresuid(root_u, root_u, root_u).context("setresuid(0)")?;
-        unshare(CloneFlags::CLONE_NEWNS).context("cannot create a mount namespace")?;
-        let fail = |f: crate::run::Fail| anyhow::anyhow!("{}", f.message);
-        rootfs::make_private().map_err(fail)?;
-        let root = rootfs::mount_rootfs(spec, &layout).map_err(fail)?;
+        nix::unistd::setresgid(root_g, root_g, root_g).ctx(|| "setresgid(0)".into())?;
+        nix::unistd::setresuid(root_u, root_u, root_u).ctx(|| "setresuid(0)".into())?;
+        unshare(CloneFlags::CLONE_NEWNS).ctx(|| "cannot create a mount namespace".into())?;
+        let failed = |f: crate::run::Fail| Error::Failed(f.message);
+        rootfs::make_private().map_err(failed)?;
+        let root = rootfs::mount_rootfs(spec, &layout).map_err(failed)?;
         let copied = copy(root.as_fd());
         drop(root);
         let _ = nix::mount::umount2(&layout.merged, nix::mount::MntFlags::MNT_DETACH);
@@ -71,7 +71,7 @@ pub fn in_container(
 fn open_proc(pid: i32, what: &str, flags: OFlag) -> Result<OwnedFd> {
     let path = format!("/proc/{pid}/{what}");
     open(path.as_str(), flags | OFlag::O_CLOEXEC, Mode::empty())
-        .with_context(|| format!("cannot open the container's {path}"))
+        .ctx(|| format!("cannot open the container's {path}"))
 }
 
 /// Fork; the child runs `work` (after entering a new user namespace whose `maps` the
@@ -81,28 +81,29 @@ fn run_child(maps: Option<&IdMaps>, work: impl FnOnce() -> Result<()>) -> Result
     let (mut up_r, up_w) = pipe()?;
     let (mut down_r, down_w) = pipe()?;
     // SAFETY: single-threaded (checked by the caller); the child only _exits.
-    match unsafe { fork() }.context("cannot fork")? {
+    match unsafe { fork() }.ctx(|| "cannot fork".into())? {
         ForkResult::Child => {
             drop((err_r, up_r, down_w));
             let (mut err_w, mut up_w) = (err_w, up_w);
             let result = (|| -> Result<()> {
                 // Not dumpable: this process holds the host's destination open while it
                 // sits in the container's user namespace.
-                nix::sys::prctl::set_dumpable(false).context("prctl(PR_SET_DUMPABLE)")?;
+                nix::sys::prctl::set_dumpable(false).ctx(|| "prctl(PR_SET_DUMPABLE)".into())?;
                 if maps.is_some() {
-                    unshare(CloneFlags::CLONE_NEWUSER).context("cannot create a user namespace")?;
+                    unshare(CloneFlags::CLONE_NEWUSER)
+                        .ctx(|| "cannot create a user namespace".into())?;
                     up_w.write_all(b"1")?;
                     let mut b = [0u8; 1];
                     down_r
                         .read_exact(&mut b)
-                        .context("box did not write the id maps")?;
+                        .ctx(|| "box did not write the id maps".into())?;
                 }
                 work()
             })();
             let code = match result {
                 Ok(()) => 0,
                 Err(e) => {
-                    let _ = err_w.write_all(crate::exit::one_line(&e).as_bytes());
+                    let _ = err_w.write_all(crate::exit::error_line(&e).as_bytes());
                     1
                 }
             };
@@ -128,16 +129,16 @@ fn run_child(maps: Option<&IdMaps>, work: impl FnOnce() -> Result<()>) -> Result
             drop(down_w);
             let mut msg = String::new();
             let _ = err_r.read_to_string(&mut msg);
-            match waitpid(child, None)? {
+            match waitpid(child, None).ctx(|| "waiting for the copying process".into())? {
                 WaitStatus::Exited(_, 0) => Ok(()),
-                _ if !msg.is_empty() => bail!("{msg}"),
-                other => bail!("the copying process failed ({other:?})"),
+                _ if !msg.is_empty() => fail!("{msg}"),
+                other => fail!("the copying process failed ({other:?})"),
             }
         }
     }
 }
 
 fn pipe() -> Result<(std::fs::File, std::fs::File)> {
-    let (r, w) = nix::unistd::pipe2(OFlag::O_CLOEXEC)?;
+    let (r, w) = nix::unistd::pipe2(OFlag::O_CLOEXEC).ctx(|| "pipe".into())?;
     Ok((std::fs::File::from(r), std::fs::File::from(w)))
 }

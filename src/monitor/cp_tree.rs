@@ -23,11 +23,12 @@ use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use anyhow::{Context, Result, bail};
 use nix::errno::Errno;
 use nix::fcntl::{AtFlags, OFlag, OpenHow, ResolveFlag};
 use nix::sys::stat::{FileStat, Mode, SFlag, fchmod, fstat, fstatat, mkdirat};
 use nix::unistd::{UnlinkatFlags, symlinkat, unlinkat};
+
+use super::{Ctx, Error, Result, fail};
 
 /// Which way the copy goes: what a copied mode keeps.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -72,7 +73,7 @@ pub fn shown(name: &OsStr) -> String {
 fn check_name(name: &OsStr) -> Result<()> {
     let b = name.as_bytes();
     if b.is_empty() || b == b"." || b == b".." || b.contains(&b'/') {
-        bail!("not a plain file name: {:?}", shown(name));
+        fail!("not a plain file name: {:?}", shown(name));
     }
     Ok(())
 }
@@ -118,30 +119,31 @@ pub fn copy_entry(
     check_name(src_name)?;
     check_name(dst_name)?;
     let st = fstatat(src_dir, src_name, AtFlags::AT_SYMLINK_NOFOLLOW)
-        .with_context(|| format!("cannot read {}", shown(src_name)))?;
+        .ctx(|| format!("cannot read {}", shown(src_name)))?;
     let changed = || format!("{} changed while it was being copied", shown(src_name));
     match kind(&st) {
         SFlag::S_IFLNK => {
             let target = nix::fcntl::readlinkat(src_dir, src_name)
-                .with_context(|| format!("cannot read the symlink {}", shown(src_name)))?;
+                .ctx(|| format!("cannot read the symlink {}", shown(src_name)))?;
             replace_with(dst_dir, dst_name, |tmp| {
                 symlinkat(target.as_os_str(), dst_dir, tmp).map_err(io::Error::from)
             })
+            .map_err(|e| replace_error(dst_name, e))
         }
         SFlag::S_IFREG => {
             // O_NONBLOCK: a fifo swapped in after the look must not hang the copy.
             let fd = open_beneath(src_dir, src_name, OFlag::O_RDONLY | OFlag::O_NONBLOCK)
-                .with_context(changed)?;
-            let now = fstat(fd.as_fd())?;
+                .ctx(changed)?;
+            let now = fstat(fd.as_fd()).ctx(changed)?;
             if kind(&now) != SFlag::S_IFREG {
-                bail!("{}", changed());
+                fail!("{}", changed());
             }
             let mode = dir.file_mode(now.st_mode);
             write_file(dst_dir, dst_name, &mut File::from(fd), mode)
         }
         SFlag::S_IFDIR => {
             let src = open_beneath(src_dir, src_name, OFlag::O_RDONLY | OFlag::O_DIRECTORY)
-                .with_context(changed)?;
+                .ctx(changed)?;
             let dst = ensure_dir(dst_dir, dst_name)?;
             copy_dir(src.as_fd(), dst.as_fd(), dir)
         }
@@ -152,11 +154,13 @@ pub fn copy_entry(
 
 /// Copy what the directory `src` holds into the directory `dst`, and its mode.
 pub fn copy_dir(src: BorrowedFd, dst: BorrowedFd, dir: Direction) -> Result<()> {
-    let mode = fstat(src)?.st_mode;
+    let what = || "cannot read a directory to copy".to_string();
+    let mode = fstat(src).ctx(what)?.st_mode;
     // The listing reads through a duplicate, closed before descending, so a deep tree
     // costs two descriptors a level.
     let names: Vec<OsString> = {
-        let listing = nix::dir::Dir::from_fd(src.try_clone_to_owned()?)?;
+        let dup = src.try_clone_to_owned().ctx(what)?;
+        let listing = nix::dir::Dir::from_fd(dup).ctx(what)?;
         listing
             .into_iter()
             .filter_map(|e| e.ok())
@@ -168,7 +172,7 @@ pub fn copy_dir(src: BorrowedFd, dst: BorrowedFd, dir: Direction) -> Result<()> 
         copy_entry(src, name, dst, name, dir)?;
     }
     fchmod(dst, Mode::from_bits_truncate(dir.dir_mode(mode)))
-        .context("cannot set the mode of a copied directory")?;
+        .ctx(|| "cannot set the mode of a copied directory".into())?;
     Ok(())
 }
 
@@ -179,20 +183,20 @@ pub fn ensure_dir(dir: BorrowedFd, name: &OsStr) -> Result<OwnedFd> {
     match fstatat(dir, name, AtFlags::AT_SYMLINK_NOFOLLOW) {
         Ok(st) if kind(&st) == SFlag::S_IFDIR => {}
         Ok(_) => unlinkat(dir, name, UnlinkatFlags::NoRemoveDir)
-            .with_context(|| format!("cannot replace {} with a directory", shown(name)))?,
+            .ctx(|| format!("cannot replace {} with a directory", shown(name)))?,
         Err(Errno::ENOENT) => {}
-        Err(e) => return Err(e).with_context(|| format!("cannot look at {}", shown(name))),
+        Err(e) => return Err(e).ctx(|| format!("cannot look at {}", shown(name))),
     }
     match mkdirat(dir, name, Mode::from_bits_truncate(0o700)) {
         Ok(()) | Err(Errno::EEXIST) => {}
-        Err(e) => return Err(e).with_context(|| format!("cannot create {}", shown(name))),
+        Err(e) => return Err(e).ctx(|| format!("cannot create {}", shown(name))),
     }
     open_beneath(dir, name, OFlag::O_RDONLY | OFlag::O_DIRECTORY)
-        .with_context(|| format!("{} changed while it was being copied", shown(name)))
+        .ctx(|| format!("{} changed while it was being copied", shown(name)))
 }
 
 fn write_file(dir: BorrowedFd, name: &OsStr, from: &mut File, mode: u32) -> Result<()> {
-    replace_with(dir, name, |tmp| {
+    let written = replace_with(dir, name, |tmp| {
         let fd = create_beneath(
             dir,
             tmp,
@@ -203,27 +207,27 @@ fn write_file(dir: BorrowedFd, name: &OsStr, from: &mut File, mode: u32) -> Resu
         io::copy(from, &mut to)?;
         fchmod(to.as_fd(), Mode::from_bits_truncate(mode))?;
         Ok(())
-    })
-    .or_else(|e| match e.downcast_ref::<Errno>() {
+    });
+    match written {
         // A mount point (a volume's file, /etc/hosts) cannot be renamed over: write it in
         // place, still without following a symlink.
-        Some(Errno::EBUSY) => write_in_place(dir, name, from, mode),
-        _ => Err(e),
-    })
+        Err(e) if e.raw_os_error() == Some(libc::EBUSY) => write_in_place(dir, name, from, mode),
+        r => r.map_err(|e| replace_error(name, e)),
+    }
 }
 
 fn write_in_place(dir: BorrowedFd, name: &OsStr, from: &mut File, mode: u32) -> Result<()> {
     use std::io::Seek;
-    let fd = open_beneath(dir, name, OFlag::O_WRONLY | OFlag::O_NONBLOCK)
-        .with_context(|| format!("cannot write {}", shown(name)))?;
-    if kind(&fstat(fd.as_fd())?) != SFlag::S_IFREG {
-        bail!("cannot write {}: not a regular file", shown(name));
+    let what = || format!("cannot write {}", shown(name));
+    let fd = open_beneath(dir, name, OFlag::O_WRONLY | OFlag::O_NONBLOCK).ctx(what)?;
+    if kind(&fstat(fd.as_fd()).ctx(what)?) != SFlag::S_IFREG {
+        fail!("cannot write {}: not a regular file", shown(name));
     }
     let mut to = File::from(fd);
-    to.set_len(0)?;
-    from.rewind()?;
-    io::copy(from, &mut to).with_context(|| format!("cannot write {}", shown(name)))?;
-    fchmod(to.as_fd(), Mode::from_bits_truncate(mode))?;
+    to.set_len(0).ctx(what)?;
+    from.rewind().ctx(what)?;
+    io::copy(from, &mut to).ctx(what)?;
+    fchmod(to.as_fd(), Mode::from_bits_truncate(mode)).ctx(what)?;
     Ok(())
 }
 
@@ -234,30 +238,34 @@ fn temp_name() -> OsString {
     format!(".box-cp.{}.{n}", std::process::id()).into()
 }
 
-/// Make the new entry under a temporary name with `make`, then rename it over `name`.
+/// Make the new entry under a temporary name with `make`, then rename it over `name`;
+/// nothing temporary is left when either fails.
 fn replace_with(
     dir: BorrowedFd,
     name: &OsStr,
     make: impl FnOnce(&OsStr) -> io::Result<()>,
-) -> Result<()> {
+) -> io::Result<()> {
     let tmp = temp_name();
-    let result = make(&tmp)
-        .map_err(anyhow::Error::from)
-        .and_then(|()| nix::fcntl::renameat(dir, tmp.as_os_str(), dir, name).map_err(Into::into));
-    if let Err(e) = result {
+    let result = make(&tmp).and_then(|()| {
+        nix::fcntl::renameat(dir, tmp.as_os_str(), dir, name).map_err(io::Error::from)
+    });
+    if result.is_err() {
         let _ = unlinkat(dir, tmp.as_os_str(), UnlinkatFlags::NoRemoveDir);
-        return match e.downcast_ref::<Errno>() {
-            Some(Errno::EISDIR) | Some(Errno::ENOTEMPTY) | Some(Errno::EEXIST) => {
-                Err(anyhow::anyhow!(
-                    "cannot overwrite the directory {} with a file: remove it first",
-                    shown(name)
-                ))
-            }
-            Some(Errno::EBUSY) => Err(e),
-            _ => Err(e.context(format!("cannot write {}", shown(name)))),
-        };
     }
-    Ok(())
+    result
+}
+
+fn replace_error(name: &OsStr, e: io::Error) -> Error {
+    match e.raw_os_error() {
+        Some(libc::EISDIR) | Some(libc::ENOTEMPTY) | Some(libc::EEXIST) => Error::Failed(format!(
+            "cannot overwrite the directory {} with a file: remove it first",
+            shown(name)
+        )),
+        _ => Error::File {
+            what: format!("cannot write {}", shown(name)),
+            source: e,
+        },
+    }
 }
 
 /// Raise the soft limit on open files to the hard one: a deep tree costs two descriptors

@@ -6,7 +6,7 @@
 use std::fs;
 use std::path::PathBuf;
 
-use anyhow::{Result, bail};
+use super::{Ctx, Result, fail};
 
 use crate::container::{Record, State};
 
@@ -43,24 +43,24 @@ pub fn own_cgroup_dir(st: &State) -> Option<PathBuf> {
 
 /// The container's own `cgroup.freeze`, or the reason it cannot be used.
 fn freeze_file(st: &State) -> Result<PathBuf> {
-    let pid = st
-        .pid
-        .ok_or_else(|| anyhow::anyhow!("the container is not running"))?;
+    let Some(pid) = st.pid else {
+        fail!("the container is not running");
+    };
     let Some(cg) = cgroup_of(pid) else {
-        bail!(NOT_DELEGATED)
+        fail!("{NOT_DELEGATED}")
     };
     let ours = cgroup_of(std::process::id() as i32);
     let supervisor = st.box_pid.and_then(cgroup_of);
     if cg == "/" || Some(&cg) == ours.as_ref() || Some(&cg) == supervisor.as_ref() {
-        bail!(NOT_DELEGATED);
+        fail!("{NOT_DELEGATED}");
     }
     let Some(mount) = cgroup2_mount() else {
-        bail!(NOT_DELEGATED)
+        fail!("{NOT_DELEGATED}")
     };
     let file = mount.join(cg.trim_start_matches('/')).join("cgroup.freeze");
     let writable = nix::unistd::access(&file, nix::unistd::AccessFlags::W_OK).is_ok();
     if !writable {
-        bail!(NOT_DELEGATED);
+        fail!("{NOT_DELEGATED}");
     }
     Ok(file)
 }
@@ -71,16 +71,17 @@ fn marker(rec: &Record) -> PathBuf {
 
 pub fn freeze(rec: &Record, st: &State) -> Result<()> {
     let file = freeze_file(st)?;
-    fs::write(&file, "1")
-        .map_err(|e| anyhow::anyhow!("{}: {e}: {NOT_DELEGATED}", file.display()))?;
+    if let Err(e) = fs::write(&file, "1") {
+        fail!("{}: {e}: {NOT_DELEGATED}", file.display());
+    }
     let _ = fs::create_dir_all(&rec.run_dir);
-    fs::write(marker(rec), b"")?;
+    fs::write(marker(rec), b"").ctx(|| "cannot mark the container paused".into())?;
     Ok(())
 }
 
 pub fn thaw(rec: &Record, st: &State) -> Result<()> {
     let file = freeze_file(st)?;
-    fs::write(&file, "0").map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
+    fs::write(&file, "0").ctx(|| file.display().to_string())?;
     let _ = fs::remove_file(marker(rec));
     Ok(())
 }

@@ -65,7 +65,74 @@ pub enum Error {
     NoReport,
     #[error("invalid restart policy {0:?}: use no, on-failure[:N], always or unless-stopped")]
     BadPolicy(String),
+    /// An error that carries its exit code (the container could not start: 125/126/127).
+    #[error("{0}")]
+    Coded(#[source] Coded),
+    /// What box was doing, and the system call's error.
+    #[error("{what}: {source}")]
+    Sys { what: String, source: nix::Error },
+    /// What box was doing with which file, and the error.
+    #[error("{what}: {source}")]
+    File {
+        what: String,
+        source: std::io::Error,
+    },
+    /// A refusal or a failure explained in full.
+    #[error("{0}")]
+    Failed(String),
+    /// A step inside a helper process failed; its one-line report.
+    #[error("{0}")]
+    Child(String),
+    /// What box was doing when the inner error happened.
+    #[error("{what}: {source}")]
+    In { what: String, source: Box<Error> },
+    #[error(transparent)]
+    Run(#[from] crate::run::Error),
+    #[error(transparent)]
+    Userns(#[from] crate::userns::Error),
 }
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// `.ctx(|| "what box was doing")` on io and nix results: the `File`/`Sys` error.
+pub(crate) trait Ctx<T> {
+    fn ctx(self, what: impl FnOnce() -> String) -> Result<T>;
+}
+
+impl<T> Ctx<T> for std::io::Result<T> {
+    fn ctx(self, what: impl FnOnce() -> String) -> Result<T> {
+        self.map_err(|source| Error::File {
+            what: what(),
+            source,
+        })
+    }
+}
+
+impl<T> Ctx<T> for Result<T> {
+    fn ctx(self, what: impl FnOnce() -> String) -> Result<T> {
+        self.map_err(|e| Error::In {
+            what: what(),
+            source: Box::new(e),
+        })
+    }
+}
+
+impl<T> Ctx<T> for nix::Result<T> {
+    fn ctx(self, what: impl FnOnce() -> String) -> Result<T> {
+        self.map_err(|source| Error::Sys {
+            what: what(),
+            source,
+        })
+    }
+}
+
+/// Return early with `Error::Failed(format!(...))`.
+macro_rules! fail {
+    ($($arg:tt)*) => {
+        return Err($crate::monitor::Error::Failed(format!($($arg)*)))
+    };
+}
+pub(crate) use fail;
 
 /// Environment variable naming the fd the monitor reports on (set by `start_detached`).
 pub const REPORT_FD_ENV: &str = "BOX_MONITOR_REPORT_FD";
@@ -182,7 +249,7 @@ pub fn request_stop(rec: &Record) {
 
 /// Start `rec` in the background under a fresh monitor. Returns once the container's
 /// command runs; an error carries 125/126/127 when it could not start.
-pub fn start_detached(paths: &Paths, rec: &Record) -> anyhow::Result<()> {
+pub fn start_detached(paths: &Paths, rec: &Record) -> Result<()> {
     let (mut report_r, report_w) = std::io::pipe().map_err(Error::Spawn)?;
     let report_w: OwnedFd = report_w.into();
     let w_fd = report_w.as_raw_fd();
@@ -224,7 +291,7 @@ pub fn start_detached(paths: &Paths, rec: &Record) -> anyhow::Result<()> {
     parse_report(&report, rec.name())
 }
 
-fn parse_report(report: &str, name: &str) -> anyhow::Result<()> {
+fn parse_report(report: &str, name: &str) -> Result<()> {
     let report = report.trim_end();
     if report == "ok" {
         return Ok(());
@@ -239,9 +306,9 @@ fn parse_report(report: &str, name: &str) -> anyhow::Result<()> {
         } else {
             msg.to_string()
         };
-        return Err(anyhow::Error::new(Coded::new(code, msg)));
+        return Err(Error::Coded(Coded::new(code, msg)));
     }
-    Err(Error::Lost(name.to_string()).into())
+    Err(Error::Lost(name.to_string()))
 }
 
 /// Called by the supervising `box start --attach` once the container's command runs: tells
@@ -261,7 +328,7 @@ pub fn notify_started() {
 }
 
 /// `box __internal monitor ID`: the monitor's body. Returns the exit code of the last run.
-pub fn monitor_main(paths: &Paths, id: &str) -> anyhow::Result<u8> {
+pub fn monitor_main(paths: &Paths, id: &str) -> Result<u8> {
     let report_fd: i32 = std::env::var(REPORT_FD_ENV)
         .ok()
         .and_then(|v| v.parse().ok())
@@ -308,10 +375,10 @@ pub fn monitor_main(paths: &Paths, id: &str) -> anyhow::Result<u8> {
         let code = match outcome {
             Ok(code) => code,
             Err(e) => {
-                let msg = crate::exit::one_line(&e);
+                let msg = crate::exit::error_line(&e);
                 let _ = log.write(log::Stream::Stderr, format!("box: {msg}\n").as_bytes());
                 if let Some(mut r) = report.take() {
-                    let _ = writeln!(r, "err {} {msg}", crate::exit::code_of(&e));
+                    let _ = writeln!(r, "err {} {msg}", crate::exit::error_code(&e));
                 }
                 return Err(e);
             }
@@ -343,7 +410,7 @@ fn supervise_once(
     rec: &Record,
     log: &mut log::LogWriter,
     report: &mut Option<fs::File>,
-) -> anyhow::Result<u8> {
+) -> Result<u8> {
     let (out_r, out_w) = std::io::pipe()?;
     let (err_r, err_w) = std::io::pipe()?;
     let (started_r, started_w) = std::io::pipe()?;
@@ -504,7 +571,7 @@ fn drain_rest(
     open: &mut [Option<OwnedFd>; 3],
     log: &mut log::LogWriter,
     buf: &mut [u8],
-) -> anyhow::Result<()> {
+) -> Result<()> {
     let deadline = Instant::now() + Duration::from_millis(500);
     for (i, slot) in open.iter_mut().enumerate().take(2) {
         let Some(fd) = slot.take() else { continue };
@@ -573,10 +640,10 @@ mod tests {
     fn reports() {
         assert!(parse_report("ok\n", "web").is_ok());
         let e = parse_report("err 127 box: exec /nope: not found\n", "web").unwrap_err();
-        assert_eq!(crate::exit::code_of(&e), 127);
+        assert_eq!(crate::exit::error_code(&e), 127);
         assert_eq!(e.to_string(), "exec /nope: not found");
         let e = parse_report("", "web").unwrap_err();
-        assert_eq!(crate::exit::code_of(&e), 125);
+        assert_eq!(crate::exit::error_code(&e), 125);
         assert!(e.to_string().contains("box logs web"));
     }
 }

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::fs;
 use std::os::unix::fs::MetadataExt;
 
-use anyhow::{Context, Result};
+use super::{Ctx, Result};
 
 #[derive(Debug, Clone)]
 pub struct Proc {
@@ -127,7 +127,10 @@ pub fn processes(init: i32) -> Result<Vec<Proc>> {
         .and_then(|s| s.split_whitespace().next()?.parse().ok())
         .unwrap_or(0.0);
     let mut all: HashMap<i32, Raw> = HashMap::new();
-    for e in fs::read_dir("/proc").context("reading /proc")?.flatten() {
+    for e in fs::read_dir("/proc")
+        .ctx(|| "reading /proc".into())?
+        .flatten()
+    {
         if let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<i32>().ok())
             && let Some(r) = read_raw(pid)
         {

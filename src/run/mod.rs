@@ -100,6 +100,17 @@ pub enum Error {
 }
 
 impl Error {
+    /// docker's exit code for this error: 126/127 when the command could not be run,
+    /// else 125.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Error::Exec(c) => c.code,
+            _ => crate::exit::BOX_ERROR,
+        }
+    }
+}
+
+impl Error {
     /// A child failure: exec failures become 126/127 with docker's meaning.
     fn child(step: Step, errno: i32, message: String, args: &[String]) -> Error {
         if step == Step::Exec {

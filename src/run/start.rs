@@ -143,7 +143,7 @@ pub fn start_watched(
             drop(net);
             cgroup.cleanup();
             if !rec.config.autoremove {
-                let code = crate::exit::code_of(&anyhow_like(&e));
+                let code = e.exit_code();
                 let _ = rec.update_state(|s| {
                     s.status = Status::Created;
                     s.exit_code = Some(code as i32);
@@ -266,13 +266,6 @@ fn finish_cleanup(watcher: Watcher, containers: &Containers, rec: &Record) {
         let _ = super::cleanup::retire_container(containers, rec, true);
     }
     watcher.release();
-}
-
-fn anyhow_like(e: &Error) -> anyhow::Error {
-    match e {
-        Error::Exec(c) => anyhow::Error::new(crate::exit::Coded::new(c.code, c.message.clone())),
-        _ => anyhow::anyhow!("{e}"),
-    }
 }
 
 struct Restore(nix::sys::signal::SigSet);
