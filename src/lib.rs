@@ -2,6 +2,9 @@
 //!
 //! Module map (each module owns one thiserror enum; anyhow only in `cli`/`commands`):
 //! - `cli`: the clap definition (one table drives parser, help, man pages, completions) and dispatch.
+//!   `cli::complete`: shell completion (classify / scan / live / shells); live names come from
+//!   the lock-free readers `storage::read`, `container::read`, `volume::Volumes::names`,
+//!   `registry::auth::registries`.
 //! - `commands`: one file per user-facing command, parse → plan → execute.
 //! - `paths`: per-user data, runtime and config directories.
 //! - `driver`: which rootfs driver works here (overlay in userns, fuse-overlayfs, copy).

@@ -366,6 +366,22 @@ pub fn remove_all(path: &Path) -> Result<Vec<String>, Error> {
     Ok(removed)
 }
 
+/// The keys of `path`'s `auths`, as written (sorted): the registries with stored
+/// credentials. Read only, for completion: a missing, half-written or malformed file has
+/// none.
+pub fn registries(path: &Path) -> Vec<String> {
+    let mut keys: Vec<String> = match read_json(path) {
+        Ok(Some(v)) => v
+            .get("auths")
+            .and_then(Value::as_object)
+            .map(|auths| auths.keys().cloned().collect())
+            .unwrap_or_default(),
+        _ => Vec::new(),
+    };
+    keys.sort();
+    keys
+}
+
 /// Write JSON to `path` atomically with mode 0600, creating its directory with 0700.
 fn write_private(path: &Path, value: &Value) -> Result<(), Error> {
     let dir = match path.parent() {
@@ -665,6 +681,24 @@ mod tests {
         );
         write(&f, "");
         assert!(lookup(&[f], "r.io", None).unwrap().is_none());
+    }
+
+    #[test]
+    fn registries_are_the_keys_written() {
+        let t = tempfile::tempdir().unwrap();
+        let f = t.path().join("auth.json");
+        assert!(registries(&f).is_empty());
+        let creds = Credentials {
+            username: "u".into(),
+            password: "p".into(),
+        };
+        store(&f, "quay.io", &creds).unwrap();
+        store(&f, "127.0.0.1:5000", &creds).unwrap();
+        assert_eq!(registries(&f), ["127.0.0.1:5000", "quay.io"]);
+        write(&f, r#"{"auths":{"a.io":"#);
+        assert!(registries(&f).is_empty(), "half-written: none");
+        write(&f, r#"{"auths":[]}"#);
+        assert!(registries(&f).is_empty());
     }
 
     #[test]

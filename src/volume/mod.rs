@@ -19,6 +19,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::paths::Paths;
 
+mod read;
+
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error("no such volume: {0}")]

@@ -2,11 +2,16 @@
 //! under a temporary PREFIX: bash (through bash-completion's loader when installed), zsh
 //! (through $fpath and compinit) and fish (through $XDG_DATA_DIRS), each in its own tmux.
 //!
-//! The store is faked in the documented format (docs/ARCHITECTURE.md): two image records, two
-//! running containers (their pids are live `sleep`s), an exited and a created one, a volume.
+//! The store is made by box's own writers (`storage::Store::commit_image`,
+//! `container::Containers::create`, `Record::write_state`, `Volumes::create`): two image
+//! records, two running containers (their pids are live `sleep`s), an exited and a created
+//! one, a volume.
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+
+use boxctr::paths::Paths;
+use boxctr::{container, storage, volume};
 
 use crate::harness::{self, TestBox};
 
@@ -28,86 +33,97 @@ impl Drop for Sleepers {
     }
 }
 
-fn start_time(pid: u32) -> u64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
-    let rest = &stat[stat.rfind(')').unwrap() + 2..];
-    rest.split_ascii_whitespace()
-        .nth(19)
-        .unwrap()
-        .parse()
-        .unwrap()
-}
-
-fn write(path: &Path, text: &str, tb: &TestBox) {
-    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-    std::fs::write(path, text).unwrap();
-    chown_up(path, tb);
-}
-
-/// Give `path` and its parents below the store to the test user.
-fn chown_up(path: &Path, tb: &TestBox) {
+/// Give `path` and everything below it to the test user (the writers ran as root).
+fn chown_tree(path: &Path, tb: &TestBox) {
     let u = tb.user();
-    let mut p = Some(path);
-    while let Some(dir) = p {
-        if !dir.starts_with(tb.root()) {
-            break;
+    std::os::unix::fs::lchown(path, Some(u.uid), Some(u.gid)).unwrap();
+    let meta = std::fs::symlink_metadata(path).unwrap();
+    if meta.is_dir() {
+        for entry in std::fs::read_dir(path).unwrap() {
+            chown_tree(&entry.unwrap().path(), tb);
         }
-        std::os::unix::fs::chown(dir, Some(u.uid), Some(u.gid)).unwrap();
-        p = dir.parent();
     }
 }
 
+/// The store, written by box's own writers (image records, container records and states, a
+/// volume), so a change of any of their formats reaches this test too.
 fn fake_store(tb: &TestBox) -> Sleepers {
-    let root = tb.root();
+    let paths = Paths {
+        data: tb.root(),
+        runtime: tb.runroot(),
+        config: tb.config_dir().join("box"),
+    };
+    let store = storage::Store::open_at(&paths.store(), &paths.data).unwrap();
     for (i, name) in IMAGE_NAMES.iter().enumerate() {
-        let id = format!("{:x}", i + 10).repeat(32);
-        let record = serde_json::json!({
-            "id": id, "names": [name], "repo_digests": [], "config": {
+        let image = storage::Image {
+            id: format!("{:x}", i + 10).repeat(64),
+            names: vec![],
+            repo_digests: vec![],
+            manifest_digest: None,
+            manifest_media_type: None,
+            config: serde_json::from_value(serde_json::json!({
                 "architecture": "amd64", "os": "linux",
                 "config": {"Cmd": ["/bin/sh"]},
                 "rootfs": {"type": "layers", "diff_ids": []}
-            },
-            "diff_ids": [], "layers": [], "stored": 1, "size": 0
-        });
-        write(
-            &root.join(format!("storage/images/{id}.json")),
-            &record.to_string(),
-            tb,
-        );
+            }))
+            .unwrap(),
+            diff_ids: vec![],
+            layers: vec![],
+            stored: 0,
+            size: 0,
+            layer_root: None,
+        };
+        store.commit_image(image, &[name.to_string()]).unwrap();
     }
+    let containers = container::Containers::open(&paths).unwrap();
     let mut sleepers = Vec::new();
-    let all = RUNNING.iter().chain(NOT_RUNNING);
-    for (i, name) in all.enumerate() {
-        let id = format!("{:x}", i + 1).repeat(64);
-        let config = serde_json::json!({
-            "id": id, "name": name, "image": "alpine",
-            "image_name": "docker.io/library/alpine:latest",
-            "image_id": format!("sha256:{}", "a".repeat(64)),
-            "created": "2024-01-01T00:00:00Z", "command": ["/bin/sh"], "spec": {}
-        });
+    for name in RUNNING.iter().chain(NOT_RUNNING) {
+        let rec = containers
+            .create(Some(name), |id, name| container::Config {
+                id: id.to_string(),
+                name: name.to_string(),
+                image: "alpine".into(),
+                image_name: "docker.io/library/alpine:latest".into(),
+                image_id: format!("sha256:{}", "a".repeat(64)),
+                created: "2024-01-01T00:00:00Z".into(),
+                command: vec!["/bin/sh".into()],
+                autoremove: false,
+                labels: Default::default(),
+                spec: Default::default(),
+            })
+            .unwrap();
         let state = if RUNNING.contains(name) {
             let child = Command::new("sleep")
                 .arg("600")
                 .stdin(Stdio::null())
                 .spawn()
                 .unwrap();
-            let pid = child.id();
+            let pid = child.id() as i32;
             sleepers.push(child);
-            serde_json::json!({"status": "running", "pid": pid, "pid_start": start_time(pid)})
+            container::State {
+                status: container::Status::Running,
+                pid: Some(pid),
+                pid_start: container::process_start_time(pid),
+                ..Default::default()
+            }
         } else if name.contains("exited") {
-            serde_json::json!({"status": "exited", "exit_code": 0})
+            container::State {
+                status: container::Status::Exited,
+                exit_code: Some(0),
+                ..Default::default()
+            }
         } else {
-            serde_json::json!({"status": "created"})
+            // `create` wrote the `created` state.
+            continue;
         };
-        let dir = root.join(format!("containers/{id}"));
-        write(&dir.join("config.json"), &config.to_string(), tb);
-        write(&dir.join("state.json"), &state.to_string(), tb);
+        rec.write_state(&state).unwrap();
     }
-    write(
-        &root.join("volumes/cache-vol/volume.json"),
-        r#"{"name":"cache-vol","created":"2024-01-01T00:00:00Z"}"#,
-        tb,
-    );
+    volume::Volumes::open(&paths)
+        .unwrap()
+        .create(Some("cache-vol"), Default::default())
+        .unwrap();
+    chown_tree(&paths.data, tb);
+    chown_tree(&paths.runtime, tb);
     Sleepers(sleepers)
 }
 
