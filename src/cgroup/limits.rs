@@ -11,10 +11,25 @@
 //!   (1024 → 100); `--cpu-weight` (1..10000) is written as is.
 //! - `--pids-limit N`; `0` or `-1` mean unlimited. Without it the container gets
 //!   [`DEFAULT_PIDS_LIMIT`] where the pids controller is delegated (like podman).
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::Error;
-use crate::cli::args::ContainerOpts;
+
+/// The limit flags of `box run`/`box create` as given (`--memory 64m`, `--cpus 0.5`, ...):
+/// what [`Limits::parse`] checks and converts. Also how container records written before
+/// limits were stored converted kept them (`resources` in config.json).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct LimitFlags {
+    pub memory: Option<String>,
+    pub memory_swap: Option<String>,
+    pub cpus: Option<f64>,
+    pub cpu_quota: Option<i64>,
+    pub cpu_period: Option<u64>,
+    pub cpu_shares: Option<u64>,
+    pub cpu_weight: Option<u64>,
+    pub pids_limit: Option<i64>,
+    pub cpuset_cpus: Option<String>,
+}
 
 /// podman's default `pids.max` where the pids controller is usable.
 pub const DEFAULT_PIDS_LIMIT: u64 = 2048;
@@ -24,7 +39,7 @@ pub const DEFAULT_CPU_PERIOD: u64 = 100_000;
 pub const MIN_MEMORY: u64 = 6 * 1024 * 1024;
 
 /// `memory.swap.max`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Swap {
     /// `max`
@@ -34,14 +49,14 @@ pub enum Swap {
 }
 
 /// `cpu.max`: `quota period` (`quota` None = `max`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CpuMax {
     pub quota: Option<u64>,
     pub period: u64,
 }
 
 /// `pids.max`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Pids {
     /// Not given: [`DEFAULT_PIDS_LIMIT`] where pids is delegated, nothing elsewhere.
@@ -52,7 +67,8 @@ pub enum Pids {
 }
 
 /// The limits asked for on the command line, in cgroup v2 terms.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Limits {
     /// `memory.max` in bytes.
     pub memory: Option<u64>,
@@ -87,7 +103,7 @@ impl Default for Limits {
 
 impl Limits {
     /// Validate and convert the limit flags of `box run`/`box create`.
-    pub fn from_opts(o: &ContainerOpts) -> Result<Limits, Error> {
+    pub fn parse(o: &LimitFlags) -> Result<Limits, Error> {
         let mut l = Limits::default();
         if let Some(m) = &o.memory {
             let bytes = parse_size(m).map_err(|e| invalid("--memory", m, &e))?;
@@ -225,6 +241,46 @@ impl Limits {
         Ok(l)
     }
 
+    /// The flags that ask for these limits again (for generated units), in the
+    /// shortest form: `--memory 64m`, `--cpus 0.5`.
+    pub fn flags(&self) -> Vec<(&'static str, String)> {
+        let mut f = Vec::new();
+        if let Some(m) = self.memory {
+            f.push(("--memory", format_size(m)));
+            if self.swap_explicit {
+                let swap = match self.swap {
+                    Some(Swap::Unlimited) => "-1".to_string(),
+                    Some(Swap::Bytes(s)) => format_size(m + s),
+                    None => format_size(m),
+                };
+                f.push(("--memory-swap", swap));
+            }
+        }
+        match self.cpu_max {
+            Some(CpuMax {
+                quota: Some(q),
+                period: DEFAULT_CPU_PERIOD,
+            }) => f.push(("--cpus", (q as f64 / DEFAULT_CPU_PERIOD as f64).to_string())),
+            Some(CpuMax { quota, period }) => {
+                f.push(("--cpu-quota", quota.map_or(-1, |q| q as i64).to_string()));
+                f.push(("--cpu-period", period.to_string()));
+            }
+            None => {}
+        }
+        if let Some(w) = self.cpu_weight {
+            f.push(("--cpu-weight", w.to_string()));
+        }
+        match self.pids {
+            Pids::Default => {}
+            Pids::Unlimited => f.push(("--pids-limit", "-1".into())),
+            Pids::Max(n) => f.push(("--pids-limit", n.to_string())),
+        }
+        if let Some(c) = &self.cpuset_cpus {
+            f.push(("--cpuset-cpus", c.clone()));
+        }
+        f
+    }
+
     /// No limit was asked for (the implicit pids default does not count).
     pub fn is_empty(&self) -> bool {
         self.required().is_empty()
@@ -319,6 +375,16 @@ fn available_cpus() -> usize {
 
 /// docker's RAMInBytes: a number (fractions allowed) with an optional binary unit
 /// b, k, m, g, t, p (case-insensitive, optionally followed by `b` or `ib`).
+/// Bytes in the shortest unit `parse_size` reads back exactly: `64m`, `1g`, `1536k`.
+pub fn format_size(bytes: u64) -> String {
+    for (unit, shift) in [("g", 30), ("m", 20), ("k", 10)] {
+        if bytes != 0 && bytes % (1 << shift) == 0 {
+            return format!("{}{unit}", bytes >> shift);
+        }
+    }
+    bytes.to_string()
+}
+
 pub fn parse_size(s: &str) -> Result<u64, String> {
     let t = s.trim();
     let split = t
@@ -397,11 +463,32 @@ pub fn shares_to_weight(shares: u64) -> u64 {
 mod tests {
     use super::*;
 
-    fn opts() -> ContainerOpts {
-        ContainerOpts {
-            image: "alpine".into(),
-            ..Default::default()
-        }
+    fn opts() -> LimitFlags {
+        LimitFlags::default()
+    }
+
+    #[test]
+    fn flags_round_trip() {
+        let mut o = opts();
+        o.memory = Some("64m".into());
+        o.memory_swap = Some("96m".into());
+        o.cpus = Some(0.5);
+        o.pids_limit = Some(16);
+        let l = Limits::parse(&o).unwrap();
+        let f = l.flags();
+        assert_eq!(
+            f,
+            [
+                ("--memory", "64m".to_string()),
+                ("--memory-swap", "96m".to_string()),
+                ("--cpus", "0.5".to_string()),
+                ("--pids-limit", "16".to_string()),
+            ]
+        );
+        let json = serde_json::to_string(&l).unwrap();
+        assert_eq!(serde_json::from_str::<Limits>(&json).unwrap(), l);
+        assert_eq!(format_size(1536 << 10), "1536k");
+        assert_eq!(format_size(1000), "1000");
     }
 
     #[test]
@@ -426,7 +513,7 @@ mod tests {
     fn memory_and_swap() {
         let mut o = opts();
         o.memory = Some("64m".into());
-        let l = Limits::from_opts(&o).unwrap();
+        let l = Limits::parse(&o).unwrap();
         assert_eq!(l.memory, Some(64 << 20));
         assert_eq!(
             l.swap,
@@ -437,32 +524,32 @@ mod tests {
         assert_eq!(l.required(), vec![("memory", "--memory")]);
 
         o.memory_swap = Some("-1".into());
-        assert_eq!(Limits::from_opts(&o).unwrap().swap, Some(Swap::Unlimited));
+        assert_eq!(Limits::parse(&o).unwrap().swap, Some(Swap::Unlimited));
         o.memory_swap = Some("64m".into());
-        assert_eq!(Limits::from_opts(&o).unwrap().swap, Some(Swap::Bytes(0)));
+        assert_eq!(Limits::parse(&o).unwrap().swap, Some(Swap::Bytes(0)));
         o.memory_swap = Some("100m".into());
-        let l = Limits::from_opts(&o).unwrap();
+        let l = Limits::parse(&o).unwrap();
         assert_eq!(l.swap, Some(Swap::Bytes(36 << 20)));
         assert!(l.swap_explicit);
         o.memory_swap = Some("32m".into());
-        let e = Limits::from_opts(&o).unwrap_err().to_string();
+        let e = Limits::parse(&o).unwrap_err().to_string();
         assert!(e.contains("at least --memory"), "{e}");
 
         let mut o = opts();
         o.memory_swap = Some("1g".into());
-        let e = Limits::from_opts(&o).unwrap_err().to_string();
+        let e = Limits::parse(&o).unwrap_err().to_string();
         assert!(e.contains("needs --memory"), "{e}");
 
         let mut o = opts();
         o.memory = Some("1m".into());
-        assert!(Limits::from_opts(&o).is_err(), "below docker's 6m minimum");
+        assert!(Limits::parse(&o).is_err(), "below docker's 6m minimum");
     }
 
     #[test]
     fn cpus() {
         let mut o = opts();
         o.cpus = Some(0.5);
-        let l = Limits::from_opts(&o).unwrap();
+        let l = Limits::parse(&o).unwrap();
         assert_eq!(
             l.cpu_max,
             Some(CpuMax {
@@ -475,28 +562,28 @@ mod tests {
         assert!(w.contains(&("cpu.max", "50000 100000".into())));
 
         o.cpu_quota = Some(20_000);
-        assert!(Limits::from_opts(&o).is_err(), "--cpus with --cpu-quota");
+        assert!(Limits::parse(&o).is_err(), "--cpus with --cpu-quota");
         o.cpus = Some(0.0);
         o.cpu_quota = None;
-        assert!(Limits::from_opts(&o).is_err());
+        assert!(Limits::parse(&o).is_err());
         o.cpus = Some(100_000.0);
-        assert!(Limits::from_opts(&o).is_err());
+        assert!(Limits::parse(&o).is_err());
 
         let mut o = opts();
         o.cpu_quota = Some(20_000);
         o.cpu_period = Some(50_000);
-        let l = Limits::from_opts(&o).unwrap();
+        let l = Limits::parse(&o).unwrap();
         assert_eq!(
             l.writes(&[], &|_| true),
             vec![("cpu.max", "20000 50000".into())]
         );
         o.cpu_quota = Some(10);
-        assert!(Limits::from_opts(&o).is_err());
+        assert!(Limits::parse(&o).is_err());
         o.cpu_quota = Some(-1);
         o.cpu_period = Some(10);
-        assert!(Limits::from_opts(&o).is_err());
+        assert!(Limits::parse(&o).is_err());
         o.cpu_period = None;
-        let l = Limits::from_opts(&o).unwrap();
+        let l = Limits::parse(&o).unwrap();
         assert!(l.is_empty(), "an unlimited quota is no limit");
         assert_eq!(
             l.writes(&[], &|_| true),
@@ -513,24 +600,24 @@ mod tests {
         assert!(shares_to_weight(4096) > 100);
         let mut o = opts();
         o.cpu_shares = Some(1024);
-        let l = Limits::from_opts(&o).unwrap();
+        let l = Limits::parse(&o).unwrap();
         assert_eq!(l.cpu_weight, Some(100));
         assert_eq!(l.required(), vec![("cpu", "--cpu-shares")]);
         o.cpu_weight = Some(10);
-        assert!(Limits::from_opts(&o).is_err(), "both");
+        assert!(Limits::parse(&o).is_err(), "both");
         o.cpu_shares = None;
-        assert_eq!(Limits::from_opts(&o).unwrap().cpu_weight, Some(10));
+        assert_eq!(Limits::parse(&o).unwrap().cpu_weight, Some(10));
         o.cpu_weight = Some(10_001);
-        assert!(Limits::from_opts(&o).is_err());
+        assert!(Limits::parse(&o).is_err());
         let mut o = opts();
         o.cpu_shares = Some(1);
-        assert!(Limits::from_opts(&o).is_err());
+        assert!(Limits::parse(&o).is_err());
     }
 
     #[test]
     fn pids() {
         let mut o = opts();
-        let l = Limits::from_opts(&o).unwrap();
+        let l = Limits::parse(&o).unwrap();
         assert!(l.is_empty());
         assert_eq!(l.pids, Pids::Default);
         let pids = vec!["pids".to_string()];
@@ -543,17 +630,17 @@ mod tests {
             "no default without pids"
         );
         o.pids_limit = Some(16);
-        let l = Limits::from_opts(&o).unwrap();
+        let l = Limits::parse(&o).unwrap();
         assert!(!l.is_empty());
         assert_eq!(l.writes(&[], &|_| true), vec![("pids.max", "16".into())]);
         o.pids_limit = Some(-1);
-        let l = Limits::from_opts(&o).unwrap();
+        let l = Limits::parse(&o).unwrap();
         assert!(l.is_empty());
         assert_eq!(l.writes(&pids, &|_| true), vec![("pids.max", "max".into())]);
         o.pids_limit = Some(0);
-        assert_eq!(Limits::from_opts(&o).unwrap().pids, Pids::Unlimited);
+        assert_eq!(Limits::parse(&o).unwrap().pids, Pids::Unlimited);
         o.pids_limit = Some(-2);
-        assert!(Limits::from_opts(&o).is_err());
+        assert!(Limits::parse(&o).is_err());
     }
 
     #[test]
@@ -564,7 +651,7 @@ mod tests {
         assert!(parse_cpu_list("").is_err());
         let mut o = opts();
         o.cpuset_cpus = Some("0".into());
-        let l = Limits::from_opts(&o).unwrap();
+        let l = Limits::parse(&o).unwrap();
         assert_eq!(l.required(), vec![("cpuset", "--cpuset-cpus")]);
         assert_eq!(l.writes(&[], &|_| true), vec![("cpuset.cpus", "0".into())]);
     }
@@ -573,11 +660,11 @@ mod tests {
     fn implicit_swap_skipped_without_swap_accounting() {
         let mut o = opts();
         o.memory = Some("64m".into());
-        let l = Limits::from_opts(&o).unwrap();
+        let l = Limits::parse(&o).unwrap();
         let w = l.writes(&["memory".into()], &|f| f != "memory.swap.max");
         assert_eq!(w, vec![("memory.max", (64u64 << 20).to_string())]);
         o.memory_swap = Some("128m".into());
-        let l = Limits::from_opts(&o).unwrap();
+        let l = Limits::parse(&o).unwrap();
         let w = l.writes(&["memory".into()], &|f| f != "memory.swap.max");
         assert!(
             w.iter().any(|(f, _)| *f == "memory.swap.max"),

@@ -6,7 +6,7 @@
 //!
 //! The life of a container's cgroup, as `run` drives it:
 //! ```text
-//! let limits = cgroup::Limits::from_opts(&opts)?;        // validation, before anything else
+//! let limits = cgroup::Limits::parse(&flags)?;          // validation, before anything else
 //! let mut plan = cgroup::prepare(&limits, &id)?;         // before clone (single-threaded)
 //! // clone the child (without CLONE_NEWCGROUP), then in the parent:
 //! plan.attach(child_pid)?;                               // before releasing the child
@@ -23,7 +23,8 @@ mod stats;
 
 pub use detect::{Hierarchy, Summary, detect, mount_in_container};
 pub use limits::{
-    CpuMax, DEFAULT_CPU_PERIOD, DEFAULT_PIDS_LIMIT, Limits, Pids, Swap, parse_cpu_list, parse_size,
+    CpuMax, DEFAULT_CPU_PERIOD, DEFAULT_PIDS_LIMIT, LimitFlags, Limits, Pids, Swap, format_size,
+    parse_cpu_list, parse_size,
     shares_to_weight,
 };
 pub use plan::{Plan, SUPERVISOR_LEAF, prepare};

@@ -86,7 +86,16 @@ fn create_record_watched(
     let exposed: Vec<String> = image_config
         .and_then(|c| c.exposed_ports().clone())
         .unwrap_or_default();
-    let net = crate::network::Plan::from_opts(opts, &exposed)?;
+    let net = crate::network::Plan::new(
+        &crate::network::Opts {
+            network: opts.network.clone(),
+            publish: opts.publish.clone(),
+            publish_all: opts.publish_all,
+            dns: opts.dns.clone(),
+            add_host: opts.add_host.clone(),
+        },
+        &exposed,
+    )?;
     if let crate::network::Mode::Container(name) = &net.mode {
         // It has to run only when this one starts; it has to exist now.
         Containers::open(&ctx.paths)?

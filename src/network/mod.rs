@@ -5,7 +5,7 @@
 //! else slirp4netns), and the helper binds the published ports on the host.
 //!
 //! ```text
-//! let plan = network::Plan::from_opts(&opts, &image_exposed_ports)?;   // at create
+//! let plan = network::Plan::new(&opts, &image_exposed_ports)?;        // at create
 //! // persist `plan` (serde) in the container's config: `box port` and `box inspect` read it
 //! let net = network::setup(&plan, child_pid)?;   // parent, after the child's netns exists,
 //!                                                 // before the child execs
@@ -40,7 +40,6 @@ use std::path::PathBuf;
 use nix::unistd::Pid;
 use serde::{Deserialize, Serialize};
 
-use crate::cli::args::ContainerOpts;
 
 pub use files::{hosts_file, joined_hosts_file, resolv_conf};
 pub use helper::{Handle, Helper, Starting, reap_helpers, start};
@@ -195,6 +194,21 @@ impl fmt::Display for Mode {
     }
 }
 
+/// The network options of `box run`/`box create`, as given.
+#[derive(Debug, Clone, Default)]
+pub struct Opts {
+    /// `--network`: none means the default (pasta, else slirp4netns).
+    pub network: Option<String>,
+    /// `-p`.
+    pub publish: Vec<String>,
+    /// `-P`.
+    pub publish_all: bool,
+    /// `--dns`.
+    pub dns: Vec<String>,
+    /// `--add-host`.
+    pub add_host: Vec<String>,
+}
+
 /// A container's network, decided at create time and persisted with the container: the mode
 /// (the default already resolved to pasta or slirp4netns) and every published port with its
 /// host port chosen.
@@ -208,7 +222,7 @@ pub struct Plan {
 impl Plan {
     /// The plan for `--network`, `-p`, `-P` (with the image's `ExposedPorts` keys, like
     /// "80/tcp"), `--dns` and `--add-host` (validated here, used by the file functions).
-    pub fn from_opts(opts: &ContainerOpts, exposed_ports: &[String]) -> Result<Plan, Error> {
+    pub fn new(opts: &Opts, exposed_ports: &[String]) -> Result<Plan, Error> {
         Plan::build(
             opts.network.as_deref(),
             &opts.publish,

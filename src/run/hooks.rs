@@ -13,7 +13,6 @@ use nix::unistd::Pid;
 
 use super::Error;
 use super::spec::{Network, Spec};
-use crate::cli::args::ContainerOpts;
 use crate::network;
 
 /// The container's cgroup, while it lives (`cgroup::Plan::none()` without one).
@@ -25,7 +24,7 @@ pub struct CgroupHook {
 /// The limits the spec asks for, in the cgroup module's terms.
 pub fn limits(spec: &Spec) -> Result<crate::cgroup::Limits, Error> {
     let r = &spec.resources;
-    let opts = ContainerOpts {
+    let flags = crate::cgroup::LimitFlags {
         memory: r.memory.clone(),
         memory_swap: r.memory_swap.clone(),
         cpus: r.cpus,
@@ -35,9 +34,8 @@ pub fn limits(spec: &Spec) -> Result<crate::cgroup::Limits, Error> {
         cpu_weight: r.cpu_weight,
         pids_limit: r.pids_limit,
         cpuset_cpus: r.cpuset_cpus.clone(),
-        ..Default::default()
     };
-    Ok(crate::cgroup::Limits::from_opts(&opts)?)
+    Ok(crate::cgroup::Limits::parse(&flags)?)
 }
 
 impl From<crate::cgroup::Plan> for CgroupHook {

@@ -253,7 +253,7 @@ pub fn build(
         Mode::Container(_) => Network::Container,
     };
     // Validated now so that `box create` fails, not the later start.
-    crate::cgroup::Limits::from_opts(opts)?;
+    crate::cgroup::Limits::parse(&limit_flags(opts))?;
     let mut mounts = Vec::new();
     for v in &opts.volume {
         mounts.push(parse_volume(v, volume)?);
@@ -368,6 +368,21 @@ pub fn build(
             opts.restart.clone()
         },
     })
+}
+
+/// The limit flags of the command line, for the cgroup module.
+pub fn limit_flags(opts: &ContainerOpts) -> crate::cgroup::LimitFlags {
+    crate::cgroup::LimitFlags {
+        memory: opts.memory.clone(),
+        memory_swap: opts.memory_swap.clone(),
+        cpus: opts.cpus,
+        cpu_quota: opts.cpu_quota,
+        cpu_period: opts.cpu_period,
+        cpu_shares: opts.cpu_shares,
+        cpu_weight: opts.cpu_weight,
+        pids_limit: opts.pids_limit,
+        cpuset_cpus: opts.cpuset_cpus.clone(),
+    }
 }
 
 /// docker: `--entrypoint` replaces the image's Entrypoint *and* drops its Cmd; command
