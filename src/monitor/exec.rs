@@ -81,11 +81,17 @@ pub fn exec(rec: &Record, pid: i32, args: &ExecArgs) -> Result<u8> {
     } else {
         spec.hostname.clone()
     };
-    let mut env: Vec<String> = Vec::new();
+    // A later entry replaces an earlier one and moves to the end; linear (the container's
+    // environment may hold 100 000 entries): `slots` has each key's latest index, the
+    // entries it replaced become None.
+    let mut env: Vec<Option<String>> = Vec::new();
+    let mut slots: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
     let mut set_env = |kv: String| {
         let key = kv.split('=').next().unwrap_or("").to_string();
-        env.retain(|e| e.split('=').next() != Some(key.as_str()));
-        env.push(kv);
+        if let Some(old) = slots.insert(key, env.len()) {
+            env[old] = None;
+        }
+        env.push(Some(kv));
     };
     set_env(format!("PATH={}", crate::run::spec::DEFAULT_PATH));
     set_env(format!("HOSTNAME={hostname}"));
@@ -105,6 +111,7 @@ pub fn exec(rec: &Record, pid: i32, args: &ExecArgs) -> Result<u8> {
             }
         }
     }
+    let env: Vec<String> = env.into_iter().flatten().collect();
     let user = args.user.clone().unwrap_or_else(|| spec.user.clone());
     let cwd = args.workdir.clone().unwrap_or_else(|| spec.cwd.clone());
     let cwd = if cwd.is_empty() { "/".to_string() } else { cwd };
