@@ -357,10 +357,7 @@ pub fn build(
             pids_limit: opts.pids_limit,
             cpuset_cpus: opts.cpuset_cpus.clone(),
         },
-        stop_signal: opts
-            .stop_signal
-            .clone()
-            .or_else(|| image.stop_signal.clone()),
+        stop_signal: stop_signal(opts, image)?,
         stop_timeout: opts.stop_timeout,
         sdnotify: crate::systemd::mode_name(opts.sdnotify).to_string(),
         restart: {
@@ -369,6 +366,30 @@ pub fn build(
             opts.restart.clone()
         },
     })
+}
+
+/// `--stop-signal` (a signal box cannot send is an error), else the image's `StopSignal`
+/// (one box cannot send is replaced by SIGTERM with a warning, as docker does: `stop`
+/// must keep working).
+fn stop_signal(opts: &ContainerOpts, image: &ImageDefaults) -> Result<Option<String>, Error> {
+    use crate::cli::args::parse_signal_number;
+    if let Some(s) = &opts.stop_signal {
+        parse_signal_number(s).map_err(|e| Error::Invalid(format!("--stop-signal {s}: {e}")))?;
+        return Ok(Some(s.clone()));
+    }
+    match &image.stop_signal {
+        Some(s) if s.is_empty() => Ok(None),
+        Some(s) => match parse_signal_number(s) {
+            Ok(_) => Ok(Some(s.clone())),
+            Err(e) => {
+                eprintln!(
+                    "box: warning: the image's StopSignal {s:?} is ignored ({e}); using SIGTERM"
+                );
+                Ok(None)
+            }
+        },
+        None => Ok(None),
+    }
 }
 
 /// docker: `--entrypoint` replaces the image's Entrypoint *and* drops its Cmd; command
@@ -708,6 +729,30 @@ mod tests {
         assert_eq!(s.env[n + 1], "DUP=last");
         assert_eq!(s.env[n + 2 + 5], "K5=cli");
         assert_eq!(s.env[2 * n + 1], format!("K{}=v{}", n - 1, n - 1));
+    }
+
+    #[test]
+    fn stop_signals_are_checked() {
+        let mut o = opts("x", &[]);
+        let mut img = image();
+        img.stop_signal = Some("SIGQUIT".into());
+        assert_eq!(build_ok(&o, &img).stop_signal.as_deref(), Some("SIGQUIT"));
+        for bogus in ["99", "SIGBOGUS", "0", ""] {
+            img.stop_signal = Some(bogus.into());
+            assert_eq!(build_ok(&o, &img).stop_signal, None, "{bogus}");
+        }
+        o.stop_signal = Some("RTMIN+3".into());
+        assert_eq!(build_ok(&o, &img).stop_signal.as_deref(), Some("RTMIN+3"));
+        for bogus in ["99", "SIGBOGUS", "0", ""] {
+            o.stop_signal = Some(bogus.into());
+            let e = build(&o, &img, Rootfs::default(), plan(), &no_volumes, &|_| None)
+                .unwrap_err()
+                .to_string();
+            assert!(
+                e.starts_with(&format!("--stop-signal {bogus}: unknown signal")),
+                "{e}"
+            );
+        }
     }
 
     #[test]
