@@ -113,6 +113,8 @@ pub fn exec(rec: &Record, pid: i32, args: &ExecArgs) -> Result<u8> {
     }
     let env: Vec<String> = env.into_iter().flatten().collect();
     let user = args.user.clone().unwrap_or_else(|| spec.user.clone());
+    // The container's id maps: the user is checked against them in C2.
+    let ids = crate::userns::IdMaps::of_process(pid)?;
     let cwd = args.workdir.clone().unwrap_or_else(|| spec.cwd.clone());
     let cwd = if cwd.is_empty() { "/".to_string() } else { cwd };
     let argv = cstrings(&args.command)?;
@@ -165,6 +167,7 @@ pub fn exec(rec: &Record, pid: i32, args: &ExecArgs) -> Result<u8> {
                 interactive: args.interactive,
                 detach: args.detach,
                 user: &user,
+                ids: &ids,
                 cwd: &cwd,
                 argv: &argv,
                 env: &env,
@@ -240,6 +243,9 @@ struct Child<'a> {
     /// `exec -d`: no terminal, stdio on /dev/null, not killed when box exits.
     detach: bool,
     user: &'a str,
+    /// The container's id maps: an unmapped uid fails setresuid, and 4294967295 would
+    /// leave C2 root.
+    ids: &'a crate::userns::IdMaps,
     cwd: &'a str,
     argv: &'a [CString],
     env: &'a [String],
@@ -379,6 +385,9 @@ impl Child<'_> {
             Ok(id) => id,
             Err(m) => return (crate::exit::BOX_ERROR, m),
         };
+        if let Err(e) = self.ids.check_identity(id.uid, id.gid, &id.groups) {
+            return (crate::exit::BOX_ERROR, e.to_string());
+        }
         let mut env = self.env.to_vec();
         if !env.iter().any(|e| e.starts_with("HOME=")) {
             env.push(format!("HOME={}", id.home));
