@@ -15,6 +15,7 @@ mod docs;
 mod escape;
 mod hostile;
 mod hostile_container;
+mod hostile_run;
 mod hostile_unpack;
 mod lifecycle;
 mod network;
@@ -22,3 +23,4 @@ mod registry;
 mod run;
 mod smoke;
 mod storage;
+
