@@ -14,6 +14,7 @@ mod crash;
 mod docs;
 mod escape;
 mod hostile;
+mod hostile_store;
 mod lifecycle;
 mod network;
 mod registry;
