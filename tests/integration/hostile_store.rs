@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use crate::harness::{self, TestBox, images};
-use crate::hostile::{assert_check_clean, entries};
+use crate::hostile::{assert_check_clean, assert_store_clean, entries, hostile_ref};
 
 /// Depth of the tree the container makes: its host path is longer than PATH_MAX (4096), it
 /// is deeper than the descriptor limit box runs with below (busybox sh cannot `cd` into a
@@ -193,4 +193,66 @@ fn hostile_store_info_leaves_no_probe_dir() {
         "box info left {left:?} in {}",
         tb.runroot().display()
     );
+}
+
+/// `box pull -q` of a hostile registry scenario with short timeouts: exit 125, one line
+/// naming the image, nothing left behind.
+fn pull_fails(scenario: &str) -> Option<(TestBox, crate::harness::Outcome)> {
+    let env = harness::env()?;
+    let tb = env.test_box();
+    let reference = hostile_ref(env, scenario);
+    let out = tb
+        .cmd(["pull", "-q", &reference])
+        .env("BOX_REGISTRY_TIMEOUT", crate::hostile::REGISTRY_TIMEOUT)
+        .env("BOX_REGISTRY_STALL_TIMEOUT", "2")
+        .timeout(Duration::from_secs(120))
+        .run();
+    out.assert_code(125).assert_one_line_error();
+    assert!(
+        out.err().starts_with("box: ") && out.err().contains(&reference),
+        "the error names the image:\n{out}"
+    );
+    harness::note(&format!("{scenario}: {:.1?}: {}", out.duration, out.err()));
+    assert_store_clean(&tb, scenario);
+    Some((tb, out))
+}
+
+#[test]
+fn hostile_store_trickling_blob_stalls() {
+    require_env!();
+    let Some((tb, out)) = pull_fails("trickle") else {
+        return;
+    };
+    let (status, body) = crate::hostile::http_get(
+        crate::hostile::hostile_registry(tb.env()),
+        "/v2/hostile/trickle/manifests/latest",
+    );
+    assert_eq!(status, 200);
+    let m: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    let digest = m["layers"][0]["digest"].as_str().unwrap();
+    out.stderr_contains("stalled")
+        .stderr_contains(&format!("blob {digest}"))
+        .stderr_contains("BOX_REGISTRY_STALL_TIMEOUT");
+}
+
+#[test]
+fn hostile_store_trickling_manifest_stalls() {
+    require_env!();
+    let Some((_tb, out)) = pull_fails("tricklemanifest") else {
+        return;
+    };
+    out.stderr_contains("stalled")
+        .stderr_contains("manifest of")
+        .stderr_contains("BOX_REGISTRY_STALL_TIMEOUT");
+}
+
+#[test]
+fn hostile_store_huge_token_is_refused() {
+    require_env!();
+    let Some((_tb, out)) = pull_fails("bigtoken") else {
+        return;
+    };
+    out.stderr_contains("token")
+        .stderr_contains("too large")
+        .stderr_lacks("try again");
 }
