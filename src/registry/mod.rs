@@ -26,7 +26,7 @@ mod testserver;
 
 use std::path::{Path, PathBuf};
 
-pub use client::{Client, ClientConfig, Resolved};
+pub use client::{Client, ClientConfig, MAX_CONFIG_SIZE, MAX_MANIFEST_SIZE, Resolved};
 pub use digest::verify_digest;
 pub use platform::Platform;
 pub use reference::{DOCKER_HUB, DOCKER_HUB_API, Reference, api_host};
