@@ -256,3 +256,122 @@ fn hostile_store_huge_token_is_refused() {
         .stderr_contains("too large")
         .stderr_lacks("try again");
 }
+
+fn sha256(b: &[u8]) -> String {
+    use sha2::Digest;
+    format!("sha256:{}", hex::encode(sha2::Sha256::digest(b)))
+}
+
+/// A tar of `files` (name, bytes), in order.
+fn tar_of(files: &[(&str, &[u8])]) -> Vec<u8> {
+    let mut b = tar::Builder::new(Vec::new());
+    for (name, data) in files {
+        let mut h = tar::Header::new_ustar();
+        h.set_size(data.len() as u64);
+        h.set_mode(0o644);
+        h.set_mtime(1_700_000_000);
+        b.append_data(&mut h, name, *data).unwrap();
+    }
+    b.into_inner().unwrap()
+}
+
+/// A tiny layer and an image config for it, padded with `pad` bytes of whitespace (still
+/// valid JSON).
+fn layer_and_config(pad: usize) -> (Vec<u8>, Vec<u8>) {
+    let layer = tar_of(&[("hello", b"hello\n")]);
+    let mut config = serde_json::to_vec(&serde_json::json!({
+        "architecture": "amd64",
+        "os": "linux",
+        "config": {"Cmd": ["/hello"]},
+        "rootfs": {"type": "layers", "diff_ids": [sha256(&layer)]},
+    }))
+    .unwrap();
+    config.extend(std::iter::repeat_n(b' ', pad));
+    (layer, config)
+}
+
+/// An OCI archive whose config is `pad` bytes longer than needed.
+fn oci_archive(pad: usize) -> Vec<u8> {
+    let (layer, config) = layer_and_config(pad);
+    let manifest = serde_json::to_vec(&serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
+                   "digest": sha256(&config), "size": config.len()},
+        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar",
+                    "digest": sha256(&layer), "size": layer.len()}],
+    }))
+    .unwrap();
+    let index = serde_json::to_vec(&serde_json::json!({
+        "schemaVersion": 2,
+        "manifests": [{"mediaType": "application/vnd.oci.image.manifest.v1+json",
+                       "digest": sha256(&manifest), "size": manifest.len(),
+                       "annotations": {"org.opencontainers.image.ref.name": "latest"}}],
+    }))
+    .unwrap();
+    let blob = |b: &[u8]| format!("blobs/sha256/{}", &sha256(b)[7..]);
+    let (lp, cp, mp) = (blob(&layer), blob(&config), blob(&manifest));
+    tar_of(&[
+        ("oci-layout", br#"{"imageLayoutVersion":"1.0.0"}"#),
+        ("index.json", &index),
+        (&mp, &manifest),
+        (&cp, &config),
+        (&lp, &layer),
+    ])
+}
+
+/// A docker-archive whose manifest.json is `pad` bytes longer than needed.
+fn docker_archive(pad: usize) -> Vec<u8> {
+    let (layer, config) = layer_and_config(0);
+    let mut manifest = serde_json::to_vec(&serde_json::json!([{
+        "Config": "config.json",
+        "RepoTags": ["localhost/padded:latest"],
+        "Layers": ["layer.tar"],
+    }]))
+    .unwrap();
+    manifest.extend(std::iter::repeat_n(b' ', pad));
+    tar_of(&[
+        ("manifest.json", &manifest),
+        ("config.json", &config),
+        ("layer.tar", &layer),
+    ])
+}
+
+#[test]
+fn hostile_store_load_caps_config_and_manifest_sizes() {
+    let env = require_env!();
+    let tb = env.test_box();
+    // Small ones load: the archives themselves are fine.
+    for (name, bytes) in [
+        ("ok-oci.tar", oci_archive(0)),
+        ("ok-docker.tar", docker_archive(0)),
+    ] {
+        let p = tb.write(name, bytes);
+        tb.cmd(["load", "-q", "-i"]).arg(&p).run().assert_success();
+    }
+    tb.cmd(["rmi", "-a", "-f"]).run().assert_success();
+    let config_limit = 16usize << 20;
+    let manifest_limit = 4usize << 20;
+    let cases = [
+        (
+            "big-config.tar",
+            oci_archive(config_limit),
+            "config sha256:",
+        ),
+        (
+            "big-manifest.tar",
+            docker_archive(manifest_limit),
+            "manifest.json",
+        ),
+    ];
+    for (name, bytes, needle) in cases {
+        let p = tb.write(name, bytes);
+        let out = tb.cmd(["load", "-q", "-i"]).arg(&p).run();
+        out.assert_code(125)
+            .assert_one_line_error()
+            .stderr_contains(needle)
+            .stderr_contains("larger than");
+        harness::note(&format!("{name}: {}", out.err()));
+        assert_store_clean(&tb, name);
+    }
+}
