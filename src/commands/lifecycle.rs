@@ -651,27 +651,42 @@ pub fn prune_containers(ctx: &Ctx) -> Result<Pruned> {
             Err(e) => eprintln!("box: {}", crate::exit::one_line(&e)),
         }
     }
+    // What removals that failed or were killed left in the trash.
+    let trash = c.claim_trash();
+    if !trash.is_empty() {
+        let paths: Vec<std::path::PathBuf> = trash.iter().map(|t| t.path.clone()).collect();
+        let size: u64 = paths.iter().map(|p| du(p)).sum();
+        match crate::storage::remove::remove_trees(&ctx.paths.data, &paths) {
+            Ok(()) => pruned.reclaimed += size,
+            Err(e) => eprintln!("box: removing containers/.trash: {e}"),
+        }
+    }
     Ok(pruned)
 }
 
 /// Disk usage of a container's own files (upper or vfs rootfs, logs), for `system df`.
 pub fn container_size(rec: &Record) -> u64 {
-    fn du(p: &std::path::Path) -> u64 {
-        use std::os::unix::fs::MetadataExt;
-        let Ok(md) = std::fs::symlink_metadata(p) else {
-            return 0;
-        };
-        let mut total = md.blocks() * 512;
-        if md.is_dir()
-            && let Ok(rd) = std::fs::read_dir(p)
-        {
-            for e in rd.flatten() {
-                total += du(&e.path());
-            }
-        }
-        total
-    }
     du(&rec.dir)
+}
+
+/// Blocks in use under `p` (what we can read of it), without recursion: a container can
+/// make a tree deeper than the stack.
+fn du(p: &std::path::Path) -> u64 {
+    use std::os::unix::fs::MetadataExt;
+    let mut total = 0;
+    let mut stack = vec![p.to_path_buf()];
+    while let Some(p) = stack.pop() {
+        let Ok(md) = std::fs::symlink_metadata(&p) else {
+            continue;
+        };
+        total += md.blocks() * 512;
+        if md.is_dir()
+            && let Ok(rd) = std::fs::read_dir(&p)
+        {
+            stack.extend(rd.flatten().map(|e| e.path()));
+        }
+    }
+    total
 }
 
 pub fn prune(ctx: &Ctx, _args: PruneArgs) -> Result<u8> {

@@ -16,6 +16,7 @@ mod escape;
 mod hostile;
 mod hostile_container;
 mod hostile_run;
+mod hostile_store;
 mod hostile_unpack;
 mod lifecycle;
 mod network;
@@ -23,4 +24,3 @@ mod registry;
 mod run;
 mod smoke;
 mod storage;
-
