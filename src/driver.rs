@@ -86,8 +86,9 @@ pub fn probe_now(runtime: &Path, maps: &IdMaps) -> Result<Probe, Error> {
         Ok(()) => (true, None),
         Err(e) => (false, Some(e)),
     };
-    // The probe's files belong to the user (container root), so removal needs no helper.
-    drop(dir);
+    // The probe's files belong to the user (container root), so removal needs no helper;
+    // overlay made work/work mode 0, which a plain remove_dir_all cannot enter.
+    let _ = crate::storage::remove::remove_path(&dir.keep());
     Ok(Probe {
         kernel: kernel_release(),
         overlay,

@@ -866,6 +866,88 @@ pub fn parse_signal(s: &str) -> Result<nix::sys::signal::Signal, String> {
         .map_err(|_| format!("unknown signal {s:?}: use a name like TERM, KILL, HUP or a number"))
 }
 
+/// docker's signal names (without SIG), as moby's `signal.SignalMap` has them on Linux,
+/// before the real-time ones.
+const SIGNAL_NUMBERS: &[(&str, i32)] = &[
+    ("ABRT", libc::SIGABRT),
+    ("ALRM", libc::SIGALRM),
+    ("BUS", libc::SIGBUS),
+    ("CHLD", libc::SIGCHLD),
+    ("CLD", libc::SIGCHLD),
+    ("CONT", libc::SIGCONT),
+    ("FPE", libc::SIGFPE),
+    ("HUP", libc::SIGHUP),
+    ("ILL", libc::SIGILL),
+    ("INT", libc::SIGINT),
+    ("IO", libc::SIGIO),
+    ("IOT", libc::SIGIOT),
+    ("KILL", libc::SIGKILL),
+    ("PIPE", libc::SIGPIPE),
+    ("POLL", libc::SIGPOLL),
+    ("PROF", libc::SIGPROF),
+    ("PWR", libc::SIGPWR),
+    ("QUIT", libc::SIGQUIT),
+    ("SEGV", libc::SIGSEGV),
+    ("STKFLT", libc::SIGSTKFLT),
+    ("STOP", libc::SIGSTOP),
+    ("SYS", libc::SIGSYS),
+    ("TERM", libc::SIGTERM),
+    ("TRAP", libc::SIGTRAP),
+    ("TSTP", libc::SIGTSTP),
+    ("TTIN", libc::SIGTTIN),
+    ("TTOU", libc::SIGTTOU),
+    ("URG", libc::SIGURG),
+    ("USR1", libc::SIGUSR1),
+    ("USR2", libc::SIGUSR2),
+    ("VTALRM", libc::SIGVTALRM),
+    ("WINCH", libc::SIGWINCH),
+    ("XCPU", libc::SIGXCPU),
+    ("XFSZ", libc::SIGXFSZ),
+];
+
+/// SIGRTMIN and SIGRTMAX as docker numbers them on Linux (glibc keeps 32 and 33).
+const SIGRTMIN: i32 = 34;
+const SIGRTMAX: i32 = 64;
+
+/// A signal as docker accepts it for `--stop-signal` and an image's `StopSignal`: a number
+/// from 1 to 64, or a name with or without `SIG` in any case, including `RTMIN`, `RTMIN+N`
+/// (N ≤ 15), `RTMAX-N` (N ≤ 14) and `RTMAX`. Returns the signal number.
+pub fn parse_signal_number(s: &str) -> Result<i32, String> {
+    let bad = || {
+        format!(
+            "unknown signal {s:?}: use a name like TERM, QUIT or RTMIN+3, or a number from 1 to {SIGRTMAX}"
+        )
+    };
+    if let Ok(n) = s.parse::<i64>() {
+        return match i32::try_from(n) {
+            Ok(n) if (1..=SIGRTMAX).contains(&n) => Ok(n),
+            _ => Err(bad()),
+        };
+    }
+    let upper = s.to_ascii_uppercase();
+    let name = upper.strip_prefix("SIG").unwrap_or(&upper);
+    if let Some(&(_, n)) = SIGNAL_NUMBERS.iter().find(|(k, _)| *k == name) {
+        return Ok(n);
+    }
+    // RTMIN, RTMIN+N, RTMAX, RTMAX-N: (base, sign, the largest N).
+    for (prefix, base, sign, max) in [("RTMIN", SIGRTMIN, '+', 15), ("RTMAX", SIGRTMAX, '-', 14)] {
+        let Some(rest) = name.strip_prefix(prefix) else {
+            continue;
+        };
+        if rest.is_empty() {
+            return Ok(base);
+        }
+        let n = rest
+            .strip_prefix(sign)
+            .filter(|d| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit()))
+            .and_then(|d| d.parse::<i32>().ok())
+            .filter(|n| (1..=max).contains(n))
+            .ok_or_else(bad)?;
+        return Ok(if sign == '+' { base + n } else { base - n });
+    }
+    Err(bad())
+}
+
 fn parse_signal_arg(s: &str) -> Result<String, String> {
     parse_signal(s).map(|_| s.to_string())
 }
@@ -1309,6 +1391,53 @@ mod tests {
         assert_eq!(parse_signal("sigkill").unwrap(), Signal::SIGKILL);
         assert_eq!(parse_signal("1").unwrap(), Signal::SIGHUP);
         assert!(parse_signal("NOPE").is_err());
+    }
+
+    #[test]
+    fn stop_signals_parse_as_docker_does() {
+        for (s, n) in [
+            ("TERM", 15),
+            ("sigterm", 15),
+            ("SIGQUIT", 3),
+            ("iot", 6),
+            ("CLD", 17),
+            ("1", 1),
+            ("37", 37),
+            ("64", 64),
+            ("RTMIN", 34),
+            ("SIGRTMIN+3", 37),
+            ("rtmin+15", 49),
+            ("RTMAX-14", 50),
+            ("SIGRTMAX-1", 63),
+            ("RTMAX", 64),
+        ] {
+            assert_eq!(parse_signal_number(s), Ok(n), "{s}");
+        }
+        for s in [
+            "",
+            "0",
+            "-1",
+            "65",
+            "99",
+            "4294967311",
+            "BOGUS",
+            "SIGBOGUS",
+            "SIG",
+            "RTMIN+16",
+            "RTMIN+0",
+            "RTMIN-1",
+            "RTMIN+",
+            "RTMIN++1",
+            "RTMAX-15",
+            "RTMAX+1",
+            "RTMIN+-1",
+            "RTMAX--1",
+            " TERM",
+            "TERM ",
+        ] {
+            let e = parse_signal_number(s).unwrap_err();
+            assert!(e.starts_with("unknown signal"), "{s}: {e}");
+        }
     }
 
     #[test]

@@ -492,16 +492,23 @@ pub fn load(ctx: &Ctx, args: LoadArgs) -> Result<u8> {
 
     let mut loaded: Vec<(Image, Vec<String>)> = Vec::new();
     if work.path.join("manifest.json").is_file() {
-        let m: Vec<Value> =
-            serde_json::from_slice(&std::fs::read(work.path.join("manifest.json"))?)
-                .context("manifest.json is not a docker-archive manifest")?;
+        let m: Vec<Value> = serde_json::from_slice(&read_capped(
+            &work.path.join("manifest.json"),
+            crate::registry::MAX_MANIFEST_SIZE,
+            "manifest.json",
+        )?)
+        .context("manifest.json is not a docker-archive manifest")?;
         for entry in m {
             let config_path = resolve(
                 entry["Config"]
                     .as_str()
                     .context("manifest.json: no Config")?,
             )?;
-            let config_bytes = std::fs::read(&config_path).context("read the image config")?;
+            let config_bytes = read_capped(
+                &config_path,
+                crate::registry::MAX_CONFIG_SIZE,
+                "the image config",
+            )?;
             let config: Value =
                 serde_json::from_slice(&config_bytes).context("the image config is invalid")?;
             let diff_ids = config_diff_ids(&config)?;
@@ -535,8 +542,12 @@ pub fn load(ctx: &Ctx, args: LoadArgs) -> Result<u8> {
             loaded.push((image, tags));
         }
     } else if work.path.join("index.json").is_file() {
-        let index: Value = serde_json::from_slice(&std::fs::read(work.path.join("index.json"))?)
-            .context("index.json is invalid")?;
+        let index: Value = serde_json::from_slice(&read_capped(
+            &work.path.join("index.json"),
+            crate::registry::MAX_MANIFEST_SIZE,
+            "index.json",
+        )?)
+        .context("index.json is invalid")?;
         for m in index["manifests"]
             .as_array()
             .context("index.json has no manifests")?
@@ -544,7 +555,12 @@ pub fn load(ctx: &Ctx, args: LoadArgs) -> Result<u8> {
             let mdigest = m["digest"]
                 .as_str()
                 .context("index.json: manifest without digest")?;
-            let mbytes = read_verified(&work.path, mdigest)?;
+            let mbytes = read_verified(
+                &work.path,
+                mdigest,
+                "manifest",
+                crate::registry::MAX_MANIFEST_SIZE,
+            )?;
             let manifest: Value = serde_json::from_slice(&mbytes).context("invalid manifest")?;
             if manifest["layers"].is_null() {
                 eprintln!("box: warning: skipping {mdigest}: nested indexes are not supported");
@@ -553,7 +569,12 @@ pub fn load(ctx: &Ctx, args: LoadArgs) -> Result<u8> {
             let cdigest = manifest["config"]["digest"]
                 .as_str()
                 .context("manifest without config")?;
-            let config_bytes = read_verified(&work.path, cdigest)?;
+            let config_bytes = read_verified(
+                &work.path,
+                cdigest,
+                "config",
+                crate::registry::MAX_CONFIG_SIZE,
+            )?;
             let config: Value = serde_json::from_slice(&config_bytes)?;
             let diff_ids = config_diff_ids(&config)?;
             let mut sources = Vec::new();
@@ -661,13 +682,31 @@ fn store_image_bytes(
     Ok(store.commit_image(image, image_names)?)
 }
 
-/// A blob of an extracted OCI layout, its digest checked.
-fn read_verified(root: &Path, digest: &str) -> Result<Vec<u8>> {
+/// A blob of an extracted OCI layout (a manifest or config: at most `limit` bytes), its
+/// digest checked.
+fn read_verified(root: &Path, digest: &str, kind: &str, limit: u64) -> Result<Vec<u8>> {
     let hex = digest_hex(digest)?;
-    let bytes = std::fs::read(root.join("blobs/sha256").join(hex))
-        .with_context(|| format!("blob {digest} is missing from the archive"))?;
+    let path = root.join("blobs/sha256").join(hex);
+    if !path.is_file() {
+        bail!("blob {digest} is missing from the archive");
+    }
+    let bytes = read_capped(&path, limit, &format!("{kind} {digest}"))?;
     if hex::encode(Sha256::digest(&bytes)) != hex {
         bail!("blob {digest} in the archive does not match its digest");
+    }
+    Ok(bytes)
+}
+
+/// A manifest or config of an archive: refused when larger than `limit` (the registry
+/// client's caps), so that a hostile archive cannot make box read it whole.
+fn read_capped(path: &Path, limit: u64, what: &str) -> Result<Vec<u8>> {
+    let file = File::open(path).with_context(|| format!("read {what} of the archive"))?;
+    let mut bytes = Vec::new();
+    file.take(limit + 1)
+        .read_to_end(&mut bytes)
+        .with_context(|| format!("read {what} of the archive"))?;
+    if bytes.len() as u64 > limit {
+        bail!("{what} in the archive is larger than {limit} bytes: refusing it");
     }
     Ok(bytes)
 }

@@ -460,13 +460,16 @@ fn signal_of(name: &str) -> Result<Signal> {
 }
 
 /// Send `sig` to the container's PID 1 if it is still the process we started.
-fn signal_container(st: &State, sig: Signal) -> Result<bool> {
+/// `sig` is a number: stop signals may be real-time ones, which nix's `Signal` lacks.
+fn signal_container(st: &State, sig: i32) -> Result<bool> {
     if !st.is_alive() {
         return Ok(false);
     }
     let Some(pid) = st.pid else { return Ok(false) };
-    match nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), sig) {
-        Ok(()) => Ok(true),
+    // SAFETY: kill(2) with a pid and a signal number.
+    let r = unsafe { libc::kill(pid, sig) };
+    match nix::errno::Errno::result(r) {
+        Ok(_) => Ok(true),
         Err(nix::errno::Errno::ESRCH) => Ok(false),
         Err(e) => Err(anyhow::anyhow!(
             "cannot signal the container's process {pid}: {e}"
@@ -508,9 +511,18 @@ fn stop_one(rec: &Record, time: Option<u64>) -> Result<()> {
         return Ok(());
     }
     let spec = &rec.config.spec;
-    let sig = match &spec.stop_signal {
-        Some(s) => signal_of(s)?,
-        None => Signal::SIGTERM,
+    // Checked at create; a record from before that check may hold one box cannot send.
+    let sig = match spec
+        .stop_signal
+        .as_deref()
+        .map(crate::cli::args::parse_signal_number)
+    {
+        Some(Ok(n)) => n,
+        Some(Err(e)) => {
+            eprintln!("box: warning: the container's stop signal is ignored ({e}); using SIGTERM");
+            libc::SIGTERM
+        }
+        None => libc::SIGTERM,
     };
     let timeout = Duration::from_secs(time.or(spec.stop_timeout).unwrap_or(10));
     // A paused container cannot act on its stop signal.
@@ -520,7 +532,7 @@ fn stop_one(rec: &Record, time: Option<u64>) -> Result<()> {
     if signal_container(&st, sig)? && wait_not_running(rec, timeout) {
         return Ok(());
     }
-    signal_container(&rec.state().unwrap_or_default(), Signal::SIGKILL)?;
+    signal_container(&rec.state().unwrap_or_default(), libc::SIGKILL)?;
     if !wait_not_running(rec, Duration::from_secs(10)) {
         bail!(
             "container {} did not exit after SIGKILL: its process may be stuck in the kernel",
@@ -549,7 +561,7 @@ pub fn kill(ctx: &Ctx, args: KillArgs) -> Result<u8> {
         if matches!(sig, Signal::SIGKILL | Signal::SIGTERM | Signal::SIGINT) {
             monitor::request_stop(rec);
         }
-        if !signal_container(&st, sig)? {
+        if !signal_container(&st, sig as i32)? {
             bail!("container {} is not running", rec.name());
         }
         println!("{name}");
@@ -581,7 +593,7 @@ pub fn remove_container(
         if is_paused(rec, &st) {
             let _ = crate::monitor::freezer::thaw(rec, &st);
         }
-        signal_container(&st, Signal::SIGKILL)?;
+        signal_container(&st, libc::SIGKILL)?;
         if !wait_not_running(rec, Duration::from_secs(10)) {
             bail!("container {} did not exit after SIGKILL", rec.name());
         }
@@ -639,27 +651,42 @@ pub fn prune_containers(ctx: &Ctx) -> Result<Pruned> {
             Err(e) => eprintln!("box: {}", crate::exit::one_line(&e)),
         }
     }
+    // What removals that failed or were killed left in the trash.
+    let trash = c.claim_trash();
+    if !trash.is_empty() {
+        let paths: Vec<std::path::PathBuf> = trash.iter().map(|t| t.path.clone()).collect();
+        let size: u64 = paths.iter().map(|p| du(p)).sum();
+        match crate::storage::remove::remove_trees(&ctx.paths.data, &paths) {
+            Ok(()) => pruned.reclaimed += size,
+            Err(e) => eprintln!("box: removing containers/.trash: {e}"),
+        }
+    }
     Ok(pruned)
 }
 
 /// Disk usage of a container's own files (upper or vfs rootfs, logs), for `system df`.
 pub fn container_size(rec: &Record) -> u64 {
-    fn du(p: &std::path::Path) -> u64 {
-        use std::os::unix::fs::MetadataExt;
-        let Ok(md) = std::fs::symlink_metadata(p) else {
-            return 0;
-        };
-        let mut total = md.blocks() * 512;
-        if md.is_dir()
-            && let Ok(rd) = std::fs::read_dir(p)
-        {
-            for e in rd.flatten() {
-                total += du(&e.path());
-            }
-        }
-        total
-    }
     du(&rec.dir)
+}
+
+/// Blocks in use under `p` (what we can read of it), without recursion: a container can
+/// make a tree deeper than the stack.
+fn du(p: &std::path::Path) -> u64 {
+    use std::os::unix::fs::MetadataExt;
+    let mut total = 0;
+    let mut stack = vec![p.to_path_buf()];
+    while let Some(p) = stack.pop() {
+        let Ok(md) = std::fs::symlink_metadata(&p) else {
+            continue;
+        };
+        total += md.blocks() * 512;
+        if md.is_dir()
+            && let Ok(rd) = std::fs::read_dir(&p)
+        {
+            stack.extend(rd.flatten().map(|e| e.path()));
+        }
+    }
+    total
 }
 
 pub fn prune(ctx: &Ctx, _args: PruneArgs) -> Result<u8> {

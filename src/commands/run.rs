@@ -123,6 +123,14 @@ fn create_record_watched(
         // As podman: keep-id runs as your own uid and gid unless -u says otherwise.
         spec.user = format!("{}:{}", nix::unistd::getuid(), nix::unistd::getgid());
     }
+    // Numeric ids outside the mapping fail now (names are resolved at start).
+    crate::run::user::check_numeric(&spec.user, &maps).map_err(|e| {
+        anyhow::anyhow!(if opts.user.is_some() {
+            format!("--user {}: {e}", spec.user)
+        } else {
+            format!("the image's User {}: {e}", spec.user)
+        })
+    })?;
     let labels = spec::parse_labels(&opts.label)?;
     let image_name = image
         .names

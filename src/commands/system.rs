@@ -5,6 +5,7 @@ use super::image::{confirm, containers_using, print_table, prune_images};
 use super::pull::human_bytes as human_size;
 use crate::cli::Ctx;
 use crate::cli::args::{CheckArgs, PruneArgs};
+use crate::container::Containers;
 use crate::exit::{BOX_ERROR, Coded};
 use crate::storage::{self, Store};
 
@@ -78,9 +79,12 @@ pub fn df(ctx: &Ctx) -> Result<u8> {
     let reclaimable = total.saturating_sub(active_bytes);
     let pct = (reclaimable * 100).checked_div(total).unwrap_or(0);
     let containers = users.values().map(Vec::len).sum::<usize>();
-    let containers_total = std::fs::read_dir(ctx.paths.containers())
-        .map(|rd| rd.flatten().filter(|e| e.path().is_dir()).count())
+    // Only container records: not names/, .trash/ or .lock.
+    let containers_total = Containers::open(&ctx.paths)
+        .and_then(|c| c.ids())
+        .map(|ids| ids.len())
         .unwrap_or(0);
+    let trash_bytes = dir_bytes(&ctx.paths.containers().join(".trash"));
     let volumes = std::fs::read_dir(ctx.paths.volumes())
         .map(|rd| rd.flatten().filter(|e| e.path().is_dir()).count())
         .unwrap_or(0);
@@ -104,7 +108,11 @@ pub fn df(ctx: &Ctx) -> Result<u8> {
             containers_total.to_string(),
             containers.min(containers_total).to_string(),
             human_size(dir_bytes(&ctx.paths.containers())),
-            "-".into(),
+            if trash_bytes > 0 {
+                human_size(trash_bytes)
+            } else {
+                "-".into()
+            },
         ],
         vec![
             "Local Volumes".into(),
@@ -142,11 +150,31 @@ fn dir_bytes(dir: &std::path::Path) -> u64 {
 
 pub fn check(ctx: &Ctx, args: CheckArgs) -> Result<u8> {
     let store = Store::open(&ctx.paths)?;
-    let report = store.check(args.repair)?;
+    let mut report = store.check(args.repair)?;
     for p in &report.problems {
         println!("problem: {p}");
     }
     storage::remove::remove_trees(store.data_dir(), &report.to_remove)?;
+    // What a container removal that failed or was killed left in containers/.trash (held
+    // while it is deleted, so one being deleted right now is not listed).
+    let trash = match Containers::open(&ctx.paths) {
+        Ok(c) => c.claim_trash(),
+        Err(_) => Vec::new(),
+    };
+    for t in &trash {
+        report.leftovers.push(format!(
+            "{} (files of a removed container)",
+            t.path.display()
+        ));
+    }
+    if args.repair && !trash.is_empty() {
+        let paths: Vec<_> = trash.iter().map(|t| t.path.clone()).collect();
+        storage::remove::remove_trees(&ctx.paths.data, &paths)?;
+        for p in &paths {
+            report.repaired.push(format!("removed {}", p.display()));
+        }
+    }
+    drop(trash);
     if !args.repair {
         for l in &report.leftovers {
             println!("leftover: {l}");
@@ -160,8 +188,8 @@ pub fn check(ctx: &Ctx, args: CheckArgs) -> Result<u8> {
             0 => println!("the store is consistent"),
             n if args.repair => println!("the store is consistent ({n} leftover(s) removed)"),
             n => println!(
-                "the store is consistent; {n} leftover(s) of killed box processes in tmp/ \
-                 (harmless: removed by --repair or the next pull)"
+                "the store is consistent; {n} leftover(s) of killed or failed box processes \
+                 in tmp/ or containers/.trash (harmless: --repair removes them)"
             ),
         }
         return Ok(0);

@@ -299,6 +299,41 @@ pub struct Lock {
     _flock: nix::fcntl::Flock<fs::File>,
 }
 
+/// An entry of `containers/.trash/` claimed for deletion: a directory is flocked (without
+/// following a symlink) so that two deleters skip each other's entries.
+pub struct TrashEntry {
+    pub path: PathBuf,
+    _lock: Option<nix::fcntl::Flock<fs::File>>,
+}
+
+impl TrashEntry {
+    /// None when another process holds it, or it is gone.
+    pub fn claim(path: PathBuf) -> Option<TrashEntry> {
+        use std::os::unix::fs::OpenOptionsExt;
+        let md = fs::symlink_metadata(&path).ok()?;
+        if !md.is_dir() {
+            return Some(TrashEntry { path, _lock: None });
+        }
+        let dir = fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_DIRECTORY | libc::O_NOFOLLOW)
+            .open(&path);
+        let lock = match dir {
+            Ok(f) => {
+                match nix::fcntl::Flock::lock(f, nix::fcntl::FlockArg::LockExclusiveNonblock) {
+                    Ok(l) => Some(l),
+                    Err((_, nix::errno::Errno::EWOULDBLOCK)) => return None,
+                    Err(_) => None,
+                }
+            }
+            // A directory we cannot open (mode 0): nobody deletes it with a lock either.
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return None,
+            Err(_) => None,
+        };
+        Some(TrashEntry { path, _lock: lock })
+    }
+}
+
 impl Containers {
     /// `<data>/containers` and `<runtime>/containers`, created when missing.
     pub fn open(paths: &Paths) -> Result<Containers, Error> {
@@ -582,19 +617,31 @@ impl Containers {
         Ok(dest)
     }
 
-    /// Delete everything in `.trash/` (each entry is a retired container). Entries another
-    /// process is deleting at the same time are fine. Returns the first error.
-    pub fn empty_trash(&self) -> Result<(), Error> {
-        let trash = self.trash_dir();
-        let Ok(entries) = fs::read_dir(&trash) else {
-            return Ok(());
+    /// The entries of `.trash/` that nobody is deleting right now, each locked for the
+    /// caller (a flock on the directory, held as long as the [`TrashEntry`] lives): what a
+    /// removal that failed or was killed left behind, for `system check` and `prune`.
+    pub fn claim_trash(&self) -> Vec<TrashEntry> {
+        let Ok(entries) = fs::read_dir(self.trash_dir()) else {
+            return Vec::new();
         };
+        let mut out: Vec<TrashEntry> = entries
+            .flatten()
+            .filter_map(|e| TrashEntry::claim(e.path()))
+            .collect();
+        out.sort_by(|a, b| a.path.cmp(&b.path));
+        out
+    }
+
+    /// Delete everything in `.trash/` (each entry is a retired container or volume).
+    /// Entries another process is deleting at the same time are left to it. Returns the
+    /// first error.
+    pub fn empty_trash(&self) -> Result<(), Error> {
         let mut first = Ok(());
-        for e in entries.flatten() {
-            let p = e.path();
-            match crate::storage::remove::remove_path(&p) {
+        for entry in self.claim_trash() {
+            let p = &entry.path;
+            match crate::storage::remove::remove_path(p) {
                 Err(err) if err.kind() != io::ErrorKind::NotFound && first.is_ok() => {
-                    first = Err(io_err("remove", &p)(err));
+                    first = Err(io_err("remove", p)(err));
                 }
                 _ => {}
             }
@@ -732,6 +779,15 @@ mod tests {
         let trashed = c.retire(&rec3).unwrap();
         assert!(c.find("web3").is_err() && !rec3.dir.exists() && trashed.exists());
         assert!(c.ids().unwrap().is_empty());
+        {
+            let claimed = c.claim_trash();
+            assert_eq!(claimed.len(), 1);
+            assert_eq!(claimed[0].path, trashed);
+            // Held by someone else: skipped, neither listed nor deleted.
+            assert!(c.claim_trash().is_empty());
+            c.empty_trash().unwrap();
+            assert!(trashed.exists());
+        }
         c.empty_trash().unwrap();
         assert!(!trashed.exists());
     }

@@ -81,11 +81,17 @@ pub fn exec(rec: &Record, pid: i32, args: &ExecArgs) -> Result<u8> {
     } else {
         spec.hostname.clone()
     };
-    let mut env: Vec<String> = Vec::new();
+    // A later entry replaces an earlier one and moves to the end; linear (the container's
+    // environment may hold 100 000 entries): `slots` has each key's latest index, the
+    // entries it replaced become None.
+    let mut env: Vec<Option<String>> = Vec::new();
+    let mut slots: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
     let mut set_env = |kv: String| {
         let key = kv.split('=').next().unwrap_or("").to_string();
-        env.retain(|e| e.split('=').next() != Some(key.as_str()));
-        env.push(kv);
+        if let Some(old) = slots.insert(key, env.len()) {
+            env[old] = None;
+        }
+        env.push(Some(kv));
     };
     set_env(format!("PATH={}", crate::run::spec::DEFAULT_PATH));
     set_env(format!("HOSTNAME={hostname}"));
@@ -105,7 +111,10 @@ pub fn exec(rec: &Record, pid: i32, args: &ExecArgs) -> Result<u8> {
             }
         }
     }
+    let env: Vec<String> = env.into_iter().flatten().collect();
     let user = args.user.clone().unwrap_or_else(|| spec.user.clone());
+    // The container's id maps: the user is checked against them in C2.
+    let ids = crate::userns::IdMaps::of_process(pid)?;
     let cwd = args.workdir.clone().unwrap_or_else(|| spec.cwd.clone());
     let cwd = if cwd.is_empty() { "/".to_string() } else { cwd };
     let argv = cstrings(&args.command)?;
@@ -158,6 +167,7 @@ pub fn exec(rec: &Record, pid: i32, args: &ExecArgs) -> Result<u8> {
                 interactive: args.interactive,
                 detach: args.detach,
                 user: &user,
+                ids: &ids,
                 cwd: &cwd,
                 argv: &argv,
                 env: &env,
@@ -233,6 +243,9 @@ struct Child<'a> {
     /// `exec -d`: no terminal, stdio on /dev/null, not killed when box exits.
     detach: bool,
     user: &'a str,
+    /// The container's id maps: an unmapped uid fails setresuid, and 4294967295 would
+    /// leave C2 root.
+    ids: &'a crate::userns::IdMaps,
     cwd: &'a str,
     argv: &'a [CString],
     env: &'a [String],
@@ -372,6 +385,9 @@ impl Child<'_> {
             Ok(id) => id,
             Err(m) => return (crate::exit::BOX_ERROR, m),
         };
+        if let Err(e) = self.ids.check_identity(id.uid, id.gid, &id.groups) {
+            return (crate::exit::BOX_ERROR, e.to_string());
+        }
         let mut env = self.env.to_vec();
         if !env.iter().any(|e| e.starts_with("HOME=")) {
             env.push(format!("HOME={}", id.home));

@@ -30,6 +30,12 @@ use super::reference::{DOCKER_HUB, DOCKER_HUB_API, Reference};
 pub const MAX_MANIFEST_SIZE: u64 = 4 << 20;
 /// Image configs larger than this are refused.
 pub const MAX_CONFIG_SIZE: u64 = 16 << 20;
+/// Bearer tokens longer than this are refused: registries reject request headers much
+/// smaller than a megabyte (Go's default limit is 1 MiB for all of them, nginx's 8 KiB a
+/// line); real tokens are a few KiB.
+pub const MAX_TOKEN_SIZE: usize = 64 << 10;
+/// A body that has not grown by this much within the stall timeout has stalled.
+const STALL_MIN_PROGRESS: u64 = 16 << 10;
 const MAX_REDIRECTS: usize = 10;
 /// Attempts of an operation that fails transiently (connect errors, 5xx, 429, truncation)…
 const MAX_TRIES: u32 = 4;
@@ -150,6 +156,8 @@ struct Timing {
     connect: Duration,
     read: Duration,
     backoff: Duration,
+    /// How long a body may go without `STALL_MIN_PROGRESS` new bytes (`BOX_REGISTRY_STALL_TIMEOUT`).
+    stall: Duration,
 }
 
 /// A registry client. Cheap to share between threads (`&Client` is all the methods need).
@@ -199,6 +207,7 @@ impl Client {
                 connect: Duration::from_secs(10),
                 read: read_timeout_from_env().unwrap_or(Duration::from_secs(30)),
                 backoff: Duration::from_millis(500),
+                stall: stall_timeout_from_env().unwrap_or(Duration::from_secs(30)),
             },
             agents: Default::default(),
             tokens: Mutex::new(HashMap::new()),
@@ -214,7 +223,15 @@ impl Client {
             connect,
             read,
             backoff,
+            stall: self.timing.stall,
         };
+        self
+    }
+
+    /// A shorter stall timeout (tests).
+    #[doc(hidden)]
+    pub fn with_stall_timeout(mut self, stall: Duration) -> Client {
+        self.timing.stall = stall;
         self
     }
 
@@ -515,7 +532,13 @@ impl Client {
                 limit: MAX_MANIFEST_SIZE,
             });
         }
-        let bytes = read_bounded(resp.into_body(), MAX_MANIFEST_SIZE, &ep.host, &what)?;
+        let bytes = read_bounded_watched(
+            resp.into_body(),
+            MAX_MANIFEST_SIZE,
+            &ep.host,
+            &what,
+            self.timing.stall,
+        )?;
         let json: Value = serde_json::from_slice(&bytes).map_err(|_| Error::InvalidManifest {
             reference: shown.to_string(),
             reason: format!(
@@ -560,7 +583,13 @@ impl Client {
             }
             s => return Err(self.status_error(ep, s, what, resp)),
         }
-        let bytes = match read_bounded(resp.into_body(), desc.size(), &ep.host, what) {
+        let bytes = match read_bounded_watched(
+            resp.into_body(),
+            desc.size(),
+            &ep.host,
+            what,
+            self.timing.stall,
+        ) {
             Err(Error::TooLarge { .. }) => {
                 return Err(Error::SizeMismatch {
                     what: what.to_string(),
@@ -710,6 +739,7 @@ impl Client {
         file.seek(SeekFrom::Start(have)).map_err(io_err("seek"))?;
         let mut reader = resp.into_body().into_reader();
         let mut buf = vec![0u8; BUF_SIZE];
+        let mut watch = StallWatch::new(self.timing.stall, have);
         loop {
             let n = match reader.read(&mut buf) {
                 Ok(0) => break,
@@ -731,6 +761,12 @@ impl Client {
             hasher.update(&buf[..n]);
             have += n as u64;
             report(have);
+            if have < size
+                && let Err(e) = watch.check(have, &ep.host, &what)
+            {
+                let _ = file.sync_data();
+                return Err(e);
+            }
         }
         if have < size {
             let _ = file.sync_data();
@@ -1114,6 +1150,12 @@ impl Client {
             .or_else(|| v.get("access_token").and_then(Value::as_str))
             .filter(|t| !t.is_empty())
             .ok_or_else(|| bad("its answer has no token".into()))?;
+        if token.len() > MAX_TOKEN_SIZE {
+            return Err(bad(format!(
+                "the token is too large ({} bytes, box accepts {MAX_TOKEN_SIZE}): no registry takes a header that long: the token service is misbehaving, tell the registry's operator",
+                token.len()
+            )));
+        }
         if token.bytes().any(|b| b.is_ascii_control() || b == b' ') {
             return Err(bad("the token has invalid characters".into()));
         }
@@ -1141,6 +1183,50 @@ fn read_timeout_from_env() -> Option<Duration> {
     (secs > 0.0 && secs.is_finite()).then(|| Duration::from_secs_f64(secs))
 }
 
+/// `BOX_REGISTRY_STALL_TIMEOUT`: seconds a manifest, config or blob body may take to grow
+/// by 16 KiB (default 30): a registry trickling bytes cannot hold a pull forever.
+fn stall_timeout_from_env() -> Option<Duration> {
+    let v = std::env::var("BOX_REGISTRY_STALL_TIMEOUT").ok()?;
+    let secs: f64 = v.trim().parse().ok()?;
+    (secs > 0.0 && secs.is_finite()).then(|| Duration::from_secs_f64(secs))
+}
+
+/// Watches a body for stalls: it must grow by `STALL_MIN_PROGRESS` bytes (or end) within
+/// each `limit`.
+struct StallWatch {
+    limit: Duration,
+    mark: u64,
+    since: std::time::Instant,
+}
+
+impl StallWatch {
+    fn new(limit: Duration, have: u64) -> StallWatch {
+        StallWatch {
+            limit,
+            mark: have,
+            since: std::time::Instant::now(),
+        }
+    }
+
+    /// After the body reached `have` bytes.
+    fn check(&mut self, have: u64, host: &str, what: &str) -> Result<(), Error> {
+        if have >= self.mark + STALL_MIN_PROGRESS {
+            self.mark = have;
+            self.since = std::time::Instant::now();
+            return Ok(());
+        }
+        if self.since.elapsed() > self.limit {
+            return Err(Error::Stalled {
+                host: host.to_string(),
+                what: what.to_string(),
+                got: have - self.mark,
+                secs: self.limit.as_secs_f64(),
+            });
+        }
+        Ok(())
+    }
+}
+
 /// Retry bookkeeping: exponential back-off, bounded tries and timeouts.
 #[derive(Default)]
 struct Retry {
@@ -1155,7 +1241,7 @@ impl Retry {
             return false;
         }
         self.failures += 1;
-        if matches!(e, Error::Timeout { .. }) {
+        if matches!(e, Error::Timeout { .. } | Error::Stalled { .. }) {
             self.timeouts += 1;
         }
         if self.failures >= MAX_TRIES || self.timeouts >= MAX_TIMEOUTS {
@@ -1270,6 +1356,38 @@ fn body_error(e: std::io::Error, host: &str, what: &str) -> Error {
             reason: other.to_string().to_lowercase(),
         },
     }
+}
+
+/// [`read_bounded`] that fails with `Stalled` when the body does not grow by
+/// `STALL_MIN_PROGRESS` bytes (or end) within each `stall`.
+fn read_bounded_watched(
+    body: Body,
+    limit: u64,
+    host: &str,
+    what: &str,
+    stall: Duration,
+) -> Result<Vec<u8>, Error> {
+    let mut out = Vec::new();
+    let mut reader = body.into_reader().take(limit + 1);
+    let mut watch = StallWatch::new(stall, 0);
+    let mut buf = vec![0u8; BUF_SIZE];
+    loop {
+        let n = match reader.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(body_error(e, host, what)),
+        };
+        out.extend_from_slice(&buf[..n]);
+        if out.len() as u64 > limit {
+            return Err(Error::TooLarge {
+                what: what.to_string(),
+                limit,
+            });
+        }
+        watch.check(out.len() as u64, host, what)?;
+    }
+    Ok(out)
 }
 
 /// Read at most `limit` bytes of a body; more is `TooLarge`.

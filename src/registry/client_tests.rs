@@ -1205,3 +1205,16 @@ fn media_type_detection() {
         DOCKER_SCHEMA1
     );
 }
+
+#[test]
+fn a_body_must_grow_by_16_kib_within_the_stall_timeout() {
+    let mut w = StallWatch::new(Duration::from_millis(50), 0);
+    assert!(w.check(10, "h", "blob x").is_ok());
+    std::thread::sleep(Duration::from_millis(80));
+    let e = w.check(20, "h", "blob x").unwrap_err();
+    assert!(matches!(e, Error::Stalled { got: 20, .. }), "{e}");
+    assert!(e.is_transient() && e.to_string().contains("BOX_REGISTRY_STALL_TIMEOUT"));
+    let mut w = StallWatch::new(Duration::from_millis(50), 0);
+    std::thread::sleep(Duration::from_millis(80));
+    assert!(w.check(STALL_MIN_PROGRESS, "h", "blob x").is_ok());
+}

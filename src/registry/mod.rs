@@ -10,9 +10,11 @@
 //! No storage knowledge: callers decide where verified bytes go.
 //!
 //! Timeouts: connect 10 s; a registry silent for 30 s mid-request (`BOX_REGISTRY_TIMEOUT`
-//! seconds, for tests) fails the attempt. Transient failures (connect errors, 5xx, 429,
-//! truncated bodies) are retried with exponential back-off, 4 attempts at most, of which at
-//! most 2 may be timeouts.
+//! seconds, for tests) fails the attempt, and so does a manifest, config or blob body that
+//! does not grow by 16 KiB within 30 s (`BOX_REGISTRY_STALL_TIMEOUT` seconds: a registry
+//! trickling a byte a second). Transient failures (connect errors, 5xx, 429, truncated
+//! bodies) are retried with exponential back-off, 4 attempts at most, of which at most 2
+//! may be timeouts or stalls.
 pub mod auth;
 mod client;
 pub mod conf;
@@ -24,7 +26,7 @@ mod testserver;
 
 use std::path::{Path, PathBuf};
 
-pub use client::{Client, ClientConfig, Resolved};
+pub use client::{Client, ClientConfig, MAX_CONFIG_SIZE, MAX_MANIFEST_SIZE, Resolved};
 pub use digest::verify_digest;
 pub use platform::Platform;
 pub use reference::{DOCKER_HUB, DOCKER_HUB_API, Reference, api_host};
@@ -87,6 +89,15 @@ pub enum Error {
         "{host} did not answer in time ({phase}): the registry hangs or the network is down, try again"
     )]
     Timeout { host: String, phase: String },
+    #[error(
+        "{host} stalled sending {what}: only {got} bytes in the last {secs} s: the registry or the network is too slow; try again later, or allow more with BOX_REGISTRY_STALL_TIMEOUT=SECONDS"
+    )]
+    Stalled {
+        host: String,
+        what: String,
+        got: u64,
+        secs: f64,
+    },
     #[error("connection to {host} broke while reading {what}: {reason}: try again")]
     Transfer {
         host: String,
@@ -166,7 +177,10 @@ impl Error {
     /// Failures worth retrying after a pause: connection trouble, timeouts, 5xx and 429.
     pub fn is_transient(&self) -> bool {
         match self {
-            Error::Connect { .. } | Error::Timeout { .. } | Error::Transfer { .. } => true,
+            Error::Connect { .. }
+            | Error::Timeout { .. }
+            | Error::Stalled { .. }
+            | Error::Transfer { .. } => true,
             Error::Status { status, .. } => *status >= 500 || *status == 429 || *status == 408,
             _ => false,
         }

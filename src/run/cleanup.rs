@@ -274,6 +274,11 @@ pub fn remove_container_files(
     volumes: bool,
 ) -> Result<(), Error> {
     let trashed = retire_container(containers, rec, volumes)?;
+    // Claimed while they are deleted: `system check` and `prune` leave them alone.
+    let _claims: Vec<_> = trashed
+        .iter()
+        .filter_map(|p| crate::container::TrashEntry::claim(p.clone()))
+        .collect();
     crate::storage::remove::remove_trees(data, &trashed).map_err(|e| Error::Io {
         what: format!("remove the files of container {}", rec.short_id()),
         source: std::io::Error::other(e.to_string()),

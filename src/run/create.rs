@@ -141,7 +141,7 @@ pub fn create(launch: &Launch, maps: &IdMaps, hooks: &mut dyn Hooks) -> Result<C
             let pid = match unsafe { sys::clone_process(flags) }.map_err(Error::Clone)? {
                 Forked::Child => {
                     drop(ours);
-                    child(launch, &theirs)
+                    child(launch, maps, &theirs)
                 }
                 Forked::Parent(pid) => pid,
             };
@@ -153,7 +153,7 @@ pub fn create(launch: &Launch, maps: &IdMaps, hooks: &mut dyn Hooks) -> Result<C
             let joiner = match unsafe { sys::clone_process(0) }.map_err(Error::Clone)? {
                 Forked::Child => {
                     drop(ours);
-                    joiner(launch, join, flags, &theirs)
+                    joiner(launch, maps, join, flags, &theirs)
                 }
                 Forked::Parent(pid) => pid,
             };
@@ -247,7 +247,7 @@ fn write_maps(maps: &IdMaps, pid: Pid) -> Result<(), Error> {
 /// J0, the joiner: enter the other container's user namespace (which gives the
 /// capabilities to make namespaces owned by it) and network namespace, clone the child as
 /// box's own child (CLONE_PARENT), report its pid and exit. Never returns.
-fn joiner(launch: &Launch, join: Join, flags: libc::c_int, ch: &ChildEnd) -> ! {
+fn joiner(launch: &Launch, maps: &IdMaps, join: Join, flags: libc::c_int, ch: &ChildEnd) -> ! {
     let fail = |errno: i32, message: String| -> ! {
         let _ = ch.send(&ToParent::Failed {
             step: Step::Join,
@@ -271,7 +271,7 @@ fn joiner(launch: &Launch, join: Join, flags: libc::c_int, ch: &ChildEnd) -> ! {
     }
     // SAFETY: the joiner is single-threaded (a fork of single-threaded box).
     match unsafe { sys::clone_process(flags | libc::CLONE_PARENT) } {
-        Ok(Forked::Child) => child(launch, ch),
+        Ok(Forked::Child) => child(launch, maps, ch),
         Ok(Forked::Parent(pid)) => {
             let code = match ch.send(&ToParent::Cloned { pid: pid.as_raw() }) {
                 Ok(()) => 0,
@@ -287,9 +287,10 @@ fn joiner(launch: &Launch, join: Join, flags: libc::c_int, ch: &ChildEnd) -> ! {
     }
 }
 
-/// The child: run the steps; on failure report it and exit. Never returns.
-fn child(launch: &Launch, ch: &ChildEnd) -> ! {
-    let Err((step, fail)) = steps(launch, ch);
+/// The child: run the steps; on failure report it and exit. Never returns. `maps` are its
+/// user namespace's (a joined one has the same: same user, same --userns mode).
+fn child(launch: &Launch, maps: &IdMaps, ch: &ChildEnd) -> ! {
+    let Err((step, fail)) = steps(launch, maps, ch);
     let _ = ch.send(&ToParent::Failed {
         step,
         errno: fail.errno,
@@ -312,7 +313,7 @@ fn errno(step: Step, what: &str) -> impl Fn(nix::Error) -> (Step, Fail) + '_ {
     move |e| (step, Fail::new(e as i32, format!("{what}: {}", e.desc())))
 }
 
-fn steps(l: &Launch, ch: &ChildEnd) -> Result<Infallible, (Step, Fail)> {
+fn steps(l: &Launch, maps: &IdMaps, ch: &ChildEnd) -> Result<Infallible, (Step, Fail)> {
     let spec = l.spec;
 
     // C1. Die with box. If box died before this took effect, its end of the channel is
@@ -387,6 +388,10 @@ fn steps(l: &Launch, ch: &ChildEnd) -> Result<Infallible, (Step, Fail)> {
     let group = std::fs::read_to_string("/etc/group").unwrap_or_default();
     let id =
         user::resolve(&spec.user, &passwd, &group).map_err(|m| (p, Fail::new(libc::ENOENT, m)))?;
+    // An unmapped id fails setresuid, except 4294967295 ((uid_t)-1): "unchanged", root.
+    let groups: &[u32] = if l.setgroups { &id.groups } else { &[] };
+    maps.check_identity(id.uid, id.gid, groups)
+        .map_err(|e| (p, Fail::new(libc::EINVAL, e.to_string())))?;
     let workdir = rootfs::open_workdir(&spec.cwd, true).map_err(at(p))?;
     let mut env = l.env.clone();
     if !env.iter().any(|e| e.starts_with("HOME=")) {

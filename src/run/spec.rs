@@ -1,7 +1,8 @@
 //! `Spec`: everything needed to start a container, resolved from the image configuration
 //! and the command line with docker's override rules. It is stored in the container's
 //! `config.json`, so `box start` runs exactly what `box create` decided.
-use std::collections::BTreeMap;
+use std::collections::hash_map::Entry;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Component, Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -356,10 +357,7 @@ pub fn build(
             pids_limit: opts.pids_limit,
             cpuset_cpus: opts.cpuset_cpus.clone(),
         },
-        stop_signal: opts
-            .stop_signal
-            .clone()
-            .or_else(|| image.stop_signal.clone()),
+        stop_signal: stop_signal(opts, image)?,
         stop_timeout: opts.stop_timeout,
         sdnotify: crate::systemd::mode_name(opts.sdnotify).to_string(),
         restart: {
@@ -382,6 +380,30 @@ pub fn limit_flags(opts: &ContainerOpts) -> crate::cgroup::LimitFlags {
         cpu_weight: opts.cpu_weight,
         pids_limit: opts.pids_limit,
         cpuset_cpus: opts.cpuset_cpus.clone(),
+    }
+}
+
+/// `--stop-signal` (a signal box cannot send is an error), else the image's `StopSignal`
+/// (one box cannot send is replaced by SIGTERM with a warning, as docker does: `stop`
+/// must keep working).
+fn stop_signal(opts: &ContainerOpts, image: &ImageDefaults) -> Result<Option<String>, Error> {
+    use crate::cli::args::parse_signal_number;
+    if let Some(s) = &opts.stop_signal {
+        parse_signal_number(s).map_err(|e| Error::Invalid(format!("--stop-signal {s}: {e}")))?;
+        return Ok(Some(s.clone()));
+    }
+    match &image.stop_signal {
+        Some(s) if s.is_empty() => Ok(None),
+        Some(s) => match parse_signal_number(s) {
+            Ok(_) => Ok(Some(s.clone())),
+            Err(e) => {
+                eprintln!(
+                    "box: warning: the image's StopSignal {s:?} is ignored ({e}); using SIGTERM"
+                );
+                Ok(None)
+            }
+        },
+        None => Ok(None),
     }
 }
 
@@ -420,15 +442,18 @@ fn environment(
     image: &ImageDefaults,
     host_env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Vec<String>, Error> {
+    // Each key's slot in `env`: linear in the number of entries (an image may carry
+    // 100 000 of them, an --env-file as many lines).
     let mut env: Vec<String> = Vec::new();
+    let mut slots: HashMap<String, usize> = HashMap::new();
     let mut set = |kv: String| {
         let key = kv.split('=').next().unwrap_or("").to_string();
-        match env
-            .iter_mut()
-            .find(|e| e.split('=').next() == Some(key.as_str()))
-        {
-            Some(slot) => *slot = kv,
-            None => env.push(kv),
+        match slots.entry(key) {
+            Entry::Occupied(slot) => env[*slot.get()] = kv,
+            Entry::Vacant(slot) => {
+                slot.insert(env.len());
+                env.push(kv);
+            }
         }
     };
     for e in &image.env {
@@ -693,6 +718,56 @@ mod tests {
             )
             .is_err()
         );
+    }
+
+    #[test]
+    fn many_env_entries_merge_linearly_later_wins_in_place() {
+        let t = tempfile::tempdir().unwrap();
+        let file = t.path().join("env");
+        let n = 100_000;
+        let mut text = String::from("DUP=first\n");
+        for i in 0..n {
+            text.push_str(&format!("K{i}=v{i}\n"));
+        }
+        text.push_str("DUP=last\nA=file\n");
+        std::fs::write(&file, text).unwrap();
+        let mut img = image();
+        img.env = (0..n).map(|i| format!("I{i}=x")).collect();
+        img.env.push("A=image".into());
+        let mut o = opts("x", &[]);
+        o.env_file = vec![file];
+        o.env = vec!["K5=cli".into()];
+        let s = build_ok(&o, &img);
+        assert_eq!(s.env.len(), 2 * n + 2);
+        assert_eq!(s.env[0], "I0=x");
+        assert_eq!(s.env[n], "A=file");
+        assert_eq!(s.env[n + 1], "DUP=last");
+        assert_eq!(s.env[n + 2 + 5], "K5=cli");
+        assert_eq!(s.env[2 * n + 1], format!("K{}=v{}", n - 1, n - 1));
+    }
+
+    #[test]
+    fn stop_signals_are_checked() {
+        let mut o = opts("x", &[]);
+        let mut img = image();
+        img.stop_signal = Some("SIGQUIT".into());
+        assert_eq!(build_ok(&o, &img).stop_signal.as_deref(), Some("SIGQUIT"));
+        for bogus in ["99", "SIGBOGUS", "0", ""] {
+            img.stop_signal = Some(bogus.into());
+            assert_eq!(build_ok(&o, &img).stop_signal, None, "{bogus}");
+        }
+        o.stop_signal = Some("RTMIN+3".into());
+        assert_eq!(build_ok(&o, &img).stop_signal.as_deref(), Some("RTMIN+3"));
+        for bogus in ["99", "SIGBOGUS", "0", ""] {
+            o.stop_signal = Some(bogus.into());
+            let e = build(&o, &img, Rootfs::default(), plan(), &no_volumes, &|_| None)
+                .unwrap_err()
+                .to_string();
+            assert!(
+                e.starts_with(&format!("--stop-signal {bogus}: unknown signal")),
+                "{e}"
+            );
+        }
     }
 
     #[test]

@@ -54,6 +54,31 @@ fn group_entries(group: &str) -> impl Iterator<Item = GroupEntry<'_>> {
     })
 }
 
+/// A user or group given as a number: `Ok(None)` for a name, an error for a number that
+/// is no id (negative, or above u32; 4294967295 is refused against the id maps).
+fn number(what: &str, s: &str) -> Result<Option<u32>, String> {
+    let digits = s.strip_prefix(['-', '+']).unwrap_or(s);
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return Ok(None);
+    }
+    match s.parse::<u32>() {
+        Ok(n) => Ok(Some(n)),
+        Err(_) => Err(format!(
+            "invalid {what} {s}: use a name or a number from 0 to 4294967294"
+        )),
+    }
+}
+
+/// `--user`'s numeric uid and gid checked against the container's id maps, so that
+/// `box create` refuses what its start would (names are resolved, and checked, at start).
+pub fn check_numeric(spec: &str, maps: &crate::userns::IdMaps) -> Result<(), String> {
+    let (user, grp) = spec.split_once(':').unwrap_or((spec, ""));
+    let uid = number("user", user)?.unwrap_or(0);
+    let gid = number("group", grp)?.unwrap_or(0);
+    maps.check_identity(uid, gid, &[])
+        .map_err(|e| e.to_string())
+}
+
 /// Resolve `spec` ("" = root). `passwd`/`group` are the container's files ("" if absent).
 pub fn resolve(spec: &str, passwd: &str, group: &str) -> Result<Identity, String> {
     let (user, grp) = match spec.split_once(':') {
@@ -61,7 +86,7 @@ pub fn resolve(spec: &str, passwd: &str, group: &str) -> Result<Identity, String
         None => (spec, None),
     };
     let user = if user.is_empty() { "0" } else { user };
-    let numeric = user.parse::<u32>().ok();
+    let numeric = number("user", user)?;
     let entry = passwd_entries(passwd).find(|e| match numeric {
         Some(n) => e.uid == n,
         None => e.name == user,
@@ -76,9 +101,9 @@ pub fn resolve(spec: &str, passwd: &str, group: &str) -> Result<Identity, String
         }
     };
     if let Some(g) = grp.filter(|g| !g.is_empty()) {
-        gid = match g.parse::<u32>() {
-            Ok(n) => n,
-            Err(_) => group_entries(group)
+        gid = match number("group", g)? {
+            Some(n) => n,
+            None => group_entries(group)
                 .find(|e| e.name == g)
                 .map(|e| e.gid)
                 .ok_or_else(|| {
@@ -146,5 +171,45 @@ mod tests {
     fn unknown_names_fail() {
         assert!(resolve("nobody-here", PASSWD, GROUP).is_err());
         assert!(resolve("app:nogroup", PASSWD, GROUP).is_err());
+    }
+
+    #[test]
+    fn numbers_that_are_no_ids_fail() {
+        // A passwd line naming "-1" does not make it a name.
+        let passwd = format!("{PASSWD}-1:x:5:5::/:/bin/sh\n");
+        for bad in ["-1", "4294967296", "0:-1", "app:99999999999", "-0"] {
+            let e = resolve(bad, &passwd, GROUP).unwrap_err();
+            assert!(e.starts_with("invalid "), "{bad}: {e}");
+            assert!(e.contains("0 to 4294967294"), "{bad}: {e}");
+        }
+        // 4294967295 is a number: refused by the id maps, not here.
+        assert_eq!(resolve("4294967295", "", "").unwrap().uid, u32::MAX);
+    }
+
+    #[test]
+    fn numeric_users_checked_against_the_maps() {
+        use crate::userns::{IdMap, IdMaps};
+        let m = vec![IdMap {
+            container: 0,
+            host: 1000,
+            size: 65537,
+        }];
+        let maps = IdMaps {
+            uid: m.clone(),
+            gid: m,
+            root: false,
+        };
+        for ok in ["", "0", "65536:65536", "app", "app:wheel", "0:", ":10"] {
+            assert_eq!(check_numeric(ok, &maps), Ok(()), "{ok}");
+        }
+        for (bad, needle) in [
+            ("4294967295", "uid 4294967295 is not mapped"),
+            ("0:4294967295", "gid 4294967295 is not mapped"),
+            ("app:70000", "gid 70000 is not mapped"),
+            ("-1", "invalid user -1"),
+        ] {
+            let e = check_numeric(bad, &maps).unwrap_err();
+            assert!(e.starts_with(needle), "{bad}: {e}");
+        }
     }
 }

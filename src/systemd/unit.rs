@@ -138,6 +138,8 @@ pub fn run_args(config: &Config, image_env: &[String], volumes: &Path) -> Vec<St
         a.push(flag.to_string());
         a.push(v.to_string());
     };
+    // A set: an image may carry 100 000 variables.
+    let image_env: std::collections::HashSet<&String> = image_env.iter().collect();
     for e in sp.env.iter().filter(|e| !image_env.contains(e)) {
         opt("-e", e);
     }

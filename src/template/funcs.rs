@@ -141,7 +141,7 @@ pub fn call(name: &str, args: &[Val]) -> Result<Val, Error> {
             let (f, rest) = args
                 .split_first()
                 .ok_or_else(|| fail("wrong number of args for printf"))?;
-            s(printf(&string_arg(name, f)?, rest))
+            s(printf(&string_arg(name, f)?, rest)?)
         }
         "print" | "println" => {
             // Go's Print puts spaces between operands when neither is a string.
@@ -251,9 +251,39 @@ fn compare(a: &Val, b: &Val) -> Result<std::cmp::Ordering, Error> {
     }
 }
 
+/// Go's limit on a printf width or precision (`fmt`'s `tooLarge`): a larger one is an
+/// error here (Go prints `%!(BADWIDTH)`), not a gigabyte of padding.
+pub const MAX_WIDTH: u64 = 1_000_000;
+
+/// The digits of a width or precision, refused above [`MAX_WIDTH`].
+fn width_of(digits: &str, what: &str) -> Result<usize, Error> {
+    let mut n: u64 = 0;
+    for d in digits.bytes() {
+        n = n.saturating_mul(10).saturating_add(u64::from(d - b'0'));
+    }
+    if n > MAX_WIDTH {
+        return Err(fail(format!(
+            "printf: the {what} {digits} is too large (at most {MAX_WIDTH})"
+        )));
+    }
+    Ok(n as usize)
+}
+
+/// `%.Nf`: Rust's formatter takes at most 65535 digits, and an f64 has at most 1074
+/// fractional digits: the rest are zeros, appended.
+pub(super) fn fixed(x: f64, precision: usize) -> String {
+    const EXACT: usize = 1074;
+    let mut t = format!("{:.*}", precision.min(EXACT), x);
+    if precision > EXACT && x.is_finite() {
+        t.push_str(&"0".repeat(precision - EXACT));
+    }
+    t
+}
+
 /// Go's `fmt.Sprintf` for the verbs people use in formats: %s %v %d %q %f %x %%, with
-/// `-`, `0`, width and precision. Unknown verbs print as Go does: `%!z(…)`.
-pub fn printf(fmt: &str, args: &[Val]) -> String {
+/// `-`, `0`, width and precision (at most [`MAX_WIDTH`]). Unknown verbs print as Go
+/// does: `%!z(…)`.
+pub fn printf(fmt: &str, args: &[Val]) -> Result<String, Error> {
     let mut out = String::new();
     let mut chars = fmt.chars().peekable();
     let mut next = 0usize;
@@ -277,6 +307,7 @@ pub fn printf(fmt: &str, args: &[Val]) -> String {
             width.push(d);
             chars.next();
         }
+        let w = width_of(&width, "width")?;
         let mut precision: Option<usize> = None;
         if chars.peek() == Some(&'.') {
             chars.next();
@@ -285,7 +316,7 @@ pub fn printf(fmt: &str, args: &[Val]) -> String {
                 p.push(d);
                 chars.next();
             }
-            precision = Some(p.parse().unwrap_or(0));
+            precision = Some(width_of(&p, "precision")?);
         }
         let Some(verb) = chars.next() else {
             out.push_str("%!(NOVERB)");
@@ -311,7 +342,7 @@ pub fn printf(fmt: &str, args: &[Val]) -> String {
             ('q', a) => serde_json::to_string(&go_print(a)).unwrap_or_default(),
             ('d', Some(Value::Number(n))) if n.as_i64().is_some() => n.to_string(),
             ('f' | 'F', Some(Value::Number(n))) => {
-                format!("{:.*}", precision.unwrap_or(6), n.as_f64().unwrap_or(0.0))
+                fixed(n.as_f64().unwrap_or(0.0), precision.unwrap_or(6))
             }
             ('x', Some(Value::Number(n))) if n.as_i64().is_some() => {
                 format!("{:x}", n.as_i64().unwrap_or(0))
@@ -323,7 +354,6 @@ pub fn printf(fmt: &str, args: &[Val]) -> String {
                 go_print(a)
             ),
         };
-        let w: usize = width.parse().unwrap_or(0);
         let len = body.chars().count();
         if len >= w {
             out.push_str(&body);
@@ -344,5 +374,5 @@ pub fn printf(fmt: &str, args: &[Val]) -> String {
         let extra: Vec<String> = args[next..].iter().map(go_print).collect();
         out.push_str(&format!("%!(EXTRA {})", extra.join(", ")));
     }
-    out
+    Ok(out)
 }

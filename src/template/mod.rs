@@ -14,7 +14,8 @@
 //! - `if`/`else if`/`else`/`end`, `range` (arrays, maps in sorted key order, integers
 //!   counting from 0; `$i, $v :=`; `else`), `with`/`else`/`end`;
 //! - functions: `json`, `index`, `len`, `join`, `split`, `lower`, `upper`, `title`,
-//!   `truncate`, `printf` (%s %v %d %q %f %x with width/`-`), `print`, `println`,
+//!   `truncate`, `printf` (%s %v %d %q %f %x with width/`-`/precision; a width or
+//!   precision above Go's 1 000 000 is an error), `print`, `println`,
 //!   `eq` (any number of right operands), `ne`, `lt`, `le`, `gt`, `ge`, `and`, `or`, `not`.
 //!
 //! Values print like Go's `fmt` prints decoded JSON: `[a b]` for arrays, `map[k:v]` for
@@ -271,6 +272,33 @@ mod tests {
             assert!(e.starts_with("template: "), "{bad}: {e}");
             assert!(!e.contains('\n'), "{bad}: {e}");
         }
+    }
+
+    #[test]
+    fn printf_widths_and_precisions_stop_at_gos_limit() {
+        for bad in [
+            r#"{{printf "%.999999999f" 1.0}}"#,
+            r#"{{printf "%.1000001s" .Id}}"#,
+            r#"{{printf "%1000001d" 1}}"#,
+            r#"{{printf "%-99999999999999999999999999s" .Id}}"#,
+            r#"{{printf "%999999999s"}}"#,
+        ] {
+            let e = render(bad, &data()).unwrap_err().to_string();
+            assert!(
+                e.starts_with("template: executing: printf: the "),
+                "{bad}: {e}"
+            );
+            assert!(e.contains("is too large (at most 1000000)"), "{bad}: {e}");
+        }
+        // Up to the limit: Go's output, exact past Rust's 65535-digit formatter limit.
+        assert_eq!(r(r#"{{printf "%1000000d" 7}}"#).len(), 1_000_000);
+        let f = r(r#"{{printf "%.1000000f" 1.5}}"#);
+        assert_eq!(f.len(), 1_000_002);
+        assert!(f.starts_with("1.5000") && f.ends_with("000"));
+        for x in [f64::from_bits(1), 0.1, -1.5e300, 1.0 / 3.0] {
+            assert_eq!(funcs::fixed(x, 1500), format!("{x:.1500}"));
+        }
+        assert_eq!(r(r#"{{printf "%.3s|%08.3f" .Id 3.14159}}"#), "abc|0003.142");
     }
 
     #[test]

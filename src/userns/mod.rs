@@ -62,6 +62,17 @@ pub enum Error {
     #[error("user namespace helper: {0}")]
     Helper(String),
     #[error(
+        "{what} {id} is not mapped in the container's user namespace (its {kind}s are {mapped}): use one of those"
+    )]
+    Unmapped {
+        what: &'static str,
+        kind: &'static str,
+        id: u32,
+        mapped: String,
+    },
+    #[error("cannot read the id maps of process {pid}: {detail}")]
+    ReadMaps { pid: i32, detail: String },
+    #[error(
         "cannot create a user namespace: {0} (is kernel.unprivileged_userns_clone or user.max_user_namespaces 0?)"
     )]
     Unshare(nix::Error),
@@ -207,6 +218,64 @@ impl IdMaps {
         translate(&self.gid, host, |m| (m.host, m.container))
     }
 
+    /// The maps of the user namespace of process `pid` (e.g. a running container's PID 1),
+    /// from its /proc/PID/uid_map and gid_map as this process sees them.
+    pub fn of_process(pid: i32) -> Result<IdMaps, Error> {
+        let read = |file: &str| -> Result<Vec<IdMap>, Error> {
+            let bad = |detail: String| Error::ReadMaps { pid, detail };
+            let text = std::fs::read_to_string(format!("/proc/{pid}/{file}"))
+                .map_err(|e| bad(format!("{file}: {e}")))?;
+            text.lines()
+                .map(|l| {
+                    let f: Vec<u32> = l
+                        .split_whitespace()
+                        .map(str::parse)
+                        .collect::<Result<_, _>>()
+                        .map_err(|_| bad(format!("{file}: bad line {l:?}")))?;
+                    match f[..] {
+                        [container, host, size] => Ok(IdMap {
+                            container,
+                            host,
+                            size,
+                        }),
+                        _ => Err(bad(format!("{file}: bad line {l:?}"))),
+                    }
+                })
+                .collect()
+        };
+        Ok(IdMaps {
+            uid: read("uid_map")?,
+            gid: read("gid_map")?,
+            root: Uid::current().is_root(),
+        })
+    }
+
+    /// Refuse an identity these maps cannot give a process: an unmapped uid or gid makes
+    /// setresuid/setresgid fail, or, for 4294967295 (`(uid_t)-1`, never mappable), leaves
+    /// the process's ids "unchanged": root. Supplementary groups are checked only where
+    /// they can be set.
+    pub fn check_identity(&self, uid: u32, gid: u32, groups: &[u32]) -> Result<(), Error> {
+        let unmapped =
+            |what: &'static str, kind: &'static str, id: u32, maps: &[IdMap]| Error::Unmapped {
+                what,
+                kind,
+                id,
+                mapped: show_ranges(maps),
+            };
+        if self.host_uid(uid).is_none() {
+            return Err(unmapped("uid", "uid", uid, &self.uid));
+        }
+        if self.host_gid(gid).is_none() {
+            return Err(unmapped("gid", "gid", gid, &self.gid));
+        }
+        if self.setgroups_allowed()
+            && let Some(&g) = groups.iter().find(|g| self.host_gid(**g).is_none())
+        {
+            return Err(unmapped("the supplementary group gid", "gid", g, &self.gid));
+        }
+        Ok(())
+    }
+
     /// Whether processes in the namespace may call setgroups (a user's single-id map
     /// denies it, as the kernel requires).
     pub fn setgroups_allowed(&self) -> bool {
@@ -233,6 +302,37 @@ impl fmt::Display for IdMap {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{} {} {}", self.container, self.host, self.size)
     }
+}
+
+/// The container ids of `maps` as "0-65536" (adjacent ranges merged, comma-separated).
+fn show_ranges(maps: &[IdMap]) -> String {
+    let mut r: Vec<(u64, u64)> = maps
+        .iter()
+        .filter(|m| m.size > 0)
+        .map(|m| (m.container as u64, m.container as u64 + m.size as u64 - 1))
+        .collect();
+    r.sort();
+    let mut merged: Vec<(u64, u64)> = Vec::new();
+    for (a, b) in r {
+        match merged.last_mut() {
+            Some(last) if a <= last.1 + 1 => last.1 = last.1.max(b),
+            _ => merged.push((a, b)),
+        }
+    }
+    if merged.is_empty() {
+        return "none".into();
+    }
+    merged
+        .iter()
+        .map(|(a, b)| {
+            if a == b {
+                a.to_string()
+            } else {
+                format!("{a}-{b}")
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 fn single(id: u32) -> IdMap {
@@ -455,6 +555,84 @@ mod tests {
         assert_eq!(maps.host_uid(1001), Some(101000));
         assert_eq!(m.iter().map(|x| x.size as u64).sum::<u64>(), 65537);
         assert!(keep_id(70000, &[r(100000, 65536)]).is_err());
+    }
+
+    #[test]
+    fn identities_outside_the_maps_are_refused() {
+        let m = auto(1000, &[r(100000, 65536)]);
+        let maps = IdMaps {
+            uid: m.clone(),
+            gid: m,
+            root: false,
+        };
+        assert!(maps.check_identity(0, 0, &[0, 10]).is_ok());
+        assert!(maps.check_identity(65536, 65536, &[65536]).is_ok());
+        let e = maps
+            .check_identity(u32::MAX, 0, &[])
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            e,
+            "uid 4294967295 is not mapped in the container's user namespace (its uids are 0-65536): use one of those"
+        );
+        let e = maps
+            .check_identity(0, u32::MAX, &[])
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("gid 4294967295 is not mapped"), "{e}");
+        let e = maps
+            .check_identity(0, 0, &[10, 70000])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("the supplementary group gid 70000 is not mapped"),
+            "{e}"
+        );
+        // Root's identity map covers everything but (uid_t)-1.
+        let all = vec![IdMap {
+            container: 0,
+            host: 0,
+            size: u32::MAX,
+        }];
+        let root = IdMaps {
+            uid: all.clone(),
+            gid: all,
+            root: true,
+        };
+        assert!(root.check_identity(u32::MAX - 1, u32::MAX - 1, &[]).is_ok());
+        let e = root
+            .check_identity(u32::MAX, 0, &[])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("(its uids are 0-4294967294)"), "{e}");
+        assert!(root.check_identity(0, 0, &[u32::MAX]).is_err());
+        // Several ranges, shown merged where adjacent.
+        let split = auto(1000, &[r(100000, 10), r(300000, 5)]);
+        assert_eq!(show_ranges(&split), "0-15");
+        assert_eq!(
+            show_ranges(&[
+                IdMap {
+                    container: 0,
+                    host: 1,
+                    size: 1
+                },
+                IdMap {
+                    container: 5,
+                    host: 9,
+                    size: 3
+                }
+            ]),
+            "0,5-7"
+        );
+    }
+
+    #[test]
+    fn maps_of_a_process_are_read_from_proc() {
+        let me = IdMaps::of_process(std::process::id() as i32).unwrap();
+        assert!(!me.uid.is_empty() && !me.gid.is_empty());
+        let uid = Uid::current().as_raw();
+        assert!(me.container_uid(uid).is_some() || me.host_uid(uid).is_some());
+        assert!(IdMaps::of_process(i32::MAX).is_err());
     }
 
     #[test]

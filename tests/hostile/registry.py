@@ -19,6 +19,10 @@ scenario; every other byte it serves is valid:
   hangblob      the layer request sends headers and half the body, then stalls
   bomb          a 4.5 MiB gzip layer inflating to a 1 GiB file of zeros (diff_id of a tiny tar)
   badconfig     the config blob is not JSON (digest and size valid)
+  trickle       the layer is sent one byte a second (Content-Length right, every byte valid)
+  tricklemanifest  the manifest is sent one byte a second
+  bigtoken      every request needs a Bearer token, and the token service (/token on this
+                server) hands out a 1,000,000-byte token
 
 Images that are valid but hostile in what they hold (pulls must succeed or fail cleanly):
 
@@ -135,7 +139,7 @@ class Image:
 HELLO = tar_of({"hello": b"#!/bin/sh\necho hello\n"})
 IMAGES = {name: Image(HELLO) for name in
           ["ok", "truncated", "oversized", "digest", "badlength", "notjson", "hugemanifest",
-           "hang", "hangblob"]}
+           "hang", "hangblob", "trickle", "tricklemanifest", "bigtoken"]}
 IMAGES["badconfig"] = Image(HELLO, config=b"this is not json {")
 
 
@@ -313,10 +317,34 @@ class Handler(http.server.BaseHTTPRequestHandler):
     def do_HEAD(self):
         self.do_GET()
 
+    def trickle(self, body, ctype):
+        """Headers at once, then the body one byte a second (until the client leaves)."""
+        self.send_response(200)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        try:
+            for i in range(len(body)):
+                self.wfile.write(body[i:i + 1])
+                self.wfile.flush()
+                time.sleep(1)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        self.close_connection = True
+
     def do_GET(self):
         parts = self.path.split("?")[0].strip("/").split("/")
         if parts == ["v2"]:
             return self.send(200, b"{}")
+        if parts == ["token"]:
+            return self.send(200, json.dumps({"token": "A" * 1_000_000}).encode())
+        if (len(parts) > 2 and parts[:3] == ["v2", "hostile", "bigtoken"]
+                and not self.headers.get("Authorization")):
+            port = self.server.server_address[1]
+            challenge = (f'Bearer realm="http://127.0.0.1:{port}/token",service="hostile",'
+                         'scope="repository:hostile/bigtoken:pull"')
+            return self.send(401, b'{"errors":[{"code":"UNAUTHORIZED"}]}',
+                             headers=[("WWW-Authenticate", challenge)])
         # v2/hostile/<scenario>/{manifests,blobs}/<ref>
         if len(parts) != 5 or parts[0] != "v2" or parts[1] != "hostile":
             return self.send(404, b'{"errors":[{"code":"NAME_UNKNOWN"}]}')
@@ -355,6 +383,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if scenario == "hang":
             time.sleep(3600)
             return
+        if scenario == "tricklemanifest":
+            return self.trickle(img.manifest, OCI_MANIFEST)
         return self.send(200, img.manifest, OCI_MANIFEST, headers=[digest])
 
     def blob(self, scenario, img, blob, is_layer):
@@ -376,6 +406,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return self.send(200, bytes(bad), "application/octet-stream")
         if scenario == "badlength":
             return self.send(200, blob[:-10], "application/octet-stream")
+        if scenario == "trickle":
+            return self.trickle(blob, "application/octet-stream")
         if scenario == "hangblob":
             self.send_response(200)
             self.send_header("Content-Length", str(len(blob)))

@@ -15,6 +15,8 @@ mod docs;
 mod escape;
 mod hostile;
 mod hostile_container;
+mod hostile_run;
+mod hostile_store;
 mod hostile_unpack;
 mod lifecycle;
 mod network;
