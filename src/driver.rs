@@ -6,7 +6,7 @@
 //! runtime dir per kernel release, so `box run` does not pay for the probe each time.
 use std::path::{Path, PathBuf};
 
-use crate::cli::args::StorageDriver;
+use crate::spec::Driver as StorageDriver;
 use crate::userns::{self, IdMaps};
 
 #[derive(Debug, thiserror::Error)]

@@ -12,6 +12,7 @@
 //! - `registry`: OCI distribution client (references, auth, manifests, blobs).
 //! - `storage`: content-addressed per-user store, layer unpack, image records, locks.
 //! - `userns`: subuid/subgid ranges, newuidmap/newgidmap, re-exec into a user namespace.
+//! - `spec`: what a container is (the typed `Spec` stored in its record); a leaf.
 //! - `run`: container creation (namespaces, rootfs, security) and supervision.
 //! - `container`: persistent container records and state.
 //! - `cgroup`: cgroup v2 detection, delegation and limits.
@@ -31,6 +32,7 @@ pub mod network;
 pub mod paths;
 pub mod registry;
 pub mod run;
+pub mod spec;
 pub mod storage;
 pub mod systemd;
 pub mod template;

@@ -378,7 +378,7 @@ fn available_cpus() -> usize {
 /// Bytes in the shortest unit `parse_size` reads back exactly: `64m`, `1g`, `1536k`.
 pub fn format_size(bytes: u64) -> String {
     for (unit, shift) in [("g", 30), ("m", 20), ("k", 10)] {
-        if bytes != 0 && bytes % (1 << shift) == 0 {
+        if bytes != 0 && bytes.is_multiple_of(1 << shift) {
             return format!("{}{unit}", bytes >> shift);
         }
     }

@@ -24,8 +24,7 @@ mod stats;
 pub use detect::{Hierarchy, Summary, detect, mount_in_container};
 pub use limits::{
     CpuMax, DEFAULT_CPU_PERIOD, DEFAULT_PIDS_LIMIT, LimitFlags, Limits, Pids, Swap, format_size,
-    parse_cpu_list, parse_size,
-    shares_to_weight,
+    parse_cpu_list, parse_size, shares_to_weight,
 };
 pub use plan::{Plan, SUPERVISOR_LEAF, prepare};
 pub use stats::{Stats, stats};

@@ -109,11 +109,11 @@ fn gather(ctx: &Ctx) -> Info {
         (Some(m), Ok(())) => match crate::driver::probe(&ctx.paths.runtime, m) {
             Ok(p) => Storage {
                 driver: p
-                    .choose(ctx.global.storage_driver)
+                    .choose(ctx.global.storage_driver.map(Into::into))
                     .map(|d| driver_name(d).to_string())
                     .ok(),
                 problem: p
-                    .choose(ctx.global.storage_driver)
+                    .choose(ctx.global.storage_driver.map(Into::into))
                     .err()
                     .map(|e| e.to_string()),
                 overlay_in_userns: Some(p.overlay),
@@ -196,8 +196,8 @@ impl Storage {
     }
 }
 
-fn driver_name(d: crate::cli::args::StorageDriver) -> &'static str {
-    use crate::cli::args::StorageDriver::*;
+fn driver_name(d: crate::spec::Driver) -> &'static str {
+    use crate::spec::Driver::*;
     match d {
         Overlay => "overlay (native, in user namespace)",
         FuseOverlayfs => "fuse-overlayfs",

@@ -70,15 +70,32 @@ pub fn container_json(ctx: &Ctx, rec: &Record, st: &State) -> Value {
         })
         .collect();
     // Ports as resolved at create time (random host ports, ranges, -P), not the raw -p text.
-    let network = crate::network::inspect(&crate::run::hooks::network_plan(spec), None);
+    let network = crate::network::inspect(&spec.network, None);
     let port_bindings = network["Ports"].clone();
-    let res = &spec.resources;
-    let memory = res
-        .memory
-        .as_deref()
-        .and_then(|m| crate::cgroup::parse_size(m).ok())
-        .unwrap_or(0);
-    let nano_cpus = res.cpus.map(|c| (c * 1e9) as i64).unwrap_or(0);
+    // docker's HostConfig fields, from the limits (--cpus is a quota over the default
+    // period; any other period shows as CpuQuota/CpuPeriod).
+    let l = &spec.limits;
+    let memory = l.memory.unwrap_or(0);
+    let memory_swap: i64 = match (l.memory, l.swap) {
+        (_, Some(crate::cgroup::Swap::Unlimited)) => -1,
+        (Some(m), Some(crate::cgroup::Swap::Bytes(s))) => (m + s) as i64,
+        _ => 0,
+    };
+    let (nano_cpus, cpu_quota, cpu_period) = match l.cpu_max {
+        Some(crate::cgroup::CpuMax {
+            quota: Some(q),
+            period: crate::cgroup::DEFAULT_CPU_PERIOD,
+        }) => (q as i64 * 10_000, 0, 0),
+        Some(crate::cgroup::CpuMax { quota, period }) => {
+            (0, quota.map_or(-1, |q| q as i64), period as i64)
+        }
+        None => (0, 0, 0),
+    };
+    let pids_limit: i64 = match l.pids {
+        crate::cgroup::Pids::Default => 0,
+        crate::cgroup::Pids::Unlimited => -1,
+        crate::cgroup::Pids::Max(n) => n as i64,
+    };
     let policy = monitor::restart_policy(rec);
     let info = monitor::read_info(rec);
     let network_mode = match spec.network_arg() {
@@ -120,16 +137,16 @@ pub fn container_json(ctx: &Ctx, rec: &Record, st: &State) -> Value {
             Mount::Tmpfs { target, options } => Some((target.clone(), options.join(","))),
             _ => None,
         }).collect::<BTreeMap<_, _>>(),
-        "UsernsMode": spec.userns,
+        "UsernsMode": spec.userns.name(),
         "Init": spec.init,
         "Memory": memory,
-        "MemorySwap": res.memory_swap.as_deref().and_then(|m| crate::cgroup::parse_size(m).ok()).unwrap_or(0),
+        "MemorySwap": memory_swap,
         "NanoCpus": nano_cpus,
-        "CpuShares": res.cpu_shares.unwrap_or(0),
-        "CpuQuota": res.cpu_quota.unwrap_or(0),
-        "CpuPeriod": res.cpu_period.unwrap_or(0),
-        "CpusetCpus": res.cpuset_cpus.clone().unwrap_or_default(),
-        "PidsLimit": res.pids_limit.unwrap_or(0),
+        "CpuWeight": l.cpu_weight.unwrap_or(0),
+        "CpuQuota": cpu_quota,
+        "CpuPeriod": cpu_period,
+        "CpusetCpus": l.cpuset_cpus.clone().unwrap_or_default(),
+        "PidsLimit": pids_limit,
     });
     json!({
         "Id": rec.id(),

@@ -438,7 +438,17 @@ pub fn exec(ctx: &Ctx, args: ExecArgs) -> Result<u8> {
         bail!("container {} is paused: unpause it first", rec.name());
     }
     let pid = st.pid.context("the container's record has no pid")?;
-    monitor::exec::exec(&rec, pid, &args)
+    let opts = monitor::exec::Opts {
+        command: args.command.clone(),
+        interactive: args.interactive,
+        tty: args.tty,
+        detach: args.detach,
+        env: args.env.clone(),
+        user: args.user.clone(),
+        workdir: args.workdir.clone(),
+        privileged: args.privileged,
+    };
+    Ok(monitor::exec::exec(&rec, pid, &opts)?)
 }
 
 // ------------------------------------------------------------------ stop / kill
@@ -807,7 +817,7 @@ pub fn cp(ctx: &Ctx, args: CpArgs) -> Result<u8> {
 pub fn port(ctx: &Ctx, args: PortArgs) -> Result<u8> {
     let c = containers(ctx)?;
     let rec = c.find(&args.container)?;
-    let plan = crate::run::hooks::network_plan(&rec.config.spec);
+    let plan = rec.config.spec.network.clone();
     print!("{}", crate::network::format_ports(&plan.ports));
     Ok(0)
 }

@@ -8,6 +8,7 @@ use crate::cli::args::{
 
 pub mod archive;
 pub mod completion;
+pub mod container_spec;
 pub mod generate;
 pub mod image;
 pub mod info;

@@ -7,10 +7,10 @@ use anyhow::{Context, Result};
 
 use super::pull;
 use crate::cli::Ctx;
-use crate::cli::args::{ContainerOpts, CreateArgs, LogLevel, RunArgs, StorageDriver};
+use crate::cli::args::{ContainerOpts, CreateArgs, LogLevel, RunArgs};
 use crate::container::{Config, Containers, Record, time};
-use crate::run::spec::{self, ImageDefaults};
 use crate::run::{Rootfs, StartOptions, Watcher};
+use crate::spec::ImageDefaults;
 use crate::storage::Store;
 use crate::userns::{self, IdMaps};
 
@@ -71,13 +71,13 @@ fn create_record_watched(
     let mode = userns::Mode::parse(&opts.userns).unwrap_or_default();
     let maps = IdMaps::for_current_user(mode)?;
     let probe = crate::driver::probe(&ctx.paths.runtime, &maps)?;
-    let mut driver = probe.choose(ctx.global.storage_driver)?;
+    let mut driver = probe.choose(ctx.global.storage_driver.map(Into::into))?;
     let keep_id = mode == userns::Mode::KeepId && !maps.root;
     if keep_id {
         // The image's files were stored for the auto mapping: under keep-id only
         // fuse-overlayfs can show them with their owners (no chown-copy of the image).
         driver = probe
-            .choose(Some(StorageDriver::FuseOverlayfs))
+            .choose(Some(crate::spec::Driver::FuseOverlayfs))
             .context("--userns=keep-id needs fuse-overlayfs")?;
     }
     let image_config = image.config.config().as_ref();
@@ -107,13 +107,10 @@ fn create_record_watched(
         paths: &ctx.paths,
         names: std::cell::RefCell::new(Vec::new()),
     };
-    let spec = spec::build(
+    let spec = crate::commands::container_spec::build(
         opts,
         &defaults,
-        Rootfs {
-            driver: driver.into(),
-            layers,
-        },
+        Rootfs { driver, layers },
         net,
         &|name| anonymous.resolve(name).map_err(|e| e.to_string()),
         &|k| std::env::var(k).ok(),
@@ -131,7 +128,7 @@ fn create_record_watched(
             format!("the image's User {}: {e}", spec.user)
         })
     })?;
-    let labels = spec::parse_labels(&opts.label)?;
+    let labels = crate::spec::labels(&opts.label)?;
     let image_name = image
         .names
         .first()

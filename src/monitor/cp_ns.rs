@@ -25,7 +25,7 @@ use super::{Ctx, Error, Result, fail};
 use crate::container::{Record, Status};
 use crate::paths::Paths;
 use crate::run::{rootfs, sys};
-use crate::userns::{self, IdMaps};
+use crate::userns::IdMaps;
 
 /// Run `copy` with the container's root directory, in the container's user namespace.
 pub fn in_container(
@@ -48,7 +48,7 @@ pub fn in_container(
         });
     }
     let spec = &rec.config.spec;
-    let mode = userns::Mode::parse(&spec.userns).unwrap_or_default();
+    let mode = spec.userns;
     let maps = IdMaps::for_current_user(mode)?;
     crate::run::make_rootfs_dirs(rec, spec)?;
     let layout = crate::run::layout(paths, rec, spec, mode, &maps)?;

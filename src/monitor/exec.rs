@@ -18,13 +18,12 @@ use std::io::{IoSlice, IoSliceMut, Read, Write};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 
-use anyhow::{Context, Result, bail};
 use nix::fcntl::{OFlag, open};
 use nix::sched::{CloneFlags, setns};
 use nix::sys::stat::Mode;
 use nix::unistd::{ForkResult, Gid, Pid, Uid, fork};
 
-use crate::cli::args::ExecArgs;
+use super::{Ctx, Error, Result, fail};
 use crate::container::Record;
 use crate::exit::Coded;
 use crate::run::{create, security, supervise, sys};
@@ -48,15 +47,39 @@ fn same_ns(pid: i32, name: &str) -> bool {
 
 fn cstrings(v: &[String]) -> Result<Vec<CString>> {
     v.iter()
-        .map(|s| CString::new(s.as_bytes()).with_context(|| format!("{s:?} contains a NUL byte")))
+        .map(|s| {
+            CString::new(s.as_bytes())
+                .map_err(|_| Error::Failed(format!("{s:?} contains a NUL byte")))
+        })
         .collect()
 }
 
+/// What `box exec` asks for.
+#[derive(Debug, Clone, Default)]
+pub struct Opts {
+    /// The command and its arguments.
+    pub command: Vec<String>,
+    /// Keep stdin open.
+    pub interactive: bool,
+    /// A terminal, allocated in the container.
+    pub tty: bool,
+    /// Run in the background: stdio on /dev/null, not killed with box.
+    pub detach: bool,
+    /// `KEY=VALUE`, or `KEY` for the caller's value.
+    pub env: Vec<String>,
+    /// `user[:group]`, else the container's.
+    pub user: Option<String>,
+    /// The working directory, else the container's.
+    pub workdir: Option<String>,
+    /// Every capability, no seccomp.
+    pub privileged: bool,
+}
+
 /// Run `args.command` in the container whose PID 1 is `pid`; returns its exit code.
-pub fn exec(rec: &Record, pid: i32, args: &ExecArgs) -> Result<u8> {
+pub fn exec(rec: &Record, pid: i32, args: &Opts) -> Result<u8> {
     let threads = sys::thread_count();
     if threads != 1 {
-        bail!("box exec must be single-threaded but has {threads} threads (a bug)");
+        fail!("box exec must be single-threaded but has {threads} threads (a bug)");
     }
     let spec = &rec.config.spec;
     // Open every namespace first: the pid may die, and the fds keep them valid.
@@ -71,7 +94,7 @@ pub fn exec(rec: &Record, pid: i32, args: &ExecArgs) -> Result<u8> {
             OFlag::O_RDONLY | OFlag::O_CLOEXEC,
             Mode::empty(),
         )
-        .with_context(|| format!("cannot open {path} to join the container"))?;
+        .ctx(|| format!("cannot open {path} to join the container"))?;
         ns_fds.push((fd, *flag));
     }
 
@@ -93,7 +116,7 @@ pub fn exec(rec: &Record, pid: i32, args: &ExecArgs) -> Result<u8> {
         }
         env.push(Some(kv));
     };
-    set_env(format!("PATH={}", crate::run::spec::DEFAULT_PATH));
+    set_env(format!("PATH={}", crate::spec::DEFAULT_PATH));
     set_env(format!("HOSTNAME={hostname}"));
     for e in &spec.env {
         set_env(e.clone());
@@ -121,7 +144,7 @@ pub fn exec(rec: &Record, pid: i32, args: &ExecArgs) -> Result<u8> {
     let path_dirs: Vec<String> = env
         .iter()
         .find_map(|e| e.strip_prefix("PATH="))
-        .unwrap_or(crate::run::spec::DEFAULT_PATH)
+        .unwrap_or(crate::spec::DEFAULT_PATH)
         .split(':')
         .map(String::from)
         .collect();
@@ -134,7 +157,8 @@ pub fn exec(rec: &Record, pid: i32, args: &ExecArgs) -> Result<u8> {
     let seccomp = if privileged {
         Vec::new()
     } else {
-        create::seccomp_programs(spec, caps).context("building the seccomp profile")?
+        create::seccomp_programs(spec, caps)
+            .map_err(|e| Error::Failed(format!("building the seccomp profile: {e}")))?
     };
 
     // The terminal is allocated inside the container (its own devpts), by C1.
@@ -144,17 +168,18 @@ pub fn exec(rec: &Record, pid: i32, args: &ExecArgs) -> Result<u8> {
     } else {
         None
     };
-    let devnull = open("/dev/null", OFlag::O_RDWR | OFlag::O_CLOEXEC, Mode::empty())?;
+    let devnull = open("/dev/null", OFlag::O_RDWR | OFlag::O_CLOEXEC, Mode::empty())
+        .ctx(|| "open /dev/null".into())?;
 
-    let (pid_r, pid_w) = std::os::unix::net::UnixStream::pair()?;
-    let (mut err_r, err_w) = std::io::pipe()?;
+    let (pid_r, pid_w) = std::os::unix::net::UnixStream::pair().ctx(|| "socketpair".into())?;
+    let (mut err_r, err_w) = std::io::pipe().ctx(|| "pipe".into())?;
     // SAFETY: prctl with integer arguments.
     unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
-    let (alive_r, alive_w) = nix::unistd::pipe2(OFlag::O_CLOEXEC)?;
+    let (alive_r, alive_w) = nix::unistd::pipe2(OFlag::O_CLOEXEC).ctx(|| "pipe".into())?;
     let (mut sfd, _old_mask) = supervise::block_signals()?;
 
     // SAFETY: single-threaded (checked above).
-    match unsafe { fork() }.context("fork")? {
+    match unsafe { fork() }.ctx(|| "fork".into())? {
         ForkResult::Child => {
             drop(pid_r);
             drop(err_r);
@@ -195,7 +220,7 @@ pub fn exec(rec: &Record, pid: i32, args: &ExecArgs) -> Result<u8> {
                 Ok(p) => p,
                 Err(_) => {
                     let text = String::from_utf8_lossy(&msg);
-                    bail!(
+                    fail!(
                         "cannot enter the container: {}",
                         text.split_once(':').map(|x| x.1).unwrap_or(&text).trim()
                     );
@@ -207,7 +232,7 @@ pub fn exec(rec: &Record, pid: i32, args: &ExecArgs) -> Result<u8> {
                 let text = String::from_utf8_lossy(&msg).into_owned();
                 let (code, m) = text.split_once(':').unwrap_or(("125", &text));
                 let code: u8 = code.parse().unwrap_or(crate::exit::BOX_ERROR);
-                return Err(Coded::new(code, m.trim().to_string()).into());
+                return Err(Error::Coded(Coded::new(code, m.trim().to_string())));
             }
             if args.detach {
                 return Ok(0);
@@ -216,7 +241,10 @@ pub fn exec(rec: &Record, pid: i32, args: &ExecArgs) -> Result<u8> {
                 Some(master) => Some(supervise::Relay {
                     master,
                     stdin: args.interactive,
-                    out: std::io::stdout().as_fd().try_clone_to_owned()?,
+                    out: std::io::stdout()
+                        .as_fd()
+                        .try_clone_to_owned()
+                        .ctx(|| "stdout".into())?,
                     winch: true,
                 }),
                 None => None,

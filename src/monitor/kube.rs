@@ -41,10 +41,6 @@ fn image_file(rec: &Record, path: &str) -> String {
     String::new()
 }
 
-fn memory_quantity(s: &str) -> Option<String> {
-    crate::cgroup::parse_size(s).ok().map(|b| b.to_string())
-}
-
 fn cpu_quantity(cpus: f64) -> String {
     format!("{}m", (cpus * 1000.0).round() as u64)
 }
@@ -80,7 +76,9 @@ pub fn pod(recs: &[Record], volumes_root: &Path) -> Value {
         if !spec.cwd.is_empty() && spec.cwd != "/" {
             c.insert("workingDir".into(), json!(spec.cwd));
         }
-        let ports: Vec<Value> = crate::run::hooks::network_plan(spec)
+        let ports: Vec<Value> = spec
+            .network
+            .clone()
             .ports
             .iter()
             .map(|p| {
@@ -156,11 +154,15 @@ pub fn pod(recs: &[Record], volumes_root: &Path) -> Value {
             c.insert("volumeMounts".into(), json!(mounts));
         }
         let mut limits = Map::new();
-        if let Some(m) = spec.resources.memory.as_deref().and_then(memory_quantity) {
-            limits.insert("memory".into(), json!(m));
+        if let Some(m) = spec.limits.memory {
+            limits.insert("memory".into(), json!(m.to_string()));
         }
-        if let Some(cpus) = spec.resources.cpus {
-            limits.insert("cpu".into(), json!(cpu_quantity(cpus)));
+        if let Some(crate::cgroup::CpuMax {
+            quota: Some(q),
+            period,
+        }) = spec.limits.cpu_max
+        {
+            limits.insert("cpu".into(), json!(cpu_quantity(q as f64 / period as f64)));
         }
         if !limits.is_empty() {
             c.insert("resources".into(), json!({"limits": limits}));
@@ -177,16 +179,13 @@ pub fn pod(recs: &[Record], volumes_root: &Path) -> Value {
             RestartPolicy::No => restart,
             RestartPolicy::OnFailure(_) if restart == "Never" => "OnFailure",
             RestartPolicy::OnFailure(_) => restart,
-            RestartPolicy::Always => "Always",
+            RestartPolicy::Always | RestartPolicy::UnlessStopped => "Always",
         };
     }
     let mut spec = Map::new();
     spec.insert("containers".into(), json!(containers));
     spec.insert("restartPolicy".into(), json!(restart));
-    if recs
-        .iter()
-        .any(|r| r.config.spec.network == crate::run::Network::Host)
-    {
+    if recs.iter().any(|r| r.config.spec.host_network()) {
         spec.insert("hostNetwork".into(), json!(true));
     }
     if !volumes.is_empty() {
@@ -351,8 +350,7 @@ mod schema {
 
     use super::*;
     use crate::container::Config;
-    use crate::run::spec::Resources;
-    use crate::run::{Network, Spec};
+    use crate::run::Spec;
 
     fn record(name: &str, spec: Spec) -> Record {
         Record {
@@ -413,10 +411,9 @@ mod schema {
                     options: vec!["size=1m".into()],
                 },
             ],
-            network: Network::Default,
             publish: vec!["127.0.0.1:8080:80".into(), "53:53/udp".into()],
             // What create records for those -p flags (ports are resolved at create time).
-            network_plan: Some(crate::network::Plan {
+            network: crate::network::Plan {
                 mode: crate::network::Mode::Pasta,
                 ports: vec![
                     crate::network::PortMapping {
@@ -432,14 +429,15 @@ mod schema {
                         protocol: crate::network::Protocol::Udp,
                     },
                 ],
-            }),
+            },
             caps: vec!["CAP_CHOWN".into(), "CAP_NET_ADMIN".into()],
             no_new_privileges: true,
-            resources: Resources {
+            limits: crate::cgroup::Limits::parse(&crate::cgroup::LimitFlags {
                 memory: Some("64m".into()),
                 cpus: Some(0.5),
                 ..Default::default()
-            },
+            })
+            .unwrap(),
             ..Default::default()
         };
         let web = record("Web_1", spec);

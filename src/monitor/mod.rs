@@ -63,8 +63,6 @@ pub enum Error {
     Container(#[from] crate::container::Error),
     #[error("not started by box (no report fd)")]
     NoReport,
-    #[error("invalid restart policy {0:?}: use no, on-failure[:N], always or unless-stopped")]
-    BadPolicy(String),
     /// An error that carries its exit code (the container could not start: 125/126/127).
     #[error("{0}")]
     Coded(#[source] Coded),
@@ -144,65 +142,11 @@ pub const UNDER_MONITOR_ENV: &str = "BOX_UNDER_MONITOR";
 
 const CHILD_FD: i32 = 3;
 
-/// `--restart`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum RestartPolicy {
-    #[default]
-    No,
-    /// Restart on a non-zero exit, at most N times (None: forever).
-    OnFailure(Option<u32>),
-    Always,
-}
+pub use crate::spec::RestartPolicy;
 
-impl RestartPolicy {
-    pub fn parse(s: &str) -> Result<RestartPolicy, Error> {
-        match s {
-            "" | "no" => Ok(RestartPolicy::No),
-            "always" | "unless-stopped" => Ok(RestartPolicy::Always),
-            "on-failure" => Ok(RestartPolicy::OnFailure(None)),
-            other => match other.strip_prefix("on-failure:").map(str::parse::<u32>) {
-                Some(Ok(n)) => Ok(RestartPolicy::OnFailure(Some(n))),
-                _ => Err(Error::BadPolicy(other.to_string())),
-            },
-        }
-    }
-
-    /// docker's names: `no`, `on-failure`, `always`.
-    pub fn name(&self) -> &'static str {
-        match self {
-            RestartPolicy::No => "no",
-            RestartPolicy::OnFailure(_) => "on-failure",
-            RestartPolicy::Always => "always",
-        }
-    }
-
-    pub fn max_retries(&self) -> u32 {
-        match self {
-            RestartPolicy::OnFailure(Some(n)) => *n,
-            _ => 0,
-        }
-    }
-
-    /// Whether to start again after exit `code`, having restarted `count` times.
-    pub fn should_restart(&self, code: i32, count: u32) -> bool {
-        match self {
-            RestartPolicy::No => false,
-            RestartPolicy::Always => true,
-            RestartPolicy::OnFailure(max) => code != 0 && max.is_none_or(|m| count < m),
-        }
-    }
-}
-
-/// The restart policy recorded for a container (`spec.restart` in config.json).
+/// The restart policy recorded for a container.
 pub fn restart_policy(rec: &Record) -> RestartPolicy {
-    let raw = fs::read(rec.dir.join("config.json"))
-        .ok()
-        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok());
-    raw.as_ref()
-        .and_then(|v| v.pointer("/spec/restart"))
-        .and_then(|v| v.as_str())
-        .and_then(|s| RestartPolicy::parse(s).ok())
-        .unwrap_or_default()
+    rec.config.spec.restart
 }
 
 /// What the monitor keeps next to the record: `<dir>/monitor.json`.

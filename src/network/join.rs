@@ -32,10 +32,10 @@ pub struct JoinTarget {
     pub hosts: PathBuf,
     pub resolv_conf: PathBuf,
     /// The target's network plan (its mode and published ports, for `inspect`).
-    pub plan: Option<Plan>,
-    /// The target's `--userns` mode as recorded ("" is auto): the joiner lives in the
-    /// same user namespace, so it must have the same id mapping.
-    pub userns_mode: String,
+    pub plan: Plan,
+    /// The target's `--userns` mode: the joiner lives in the same user namespace, so it
+    /// must have the same id mapping.
+    pub userns_mode: crate::userns::Mode,
 }
 
 impl JoinTarget {
@@ -50,10 +50,7 @@ impl JoinTarget {
                 use std::os::unix::fs::MetadataExt;
                 o.ino() == t.st_ino && o.dev() == t.st_dev
             }
-            _ => self
-                .plan
-                .as_ref()
-                .is_some_and(|p| p.mode == super::Mode::Host),
+            _ => self.plan.mode == super::Mode::Host,
         }
     }
 }
@@ -104,7 +101,7 @@ pub fn join_target(paths: &Paths, name: &str) -> Result<JoinTarget, Error> {
         netns,
         hosts: rec.userdata_dir().join("hosts"),
         resolv_conf: rec.userdata_dir().join("resolv.conf"),
-        plan: rec.config.spec.network_plan.clone(),
-        userns_mode: rec.config.spec.userns.clone(),
+        plan: rec.config.spec.network.clone(),
+        userns_mode: rec.config.spec.userns,
     })
 }

@@ -40,7 +40,6 @@ use std::path::PathBuf;
 use nix::unistd::Pid;
 use serde::{Deserialize, Serialize};
 
-
 pub use files::{hosts_file, joined_hosts_file, resolv_conf};
 pub use helper::{Handle, Helper, Starting, reap_helpers, start};
 pub(crate) use host::HostFacts;
@@ -151,10 +150,11 @@ pub enum Error {
 }
 
 /// How a container is networked.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Mode {
     /// pasta (passt) serves a tap device in the container's netns.
+    #[default]
     Pasta,
     /// slirp4netns serves a tap device in the container's netns.
     Slirp4netns,
@@ -212,7 +212,7 @@ pub struct Opts {
 /// A container's network, decided at create time and persisted with the container: the mode
 /// (the default already resolved to pasta or slirp4netns) and every published port with its
 /// host port chosen.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Plan {
     pub mode: Mode,
     #[serde(default)]

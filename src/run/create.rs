@@ -53,10 +53,10 @@ use nix::sys::wait::waitpid;
 use nix::unistd::{Gid, Pid, Uid};
 
 use super::rootfs::{self, Layout, Specials};
-use super::spec::{Network, Seccomp, Spec};
 use super::sync::{ChildEnd, Step, ToChild, ToParent};
 use super::sys::{self, Forked};
 use super::{Error, Fail, exec, security, user};
+use crate::spec::{Seccomp, Spec};
 use crate::userns::IdMaps;
 
 /// Where the container's stdio goes.
@@ -134,7 +134,7 @@ pub fn create(launch: &Launch, maps: &IdMaps, hooks: &mut dyn Hooks) -> Result<C
     let pid = match launch.join {
         None => {
             flags |= libc::CLONE_NEWUSER;
-            if launch.spec.network != Network::Host {
+            if !launch.spec.host_network() {
                 flags |= libc::CLONE_NEWNET;
             }
             // SAFETY: single-threaded (checked above); the child never returns from `child`.
@@ -348,7 +348,7 @@ fn steps(l: &Launch, maps: &IdMaps, ch: &ChildEnd) -> Result<Infallible, (Step, 
     nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWCGROUP)
         .map_err(errno(Step::Namespaces, "unshare the cgroup namespace"))?;
     nix::unistd::sethostname(l.hostname).map_err(errno(Step::Namespaces, "sethostname"))?;
-    if spec.network != Network::Host && l.join.is_none() {
+    if !spec.host_network() && l.join.is_none() {
         crate::network::bring_up_loopback()
             .map_err(|e| (Step::Namespaces, Fail::new(libc::EPERM, e.to_string())))?;
     }

@@ -4,8 +4,8 @@
 //! addresses the container gets.
 use std::path::Path;
 
-use super::spec::Spec;
 use crate::network;
+use crate::spec::Spec;
 
 /// Write `userdata/{hostname,hosts,resolv.conf}`. A container that joins another's
 /// network (`joined`) starts from that container's hosts and resolv.conf.

@@ -7,8 +7,8 @@ use nix::errno::Errno;
 use nix::sys::signal::{SigHandler, SigSet, SigmaskHow, Signal, signal, sigprocmask};
 
 use super::Fail;
-use super::spec::DEFAULT_PATH;
 use super::sys;
+use crate::spec::DEFAULT_PATH;
 
 /// docker's exit code for an exec failure with `errno`.
 pub fn exit_code_for(errno: i32) -> u8 {

@@ -12,30 +12,12 @@
 use nix::unistd::Pid;
 
 use super::Error;
-use super::spec::{Network, Spec};
 use crate::network;
 
 /// The container's cgroup, while it lives (`cgroup::Plan::none()` without one).
 #[derive(Debug)]
 pub struct CgroupHook {
     plan: crate::cgroup::Plan,
-}
-
-/// The limits the spec asks for, in the cgroup module's terms.
-pub fn limits(spec: &Spec) -> Result<crate::cgroup::Limits, Error> {
-    let r = &spec.resources;
-    let flags = crate::cgroup::LimitFlags {
-        memory: r.memory.clone(),
-        memory_swap: r.memory_swap.clone(),
-        cpus: r.cpus,
-        cpu_quota: r.cpu_quota,
-        cpu_period: r.cpu_period,
-        cpu_shares: r.cpu_shares,
-        cpu_weight: r.cpu_weight,
-        pids_limit: r.pids_limit,
-        cpuset_cpus: r.cpuset_cpus.clone(),
-    };
-    Ok(crate::cgroup::Limits::parse(&flags)?)
 }
 
 impl From<crate::cgroup::Plan> for CgroupHook {
@@ -69,21 +51,6 @@ impl CgroupHook {
             eprintln!("box: the container was OOM-killed: it reached its memory limit (--memory)");
         }
     }
-}
-
-/// The network plan of a spec (records written before plans existed get one from the mode).
-pub fn network_plan(spec: &Spec) -> network::Plan {
-    spec.network_plan.clone().unwrap_or_else(|| network::Plan {
-        mode: match spec.network {
-            Network::Pasta | Network::Default => network::Mode::Pasta,
-            Network::Slirp4netns => network::Mode::Slirp4netns,
-            Network::None => network::Mode::None,
-            Network::Host => network::Mode::Host,
-            // Always recorded with a plan (it holds the name); an empty name fails to join.
-            Network::Container => network::Mode::Container(String::new()),
-        },
-        ports: Vec::new(),
-    })
 }
 
 /// Parent, after the clone and the id maps, before the release: start the helper and

@@ -37,7 +37,6 @@ mod init;
 pub mod rootfs;
 pub mod seccomp_profile;
 pub mod security;
-pub mod spec;
 mod start;
 pub mod supervise;
 pub mod sync;
@@ -45,9 +44,9 @@ pub mod sys;
 pub mod user;
 mod vfs;
 
+pub use crate::spec::{Driver, Mount, Rootfs, Seccomp, Spec};
 pub use cleanup::Watcher;
 pub use cleanup::remove_container_files;
-pub use spec::{Driver, Mount, Network, Rootfs, Seccomp, Spec};
 pub use start::{StartOptions, layout, make_rootfs_dirs, start_container, start_watched};
 
 use sync::Step;

@@ -17,8 +17,8 @@ use nix::mount::{MntFlags, MsFlags, mount, umount2};
 use nix::sys::stat::{Mode, SFlag, fstat};
 
 use super::Fail;
-use super::spec::{Driver, Mount, Spec, clean_path};
 use super::sys::{self, FsContext, clone_tree, mount_setattr, move_mount, open_in_root};
+use crate::spec::{Driver, Mount, Spec, clean_path};
 
 const NOSUID: u64 = libc::MOUNT_ATTR_NOSUID;
 const NODEV: u64 = libc::MOUNT_ATTR_NODEV;

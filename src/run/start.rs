@@ -7,10 +7,10 @@ use super::cleanup::Watcher;
 use super::create::{self, ChildStdio, Hooks, Launch};
 use super::hooks;
 use super::rootfs::{Layout, Specials};
-use super::spec::{DEFAULT_PATH, Driver, Network, Spec};
 use super::{Error, etc, security, supervise, sys};
 use crate::container::{Containers, Record, Status, time};
 use crate::paths::Paths;
+use crate::spec::{DEFAULT_PATH, Driver, Spec};
 use crate::userns::{self, IdMaps};
 
 /// How to start.
@@ -46,9 +46,9 @@ pub fn start_watched(
         .map_err(|e| Error::Invalid(e.to_string()))?;
     let spec = notify_spec.as_ref().unwrap_or(&rec.config.spec);
     let containers = Containers::open(paths)?;
-    let mode = userns::Mode::parse(&spec.userns).unwrap_or_default();
+    let mode = spec.userns;
     let maps = IdMaps::for_current_user(mode)?;
-    let net_plan = hooks::network_plan(spec);
+    let net_plan = spec.network.clone();
     let joined = join_target(paths, spec, mode)?;
     super::trace("start: id maps");
 
@@ -71,7 +71,7 @@ pub fn start_watched(
         source,
     })?;
     super::trace("start: dirs and /etc files");
-    let limits = hooks::limits(spec)?;
+    let limits = spec.limits.clone();
 
     let caps = security::cap_mask(&spec.caps);
     let seccomp = create::seccomp_programs(spec, caps)?;
@@ -103,8 +103,7 @@ pub fn start_watched(
         specials: Specials {
             // A fresh sysfs only for a network namespace of the container's own user
             // namespace (not the host's).
-            netns: spec.network != Network::Host
-                && !joined.as_ref().is_some_and(|t| t.uses_host_network()),
+            netns: !spec.host_network() && !joined.as_ref().is_some_and(|t| t.uses_host_network()),
             cgroupfs: crate::cgroup::mount_in_container(),
             tty_gid: maps.host_gid(5).is_some(),
         },
@@ -240,20 +239,13 @@ fn join_target(
         return Ok(None);
     };
     let target = crate::network::join_target(paths, name)?;
-    let theirs = userns::Mode::parse(&target.userns_mode).unwrap_or_default();
+    let theirs = target.userns_mode;
     if theirs != mode {
-        let show = |s: &str| {
-            if s.is_empty() {
-                "auto".to_string()
-            } else {
-                s.to_string()
-            }
-        };
         return Err(Error::Invalid(format!(
             "--network container:{name}: {name} runs with --userns={} and this container with --userns={}: a container joining another's network shares its user namespace, so use --userns={}",
-            show(&target.userns_mode),
-            show(&spec.userns),
-            show(&target.userns_mode),
+            theirs.name(),
+            spec.userns.name(),
+            theirs.name(),
         )));
     }
     Ok(Some(target))

@@ -12,7 +12,7 @@ use std::os::linux::net::SocketAddrExt;
 use std::os::unix::net::{SocketAddr, UnixDatagram};
 use std::path::{Path, PathBuf};
 
-use crate::cli::args::SdNotify;
+pub use crate::spec::SdNotify;
 
 mod scope;
 pub mod unit;
@@ -130,30 +130,11 @@ fn for_container_with(
     }))
 }
 
-/// The `--sdnotify` mode as the container record stores it ("" is the default, container).
-pub fn mode_name(mode: SdNotify) -> &'static str {
-    match mode {
-        SdNotify::Container => "container",
-        SdNotify::Ready => "ready",
-        SdNotify::Ignore => "ignore",
-    }
-}
-
-fn mode_of(name: &str) -> SdNotify {
-    match name {
-        "ready" => SdNotify::Ready,
-        "ignore" => SdNotify::Ignore,
-        _ => SdNotify::Container,
-    }
-}
-
 /// `run`, before creating the container: with `--sdnotify=container` under a notify socket,
 /// the spec to use instead — the socket bind-mounted at [`CONTAINER_SOCKET`] and
 /// `NOTIFY_SOCKET` in the environment. None: use the spec as it is.
-pub fn spec_with_notify(
-    spec: &crate::run::spec::Spec,
-) -> Result<Option<crate::run::spec::Spec>, Error> {
-    let n = match for_container(mode_of(&spec.sdnotify)) {
+pub fn spec_with_notify(spec: &crate::spec::Spec) -> Result<Option<crate::spec::Spec>, Error> {
+    let n = match for_container(spec.sdnotify) {
         Ok(Some(n)) => n,
         Ok(None) => return Ok(None),
         // Nothing the container could use: say so (in the unit's journal), run anyway.
@@ -166,7 +147,7 @@ pub fn spec_with_notify(
     let mut s = spec.clone();
     s.env.retain(|e| !e.starts_with("NOTIFY_SOCKET="));
     s.env.push(format!("{}={}", n.env.0, n.env.1));
-    s.mounts.push(crate::run::spec::Mount::Bind {
+    s.mounts.push(crate::spec::Mount::Bind {
         source: n.host_socket,
         target: n.container_socket.display().to_string(),
         readonly: false,
@@ -176,8 +157,8 @@ pub fn spec_with_notify(
 
 /// `run`, once the container's command runs: with `--sdnotify=ready`, READY=1 and
 /// MAINPID=box (box stays the supervisor). Failures are warnings: the container runs.
-pub fn container_started(spec: &crate::run::spec::Spec) {
-    if mode_of(&spec.sdnotify) == SdNotify::Ready
+pub fn container_started(spec: &crate::spec::Spec) {
+    if spec.sdnotify == SdNotify::Ready
         && let Err(e) = ready(std::process::id())
     {
         eprintln!("box: warning: {e}");
@@ -241,10 +222,10 @@ mod tests {
     #[test]
     fn modes_round_trip() {
         for m in [SdNotify::Container, SdNotify::Ready, SdNotify::Ignore] {
-            assert_eq!(mode_of(mode_name(m)), m);
+            assert_eq!(SdNotify::from_name(m.name()), m);
         }
         assert_eq!(
-            mode_of(""),
+            SdNotify::from_name(""),
             SdNotify::Container,
             "records from before the field"
         );

@@ -15,7 +15,7 @@
 use std::path::Path;
 
 use crate::container::Config;
-use crate::run::spec::{Mount, Seccomp};
+use crate::spec::{Mount, Seccomp};
 
 /// Restart= values systemd accepts.
 pub const RESTART_POLICIES: &[&str] = &[
@@ -191,8 +191,8 @@ pub fn run_args(config: &Config, image_env: &[String], volumes: &Path) -> Vec<St
     for h in &sp.add_hosts {
         opt("--add-host", h);
     }
-    if !sp.userns.is_empty() && sp.userns != "auto" {
-        opt("--userns", &sp.userns);
+    if sp.userns != crate::userns::Mode::Auto {
+        opt("--userns", sp.userns.name());
     }
     if !sp.privileged {
         let norm = |c: &str| c.trim_start_matches("CAP_").to_ascii_uppercase();
@@ -218,33 +218,8 @@ pub fn run_args(config: &Config, image_env: &[String], volumes: &Path) -> Vec<St
     if sp.no_new_privileges {
         opt("--security-opt", "no-new-privileges");
     }
-    let r = &sp.resources;
-    if let Some(v) = &r.memory {
-        opt("--memory", v);
-    }
-    if let Some(v) = &r.memory_swap {
-        opt("--memory-swap", v);
-    }
-    if let Some(v) = r.cpus {
-        opt("--cpus", &v.to_string());
-    }
-    if let Some(v) = r.cpu_quota {
-        opt("--cpu-quota", &v.to_string());
-    }
-    if let Some(v) = r.cpu_period {
-        opt("--cpu-period", &v.to_string());
-    }
-    if let Some(v) = r.cpu_shares {
-        opt("--cpu-shares", &v.to_string());
-    }
-    if let Some(v) = r.cpu_weight {
-        opt("--cpu-weight", &v.to_string());
-    }
-    if let Some(v) = r.pids_limit {
-        opt("--pids-limit", &v.to_string());
-    }
-    if let Some(v) = &r.cpuset_cpus {
-        opt("--cpuset-cpus", v);
+    for (flag, value) in sp.limits.flags() {
+        opt(flag, &value);
     }
     if let Some(s) = &sp.stop_signal {
         opt("--stop-signal", s);
@@ -300,7 +275,7 @@ pub fn quote(word: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::run::spec::{Network, Resources, Spec};
+    use crate::spec::Spec;
     use std::collections::BTreeMap;
     use std::path::PathBuf;
 
@@ -321,20 +296,24 @@ mod tests {
                     options: vec!["size=64m".into()],
                 },
             ],
-            network: Network::None,
-            userns: "keep-id".into(),
+            network: crate::network::Plan {
+                mode: crate::network::Mode::None,
+                ports: vec![],
+            },
+            userns: crate::userns::Mode::KeepId,
             caps: crate::run::security::DEFAULT_CAPS
                 .iter()
                 .filter(|c| **c != "CHOWN")
                 .map(|c| format!("CAP_{c}"))
                 .chain(["CAP_NET_ADMIN".to_string()])
                 .collect(),
-            resources: Resources {
+            limits: crate::cgroup::Limits::parse(&crate::cgroup::LimitFlags {
                 memory: Some("64m".into()),
                 cpus: Some(0.5),
                 pids_limit: Some(32),
                 ..Default::default()
-            },
+            })
+            .unwrap(),
             ..Default::default()
         };
         Config {

@@ -99,6 +99,15 @@ impl Mode {
             _ => None,
         }
     }
+
+    /// The `--userns` value that selects this mode.
+    pub fn name(self) -> &'static str {
+        match self {
+            Mode::Auto => "auto",
+            Mode::KeepId => "keep-id",
+            Mode::Single => "single",
+        }
+    }
 }
 
 /// One line of a uid_map/gid_map: `size` ids starting at `container` map to `host`.

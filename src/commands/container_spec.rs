@@ -1,0 +1,418 @@
+//! The one translation from `box run`/`box create`'s flags (`cli::args::ContainerOpts`)
+//! to a container's `Spec`, with docker's rules for what the image says and what the
+//! user typed. Lower layers only ever see the spec and their own option structs.
+use std::path::PathBuf;
+
+use anyhow::{Result, anyhow, bail};
+
+use crate::cli::args::ContainerOpts;
+use crate::run::security;
+use crate::spec::{self, ImageDefaults, Mount, RestartPolicy, Rootfs, Seccomp, Spec, clean_path};
+
+/// Build the spec. `host_env` looks up the caller's environment (for `-e KEY`); `volume`
+/// gives the host directory of a named volume (creating it on first use), or of a new
+/// anonymous one for `None`.
+pub fn build(
+    opts: &ContainerOpts,
+    image: &ImageDefaults,
+    rootfs: Rootfs,
+    net: crate::network::Plan,
+    volume: &dyn Fn(Option<&str>) -> Result<PathBuf, String>,
+    host_env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Spec> {
+    let args = spec::command(opts.entrypoint.as_deref(), &opts.command, image)?;
+    let env = spec::environment(&image.env, &opts.env_file, &opts.env, host_env)?;
+    let cwd = match &opts.workdir {
+        Some(w) if !w.starts_with('/') => {
+            bail!("the working directory {w:?} is invalid: it needs to be an absolute path");
+        }
+        Some(w) => clean_path(w),
+        None if image.working_dir.is_empty() => "/".to_string(),
+        None => clean_path(&format!("/{}", image.working_dir)),
+    };
+    let user = opts.user.clone().unwrap_or_else(|| image.user.clone());
+    // Validated now so that `box create` fails, not the later start.
+    let limits = crate::cgroup::Limits::parse(&limit_flags(opts))?;
+    let mut mounts = Vec::new();
+    for v in &opts.volume {
+        mounts.push(spec::volume_mount(v, volume)?);
+    }
+    for t in &opts.tmpfs {
+        mounts.push(spec::tmpfs_mount(t)?);
+    }
+    // The image's VOLUMEs that no -v or --tmpfs covers, as docker does.
+    for path in &image.volumes {
+        let target = clean_path(&format!("/{path}"));
+        let covered = mounts.iter().any(|m| m.target() == target);
+        if !covered && target != "/" {
+            let source = volume(None).map_err(|e| anyhow!("the image's VOLUME {path}: {e}"))?;
+            mounts.push(Mount::Bind {
+                source,
+                target,
+                readonly: false,
+            });
+        }
+    }
+    let mut no_new_privileges = false;
+    let mut seccomp = Seccomp::Default;
+    for o in &opts.security_opt {
+        let (k, v) = o.split_once(['=', ':']).unwrap_or((o.as_str(), ""));
+        match (k, v) {
+            ("no-new-privileges", "" | "true") => no_new_privileges = true,
+            ("no-new-privileges", "false") => no_new_privileges = false,
+            ("seccomp", "unconfined") => seccomp = Seccomp::Unconfined,
+            ("seccomp", path) => {
+                let text = std::fs::read_to_string(path).map_err(|e| {
+                    anyhow!("--security-opt {o}: cannot read the seccomp profile {path}: {e}")
+                })?;
+                seccomp = Seccomp::Profile {
+                    path: std::fs::canonicalize(path)
+                        .map(|p| p.display().to_string())
+                        .unwrap_or_else(|_| path.to_string()),
+                    text,
+                };
+            }
+            ("label" | "apparmor", _) => {} // no SELinux/AppArmor in rootless box: accepted, ignored
+            _ => {
+                bail!(
+                    "unknown --security-opt {o:?}: use no-new-privileges, seccomp=unconfined or seccomp=PROFILE.json"
+                );
+            }
+        }
+    }
+    let caps = if opts.privileged {
+        seccomp = Seccomp::Unconfined;
+        security::all_cap_names()
+    } else {
+        security::cap_set(&opts.cap_add, &opts.cap_drop)?
+    };
+    // A profile that does not compile fails `box create`, not the later start.
+    if let Seccomp::Profile { text, .. } = &seccomp {
+        crate::run::seccomp_profile::compile(
+            text,
+            &crate::run::seccomp_profile::Target {
+                caps: &caps,
+                kernel: crate::run::seccomp_profile::running_kernel(),
+            },
+        )
+        .map_err(|e| anyhow!("--security-opt seccomp: {e}"))?;
+    }
+    Ok(Spec {
+        args,
+        env,
+        cwd,
+        user,
+        hostname: opts.hostname.clone().unwrap_or_default(),
+        tty: opts.tty,
+        interactive: opts.interactive,
+        read_only: opts.read_only,
+        mounts,
+        network: net,
+        publish: opts.publish.clone(),
+        dns: opts.dns.clone(),
+        add_hosts: opts.add_host.clone(),
+        userns: crate::userns::Mode::parse(&opts.userns).ok_or_else(|| {
+            anyhow!(
+                "invalid --userns {:?}: use auto, keep-id or single",
+                opts.userns
+            )
+        })?,
+        caps,
+        seccomp,
+        no_new_privileges,
+        privileged: opts.privileged,
+        init: opts.init,
+        rootfs,
+        limits,
+        stop_signal: spec::stop_signal(opts.stop_signal.as_deref(), image)?,
+        stop_timeout: opts.stop_timeout,
+        sdnotify: opts.sdnotify.into(),
+        restart: RestartPolicy::parse(&opts.restart)?,
+    })
+}
+
+/// The limit flags of the command line, for the cgroup module.
+pub fn limit_flags(opts: &ContainerOpts) -> crate::cgroup::LimitFlags {
+    crate::cgroup::LimitFlags {
+        memory: opts.memory.clone(),
+        memory_swap: opts.memory_swap.clone(),
+        cpus: opts.cpus,
+        cpu_quota: opts.cpu_quota,
+        cpu_period: opts.cpu_period,
+        cpu_shares: opts.cpu_shares,
+        cpu_weight: opts.cpu_weight,
+        pids_limit: opts.pids_limit,
+        cpuset_cpus: opts.cpuset_cpus.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    fn opts(image: &str, cmd: &[&str]) -> ContainerOpts {
+        ContainerOpts {
+            image: image.into(),
+            command: cmd.iter().map(|s| s.to_string()).collect(),
+            userns: "auto".into(),
+            ..Default::default()
+        }
+    }
+
+    fn image() -> ImageDefaults {
+        ImageDefaults {
+            entrypoint: vec!["/entry".into()],
+            cmd: vec!["default".into()],
+            env: vec!["PATH=/bin".into(), "A=1".into()],
+            working_dir: "app".into(),
+            user: "nobody".into(),
+            stop_signal: None,
+            volumes: Vec::new(),
+        }
+    }
+
+    fn no_volumes(name: Option<&str>) -> Result<PathBuf, String> {
+        Err(format!("no volume {name:?}"))
+    }
+
+    fn plan() -> crate::network::Plan {
+        crate::network::Plan {
+            mode: crate::network::Mode::None,
+            ports: vec![],
+        }
+    }
+
+    fn build_ok(o: &ContainerOpts, i: &ImageDefaults) -> Spec {
+        build(o, i, Rootfs::default(), plan(), &no_volumes, &|k| {
+            (k == "HOSTVAR").then(|| "fromhost".to_string())
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn docker_command_rules() {
+        let i = image();
+        assert_eq!(build_ok(&opts("x", &[]), &i).args, ["/entry", "default"]);
+        assert_eq!(
+            build_ok(&opts("x", &["a", "b"]), &i).args,
+            ["/entry", "a", "b"]
+        );
+        let mut o = opts("x", &[]);
+        o.entrypoint = Some("/other".into());
+        assert_eq!(build_ok(&o, &i).args, ["/other"]);
+        o.command = vec!["z".into()];
+        assert_eq!(build_ok(&o, &i).args, ["/other", "z"]);
+        o.entrypoint = Some(String::new());
+        assert_eq!(build_ok(&o, &i).args, ["z"]);
+        o.entrypoint = Some(r#"["/bin/sh","-c"]"#.into());
+        assert_eq!(build_ok(&o, &i).args, ["/bin/sh", "-c", "z"]);
+        let mut none = opts("x", &[]);
+        none.entrypoint = Some(String::new());
+        assert!(build(&none, &i, Rootfs::default(), plan(), &no_volumes, &|_| None).is_err());
+    }
+
+    #[test]
+    fn env_overrides_in_order() {
+        let t = tempfile::tempdir().unwrap();
+        let file = t.path().join("env");
+        std::fs::write(&file, "# comment\n\nA=file\nB=file\nHOSTVAR\nMISSING\n").unwrap();
+        let mut o = opts("x", &[]);
+        o.env_file = vec![file];
+        o.env = vec!["B=cli".into(), "C=c=d".into()];
+        let s = build_ok(&o, &image());
+        assert_eq!(
+            s.env,
+            ["PATH=/bin", "A=file", "B=cli", "HOSTVAR=fromhost", "C=c=d"]
+        );
+        o.env = vec!["BAD KEY=1".into()];
+        assert!(
+            build(
+                &o,
+                &image(),
+                Rootfs::default(),
+                plan(),
+                &no_volumes,
+                &|_| None
+            )
+            .is_err()
+        );
+    }
+
+    #[test]
+    fn many_env_entries_merge_linearly_later_wins_in_place() {
+        let t = tempfile::tempdir().unwrap();
+        let file = t.path().join("env");
+        let n = 100_000;
+        let mut text = String::from("DUP=first\n");
+        for i in 0..n {
+            text.push_str(&format!("K{i}=v{i}\n"));
+        }
+        text.push_str("DUP=last\nA=file\n");
+        std::fs::write(&file, text).unwrap();
+        let mut img = image();
+        img.env = (0..n).map(|i| format!("I{i}=x")).collect();
+        img.env.push("A=image".into());
+        let mut o = opts("x", &[]);
+        o.env_file = vec![file];
+        o.env = vec!["K5=cli".into()];
+        let s = build_ok(&o, &img);
+        assert_eq!(s.env.len(), 2 * n + 2);
+        assert_eq!(s.env[0], "I0=x");
+        assert_eq!(s.env[n], "A=file");
+        assert_eq!(s.env[n + 1], "DUP=last");
+        assert_eq!(s.env[n + 2 + 5], "K5=cli");
+        assert_eq!(s.env[2 * n + 1], format!("K{}=v{}", n - 1, n - 1));
+    }
+
+    #[test]
+    fn stop_signals_are_checked() {
+        let mut o = opts("x", &[]);
+        let mut img = image();
+        img.stop_signal = Some("SIGQUIT".into());
+        assert_eq!(build_ok(&o, &img).stop_signal.as_deref(), Some("SIGQUIT"));
+        for bogus in ["99", "SIGBOGUS", "0", ""] {
+            img.stop_signal = Some(bogus.into());
+            assert_eq!(build_ok(&o, &img).stop_signal, None, "{bogus}");
+        }
+        o.stop_signal = Some("RTMIN+3".into());
+        assert_eq!(build_ok(&o, &img).stop_signal.as_deref(), Some("RTMIN+3"));
+        for bogus in ["99", "SIGBOGUS", "0", ""] {
+            o.stop_signal = Some(bogus.into());
+            let e = build(&o, &img, Rootfs::default(), plan(), &no_volumes, &|_| None)
+                .unwrap_err()
+                .to_string();
+            assert!(
+                e.starts_with(&format!("--stop-signal {bogus}: unknown signal")),
+                "{e}"
+            );
+        }
+    }
+
+    #[test]
+    fn workdir_user_hostname() {
+        let s = build_ok(&opts("x", &[]), &image());
+        assert_eq!(s.cwd, "/app");
+        assert_eq!(s.user, "nobody");
+        let mut o = opts("x", &[]);
+        o.workdir = Some("/srv/../data/".into());
+        o.user = Some("1000:1000".into());
+        let s = build_ok(&o, &image());
+        assert_eq!(s.cwd, "/data");
+        assert_eq!(s.user, "1000:1000");
+        o.workdir = Some("relative".into());
+        assert!(
+            build(
+                &o,
+                &image(),
+                Rootfs::default(),
+                plan(),
+                &no_volumes,
+                &|_| None
+            )
+            .is_err()
+        );
+    }
+
+    #[test]
+    fn volumes_and_tmpfs() {
+        let t = tempfile::tempdir().unwrap();
+        let vols = |name: Option<&str>| -> Result<PathBuf, String> {
+            let d = t.path().join(name.unwrap_or("anon")).join("_data");
+            std::fs::create_dir_all(&d).map_err(|e| e.to_string())?;
+            Ok(d)
+        };
+        let mut o = opts("x", &[]);
+        o.volume = vec![
+            format!("{}:/data:ro", t.path().display()),
+            "cache:/cache".into(),
+        ];
+        o.tmpfs = vec!["/run:size=1m,mode=755".into()];
+        let s = build(&o, &image(), Rootfs::default(), plan(), &vols, &|_| None).unwrap();
+        assert_eq!(
+            s.mounts[0],
+            Mount::Bind {
+                source: t.path().canonicalize().unwrap(),
+                target: "/data".into(),
+                readonly: true
+            }
+        );
+        assert!(t.path().join("cache/_data").is_dir());
+        assert_eq!(
+            s.mounts[2],
+            Mount::Tmpfs {
+                target: "/run".into(),
+                options: vec!["size=1m".into(), "mode=755".into()]
+            }
+        );
+        // `-v /path` and the image's VOLUMEs not covered by a mount: anonymous volumes.
+        let mut o = opts("x", &[]);
+        o.volume = vec!["/scratch".into(), "cache:/var/lib/db".into()];
+        let mut img = image();
+        img.volumes = vec!["/var/lib/db".into(), "/var/log/app/".into()];
+        let s = build(&o, &img, Rootfs::default(), plan(), &vols, &|_| None).unwrap();
+        let anon = t.path().join("anon/_data");
+        let targets: Vec<(&str, &Path)> = s
+            .mounts
+            .iter()
+            .map(|m| match m {
+                Mount::Bind { source, target, .. } => (target.as_str(), source.as_path()),
+                Mount::Tmpfs { target, .. } => (target.as_str(), Path::new("")),
+            })
+            .collect();
+        assert_eq!(
+            targets,
+            vec![
+                ("/scratch", anon.as_path()),
+                ("/var/lib/db", t.path().join("cache/_data").as_path()),
+                ("/var/log/app", anon.as_path()),
+            ]
+        );
+        for bad in [
+            "/nonexistent-src:/x",
+            "rel:x",
+            "/tmp:/x:bogus",
+            "x",
+            "rel/x",
+        ] {
+            let mut o = opts("x", &[]);
+            o.volume = vec![bad.into()];
+            assert!(
+                build(&o, &image(), Rootfs::default(), plan(), &vols, &|_| None).is_err(),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn security_options() {
+        let mut o = opts("x", &[]);
+        o.security_opt = vec!["no-new-privileges".into(), "seccomp=unconfined".into()];
+        let s = build_ok(&o, &image());
+        assert!(s.no_new_privileges);
+        assert_eq!(s.seccomp, Seccomp::Unconfined);
+        o.security_opt = vec!["seccomp=/x.json".into()];
+        assert!(
+            build(
+                &o,
+                &image(),
+                Rootfs::default(),
+                plan(),
+                &no_volumes,
+                &|_| None
+            )
+            .is_err()
+        );
+        let mut p = opts("x", &[]);
+        p.privileged = true;
+        let s = build_ok(&p, &image());
+        assert_eq!(s.seccomp, Seccomp::Unconfined);
+        assert!(s.caps.contains(&"CAP_SYS_ADMIN".to_string()));
+    }
+
+    #[test]
+    fn clean_paths() {
+        assert_eq!(clean_path("/a/./b/../c/"), "/a/c");
+        assert_eq!(clean_path("/../.."), "/");
+    }
+}
