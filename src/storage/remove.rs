@@ -375,11 +375,11 @@ mod tests {
         }
         nix::sys::stat::mkdirat(dir.as_fd(), "w", Mode::empty()).unwrap();
         drop(dir);
-        let before = fs::read_dir("/proc/self/fd").unwrap().count();
+        // 3000 levels: more than the 1024 descriptors a recursive walk could hold open (the
+        // descriptor count itself is not asserted: other tests share the process).
         remove_tree_direct(&top).unwrap();
         assert!(!top.exists());
         assert_eq!(fs::read_to_string(outside.join("keep")).unwrap(), "x");
-        assert!(fs::read_dir("/proc/self/fd").unwrap().count() <= before + 1);
         // A symlink as the path itself is removed, not followed.
         std::os::unix::fs::symlink(&outside, t.path().join("l")).unwrap();
         remove_tree_direct(&t.path().join("l")).unwrap();
