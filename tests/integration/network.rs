@@ -258,7 +258,7 @@ fn publish_with_slirp4netns_and_a_random_port() {
     )
     .unwrap();
     let mapping = config
-        .pointer("/spec/network_plan/ports/0")
+        .pointer("/spec/network/ports/0")
         .unwrap_or_else(|| panic!("no published port in config.json: {config}"))
         .clone();
     assert_eq!(mapping["container_port"], 80, "{mapping}");
