@@ -27,6 +27,7 @@ pub mod check;
 pub mod inspect;
 pub mod lock;
 pub mod names;
+pub mod pull;
 pub mod remove;
 pub mod unpack;
 pub mod whiteout;
