@@ -23,6 +23,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::paths::Paths;
 
+pub mod archive;
 pub mod check;
 pub mod inspect;
 pub mod lock;
