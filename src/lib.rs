@@ -5,12 +5,15 @@
 //!   `cli::complete`: shell completion (classify / scan / live / shells); live names come from
 //!   the lock-free readers `storage::read`, `container::read`, `volume::Volumes::names`,
 //!   `registry::auth::registries`.
-//! - `commands`: one file per user-facing command, parse → plan → execute.
+//! - `commands`: one file per user-facing command, parse → plan → execute (flags and output;
+//!   the work is done by the library modules).
 //! - `paths`: per-user data, runtime and config directories.
 //! - `driver`: which rootfs driver works here (overlay in userns, fuse-overlayfs, copy).
 //! - `exit`: docker's exit-code convention.
 //! - `registry`: OCI distribution client (references, auth, manifests, blobs).
-//! - `storage`: content-addressed per-user store, layer unpack, image records, locks.
+//! - `storage`: content-addressed per-user store, image records, locks; `storage::unpack`
+//!   (layer writer and the unpack helper), `storage::pull` (the pull pipeline behind `pull`,
+//!   `run` and `create`), `storage::archive` (import, load, save).
 //! - `userns`: subuid/subgid ranges, newuidmap/newgidmap, re-exec into a user namespace.
 //! - `spec`: what a container is (the typed `Spec` stored in its record); a leaf.
 //! - `run`: container creation (namespaces, rootfs, security) and supervision.

@@ -11,7 +11,7 @@ use crate::cli::args::{ContainerOpts, CreateArgs, LogLevel, RunArgs};
 use crate::container::{Config, Containers, Record, time};
 use crate::run::{Rootfs, StartOptions, Watcher};
 use crate::spec::ImageDefaults;
-use crate::storage::Store;
+use crate::storage::{self, Store};
 use crate::userns::{self, IdMaps};
 
 pub fn run(ctx: &Ctx, args: RunArgs) -> Result<u8> {
@@ -58,12 +58,15 @@ fn create_record_watched(
         crate::run::enable_trace();
     }
     ctx.paths.ensure()?;
-    let image = pull::ensure_image(
-        ctx,
+    let image = storage::pull::ensure(
+        &ctx.paths,
         &opts.image,
-        opts.pull,
-        opts.platform.as_deref(),
-        opts.quiet,
+        opts.pull.into(),
+        &storage::pull::Options {
+            platform: opts.platform.clone(),
+            tls_verify: None,
+        },
+        &pull::Output::new(opts.quiet, ctx.global.log_level),
     )?;
     crate::run::trace("image resolved");
     let store = Store::open(&ctx.paths)?;

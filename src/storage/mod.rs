@@ -23,10 +23,12 @@ use serde::{Deserialize, Serialize};
 
 use crate::paths::Paths;
 
+pub mod archive;
 pub mod check;
 pub mod inspect;
 pub mod lock;
 pub mod names;
+pub mod pull;
 pub mod read;
 pub mod remove;
 pub mod unpack;

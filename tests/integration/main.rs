@@ -13,6 +13,7 @@ mod concurrency;
 mod crash;
 mod docs;
 mod escape;
+mod h_pull;
 mod hostile;
 mod hostile_container;
 mod hostile_run;

@@ -1,7 +1,10 @@
 //! Crafted tars against the unpacker. Ownership and mknod of devices need root (or a user
 //! namespace); those parts check what they can as an ordinary user.
 use super::*;
-use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
+use crate::storage::whiteout;
+use std::io::Write;
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::{FileExt, FileTypeExt, MetadataExt, PermissionsExt};
 
 fn is_root() -> bool {
     nix::unistd::geteuid().is_root()

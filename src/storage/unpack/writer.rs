@@ -1,29 +1,16 @@
-//! Safe layer unpacking into overlay format.
-//!
-//! Every file is created relative to an fd of the layer's root directory: parents are
-//! opened with `openat2(RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS)` (or, without openat2, one
-//! component at a time with `O_NOFOLLOW`), so no entry can write through a symlink or reach
-//! outside the layer. Entries with `..` or absolute paths are rejected outright; hardlink
-//! targets are resolved the same way. The sha256 of the uncompressed stream is checked
-//! against the layer's diff_id at the end.
-//!
-//! Hostile input stays bounded: entry paths and link names longer than PATH_MAX are refused
-//! before anything is built from them, and messages show at most 100 bytes of a name; GNU
-//! sparse files are written sparse (their holes are never stream bytes), and a layer whose
-//! files' apparent sizes add up to more than the free space of the store's filesystem is
-//! refused before it fills the disk.
-//!
-//! OCI whiteouts become overlay whiteouts (see `whiteout`). Ownership is applied with
-//! fchown, so unpacking inside the container's user namespace (the `__internal unpack`
-//! helper) gives files the host ids `box run` expects.
+//! The tar entry writer: every entry created relative to the layer root's fd (parents
+//! opened with `openat2(RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS)`, or one `O_NOFOLLOW`
+//! component at a time without openat2), sparse files kept sparse, OCI whiteouts turned
+//! into overlay ones, then ownership, modes, xattrs and times; directories' metadata last.
 use std::cell::Cell;
+use std::collections::HashSet;
 use std::ffi::{CString, OsStr, OsString};
 use std::fs::File;
-use std::io::{self, BufRead, BufReader, Read, Write};
+use std::io::{self, Read};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::FileExt;
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -32,256 +19,9 @@ use nix::fcntl::{AtFlags, OFlag};
 use nix::sys::stat::{Mode, SFlag};
 use nix::sys::time::TimeSpec;
 use nix::unistd::{Gid, Uid};
-use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
-use super::{Error, whiteout};
-
-/// How the blob is compressed (sniffed from its first bytes; media types lie).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Compression {
-    Gzip,
-    Zstd,
-    None,
-}
-
-impl Compression {
-    pub fn sniff(head: &[u8]) -> Compression {
-        if head.starts_with(&[0x1f, 0x8b]) {
-            Compression::Gzip
-        } else if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
-            Compression::Zstd
-        } else {
-            Compression::None
-        }
-    }
-}
-
-/// Options of one unpack.
-#[derive(Debug, Clone)]
-pub struct Options {
-    /// Apply the tar's uid/gid (needs root in a user namespace or on the host).
-    pub chown: bool,
-    /// syncfs the layer before returning.
-    pub sync: bool,
-}
-
-impl Default for Options {
-    fn default() -> Self {
-        Options {
-            chown: true,
-            sync: true,
-        }
-    }
-}
-
-/// What an unpack produced.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct Stats {
-    /// `sha256:<hex>` of the uncompressed tar.
-    pub diff_id: String,
-    /// Sum of regular file sizes.
-    pub size: u64,
-    /// Things the user should know (skipped device nodes).
-    pub warnings: Vec<String>,
-    /// Things only `--log-level debug` shows (xattrs that could not be set).
-    pub notes: Vec<String>,
-}
-
-/// One job for the `__internal unpack` helper: a blob to unpack into `dest` (which must
-/// not exist yet; it is created).
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Job {
-    pub blob: PathBuf,
-    #[serde(default)]
-    pub media_type: String,
-    /// Expected `sha256:<hex>` of the uncompressed tar; empty to only compute it.
-    pub diff_id: String,
-    pub dest: PathBuf,
-}
-
-/// The helper's answer to one job (one JSON line on its stdout).
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct JobResult {
-    pub dest: PathBuf,
-    pub ok: bool,
-    #[serde(default)]
-    pub error: Option<String>,
-    #[serde(default)]
-    pub stats: Stats,
-}
-
-/// The longest entry path or link name accepted (Linux's PATH_MAX): checked before
-/// anything is built from a name, so a hostile name costs no more than its own bytes.
-pub const PATH_MAX: usize = 4096;
-
-/// How much of a long entry name an error or warning shows.
-const SHOWN_MAX: usize = 100;
-
-/// An entry name from a layer as messages show it: lossy UTF-8, and only its first
-/// `SHOWN_MAX` bytes (then "…") so that every message stays one short line.
-pub fn shown_name(name: &[u8]) -> String {
-    if name.len() <= SHOWN_MAX + 20 {
-        return String::from_utf8_lossy(name).into_owned();
-    }
-    format!(
-        "{}… ({} bytes)",
-        String::from_utf8_lossy(&name[..SHOWN_MAX]),
-        name.len()
-    )
-}
-
-/// `1.0 PiB` style sizes for messages.
-fn human(bytes: u64) -> String {
-    const UNITS: [&str; 6] = ["KiB", "MiB", "GiB", "TiB", "PiB", "EiB"];
-    if bytes < 1024 {
-        return format!("{bytes} B");
-    }
-    let mut v = bytes as f64 / 1024.0;
-    let mut unit = 0;
-    while v >= 1024.0 && unit < UNITS.len() - 1 {
-        v /= 1024.0;
-        unit += 1;
-    }
-    format!("{v:.1} {}", UNITS[unit])
-}
-
-struct HashReader<R> {
-    inner: R,
-    hasher: Sha256,
-    /// Bytes read from the stream so far. A read of a GNU sparse entry that does not move
-    /// it was a hole, which tar-rs fills with zeros that are not in the stream.
-    consumed: Rc<Cell<u64>>,
-}
-
-impl<R: Read> Read for HashReader<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.hasher.update(&buf[..n]);
-        self.consumed.set(self.consumed.get() + n as u64);
-        Ok(n)
-    }
-}
-
-/// Unpack the blob file at `blob` into the new directory `dest`.
-pub fn unpack_file(
-    blob: &Path,
-    dest: &Path,
-    expected_diff_id: Option<&str>,
-    opts: &Options,
-) -> Result<Stats, Error> {
-    let f = File::open(blob).map_err(|e| Error::Io {
-        what: format!("open blob {}", blob.display()),
-        source: e,
-    })?;
-    unpack(f, dest, expected_diff_id, opts)
-}
-
-/// Unpack a (gzip, zstd or plain) layer tar stream into the new directory `dest`.
-pub fn unpack<R: Read>(
-    reader: R,
-    dest: &Path,
-    expected_diff_id: Option<&str>,
-    opts: &Options,
-) -> Result<Stats, Error> {
-    let io_ctx = |what: &str| {
-        let what = what.to_string();
-        move |source| Error::Io { what, source }
-    };
-    let mut buffered = BufReader::with_capacity(256 * 1024, reader);
-    let head = buffered.fill_buf().map_err(io_ctx("read layer"))?;
-    let compression = Compression::sniff(head);
-    let decoded: Box<dyn Read> = match compression {
-        Compression::Gzip => Box::new(flate2::bufread::MultiGzDecoder::new(buffered)),
-        Compression::Zstd => Box::new(
-            zstd::stream::read::Decoder::with_buffer(buffered).map_err(io_ctx("start zstd"))?,
-        ),
-        Compression::None => Box::new(buffered),
-    };
-    let consumed = Rc::new(Cell::new(0));
-    let hashing = HashReader {
-        inner: decoded,
-        hasher: Sha256::new(),
-        consumed: consumed.clone(),
-    };
-
-    nix::unistd::mkdir(dest, Mode::from_bits_truncate(0o755)).map_err(|e| Error::Io {
-        what: format!("create {}", dest.display()),
-        source: e.into(),
-    })?;
-    let root = nix::fcntl::open(
-        dest,
-        OFlag::O_DIRECTORY | OFlag::O_RDONLY | OFlag::O_CLOEXEC | OFlag::O_NOFOLLOW,
-        Mode::empty(),
-    )
-    .map_err(|e| Error::Io {
-        what: format!("open {}", dest.display()),
-        source: e.into(),
-    })?;
-
-    // What the layer's files may add up to: the free space of the store's filesystem.
-    let free = nix::sys::statvfs::fstatvfs(&root)
-        .map(|st| st.blocks_available().saturating_mul(st.fragment_size()))
-        .unwrap_or(u64::MAX);
-
-    let mut archive = tar::Archive::new(hashing);
-    let mut w = Writer {
-        root,
-        opts: opts.clone(),
-        stats: Stats::default(),
-        dirs: Vec::new(),
-        cache: None,
-        buf: vec![0u8; 128 * 1024],
-        consumed,
-        free,
-        declared: 0,
-    };
-    {
-        let entries = archive.entries().map_err(io_ctx("read layer tar"))?;
-        for entry in entries {
-            let mut entry = entry.map_err(io_ctx("read layer tar"))?;
-            w.entry(&mut entry)?;
-        }
-    }
-    w.finish_dirs()?;
-    // Hash the rest of the stream (end-of-archive blocks, padding).
-    let mut hashing = archive.into_inner();
-    io::copy(&mut hashing, &mut io::sink()).map_err(io_ctx("read layer"))?;
-    let actual = format!("sha256:{}", hex::encode(hashing.hasher.finalize()));
-    if let Some(expected) = expected_diff_id.filter(|e| !e.is_empty())
-        && expected != actual
-    {
-        return Err(Error::DiffIdMismatch {
-            diff_id: expected.to_string(),
-            actual,
-        });
-    }
-    if opts.sync {
-        nix::unistd::syncfs(&w.root).map_err(|e| Error::Io {
-            what: format!("sync {}", dest.display()),
-            source: e.into(),
-        })?;
-    }
-    let mut stats = w.stats;
-    stats.diff_id = actual;
-    Ok(stats)
-}
-
-/// Split an entry path into normal components; `..`, absolute paths are errors.
-pub fn entry_components(p: &Path) -> Result<Vec<OsString>, String> {
-    let mut out = Vec::new();
-    for c in p.components() {
-        match c {
-            Component::Normal(n) => out.push(n.to_os_string()),
-            Component::CurDir => {}
-            Component::ParentDir => return Err("path contains '..'".into()),
-            Component::RootDir | Component::Prefix(_) => {
-                return Err("absolute path".into());
-            }
-        }
-    }
-    Ok(out)
-}
+use super::{Options, PATH_MAX, Stats, entry_components, human, shown_name};
+use crate::storage::{Error, whiteout};
 
 struct DirMeta {
     comps: Vec<OsString>,
@@ -297,7 +37,7 @@ struct Meta {
     xattrs: Vec<(Vec<u8>, Vec<u8>)>,
 }
 
-struct Writer {
+pub(super) struct Writer {
     root: OwnedFd,
     opts: Options,
     stats: Stats,
@@ -320,7 +60,33 @@ fn errno_io(e: Errno) -> io::Error {
 }
 
 impl Writer {
-    fn entry<R: Read>(&mut self, entry: &mut tar::Entry<'_, R>) -> Result<(), Error> {
+    /// A writer for the layer whose root directory is `root`. `consumed` counts the tar
+    /// stream's bytes (to tell sparse holes from data); `free` bounds the files' sizes.
+    pub(super) fn new(root: OwnedFd, opts: Options, consumed: Rc<Cell<u64>>, free: u64) -> Writer {
+        Writer {
+            root,
+            opts,
+            stats: Stats::default(),
+            dirs: Vec::new(),
+            cache: None,
+            buf: vec![0u8; 128 * 1024],
+            consumed,
+            free,
+            declared: 0,
+        }
+    }
+
+    /// The layer root.
+    pub(super) fn root(&self) -> &OwnedFd {
+        &self.root
+    }
+
+    /// What the entries written so far produced.
+    pub(super) fn into_stats(self) -> Stats {
+        self.stats
+    }
+
+    pub(super) fn entry<R: Read>(&mut self, entry: &mut tar::Entry<'_, R>) -> Result<(), Error> {
         let kind = entry.header().entry_type();
         use tar::EntryType as T;
         if matches!(
@@ -771,10 +537,10 @@ impl Writer {
     }
 
     /// Directory metadata last, deepest first, so mtimes survive their contents.
-    fn finish_dirs(&mut self) -> Result<(), Error> {
+    pub(super) fn finish_dirs(&mut self) -> Result<(), Error> {
         let mut dirs = std::mem::take(&mut self.dirs);
         // Later entries for the same directory win; keep the last one of each.
-        let mut seen = std::collections::HashSet::new();
+        let mut seen = HashSet::new();
         dirs.reverse();
         dirs.retain(|d| seen.insert(d.comps.clone()));
         dirs.sort_by_key(|d| std::cmp::Reverse(d.comps.len()));
@@ -907,210 +673,3 @@ fn read_meta<R: Read>(entry: &mut tar::Entry<'_, R>) -> io::Result<Meta> {
     }
     Ok(meta)
 }
-
-/// Body of `box __internal unpack`: enter the user namespace, then read one JSON `Job`
-/// per line on stdin and answer one `JobResult` per line on stdout, working on up to
-/// `workers` jobs at a time. Every `dest` must be under `<store>/tmp/`.
-pub fn helper_main(store_root: &Path) -> Result<(), Error> {
-    crate::userns::helper_enter()?;
-    // The parent syncs the filesystem once for all layers before committing them.
-    let opts = Options {
-        sync: false,
-        chown: std::env::var_os(SQUASH_ENV).is_none(),
-    };
-    serve(store_root, &opts)
-}
-
-/// The job loop of the helper (no namespace handling; tests call it directly).
-pub fn serve(store_root: &Path, opts: &Options) -> Result<(), Error> {
-    let tmp = store_root.join("tmp");
-    // Unpacking waits on the filesystem more than on the CPU: as many workers as the
-    // puller's download pool feeds (more than the cores), not one per core.
-    let workers = 4;
-    let (tx, rx) = std::sync::mpsc::channel::<Job>();
-    let rx = std::sync::Mutex::new(rx);
-    let out = std::sync::Mutex::new(io::stdout());
-    std::thread::scope(|s| {
-        for _ in 0..workers {
-            s.spawn(|| {
-                loop {
-                    let job = match rx.lock().map(|r| r.recv()) {
-                        Ok(Ok(job)) => job,
-                        _ => break,
-                    };
-                    let res = if !job.dest.starts_with(&tmp)
-                        || job
-                            .dest
-                            .components()
-                            .any(|c| matches!(c, Component::ParentDir))
-                    {
-                        Err(Error::Helper(format!(
-                            "refusing to unpack into {}: not under {}",
-                            job.dest.display(),
-                            tmp.display()
-                        )))
-                    } else {
-                        let expected = Some(job.diff_id.as_str()).filter(|d| !d.is_empty());
-                        unpack_file(&job.blob, &job.dest, expected, opts)
-                    };
-                    let result = match res {
-                        Ok(stats) => JobResult {
-                            dest: job.dest,
-                            ok: true,
-                            error: None,
-                            stats,
-                        },
-                        Err(e) => JobResult {
-                            dest: job.dest,
-                            ok: false,
-                            error: Some(e.to_string()),
-                            stats: Stats::default(),
-                        },
-                    };
-                    if let Ok(line) = serde_json::to_string(&result)
-                        && let Ok(mut o) = out.lock()
-                    {
-                        let _ = writeln!(o, "{line}");
-                        let _ = o.flush();
-                    }
-                }
-            });
-        }
-        let stdin = io::stdin();
-        for line in stdin.lock().lines() {
-            let Ok(line) = line else { break };
-            if line.trim().is_empty() {
-                continue;
-            }
-            match serde_json::from_str::<Job>(&line) {
-                Ok(job) => {
-                    if tx.send(job).is_err() {
-                        break;
-                    }
-                }
-                Err(e) => {
-                    eprintln!("box: unpack helper: bad job: {e}");
-                }
-            }
-        }
-        drop(tx);
-    });
-    Ok(())
-}
-
-/// The parent's side of the unpack helper: a `box __internal unpack` process root in a
-/// user namespace mapped like `box run`'s (0 → you, 1.. → your subordinate ids).
-///
-/// Spawn it while the process is single-threaded; `submit` may then be called from any
-/// thread, and `results` read from another.
-pub struct Unpacker {
-    child: std::process::Child,
-    stdin: std::sync::Mutex<Option<std::process::ChildStdin>>,
-    stdout: Option<std::process::ChildStdout>,
-    /// Why the image's owners cannot be kept (the user has no subordinate ids): the helper
-    /// maps only the user, and every file is stored as the user's own (root in a
-    /// container) instead of its owner in the image.
-    pub owners_squashed: Option<crate::userns::Error>,
-}
-
-/// Tells the helper to keep the owners the user namespace has (see `owners_squashed`).
-const SQUASH_ENV: &str = "BOX_UNPACK_SQUASH_OWNERS";
-
-impl Unpacker {
-    pub fn spawn(store: &super::Store) -> Result<Unpacker, Error> {
-        use crate::userns::{IdMaps, Mode};
-        use std::process::Stdio;
-        // Without subordinate ids the image's owners cannot be kept; `run --userns=single`
-        // still works with such a store (podman's ignore_chown_errors).
-        let (maps, owners_squashed) = match IdMaps::for_current_user(Mode::Auto) {
-            Ok(m) => (m, None),
-            Err(e @ crate::userns::Error::NoSubids { .. }) => {
-                (IdMaps::for_current_user(Mode::Single)?, Some(e))
-            }
-            Err(e) => return Err(e.into()),
-        };
-        let mut cmd = crate::userns::helper_command(&["unpack"]);
-        if owners_squashed.is_some() {
-            cmd.env(SQUASH_ENV, "1");
-        }
-        cmd.env("BOX_ROOT", store.data_dir())
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit());
-        let mut child = crate::userns::spawn_helper(&maps, cmd)?;
-        let stdin = child.stdin.take();
-        let stdout = child.stdout.take();
-        Ok(Unpacker {
-            child,
-            stdin: std::sync::Mutex::new(stdin),
-            stdout,
-            owners_squashed,
-        })
-    }
-
-    /// Queue one job.
-    pub fn submit(&self, job: &Job) -> Result<(), Error> {
-        let line = serde_json::to_string(job).map_err(|e| Error::Helper(e.to_string()))?;
-        let mut guard = self
-            .stdin
-            .lock()
-            .map_err(|_| Error::Helper("unpack helper input poisoned".into()))?;
-        let w = guard
-            .as_mut()
-            .ok_or_else(|| Error::Helper("unpack helper input already closed".into()))?;
-        writeln!(w, "{line}")
-            .and_then(|_| w.flush())
-            .map_err(|e| Error::Helper(format!("the unpack helper died: {e}")))
-    }
-
-    /// Close the helper's input: it finishes the queued jobs and exits.
-    pub fn close(&self) {
-        if let Ok(mut g) = self.stdin.lock() {
-            g.take();
-        }
-    }
-
-    /// The helper's answers, one per submitted job, until it exits.
-    pub fn take_results(&mut self) -> impl Iterator<Item = JobResult> + use<> {
-        let out = self.stdout.take();
-        out.into_iter().flat_map(|o| {
-            BufReader::new(o)
-                .lines()
-                .map_while(Result::ok)
-                .filter_map(|l| serde_json::from_str::<JobResult>(&l).ok())
-        })
-    }
-
-    /// Wait for the helper to exit (closing its input first).
-    pub fn wait(mut self) -> Result<(), Error> {
-        self.close();
-        let status = self.child.wait().map_err(|e| Error::Io {
-            what: "wait for the unpack helper".into(),
-            source: e,
-        })?;
-        if status.success() {
-            Ok(())
-        } else {
-            Err(Error::Helper(format!(
-                "the unpack helper failed ({status})"
-            )))
-        }
-    }
-}
-
-/// Run `jobs` through a fresh helper and return their results (in completion order).
-/// Single-threaded callers only (import, load).
-pub fn unpack_all(store: &super::Store, jobs: &[Job]) -> Result<Vec<JobResult>, Error> {
-    let mut u = Unpacker::spawn(store)?;
-    let results = u.take_results();
-    for j in jobs {
-        u.submit(j)?;
-    }
-    u.close();
-    let results: Vec<JobResult> = results.collect();
-    u.wait()?;
-    Ok(results)
-}
-
-#[cfg(test)]
-mod tests;
