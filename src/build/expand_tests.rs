@@ -184,7 +184,8 @@ fn unset_vs_empty_modifiers() {
 #[test]
 fn pattern_modifiers() {
     let lex = Lexer::new('\\');
-    let cases: &[(&str, &[(&str, &str)], Option<&str>)] = &[
+    type Case<'a> = (&'a str, &'a [(&'a str, &'a str)], Option<&'a str>);
+    let cases: &[Case] = &[
         (
             "${FOO#()[]{\\}^$.\\*\\?|\\\\}",
             &[("FOO", "()[]{}^$.*?|\\x")],

@@ -2,12 +2,15 @@
 //! stage plan. Pure functions over text and paths; the executor that runs the plan lives
 //! elsewhere.
 //!
-//! - `parse`: the Containerfile → typed instructions (line numbers, original text, heredocs).
+//! - `parse`: the Containerfile → typed instructions (line numbers, original text, heredocs);
+//!   `instructions` splits and checks each instruction's arguments and flags.
 //! - `expand`: BuildKit's shell lexer (`$var`, `${var:-x}`, quotes, word splitting) and which
 //!   instruction fields it applies to.
 //! - `ignore`: `.containerignore` / `.dockerignore` matching (moby/patternmatcher rules).
 //! - `plan`: stages, global ARGs, `--target` and the stages it needs, predefined ARGs.
 pub mod expand;
+mod instructions;
+pub mod parse;
 
 /// Errors of the build front end. Each is one line; those about the Containerfile or an
 /// ignore file start with `file:line`.
@@ -50,7 +53,6 @@ impl Error {
         }
     }
 
-    #[allow(dead_code)]
     pub(crate) fn new_at(file: &str, line: usize, msg: impl Into<String>) -> Error {
         Error::At {
             file: file.to_string(),
