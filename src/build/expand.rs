@@ -11,6 +11,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use super::Error;
+use super::parse::{Instruction, Kind, Source};
 
 /// Where variables come from.
 pub trait Env {
@@ -442,6 +443,84 @@ impl Scan<'_> {
         }
         name
     }
+}
+
+/// Expand an instruction's fields as BuildKit does before dispatching it: FROM (image,
+/// `--platform`), ADD/COPY (sources, dest, `--from`, `--chown`, `--chmod`, `--checksum`;
+/// heredoc bodies whose delimiter was unquoted, with quotes left alone), ENV and LABEL (keys
+/// and values), ARG (names and defaults), EXPOSE (each port, then split on whitespace),
+/// STOPSIGNAL, USER, VOLUME, WORKDIR. RUN, CMD, ENTRYPOINT, SHELL, HEALTHCHECK, MAINTAINER
+/// and ONBUILD come back unchanged (the shell or the later build expands those).
+/// Errors carry `file:line`.
+pub fn expand_instruction(
+    inst: &Instruction,
+    escape: char,
+    env: &dyn Env,
+    file: &str,
+) -> Result<Instruction, Error> {
+    let lex = Lexer::new(escape);
+    let w = |s: &str| lex.process_word(s, env);
+    let opt = |s: &Option<String>| s.as_deref().map(w).transpose();
+    let mut out = inst.clone();
+    let done: Result<(), Error> = (|| {
+        match &mut out.kind {
+            Kind::From {
+                image, platform, ..
+            } => {
+                *image = w(image)?;
+                *platform = opt(platform)?;
+            }
+            Kind::Add(a) | Kind::Copy(a) => {
+                let body = Lexer {
+                    skip_quotes: true,
+                    ..Lexer::new('\\')
+                };
+                for src in &mut a.sources {
+                    match src {
+                        Source::Path(p) => *p = w(p)?,
+                        Source::Heredoc(h) if h.expand => {
+                            h.content = body.process_word(&h.content, env)?
+                        }
+                        Source::Heredoc(_) => {}
+                    }
+                }
+                a.dest = w(&a.dest)?;
+                a.from = opt(&a.from)?;
+                a.chown = opt(&a.chown)?;
+                a.chmod = opt(&a.chmod)?;
+                a.checksum = opt(&a.checksum)?;
+            }
+            Kind::Env(kvs) | Kind::Label(kvs) => {
+                for kv in kvs {
+                    kv.key = w(&kv.key)?;
+                    kv.value = w(&kv.value)?;
+                }
+            }
+            Kind::Arg(defs) => {
+                for d in defs {
+                    d.name = w(&d.name)?;
+                    d.default = opt(&d.default)?;
+                }
+            }
+            Kind::Expose(ports) => {
+                let mut all = Vec::new();
+                for p in ports.iter() {
+                    all.extend(lex.process_words(p, env)?);
+                }
+                *ports = all;
+            }
+            Kind::Volume(vols) => {
+                for v in vols {
+                    *v = w(v)?;
+                }
+            }
+            Kind::StopSignal(s) | Kind::User(s) | Kind::Workdir(s) => *s = w(s)?,
+            _ => {}
+        }
+        Ok(())
+    })();
+    done.map_err(|e| e.at(file, inst.line))?;
+    Ok(out)
 }
 
 /// A shell pattern for `#`, `%` and `/`: `*`, `?`, `\x` literal (no bracket expressions,

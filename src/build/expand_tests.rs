@@ -291,3 +291,119 @@ fn env_list_first_wins() {
     assert_eq!(Lexer::new('\\').process_word("$A", &list).unwrap(), "1");
     assert_eq!(Lexer::new('\\').process_word("$A", &NoEnv).unwrap(), "");
 }
+
+fn expanded(text: &str, vars: &[(&str, &str)]) -> Result<Vec<Kind>, String> {
+    let f = crate::build::parse::parse(text, "Containerfile").unwrap();
+    f.instructions
+        .iter()
+        .map(|i| {
+            expand_instruction(i, f.escape, &env(vars), "Containerfile")
+                .map(|i| i.kind)
+                .map_err(|e| e.to_string())
+        })
+        .collect()
+}
+
+#[test]
+fn instructions_that_expand_and_those_that_do_not() {
+    use crate::build::parse::{ArgDef, Command, KeyValue};
+    let k = expanded(
+        concat!(
+            "FROM --platform=$P ${IMG:-alpine}:$TAG AS b\n",
+            "ENV A=$X B=\"$X y\" C='$X' $X=k\n",
+            "LABEL l=\"${X}\" m=a\\ b\n",
+            "ARG D=${X}-d\n",
+            "EXPOSE $PORTS 443\n",
+            "COPY --from=$STAGE --chown=$U:$U $X \"/dst/\"\n",
+            "COPY <<A <<'B' /x\n$X \"q\"\nA\n$X\nB\n",
+            "WORKDIR /w/$X\n",
+            "USER ${U}\n",
+            "VOLUME [\"/v/$X\"]\n",
+            "STOPSIGNAL $SIG\n",
+            "RUN echo $X\n",
+            "CMD [\"$X\"]\n",
+        ),
+        &[
+            ("P", "linux/amd64"),
+            ("TAG", "3.20"),
+            ("X", "x"),
+            ("PORTS", "80/tcp 53/udp"),
+            ("STAGE", "b"),
+            ("U", "1000"),
+            ("SIG", "SIGTERM"),
+        ],
+    )
+    .unwrap();
+    assert_eq!(
+        k[0],
+        Kind::From {
+            image: "alpine:3.20".into(),
+            name: Some("b".into()),
+            platform: Some("linux/amd64".into())
+        }
+    );
+    let kv = |k: &str, v: &str| KeyValue {
+        key: k.into(),
+        value: v.into(),
+    };
+    assert_eq!(
+        k[1],
+        Kind::Env(vec![
+            kv("A", "x"),
+            kv("B", "x y"),
+            kv("C", "$X"),
+            kv("x", "k")
+        ])
+    );
+    assert_eq!(k[2], Kind::Label(vec![kv("l", "x"), kv("m", "a b")]));
+    assert_eq!(
+        k[3],
+        Kind::Arg(vec![ArgDef {
+            name: "D".into(),
+            default: Some("x-d".into())
+        }])
+    );
+    assert_eq!(
+        k[4],
+        Kind::Expose(vec!["80/tcp".into(), "53/udp".into(), "443".into()])
+    );
+    let Kind::Copy(c) = &k[5] else { panic!() };
+    assert_eq!(
+        (
+            c.from.as_deref(),
+            c.chown.as_deref(),
+            &c.sources,
+            c.dest.as_str()
+        ),
+        (
+            Some("b"),
+            Some("1000:1000"),
+            &vec![Source::Path("x".into())],
+            "/dst/"
+        )
+    );
+    let Kind::Copy(c) = &k[6] else { panic!() };
+    let bodies: Vec<_> = c
+        .sources
+        .iter()
+        .map(|s| match s {
+            Source::Heredoc(h) => h.content.as_str(),
+            Source::Path(p) => p.as_str(),
+        })
+        .collect();
+    assert_eq!(bodies, ["x \"q\"\n", "$X\n"]);
+    assert_eq!(k[7], Kind::Workdir("/w/x".into()));
+    assert_eq!(k[8], Kind::User("1000".into()));
+    assert_eq!(k[9], Kind::Volume(vec!["/v/x".into()]));
+    assert_eq!(k[10], Kind::StopSignal("SIGTERM".into()));
+    assert!(matches!(&k[11], Kind::Run(r) if r.command == Command::Shell("echo $X".into())));
+    assert_eq!(k[12], Kind::Cmd(Command::Exec(vec!["$X".into()])));
+
+    assert_eq!(
+        expanded("FROM x\nWORKDIR ${A:?set A with --build-arg}\n", &[]).unwrap_err(),
+        "Containerfile:2: failed to process \"${A:?set A with --build-arg}\": A: set A with --build-arg"
+    );
+    // The escape directive is the lexer's escape.
+    let k = expanded("# escape=`\nFROM x\nWORKDIR c:\\`$X\\$X\n", &[("X", "x")]).unwrap();
+    assert_eq!(k[1], Kind::Workdir("c:\\$X\\x".into()));
+}
