@@ -9,6 +9,7 @@
 //! - `ignore`: `.containerignore` / `.dockerignore` matching (moby/patternmatcher rules).
 //! - `plan`: stages, global ARGs, `--target` and the stages it needs, predefined ARGs.
 pub mod expand;
+pub mod ignore;
 mod instructions;
 pub mod parse;
 
