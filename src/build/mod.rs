@@ -12,6 +12,7 @@ pub mod expand;
 pub mod ignore;
 mod instructions;
 pub mod parse;
+pub mod plan;
 
 /// Errors of the build front end. Each is one line; those about the Containerfile or an
 /// ignore file start with `file:line`.
