@@ -24,6 +24,9 @@
 //! - `template`: Go text/template subset for `--format`.
 //! - `monitor`: detached containers' monitor, logs, state truth, exec, cp, top, pause.
 //! - `volume`: named volumes in the per-user store.
+//! - `build`: `box build`'s front end: Containerfile parser, ARG/ENV expansion, ignore files,
+//!   stage plan (no command wired yet).
+pub mod build;
 pub mod cgroup;
 pub mod cli;
 pub mod commands;
