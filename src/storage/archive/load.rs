@@ -89,7 +89,7 @@ pub fn load(store: &Store, reader: impl Read, warn: &dyn Fn(&str)) -> Result<Vec
             crate::registry::MAX_MANIFEST_SIZE,
             "index.json",
         )?)
-            .context("index.json is invalid")?;
+        .context("index.json is invalid")?;
         for m in index["manifests"]
             .as_array()
             .context("index.json has no manifests")?
