@@ -183,6 +183,13 @@ mod tests {
         }
     }
 
+    fn build_fails(o: &ContainerOpts) -> bool {
+        build(o, &image(), Rootfs::default(), plan(), &no_volumes, &|_| {
+            None
+        })
+        .is_err()
+    }
+
     fn build_ok(o: &ContainerOpts, i: &ImageDefaults) -> Spec {
         build(o, i, Rootfs::default(), plan(), &no_volumes, &|k| {
             (k == "HOSTVAR").then(|| "fromhost".to_string())
@@ -226,17 +233,7 @@ mod tests {
             ["PATH=/bin", "A=file", "B=cli", "HOSTVAR=fromhost", "C=c=d"]
         );
         o.env = vec!["BAD KEY=1".into()];
-        assert!(
-            build(
-                &o,
-                &image(),
-                Rootfs::default(),
-                plan(),
-                &no_volumes,
-                &|_| None
-            )
-            .is_err()
-        );
+        assert!(build_fails(&o));
     }
 
     #[test]
@@ -301,17 +298,7 @@ mod tests {
         assert_eq!(s.cwd, "/data");
         assert_eq!(s.user, "1000:1000");
         o.workdir = Some("relative".into());
-        assert!(
-            build(
-                &o,
-                &image(),
-                Rootfs::default(),
-                plan(),
-                &no_volumes,
-                &|_| None
-            )
-            .is_err()
-        );
+        assert!(build_fails(&o));
     }
 
     #[test]
@@ -392,17 +379,7 @@ mod tests {
         assert!(s.no_new_privileges);
         assert_eq!(s.seccomp, Seccomp::Unconfined);
         o.security_opt = vec!["seccomp=/x.json".into()];
-        assert!(
-            build(
-                &o,
-                &image(),
-                Rootfs::default(),
-                plan(),
-                &no_volumes,
-                &|_| None
-            )
-            .is_err()
-        );
+        assert!(build_fails(&o));
         let mut p = opts("x", &[]);
         p.privileged = true;
         let s = build_ok(&p, &image());
