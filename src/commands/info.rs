@@ -35,6 +35,9 @@ struct IdMapInfo {
     /// The uid map `box run` will use, or why there is none.
     uid_map: Option<Vec<String>>,
     problem: Option<String>,
+    /// Other users' ranges that overlap ours ("bob 165536-231071 in /etc/subuid"): they
+    /// could reach our containers' files.
+    overlaps: Vec<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -93,6 +96,20 @@ fn gather(ctx: &Ctx) -> Info {
     let read = |f: &str| std::fs::read_to_string(f).unwrap_or_default();
     let subuid = userns::parse_subid_file(&read("/etc/subuid"), &name, uid.as_raw());
     let subgid = userns::parse_subid_file(&read("/etc/subgid"), &name, uid.as_raw());
+    let overlaps: Vec<String> = ["/etc/subuid", "/etc/subgid"]
+        .iter()
+        .flat_map(|file| {
+            userns::overlaps(&read(file), &name, uid.as_raw())
+                .into_iter()
+                .map(move |(other, r)| {
+                    format!(
+                        "{other} {}-{} in {file}",
+                        r.start,
+                        r.start as u64 + r.count as u64 - 1
+                    )
+                })
+        })
+        .collect();
     let maps = IdMaps::for_current_user(Mode::Auto);
     let (uid_map, problem) = match &maps {
         Ok(m) => (Some(m.uid.iter().map(|m| m.to_string()).collect()), None),
@@ -163,6 +180,7 @@ fn gather(ctx: &Ctx) -> Info {
             newgidmap: tool("newgidmap"),
             uid_map,
             problem,
+            overlaps,
         },
         kernel: crate::driver::kernel_release(),
         storage,
@@ -253,9 +271,20 @@ fn render(i: &Info) -> String {
         ),
         ("subuid", ranges(&i.idmap.subuid)),
         ("subgid", ranges(&i.idmap.subgid)),
+    ];
+    if !i.idmap.overlaps.is_empty() {
+        rows.push((
+            "subid overlap",
+            format!(
+                "WARNING: your range overlaps {}: those users can reach your containers' files; give each user its own range (usermod --del-subuids/--add-subuids)",
+                i.idmap.overlaps.join(", ")
+            ),
+        ));
+    }
+    rows.extend([
         ("newuidmap", tool_line(&i.idmap.newuidmap)),
         ("newgidmap", tool_line(&i.idmap.newgidmap)),
-    ];
+    ]);
     match (&i.idmap.uid_map, &i.idmap.problem) {
         (Some(m), _) => rows.push(("uid map", m.join(", "))),
         (None, Some(p)) => rows.push(("uid map", format!("PROBLEM: {p}"))),

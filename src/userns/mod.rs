@@ -14,7 +14,7 @@ use std::process::Command;
 use nix::unistd::{Gid, Pid, Uid};
 
 pub use helper::{Helper, helper_command, helper_enter, spawn_helper};
-pub use subid::{SubidRange, parse_subid_file, suggest_line};
+pub use subid::{SubidRange, overlaps, parse_subid_file, suggest_line};
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {

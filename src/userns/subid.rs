@@ -28,6 +28,41 @@ pub fn parse_subid_file(text: &str, user: &str, uid: u32) -> Vec<SubidRange> {
         .collect()
 }
 
+/// Where a range of `user` in `text` overlaps another user's: `(other user, their range)`.
+/// Two users sharing ids can reach each other's container files (and processes).
+pub fn overlaps(text: &str, user: &str, uid: u32) -> Vec<(String, SubidRange)> {
+    let mine = parse_subid_file(text, user, uid);
+    let uid = uid.to_string();
+    let mut found = Vec::new();
+    for line in text.lines().map(str::trim) {
+        if line.starts_with('#') {
+            continue;
+        }
+        let mut parts = line.split(':');
+        let (Some(owner), Some(start), Some(count)) = (parts.next(), parts.next(), parts.next())
+        else {
+            continue;
+        };
+        if owner == user || owner == uid {
+            continue;
+        }
+        let (Ok(start), Ok(count)) = (start.trim().parse::<u32>(), count.trim().parse::<u32>())
+        else {
+            continue;
+        };
+        let theirs = SubidRange { start, count };
+        let end = |r: &SubidRange| r.start as u64 + r.count as u64;
+        if count > 0
+            && mine
+                .iter()
+                .any(|m| (m.start as u64) < end(&theirs) && (start as u64) < end(m))
+        {
+            found.push((owner.to_string(), theirs));
+        }
+    }
+    found
+}
+
 /// The ranges of `user` in `file`; a missing file means none.
 pub(super) fn ranges_for(
     file: &'static str,
@@ -66,6 +101,23 @@ pub fn suggest_line(user: &str, first: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn overlapping_ranges_of_other_users() {
+        let text = "alice:100000:65536\nbob:165535:10\ncarol:200000:65536\n1000:100010:1\n";
+        let o = overlaps(text, "alice", 1000);
+        assert_eq!(
+            o,
+            [(
+                "bob".to_string(),
+                SubidRange {
+                    start: 165535,
+                    count: 10
+                }
+            )]
+        );
+        assert!(overlaps(text, "carol", 1002).is_empty());
+    }
 
     #[test]
     fn parses_by_name_and_uid() {

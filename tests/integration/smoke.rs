@@ -86,6 +86,62 @@ fn info_as_boxtest() {
     assert!(!out.out().is_empty(), "`box info` printed nothing:\n{out}");
 }
 
+/// `box info` warns when another user's subordinate range overlaps boxtest's (a line for a
+/// user that does not exist is added to /etc/subuid for the test, atomically, and removed).
+#[test]
+fn info_warns_when_another_users_subids_overlap() {
+    let env = require_env!();
+    env.user_box()
+        .arg("info")
+        .run()
+        .assert_success()
+        .stdout_lacks("subid overlap");
+    struct Line(String);
+    fn rewrite(f: impl Fn(&str) -> String) {
+        let text = std::fs::read_to_string("/etc/subuid").unwrap();
+        let tmp = format!("/etc/.subuid.box-it-{}", std::process::id());
+        std::fs::write(&tmp, f(&text)).unwrap();
+        std::fs::set_permissions(&tmp, std::os::unix::fs::PermissionsExt::from_mode(0o644))
+            .unwrap();
+        std::fs::rename(&tmp, "/etc/subuid").unwrap();
+    }
+    impl Drop for Line {
+        fn drop(&mut self) {
+            let line = self.0.clone();
+            rewrite(|t| {
+                t.lines()
+                    .filter(|l| *l != line)
+                    .map(|l| format!("{l}\n"))
+                    .collect()
+            });
+        }
+    }
+    let text = std::fs::read_to_string("/etc/subuid").unwrap();
+    let start: u64 = text
+        .lines()
+        .find_map(|l| l.strip_prefix("boxtest:"))
+        .and_then(|r| r.split(':').next()?.parse().ok())
+        .unwrap();
+    let line = Line(format!("box-overlap-test:{}:10", start + 5));
+    rewrite(|t| format!("{t}{}\n", line.0));
+    env.user_box()
+        .arg("info")
+        .run()
+        .assert_success()
+        .stdout_contains("subid overlap")
+        .stdout_contains(&format!(
+            "box-overlap-test {}-{} in /etc/subuid",
+            start + 5,
+            start + 14
+        ));
+    drop(line);
+    assert!(
+        !std::fs::read_to_string("/etc/subuid")
+            .unwrap()
+            .contains("box-overlap-test")
+    );
+}
+
 #[test]
 fn harness_runs_box_as_boxtest_in_a_private_store() {
     let env = require_env!();

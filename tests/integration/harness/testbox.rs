@@ -11,7 +11,7 @@ use super::cmd::BoxCmd;
 /// Who runs box.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TestUser {
-    /// `boxtest`, with `boxtest:100000:65536` in /etc/subuid and /etc/subgid (the normal case).
+    /// `boxtest`, with a 65536-id range in /etc/subuid and /etc/subgid (the normal case).
     Boxtest,
     /// `boxnosub`, with no subordinate ranges at all.
     NoSub,
