@@ -13,7 +13,7 @@ die() {
 
 require_root() {
     if [ "$(id -u)" -ne 0 ]; then
-        die "$(basename "$0") must run as root: sudo $0 $*"
+        die "$(basename "$0") must run as root: in a root shell (su -) run $0 $*, or sudo $0 $*"
     fi
 }
 
