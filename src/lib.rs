@@ -9,8 +9,10 @@
 //! - `paths`: per-user data, runtime and config directories.
 //! - `driver`: which rootfs driver works here (overlay in userns, fuse-overlayfs, copy).
 //! - `exit`: docker's exit-code convention.
+//! - `lock`: the one file lock (flock, shared/exclusive, timeout, the holder named); a leaf
+//!   used by `storage`, `container` and `volume`.
 //! - `registry`: OCI distribution client (references, auth, manifests, blobs).
-//! - `storage`: content-addressed per-user store, layer unpack, image records, locks.
+//! - `storage`: content-addressed per-user store, layer unpack, image records.
 //! - `userns`: subuid/subgid ranges, newuidmap/newgidmap, re-exec into a user namespace.
 //! - `spec`: what a container is (the typed `Spec` stored in its record); a leaf.
 //! - `run`: container creation (namespaces, rootfs, security) and supervision.
@@ -27,6 +29,7 @@ pub mod commands;
 pub mod container;
 pub mod driver;
 pub mod exit;
+pub mod lock;
 pub mod monitor;
 pub mod network;
 pub mod paths;
