@@ -10,8 +10,10 @@
 //! - `paths`: per-user data, runtime and config directories.
 //! - `driver`: which rootfs driver works here (overlay in userns, fuse-overlayfs, copy).
 //! - `exit`: docker's exit-code convention.
+//! - `lock`: the one file lock (flock, shared/exclusive, timeout, the holder named); a leaf
+//!   used by `storage`, `container` and `volume`.
 //! - `registry`: OCI distribution client (references, auth, manifests, blobs).
-//! - `storage`: content-addressed per-user store, image records, locks; `storage::unpack`
+//! - `storage`: content-addressed per-user store, image records; `storage::unpack`
 //!   (layer writer and the unpack helper), `storage::pull` (the pull pipeline behind `pull`,
 //!   `run` and `create`), `storage::archive` (import, load, save).
 //! - `userns`: subuid/subgid ranges, newuidmap/newgidmap, re-exec into a user namespace.
@@ -33,6 +35,7 @@ pub mod commands;
 pub mod container;
 pub mod driver;
 pub mod exit;
+pub mod lock;
 pub mod monitor;
 pub mod network;
 pub mod paths;

@@ -405,7 +405,7 @@ const ENVIRONMENT: &[(&str, &str)] = &[
     ),
     (
         "BOX_LOCK_TIMEOUT",
-        "Seconds to wait for a store lock held by another box process before giving up.",
+        "Seconds to wait for a lock (on the store, the containers or the volumes) held by another box process before giving up (default 60); the error names the lock file and the process holding it.",
     ),
     (
         "NO_COLOR",

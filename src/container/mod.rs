@@ -66,6 +66,8 @@ pub enum Error {
         path: PathBuf,
         source: serde_json::Error,
     },
+    #[error(transparent)]
+    Lock(#[from] crate::lock::Error),
 }
 
 fn io_err<'a>(what: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> Error + 'a {
@@ -295,39 +297,32 @@ pub struct Containers {
 }
 
 /// The exclusive lock over the name index (held while creating, renaming, removing).
-pub struct Lock {
-    _flock: nix::fcntl::Flock<fs::File>,
-}
+pub type Lock = crate::lock::FileLock;
 
 /// An entry of `containers/.trash/` claimed for deletion: a directory is flocked (without
 /// following a symlink) so that two deleters skip each other's entries.
 pub struct TrashEntry {
     pub path: PathBuf,
-    _lock: Option<nix::fcntl::Flock<fs::File>>,
+    _lock: Option<crate::lock::FileLock>,
 }
 
 impl TrashEntry {
     /// None when another process holds it, or it is gone.
     pub fn claim(path: PathBuf) -> Option<TrashEntry> {
-        use std::os::unix::fs::OpenOptionsExt;
         let md = fs::symlink_metadata(&path).ok()?;
         if !md.is_dir() {
             return Some(TrashEntry { path, _lock: None });
         }
-        let dir = fs::OpenOptions::new()
-            .read(true)
-            .custom_flags(libc::O_DIRECTORY | libc::O_NOFOLLOW)
-            .open(&path);
-        let lock = match dir {
-            Ok(f) => {
-                match nix::fcntl::Flock::lock(f, nix::fcntl::FlockArg::LockExclusiveNonblock) {
-                    Ok(l) => Some(l),
-                    Err((_, nix::errno::Errno::EWOULDBLOCK)) => return None,
-                    Err(_) => None,
-                }
+        let lock = match crate::lock::FileLock::try_dir(&path) {
+            Ok(Some(l)) => Some(l),
+            Ok(None) => return None,
+            // Gone meanwhile.
+            Err(crate::lock::Error::Io { source, .. })
+                if source.kind() == io::ErrorKind::NotFound =>
+            {
+                return None;
             }
             // A directory we cannot open (mode 0): nobody deletes it with a lock either.
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return None,
             Err(_) => None,
         };
         Some(TrashEntry { path, _lock: lock })
@@ -356,18 +351,13 @@ impl Containers {
         &self.root
     }
 
-    /// Take the exclusive lock over the name index.
+    /// Take the exclusive lock over the name index (waiting at most `BOX_LOCK_TIMEOUT`).
     pub fn lock(&self) -> Result<Lock, Error> {
-        let path = self.root.join(".lock");
-        let file = fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)
-            .map_err(io_err("open", &path))?;
-        let flock = nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusive)
-            .map_err(|(_, e)| io_err("lock", &path)(e.into()))?;
-        Ok(Lock { _flock: flock })
+        Ok(crate::lock::FileLock::acquire(
+            &self.root.join(".lock"),
+            crate::lock::Mode::Exclusive,
+            crate::lock::default_timeout(),
+        )?)
     }
 
     fn record_at(&self, id: &str, config: Config) -> Record {

@@ -1,4 +1,9 @@
-//! Registry authentication: `WWW-Authenticate` challenges and credential files.
+//! Registry authentication: `WWW-Authenticate` challenges, the credential files, and the
+//! client's token flow: [`Client`]'s authorized GET sends the cached `Authorization` first;
+//! on a 401 it answers the challenge once, with a bearer token fetched from the challenge's
+//! realm (scoped; Basic credentials sent along when there are any; at most
+//! [`MAX_TOKEN_SIZE`]) or with Basic credentials, and caches the answer per (host, scope).
+//! `box login` checks credentials with [`Client::check_login`].
 //!
 //! Credential files use the docker / containers format
 //! `{"auths": {"host[:port][/namespace]": {"auth": "base64(user:password)"}}}`. Keys may carry
@@ -14,8 +19,13 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use serde_json::{Map, Value};
 
+use ureq::Body;
+use ureq::http::Response;
+
 use super::Error;
+use super::client::{Client, Endpoint};
 use super::reference::DOCKER_HUB;
+use super::transport::{Policy, error_detail, is_loopback, read_bounded, split_url};
 
 /// One challenge of a `WWW-Authenticate` header: `Bearer realm="…",service="…",scope="…"`.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -423,300 +433,255 @@ fn write_private(path: &Path, value: &Value) -> Result<(), Error> {
     result
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use std::os::unix::fs::PermissionsExt;
+// ---------------------------------------------------------------- the token flow
 
-    fn one(h: &str) -> Challenge {
-        let v = parse_www_authenticate(h);
-        assert_eq!(v.len(), 1, "{h}: {v:?}");
-        v.into_iter().next().unwrap()
-    }
+/// Bearer tokens longer than this are refused: registries reject request headers much
+/// smaller than a megabyte (Go's default limit is 1 MiB for all of them, nginx's 8 KiB a
+/// line); real tokens are a few KiB.
+pub const MAX_TOKEN_SIZE: usize = 64 << 10;
 
-    #[test]
-    fn docker_hub_bearer() {
-        let c = one(
-            r#"Bearer realm="https://auth.docker.io/token",service="registry.docker.io",scope="repository:library/alpine:pull""#,
-        );
-        assert_eq!(c.scheme, "bearer");
-        assert_eq!(c.param("realm"), Some("https://auth.docker.io/token"));
-        assert_eq!(c.param("service"), Some("registry.docker.io"));
-        assert_eq!(c.param("scope"), Some("repository:library/alpine:pull"));
-    }
-
-    #[test]
-    fn lenient_forms() {
-        // spaces, unquoted values, odd case, escapes
-        let c = one(
-            r#"  bearer   Realm = "http://127.0.0.1:1/t" , service=reg ,scope="a:b\"c:pull,push" "#,
-        );
-        assert_eq!(c.scheme, "bearer");
-        assert_eq!(c.param("realm"), Some("http://127.0.0.1:1/t"));
-        assert_eq!(c.param("service"), Some("reg"));
-        assert_eq!(c.param("scope"), Some("a:b\"c:pull,push"));
-        let b = one(r#"Basic realm="Registry Realm""#);
-        assert_eq!(
-            (b.scheme.as_str(), b.param("realm")),
-            ("basic", Some("Registry Realm"))
-        );
-        assert_eq!(one("Basic").params.len(), 0);
-        // an unterminated quote takes the rest
-        assert_eq!(one(r#"Bearer realm="abc"#).param("realm"), Some("abc"));
-        // an empty value
-        assert_eq!(one(r#"Bearer realm="", service="#).param("realm"), Some(""));
-    }
-
-    #[test]
-    fn several_challenges() {
-        let v = parse_www_authenticate(
-            r#"Basic realm="x", Bearer realm="https://t/x",service="s", Negotiate abc==, NTLM"#,
-        );
-        let schemes: Vec<&str> = v.iter().map(|c| c.scheme.as_str()).collect();
-        assert_eq!(schemes, ["basic", "bearer", "negotiate", "ntlm"], "{v:?}");
-        assert_eq!(v[1].param("service"), Some("s"));
-        assert_eq!(v[2].token68.as_deref(), Some("abc=="));
-    }
-
-    #[test]
-    fn never_panics() {
-        for h in [
-            "",
-            ",",
-            "=",
-            "\"",
-            "a=",
-            "=a",
-            "Bearer ,",
-            "Bearer =",
-            "Bearer a",
-            "Bearer a=\"",
-            "Bearer a=\"\\",
-            "Bearer a=b c=d",
-            "é",
-            "Bearer é=ü",
-            ",,,Basic,,,",
-            "Bearer realm=\"x\"junk",
-            "Bearer\trealm=x",
-            "a b c d",
-            "\"\"\"",
-            "Bearer a==b",
-            "x=y, z",
-        ] {
-            let _ = parse_www_authenticate(h);
-        }
-        let alphabet: Vec<char> = "B a=\",\\r".chars().collect();
-        fn rec(buf: &mut String, a: &[char], d: usize) {
-            let _ = parse_www_authenticate(buf);
-            if d == 0 {
-                return;
+impl Client {
+    /// Check `creds` against `registry` (GET /v2/ with the auth flow): Ok when the registry
+    /// accepts them (or asks for no authentication at all).
+    pub fn check_login(&self, registry: &str, creds: &Credentials) -> Result<(), Error> {
+        let registry = normalise_registry_arg(registry)?;
+        let ep = Endpoint {
+            host: super::reference::api_host(&registry).to_string(),
+            repository: String::new(),
+            cred_key: registry.clone(),
+        };
+        self.creds
+            .lock()
+            .expect("creds lock")
+            .insert((registry.clone(), String::new()), Some(creds.clone()));
+        self.tokens.lock().expect("tokens lock").clear();
+        self.retrying(|| {
+            let what = format!("login to {registry}");
+            let resp = self.get_v2(&ep, "", None, None, &what, None)?;
+            match resp.status().as_u16() {
+                200..=299 => Ok(()),
+                401 | 403 => Err(Error::CredentialsRejected {
+                    registry: registry.clone(),
+                    detail: error_detail(resp),
+                }),
+                s => Err(Error::Status {
+                    registry: registry.clone(),
+                    status: s,
+                    what,
+                    detail: error_detail(resp),
+                }),
             }
-            for &c in a {
-                buf.push(c);
-                rec(buf, a, d - 1);
-                buf.pop();
+        })
+    }
+
+    /// GET `/v2/<path>` on an endpoint with the auth flow: the cached token first; on a 401 a
+    /// new token (or Basic credentials) from the challenge, once.
+    pub(super) fn get_v2(
+        &self,
+        ep: &Endpoint,
+        path: &str,
+        accept: Option<&str>,
+        range: Option<&str>,
+        what: &str,
+        scope: Option<&str>,
+    ) -> Result<Response<Body>, Error> {
+        let key = (ep.host.clone(), scope.unwrap_or("").to_string());
+        let mut authz = self.tokens.lock().expect("tokens lock").get(&key).cloned();
+        let mut renewed = false;
+        loop {
+            let resp = self.get_with_scheme(ep, path, accept, range, authz.as_deref(), what)?;
+            match resp.status().as_u16() {
+                401 if !renewed => {
+                    let challenges: Vec<Challenge> = resp
+                        .headers()
+                        .get_all("www-authenticate")
+                        .iter()
+                        .filter_map(|v| v.to_str().ok())
+                        .flat_map(parse_www_authenticate)
+                        .collect();
+                    drop(resp);
+                    let header = self.authenticate(ep, scope, &challenges, what)?;
+                    self.tokens
+                        .lock()
+                        .expect("tokens lock")
+                        .insert(key.clone(), header.clone());
+                    authz = Some(header);
+                    renewed = true;
+                }
+                401 if path.is_empty() => return Ok(resp),
+                401 => {
+                    let detail = error_detail(resp);
+                    return Err(Error::Unauthorized {
+                        registry: ep.cred_key.clone(),
+                        what: format!("{what}{detail}"),
+                    });
+                }
+                403 if !path.is_empty() => {
+                    let detail = error_detail(resp);
+                    return Err(Error::Denied {
+                        registry: ep.cred_key.clone(),
+                        what: format!("{what}{detail}"),
+                    });
+                }
+                _ => return Ok(resp),
             }
         }
-        rec(&mut String::new(), &alphabet, 6);
     }
 
-    fn write(path: &Path, s: &str) {
-        fs::write(path, s).unwrap();
+    fn credentials(&self, ep: &Endpoint) -> Result<Option<Credentials>, Error> {
+        let key = (ep.cred_key.clone(), ep.repository.clone());
+        if let Some(c) = self.creds.lock().expect("creds lock").get(&key) {
+            return Ok(c.clone());
+        }
+        let repo = (!ep.repository.is_empty()).then_some(ep.repository.as_str());
+        let c = lookup(&self.auth_files, &ep.cred_key, repo)?;
+        self.creds
+            .lock()
+            .expect("creds lock")
+            .insert(key, c.clone());
+        Ok(c)
     }
 
-    #[test]
-    fn lookup_order_and_docker_hub_keys() {
-        let t = tempfile::tempdir().unwrap();
-        let mine = t.path().join("box/auth.json");
-        let containers = t.path().join("containers.json");
-        let docker = t.path().join("docker.json");
-        let b64 = |s: &str| STANDARD.encode(s);
-        write(
-            &docker,
-            &format!(
-                r#"{{"auths":{{"https://index.docker.io/v1/":{{"auth":"{}"}},"quay.io":{{"auth":"{}"}}}},"credsStore":"desktop"}}"#,
-                b64("hubuser:hubpass"),
-                b64("q:p:with:colons")
-            ),
-        );
-        write(
-            &containers,
-            &format!(r#"{{"auths":{{"quay.io":{{"auth":"{}"}}}}}}"#, b64("cq:cp")),
-        );
-        let files = vec![mine.clone(), containers.clone(), docker.clone()];
-        let hub = lookup(&files, "docker.io", Some("library/alpine"))
-            .unwrap()
-            .unwrap();
-        assert_eq!(
-            (hub.username.as_str(), hub.password.as_str()),
-            ("hubuser", "hubpass")
-        );
-        assert_eq!(
-            lookup(&files, "quay.io", None).unwrap().unwrap().username,
-            "cq"
-        );
-        assert_eq!(
-            lookup(std::slice::from_ref(&docker), "quay.io", None)
-                .unwrap()
-                .unwrap()
-                .password,
-            "p:with:colons"
-        );
-        assert!(lookup(&files, "ghcr.io", None).unwrap().is_none());
-
-        // box's own file wins once written; it is private
-        store(
-            &mine,
-            "docker.io",
-            &Credentials {
-                username: "me".into(),
-                password: "pw".into(),
-            },
-        )
-        .unwrap();
-        assert_eq!(
-            lookup(&files, "docker.io", None).unwrap().unwrap().username,
-            "me"
-        );
-        assert_eq!(
-            fs::metadata(&mine).unwrap().permissions().mode() & 0o777,
-            0o600
-        );
-        assert_eq!(
-            fs::metadata(mine.parent().unwrap())
-                .unwrap()
-                .permissions()
-                .mode()
-                & 0o777,
-            0o700
-        );
-        let text = fs::read_to_string(&mine).unwrap();
-        assert!(text.contains("\"docker.io\""), "{text}");
-        assert!(!text.contains("pw"), "stored base64, not plain: {text}");
-
-        // remove → falls through to the next files again
-        assert!(remove(&mine, "index.docker.io").unwrap());
-        assert!(!remove(&mine, "docker.io").unwrap());
-        assert_eq!(
-            lookup(&files, "docker.io", None).unwrap().unwrap().username,
-            "hubuser"
-        );
+    /// Answer a 401's challenges: an `Authorization` header value.
+    fn authenticate(
+        &self,
+        ep: &Endpoint,
+        scope: Option<&str>,
+        challenges: &[Challenge],
+        what: &str,
+    ) -> Result<String, Error> {
+        let creds = self.credentials(ep)?;
+        if let Some(bearer) = challenges.iter().find(|c| c.scheme == "bearer") {
+            return self.fetch_token(ep, bearer, scope, creds.as_ref());
+        }
+        if challenges.iter().any(|c| c.scheme == "basic") {
+            return match creds {
+                Some(c) => Ok(c.basic_header()),
+                None => Err(Error::Unauthorized {
+                    registry: ep.cred_key.clone(),
+                    what: what.to_string(),
+                }),
+            };
+        }
+        match challenges.first() {
+            Some(c) => Err(Error::UnsupportedAuth {
+                registry: ep.cred_key.clone(),
+                scheme: c.scheme.clone(),
+            }),
+            None => Err(Error::Unauthorized {
+                registry: ep.cred_key.clone(),
+                what: format!("{what} (401 without a WWW-Authenticate challenge)"),
+            }),
+        }
     }
 
-    #[test]
-    fn store_keeps_other_entries_and_fields() {
-        let t = tempfile::tempdir().unwrap();
-        let f = t.path().join("auth.json");
-        write(
-            &f,
-            r#"{"auths":{"a.io":{"auth":"eDp5"},"https://b.io":{"auth":"eDp5"}},"other":1}"#,
-        );
-        let c = Credentials {
-            username: "u".into(),
-            password: "p".into(),
+    fn fetch_token(
+        &self,
+        ep: &Endpoint,
+        ch: &Challenge,
+        scope: Option<&str>,
+        creds: Option<&Credentials>,
+    ) -> Result<String, Error> {
+        let realm = ch.param("realm").unwrap_or_default();
+        let bad = |reason: String| Error::Token {
+            realm: realm.chars().take(200).collect(),
+            reason,
         };
-        store(&f, "https://b.io/", &c).unwrap();
-        store(&f, "127.0.0.1:5000", &c).unwrap();
-        let v: Value = serde_json::from_str(&fs::read_to_string(&f).unwrap()).unwrap();
-        assert_eq!(v["other"], 1);
-        let keys: Vec<&String> = v["auths"].as_object().unwrap().keys().collect();
-        assert_eq!(keys, ["127.0.0.1:5000", "a.io", "b.io"]);
-        assert_eq!(
-            lookup(std::slice::from_ref(&f), "b.io", None)
-                .unwrap()
-                .unwrap(),
-            c
-        );
-        let mut removed = remove_all(&f).unwrap();
-        removed.sort();
-        assert_eq!(removed, ["127.0.0.1:5000", "a.io", "b.io"]);
-        assert!(
-            lookup(std::slice::from_ref(&f), "a.io", None)
-                .unwrap()
-                .is_none()
-        );
-        // no temp files left behind
-        assert_eq!(fs::read_dir(t.path()).unwrap().count(), 1);
-    }
-
-    #[test]
-    fn namespace_keys_and_bad_files() {
-        let t = tempfile::tempdir().unwrap();
-        let f = t.path().join("auth.json");
-        let b64 = |s: &str| STANDARD.encode(s);
-        write(
-            &f,
-            &format!(
-                r#"{{"auths":{{"r.io":{{"auth":"{}"}},"r.io/team":{{"auth":"{}"}},"r.io/team/app":{{"auth":"{}"}}}}}}"#,
-                b64("host:1"),
-                b64("team:2"),
-                b64("app:3")
-            ),
-        );
-        let who = |repo: &str| {
-            lookup(std::slice::from_ref(&f), "r.io", Some(repo))
-                .unwrap()
-                .unwrap()
-                .username
+        let (scheme, host) = split_url(realm);
+        if host.is_empty() || !(scheme == "https" || scheme == "http") {
+            return Err(bad(
+                "the registry's Bearer challenge has no usable http(s) realm".into(),
+            ));
+        }
+        if scheme == "http"
+            && creds.is_some()
+            && !is_loopback(&host)
+            && self.policy(&ep.host) == Policy::Https
+        {
+            return Err(Error::Insecure {
+                what: format!("sending credentials to token service {realm}"),
+                reason: "it is plain http".into(),
+            });
+        }
+        let mut query: Vec<String> = Vec::new();
+        if let Some(service) = ch.param("service") {
+            query.push(format!("service={}", percent_encode(service)));
+        }
+        let scope = ch.param("scope").filter(|s| !s.is_empty()).or(scope);
+        if let Some(scope) = scope {
+            for s in scope.split(' ').filter(|s| !s.is_empty()) {
+                query.push(format!("scope={}", percent_encode(s)));
+            }
+        }
+        let sep = if realm.contains('?') { '&' } else { '?' };
+        let url = if query.is_empty() {
+            realm.to_string()
+        } else {
+            format!("{realm}{sep}{}", query.join("&"))
         };
-        assert_eq!(who("team/app"), "app");
-        assert_eq!(who("team/other"), "team");
-        assert_eq!(who("teamx/app"), "host");
-        assert_eq!(who("x"), "host");
-
-        write(&f, "{not json");
-        let e = lookup(std::slice::from_ref(&f), "r.io", None)
-            .unwrap_err()
-            .to_string();
-        assert!(
-            e.contains("invalid credentials file") && e.contains("fix or remove"),
-            "{e}"
-        );
-        write(&f, r#"{"auths":{"r.io":{"auth":"!!!"}}}"#);
-        assert!(
-            lookup(std::slice::from_ref(&f), "r.io", None)
-                .unwrap_err()
-                .to_string()
-                .contains("base64")
-        );
-        write(&f, "");
-        assert!(lookup(&[f], "r.io", None).unwrap().is_none());
-    }
-
-    #[test]
-    fn registries_are_the_keys_written() {
-        let t = tempfile::tempdir().unwrap();
-        let f = t.path().join("auth.json");
-        assert!(registries(&f).is_empty());
-        let creds = Credentials {
-            username: "u".into(),
-            password: "p".into(),
-        };
-        store(&f, "quay.io", &creds).unwrap();
-        store(&f, "127.0.0.1:5000", &creds).unwrap();
-        assert_eq!(registries(&f), ["127.0.0.1:5000", "quay.io"]);
-        write(&f, r#"{"auths":{"a.io":"#);
-        assert!(registries(&f).is_empty(), "half-written: none");
-        write(&f, r#"{"auths":[]}"#);
-        assert!(registries(&f).is_empty());
-    }
-
-    #[test]
-    fn registry_args() {
-        assert_eq!(
-            normalise_registry_arg("https://index.docker.io/v1/").unwrap(),
-            "docker.io"
-        );
-        assert_eq!(normalise_registry_arg("docker.io").unwrap(), "docker.io");
-        assert_eq!(
-            normalise_registry_arg("127.0.0.1:5000").unwrap(),
-            "127.0.0.1:5000"
-        );
-        assert_eq!(
-            normalise_registry_arg("http://127.0.0.1:5000/").unwrap(),
-            "127.0.0.1:5000"
-        );
-        assert!(normalise_registry_arg("quay.io/team/app").is_err());
-        assert!(normalise_registry_arg("bad host").is_err());
+        let basic = creds.map(Credentials::basic_header);
+        let what = format!("token for {}", ep.cred_key);
+        let resp = self.fetch(&url, &[], basic.as_deref(), &what)?;
+        let status = resp.status().as_u16();
+        match status {
+            200 => {}
+            401 | 403 if creds.is_some() => {
+                return Err(Error::CredentialsRejected {
+                    registry: ep.cred_key.clone(),
+                    detail: error_detail(resp),
+                });
+            }
+            401 | 403 => {
+                return Err(Error::Unauthorized {
+                    registry: ep.cred_key.clone(),
+                    what: format!("anonymous token refused{}", error_detail(resp)),
+                });
+            }
+            s if s >= 500 || s == 429 => {
+                return Err(Error::Status {
+                    registry: host,
+                    status: s,
+                    what,
+                    detail: error_detail(resp),
+                });
+            }
+            s => return Err(bad(format!("it answered {s}{}", error_detail(resp)))),
+        }
+        let body = read_bounded(resp.into_body(), 1 << 20, &host, &what)?;
+        let v: Value =
+            serde_json::from_slice(&body).map_err(|_| bad("its answer is not JSON".into()))?;
+        let token = v
+            .get("token")
+            .and_then(Value::as_str)
+            .filter(|t| !t.is_empty())
+            .or_else(|| v.get("access_token").and_then(Value::as_str))
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| bad("its answer has no token".into()))?;
+        if token.len() > MAX_TOKEN_SIZE {
+            return Err(bad(format!(
+                "the token is too large ({} bytes, box accepts {MAX_TOKEN_SIZE}): no registry takes a header that long: the token service is misbehaving, tell the registry's operator",
+                token.len()
+            )));
+        }
+        if token.bytes().any(|b| b.is_ascii_control() || b == b' ') {
+            return Err(bad("the token has invalid characters".into()));
+        }
+        Ok(format!("Bearer {token}"))
     }
 }
+
+pub(super) fn percent_encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+#[path = "auth_tests.rs"]
+mod tests;

@@ -1,5 +1,6 @@
 //! Client tests against an in-process fake registry on 127.0.0.1.
 use std::collections::HashMap;
+use std::fs;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
@@ -7,9 +8,18 @@ use std::time::{Duration, Instant};
 use base64::Engine as _;
 use oci_spec::image::{Descriptor, MediaType};
 
+use serde_json::Value;
+
 use super::*;
+use crate::registry::Platform;
+use crate::registry::auth::{self, percent_encode};
+use crate::registry::blob::content_range_start;
 use crate::registry::digest::sha256_of;
+use crate::registry::resolve::*;
 use crate::registry::testserver::{Reply, Request, Server};
+use crate::registry::transport::{
+    STALL_MIN_PROGRESS, StallWatch, is_loopback, join_url, origin_of, split_url,
+};
 
 #[derive(Default)]
 enum AuthMode {

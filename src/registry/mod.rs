@@ -2,10 +2,13 @@
 //!
 //! - [`Reference`]: docker-normalised image references (a pure parser).
 //! - [`Platform`]: `os/arch[/variant]`, and the choice of an entry in an image index.
-//! - [`Client`]: Distribution API v2 over ureq: manifests ([`Client::resolve`]), streamed and
-//!   verified blobs ([`Client::download_blob`]), bearer/basic auth, mirrors and insecure
-//!   registries from box's `registries.toml`.
-//! - [`auth`]: `WWW-Authenticate` parsing and the auth.json credential files.
+//! - [`Client`] (`client.rs`): Distribution API v2 over ureq, its configuration and
+//!   endpoints (mirrors and insecure registries from box's `registries.toml`), one file per
+//!   concern: `resolve.rs` (manifests and indexes, [`Client::resolve`], the config),
+//!   `blob.rs` (streamed, verified, resumed blobs, [`Client::download_blob`]), `transport.rs`
+//!   (agents, https/http, redirects, retries, timeouts, stall watch, status mapping).
+//! - [`auth`]: `WWW-Authenticate` parsing, the auth.json credential files, and the client's
+//!   bearer/basic token flow (challenge → token request → cache) and `check_login`.
 //!
 //! No storage knowledge: callers decide where verified bytes go.
 //!
@@ -16,20 +19,24 @@
 //! bodies) are retried with exponential back-off, 4 attempts at most, of which at most 2
 //! may be timeouts or stalls.
 pub mod auth;
+mod blob;
 mod client;
 pub mod conf;
 mod digest;
 mod platform;
 mod reference;
+mod resolve;
 #[cfg(test)]
 mod testserver;
+mod transport;
 
 use std::path::{Path, PathBuf};
 
-pub use client::{Client, ClientConfig, MAX_CONFIG_SIZE, MAX_MANIFEST_SIZE, Resolved};
+pub use client::{Client, ClientConfig};
 pub use digest::verify_digest;
 pub use platform::Platform;
 pub use reference::{DOCKER_HUB, DOCKER_HUB_API, Reference, api_host};
+pub use resolve::{MAX_CONFIG_SIZE, MAX_MANIFEST_SIZE, Resolved};
 
 /// The User-Agent box sends.
 pub const USER_AGENT: &str = concat!("box/", env!("CARGO_PKG_VERSION"));

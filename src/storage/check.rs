@@ -56,7 +56,7 @@ impl Store {
                     .ok()
                     .and_then(|m| m.elapsed().ok())
                     .is_some_and(|age| age > std::time::Duration::from_secs(24 * 3600))
-                && super::FileLock::acquire(&e.path(), true, std::time::Duration::ZERO).is_ok();
+                && super::FileLock::is_free(&e.path());
             if stale_pid_name(&name) || old_partial {
                 let dest = self.tmp_path(&format!("rm-{}", super::unique()));
                 if fs::rename(e.path(), &dest).is_ok() {
@@ -160,8 +160,7 @@ impl Store {
                 // to it for 10 minutes; a lock file once nobody holds it.
                 let leftover = stale_pid_name(&name)
                     || (name.ends_with(".part") && idle)
-                    || (name.ends_with(".lock")
-                        && super::FileLock::acquire(&p, true, std::time::Duration::ZERO).is_ok());
+                    || (name.ends_with(".lock") && super::FileLock::is_free(&p));
                 if leftover {
                     r.leftovers.push(p.display().to_string());
                     if repair {

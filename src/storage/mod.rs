@@ -26,7 +26,6 @@ use crate::paths::Paths;
 pub mod archive;
 pub mod check;
 pub mod inspect;
-pub mod lock;
 pub mod names;
 pub mod pull;
 pub mod read;
@@ -34,8 +33,9 @@ pub mod remove;
 pub mod unpack;
 pub mod whiteout;
 
+pub use crate::lock::FileLock;
+use crate::lock::{self, Mode};
 pub use inspect::inspect_image;
-pub use lock::FileLock;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -44,10 +44,8 @@ pub enum Error {
         what: String,
         source: std::io::Error,
     },
-    #[error(
-        "store is locked by another box process ({path} held for more than {waited}s): wait for it to finish or set BOX_LOCK_TIMEOUT"
-    )]
-    Locked { path: PathBuf, waited: u64 },
+    #[error(transparent)]
+    Lock(#[from] crate::lock::Error),
     #[error("image record {path} is corrupt: {reason} (run `box system check --repair`)")]
     Corrupt { path: PathBuf, reason: String },
     #[error("image not found: {0}")]
@@ -279,31 +277,34 @@ impl Store {
     }
 
     pub fn lock_shared(&self) -> Result<FileLock, Error> {
-        FileLock::acquire(&self.root.join("storage.lock"), false, self.lock_timeout)
+        Ok(FileLock::acquire(
+            &self.root.join("storage.lock"),
+            Mode::Shared,
+            self.lock_timeout,
+        )?)
     }
     pub fn lock_exclusive(&self) -> Result<FileLock, Error> {
-        FileLock::acquire(&self.root.join("storage.lock"), true, self.lock_timeout)
+        Ok(FileLock::acquire(
+            &self.root.join("storage.lock"),
+            Mode::Exclusive,
+            self.lock_timeout,
+        )?)
     }
     /// A per-item work lock under tmp/ (e.g. one layer being downloaded and unpacked).
     pub fn lock_work(&self, key: &str) -> Result<FileLock, Error> {
-        FileLock::acquire(
+        Ok(FileLock::acquire(
             &self.tmp_dir().join(format!("{key}.lock")),
-            true,
+            Mode::Exclusive,
             Duration::from_secs(3600),
-        )
+        )?)
     }
 
     /// `lock_work` without waiting: `None` while another process holds it.
     pub fn try_lock_work(&self, key: &str) -> Result<Option<FileLock>, Error> {
-        match FileLock::acquire(
+        Ok(FileLock::try_acquire(
             &self.tmp_dir().join(format!("{key}.lock")),
-            true,
-            Duration::ZERO,
-        ) {
-            Ok(l) => Ok(Some(l)),
-            Err(Error::Locked { .. }) => Ok(None),
-            Err(e) => Err(e),
-        }
+            Mode::Exclusive,
+        )?)
     }
 
     /// A fresh name under tmp/ owned by this process: `<pid>-<what>`.

@@ -13,7 +13,6 @@ use std::fs;
 use std::io;
 use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
@@ -46,10 +45,8 @@ pub enum Error {
         path: PathBuf,
         source: serde_json::Error,
     },
-    #[error(
-        "volumes are locked by another box process ({0} held too long): wait for it or set BOX_LOCK_TIMEOUT"
-    )]
-    Locked(PathBuf),
+    #[error(transparent)]
+    Lock(#[from] crate::lock::Error),
     #[error("removing volume data: {0}")]
     Remove(String),
 }
@@ -85,9 +82,7 @@ pub struct Volumes {
 }
 
 /// The volumes lock; released on drop.
-pub struct Lock {
-    _flock: nix::fcntl::Flock<fs::File>,
-}
+pub type Lock = crate::lock::FileLock;
 
 impl Volumes {
     /// `<data>/volumes`, created when missing.
@@ -124,30 +119,11 @@ impl Volumes {
     }
 
     fn lock(&self) -> Result<Lock, Error> {
-        let path = self.root.join(".lock");
-        let timeout = std::env::var("BOX_LOCK_TIMEOUT")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .map(Duration::from_secs)
-            .unwrap_or(Duration::from_secs(60));
-        let start = std::time::Instant::now();
-        loop {
-            let file = fs::OpenOptions::new()
-                .create(true)
-                .truncate(false)
-                .write(true)
-                .open(&path)
-                .map_err(io_err("open", &path))?;
-            match nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusiveNonblock) {
-                Ok(f) => return Ok(Lock { _flock: f }),
-                Err((_, nix::errno::Errno::EWOULDBLOCK | nix::errno::Errno::EINTR)) => {}
-                Err((_, e)) => return Err(io_err("lock", &path)(e.into())),
-            }
-            if start.elapsed() > timeout {
-                return Err(Error::Locked(path));
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
+        Ok(crate::lock::FileLock::acquire(
+            &self.root.join(".lock"),
+            crate::lock::Mode::Exclusive,
+            crate::lock::default_timeout(),
+        )?)
     }
 
     fn record_path(&self, name: &str) -> PathBuf {

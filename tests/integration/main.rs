@@ -20,6 +20,7 @@ mod hostile_run;
 mod hostile_store;
 mod hostile_unpack;
 mod lifecycle;
+mod lock;
 mod network;
 mod registry;
 mod run;
