@@ -99,7 +99,7 @@ pub fn images(ctx: &Ctx, args: ImagesArgs) -> Result<u8> {
                 header.push("DIGEST");
             }
             header.extend(["IMAGE ID", "CREATED", "SIZE"]);
-            let mut table: Vec<Vec<String>> = vec![header.iter().map(|s| s.to_string()).collect()];
+            let mut table: Vec<Vec<String>> = vec![super::table::header(&header)];
             for r in &rows {
                 let s = |k: &str| r[k].as_str().unwrap_or_default().to_string();
                 let mut line = vec![s("Repository"), s("Tag")];
@@ -113,7 +113,7 @@ pub fn images(ctx: &Ctx, args: ImagesArgs) -> Result<u8> {
                 line.extend([s("ID"), s("CreatedSince"), s("Size")]);
                 table.push(line);
             }
-            print_table(&table);
+            super::table::print(&table);
         }
         Some(tmpl) => {
             let tmpl = tmpl.strip_prefix("table ").unwrap_or(tmpl);
@@ -151,30 +151,6 @@ fn matches_filter(i: &Image, filter: &str) -> bool {
 pub fn emit(s: &str) {
     let mut out = std::io::stdout().lock();
     let _ = out.write_all(s.as_bytes()).and_then(|_| out.flush());
-}
-
-/// Print aligned columns (3 spaces apart, last column unpadded).
-pub fn print_table(rows: &[Vec<String>]) {
-    let cols = rows.iter().map(|r| r.len()).max().unwrap_or(0);
-    let mut widths = vec![0; cols];
-    for r in rows {
-        for (i, c) in r.iter().enumerate() {
-            widths[i] = widths[i].max(c.chars().count());
-        }
-    }
-    let stdout = std::io::stdout();
-    let mut out = stdout.lock();
-    for r in rows {
-        let mut line = String::new();
-        for (i, c) in r.iter().enumerate() {
-            if i + 1 == r.len() {
-                line.push_str(c);
-            } else {
-                line.push_str(&format!("{c:<w$}   ", w = widths[i]));
-            }
-        }
-        let _ = writeln!(out, "{}", line.trim_end());
-    }
 }
 
 /// Seconds since the epoch of an RFC 3339 timestamp (`2024-09-06T00:00:00.123Z`, offsets).

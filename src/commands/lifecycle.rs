@@ -19,6 +19,8 @@ use crate::exit::Coded;
 use crate::monitor::{self, log, status};
 use crate::template::{self, Format};
 
+use super::table::{self, align_tabs, columns};
+
 fn containers(ctx: &Ctx) -> Result<Containers> {
     ctx.paths.ensure()?;
     Ok(Containers::open(&ctx.paths)?)
@@ -283,7 +285,7 @@ pub fn ps(ctx: &Ctx, args: PsArgs) -> Result<u8> {
             if args.pid {
                 header.push("PID");
             }
-            let mut table = vec![header.iter().map(|s| s.to_string()).collect::<Vec<_>>()];
+            let mut table = vec![table::header(&header)];
             for (_, _, o) in &rows {
                 let s = |k: &str| o[k].as_str().unwrap_or("").to_string();
                 let mut row = vec![
@@ -304,38 +306,6 @@ pub fn ps(ctx: &Ctx, args: PsArgs) -> Result<u8> {
         }
     }
     Ok(0)
-}
-
-/// Aligned columns, three spaces apart, like docker's tabwriter.
-pub fn columns(rows: &[Vec<String>]) -> String {
-    let n = rows.iter().map(Vec::len).max().unwrap_or(0);
-    let mut widths = vec![0usize; n];
-    for r in rows {
-        for (i, cell) in r.iter().enumerate() {
-            widths[i] = widths[i].max(cell.chars().count());
-        }
-    }
-    let mut out = String::new();
-    for r in rows {
-        let mut line = String::new();
-        for (i, cell) in r.iter().enumerate() {
-            line.push_str(cell);
-            if i + 1 < r.len() {
-                line.push_str(&" ".repeat(widths[i] - cell.chars().count() + 3));
-            }
-        }
-        out.push_str(line.trim_end());
-        out.push('\n');
-    }
-    out
-}
-
-fn align_tabs(lines: &[String]) -> String {
-    let rows: Vec<Vec<String>> = lines
-        .iter()
-        .map(|l| l.split('\t').map(String::from).collect())
-        .collect();
-    columns(&rows)
 }
 
 // ------------------------------------------------------------------ logs
@@ -785,14 +755,9 @@ pub fn top(ctx: &Ctx, args: TopArgs) -> Result<u8> {
         _ => bail!("container {} is not running", rec.name()),
     };
     let rows = monitor::top::processes(pid)?;
-    let mut table = vec![
-        [
-            "USER", "PID", "PPID", "HOST PID", "ELAPSED", "TIME", "COMMAND",
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect::<Vec<_>>(),
-    ];
+    let mut table = vec![table::header(&[
+        "USER", "PID", "PPID", "HOST PID", "ELAPSED", "TIME", "COMMAND",
+    ])];
     for p in rows {
         table.push(vec![
             p.user,
@@ -804,7 +769,7 @@ pub fn top(ctx: &Ctx, args: TopArgs) -> Result<u8> {
             p.command,
         ]);
     }
-    print!("{}", columns(&table));
+    table::print(&table);
     Ok(0)
 }
 
@@ -905,12 +870,13 @@ pub fn stats(ctx: &Ctx, args: StatsArgs) -> Result<u8> {
                 println!("{}", serde_json::to_string_pretty(&rows)?)
             }
             crate::cli::args::OutputFormat::Table => {
-                let mut table = vec![
-                    ["CONTAINER ID", "NAME", "CPU %", "MEM USAGE / LIMIT", "PIDS"]
-                        .iter()
-                        .map(|s| s.to_string())
-                        .collect::<Vec<_>>(),
-                ];
+                let mut table = vec![table::header(&[
+                    "CONTAINER ID",
+                    "NAME",
+                    "CPU %",
+                    "MEM USAGE / LIMIT",
+                    "PIDS",
+                ])];
                 for r in &rows {
                     let cpu = r["CPUPerc"]
                         .as_f64()
@@ -933,7 +899,7 @@ pub fn stats(ctx: &Ctx, args: StatsArgs) -> Result<u8> {
                 if !args.no_stream {
                     print!("\x1b[2J\x1b[H");
                 }
-                print!("{}", columns(&table));
+                table::print(&table);
                 if rows.iter().any(|r| r["CgroupOwn"] == false) && args.no_stream {
                     eprintln!(
                         "box: usage summed from /proc: the container has no cgroup of its own, so no limits apply (see box info)"
@@ -951,15 +917,6 @@ pub fn stats(ctx: &Ctx, args: StatsArgs) -> Result<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn columns_align() {
-        let t = columns(&[
-            vec!["A".into(), "BB".into(), "C".into()],
-            vec!["long".into(), "x".into(), "".into()],
-        ]);
-        assert_eq!(t, "A      BB   C\nlong   x\n");
-    }
 
     #[test]
     fn sizes_and_truncation() {

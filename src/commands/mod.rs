@@ -19,6 +19,7 @@ pub mod login;
 pub mod pull;
 pub mod run;
 pub mod system;
+pub mod table;
 pub mod volume;
 
 pub fn dispatch(ctx: &Ctx, command: Command) -> Result<u8> {

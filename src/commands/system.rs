@@ -1,8 +1,9 @@
 //! `box system`: prune, df, check.
 use anyhow::Result;
 
-use super::image::{confirm, containers_using, print_table, prune_images};
+use super::image::{confirm, containers_using, prune_images};
 use super::pull::human_bytes as human_size;
+use super::table;
 use crate::cli::Ctx;
 use crate::cli::args::{CheckArgs, PruneArgs};
 use crate::container::Containers;
@@ -88,7 +89,7 @@ pub fn df(ctx: &Ctx) -> Result<u8> {
     let volumes = std::fs::read_dir(ctx.paths.volumes())
         .map(|rd| rd.flatten().filter(|e| e.path().is_dir()).count())
         .unwrap_or(0);
-    print_table(&[
+    table::print(&[
         vec![
             "TYPE".into(),
             "TOTAL".into(),

@@ -52,7 +52,7 @@ pub fn ls(ctx: &Ctx, args: VolumeLsArgs) -> Result<u8> {
             for v in &all {
                 rows.push(vec![v.driver.clone(), v.name.clone()]);
             }
-            print!("{}", super::lifecycle::columns(&rows));
+            super::table::print(&rows);
         }
     }
     Ok(0)
