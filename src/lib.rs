@@ -21,6 +21,8 @@
 //! - `template`: Go text/template subset for `--format`.
 //! - `monitor`: detached containers' monitor, logs, state truth, exec, cp, top, pause.
 //! - `volume`: named volumes in the per-user store.
+//! - `units`: sizes and times for people and records (docker's `12.3MB`, `3 minutes ago`,
+//!   RFC 3339); a leaf, so every module prints them one way.
 pub mod cgroup;
 pub mod cli;
 pub mod commands;
@@ -36,5 +38,6 @@ pub mod spec;
 pub mod storage;
 pub mod systemd;
 pub mod template;
+pub mod units;
 pub mod userns;
 pub mod volume;

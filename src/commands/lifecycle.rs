@@ -18,6 +18,7 @@ use crate::container::{Containers, Record, State, Status};
 use crate::exit::Coded;
 use crate::monitor::{self, log, status};
 use crate::template::{self, Format};
+use crate::units::{self, human_size};
 
 use super::table::{self, align_tabs, columns};
 
@@ -108,6 +109,7 @@ pub fn restart(ctx: &Ctx, args: StopArgs) -> Result<u8> {
 /// One container as `ps` templates and `--format json` see it.
 fn ps_object(rec: &Record, st: &State, now: SystemTime, no_trunc: bool) -> Value {
     let cfg = &rec.config;
+    let created = units::parse_rfc3339(&cfg.created);
     let command = cfg.command.join(" ");
     let shown_command = if no_trunc {
         format!("\"{command}\"")
@@ -144,11 +146,8 @@ fn ps_object(rec: &Record, st: &State, now: SystemTime, no_trunc: bool) -> Value
         "Command": shown_command,
         "Cmd": cfg.command,
         "CreatedAt": cfg.created,
-        "Created": crate::container::time::parse_rfc3339(&cfg.created)
-            .and_then(|t| t.duration_since(SystemTime::UNIX_EPOCH).ok())
-            .map(|d| d.as_secs())
-            .unwrap_or(0),
-        "RunningFor": status::ago(&cfg.created, now),
+        "Created": created.map(units::unix_secs).unwrap_or(0),
+        "RunningFor": created.map(|t| units::ago(t, now)).unwrap_or_default(),
         "Status": status::status_text(st, paused, now),
         "State": state,
         "ExitCode": st.exit_code.unwrap_or(0),
@@ -678,21 +677,6 @@ pub fn prune(ctx: &Ctx, _args: PruneArgs) -> Result<u8> {
     Ok(0)
 }
 
-fn human_size(b: u64) -> String {
-    let units = ["B", "kB", "MB", "GB", "TB"];
-    let mut v = b as f64;
-    let mut i = 0;
-    while v >= 1000.0 && i + 1 < units.len() {
-        v /= 1000.0;
-        i += 1;
-    }
-    if i == 0 {
-        format!("{b}B")
-    } else {
-        format!("{v:.3}{}", units[i]).replace(".000", "")
-    }
-}
-
 // ------------------------------------------------------------------ wait / rename
 
 pub fn wait(ctx: &Ctx, args: ContainersArgs) -> Result<u8> {
@@ -920,8 +904,6 @@ mod tests {
 
     #[test]
     fn sizes_and_truncation() {
-        assert_eq!(human_size(512), "512B");
-        assert_eq!(human_size(1_500_000), "1.500MB");
         assert_eq!(
             truncate("sh -c 'while true; do date; done'", 20)
                 .chars()

@@ -459,7 +459,7 @@ fn fetch_one(
             out.plain(&format!(
                 "Copying blob {} done ({}, {:.1}s)",
                 short(desc),
-                human_bytes(desc.size()),
+                crate::units::human_size(desc.size()),
                 started.elapsed().as_secs_f64()
             ));
         }
@@ -514,25 +514,6 @@ fn commit(store: &Store, r: &JobResult, p: &Pending) -> Result<Vec<PathBuf>> {
         created: storage::now_secs(),
     };
     Ok(store.commit_layer(&p.work, &record)?)
-}
-
-pub fn human_bytes(n: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "kB", "MB", "GB", "TB"];
-    let mut v = n as f64;
-    let mut u = 0;
-    while v >= 1000.0 && u < UNITS.len() - 1 {
-        v /= 1000.0;
-        u += 1;
-    }
-    if u == 0 {
-        format!("{n}B")
-    } else if v < 10.0 {
-        format!("{v:.2}{}", UNITS[u])
-    } else if v < 100.0 {
-        format!("{v:.1}{}", UNITS[u])
-    } else {
-        format!("{v:.0}{}", UNITS[u])
-    }
 }
 
 /// Where pull progress goes: bars on a TTY, plain lines otherwise, nothing with -q.
@@ -698,14 +679,6 @@ impl Bar {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn human_sizes_like_docker() {
-        assert_eq!(human_bytes(512), "512B");
-        assert_eq!(human_bytes(7_800_000), "7.80MB");
-        assert_eq!(human_bytes(78_000_000), "78.0MB");
-        assert_eq!(human_bytes(400_000_000), "400MB");
-    }
 
     #[test]
     fn plain_output_is_silent_when_quiet() {

@@ -2,13 +2,13 @@
 use anyhow::Result;
 
 use super::image::{confirm, containers_using, prune_images};
-use super::pull::human_bytes as human_size;
 use super::table;
 use crate::cli::Ctx;
 use crate::cli::args::{CheckArgs, PruneArgs};
 use crate::container::Containers;
 use crate::exit::{BOX_ERROR, Coded};
 use crate::storage::{self, Store};
+use crate::units::human_size;
 
 /// The images part of `box system prune`; the containers part runs before it (stopped
 /// containers first, so that their images become unused).

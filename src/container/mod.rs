@@ -29,7 +29,6 @@
 //! [`State::effective_status`] as exited.
 mod names;
 pub mod read;
-pub mod time;
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -742,7 +741,7 @@ mod tests {
             image: "alpine".into(),
             image_name: "docker.io/library/alpine:latest".into(),
             image_id: "sha256:00".into(),
-            created: time::now_rfc3339(),
+            created: crate::units::now_rfc3339(),
             command: vec!["sh".into()],
             autoremove: false,
             labels: BTreeMap::new(),

@@ -36,6 +36,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::{Error, whiteout};
+use crate::units::binary_size;
 
 /// How the blob is compressed (sniffed from its first bytes; media types lie).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -129,21 +130,6 @@ pub fn shown_name(name: &[u8]) -> String {
         String::from_utf8_lossy(&name[..SHOWN_MAX]),
         name.len()
     )
-}
-
-/// `1.0 PiB` style sizes for messages.
-fn human(bytes: u64) -> String {
-    const UNITS: [&str; 6] = ["KiB", "MiB", "GiB", "TiB", "PiB", "EiB"];
-    if bytes < 1024 {
-        return format!("{bytes} B");
-    }
-    let mut v = bytes as f64 / 1024.0;
-    let mut unit = 0;
-    while v >= 1024.0 && unit < UNITS.len() - 1 {
-        v /= 1024.0;
-        unit += 1;
-    }
-    format!("{v:.1} {}", UNITS[unit])
 }
 
 struct HashReader<R> {
@@ -424,9 +410,9 @@ impl Writer {
                 if self.declared > self.free {
                     return Err(fail(format!(
                         "the file is {} ({size} bytes) and the layer's files add up to {} so far, more than the {} free on the store's filesystem: free up space or do not use this image",
-                        human(size),
-                        human(self.declared),
-                        human(self.free)
+                        binary_size(size),
+                        binary_size(self.declared),
+                        binary_size(self.free)
                     )));
                 }
                 self.remove_existing(&parent, &name, false)

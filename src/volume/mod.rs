@@ -199,7 +199,7 @@ impl Volumes {
             name: name.clone(),
             driver: "local".into(),
             mountpoint: dir.join("_data"),
-            created_at: crate::container::time::now_rfc3339(),
+            created_at: crate::units::now_rfc3339(),
             labels,
             scope: "local".into(),
             options: Default::default(),
@@ -243,8 +243,8 @@ impl Volumes {
         let data = self.root.join(name).join("_data");
         let created = fs::metadata(&data)
             .and_then(|m| m.modified())
-            .map(crate::container::time::format_rfc3339)
-            .unwrap_or_else(|_| crate::container::time::now_rfc3339());
+            .map(crate::units::format_rfc3339)
+            .unwrap_or_else(|_| crate::units::now_rfc3339());
         let vol = Volume {
             name: name.to_string(),
             driver: "local".into(),
