@@ -17,6 +17,7 @@ use crate::cli::args::{
 use crate::container::{Containers, Record, State, Status};
 use crate::exit::Coded;
 use crate::monitor::{self, log, status};
+use crate::storage::usage::disk_usage;
 use crate::template::{self, Format};
 use crate::units::{self, human_size};
 
@@ -621,7 +622,7 @@ pub fn prune_containers(ctx: &Ctx) -> Result<Pruned> {
         if status::observe(&rec).status == Status::Running {
             continue;
         }
-        let size = container_size(&rec);
+        let size = disk_usage(&rec.dir);
         match remove_container(ctx, &c, &rec, false, false) {
             Ok(()) => {
                 pruned.reclaimed += size;
@@ -634,38 +635,13 @@ pub fn prune_containers(ctx: &Ctx) -> Result<Pruned> {
     let trash = c.claim_trash();
     if !trash.is_empty() {
         let paths: Vec<std::path::PathBuf> = trash.iter().map(|t| t.path.clone()).collect();
-        let size: u64 = paths.iter().map(|p| du(p)).sum();
+        let size: u64 = paths.iter().map(|p| disk_usage(p)).sum();
         match crate::storage::remove::remove_trees(&ctx.paths.data, &paths) {
             Ok(()) => pruned.reclaimed += size,
             Err(e) => eprintln!("box: removing containers/.trash: {e}"),
         }
     }
     Ok(pruned)
-}
-
-/// Disk usage of a container's own files (upper or vfs rootfs, logs), for `system df`.
-pub fn container_size(rec: &Record) -> u64 {
-    du(&rec.dir)
-}
-
-/// Blocks in use under `p` (what we can read of it), without recursion: a container can
-/// make a tree deeper than the stack.
-fn du(p: &std::path::Path) -> u64 {
-    use std::os::unix::fs::MetadataExt;
-    let mut total = 0;
-    let mut stack = vec![p.to_path_buf()];
-    while let Some(p) = stack.pop() {
-        let Ok(md) = std::fs::symlink_metadata(&p) else {
-            continue;
-        };
-        total += md.blocks() * 512;
-        if md.is_dir()
-            && let Ok(rd) = std::fs::read_dir(&p)
-        {
-            stack.extend(rd.flatten().map(|e| e.path()));
-        }
-    }
-    total
 }
 
 pub fn prune(ctx: &Ctx, _args: PruneArgs) -> Result<u8> {

@@ -30,6 +30,7 @@ pub mod names;
 pub mod read;
 pub mod remove;
 pub mod unpack;
+pub mod usage;
 pub mod whiteout;
 
 pub use inspect::inspect_image;

@@ -374,27 +374,10 @@ impl Volumes {
             .map_err(|e| Error::Remove(e.to_string()))
     }
 
-    /// Disk usage of a volume's data, in bytes (files not readable count as 0).
+    /// Disk usage of a volume's data, in bytes (`storage::usage::disk_usage`).
     pub fn size(&self, name: &str) -> u64 {
-        dir_size(&self.root.join(name).join("_data"))
+        crate::storage::usage::disk_usage(&self.root.join(name).join("_data"))
     }
-}
-
-fn dir_size(p: &Path) -> u64 {
-    use std::os::unix::fs::MetadataExt;
-    let Ok(md) = fs::symlink_metadata(p) else {
-        return 0;
-    };
-    if !md.is_dir() {
-        return md.blocks() * 512;
-    }
-    let mut total = md.blocks() * 512;
-    if let Ok(rd) = fs::read_dir(p) {
-        for e in rd.flatten() {
-            total += dir_size(&e.path());
-        }
-    }
-    total
 }
 
 /// The host directory of volume `name` in the store at `paths`, created on first use.
