@@ -32,7 +32,7 @@ pub fn prune(ctx: &Ctx, args: PruneArgs) -> Result<u8> {
         return Ok(0);
     }
     // Containers first: the images they held become prunable.
-    let containers = super::lifecycle::prune_containers(ctx)?;
+    let containers = super::rm::prune_containers(ctx)?;
     if !containers.ids.is_empty() {
         println!("Deleted Containers");
         for id in &containers.ids {

@@ -75,7 +75,7 @@ pub fn rm(ctx: &Ctx, args: VolumeRmArgs) -> Result<u8> {
                 let c = Containers::open(&ctx.paths)?;
                 for u in users {
                     let rec = c.find(&u)?;
-                    super::lifecycle::remove_container(ctx, &c, &rec, true, false)?;
+                    super::rm::remove_container(ctx, &c, &rec, true, false)?;
                 }
             }
             v.remove(&ctx.paths.data, name)?;
