@@ -120,13 +120,18 @@ fn each(
     mut f: impl FnMut(&Containers, &Record, &str) -> Result<()>,
 ) -> Result<u8> {
     let c = containers(ctx)?;
+    each_name(names, |name| {
+        let rec = c.find(name)?;
+        f(&c, &rec, name)
+    })
+}
+
+/// Run `f` on each name: every failure but the last printed as one line, the last one
+/// returned (so the exit code is 125), as docker does for `rm a b c`.
+fn each_name(names: &[String], mut f: impl FnMut(&String) -> Result<()>) -> Result<u8> {
     let mut failed: Option<anyhow::Error> = None;
     for name in names {
-        let r = c
-            .find(name)
-            .map_err(anyhow::Error::from)
-            .and_then(|rec| f(&c, &rec, name));
-        if let Err(e) = r
+        if let Err(e) = f(name)
             && let Some(prev) = failed.replace(e)
         {
             eprintln!("box: {}", crate::exit::one_line(&prev));

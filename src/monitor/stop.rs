@@ -192,21 +192,11 @@ mod tests {
             config: t.join("config"),
         };
         let c = crate::container::Containers::open(&paths).unwrap();
-        c.create(None, |id, name| crate::container::Config {
-            id: id.into(),
-            name: name.into(),
-            image: "alpine".into(),
-            image_name: "docker.io/library/alpine:latest".into(),
-            image_id: "sha256:00".into(),
-            created: crate::units::now_rfc3339(),
-            command: vec!["sh".into()],
-            autoremove: false,
-            labels: Default::default(),
-            spec: crate::run::Spec {
-                stop_signal: stop_signal.map(String::from),
-                stop_timeout,
-                ..Default::default()
-            },
+        c.create(None, |id, name| {
+            let mut config = crate::container::config_for_tests(id, name);
+            config.spec.stop_signal = stop_signal.map(String::from);
+            config.spec.stop_timeout = stop_timeout;
+            config
         })
         .unwrap()
     }
