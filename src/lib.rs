@@ -5,12 +5,14 @@
 //!   `cli::complete`: shell completion (classify / scan / live / shells); live names come from
 //!   the lock-free readers `storage::read`, `container::read`, `volume::Volumes::names`,
 //!   `registry::auth::registries`.
-//! - `commands`: one file per user-facing command, parse → plan → execute.
+//! - `commands`: one file per user-facing command family (flags and output), parse → plan →
+//!   execute; `commands::table` is the one table printer.
 //! - `paths`: per-user data, runtime and config directories.
 //! - `driver`: which rootfs driver works here (overlay in userns, fuse-overlayfs, copy).
 //! - `exit`: docker's exit-code convention.
 //! - `registry`: OCI distribution client (references, auth, manifests, blobs).
-//! - `storage`: content-addressed per-user store, layer unpack, image records, locks.
+//! - `storage`: content-addressed per-user store, layer unpack, image records, locks;
+//!   `storage::usage::disk_usage`, the one directory-size walker.
 //! - `userns`: subuid/subgid ranges, newuidmap/newgidmap, re-exec into a user namespace.
 //! - `spec`: what a container is (the typed `Spec` stored in its record); a leaf.
 //! - `run`: container creation (namespaces, rootfs, security) and supervision.
@@ -19,7 +21,8 @@
 //! - `network`: rootless networking helpers (pasta, slirp4netns).
 //! - `systemd`: sd_notify, NOTIFY_SOCKET for containers, delegated scopes over D-Bus.
 //! - `template`: Go text/template subset for `--format`.
-//! - `monitor`: detached containers' monitor, logs, state truth, exec, cp, top, pause.
+//! - `monitor`: detached containers' monitor, logs, state truth, stop/kill/wait
+//!   (`monitor::stop`), exec, cp, top, pause.
 //! - `volume`: named volumes in the per-user store.
 //! - `units`: sizes and times for people and records (docker's `12.3MB`, `3 minutes ago`,
 //!   RFC 3339); a leaf, so every module prints them one way.

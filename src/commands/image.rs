@@ -185,7 +185,7 @@ fn coded(msg: String) -> anyhow::Error {
     anyhow::Error::new(Coded::new(BOX_ERROR, msg))
 }
 
-/// Remove the containers `ids` by running `box rm -f` (the lifecycle code owns that).
+/// Remove the containers `ids` by running `box rm -f` (`commands::rm` owns that).
 fn remove_containers(ctx: &Ctx, ids: &[String]) -> Result<()> {
     let status = std::process::Command::new("/proc/self/exe")
         .arg("rm")

@@ -1,6 +1,6 @@
 //! `box stats`: CPU, memory and pids of running containers, from their cgroup or /proc.
 use std::io::Write;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::Result;
 use serde_json::{Value, json};
@@ -10,47 +10,16 @@ use super::table;
 use crate::cli::Ctx;
 use crate::cli::args::StatsArgs;
 use crate::container::{Record, Status};
-use crate::monitor::{self, status};
+use crate::monitor::status;
+use crate::monitor::top::{self, Sample};
 use crate::units::human_size;
 
-/// One `stats` sample of a running container.
-fn stats_sample(rec: &Record) -> Option<(crate::cgroup::Stats, Instant)> {
-    let st = status::observe(rec);
-    if st.status != Status::Running {
-        return None;
-    }
-    if let Some(dir) = monitor::freezer::own_cgroup_dir(&st)
-        && let Ok(s) = crate::cgroup::stats(&dir)
-    {
-        return Some((s, Instant::now()));
-    }
-    // No cgroup of its own: add up its processes from /proc (no limits to show).
-    let (cpu, rss, n) = monitor::top::usage(st.pid?).ok()?;
-    let s = crate::cgroup::Stats {
-        cpu_usage_usec: Some(cpu),
-        memory_current: Some(rss),
-        pids_current: Some(n),
-        ..Default::default()
-    };
-    Some((s, Instant::now()))
-}
-
-fn stats_row(
-    rec: &Record,
-    a: Option<&(crate::cgroup::Stats, Instant)>,
-    b: Option<&(crate::cgroup::Stats, Instant)>,
-) -> Value {
+fn stats_row(rec: &Record, a: Option<&Sample>, b: Option<&Sample>) -> Value {
     let cpu = match (a, b) {
-        (Some((sa, ta)), Some((sb, tb))) => match (sa.cpu_usage_usec, sb.cpu_usage_usec) {
-            (Some(x), Some(y)) if tb > ta => {
-                let wall = tb.duration_since(*ta).as_micros() as f64;
-                Some((y.saturating_sub(x) as f64) / wall * 100.0)
-            }
-            _ => None,
-        },
+        (Some(a), Some(b)) => top::cpu_percent(a, b),
         _ => None,
     };
-    let s = b.map(|(s, _)| s);
+    let s = b.map(|b| &b.stats);
     json!({
         "ID": rec.short_id(),
         "Name": rec.name(),
@@ -59,7 +28,7 @@ fn stats_row(
         "MemLimit": s.and_then(|s| s.memory_max),
         "MemPeak": s.and_then(|s| s.memory_peak),
         "PIDs": s.and_then(|s| s.pids_current),
-        "CgroupOwn": b.is_some_and(|(s, _)| s.memory_max.is_some() || s.cpu_max.is_some()),
+        "CgroupOwn": b.is_some_and(|b| b.stats.memory_max.is_some() || b.stats.cpu_max.is_some()),
     })
 }
 
@@ -79,13 +48,13 @@ pub fn stats(ctx: &Ctx, args: StatsArgs) -> Result<u8> {
     let dash =
         |v: &Value, f: &dyn Fn(u64) -> String| v.as_u64().map(f).unwrap_or_else(|| "--".into());
     loop {
-        let first: Vec<_> = recs.iter().map(stats_sample).collect();
+        let first: Vec<_> = recs.iter().map(top::sample).collect();
         std::thread::sleep(Duration::from_millis(if args.no_stream {
             500
         } else {
             1000
         }));
-        let second: Vec<_> = recs.iter().map(stats_sample).collect();
+        let second: Vec<_> = recs.iter().map(top::sample).collect();
         let rows: Vec<Value> = recs
             .iter()
             .enumerate()
