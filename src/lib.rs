@@ -5,8 +5,9 @@
 //!   `cli::complete`: shell completion (classify / scan / live / shells); live names come from
 //!   the lock-free readers `storage::read`, `container::read`, `volume::Volumes::names`,
 //!   `registry::auth::registries`.
-//! - `commands`: one file per user-facing command, parse → plan → execute (flags and output;
-//!   the work is done by the library modules).
+//! - `commands`: one file per user-facing command family, parse → plan → execute (flags and
+//!   output; the work is done by the library modules); `commands::table` is the one table
+//!   printer.
 //! - `paths`: per-user data, runtime and config directories.
 //! - `driver`: which rootfs driver works here (overlay in userns, fuse-overlayfs, copy).
 //! - `exit`: docker's exit-code convention.
@@ -15,7 +16,8 @@
 //! - `registry`: OCI distribution client (references, auth, manifests, blobs).
 //! - `storage`: content-addressed per-user store, image records; `storage::unpack`
 //!   (layer writer and the unpack helper), `storage::pull` (the pull pipeline behind `pull`,
-//!   `run` and `create`), `storage::archive` (import, load, save).
+//!   `run` and `create`), `storage::archive` (import, load, save), `storage::usage::disk_usage`
+//!   (the one directory-size walker).
 //! - `userns`: subuid/subgid ranges, newuidmap/newgidmap, re-exec into a user namespace.
 //! - `spec`: what a container is (the typed `Spec` stored in its record); a leaf.
 //! - `run`: container creation (namespaces, rootfs, security) and supervision.
@@ -24,10 +26,13 @@
 //! - `network`: rootless networking helpers (pasta, slirp4netns).
 //! - `systemd`: sd_notify, NOTIFY_SOCKET for containers, delegated scopes over D-Bus.
 //! - `template`: Go text/template subset for `--format`.
-//! - `monitor`: detached containers' monitor, logs, state truth, exec, cp, top, pause.
+//! - `monitor`: detached containers' monitor, logs, state truth, stop/kill/wait
+//!   (`monitor::stop`), exec, cp, top, pause.
 //! - `volume`: named volumes in the per-user store.
 //! - `build`: `box build`'s front end: Containerfile parser, ARG/ENV expansion, ignore files,
 //!   stage plan (no command wired yet).
+//! - `units`: sizes and times for people and records (docker's `12.3MB`, `3 minutes ago`,
+//!   RFC 3339); a leaf, so every module prints them one way.
 pub mod build;
 pub mod cgroup;
 pub mod cli;
@@ -45,5 +50,6 @@ pub mod spec;
 pub mod storage;
 pub mod systemd;
 pub mod template;
+pub mod units;
 pub mod userns;
 pub mod volume;

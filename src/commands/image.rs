@@ -10,7 +10,7 @@ use crate::cli::args::{ImagesArgs, PruneArgs, RmiArgs, TagArgs};
 use crate::exit::{BOX_ERROR, Coded};
 use crate::storage::{self, Image, Store, names};
 
-use super::pull::human_bytes;
+use crate::units::{self, human_size};
 
 pub fn images(ctx: &Ctx, args: ImagesArgs) -> Result<u8> {
     let store = Store::open(&ctx.paths)?;
@@ -43,12 +43,12 @@ pub fn images(ctx: &Ctx, args: ImagesArgs) -> Result<u8> {
         emit(&out);
         return Ok(0);
     }
-    let now = storage::now_secs();
+    let now = std::time::SystemTime::now();
     // One row per name; a nameless image gets one <none> row.
     let mut rows: Vec<Value> = Vec::new();
     for i in &images {
         let created = i.created().unwrap_or_default();
-        let created_secs = parse_rfc3339(&created);
+        let created_at = units::parse_rfc3339(&created);
         let digest = i.manifest_digest.clone().unwrap_or_default();
         let mut push = |repo: String, tag: String| {
             rows.push(json!({
@@ -58,8 +58,8 @@ pub fn images(ctx: &Ctx, args: ImagesArgs) -> Result<u8> {
                 "Id": i.id,
                 "Digest": digest,
                 "CreatedAt": created,
-                "CreatedSince": created_secs.map(|t| ago(now, t)).unwrap_or_else(|| "N/A".into()),
-                "Size": human_bytes(i.size),
+                "CreatedSince": created_at.map(|t| units::ago(t, now)).unwrap_or_else(|| "N/A".into()),
+                "Size": human_size(i.size),
                 "VirtualSize": i.size,
                 "Names": i.names,
                 "RepoDigests": i.repo_digests,
@@ -84,7 +84,7 @@ pub fn images(ctx: &Ctx, args: ImagesArgs) -> Result<u8> {
                         "RepoTags": i.names,
                         "RepoDigests": i.repo_digests,
                         "Digest": i.manifest_digest,
-                        "Created": i.created().as_deref().and_then(parse_rfc3339),
+                        "Created": i.created().as_deref().and_then(units::parse_rfc3339).map(units::unix_secs),
                         "CreatedAt": i.created(),
                         "Size": i.size,
                         "Dangling": i.names.is_empty(),
@@ -99,7 +99,7 @@ pub fn images(ctx: &Ctx, args: ImagesArgs) -> Result<u8> {
                 header.push("DIGEST");
             }
             header.extend(["IMAGE ID", "CREATED", "SIZE"]);
-            let mut table: Vec<Vec<String>> = vec![header.iter().map(|s| s.to_string()).collect()];
+            let mut table: Vec<Vec<String>> = vec![super::table::header(&header)];
             for r in &rows {
                 let s = |k: &str| r[k].as_str().unwrap_or_default().to_string();
                 let mut line = vec![s("Repository"), s("Tag")];
@@ -113,7 +113,7 @@ pub fn images(ctx: &Ctx, args: ImagesArgs) -> Result<u8> {
                 line.extend([s("ID"), s("CreatedSince"), s("Size")]);
                 table.push(line);
             }
-            print_table(&table);
+            super::table::print(&table);
         }
         Some(tmpl) => {
             let tmpl = tmpl.strip_prefix("table ").unwrap_or(tmpl);
@@ -153,102 +153,6 @@ pub fn emit(s: &str) {
     let _ = out.write_all(s.as_bytes()).and_then(|_| out.flush());
 }
 
-/// Print aligned columns (3 spaces apart, last column unpadded).
-pub fn print_table(rows: &[Vec<String>]) {
-    let cols = rows.iter().map(|r| r.len()).max().unwrap_or(0);
-    let mut widths = vec![0; cols];
-    for r in rows {
-        for (i, c) in r.iter().enumerate() {
-            widths[i] = widths[i].max(c.chars().count());
-        }
-    }
-    let stdout = std::io::stdout();
-    let mut out = stdout.lock();
-    for r in rows {
-        let mut line = String::new();
-        for (i, c) in r.iter().enumerate() {
-            if i + 1 == r.len() {
-                line.push_str(c);
-            } else {
-                line.push_str(&format!("{c:<w$}   ", w = widths[i]));
-            }
-        }
-        let _ = writeln!(out, "{}", line.trim_end());
-    }
-}
-
-/// Seconds since the epoch of an RFC 3339 timestamp (`2024-09-06T00:00:00.123Z`, offsets).
-pub fn parse_rfc3339(s: &str) -> Option<u64> {
-    let s = s.trim();
-    if s.len() < 19 {
-        return None;
-    }
-    let num = |a: usize, b: usize| s.get(a..b)?.parse::<i64>().ok();
-    let (y, mo, d) = (num(0, 4)?, num(5, 7)?, num(8, 10)?);
-    let (h, mi, sec) = (num(11, 13)?, num(14, 16)?, num(17, 19)?);
-    let mut rest = &s[19..];
-    if let Some(r) = rest.strip_prefix('.') {
-        let n = r.bytes().take_while(u8::is_ascii_digit).count();
-        rest = &r[n..];
-    }
-    let offset = match rest {
-        "" | "Z" | "z" => 0,
-        o if o.len() == 6 && (o.starts_with('+') || o.starts_with('-')) => {
-            let oh: i64 = o[1..3].parse().ok()?;
-            let om: i64 = o[4..6].parse().ok()?;
-            let v = oh * 3600 + om * 60;
-            if o.starts_with('-') { -v } else { v }
-        }
-        _ => return None,
-    };
-    // Days from civil (Howard Hinnant's algorithm).
-    let y2 = if mo <= 2 { y - 1 } else { y };
-    let era = if y2 >= 0 { y2 } else { y2 - 399 } / 400;
-    let yoe = y2 - era * 400;
-    let mp = (mo + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146097 + doe - 719468;
-    let t = days * 86400 + h * 3600 + mi * 60 + sec - offset;
-    u64::try_from(t).ok()
-}
-
-/// "2 weeks ago", like docker.
-pub fn ago(now: u64, then: u64) -> String {
-    let d = now.saturating_sub(then);
-    let plural = |n: u64, unit: &str| {
-        if n == 1 {
-            let article = if unit == "hour" { "An" } else { "A" };
-            format!("{article} {unit} ago")
-        } else {
-            format!("{n} {unit}s ago")
-        }
-    };
-    match d {
-        0..=59 => "Less than a minute ago".into(),
-        60..=3599 => {
-            let m = d / 60;
-            if m == 1 {
-                "About a minute ago".into()
-            } else {
-                format!("{m} minutes ago")
-            }
-        }
-        3600..=86_399 => {
-            let h = d / 3600;
-            if h == 1 {
-                "About an hour ago".into()
-            } else {
-                format!("{h} hours ago")
-            }
-        }
-        86_400..=1_209_599 => plural(d / 86_400, "day"),
-        1_209_600..=5_183_999 => plural(d / 604_800, "week"),
-        5_184_000..=63_071_999 => plural(d / 2_592_000, "month"),
-        _ => plural(d / 31_536_000, "year"),
-    }
-}
-
 /// Container ids (or names) per image id, from the container records.
 pub fn containers_using(ctx: &Ctx) -> BTreeMap<String, Vec<String>> {
     let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
@@ -281,7 +185,7 @@ fn coded(msg: String) -> anyhow::Error {
     anyhow::Error::new(Coded::new(BOX_ERROR, msg))
 }
 
-/// Remove the containers `ids` by running `box rm -f` (the lifecycle code owns that).
+/// Remove the containers `ids` by running `box rm -f` (`commands::rm` owns that).
 fn remove_containers(ctx: &Ctx, ids: &[String]) -> Result<()> {
     let status = std::process::Command::new("/proc/self/exe")
         .arg("rm")
@@ -461,26 +365,6 @@ pub fn prune(ctx: &Ctx, args: PruneArgs) -> Result<u8> {
             println!("deleted: sha256:{id}");
         }
     }
-    println!("Total reclaimed space: {}", human_bytes(r.reclaimed));
+    println!("Total reclaimed space: {}", human_size(r.reclaimed));
     Ok(0)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn rfc3339_and_ago() {
-        assert_eq!(parse_rfc3339("1970-01-01T00:00:00Z"), Some(0));
-        assert_eq!(parse_rfc3339("2024-09-06T00:00:00Z"), Some(1_725_580_800));
-        assert_eq!(
-            parse_rfc3339("2024-09-06T02:00:00.123456789+02:00"),
-            Some(1_725_580_800)
-        );
-        assert_eq!(parse_rfc3339("junk"), None);
-        assert_eq!(ago(100, 90), "Less than a minute ago");
-        assert_eq!(ago(10_000_000, 10_000_000 - 15 * 86_400), "2 weeks ago");
-        assert_eq!(ago(1_000_000_000, 1_000_000_000 - 86_400), "A day ago");
-        assert_eq!(ago(400_000_000, 300_000_000), "3 years ago");
-    }
 }

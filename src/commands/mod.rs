@@ -5,20 +5,33 @@ use crate::cli::Ctx;
 use crate::cli::args::{
     Command, ContainerCommand, GenerateCommand, ImageCommand, SystemCommand, VolumeCommand,
 };
+use crate::container::{Containers, Record};
 
 pub mod archive;
 pub mod completion;
 pub mod container_spec;
+pub mod cp;
+pub mod exec;
 pub mod generate;
 pub mod image;
 pub mod info;
 pub mod inspect;
 pub mod internal;
-pub mod lifecycle;
 pub mod login;
+pub mod logs;
+pub mod pause;
+pub mod port;
+pub mod ps;
 pub mod pull;
+pub mod rename;
+pub mod rm;
 pub mod run;
+pub mod start;
+pub mod stats;
+pub mod stop;
 pub mod system;
+pub mod table;
+pub mod top;
 pub mod volume;
 
 pub fn dispatch(ctx: &Ctx, command: Command) -> Result<u8> {
@@ -26,22 +39,22 @@ pub fn dispatch(ctx: &Ctx, command: Command) -> Result<u8> {
         Command::Pull(a) => pull::pull(ctx, a),
         Command::Run(a) => run::run(ctx, a),
         Command::Create(a) => run::create(ctx, a),
-        Command::Start(a) => lifecycle::start(ctx, a),
-        Command::Restart(a) => lifecycle::restart(ctx, a),
-        Command::Ps(a) => lifecycle::ps(ctx, a),
-        Command::Logs(a) => lifecycle::logs(ctx, a),
-        Command::Exec(a) => lifecycle::exec(ctx, a),
-        Command::Stop(a) => lifecycle::stop(ctx, a),
-        Command::Kill(a) => lifecycle::kill(ctx, a),
-        Command::Rm(a) => lifecycle::rm(ctx, a),
-        Command::Wait(a) => lifecycle::wait(ctx, a),
-        Command::Pause(a) => lifecycle::pause(ctx, a),
-        Command::Unpause(a) => lifecycle::unpause(ctx, a),
-        Command::Rename(a) => lifecycle::rename(ctx, a),
-        Command::Top(a) => lifecycle::top(ctx, a),
-        Command::Cp(a) => lifecycle::cp(ctx, a),
-        Command::Port(a) => lifecycle::port(ctx, a),
-        Command::Stats(a) => lifecycle::stats(ctx, a),
+        Command::Start(a) => start::start(ctx, a),
+        Command::Restart(a) => stop::restart(ctx, a),
+        Command::Ps(a) => ps::ps(ctx, a),
+        Command::Logs(a) => logs::logs(ctx, a),
+        Command::Exec(a) => exec::exec(ctx, a),
+        Command::Stop(a) => stop::stop(ctx, a),
+        Command::Kill(a) => stop::kill(ctx, a),
+        Command::Rm(a) => rm::rm(ctx, a),
+        Command::Wait(a) => stop::wait(ctx, a),
+        Command::Pause(a) => pause::pause(ctx, a),
+        Command::Unpause(a) => pause::unpause(ctx, a),
+        Command::Rename(a) => rename::rename(ctx, a),
+        Command::Top(a) => top::top(ctx, a),
+        Command::Cp(a) => cp::cp(ctx, a),
+        Command::Port(a) => port::port(ctx, a),
+        Command::Stats(a) => stats::stats(ctx, a),
         Command::Images(a) => image::images(ctx, a),
         Command::Rmi(a) => image::rmi(ctx, a),
         Command::Tag(a) => image::tag(ctx, a),
@@ -63,8 +76,8 @@ pub fn dispatch(ctx: &Ctx, command: Command) -> Result<u8> {
             ImageCommand::Tag(a) => image::tag(ctx, a),
         },
         Command::Container(c) => match c {
-            ContainerCommand::List(a) => lifecycle::ps(ctx, a),
-            ContainerCommand::Prune(a) => lifecycle::prune(ctx, a),
+            ContainerCommand::List(a) => ps::ps(ctx, a),
+            ContainerCommand::Prune(a) => rm::prune(ctx, a),
             ContainerCommand::Inspect(mut a) => {
                 a.kind = Some(crate::cli::args::InspectType::Container);
                 inspect::inspect(ctx, a)
@@ -90,5 +103,42 @@ pub fn dispatch(ctx: &Ctx, command: Command) -> Result<u8> {
         },
         Command::Completion(a) => completion::completion(a),
         Command::Internal(c) => internal::internal(ctx, c),
+    }
+}
+
+/// The container records, the data directories created on first use.
+fn containers(ctx: &Ctx) -> Result<Containers> {
+    ctx.paths.ensure()?;
+    Ok(Containers::open(&ctx.paths)?)
+}
+
+/// Run `f` on each named container, printing errors as docker does (one line each) and
+/// failing with 125 at the end if any failed.
+fn each(
+    ctx: &Ctx,
+    names: &[String],
+    mut f: impl FnMut(&Containers, &Record, &str) -> Result<()>,
+) -> Result<u8> {
+    let c = containers(ctx)?;
+    each_name(names, |name| {
+        let rec = c.find(name)?;
+        f(&c, &rec, name)
+    })
+}
+
+/// Run `f` on each name: every failure but the last printed as one line, the last one
+/// returned (so the exit code is 125), as docker does for `rm a b c`.
+fn each_name(names: &[String], mut f: impl FnMut(&String) -> Result<()>) -> Result<u8> {
+    let mut failed: Option<anyhow::Error> = None;
+    for name in names {
+        if let Err(e) = f(name)
+            && let Some(prev) = failed.replace(e)
+        {
+            eprintln!("box: {}", crate::exit::one_line(&prev));
+        }
+    }
+    match failed {
+        Some(e) => Err(e),
+        None => Ok(0),
     }
 }

@@ -33,25 +33,6 @@ impl From<PullPolicy> for pull::Policy {
     }
 }
 
-pub fn human_bytes(n: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "kB", "MB", "GB", "TB"];
-    let mut v = n as f64;
-    let mut u = 0;
-    while v >= 1000.0 && u < UNITS.len() - 1 {
-        v /= 1000.0;
-        u += 1;
-    }
-    if u == 0 {
-        format!("{n}B")
-    } else if v < 10.0 {
-        format!("{v:.2}{}", UNITS[u])
-    } else if v < 100.0 {
-        format!("{v:.1}{}", UNITS[u])
-    } else {
-        format!("{v:.0}{}", UNITS[u])
-    }
-}
-
 /// Where pull progress goes: bars on a TTY, plain lines otherwise, nothing with -q.
 pub struct Output {
     quiet: bool,
@@ -242,7 +223,7 @@ impl LayerProgress for Bar {
                     eprintln!(
                         "Copying blob {} done ({}, {:.1}s)",
                         self.name,
-                        human_bytes(self.total),
+                        crate::units::human_size(self.total),
                         elapsed.as_secs_f64()
                     );
                 }
@@ -259,14 +240,6 @@ impl LayerProgress for Bar {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn human_sizes_like_docker() {
-        assert_eq!(human_bytes(512), "512B");
-        assert_eq!(human_bytes(7_800_000), "7.80MB");
-        assert_eq!(human_bytes(78_000_000), "78.0MB");
-        assert_eq!(human_bytes(400_000_000), "400MB");
-    }
 
     #[test]
     fn plain_output_is_silent_when_quiet() {

@@ -8,10 +8,11 @@ use anyhow::{Context, Result};
 use super::pull;
 use crate::cli::Ctx;
 use crate::cli::args::{ContainerOpts, CreateArgs, LogLevel, RunArgs};
-use crate::container::{Config, Containers, Record, time};
+use crate::container::{Config, Containers, Record};
 use crate::run::{Rootfs, StartOptions, Watcher};
 use crate::spec::ImageDefaults;
 use crate::storage::{self, Store};
+use crate::units as time;
 use crate::userns::{self, IdMaps};
 
 pub fn run(ctx: &Ctx, args: RunArgs) -> Result<u8> {

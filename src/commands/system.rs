@@ -1,13 +1,15 @@
 //! `box system`: prune, df, check.
 use anyhow::Result;
 
-use super::image::{confirm, containers_using, print_table, prune_images};
-use super::pull::human_bytes as human_size;
+use super::image::{confirm, containers_using, prune_images};
+use super::table;
 use crate::cli::Ctx;
 use crate::cli::args::{CheckArgs, PruneArgs};
 use crate::container::Containers;
 use crate::exit::{BOX_ERROR, Coded};
+use crate::storage::usage::disk_usage;
 use crate::storage::{self, Store};
+use crate::units::human_size;
 
 /// The images part of `box system prune`; the containers part runs before it (stopped
 /// containers first, so that their images become unused).
@@ -30,7 +32,7 @@ pub fn prune(ctx: &Ctx, args: PruneArgs) -> Result<u8> {
         return Ok(0);
     }
     // Containers first: the images they held become prunable.
-    let containers = super::lifecycle::prune_containers(ctx)?;
+    let containers = super::rm::prune_containers(ctx)?;
     if !containers.ids.is_empty() {
         println!("Deleted Containers");
         for id in &containers.ids {
@@ -84,11 +86,11 @@ pub fn df(ctx: &Ctx) -> Result<u8> {
         .and_then(|c| c.ids())
         .map(|ids| ids.len())
         .unwrap_or(0);
-    let trash_bytes = dir_bytes(&ctx.paths.containers().join(".trash"));
+    let trash_bytes = disk_usage(&ctx.paths.containers().join(".trash"));
     let volumes = std::fs::read_dir(ctx.paths.volumes())
         .map(|rd| rd.flatten().filter(|e| e.path().is_dir()).count())
         .unwrap_or(0);
-    print_table(&[
+    table::print(&[
         vec![
             "TYPE".into(),
             "TOTAL".into(),
@@ -107,7 +109,7 @@ pub fn df(ctx: &Ctx) -> Result<u8> {
             "Containers".into(),
             containers_total.to_string(),
             containers.min(containers_total).to_string(),
-            human_size(dir_bytes(&ctx.paths.containers())),
+            human_size(disk_usage(&ctx.paths.containers())),
             if trash_bytes > 0 {
                 human_size(trash_bytes)
             } else {
@@ -118,34 +120,11 @@ pub fn df(ctx: &Ctx) -> Result<u8> {
             "Local Volumes".into(),
             volumes.to_string(),
             "-".into(),
-            human_size(dir_bytes(&ctx.paths.volumes())),
+            human_size(disk_usage(&ctx.paths.volumes())),
             "-".into(),
         ],
     ]);
     Ok(0)
-}
-
-/// Apparent size of the files under `dir` we can read (container upper dirs may hold
-/// subordinate-owned directories we cannot enter; they are skipped).
-fn dir_bytes(dir: &std::path::Path) -> u64 {
-    let mut total = 0;
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        let Ok(rd) = std::fs::read_dir(&d) else {
-            continue;
-        };
-        for e in rd.flatten() {
-            let Ok(md) = e.path().symlink_metadata() else {
-                continue;
-            };
-            if md.is_dir() {
-                stack.push(e.path());
-            } else {
-                total += md.len();
-            }
-        }
-    }
-    total
 }
 
 pub fn check(ctx: &Ctx, args: CheckArgs) -> Result<u8> {

@@ -52,7 +52,7 @@ pub fn ls(ctx: &Ctx, args: VolumeLsArgs) -> Result<u8> {
             for v in &all {
                 rows.push(vec![v.driver.clone(), v.name.clone()]);
             }
-            print!("{}", super::lifecycle::columns(&rows));
+            super::table::print(&rows);
         }
     }
     Ok(0)
@@ -60,38 +60,26 @@ pub fn ls(ctx: &Ctx, args: VolumeLsArgs) -> Result<u8> {
 
 pub fn rm(ctx: &Ctx, args: VolumeRmArgs) -> Result<u8> {
     let v = volumes(ctx)?;
-    let mut failed = None;
-    for name in &args.names {
-        let r = (|| -> Result<()> {
-            v.get(name)?;
-            let users = users(ctx, name)?;
-            if !users.is_empty() {
-                if !args.force {
-                    bail!(crate::volume::Error::InUse {
-                        name: name.clone(),
-                        container: users.join(", "),
-                    });
-                }
-                let c = Containers::open(&ctx.paths)?;
-                for u in users {
-                    let rec = c.find(&u)?;
-                    super::lifecycle::remove_container(ctx, &c, &rec, true, false)?;
-                }
+    super::each_name(&args.names, |name| {
+        v.get(name)?;
+        let users = users(ctx, name)?;
+        if !users.is_empty() {
+            if !args.force {
+                bail!(crate::volume::Error::InUse {
+                    name: name.clone(),
+                    container: users.join(", "),
+                });
             }
-            v.remove(&ctx.paths.data, name)?;
-            println!("{name}");
-            Ok(())
-        })();
-        if let Err(e) = r
-            && let Some(prev) = failed.replace(e)
-        {
-            eprintln!("box: {}", crate::exit::one_line(&prev));
+            let c = Containers::open(&ctx.paths)?;
+            for u in users {
+                let rec = c.find(&u)?;
+                super::rm::remove_container(ctx, &c, &rec, true, false)?;
+            }
         }
-    }
-    match failed {
-        Some(e) => Err(e),
-        None => Ok(0),
-    }
+        v.remove(&ctx.paths.data, name)?;
+        println!("{name}");
+        Ok(())
+    })
 }
 
 pub fn inspect(ctx: &Ctx, args: VolumeNamesArgs) -> Result<u8> {

@@ -29,7 +29,6 @@
 //! [`State::effective_status`] as exited.
 mod names;
 pub mod read;
-pub mod time;
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -704,6 +703,23 @@ pub(crate) fn fill_random(buf: &mut [u8]) {
     }
 }
 
+/// A minimal config (alpine, `sh`) for unit tests that need a record.
+#[cfg(test)]
+pub(crate) fn config_for_tests(id: &str, name: &str) -> Config {
+    Config {
+        id: id.into(),
+        name: name.into(),
+        image: "alpine".into(),
+        image_name: "docker.io/library/alpine:latest".into(),
+        image_id: "sha256:00".into(),
+        created: crate::units::now_rfc3339(),
+        command: vec!["sh".into()],
+        autoremove: false,
+        labels: BTreeMap::new(),
+        spec: crate::run::Spec::default(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -725,26 +741,11 @@ mod tests {
         }
     }
 
-    fn config(id: &str, name: &str) -> Config {
-        Config {
-            id: id.into(),
-            name: name.into(),
-            image: "alpine".into(),
-            image_name: "docker.io/library/alpine:latest".into(),
-            image_id: "sha256:00".into(),
-            created: time::now_rfc3339(),
-            command: vec!["sh".into()],
-            autoremove: false,
-            labels: BTreeMap::new(),
-            spec: crate::run::Spec::default(),
-        }
-    }
-
     #[test]
     fn create_find_rename_remove() {
         let t = tempfile::tempdir().unwrap();
         let c = Containers::open(&paths(t.path())).unwrap();
-        let rec = c.create(Some("web"), config).unwrap();
+        let rec = c.create(Some("web"), config_for_tests).unwrap();
         assert_eq!(rec.id().len(), 64);
         assert_eq!(rec.short_id().len(), 12);
         assert_eq!(rec.state().unwrap().status, Status::Created);
@@ -753,7 +754,7 @@ mod tests {
         assert_eq!(c.find(rec.id()).unwrap().name(), "web");
         assert!(matches!(c.find("nope"), Err(Error::NotFound(_))));
 
-        let dup = c.create(Some("web"), config);
+        let dup = c.create(Some("web"), config_for_tests);
         assert!(matches!(dup, Err(Error::NameInUse { .. })));
 
         let mut rec2 = c.find("web").unwrap();
@@ -765,7 +766,7 @@ mod tests {
         assert!(c.find("web2").is_err());
         assert!(c.list().unwrap().is_empty());
 
-        let rec3 = c.create(Some("web3"), config).unwrap();
+        let rec3 = c.create(Some("web3"), config_for_tests).unwrap();
         let trashed = c.retire(&rec3).unwrap();
         assert!(c.find("web3").is_err() && !rec3.dir.exists() && trashed.exists());
         assert!(c.ids().unwrap().is_empty());
@@ -786,8 +787,8 @@ mod tests {
     fn random_names() {
         let t = tempfile::tempdir().unwrap();
         let c = Containers::open(&paths(t.path())).unwrap();
-        let a = c.create(None, config).unwrap();
-        let b = c.create(None, config).unwrap();
+        let a = c.create(None, config_for_tests).unwrap();
+        let b = c.create(None, config_for_tests).unwrap();
         assert!(a.name().contains('_'));
         assert_ne!(a.name(), b.name());
         assert_eq!(c.ids().unwrap().len(), 2);
@@ -797,7 +798,7 @@ mod tests {
     fn state_roundtrip_and_staleness() {
         let t = tempfile::tempdir().unwrap();
         let c = Containers::open(&paths(t.path())).unwrap();
-        let rec = c.create(None, config).unwrap();
+        let rec = c.create(None, config_for_tests).unwrap();
         let me = std::process::id() as i32;
         let s = rec
             .update_state(|s| {

@@ -69,6 +69,11 @@ fn marker(rec: &Record) -> PathBuf {
     rec.run_dir.join("paused")
 }
 
+/// Whether `box pause` left its mark (see `stop::is_paused` for a container's state).
+pub fn is_marked(rec: &Record) -> bool {
+    marker(rec).exists()
+}
+
 pub fn freeze(rec: &Record, st: &State) -> Result<()> {
     let file = freeze_file(st)?;
     if let Err(e) = fs::write(&file, "1") {

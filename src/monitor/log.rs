@@ -12,7 +12,7 @@ use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
-use crate::container::time::{format_rfc3339, parse_rfc3339};
+use crate::units::{format_rfc3339, parse_rfc3339};
 
 /// Longest piece written as one record; longer lines are split into `P` records.
 pub const MAX_RECORD: usize = 16 * 1024;

@@ -34,6 +34,7 @@ pub mod freezer;
 pub mod kube;
 pub mod log;
 pub mod status;
+pub mod stop;
 pub mod top;
 
 use std::fs;

@@ -6,8 +6,8 @@
 //! (runtime dir gone, pids recycled), shows as exited — never as an "improper state".
 use std::time::{Duration, SystemTime};
 
-use crate::container::time::parse_rfc3339;
 use crate::container::{Record, State, Status};
+use crate::units::{human_duration, parse_rfc3339};
 
 /// The exit code reported when a container died with its supervising box process and
 /// nobody could record its status: the container was killed along with box (it has
@@ -40,7 +40,7 @@ pub fn observe(rec: &Record) -> State {
             s.status = Status::Exited;
             s.exit_code.get_or_insert(LOST_EXIT_CODE);
             if s.finished_at.is_none() {
-                s.finished_at = Some(crate::container::time::now_rfc3339());
+                s.finished_at = Some(crate::units::now_rfc3339());
             }
             s.error.get_or_insert_with(|| LOST_ERROR.to_string());
             s.pid = None;
@@ -56,57 +56,9 @@ pub fn observe(rec: &Record) -> State {
     }
 }
 
-/// docker's `units.HumanDuration`: "Less than a second", "3 seconds", "About a minute",
-/// "5 minutes", "About an hour", "3 hours", "2 days", "3 weeks", "4 months", "2 years".
-pub fn human_duration(d: Duration) -> String {
-    let secs = d.as_secs_f64();
-    let s = secs.round() as u64;
-    if secs < 1.0 {
-        return "Less than a second".into();
-    }
-    if s == 1 {
-        return "1 second".into();
-    }
-    if s < 60 {
-        return format!("{s} seconds");
-    }
-    let minutes = (secs / 60.0).round() as u64;
-    if minutes == 1 {
-        return "About a minute".into();
-    }
-    if minutes < 60 {
-        return format!("{minutes} minutes");
-    }
-    let hours = (secs / 3600.0).round() as u64;
-    if hours == 1 {
-        return "About an hour".into();
-    }
-    if hours < 48 {
-        return format!("{hours} hours");
-    }
-    if hours < 24 * 7 * 2 {
-        return format!("{} days", hours / 24);
-    }
-    if hours < 24 * 30 * 2 {
-        return format!("{} weeks", hours / 24 / 7);
-    }
-    if hours < 24 * 365 * 2 {
-        return format!("{} months", hours / 24 / 30);
-    }
-    format!("{} years", hours / 24 / 365)
-}
-
 fn since(t: Option<&str>, now: SystemTime) -> Option<Duration> {
     let t = parse_rfc3339(t?)?;
     Some(now.duration_since(t).unwrap_or_default())
-}
-
-/// `CREATED` column: "3 seconds ago".
-pub fn ago(t: &str, now: SystemTime) -> String {
-    match since(Some(t), now) {
-        Some(d) => format!("{} ago", human_duration(d)),
-        None => String::new(),
-    }
 }
 
 /// `STATUS` column: "Up 3 seconds", "Up 2 minutes (Paused)", "Exited (0) 2 minutes ago",
@@ -137,27 +89,7 @@ pub fn status_text(state: &State, paused: bool, now: SystemTime) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::container::time::format_rfc3339;
-
-    #[test]
-    fn durations_like_docker() {
-        let s = Duration::from_secs;
-        assert_eq!(
-            human_duration(Duration::from_millis(300)),
-            "Less than a second"
-        );
-        assert_eq!(human_duration(s(1)), "1 second");
-        assert_eq!(human_duration(s(3)), "3 seconds");
-        assert_eq!(human_duration(s(59)), "59 seconds");
-        assert_eq!(human_duration(s(60)), "About a minute");
-        assert_eq!(human_duration(s(150)), "3 minutes");
-        assert_eq!(human_duration(s(3600)), "About an hour");
-        assert_eq!(human_duration(s(3 * 3600)), "3 hours");
-        assert_eq!(human_duration(s(3 * 86400)), "3 days");
-        assert_eq!(human_duration(s(21 * 86400)), "3 weeks");
-        assert_eq!(human_duration(s(100 * 86400)), "3 months");
-        assert_eq!(human_duration(s(800 * 86400)), "2 years");
-    }
+    use crate::units::format_rfc3339;
 
     #[test]
     fn status_strings() {
@@ -179,6 +111,5 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(status_text(&exited, false, now), "Exited (0) 2 minutes ago");
-        assert_eq!(ago(&t(5).unwrap(), now), "5 seconds ago");
     }
 }

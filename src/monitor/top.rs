@@ -205,8 +205,70 @@ pub fn processes(init: i32) -> Result<Vec<Proc>> {
     Ok(out)
 }
 
+/// One reading of a running container's usage, for `box stats`.
+#[derive(Debug, Clone)]
+pub struct Sample {
+    pub stats: crate::cgroup::Stats,
+    pub at: std::time::Instant,
+}
+
+/// Read `rec`'s usage: from its own cgroup when it has one (with its limits), else the sum
+/// of its processes in /proc (no limits to show). None when it is not running.
+pub fn sample(rec: &crate::container::Record) -> Option<Sample> {
+    let st = super::status::observe(rec);
+    if st.status != crate::container::Status::Running {
+        return None;
+    }
+    if let Some(dir) = super::freezer::own_cgroup_dir(&st)
+        && let Ok(stats) = crate::cgroup::stats(&dir)
+    {
+        return Some(Sample {
+            stats,
+            at: std::time::Instant::now(),
+        });
+    }
+    let (cpu, rss, n) = usage(st.pid?).ok()?;
+    let stats = crate::cgroup::Stats {
+        cpu_usage_usec: Some(cpu),
+        memory_current: Some(rss),
+        pids_current: Some(n),
+        ..Default::default()
+    };
+    Some(Sample {
+        stats,
+        at: std::time::Instant::now(),
+    })
+}
+
+/// CPU use between two samples, in percent of one CPU (docker's `CPU %`).
+pub fn cpu_percent(a: &Sample, b: &Sample) -> Option<f64> {
+    match (a.stats.cpu_usage_usec, b.stats.cpu_usage_usec) {
+        (Some(x), Some(y)) if b.at > a.at => {
+            let wall = b.at.duration_since(a.at).as_micros() as f64;
+            Some((y.saturating_sub(x) as f64) / wall * 100.0)
+        }
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn cpu_percent_of_one_cpu_between_samples() {
+        let t0 = std::time::Instant::now();
+        let at = |usec: Option<u64>, after_ms: u64| super::Sample {
+            stats: crate::cgroup::Stats {
+                cpu_usage_usec: usec,
+                ..Default::default()
+            },
+            at: t0 + std::time::Duration::from_millis(after_ms),
+        };
+        let p = super::cpu_percent(&at(Some(1_000), 0), &at(Some(251_000), 500)).unwrap();
+        assert!((p - 50.0).abs() < 1e-9, "{p}");
+        assert_eq!(super::cpu_percent(&at(Some(0), 0), &at(None, 500)), None);
+        assert_eq!(super::cpu_percent(&at(Some(0), 5), &at(Some(9), 5)), None);
+    }
+
     use super::*;
 
     #[test]

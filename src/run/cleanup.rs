@@ -31,7 +31,8 @@ use serde::{Deserialize, Serialize};
 
 use super::sync::Channel;
 use super::{Error, sys};
-use crate::container::{Containers, Record, State, Status, time};
+use crate::container::{Containers, Record, State, Status};
+use crate::units as time;
 
 /// What box tells its watcher.
 #[derive(Debug, Serialize, Deserialize)]

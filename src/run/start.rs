@@ -8,9 +8,10 @@ use super::create::{self, ChildStdio, Hooks, Launch};
 use super::hooks;
 use super::rootfs::{Layout, Specials};
 use super::{Error, etc, security, supervise, sys};
-use crate::container::{Containers, Record, Status, time};
+use crate::container::{Containers, Record, Status};
 use crate::paths::Paths;
 use crate::spec::{DEFAULT_PATH, Driver, Spec};
+use crate::units as time;
 use crate::userns::{self, IdMaps};
 
 /// How to start.

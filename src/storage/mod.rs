@@ -31,6 +31,7 @@ pub mod pull;
 pub mod read;
 pub mod remove;
 pub mod unpack;
+pub mod usage;
 pub mod whiteout;
 
 pub use crate::lock::FileLock;

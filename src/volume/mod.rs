@@ -175,7 +175,7 @@ impl Volumes {
             name: name.clone(),
             driver: "local".into(),
             mountpoint: dir.join("_data"),
-            created_at: crate::container::time::now_rfc3339(),
+            created_at: crate::units::now_rfc3339(),
             labels,
             scope: "local".into(),
             options: Default::default(),
@@ -219,8 +219,8 @@ impl Volumes {
         let data = self.root.join(name).join("_data");
         let created = fs::metadata(&data)
             .and_then(|m| m.modified())
-            .map(crate::container::time::format_rfc3339)
-            .unwrap_or_else(|_| crate::container::time::now_rfc3339());
+            .map(crate::units::format_rfc3339)
+            .unwrap_or_else(|_| crate::units::now_rfc3339());
         let vol = Volume {
             name: name.to_string(),
             driver: "local".into(),
@@ -350,27 +350,10 @@ impl Volumes {
             .map_err(|e| Error::Remove(e.to_string()))
     }
 
-    /// Disk usage of a volume's data, in bytes (files not readable count as 0).
+    /// Disk usage of a volume's data, in bytes (`storage::usage::disk_usage`).
     pub fn size(&self, name: &str) -> u64 {
-        dir_size(&self.root.join(name).join("_data"))
+        crate::storage::usage::disk_usage(&self.root.join(name).join("_data"))
     }
-}
-
-fn dir_size(p: &Path) -> u64 {
-    use std::os::unix::fs::MetadataExt;
-    let Ok(md) = fs::symlink_metadata(p) else {
-        return 0;
-    };
-    if !md.is_dir() {
-        return md.blocks() * 512;
-    }
-    let mut total = md.blocks() * 512;
-    if let Ok(rd) = fs::read_dir(p) {
-        for e in rd.flatten() {
-            total += dir_size(&e.path());
-        }
-    }
-    total
 }
 
 /// The host directory of volume `name` in the store at `paths`, created on first use.

@@ -181,7 +181,7 @@ pub fn import(
     for change in &opts.changes {
         apply_change(&mut cfg, change)?;
     }
-    let now = rfc3339(super::now_secs());
+    let now = crate::units::rfc3339_seconds(super::now_secs());
     let config = json!({
         "created": now,
         "architecture": crate::registry::Platform::host().architecture,
@@ -262,29 +262,6 @@ fn apply_change(cfg: &mut Value, change: &str) -> Result<()> {
         ),
     }
     Ok(())
-}
-
-/// RFC 3339 (UTC, seconds) of a Unix time.
-pub fn rfc3339(secs: u64) -> String {
-    let days = (secs / 86_400) as i64;
-    let rem = secs % 86_400;
-    // Civil from days (Howard Hinnant).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = if m <= 2 { y + 1 } else { y };
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
 }
 
 /// A directory of ours under the store's tmp/, removed (through the helper when needed)
@@ -539,16 +516,6 @@ fn store_image_bytes(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn rfc3339_roundtrip() {
-        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
-        assert_eq!(rfc3339(1_725_580_800), "2024-09-06T00:00:00Z");
-        assert_eq!(
-            crate::container::time::parse_rfc3339(&rfc3339(1_000_000_007)),
-            Some(std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_000_000_007))
-        );
-    }
 
     #[test]
     fn changes() {

@@ -112,21 +112,6 @@ pub fn shown_name(name: &[u8]) -> String {
     )
 }
 
-/// `1.0 PiB` style sizes for messages.
-pub(super) fn human(bytes: u64) -> String {
-    const UNITS: [&str; 6] = ["KiB", "MiB", "GiB", "TiB", "PiB", "EiB"];
-    if bytes < 1024 {
-        return format!("{bytes} B");
-    }
-    let mut v = bytes as f64 / 1024.0;
-    let mut unit = 0;
-    while v >= 1024.0 && unit < UNITS.len() - 1 {
-        v /= 1024.0;
-        unit += 1;
-    }
-    format!("{v:.1} {}", UNITS[unit])
-}
-
 struct HashReader<R> {
     inner: R,
     hasher: Sha256,

@@ -20,8 +20,9 @@ use nix::sys::stat::{Mode, SFlag};
 use nix::sys::time::TimeSpec;
 use nix::unistd::{Gid, Uid};
 
-use super::{Options, PATH_MAX, Stats, entry_components, human, shown_name};
+use super::{Options, PATH_MAX, Stats, entry_components, shown_name};
 use crate::storage::{Error, whiteout};
+use crate::units::binary_size as human;
 
 struct DirMeta {
     comps: Vec<OsString>,

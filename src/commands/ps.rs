@@ -1,0 +1,232 @@
+//! `box ps` / `box container ls`: the records, their observed state, docker's columns.
+//!
+//! The truth about a container is its record plus a liveness check of its pid
+//! (`monitor::status::observe`).
+use std::io::Write;
+use std::time::SystemTime;
+
+use anyhow::{Context, Result, bail};
+use serde_json::{Value, json};
+
+use super::containers;
+use super::table::{self, align_tabs, columns};
+use crate::cli::Ctx;
+use crate::cli::args::PsArgs;
+use crate::container::{Record, State, Status};
+use crate::monitor::status;
+use crate::monitor::stop::is_paused;
+use crate::template::{self, Format};
+use crate::units;
+
+/// One container as `ps` templates and `--format json` see it.
+fn ps_object(rec: &Record, st: &State, now: SystemTime, no_trunc: bool) -> Value {
+    let cfg = &rec.config;
+    let created = units::parse_rfc3339(&cfg.created);
+    let command = cfg.command.join(" ");
+    let shown_command = if no_trunc {
+        format!("\"{command}\"")
+    } else {
+        format!("\"{}\"", truncate(&command, 20))
+    };
+    let paused = is_paused(rec, st);
+    let state = if paused {
+        "paused".to_string()
+    } else {
+        st.status.to_string()
+    };
+    let ports = cfg.spec.publish.join(", ");
+    let mounts: Vec<String> = cfg
+        .spec
+        .mounts
+        .iter()
+        .map(|m| match m {
+            crate::run::Mount::Bind { target, .. } => target.clone(),
+            crate::run::Mount::Tmpfs { target, .. } => target.clone(),
+        })
+        .collect();
+    let labels = cfg
+        .labels
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join(",");
+    json!({
+        "ID": if no_trunc { rec.id() } else { rec.short_id() },
+        "Id": rec.id(),
+        "Image": cfg.image_name,
+        "ImageID": cfg.image_id,
+        "Command": shown_command,
+        "Cmd": cfg.command,
+        "CreatedAt": cfg.created,
+        "Created": created.map(units::unix_secs).unwrap_or(0),
+        "RunningFor": created.map(|t| units::ago(t, now)).unwrap_or_default(),
+        "Status": status::status_text(st, paused, now),
+        "State": state,
+        "ExitCode": st.exit_code.unwrap_or(0),
+        "Exited": st.status == Status::Exited,
+        "StartedAt": st.started_at.clone().unwrap_or_default(),
+        "FinishedAt": st.finished_at.clone().unwrap_or_default(),
+        "Names": rec.name(),
+        "Pid": if st.status == Status::Running { st.pid.unwrap_or(0) } else { 0 },
+        "Ports": ports,
+        "Mounts": mounts.join(","),
+        "Labels": labels,
+        "LabelMap": cfg.labels,
+        "AutoRemove": cfg.autoremove,
+    })
+}
+
+fn truncate(s: &str, n: usize) -> String {
+    if s.chars().count() <= n {
+        s.to_string()
+    } else {
+        let mut t: String = s.chars().take(n - 1).collect();
+        t.push('…');
+        t
+    }
+}
+
+fn matches_filter(rec: &Record, st: &State, obj: &Value, filter: &str) -> Result<bool> {
+    let (key, value) = filter
+        .split_once('=')
+        .with_context(|| format!("invalid filter {filter:?}: use KEY=VALUE"))?;
+    Ok(match key {
+        "status" => {
+            if !["created", "running", "exited", "paused"].contains(&value) {
+                bail!("invalid filter status={value}: use created, running, exited or paused");
+            }
+            obj["State"] == value
+        }
+        "name" => rec.name().contains(value),
+        "id" => rec.id().starts_with(value),
+        "ancestor" => {
+            let cfg = &rec.config;
+            cfg.image == value
+                || cfg.image_name == value
+                || cfg.image_name.strip_suffix(":latest") == Some(value)
+                || cfg.image_name.rsplit('/').next() == Some(value)
+                || cfg
+                    .image_name
+                    .rsplit('/')
+                    .next()
+                    .and_then(|n| n.strip_suffix(":latest"))
+                    == Some(value)
+                || cfg
+                    .image_id
+                    .trim_start_matches("sha256:")
+                    .starts_with(value.trim_start_matches("sha256:"))
+        }
+        "label" => match value.split_once('=') {
+            Some((k, v)) => rec.config.labels.get(k).is_some_and(|x| x == v),
+            None => rec.config.labels.contains_key(value),
+        },
+        "exited" => {
+            st.status == Status::Exited
+                && st.exit_code.map(|c| c.to_string()) == Some(value.to_string())
+        }
+        other => bail!("unknown filter {other:?}: use status, name, id, ancestor, label or exited"),
+    })
+}
+
+pub fn ps(ctx: &Ctx, args: PsArgs) -> Result<u8> {
+    let c = containers(ctx)?;
+    let now = SystemTime::now();
+    let mut rows: Vec<(Record, State, Value)> = Vec::new();
+    for rec in c.list()? {
+        let st = status::observe(&rec);
+        let obj = ps_object(&rec, &st, now, args.no_trunc);
+        let mut keep = args.all || args.latest || st.status == Status::Running;
+        for f in &args.filter {
+            if !matches_filter(&rec, &st, &obj, f)? {
+                keep = false;
+            }
+        }
+        if keep {
+            rows.push((rec, st, obj));
+        }
+    }
+    // Newest first, as docker lists them.
+    rows.reverse();
+    if args.latest {
+        rows.truncate(1);
+    }
+    let mut out = std::io::stdout().lock();
+    if args.quiet {
+        for (_, _, obj) in &rows {
+            writeln!(out, "{}", obj["ID"].as_str().unwrap_or(""))?;
+        }
+        return Ok(0);
+    }
+    match Format::from_arg(args.format.as_deref()) {
+        Format::Json => {
+            let all: Vec<&Value> = rows.iter().map(|(_, _, o)| o).collect();
+            writeln!(out, "{}", serde_json::to_string_pretty(&all)?)?;
+        }
+        Format::Template { source, table } => {
+            let t = template::Template::parse(&source)?;
+            let mut lines = Vec::new();
+            if table {
+                lines.push(template::table_header(&source));
+            }
+            for (_, _, obj) in &rows {
+                lines.push(t.render(obj)?);
+            }
+            if table {
+                write!(out, "{}", align_tabs(&lines))?;
+            } else {
+                for l in lines {
+                    writeln!(out, "{l}")?;
+                }
+            }
+        }
+        Format::Table => {
+            let mut header = vec![
+                "CONTAINER ID",
+                "IMAGE",
+                "COMMAND",
+                "CREATED",
+                "STATUS",
+                "PORTS",
+                "NAMES",
+            ];
+            if args.pid {
+                header.push("PID");
+            }
+            let mut table = vec![table::header(&header)];
+            for (_, _, o) in &rows {
+                let s = |k: &str| o[k].as_str().unwrap_or("").to_string();
+                let mut row = vec![
+                    s("ID"),
+                    s("Image"),
+                    s("Command"),
+                    s("RunningFor"),
+                    s("Status"),
+                    s("Ports"),
+                    s("Names"),
+                ];
+                if args.pid {
+                    row.push(o["Pid"].to_string());
+                }
+                table.push(row);
+            }
+            write!(out, "{}", columns(&table))?;
+        }
+    }
+    Ok(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn truncation() {
+        assert_eq!(
+            truncate("sh -c 'while true; do date; done'", 20)
+                .chars()
+                .count(),
+            20
+        );
+        assert_eq!(truncate("sh", 20), "sh");
+    }
+}

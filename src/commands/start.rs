@@ -1,0 +1,47 @@
+//! `box start`: detached under a fresh monitor, or `--attach`ed in the foreground.
+use anyhow::{Result, bail};
+
+use super::{containers, each};
+use crate::cli::Ctx;
+use crate::cli::args::StartArgs;
+use crate::container::{Record, Status};
+use crate::monitor::{self, status};
+
+pub fn start(ctx: &Ctx, args: StartArgs) -> Result<u8> {
+    if args.attach {
+        if args.containers.len() != 1 {
+            bail!("box start --attach takes exactly one container");
+        }
+        let c = containers(ctx)?;
+        let rec = c.find(&args.containers[0])?;
+        let st = status::observe(&rec);
+        if st.status == Status::Running && std::env::var_os(monitor::UNDER_MONITOR_ENV).is_none() {
+            bail!(
+                "container {} is already running: use box logs -f or box exec to see it",
+                rec.name()
+            );
+        }
+        let opts = crate::run::StartOptions {
+            attach: true,
+            debug: ctx.verbose(),
+        };
+        let _ = std::fs::remove_file(monitor::stop_mark(&rec));
+        return start_attached(ctx, &rec, &opts);
+    }
+    each(ctx, &args.containers, |_, rec, name| {
+        let st = status::observe(rec);
+        if st.status != Status::Running {
+            monitor::start_detached(&ctx.paths, rec)?;
+        }
+        println!("{name}");
+        Ok(())
+    })
+}
+
+fn start_attached(ctx: &Ctx, rec: &Record, opts: &crate::run::StartOptions) -> Result<u8> {
+    let code = crate::run::start_container(&ctx.paths, rec, opts).map_err(|e| match e {
+        crate::run::Error::Exec(c) => anyhow::Error::new(c),
+        e => anyhow::Error::new(e),
+    })?;
+    Ok(code)
+}
