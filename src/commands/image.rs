@@ -131,19 +131,18 @@ pub fn images(ctx: &Ctx, args: ImagesArgs) -> Result<u8> {
 }
 
 fn matches_filter(i: &Image, filter: &str) -> bool {
-    let Ok(norm) = names::normalize(filter) else {
-        return false;
-    };
     let has_tag = {
         let last = filter.rsplit('/').next().unwrap_or(filter);
         last.contains(':')
     };
-    i.names.iter().any(|n| {
-        if has_tag {
-            *n == norm
-        } else {
-            names::strip_tag(n) == names::strip_tag(&norm)
-        }
+    names::candidates(filter).iter().any(|norm| {
+        i.names.iter().any(|n| {
+            if has_tag {
+                n == norm
+            } else {
+                names::strip_tag(n) == names::strip_tag(norm)
+            }
+        })
     })
 }
 
@@ -227,7 +226,7 @@ pub fn rmi(ctx: &Ctx, args: RmiArgs) -> Result<u8> {
             continue;
         }
         // A name of an image that has other names: only untag it (docker's rule).
-        let by_name = names::normalize(arg).ok().filter(|n| {
+        let by_name = names::candidates(arg).into_iter().find(|n| {
             image.names.contains(n) && !image.id.starts_with(arg.trim_start_matches("sha256:"))
         });
         if let Some(n) = &by_name

@@ -485,9 +485,10 @@ impl Store {
         self.write_atomic(&self.image_path(&image.id), &bytes)
     }
 
-    /// Add a name to an image (moving it away from any other image).
+    /// Add a name to an image (moving it away from any other image); a short name is local:
+    /// `localhost/NAME:TAG`, as podman names it.
     pub fn tag(&self, image_id: &str, name: &str) -> Result<(), Error> {
-        let name = names::normalize(name)?;
+        let name = names::local(name)?;
         if name.contains('@') {
             return Err(Error::InvalidName {
                 name,
@@ -730,8 +731,12 @@ pub fn find_in(images: &[Image], name_or_id: &str) -> Result<Option<Image>, Erro
             }) {
                 return Ok(Some(i.clone()));
             }
-        } else if let Some(i) = images.iter().find(|i| i.names.contains(&norm)) {
-            return Ok(Some(i.clone()));
+        } else {
+            for name in names::candidates(s) {
+                if let Some(i) = images.iter().find(|i| i.names.contains(&name)) {
+                    return Ok(Some(i.clone()));
+                }
+            }
         }
     }
     let hex = s.strip_prefix("sha256:").unwrap_or(s);

@@ -62,6 +62,37 @@ pub fn normalize(name: &str) -> Result<String, Error> {
     })
 }
 
+/// Whether `name` names no registry (`alpine`, `team/app:1`): a short name.
+fn is_short(name: &str) -> bool {
+    let repo = split_tag(name.split_once('@').map_or(name, |(r, _)| r)).0;
+    match repo.split_once('/') {
+        Some((first, _)) => !(first.contains('.') || first.contains(':') || first == "localhost"),
+        None => true,
+    }
+}
+
+/// A name given to a local image (`box tag`, `box import`, `box commit`): as podman does, a
+/// short name is `localhost/NAME:TAG`, not an invention of docker.io's.
+pub fn local(name: &str) -> Result<String, Error> {
+    if is_short(name) {
+        normalize(&format!("localhost/{name}"))
+    } else {
+        normalize(name)
+    }
+}
+
+/// The names a reference can mean in the store, best first: `alpine` is
+/// `docker.io/library/alpine:latest`, else `localhost/alpine:latest` (what `local` gave it).
+pub fn candidates(name: &str) -> Vec<String> {
+    let mut c: Vec<String> = normalize(name).into_iter().collect();
+    if is_short(name)
+        && let Ok(l) = local(name)
+    {
+        c.push(l);
+    }
+    c
+}
+
 /// `repo:tag` → (`repo`, Some(`tag`)); a colon before the last `/` is a port.
 fn split_tag(s: &str) -> (&str, Option<&str>) {
     let slash = s.rfind('/').map(|i| i + 1).unwrap_or(0);

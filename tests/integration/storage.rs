@@ -360,13 +360,13 @@ fn tag_rmi_and_shared_layers() {
     tb.cmd(["images"])
         .run()
         .assert_success()
-        .stdout_contains("docker.io/mine/alp")
+        .stdout_contains("localhost/mine/alp")
         .stdout_contains("v1");
     // Removing one of several names only untags.
     tb.cmd(["rmi", "mine/alp:v1"])
         .run()
         .assert_success()
-        .stdout_contains("Untagged: docker.io/mine/alp:v1");
+        .stdout_contains("Untagged: localhost/mine/alp:v1");
     tb.cmd(["images", "mine/alp"])
         .run()
         .assert_success()

@@ -154,7 +154,7 @@ pub fn import(
     opts: &ImportOptions,
     warn: &dyn Fn(&str),
 ) -> Result<Image> {
-    let name = names::normalize(reference)?;
+    let name = names::local(reference)?;
     let work = TmpDir::new(store, "import")?;
     let file = work.path.join("layer");
     // Copy the tarball into the store (a pipe cannot be read twice).

@@ -14,9 +14,12 @@ pub fn save_plan(store: &Store, names: &[String]) -> Result<Vec<Named>> {
     let mut images: Vec<Named> = Vec::new();
     for name in names {
         let image = store.get_image(name)?;
-        let tags = match names::normalize(name) {
-            Ok(n) if image.names.contains(&n) => vec![n],
-            _ => image.names.clone(),
+        let tags = match names::candidates(name)
+            .into_iter()
+            .find(|n| image.names.contains(n))
+        {
+            Some(n) => vec![n],
+            None => image.names.clone(),
         };
         match images.iter_mut().find(|n| n.image.id == image.id) {
             Some(n) => n.names.extend(tags),

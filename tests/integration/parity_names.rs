@@ -1,0 +1,65 @@
+//! Image names as a podman user's scripts expect them (issue 17): a local name without a
+//! registry is `localhost/NAME:TAG`, and a container records the image name it was run with.
+use crate::harness::lab::Lab;
+
+#[test]
+fn tag_without_a_registry_is_local_and_found_by_its_short_name() {
+    let env = require_env!(alpine);
+    let lab = Lab::new(env);
+    lab.run(&["tag", &lab.image, "myapp:1"]).assert_success();
+    lab.run(&["images", "--format", "{{.Repository}}:{{.Tag}}"])
+        .assert_success()
+        .stdout_contains("localhost/myapp:1")
+        .stdout_lacks("docker.io/library/myapp");
+    // The short name finds it (run, inspect), as podman's local lookup does.
+    lab.run(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "myapp:1",
+        "cat",
+        "/etc/alpine-release",
+    ])
+    .assert_success()
+    .stdout_is("3.20.3\n");
+    lab.run(&["inspect", "--format", "{{.Id}}", "localhost/myapp:1"])
+        .assert_success();
+}
+
+#[test]
+fn a_container_records_the_image_name_it_was_run_with() {
+    let env = require_env!(alpine);
+    let lab = Lab::new(env);
+    let other = format!("{}/other/alpine:v1", env.registry());
+    lab.run(&["tag", &lab.image, &other]).assert_success();
+    lab.run(&[
+        "create",
+        "--name",
+        "by-other",
+        "--network",
+        "none",
+        &other,
+        "true",
+    ])
+    .assert_success();
+    lab.run(&["ps", "-a", "--format", "{{.Image}} {{.Names}}"])
+        .assert_success()
+        .stdout_contains(&format!("{other} by-other"));
+    lab.run(&["inspect", "--format", "{{.ImageName}}", "by-other"])
+        .assert_success()
+        .stdout_is(&format!("{other}\n"));
+    lab.run(&[
+        "create",
+        "--name",
+        "by-first",
+        "--network",
+        "none",
+        &lab.image,
+        "true",
+    ])
+    .assert_success();
+    lab.run(&["inspect", "--format", "{{.ImageName}}", "by-first"])
+        .assert_success()
+        .stdout_is(&format!("{}\n", lab.image));
+}
