@@ -198,7 +198,7 @@ pub fn import(
 }
 
 /// `--change 'CMD ["/bin/sh"]'` and friends, docker-style.
-fn apply_change(cfg: &mut Value, change: &str) -> Result<()> {
+pub(crate) fn apply_change(cfg: &mut Value, change: &str) -> Result<()> {
     let (instr, rest) = change
         .trim()
         .split_once(char::is_whitespace)
@@ -313,7 +313,7 @@ impl Drop for TmpDir {
 
 /// Turn local layer files (ours, under tmp/) into blobs and committed layers. Each comes
 /// with its expected diff_id when known. Returns (diff_id, blob) per input, in order.
-fn ingest_layers(
+pub(crate) fn ingest_layers(
     store: &Store,
     files: Vec<(PathBuf, Option<String>)>,
     warn: &dyn Fn(&str),
@@ -478,7 +478,7 @@ fn hash_and_sniff(p: &Path) -> Result<(String, u64, Compression)> {
 }
 
 /// Write the config blob and the image record; `manifest` is (digest, media type).
-fn store_image(
+pub(crate) fn store_image(
     store: &Store,
     config: &Value,
     diff_ids: Vec<String>,
