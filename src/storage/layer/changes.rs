@@ -42,6 +42,21 @@ pub struct Change {
     pub path: String,
 }
 
+/// Paths podman leaves out of a diff: box's mount points and mount targets.
+const MOUNT_POINTS: &[&str] = &[
+    "/dev",
+    "/etc/hostname",
+    "/etc/hosts",
+    "/etc/resolv.conf",
+    "/proc",
+    "/run",
+    "/run/notify",
+    "/run/.containerenv",
+    "/run/secrets",
+    "/sys",
+    "/etc/mtab",
+];
+
 /// The changes of the tree at `upper` over `lowers` (bottom → top), sorted by path.
 pub fn changes(upper: BorrowedFd, lowers: &[PathBuf]) -> Result<Vec<Change>, Error> {
     let dir = openat(
@@ -53,6 +68,7 @@ pub fn changes(upper: BorrowedFd, lowers: &[PathBuf]) -> Result<Vec<Change>, Err
     .map_err(sys_err("open the upper directory"))?;
     let mut out = Vec::new();
     walk(&dir, &[], false, lowers, &mut out)?;
+    out.retain(|c| !MOUNT_POINTS.contains(&c.path.as_str()));
     out.sort_by(|a, b| a.path.cmp(&b.path));
     Ok(out)
 }

@@ -36,6 +36,15 @@ pub struct Options {
     pub timestamp: Option<u64>,
 }
 
+/// Files box creates in the root filesystem as mount targets (for its bind mounts): an
+/// empty one in an upper directory is box's, not the container's, and stays out of a layer.
+const MOUNT_TARGETS: &[&str] = &[
+    "etc/hostname",
+    "etc/hosts",
+    "etc/resolv.conf",
+    "run/.containerenv",
+];
+
 /// What [`write_layer`] wrote.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Digests {
@@ -251,6 +260,12 @@ impl<W: Write> Walker<W> {
             };
             match st.st_mode & libc::S_IFMT {
                 libc::S_IFDIR => self.subdir(dir, &name, &path)?,
+                libc::S_IFREG
+                    if self.opts.mode == Mode::Layer
+                        && st.st_size == 0
+                        && MOUNT_TARGETS
+                            .iter()
+                            .any(|t| path.as_bytes() == t.as_bytes()) => {}
                 libc::S_IFREG => self.file(dir, &name, &path, &st)?,
                 libc::S_IFLNK => {
                     let target = readlinkat(dir, name.as_os_str())
