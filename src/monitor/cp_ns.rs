@@ -10,8 +10,11 @@
 //!   stopped: fork ─► unshare(user) ── 1 ──► box writes the id maps ── 1 ──►
 //!                    setresuid(0), unshare(mount), mount the root filesystem, copy,
 //!                    unmount (fuse-overlayfs exits with it)
-//!   the child's error comes back over a pipe, its exit status says whether it failed
+//!   the child's answer (`+TEXT`) or error (`-LINE`) comes back over a pipe, its exit
+//!   status says whether it failed
 //! ```
+//! `in_userns` is the same without any mount: for reading an upper directory or a stored
+//! layer with the owners the container sees (`box commit`, `box diff`).
 use std::io::{Read, Write};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 

@@ -207,6 +207,30 @@ fn commit_of_a_running_container_and_errors() {
         .assert_code(125)
         .assert_one_line_error()
         .stderr_contains("no such container: nosuch");
+    // vfs keeps no upper directory: refused, saying why; export still works.
+    lab.run(&[
+        "--storage-driver",
+        "vfs",
+        "create",
+        "--name",
+        "vf",
+        "--network",
+        "none",
+        &lab.image,
+        "true",
+    ])
+    .assert_success();
+    lab.run(&["commit", "vf", "vf:1"])
+        .assert_code(125)
+        .assert_one_line_error()
+        .stderr_contains("vfs storage driver");
+    lab.run(&["diff", "vf"])
+        .assert_code(125)
+        .stderr_contains("vfs storage driver");
+    let vfs_tar = lab.tb.work().join("v.tar");
+    lab.run(&["export", "-o", vfs_tar.to_str().unwrap(), "vf"])
+        .assert_success();
+    line_of(&tar_list(&["-tvf"], &vfs_tar), "bin/busybox");
     lab.run(&["diff", "nosuch"])
         .assert_code(125)
         .assert_one_line_error();

@@ -224,8 +224,10 @@ pub(crate) fn apply_change(cfg: &mut Value, change: &str) -> Result<()> {
                     format!("{k}={}", v.trim())
                 }
             };
-            let env = cfg["Env"].as_array().cloned().unwrap_or_default();
-            let mut env: Vec<Value> = env;
+            let mut env: Vec<Value> = cfg["Env"].as_array().cloned().unwrap_or_default();
+            // A variable set again replaces the image's value (`box commit -c 'ENV PATH=..'`).
+            let key = kv.split('=').next().unwrap_or_default().to_string();
+            env.retain(|e| e.as_str().and_then(|e| e.split('=').next()) != Some(key.as_str()));
             env.push(json!(kv));
             cfg["Env"] = json!(env);
         }
@@ -559,6 +561,8 @@ mod tests {
         apply_change(&mut c, "WORKDIR /srv").unwrap();
         assert_eq!(c["Cmd"][0], "/bin/sh");
         assert_eq!(c["Env"][0], "A=1");
+        apply_change(&mut c, "ENV A 2").unwrap();
+        assert_eq!(c["Env"], json!(["A=2"]), "set again, replaced");
         assert!(c["ExposedPorts"]["80/tcp"].is_object());
         assert!(apply_change(&mut c, "RUN x").is_err());
     }
