@@ -186,6 +186,43 @@ Examples:
   box logout registry.example.com
   # Forget every stored credential
   box logout -a";
+const EX_COMMIT: &str = "\
+Examples:
+  # Save what a container changed as a new image
+  box commit web myapp:1
+  # With a default command and a message
+  box commit -c 'CMD [\"/srv/run\"]' -m 'add the app' web myapp:2";
+const EX_DIFF: &str = "\
+Examples:
+  # What a container added (A), changed (C) and deleted (D)
+  box diff web
+  # The changes of an image's top layer, as JSON
+  box diff --format json myapp:1";
+const EX_HISTORY: &str = "\
+Examples:
+  box history alpine
+  # Full commands, as a template
+  box history --no-trunc --format '{{.ID}} {{.CreatedBy}}' myapp:1";
+const EX_EXPORT: &str = "\
+Examples:
+  # A container's root filesystem as a tarball
+  box export -o web.tar web
+  box export web | tar -tv";
+const EX_CONTAINER_COMMIT: &str = "\
+Examples:
+  box container commit web myapp:1";
+const EX_CONTAINER_DIFF: &str = "\
+Examples:
+  box container diff web";
+const EX_CONTAINER_EXPORT: &str = "\
+Examples:
+  box container export -o web.tar web";
+const EX_IMAGE_DIFF: &str = "\
+Examples:
+  box image diff myapp:1";
+const EX_IMAGE_HISTORY: &str = "\
+Examples:
+  box image history -q alpine";
 const EX_IMPORT: &str = "\
 Examples:
   # An image from a root filesystem tarball, with a default command
@@ -433,6 +470,18 @@ pub enum Command {
     /// Create an image from a root filesystem tarball
     #[command(after_help = EX_IMPORT)]
     Import(ImportArgs),
+    /// Create an image from a container's changes
+    #[command(after_help = EX_COMMIT)]
+    Commit(CommitArgs),
+    /// Show what a container (or an image's top layer) added, changed and deleted
+    #[command(after_help = EX_DIFF)]
+    Diff(DiffArgs),
+    /// Show the history of an image: one row per layer or config step
+    #[command(after_help = EX_HISTORY)]
+    History(HistoryArgs),
+    /// Write a container's root filesystem as a tar archive
+    #[command(after_help = EX_EXPORT)]
+    Export(ExportArgs),
     /// Load images from a docker-archive or oci-archive tarball
     #[command(after_help = EX_LOAD)]
     Load(LoadArgs),
@@ -1055,6 +1104,85 @@ pub struct ImportArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct CommitArgs {
+    /// Apply a Dockerfile instruction: CMD, ENTRYPOINT, ENV, EXPOSE, LABEL, USER, VOLUME,
+    /// WORKDIR or STOPSIGNAL
+    #[arg(short, long, value_name = "INSTRUCTION")]
+    pub change: Vec<String>,
+    /// Commit message (the history entry's comment)
+    #[arg(short, long, value_name = "TEXT")]
+    pub message: Option<String>,
+    /// Author of the image, e.g. 'Jane Doe <jane@example.com>'
+    #[arg(short, long, value_name = "NAME")]
+    pub author: Option<String>,
+    /// Pause the container while its changes are read (needs the freezer delegated;
+    /// ignored otherwise)
+    #[arg(short, long, value_name = "BOOL", default_missing_value = "true", num_args = 0..=1, require_equals = true)]
+    pub pause: Option<bool>,
+    /// Print only the image id
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// Clamp file times and set the creation time to this Unix time [default:
+    /// $SOURCE_DATE_EPOCH]
+    #[arg(long, value_name = "SECONDS")]
+    pub timestamp: Option<u64>,
+    /// The container (name or id)
+    #[arg(value_name = "CONTAINER")]
+    pub container: String,
+    /// Name for the new image [default: none, a dangling image]
+    #[arg(value_name = "IMAGE")]
+    pub image: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum DiffFormat {
+    /// One `A|C|D /path` line per change
+    #[default]
+    Text,
+    /// {"added": [...], "changed": [...], "deleted": [...]}
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct DiffArgs {
+    /// Output format
+    #[arg(long, value_enum, default_value_t = DiffFormat::Text)]
+    pub format: DiffFormat,
+    /// A container (name or id) or an image (reference or id)
+    #[arg(value_name = "CONTAINER|IMAGE")]
+    pub target: String,
+}
+
+#[derive(Debug, Args)]
+pub struct HistoryArgs {
+    /// Show sizes in human units (false: bytes)
+    #[arg(short = 'H', long, value_name = "BOOL", default_value_t = true, default_missing_value = "true", num_args = 0..=1, require_equals = true, action = clap::ArgAction::Set)]
+    pub human: bool,
+    /// Do not truncate ids and commands
+    #[arg(long)]
+    pub no_trunc: bool,
+    /// Print only the ids
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// Go template per row (.ID .Created .CreatedSince .CreatedBy .Size .Comment .Tags), or json
+    #[arg(long, value_name = "TEMPLATE")]
+    pub format: Option<String>,
+    /// The image (reference or id)
+    #[arg(value_name = "IMAGE")]
+    pub image: String,
+}
+
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// File to write [default: stdout, which must not be a terminal]
+    #[arg(short, long, value_name = "FILE", value_hint = clap::ValueHint::FilePath)]
+    pub output: Option<PathBuf>,
+    /// The container (name or id)
+    #[arg(value_name = "CONTAINER")]
+    pub container: String,
+}
+
+#[derive(Debug, Args)]
 pub struct LoadArgs {
     /// Archive to read [default: stdin]
     #[arg(short, long, value_name = "FILE", value_hint = clap::ValueHint::FilePath)]
@@ -1106,6 +1234,12 @@ pub enum ImageCommand {
     /// Tag an image
     #[command(after_help = EX_IMAGE_TAG)]
     Tag(TagArgs),
+    /// Show what an image's top layer added, changed and deleted
+    #[command(after_help = EX_IMAGE_DIFF)]
+    Diff(DiffArgs),
+    /// Show the history of an image
+    #[command(after_help = EX_IMAGE_HISTORY)]
+    History(HistoryArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -1119,6 +1253,15 @@ pub enum ContainerCommand {
     /// Show container details
     #[command(after_help = EX_CONTAINER_INSPECT)]
     Inspect(InspectArgs),
+    /// Create an image from a container's changes
+    #[command(after_help = EX_CONTAINER_COMMIT)]
+    Commit(CommitArgs),
+    /// Show what a container added, changed and deleted
+    #[command(after_help = EX_CONTAINER_DIFF)]
+    Diff(DiffArgs),
+    /// Write a container's root filesystem as a tar archive
+    #[command(after_help = EX_CONTAINER_EXPORT)]
+    Export(ExportArgs),
 }
 
 #[derive(Debug, Args)]

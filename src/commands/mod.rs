@@ -8,11 +8,14 @@ use crate::cli::args::{
 use crate::container::{Containers, Record};
 
 pub mod archive;
+pub mod commit;
 pub mod completion;
 pub mod container_spec;
 pub mod cp;
+pub mod diff;
 pub mod exec;
 pub mod generate;
+pub mod history;
 pub mod image;
 pub mod info;
 pub mod inspect;
@@ -64,6 +67,10 @@ pub fn dispatch(ctx: &Ctx, command: Command) -> Result<u8> {
         Command::Import(a) => archive::import(ctx, a),
         Command::Load(a) => archive::load(ctx, a),
         Command::Save(a) => archive::save(ctx, a),
+        Command::Commit(a) => commit::commit(ctx, a),
+        Command::Diff(a) => diff::diff(ctx, a, diff::Scope::Any),
+        Command::History(a) => history::history(ctx, a),
+        Command::Export(a) => commit::export(ctx, a),
         Command::Image(c) => match c {
             ImageCommand::List(a) => image::images(ctx, a),
             ImageCommand::Pull(a) => pull::pull(ctx, a),
@@ -74,6 +81,8 @@ pub fn dispatch(ctx: &Ctx, command: Command) -> Result<u8> {
                 inspect::inspect(ctx, a)
             }
             ImageCommand::Tag(a) => image::tag(ctx, a),
+            ImageCommand::Diff(a) => diff::diff(ctx, a, diff::Scope::Any),
+            ImageCommand::History(a) => history::history(ctx, a),
         },
         Command::Container(c) => match c {
             ContainerCommand::List(a) => ps::ps(ctx, a),
@@ -82,6 +91,9 @@ pub fn dispatch(ctx: &Ctx, command: Command) -> Result<u8> {
                 a.kind = Some(crate::cli::args::InspectType::Container);
                 inspect::inspect(ctx, a)
             }
+            ContainerCommand::Commit(a) => commit::commit(ctx, a),
+            ContainerCommand::Diff(a) => diff::diff(ctx, a, diff::Scope::Any),
+            ContainerCommand::Export(a) => commit::export(ctx, a),
         },
         Command::Volume(c) => match c {
             VolumeCommand::Create(a) => volume::create(ctx, a),

@@ -10,8 +10,11 @@
 //!   stopped: fork ─► unshare(user) ── 1 ──► box writes the id maps ── 1 ──►
 //!                    setresuid(0), unshare(mount), mount the root filesystem, copy,
 //!                    unmount (fuse-overlayfs exits with it)
-//!   the child's error comes back over a pipe, its exit status says whether it failed
+//!   the child's answer (`+TEXT`) or error (`-LINE`) comes back over a pipe, its exit
+//!   status says whether it failed
 //! ```
+//! `in_userns` is the same without any mount: for reading an upper directory or a stored
+//! layer with the owners the container sees (`box commit`, `box diff`).
 use std::io::{Read, Write};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 
@@ -33,10 +36,17 @@ pub fn in_container(
     rec: &Record,
     copy: impl FnOnce(BorrowedFd) -> Result<()>,
 ) -> Result<()> {
-    let threads = sys::thread_count();
-    if threads != 1 {
-        fail!("box cp must be single-threaded to fork, and has {threads} threads");
-    }
+    in_root(paths, rec, |root| copy(root).map(|()| String::new())).map(|_| ())
+}
+
+/// [`in_container`] for work that answers: what `work` returns in the child (a short
+/// text, e.g. JSON) comes back to the caller.
+pub fn in_root(
+    paths: &Paths,
+    rec: &Record,
+    work: impl FnOnce(BorrowedFd) -> Result<String>,
+) -> Result<String> {
+    check_threads()?;
     let st = super::status::observe(rec);
     if let (Status::Running, Some(pid)) = (st.status, st.pid) {
         let ns = open_proc(pid, "ns/user", OFlag::O_RDONLY)?;
@@ -44,7 +54,7 @@ pub fn in_container(
         return run_child(None, || {
             setns(&ns, CloneFlags::CLONE_NEWUSER)
                 .ctx(|| "cannot enter the container's user namespace".into())?;
-            copy(root.as_fd())
+            work(root.as_fd())
         });
     }
     let spec = &rec.config.spec;
@@ -53,19 +63,66 @@ pub fn in_container(
     crate::run::make_rootfs_dirs(rec, spec)?;
     let layout = crate::run::layout(paths, rec, spec, mode, &maps)?;
     run_child(Some(&maps), || {
-        let root_g = Gid::from_raw(0);
-        let root_u = Uid::from_raw(0);
-        nix::unistd::setresgid(root_g, root_g, root_g).ctx(|| "setresgid(0)".into())?;
-        nix::unistd::setresuid(root_u, root_u, root_u).ctx(|| "setresuid(0)".into())?;
+        become_root()?;
         unshare(CloneFlags::CLONE_NEWNS).ctx(|| "cannot create a mount namespace".into())?;
         let failed = |f: crate::run::Fail| Error::Failed(f.message);
         rootfs::make_private().map_err(failed)?;
         let root = rootfs::mount_rootfs(spec, &layout).map_err(failed)?;
-        let copied = copy(root.as_fd());
+        let done = work(root.as_fd());
         drop(root);
         let _ = nix::mount::umount2(&layout.merged, nix::mount::MntFlags::MNT_DETACH);
-        copied
+        done
     })
+}
+
+/// Where [`in_userns`] runs.
+pub enum Userns<'a> {
+    /// The container's own: joined while it runs, else a new one with its mapping.
+    Container(&'a Record),
+    /// A new one with the mapping the store's layers were unpacked with.
+    Store,
+}
+
+/// Run `work` as root of a user namespace, without mounting anything (to read an upper
+/// directory or a stored layer with the owners the container sees).
+pub fn in_userns(target: Userns<'_>, work: impl FnOnce() -> Result<String>) -> Result<String> {
+    check_threads()?;
+    let mode = match target {
+        Userns::Container(rec) => {
+            let st = super::status::observe(rec);
+            if let (Status::Running, Some(pid)) = (st.status, st.pid) {
+                let ns = open_proc(pid, "ns/user", OFlag::O_RDONLY)?;
+                return run_child(None, || {
+                    setns(&ns, CloneFlags::CLONE_NEWUSER)
+                        .ctx(|| "cannot enter the container's user namespace".into())?;
+                    work()
+                });
+            }
+            rec.config.spec.userns
+        }
+        Userns::Store => crate::userns::Mode::Auto,
+    };
+    let maps = IdMaps::for_current_user(mode)?;
+    run_child(Some(&maps), || {
+        become_root()?;
+        work()
+    })
+}
+
+fn check_threads() -> Result<()> {
+    let threads = sys::thread_count();
+    if threads != 1 {
+        fail!("box must be single-threaded to fork, and has {threads} threads");
+    }
+    Ok(())
+}
+
+fn become_root() -> Result<()> {
+    let root_g = Gid::from_raw(0);
+    let root_u = Uid::from_raw(0);
+    nix::unistd::setresgid(root_g, root_g, root_g).ctx(|| "setresgid(0)".into())?;
+    nix::unistd::setresuid(root_u, root_u, root_u).ctx(|| "setresuid(0)".into())?;
+    Ok(())
 }
 
 fn open_proc(pid: i32, what: &str, flags: OFlag) -> Result<OwnedFd> {
@@ -75,8 +132,9 @@ fn open_proc(pid: i32, what: &str, flags: OFlag) -> Result<OwnedFd> {
 }
 
 /// Fork; the child runs `work` (after entering a new user namespace whose `maps` the
-/// parent writes, when given) and reports its error. Returns the child's result.
-fn run_child(maps: Option<&IdMaps>, work: impl FnOnce() -> Result<()>) -> Result<()> {
+/// parent writes, when given) and reports its answer (`+TEXT`) or its error (`-LINE`) on a
+/// pipe. Returns the child's result.
+fn run_child(maps: Option<&IdMaps>, work: impl FnOnce() -> Result<String>) -> Result<String> {
     let (mut err_r, err_w) = pipe()?;
     let (mut up_r, up_w) = pipe()?;
     let (mut down_r, down_w) = pipe()?;
@@ -85,7 +143,7 @@ fn run_child(maps: Option<&IdMaps>, work: impl FnOnce() -> Result<()>) -> Result
         ForkResult::Child => {
             drop((err_r, up_r, down_w));
             let (mut err_w, mut up_w) = (err_w, up_w);
-            let result = (|| -> Result<()> {
+            let result = (|| -> Result<String> {
                 // Not dumpable: this process holds the host's destination open while it
                 // sits in the container's user namespace.
                 nix::sys::prctl::set_dumpable(false).ctx(|| "prctl(PR_SET_DUMPABLE)".into())?;
@@ -101,9 +159,12 @@ fn run_child(maps: Option<&IdMaps>, work: impl FnOnce() -> Result<()>) -> Result
                 work()
             })();
             let code = match result {
-                Ok(()) => 0,
+                Ok(answer) => {
+                    let _ = err_w.write_all(format!("+{answer}").as_bytes());
+                    0
+                }
                 Err(e) => {
-                    let _ = err_w.write_all(crate::exit::error_line(&e).as_bytes());
+                    let _ = err_w.write_all(format!("-{}", crate::exit::error_line(&e)).as_bytes());
                     1
                 }
             };
@@ -129,10 +190,11 @@ fn run_child(maps: Option<&IdMaps>, work: impl FnOnce() -> Result<()>) -> Result
             drop(down_w);
             let mut msg = String::new();
             let _ = err_r.read_to_string(&mut msg);
-            match waitpid(child, None).ctx(|| "waiting for the copying process".into())? {
-                WaitStatus::Exited(_, 0) => Ok(()),
-                _ if !msg.is_empty() => fail!("{msg}"),
-                other => fail!("the copying process failed ({other:?})"),
+            let status = waitpid(child, None).ctx(|| "waiting for the copying process".into())?;
+            match (status, msg.strip_prefix('+'), msg.strip_prefix('-')) {
+                (WaitStatus::Exited(_, 0), Some(answer), _) => Ok(answer.to_string()),
+                (_, _, Some(err)) if !err.is_empty() => fail!("{err}"),
+                (other, ..) => fail!("the copying process failed ({other:?})"),
             }
         }
     }

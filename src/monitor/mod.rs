@@ -27,7 +27,7 @@
 //! lives, not across reboots: use `box generate systemd` for that. `box stop`/`box kill`
 //! leave a `stop-requested` mark so a stopped container is not restarted.
 pub mod cp;
-mod cp_ns;
+pub mod cp_ns;
 mod cp_tree;
 pub mod exec;
 pub mod freezer;

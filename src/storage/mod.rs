@@ -26,6 +26,7 @@ use crate::paths::Paths;
 pub mod archive;
 pub mod check;
 pub mod inspect;
+pub mod layer;
 pub mod names;
 pub mod pull;
 pub mod read;

@@ -8,6 +8,7 @@
 mod harness;
 
 mod cgroup;
+mod commit;
 mod completion;
 mod concurrency;
 mod crash;

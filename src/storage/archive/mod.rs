@@ -198,7 +198,7 @@ pub fn import(
 }
 
 /// `--change 'CMD ["/bin/sh"]'` and friends, docker-style.
-fn apply_change(cfg: &mut Value, change: &str) -> Result<()> {
+pub(crate) fn apply_change(cfg: &mut Value, change: &str) -> Result<()> {
     let (instr, rest) = change
         .trim()
         .split_once(char::is_whitespace)
@@ -224,8 +224,10 @@ fn apply_change(cfg: &mut Value, change: &str) -> Result<()> {
                     format!("{k}={}", v.trim())
                 }
             };
-            let env = cfg["Env"].as_array().cloned().unwrap_or_default();
-            let mut env: Vec<Value> = env;
+            let mut env: Vec<Value> = cfg["Env"].as_array().cloned().unwrap_or_default();
+            // A variable set again replaces the image's value (`box commit -c 'ENV PATH=..'`).
+            let key = kv.split('=').next().unwrap_or_default().to_string();
+            env.retain(|e| e.as_str().and_then(|e| e.split('=').next()) != Some(key.as_str()));
             env.push(json!(kv));
             cfg["Env"] = json!(env);
         }
@@ -290,7 +292,7 @@ impl Drop for TmpDir {
 
 /// Turn local layer files (ours, under tmp/) into blobs and committed layers. Each comes
 /// with its expected diff_id when known. Returns (diff_id, blob) per input, in order.
-fn ingest_layers(
+pub(crate) fn ingest_layers(
     store: &Store,
     files: Vec<(PathBuf, Option<String>)>,
     warn: &dyn Fn(&str),
@@ -455,7 +457,7 @@ fn hash_and_sniff(p: &Path) -> Result<(String, u64, Compression)> {
 }
 
 /// Write the config blob and the image record; `manifest` is (digest, media type).
-fn store_image(
+pub(crate) fn store_image(
     store: &Store,
     config: &Value,
     diff_ids: Vec<String>,
@@ -526,6 +528,8 @@ mod tests {
         apply_change(&mut c, "WORKDIR /srv").unwrap();
         assert_eq!(c["Cmd"][0], "/bin/sh");
         assert_eq!(c["Env"][0], "A=1");
+        apply_change(&mut c, "ENV A 2").unwrap();
+        assert_eq!(c["Env"], json!(["A=2"]), "set again, replaced");
         assert!(c["ExposedPorts"]["80/tcp"].is_object());
         assert!(apply_change(&mut c, "RUN x").is_err());
     }
