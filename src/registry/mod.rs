@@ -6,6 +6,7 @@
 //!   verified blobs ([`Client::download_blob`]), bearer/basic auth, mirrors and insecure
 //!   registries from box's `registries.toml`.
 //! - [`auth`]: `WWW-Authenticate` parsing and the auth.json credential files.
+//! - [`upload`]: pushing blobs (mounts, monolithic and chunked uploads) and manifests.
 //!
 //! No storage knowledge: callers decide where verified bytes go.
 //!
@@ -23,6 +24,7 @@ mod platform;
 mod reference;
 #[cfg(test)]
 mod testserver;
+pub mod upload;
 
 use std::path::{Path, PathBuf};
 
