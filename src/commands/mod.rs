@@ -17,6 +17,7 @@ pub mod internal;
 pub mod lifecycle;
 pub mod login;
 pub mod pull;
+pub mod push;
 pub mod run;
 pub mod system;
 pub mod volume;
@@ -24,6 +25,7 @@ pub mod volume;
 pub fn dispatch(ctx: &Ctx, command: Command) -> Result<u8> {
     match command {
         Command::Pull(a) => pull::pull(ctx, a),
+        Command::Push(a) => push::push(ctx, a),
         Command::Run(a) => run::run(ctx, a),
         Command::Create(a) => run::create(ctx, a),
         Command::Start(a) => lifecycle::start(ctx, a),
@@ -54,6 +56,7 @@ pub fn dispatch(ctx: &Ctx, command: Command) -> Result<u8> {
         Command::Image(c) => match c {
             ImageCommand::List(a) => image::images(ctx, a),
             ImageCommand::Pull(a) => pull::pull(ctx, a),
+            ImageCommand::Push(a) => push::push(ctx, a),
             ImageCommand::Remove(a) => image::rmi(ctx, a),
             ImageCommand::Prune(a) => image::prune(ctx, a),
             ImageCommand::Inspect(mut a) => {
