@@ -90,7 +90,9 @@ impl Output {
 impl Progress for Output {
     fn event(&self, event: Event<'_>) {
         match event {
-            Event::Pushing(r) => self.line(&format!("Pushing to {r}...")),
+            // on a TTY only: an error must stay the one line of a plain stderr
+            Event::Pushing(r) if self.mp.is_some() => self.line(&format!("Pushing to {r}...")),
+            Event::Pushing(_) => {}
             Event::WritingManifest => self.line("Writing manifest to image destination"),
         }
     }
@@ -168,9 +170,14 @@ impl BlobProgress for Bar {
         let msg = match how {
             BlobDone::Exists => "skipped: already exists".to_string(),
             BlobDone::Mounted(from) => format!("mounted from {from}"),
-            BlobDone::Uploaded => format!(
-                "done ({}, {:.1}s)",
+            BlobDone::Uploaded { chunks } => format!(
+                "done ({}{}, {:.1}s)",
                 human_bytes(*self.size.lock().unwrap()),
+                if chunks > 1 {
+                    format!(" in {chunks} chunks")
+                } else {
+                    String::new()
+                },
                 self.started
                     .lock()
                     .unwrap()

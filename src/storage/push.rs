@@ -101,7 +101,10 @@ pub enum Event<'a> {
 pub enum BlobDone<'a> {
     Exists,
     Mounted(&'a str),
-    Uploaded,
+    /// In this many requests carrying data (1: monolithic).
+    Uploaded {
+        chunks: u32,
+    },
 }
 
 pub trait Progress: Sync {
@@ -367,7 +370,7 @@ fn push_one(
     bar.done(match &how {
         BlobPushed::Exists => BlobDone::Exists,
         BlobPushed::Mounted(from) => BlobDone::Mounted(from),
-        BlobPushed::Uploaded { .. } => BlobDone::Uploaded,
+        BlobPushed::Uploaded { chunks } => BlobDone::Uploaded { chunks: *chunks },
     });
     Ok(Done {
         digest: digest.clone(),

@@ -21,6 +21,7 @@ mod hostile_store;
 mod hostile_unpack;
 mod lifecycle;
 mod network;
+mod push;
 mod registry;
 mod run;
 mod smoke;
