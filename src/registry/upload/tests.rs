@@ -4,6 +4,7 @@ use std::io::Write;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use super::send::resolve_location;
 use super::*;
 use crate::registry::testserver::{Reply, Request, Server};
 use crate::registry::{ClientConfig, digest::sha256_of};
