@@ -28,6 +28,17 @@ Examples:
   box pull --platform linux/arm64 docker.io/library/alpine:3.20
   # By digest, from a registry on this host that speaks plain http
   box pull --tls-verify=false 127.0.0.1:5000/test/app@sha256:<digest>";
+const EX_PUSH: &str = "\
+Examples:
+  # Push to the registry and repository the image's name gives
+  box push 127.0.0.1:5000/team/app:1
+  # A local image under another name, as a Docker v2s2 manifest
+  box push --format v2s2 alpine registry.example.com/me/alpine:3.20
+  # zstd layers, the manifest digest written to a file
+  box push --compression-format zstd --digestfile app.digest app registry.example.com/app:2";
+const EX_IMAGE_PUSH: &str = "\
+Examples:
+  box image push alpine registry.example.com/me/alpine:3.20";
 const EX_RUN: &str = "\
 Examples:
   # Run one command and remove the container afterwards
@@ -395,6 +406,9 @@ pub enum Command {
     /// Pull an image from a registry into your store
     #[command(after_help = EX_PULL)]
     Pull(PullArgs),
+    /// Push an image from your store to a registry
+    #[command(after_help = EX_PUSH)]
+    Push(PushArgs),
     /// Create and run a container (pulls the image when missing)
     #[command(after_help = EX_RUN)]
     Run(RunArgs),
@@ -534,6 +548,47 @@ pub struct PullOpts {
     /// Allow plain http (and unverified TLS) for this registry
     #[arg(long = "tls-verify", value_name = "BOOL", default_missing_value = "true", num_args = 0..=1)]
     pub tls_verify: Option<bool>,
+}
+
+#[derive(Debug, Args)]
+pub struct PushArgs {
+    /// Image to push: a name or an id
+    #[arg(value_name = "IMAGE")]
+    pub image: String,
+    /// Where to push it, e.g. registry.example.com/ns/app:tag [default: the image's name]
+    #[arg(value_name = "DESTINATION")]
+    pub destination: Option<String>,
+    /// Manifest format [default: the image's own, else oci]
+    #[arg(short = 'f', long, value_enum, value_name = "MANIFEST")]
+    pub format: Option<ManifestFormat>,
+    /// Compression of the pushed layers (layers stored otherwise are recompressed)
+    #[arg(long, value_enum, value_name = "ALGORITHM")]
+    pub compression_format: Option<LayerCompression>,
+    /// Write the manifest digest to FILE
+    #[arg(long, value_name = "FILE", value_hint = clap::ValueHint::FilePath)]
+    pub digestfile: Option<PathBuf>,
+    /// Print nothing but errors
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// Allow plain http (and unverified TLS) for this registry
+    #[arg(long = "tls-verify", value_name = "BOOL", default_missing_value = "true", num_args = 0..=1)]
+    pub tls_verify: Option<bool>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ManifestFormat {
+    /// OCI image manifest
+    Oci,
+    /// Docker image manifest v2, schema 2
+    V2s2,
+    /// The same as v2s2
+    Docker,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LayerCompression {
+    Gzip,
+    Zstd,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
@@ -1222,6 +1277,9 @@ pub enum ImageCommand {
     /// Pull an image
     #[command(after_help = EX_IMAGE_PULL)]
     Pull(PullArgs),
+    /// Push an image
+    #[command(after_help = EX_IMAGE_PUSH)]
+    Push(PushArgs),
     /// Remove images
     #[command(visible_alias = "rm", after_help = EX_IMAGE_REMOVE)]
     Remove(RmiArgs),

@@ -26,6 +26,7 @@ pub mod pause;
 pub mod port;
 pub mod ps;
 pub mod pull;
+pub mod push;
 pub mod rename;
 pub mod rm;
 pub mod run;
@@ -40,6 +41,7 @@ pub mod volume;
 pub fn dispatch(ctx: &Ctx, command: Command) -> Result<u8> {
     match command {
         Command::Pull(a) => pull::pull(ctx, a),
+        Command::Push(a) => push::push(ctx, a),
         Command::Run(a) => run::run(ctx, a),
         Command::Create(a) => run::create(ctx, a),
         Command::Start(a) => start::start(ctx, a),
@@ -74,6 +76,7 @@ pub fn dispatch(ctx: &Ctx, command: Command) -> Result<u8> {
         Command::Image(c) => match c {
             ImageCommand::List(a) => image::images(ctx, a),
             ImageCommand::Pull(a) => pull::pull(ctx, a),
+            ImageCommand::Push(a) => push::push(ctx, a),
             ImageCommand::Remove(a) => image::rmi(ctx, a),
             ImageCommand::Prune(a) => image::prune(ctx, a),
             ImageCommand::Inspect(mut a) => {

@@ -543,7 +543,7 @@ impl Client {
     }
 
     /// Answer a 401's challenges: an `Authorization` header value.
-    fn authenticate(
+    pub(super) fn authenticate(
         &self,
         ep: &Endpoint,
         scope: Option<&str>,

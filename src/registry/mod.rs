@@ -9,6 +9,7 @@
 //!   (agents, https/http, redirects, retries, timeouts, stall watch, status mapping).
 //! - [`auth`]: `WWW-Authenticate` parsing, the auth.json credential files, and the client's
 //!   bearer/basic token flow (challenge → token request → cache) and `check_login`.
+//! - [`upload`]: pushing blobs (mounts, monolithic and chunked uploads) and manifests.
 //!
 //! No storage knowledge: callers decide where verified bytes go.
 //!
@@ -29,6 +30,7 @@ mod resolve;
 #[cfg(test)]
 mod testserver;
 mod transport;
+pub mod upload;
 
 use std::path::{Path, PathBuf};
 

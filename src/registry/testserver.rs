@@ -12,6 +12,8 @@ pub struct Request {
     pub path: String,
     /// Header names lowercased.
     pub headers: Vec<(String, String)>,
+    /// The body, read when a Content-Length announces one.
+    pub body: Vec<u8>,
 }
 
 impl Request {
@@ -136,10 +138,20 @@ fn serve(conn: TcpStream, handler: &Handler, recorded: &Mutex<Vec<Request>>) {
             headers.push((k.trim().to_ascii_lowercase(), v.trim().to_string()));
         }
     }
+    let len = headers
+        .iter()
+        .find(|(k, _)| k == "content-length")
+        .and_then(|(_, v)| v.parse::<usize>().ok())
+        .unwrap_or(0);
+    let mut body = vec![0u8; len];
+    if std::io::Read::read_exact(&mut reader, &mut body).is_err() {
+        return;
+    }
     let req = Request {
         method,
         path,
         headers,
+        body,
     };
     recorded.lock().unwrap().push(req.clone());
     let mut conn = conn;

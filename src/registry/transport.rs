@@ -550,3 +550,85 @@ pub(super) fn join_url(base: &str, loc: &str) -> String {
     let dir = path.rsplit_once('/').map_or("", |(d, _)| d);
     format!("{scheme}://{authority}{dir}/{loc}")
 }
+// ---------------------------------------------------------------- hooks for `upload` (push)
+
+impl Client {
+    /// `scheme://host` of `host`'s API by the transport rules of the module doc (an insecure
+    /// registry is probed once, as for pulls).
+    pub(crate) fn api_base(&self, host: &str) -> Result<String, Error> {
+        let scheme = match self.policy(host) {
+            Policy::Https => "https",
+            Policy::Http => "http",
+            Policy::Insecure => {
+                let known = self.plain_http.lock().expect("lock").get(host).copied();
+                let plain = match known {
+                    Some(p) => p,
+                    None => {
+                        let ep = Endpoint {
+                            host: host.to_string(),
+                            repository: String::new(),
+                            cred_key: host.to_string(),
+                        };
+                        let what = format!("connect to {host}");
+                        drop(self.get_with_scheme(&ep, "", None, None, None, &what)?);
+                        let known = self.plain_http.lock().expect("lock").get(host).copied();
+                        known.unwrap_or(false)
+                    }
+                };
+                if plain { "http" } else { "https" }
+            }
+        };
+        Ok(format!("{scheme}://{host}"))
+    }
+
+    /// The agent for a request to `url`: certificates checked by policy, no proxy for loopback.
+    pub(crate) fn agent_for(&self, url: &str) -> &Agent {
+        let (scheme, host) = split_url(url);
+        let verify = scheme != "https" || self.policy(&host) != Policy::Insecure;
+        self.agent(verify, &host)
+    }
+
+    /// The `Authorization` value for `scope` on `registry` (`repository` picks the
+    /// credentials): the cached one; with the challenges of a 401, a fresh one (a Bearer
+    /// token is asked for `scope` itself, whatever scope the challenge names).
+    pub(crate) fn authorization(
+        &self,
+        registry: &str,
+        repository: &str,
+        scope: &str,
+        challenges: Option<&[super::auth::Challenge]>,
+        what: &str,
+    ) -> Result<Option<String>, Error> {
+        let host = super::reference::api_host(registry).to_string();
+        let key = (host.clone(), scope.to_string());
+        let Some(challenges) = challenges else {
+            return Ok(self.tokens.lock().expect("tokens lock").get(&key).cloned());
+        };
+        let challenges: Vec<super::auth::Challenge> = challenges
+            .iter()
+            .cloned()
+            .map(|mut c| {
+                if c.scheme == "bearer" {
+                    c.params.insert("scope".into(), scope.to_string());
+                }
+                c
+            })
+            .collect();
+        let ep = Endpoint {
+            host,
+            repository: repository.to_string(),
+            cred_key: registry.to_string(),
+        };
+        let value = self.authenticate(&ep, Some(scope), &challenges, what)?;
+        self.tokens
+            .lock()
+            .expect("tokens lock")
+            .insert(key, value.clone());
+        Ok(Some(value))
+    }
+
+    /// A transport error of a request to `host`, as the pull side reports them.
+    pub(crate) fn transport_error(&self, e: ureq::Error, host: &str, what: &str) -> Error {
+        self.map_ureq(e, host, what)
+    }
+}

@@ -29,6 +29,7 @@ pub mod inspect;
 pub mod layer;
 pub mod names;
 pub mod pull;
+pub mod push;
 pub mod read;
 pub mod remove;
 pub mod unpack;

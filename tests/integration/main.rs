@@ -24,6 +24,7 @@ mod lifecycle;
 mod lock;
 mod network;
 mod parity_names;
+mod push;
 mod registry;
 mod run;
 mod smoke;

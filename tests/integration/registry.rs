@@ -255,7 +255,7 @@ os.rename(PORTFILE + ".tmp", PORTFILE)
 srv.serve_forever()
 "#;
 
-enum Auth {
+pub(crate) enum Auth {
     /// htpasswd file (bcrypt): Basic auth on every request.
     Basic,
     /// Bearer tokens from [`TOKEN_SERVER`].
@@ -288,13 +288,13 @@ fn wait_for(what: &str, child: &mut Child, log: &Path, mut ready: impl FnMut() -
 
 /// A docker-registry (and token service) requiring authentication as `user`; both are killed
 /// on drop.
-struct AuthRegistry {
-    addr: String,
+pub(crate) struct AuthRegistry {
+    pub(crate) addr: String,
     children: Vec<Child>,
 }
 
 impl AuthRegistry {
-    fn start(dir: &Path, auth: Auth, user: &str, password: &str) -> AuthRegistry {
+    pub(crate) fn start(dir: &Path, auth: Auth, user: &str, password: &str) -> AuthRegistry {
         std::fs::create_dir_all(dir.join("storage")).unwrap();
         let mut children = Vec::new();
         let auth_config = match auth {
