@@ -261,6 +261,29 @@ Examples:
   box completion zsh > ~/.zfunc/_box
   # Fish
   box completion fish > ~/.config/fish/completions/box.fish";
+const EX_UNTAG: &str = "\
+Examples:
+  # Remove one name, keep the image and its other names
+  box untag alpine 127.0.0.1:5000/test/alpine:3.20
+  # Remove every name: the image stays, listed as <none>
+  box untag alpine";
+const EX_VERSION: &str = "\
+Examples:
+  box version
+  # One field, or everything as JSON
+  box version --format '{{.Client.Version}}'
+  box version --format json";
+const EX_CONTAINER_EXISTS: &str = "\
+Examples:
+  # Create web unless it is there already
+  box container exists web || box create --name web nginx";
+const EX_IMAGE_EXISTS: &str = "\
+Examples:
+  # Pull alpine only when it is not in the store
+  box image exists alpine || box pull alpine";
+const EX_VOLUME_EXISTS: &str = "\
+Examples:
+  box volume exists data || box volume create data";
 const EX_IMAGE_LIST: &str = "\
 Examples:
   box image ls
@@ -502,6 +525,12 @@ pub enum Command {
     /// Save images to a docker-archive or oci-archive tarball
     #[command(after_help = EX_SAVE)]
     Save(SaveArgs),
+    /// Remove names from an image, keeping the image (all its names when none are given)
+    #[command(after_help = EX_UNTAG)]
+    Untag(UntagArgs),
+    /// Show box's version, the Rust compiler it was built with, OS and architecture
+    #[command(after_help = EX_VERSION)]
+    Version(VersionArgs),
     /// Manage images
     #[command(subcommand)]
     Image(ImageCommand),
@@ -1298,12 +1327,27 @@ pub enum ImageCommand {
     /// Show the history of an image
     #[command(after_help = EX_IMAGE_HISTORY)]
     History(HistoryArgs),
+    /// Remove names from an image, keeping the image
+    #[command(after_help = EX_UNTAG)]
+    Untag(UntagArgs),
+    /// Exit 0 when an image is in the store, 1 when it is not
+    #[command(after_help = EX_IMAGE_EXISTS)]
+    Exists(ImageExistsArgs),
+    /// Save images to a docker-archive or oci-archive tarball
+    #[command(after_help = EX_SAVE)]
+    Save(SaveArgs),
+    /// Load images from a docker-archive or oci-archive tarball
+    #[command(after_help = EX_LOAD)]
+    Load(LoadArgs),
+    /// Create an image from a root filesystem tarball
+    #[command(after_help = EX_IMPORT)]
+    Import(ImportArgs),
 }
 
 #[derive(Debug, Subcommand)]
 pub enum ContainerCommand {
     /// List containers
-    #[command(visible_alias = "ls", after_help = EX_CONTAINER_LIST)]
+    #[command(visible_aliases = ["ls", "ps"], after_help = EX_CONTAINER_LIST)]
     List(PsArgs),
     /// Remove all stopped containers
     #[command(after_help = EX_CONTAINER_PRUNE)]
@@ -1320,6 +1364,98 @@ pub enum ContainerCommand {
     /// Write a container's root filesystem as a tar archive
     #[command(after_help = EX_CONTAINER_EXPORT)]
     Export(ExportArgs),
+    /// Exit 0 when a container exists, 1 when it does not
+    #[command(after_help = EX_CONTAINER_EXISTS)]
+    Exists(ContainerExistsArgs),
+    /// Create and run a container (pulls the image when missing)
+    #[command(after_help = EX_RUN)]
+    Run(RunArgs),
+    /// Create a container without starting it
+    #[command(after_help = EX_CREATE)]
+    Create(CreateArgs),
+    /// Start one or more created or stopped containers
+    #[command(after_help = EX_START)]
+    Start(StartArgs),
+    /// Stop running containers (SIGTERM, then SIGKILL after a timeout)
+    #[command(after_help = EX_STOP)]
+    Stop(StopArgs),
+    /// Stop then start containers
+    #[command(after_help = EX_RESTART)]
+    Restart(StopArgs),
+    /// Remove containers
+    #[command(after_help = EX_RM)]
+    Rm(RmArgs),
+    /// Show a container's output
+    #[command(after_help = EX_LOGS)]
+    Logs(LogsArgs),
+    /// Run a command in a running container
+    #[command(after_help = EX_EXEC)]
+    Exec(ExecArgs),
+    /// Copy files between a container and the host
+    #[command(after_help = EX_CP)]
+    Cp(CpArgs),
+    /// Send a signal to running containers
+    #[command(after_help = EX_KILL)]
+    Kill(KillArgs),
+    /// Block until containers stop, then print their exit codes
+    #[command(after_help = EX_WAIT)]
+    Wait(ContainersArgs),
+    /// Pause all processes in containers (needs the freezer delegated)
+    #[command(after_help = EX_PAUSE)]
+    Pause(ContainersArgs),
+    /// Unpause paused containers
+    #[command(after_help = EX_UNPAUSE)]
+    Unpause(ContainersArgs),
+    /// Rename a container
+    #[command(after_help = EX_RENAME)]
+    Rename(RenameArgs),
+    /// Show the processes of a container
+    #[command(after_help = EX_TOP)]
+    Top(TopArgs),
+    /// List a container's published ports
+    #[command(after_help = EX_PORT)]
+    Port(PortArgs),
+    /// Show cgroup usage (memory, cpu, pids) of running containers
+    #[command(after_help = EX_STATS)]
+    Stats(StatsArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ContainerExistsArgs {
+    /// Container (name or id)
+    #[arg(value_name = "CONTAINER")]
+    pub container: String,
+}
+
+#[derive(Debug, Args)]
+pub struct ImageExistsArgs {
+    /// Image (reference or id)
+    #[arg(value_name = "IMAGE")]
+    pub image: String,
+}
+
+#[derive(Debug, Args)]
+pub struct VolumeExistsArgs {
+    /// Volume name
+    #[arg(value_name = "NAME")]
+    pub name: String,
+}
+
+#[derive(Debug, Args)]
+pub struct UntagArgs {
+    /// Image (reference or id)
+    #[arg(value_name = "IMAGE")]
+    pub image: String,
+    /// Names to remove [default: every name of the image]
+    #[arg(value_name = "NAME")]
+    pub names: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct VersionArgs {
+    /// Output format: json, or a Go template such as '{{.Client.Version}}'
+    #[arg(short, long, value_name = "FORMAT")]
+    pub format: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -1352,6 +1488,9 @@ pub enum VolumeCommand {
     /// Remove volumes no container uses
     #[command(after_help = EX_VOLUME_PRUNE)]
     Prune(PruneArgs),
+    /// Exit 0 when a volume exists, 1 when it does not
+    #[command(after_help = EX_VOLUME_EXISTS)]
+    Exists(VolumeExistsArgs),
 }
 
 #[derive(Debug, Args)]

@@ -312,9 +312,19 @@ fn tp(roff: &mut Roff, tag: impl Into<String>, body: impl Into<String>) {
 const PASSES_CONTAINER_STATUS: &[&str] = &["box", "box-run", "box-exec", "box-start"];
 
 fn exit_status(roff: &mut Roff, cmd: &Command, is_root: bool) {
-    let name = display_name(cmd);
+    // `box container run` is `box run`.
+    let name = display_name(cmd).replace("box-container-", "box-");
     roff.control("SH", ["EXIT STATUS"]);
-    if PASSES_CONTAINER_STATUS.contains(&name.as_str()) {
+    if cmd.get_name() == "exists" {
+        tp(roff, "0", "It exists.");
+        tp(roff, "1", "It does not exist.");
+        tp(
+            roff,
+            "125",
+            "box failed: a usage error, an invalid name, or the store cannot be read. The \
+             one-line message on standard error says what failed and what to do.",
+        );
+    } else if PASSES_CONTAINER_STATUS.contains(&name.as_str()) {
         let (before, flag, after) = match name.as_str() {
             "box-run" => (
                 "With ",

@@ -6,7 +6,7 @@ use anyhow::{Context, Result};
 use serde_json::{Value, json};
 
 use crate::cli::Ctx;
-use crate::cli::args::{ImagesArgs, PruneArgs, RmiArgs, TagArgs};
+use crate::cli::args::{ImagesArgs, PruneArgs, RmiArgs, TagArgs, UntagArgs};
 use crate::exit::{BOX_ERROR, Coded};
 use crate::storage::{self, Image, Store, names};
 
@@ -271,6 +271,27 @@ pub fn tag(ctx: &Ctx, args: TagArgs) -> Result<u8> {
     for t in &args.targets {
         store.tag(&image.id, t)?;
     }
+    Ok(0)
+}
+
+/// Remove the given names of an image, or all of them; the image stays (podman's untag).
+/// Every name is checked before any is removed.
+pub fn untag(ctx: &Ctx, args: UntagArgs) -> Result<u8> {
+    let store = Store::open(&ctx.paths)?;
+    let image = store.get_image(&args.image)?;
+    let mut wanted = Vec::new();
+    for n in &args.names {
+        let norm = names::normalize(n)?;
+        if !image.names.contains(&norm) {
+            return Err(coded(format!(
+                "image {} has no name {norm}: see its names with box images",
+                args.image
+            )));
+        }
+        wanted.push(norm);
+    }
+    let which = (!wanted.is_empty()).then_some(wanted.as_slice());
+    store.remove_names(&image.id, which)?;
     Ok(0)
 }
 

@@ -14,6 +14,7 @@ pub mod container_spec;
 pub mod cp;
 pub mod diff;
 pub mod exec;
+pub mod exists;
 pub mod generate;
 pub mod history;
 pub mod image;
@@ -36,6 +37,7 @@ pub mod stop;
 pub mod system;
 pub mod table;
 pub mod top;
+pub mod version;
 pub mod volume;
 
 pub fn dispatch(ctx: &Ctx, command: Command) -> Result<u8> {
@@ -73,30 +75,57 @@ pub fn dispatch(ctx: &Ctx, command: Command) -> Result<u8> {
         Command::Diff(a) => diff::diff(ctx, a, diff::Scope::Any),
         Command::History(a) => history::history(ctx, a),
         Command::Export(a) => commit::export(ctx, a),
+        Command::Untag(a) => image::untag(ctx, a),
+        Command::Version(a) => version::version(a),
+        // The groups' commands that are also top-level ones go through the top-level arm.
         Command::Image(c) => match c {
-            ImageCommand::List(a) => image::images(ctx, a),
-            ImageCommand::Pull(a) => pull::pull(ctx, a),
-            ImageCommand::Push(a) => push::push(ctx, a),
-            ImageCommand::Remove(a) => image::rmi(ctx, a),
+            ImageCommand::List(a) => dispatch(ctx, Command::Images(a)),
+            ImageCommand::Pull(a) => dispatch(ctx, Command::Pull(a)),
+            ImageCommand::Push(a) => dispatch(ctx, Command::Push(a)),
+            ImageCommand::Remove(a) => dispatch(ctx, Command::Rmi(a)),
             ImageCommand::Prune(a) => image::prune(ctx, a),
             ImageCommand::Inspect(mut a) => {
                 a.kind = Some(crate::cli::args::InspectType::Image);
-                inspect::inspect(ctx, a)
+                dispatch(ctx, Command::Inspect(a))
             }
             ImageCommand::Tag(a) => image::tag(ctx, a),
             ImageCommand::Diff(a) => diff::diff(ctx, a, diff::Scope::Any),
             ImageCommand::History(a) => history::history(ctx, a),
+            ImageCommand::Tag(a) => dispatch(ctx, Command::Tag(a)),
+            ImageCommand::Untag(a) => dispatch(ctx, Command::Untag(a)),
+            ImageCommand::Exists(a) => exists::image(ctx, a),
+            ImageCommand::Save(a) => dispatch(ctx, Command::Save(a)),
+            ImageCommand::Load(a) => dispatch(ctx, Command::Load(a)),
+            ImageCommand::Import(a) => dispatch(ctx, Command::Import(a)),
         },
         Command::Container(c) => match c {
-            ContainerCommand::List(a) => ps::ps(ctx, a),
+            ContainerCommand::List(a) => dispatch(ctx, Command::Ps(a)),
             ContainerCommand::Prune(a) => rm::prune(ctx, a),
             ContainerCommand::Inspect(mut a) => {
                 a.kind = Some(crate::cli::args::InspectType::Container);
-                inspect::inspect(ctx, a)
+                dispatch(ctx, Command::Inspect(a))
             }
             ContainerCommand::Commit(a) => commit::commit(ctx, a),
             ContainerCommand::Diff(a) => diff::diff(ctx, a, diff::Scope::Any),
             ContainerCommand::Export(a) => commit::export(ctx, a),
+            ContainerCommand::Exists(a) => exists::container(ctx, a),
+            ContainerCommand::Run(a) => dispatch(ctx, Command::Run(a)),
+            ContainerCommand::Create(a) => dispatch(ctx, Command::Create(a)),
+            ContainerCommand::Start(a) => dispatch(ctx, Command::Start(a)),
+            ContainerCommand::Stop(a) => dispatch(ctx, Command::Stop(a)),
+            ContainerCommand::Restart(a) => dispatch(ctx, Command::Restart(a)),
+            ContainerCommand::Rm(a) => dispatch(ctx, Command::Rm(a)),
+            ContainerCommand::Logs(a) => dispatch(ctx, Command::Logs(a)),
+            ContainerCommand::Exec(a) => dispatch(ctx, Command::Exec(a)),
+            ContainerCommand::Cp(a) => dispatch(ctx, Command::Cp(a)),
+            ContainerCommand::Kill(a) => dispatch(ctx, Command::Kill(a)),
+            ContainerCommand::Wait(a) => dispatch(ctx, Command::Wait(a)),
+            ContainerCommand::Pause(a) => dispatch(ctx, Command::Pause(a)),
+            ContainerCommand::Unpause(a) => dispatch(ctx, Command::Unpause(a)),
+            ContainerCommand::Rename(a) => dispatch(ctx, Command::Rename(a)),
+            ContainerCommand::Top(a) => dispatch(ctx, Command::Top(a)),
+            ContainerCommand::Port(a) => dispatch(ctx, Command::Port(a)),
+            ContainerCommand::Stats(a) => dispatch(ctx, Command::Stats(a)),
         },
         Command::Volume(c) => match c {
             VolumeCommand::Create(a) => volume::create(ctx, a),
@@ -104,6 +133,7 @@ pub fn dispatch(ctx: &Ctx, command: Command) -> Result<u8> {
             VolumeCommand::Rm(a) => volume::rm(ctx, a),
             VolumeCommand::Inspect(a) => volume::inspect(ctx, a),
             VolumeCommand::Prune(a) => volume::prune(ctx, a),
+            VolumeCommand::Exists(a) => exists::volume(ctx, a),
         },
         Command::System(c) => match c {
             SystemCommand::Prune(a) => system::prune(ctx, a),

@@ -514,18 +514,33 @@ impl Store {
 
     /// Remove one name from an image; returns whether the image had it.
     pub fn untag(&self, image_id: &str, name: &str) -> Result<bool, Error> {
+        match self.remove_names(image_id, Some(std::slice::from_ref(&name.to_string()))) {
+            Ok(removed) => Ok(!removed.is_empty()),
+            Err(Error::NotFound(_)) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Remove `names` (every name when None) from an image in one record write; returns the
+    /// names it had among them. The image stays, nameless if need be.
+    pub fn remove_names(
+        &self,
+        image_id: &str,
+        names: Option<&[String]>,
+    ) -> Result<Vec<String>, Error> {
         let _lock = self.lock_exclusive()?;
         let (images, _) = self.images_and_errors()?;
         let Some(mut image) = images.into_iter().find(|i| i.id == image_id) else {
-            return Ok(false);
+            return Err(Error::NotFound(image_id.to_string()));
         };
-        let before = image.names.len();
-        image.names.retain(|n| n != name);
-        if image.names.len() == before {
-            return Ok(false);
+        let (removed, kept): (Vec<String>, Vec<String>) = std::mem::take(&mut image.names)
+            .into_iter()
+            .partition(|n| names.is_none_or(|names| names.contains(n)));
+        image.names = kept;
+        if !removed.is_empty() {
+            self.write_image_locked(&image)?;
         }
-        self.write_image_locked(&image)?;
-        Ok(true)
+        Ok(removed)
     }
 
     /// Move an unpacked layer into place. `work` is a tmp/ directory of ours holding

@@ -23,6 +23,7 @@ mod hostile_unpack;
 mod lifecycle;
 mod lock;
 mod network;
+mod parity_cli;
 mod parity_names;
 mod push;
 mod registry;
