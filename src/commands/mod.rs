@@ -88,9 +88,8 @@ pub fn dispatch(ctx: &Ctx, command: Command) -> Result<u8> {
                 a.kind = Some(crate::cli::args::InspectType::Image);
                 dispatch(ctx, Command::Inspect(a))
             }
-            ImageCommand::Tag(a) => image::tag(ctx, a),
-            ImageCommand::Diff(a) => diff::diff(ctx, a, diff::Scope::Any),
-            ImageCommand::History(a) => history::history(ctx, a),
+            ImageCommand::Diff(a) => dispatch(ctx, Command::Diff(a)),
+            ImageCommand::History(a) => dispatch(ctx, Command::History(a)),
             ImageCommand::Tag(a) => dispatch(ctx, Command::Tag(a)),
             ImageCommand::Untag(a) => dispatch(ctx, Command::Untag(a)),
             ImageCommand::Exists(a) => exists::image(ctx, a),
@@ -105,9 +104,9 @@ pub fn dispatch(ctx: &Ctx, command: Command) -> Result<u8> {
                 a.kind = Some(crate::cli::args::InspectType::Container);
                 dispatch(ctx, Command::Inspect(a))
             }
-            ContainerCommand::Commit(a) => commit::commit(ctx, a),
-            ContainerCommand::Diff(a) => diff::diff(ctx, a, diff::Scope::Any),
-            ContainerCommand::Export(a) => commit::export(ctx, a),
+            ContainerCommand::Commit(a) => dispatch(ctx, Command::Commit(a)),
+            ContainerCommand::Diff(a) => dispatch(ctx, Command::Diff(a)),
+            ContainerCommand::Export(a) => dispatch(ctx, Command::Export(a)),
             ContainerCommand::Exists(a) => exists::container(ctx, a),
             ContainerCommand::Run(a) => dispatch(ctx, Command::Run(a)),
             ContainerCommand::Create(a) => dispatch(ctx, Command::Create(a)),
