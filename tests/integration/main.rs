@@ -22,6 +22,7 @@ mod hostile_unpack;
 mod lifecycle;
 mod lock;
 mod network;
+mod parity_lifecycle;
 mod registry;
 mod run;
 mod smoke;
