@@ -340,4 +340,37 @@ mod tests {
         assert!(!kill(&rec, libc::SIGKILL).unwrap());
         assert!(wait_not_running(&rec, Duration::from_millis(1)));
     }
+
+    #[test]
+    fn waiting_on_a_created_container_returns_at_once() {
+        let t = tempfile::tempdir().unwrap();
+        let rec = record(t.path(), None, None);
+        let ms = Duration::from_millis(1);
+        assert_eq!(wait_for(&rec, &[], ms).unwrap(), 0);
+        assert_eq!(wait_for(&rec, &[Condition::Exited], ms).unwrap(), 0);
+        assert_eq!(wait_for(&rec, &[Condition::Created], ms).unwrap(), -1);
+        assert_eq!(
+            wait_for(&rec, &[Condition::Running, Condition::Stopped], ms).unwrap(),
+            0
+        );
+    }
+
+    #[test]
+    fn stopping_needs_a_live_stopper_and_a_running_container() {
+        let t = tempfile::tempdir().unwrap();
+        let rec = record(t.path(), None, None);
+        let running = State {
+            status: Status::Running,
+            ..State::default()
+        };
+        assert!(!is_stopping(&rec, &running));
+        let mark = Stopping::mark(&rec);
+        assert!(is_stopping(&rec, &running));
+        assert!(!is_stopping(&rec, &State::default()));
+        drop(mark);
+        assert!(!is_stopping(&rec, &running));
+        // A mark left by a `box stop` that is gone means nothing.
+        std::fs::write(stopping_mark(&rec), "999999999 1\n").unwrap();
+        assert!(!is_stopping(&rec, &running));
+    }
 }
