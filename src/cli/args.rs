@@ -464,7 +464,7 @@ pub enum Command {
     Rm(RmArgs),
     /// Block until containers stop, then print their exit codes
     #[command(after_help = EX_WAIT)]
-    Wait(ContainersArgs),
+    Wait(WaitArgs),
     /// Pause all processes in containers (needs the freezer delegated)
     #[command(after_help = EX_PAUSE)]
     Pause(ContainersArgs),
@@ -841,14 +841,63 @@ pub struct CreateArgs {
 #[derive(Debug, Args)]
 pub struct StartArgs {
     /// Attach to the container's output and wait for it
-    #[arg(short, long)]
+    #[arg(short, long, conflicts_with_all = ["all", "filter"])]
     pub attach: bool,
-    /// Keep stdin attached (with --attach)
+    /// Attach stdin too (with --attach), even if the container was created without -i
     #[arg(short, long)]
     pub interactive: bool,
+    /// Start all containers, whatever their state
+    #[arg(long, conflicts_with_all = ["containers", "filter"])]
+    pub all: bool,
+    /// Start the containers that match (as ps --filter: status=, name=, id=, ancestor=, label=)
+    #[arg(short, long, value_name = "KEY=VALUE", conflicts_with = "containers")]
+    pub filter: Vec<String>,
     /// Containers to start (name or id)
+    #[arg(value_name = "CONTAINER", required_unless_present_any = ["all", "filter"])]
+    pub containers: Vec<String>,
+}
+
+/// A state `box wait --condition` waits for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum WaitCondition {
+    Created,
+    Running,
+    Paused,
+    /// Not running (created, or exited)
+    Stopped,
+    Exited,
+}
+
+#[derive(Debug, Args)]
+pub struct WaitArgs {
+    /// State to wait for (repeat for any of several) [default: stopped]
+    #[arg(long, value_enum, value_name = "STATE")]
+    pub condition: Vec<WaitCondition>,
+    /// How often to look, in milliseconds or with a unit (500ms, 2s)
+    #[arg(short, long, value_name = "DURATION", default_value = "250ms", value_parser = parse_interval)]
+    pub interval: std::time::Duration,
+    /// Containers (name or id)
     #[arg(value_name = "CONTAINER", required = true)]
     pub containers: Vec<String>,
+}
+
+/// `wait --interval`: a number of milliseconds, or one with a unit (ms, s, m).
+fn parse_interval(s: &str) -> Result<std::time::Duration, String> {
+    let bad = || format!("invalid interval {s:?}: use milliseconds or a duration like 500ms or 2s");
+    let (num, scale) = if let Some(n) = s.strip_suffix("ms") {
+        (n, 0.001)
+    } else if let Some(n) = s.strip_suffix('s') {
+        (n, 1.0)
+    } else if let Some(n) = s.strip_suffix('m') {
+        (n, 60.0)
+    } else {
+        (s, 0.001)
+    };
+    let n: f64 = num.parse().map_err(|_| bad())?;
+    if !n.is_finite() || n <= 0.0 || n * scale > 3600.0 {
+        return Err(bad());
+    }
+    Ok(std::time::Duration::from_secs_f64(n * scale))
 }
 
 #[derive(Debug, Args)]
@@ -957,11 +1006,25 @@ pub struct StopArgs {
         value_name = "SECONDS"
     )]
     pub time: Option<u64>,
-    /// Stop all running containers
-    #[arg(short, long)]
+    /// All containers
+    #[arg(short, long, conflicts_with_all = ["containers", "filter", "cidfile"])]
     pub all: bool,
+    /// The containers that match (as ps --filter: status=, name=, id=, ancestor=, label=)
+    #[arg(
+        short,
+        long,
+        value_name = "KEY=VALUE",
+        conflicts_with_all = ["containers", "cidfile"]
+    )]
+    pub filter: Vec<String>,
+    /// Read the container id (or name) from FILE
+    #[arg(long, value_name = "FILE")]
+    pub cidfile: Vec<PathBuf>,
+    /// A container that does not exist is not an error
+    #[arg(short, long)]
+    pub ignore: bool,
     /// Containers (name or id)
-    #[arg(value_name = "CONTAINER", required_unless_present = "all")]
+    #[arg(value_name = "CONTAINER", required_unless_present_any = ["all", "filter", "cidfile"])]
     pub containers: Vec<String>,
 }
 
@@ -970,8 +1033,14 @@ pub struct KillArgs {
     /// Signal to send (name like TERM or SIGTERM, or number)
     #[arg(short, long, value_name = "SIGNAL", default_value = "KILL", value_parser = parse_signal_arg)]
     pub signal: String,
+    /// Signal all running containers
+    #[arg(short, long, conflicts_with_all = ["containers", "cidfile"])]
+    pub all: bool,
+    /// Read the container id (or name) from FILE
+    #[arg(long, value_name = "FILE")]
+    pub cidfile: Vec<PathBuf>,
     /// Containers (name or id)
-    #[arg(value_name = "CONTAINER", required = true)]
+    #[arg(value_name = "CONTAINER", required_unless_present_any = ["all", "cidfile"])]
     pub containers: Vec<String>,
 }
 
@@ -1013,14 +1082,23 @@ fn parse_signal_arg(s: &str) -> Result<String, String> {
 
 #[derive(Debug, Args)]
 pub struct RmArgs {
-    /// Stop and remove running containers too
+    /// Stop and remove running containers too; a missing container is not an error
     #[arg(short, long)]
     pub force: bool,
+    /// With --force: seconds to wait after the stop signal before SIGKILL [default: SIGKILL at once]
+    #[arg(short = 't', long = "time", value_name = "SECONDS")]
+    pub time: Option<u64>,
+    /// A container that does not exist is not an error
+    #[arg(short, long)]
+    pub ignore: bool,
+    /// Also remove the containers that depend on it (joined with --network container:NAME)
+    #[arg(long)]
+    pub depend: bool,
     /// Remove the anonymous volumes of the container
     #[arg(short, long)]
     pub volumes: bool,
     /// Remove all containers
-    #[arg(short, long)]
+    #[arg(short, long, conflicts_with = "containers")]
     pub all: bool,
     /// Containers (name or id)
     #[arg(value_name = "CONTAINER", required_unless_present = "all")]
@@ -1399,7 +1477,7 @@ pub enum ContainerCommand {
     Kill(KillArgs),
     /// Block until containers stop, then print their exit codes
     #[command(after_help = EX_WAIT)]
-    Wait(ContainersArgs),
+    Wait(WaitArgs),
     /// Pause all processes in containers (needs the freezer delegated)
     #[command(after_help = EX_PAUSE)]
     Pause(ContainersArgs),

@@ -16,6 +16,9 @@ pub fn container_json(ctx: &Ctx, rec: &Record, st: &State) -> Value {
     let spec = &cfg.spec;
     let running = st.status == Status::Running;
     let paused = running && rec.run_dir.join("paused").exists();
+    // podman: a container being stopped is `stopping`, no longer running.
+    let stopping = crate::monitor::stop::is_stopping(rec, st);
+    let running = running && !stopping;
     let (entrypoint, cmd) = (Value::Null, json!(spec.args));
     let binds: Vec<String> = spec
         .mounts
@@ -154,13 +157,19 @@ pub fn container_json(ctx: &Ctx, rec: &Record, st: &State) -> Value {
         "Path": spec.args.first().cloned().unwrap_or_default(),
         "Args": spec.args.iter().skip(1).collect::<Vec<_>>(),
         "State": {
-            "Status": if paused { "paused".to_string() } else { st.status.to_string() },
+            "Status": if stopping {
+                "stopping".to_string()
+            } else if paused {
+                "paused".to_string()
+            } else {
+                st.status.to_string()
+            },
             "Running": running,
             "Paused": paused,
             "Restarting": false,
             "OOMKilled": false,
             "Dead": false,
-            "Pid": if running { st.pid.unwrap_or(0) } else { 0 },
+            "Pid": if st.status == Status::Running { st.pid.unwrap_or(0) } else { 0 },
             "ExitCode": exit_code,
             "Error": st.error.clone().unwrap_or_default(),
             "StartedAt": st.started_at.clone().unwrap_or_else(|| "0001-01-01T00:00:00Z".into()),

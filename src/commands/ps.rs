@@ -12,9 +12,9 @@ use super::containers;
 use super::table::{self, align_tabs, columns};
 use crate::cli::Ctx;
 use crate::cli::args::PsArgs;
-use crate::container::{Record, State, Status};
+use crate::container::{Containers, Record, State, Status};
 use crate::monitor::status;
-use crate::monitor::stop::is_paused;
+use crate::monitor::stop::{is_paused, is_stopping};
 use crate::template::{self, Format};
 use crate::units;
 
@@ -29,7 +29,10 @@ fn ps_object(rec: &Record, st: &State, now: SystemTime, no_trunc: bool) -> Value
         format!("\"{}\"", truncate(&command, 20))
     };
     let paused = is_paused(rec, st);
-    let state = if paused {
+    let stopping = is_stopping(rec, st);
+    let state = if stopping {
+        "stopping".to_string()
+    } else if paused {
         "paused".to_string()
     } else {
         st.status.to_string()
@@ -60,7 +63,11 @@ fn ps_object(rec: &Record, st: &State, now: SystemTime, no_trunc: bool) -> Value
         "CreatedAt": cfg.created,
         "Created": created.map(units::unix_secs).unwrap_or(0),
         "RunningFor": created.map(|t| units::ago(t, now)).unwrap_or_default(),
-        "Status": status::status_text(st, paused, now),
+        "Status": if stopping {
+            "Stopping".to_string()
+        } else {
+            status::status_text(st, paused, now)
+        },
         "State": state,
         "ExitCode": st.exit_code.unwrap_or(0),
         "Exited": st.status == Status::Exited,
@@ -92,8 +99,10 @@ fn matches_filter(rec: &Record, st: &State, obj: &Value, filter: &str) -> Result
         .with_context(|| format!("invalid filter {filter:?}: use KEY=VALUE"))?;
     Ok(match key {
         "status" => {
-            if !["created", "running", "exited", "paused"].contains(&value) {
-                bail!("invalid filter status={value}: use created, running, exited or paused");
+            if !["created", "running", "exited", "paused", "stopping"].contains(&value) {
+                bail!(
+                    "invalid filter status={value}: use created, running, exited, paused or stopping"
+                );
             }
             obj["State"] == value
         }
@@ -126,6 +135,25 @@ fn matches_filter(rec: &Record, st: &State, obj: &Value, filter: &str) -> Result
         }
         other => bail!("unknown filter {other:?}: use status, name, id, ancestor, label or exited"),
     })
+}
+
+/// The containers (all of them, whatever their state) that match every `ps --filter` in
+/// `filters`: for `stop`, `start`, `restart --filter`.
+pub fn filtered(c: &Containers, filters: &[String]) -> Result<Vec<Record>> {
+    let now = SystemTime::now();
+    let mut out = Vec::new();
+    for rec in c.list()? {
+        let st = status::observe(&rec);
+        let obj = ps_object(&rec, &st, now, true);
+        let mut keep = true;
+        for f in filters {
+            keep &= matches_filter(&rec, &st, &obj, f)?;
+        }
+        if keep {
+            out.push(rec);
+        }
+    }
+    Ok(out)
 }
 
 pub fn ps(ctx: &Ctx, args: PsArgs) -> Result<u8> {

@@ -3,56 +3,107 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 
-use super::{containers, each};
+use super::stop::find;
+use super::{containers, each_name};
 use crate::cli::Ctx;
 use crate::cli::args::{PruneArgs, RmArgs};
 use crate::container::{Containers, Record, Status};
+use crate::monitor::stop::StopPlan;
 use crate::monitor::{self, status};
 use crate::storage::usage::disk_usage;
 use crate::units::human_size;
 
-/// Remove one container: refuse a running one unless `force` (then SIGKILL it first); with
-/// `volumes`, its anonymous volumes too.
-pub fn remove_container(
-    ctx: &Ctx,
-    c: &Containers,
-    rec: &Record,
-    force: bool,
-    volumes: bool,
-) -> Result<()> {
+/// How `rm` goes about a container.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Removal {
+    /// Stop a running one first: SIGKILL at once, or with `time`, its stop signal and
+    /// SIGKILL after that many seconds.
+    pub force: bool,
+    pub time: Option<u64>,
+    /// Its anonymous volumes too.
+    pub volumes: bool,
+}
+
+/// Remove one container: refuse a running one unless `force` (then stop it first), and
+/// one other containers joined with `--network container:` (see `remove_with_dependents`);
+/// with `volumes`, its anonymous volumes too.
+pub fn remove_container(ctx: &Ctx, c: &Containers, rec: &Record, how: Removal) -> Result<()> {
+    let dependents = crate::network::dependents(c, rec)?;
+    if !dependents.is_empty() {
+        let names: Vec<&str> = dependents.iter().map(|d| d.name()).collect();
+        bail!(
+            "container {} has dependent containers ({}) that joined its network: remove them first, or all with box rm --depend {}",
+            rec.name(),
+            names.join(", "),
+            rec.name()
+        );
+    }
     let st = status::observe(rec);
     if st.status == Status::Running {
-        if !force {
+        if !how.force {
             bail!(
                 "container {} is running: stop it first (box stop {}) or use box rm -f",
                 rec.name(),
                 rec.name()
             );
         }
-        monitor::stop::force(rec, &st)?;
+        match how.time {
+            None => monitor::stop::force(rec, &st)?,
+            Some(secs) => {
+                let (plan, _) = StopPlan::for_record(rec, Some(Duration::from_secs(secs)));
+                monitor::stop::stop(rec, &plan)?;
+            }
+        }
     }
     // The monitor may still be writing its last log lines: let it finish first.
     monitor::stop::wait_monitor_gone(rec, Duration::from_secs(5));
-    crate::run::remove_container_files(c, rec, &ctx.paths.data, volumes)
+    crate::run::remove_container_files(c, rec, &ctx.paths.data, how.volumes)
         .with_context(|| format!("removing container {}", rec.name()))?;
     Ok(())
 }
 
+/// `rm --depend`: the containers that joined `rec`'s network (and theirs, first), then
+/// `rec`; each full id printed once removed, as podman does.
+fn remove_with_dependents(ctx: &Ctx, c: &Containers, rec: &Record, how: Removal) -> Result<()> {
+    for d in crate::network::dependents(c, rec)? {
+        remove_with_dependents(ctx, c, &d, how)?;
+    }
+    remove_container(ctx, c, rec, how)?;
+    println!("{}", rec.id());
+    Ok(())
+}
+
 pub fn rm(ctx: &Ctx, args: RmArgs) -> Result<u8> {
-    let names: Vec<String> = if args.all {
-        containers(ctx)?
-            .list()?
-            .into_iter()
-            .map(|r| r.id().to_string())
-            .collect()
-    } else {
-        args.containers.clone()
+    let how = Removal {
+        force: args.force,
+        time: args.time,
+        volumes: args.volumes,
     };
-    each(ctx, &names, |c, rec, name| {
-        remove_container(ctx, c, rec, args.force, args.volumes)?;
+    let c = containers(ctx)?;
+    if args.all {
+        // Everything goes: each container's dependents before it.
+        return each_name(&ids(&c)?, |id| match find(&c, id, true)? {
+            Some(rec) => remove_with_dependents(ctx, &c, &rec, how),
+            None => Ok(()), // removed as a dependent
+        });
+    }
+    // podman: with -f (or -i) a container that does not exist is not an error.
+    let ignore = args.ignore || args.force;
+    each_name(&args.containers, |name| {
+        let Some(rec) = find(&c, name, ignore)? else {
+            return Ok(());
+        };
+        if args.depend {
+            return remove_with_dependents(ctx, &c, &rec, how);
+        }
+        remove_container(ctx, &c, &rec, how)?;
         println!("{name}");
         Ok(())
     })
+}
+
+fn ids(c: &Containers) -> Result<Vec<String>> {
+    Ok(c.list()?.into_iter().map(|r| r.id().to_string()).collect())
 }
 
 /// What `container prune` removed.
@@ -68,17 +119,33 @@ pub struct Pruned {
 pub fn prune_containers(ctx: &Ctx) -> Result<Pruned> {
     let c = containers(ctx)?;
     let mut pruned = Pruned::default();
-    for rec in c.list()? {
-        if status::observe(&rec).status == Status::Running {
-            continue;
-        }
-        let size = disk_usage(&rec.dir);
-        match remove_container(ctx, &c, &rec, false, false) {
-            Ok(()) => {
-                pruned.reclaimed += size;
-                pruned.ids.push(rec.id().to_string());
+    let mut left: Vec<Record> = c
+        .list()?
+        .into_iter()
+        .filter(|r| status::observe(r).status != Status::Running)
+        .collect();
+    // Containers others joined (--network container:) go after those others; one a
+    // running container joined stays.
+    loop {
+        let before = left.len();
+        let mut later = Vec::new();
+        for rec in left {
+            if !crate::network::dependents(&c, &rec)?.is_empty() {
+                later.push(rec);
+                continue;
             }
-            Err(e) => eprintln!("box: {}", crate::exit::one_line(&e)),
+            let size = disk_usage(&rec.dir);
+            match remove_container(ctx, &c, &rec, Removal::default()) {
+                Ok(()) => {
+                    pruned.reclaimed += size;
+                    pruned.ids.push(rec.id().to_string());
+                }
+                Err(e) => eprintln!("box: {}", crate::exit::one_line(&e)),
+            }
+        }
+        left = later;
+        if left.is_empty() || left.len() == before {
+            break;
         }
     }
     // What removals that failed or were killed left in the trash.

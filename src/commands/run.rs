@@ -28,6 +28,7 @@ pub fn run(ctx: &Ctx, args: RunArgs) -> Result<u8> {
     let (rec, watcher) = create_record_watched(ctx, &args.container, args.rm, args.rm)?;
     let opts = StartOptions {
         attach: true,
+        interactive: false,
         debug: ctx.global.log_level >= LogLevel::Debug,
     };
     Ok(match watcher {

@@ -23,12 +23,15 @@ pub fn start(ctx: &Ctx, args: StartArgs) -> Result<u8> {
         }
         let opts = crate::run::StartOptions {
             attach: true,
+            interactive: args.interactive,
             debug: ctx.verbose(),
         };
         let _ = std::fs::remove_file(monitor::stop_mark(&rec));
         return start_attached(ctx, &rec, &opts);
     }
-    each(ctx, &args.containers, |_, rec, name| {
+    let c = containers(ctx)?;
+    let names = super::stop::targets(&c, &args.containers, args.all, &args.filter, &[], |_| true)?;
+    each(ctx, &names, |_, rec, name| {
         let st = status::observe(rec);
         if st.status != Status::Running {
             monitor::start_detached(&ctx.paths, rec)?;

@@ -1,29 +1,76 @@
 //! `box stop`, `restart`, `kill` and `wait`: flags and output; how a container is stopped
 //! (signal, timeout, SIGKILL) is `monitor::stop`.
+use std::path::PathBuf;
 use std::time::Duration;
 
-use anyhow::{Result, bail};
+use anyhow::{Context, Result, bail};
 
 use super::{containers, each};
 use crate::cli::Ctx;
-use crate::cli::args::{ContainersArgs, KillArgs, StopArgs};
-use crate::container::{Record, Status};
-use crate::monitor::stop::StopPlan;
+use crate::cli::args::{KillArgs, StopArgs, WaitArgs, WaitCondition};
+use crate::container::{Containers, Record, Status};
+use crate::monitor::stop::{Condition, StopPlan, Stopped};
 use crate::monitor::{self, status};
 
-fn stop_targets(ctx: &Ctx, args: &StopArgs) -> Result<Vec<String>> {
-    if !args.all {
-        return Ok(args.containers.clone());
+/// Which containers a command acts on, as podman picks them: `--all` (those `keep`
+/// accepts) or `--filter` give full ids (printed as such); `--cidfile` ids and names are
+/// used as given.
+pub(super) fn targets(
+    c: &Containers,
+    names: &[String],
+    all: bool,
+    filters: &[String],
+    cidfiles: &[PathBuf],
+    keep: impl Fn(&Record) -> bool,
+) -> Result<Vec<String>> {
+    let ids = |recs: Vec<Record>| -> Vec<String> {
+        recs.into_iter()
+            .filter(|r| keep(r))
+            .map(|r| r.id().to_string())
+            .collect()
+    };
+    if all {
+        return Ok(ids(c.list()?));
     }
-    let c = containers(ctx)?;
-    Ok(c.list()?
-        .into_iter()
-        .filter(|r| status::observe(r).status == Status::Running)
-        .map(|r| r.name().to_string())
-        .collect())
+    if !filters.is_empty() {
+        return Ok(ids(super::ps::filtered(c, filters)?));
+    }
+    let mut out = Vec::new();
+    for file in cidfiles {
+        let id = std::fs::read_to_string(file).with_context(|| {
+            format!(
+                "cannot read the cidfile {}: give a file holding a container id",
+                file.display()
+            )
+        })?;
+        let id = id.trim();
+        if id.is_empty() {
+            bail!(
+                "the cidfile {} is empty: give a file holding a container id",
+                file.display()
+            );
+        }
+        out.push(id.to_string());
+    }
+    out.extend(names.iter().cloned());
+    Ok(out)
 }
 
-/// docker stop: the container's stop signal, SIGKILL after `-t` (else its own timeout).
+/// The container `name`; `None` when it does not exist and `ignore` says that is fine.
+pub(super) fn find(c: &Containers, name: &str, ignore: bool) -> Result<Option<Record>> {
+    match c.find(name) {
+        Ok(rec) => Ok(Some(rec)),
+        Err(crate::container::Error::NotFound(_)) if ignore => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn is_running(rec: &Record) -> bool {
+    status::observe(rec).status == Status::Running
+}
+
+/// docker stop: the container's stop signal, SIGKILL after `-t` (else its own timeout); the
+/// fallback to SIGKILL said on stderr as podman does.
 fn stop_one(rec: &Record, time: Option<u64>) -> Result<()> {
     let (plan, warning) = StopPlan::for_record(rec, time.map(Duration::from_secs));
     if let Some(w) = warning
@@ -31,14 +78,32 @@ fn stop_one(rec: &Record, time: Option<u64>) -> Result<()> {
     {
         eprintln!("box: warning: {w}");
     }
-    monitor::stop::stop(rec, &plan)?;
+    if monitor::stop::stop(rec, &plan)? == Stopped::Killed {
+        eprintln!(
+            "box: warning: StopSignal {} failed to stop container {} in {} seconds, resorting to SIGKILL",
+            monitor::stop::signal_name(plan.signal),
+            rec.name(),
+            plan.timeout.as_secs()
+        );
+    }
     Ok(())
 }
 
 pub fn stop(ctx: &Ctx, args: StopArgs) -> Result<u8> {
-    let names = stop_targets(ctx, &args)?;
-    each(ctx, &names, |_, rec, name| {
-        stop_one(rec, args.time)?;
+    let c = containers(ctx)?;
+    let names = targets(
+        &c,
+        &args.containers,
+        args.all,
+        &args.filter,
+        &args.cidfile,
+        |_| true,
+    )?;
+    super::each_name(&names, |name| {
+        let Some(rec) = find(&c, name, args.ignore)? else {
+            return Ok(());
+        };
+        stop_one(&rec, args.time)?;
         println!("{name}");
         Ok(())
     })
@@ -46,7 +111,16 @@ pub fn stop(ctx: &Ctx, args: StopArgs) -> Result<u8> {
 
 pub fn kill(ctx: &Ctx, args: KillArgs) -> Result<u8> {
     let sig = crate::cli::args::parse_signal(&args.signal).map_err(|e| anyhow::anyhow!(e))?;
-    each(ctx, &args.containers, |_, rec, name| {
+    let c = containers(ctx)?;
+    let names = targets(
+        &c,
+        &args.containers,
+        args.all,
+        &[],
+        &args.cidfile,
+        is_running,
+    )?;
+    each(ctx, &names, |_, rec, name| {
         if !monitor::stop::kill(rec, sig as i32)? {
             bail!("container {} is not running", rec.name());
         }
@@ -56,18 +130,43 @@ pub fn kill(ctx: &Ctx, args: KillArgs) -> Result<u8> {
 }
 
 pub fn restart(ctx: &Ctx, args: StopArgs) -> Result<u8> {
-    let names = stop_targets(ctx, &args)?;
-    each(ctx, &names, |_, rec, name| {
-        stop_one(rec, args.time)?;
-        monitor::start_detached(&ctx.paths, rec)?;
+    let c = containers(ctx)?;
+    let names = targets(
+        &c,
+        &args.containers,
+        args.all,
+        &args.filter,
+        &args.cidfile,
+        |_| true,
+    )?;
+    super::each_name(&names, |name| {
+        let Some(rec) = find(&c, name, args.ignore)? else {
+            return Ok(());
+        };
+        stop_one(&rec, args.time)?;
+        monitor::start_detached(&ctx.paths, &rec)?;
         println!("{name}");
         Ok(())
     })
 }
 
-pub fn wait(ctx: &Ctx, args: ContainersArgs) -> Result<u8> {
+pub fn wait(ctx: &Ctx, args: WaitArgs) -> Result<u8> {
+    let conditions: Vec<Condition> = args
+        .condition
+        .iter()
+        .map(|c| match c {
+            WaitCondition::Created => Condition::Created,
+            WaitCondition::Running => Condition::Running,
+            WaitCondition::Paused => Condition::Paused,
+            WaitCondition::Stopped => Condition::Stopped,
+            WaitCondition::Exited => Condition::Exited,
+        })
+        .collect();
     each(ctx, &args.containers, |_, rec, _| {
-        println!("{}", monitor::stop::wait_exit(rec)?);
+        println!(
+            "{}",
+            monitor::stop::wait_for(rec, &conditions, args.interval)?
+        );
         Ok(())
     })
 }

@@ -73,7 +73,15 @@ pub fn rm(ctx: &Ctx, args: VolumeRmArgs) -> Result<u8> {
             let c = Containers::open(&ctx.paths)?;
             for u in users {
                 let rec = c.find(&u)?;
-                super::rm::remove_container(ctx, &c, &rec, true, false)?;
+                super::rm::remove_container(
+                    ctx,
+                    &c,
+                    &rec,
+                    super::rm::Removal {
+                        force: true,
+                        ..Default::default()
+                    },
+                )?;
             }
         }
         v.remove(&ctx.paths.data, name)?;

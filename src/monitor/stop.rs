@@ -53,6 +53,71 @@ pub fn is_paused(rec: &Record, st: &State) -> bool {
     st.status == Status::Running && freezer::is_marked(rec)
 }
 
+/// The mark `stop` leaves while it waits for a container to go: the pid and start time of
+/// the `box stop` doing so, so a mark left by a killed `box stop` means nothing.
+fn stopping_mark(rec: &Record) -> std::path::PathBuf {
+    rec.run_dir.join("stopping")
+}
+
+/// Whether a running container is being stopped (podman's `stopping` state): a live
+/// `box stop` has sent its stop signal and waits for it to go.
+pub fn is_stopping(rec: &Record, st: &State) -> bool {
+    if st.status != Status::Running {
+        return false;
+    }
+    let Ok(mark) = std::fs::read_to_string(stopping_mark(rec)) else {
+        return false;
+    };
+    let mut it = mark.split_whitespace().map(str::parse::<u64>);
+    match (it.next(), it.next()) {
+        (Some(Ok(pid)), Some(Ok(start))) => {
+            i32::try_from(pid)
+                .ok()
+                .and_then(crate::container::process_start_time)
+                == Some(start)
+        }
+        _ => false,
+    }
+}
+
+/// The `stopping` mark while it lives.
+struct Stopping<'a>(&'a Record);
+
+impl<'a> Stopping<'a> {
+    fn mark(rec: &'a Record) -> Stopping<'a> {
+        let me = std::process::id();
+        if let Some(start) = crate::container::process_start_time(me as i32) {
+            let _ = std::fs::create_dir_all(&rec.run_dir);
+            let _ = std::fs::write(stopping_mark(rec), format!("{me} {start}\n"));
+        }
+        Stopping(rec)
+    }
+}
+
+impl Drop for Stopping<'_> {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(stopping_mark(self.0));
+    }
+}
+
+/// How `stop` ended a container.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stopped {
+    /// It was not running.
+    NotRunning,
+    /// Its stop signal did.
+    BySignal,
+    /// It outlived its stop signal's timeout: SIGKILL did (`signal_name` says which).
+    Killed,
+}
+
+/// A signal's name for messages: SIGTERM, or its number when it has no name.
+pub fn signal_name(sig: i32) -> String {
+    nix::sys::signal::Signal::try_from(sig)
+        .map(|s| s.as_str().to_string())
+        .unwrap_or_else(|_| format!("signal {sig}"))
+}
+
 /// Send `sig` to the container's PID 1 if it is still the process box started; false when
 /// it is not running.
 pub fn signal(st: &State, sig: i32) -> Result<bool> {
@@ -112,22 +177,29 @@ pub fn wait_not_running(rec: &Record, timeout: Duration) -> bool {
     }
 }
 
-/// docker stop: the plan's signal, then SIGKILL after its timeout. A paused container is
-/// thawed first (frozen, it cannot act on its stop signal). Nothing to do for one that is
-/// not running.
-pub fn stop(rec: &Record, plan: &StopPlan) -> Result<()> {
+/// docker stop: the plan's signal, then SIGKILL after its timeout (the container is
+/// `stopping` meanwhile, see `is_stopping`). A paused container is thawed first (frozen, it
+/// cannot act on its stop signal). Nothing to do for one that is not running.
+pub fn stop(rec: &Record, plan: &StopPlan) -> Result<Stopped> {
     request_stop(rec);
     let st = status::observe(rec);
     if st.status != Status::Running {
-        return Ok(());
+        return Ok(Stopped::NotRunning);
     }
+    let _stopping = Stopping::mark(rec);
     if is_paused(rec, &st) {
         let _ = freezer::thaw(rec, &st);
     }
-    if signal(&st, plan.signal)? && wait_not_running(rec, plan.timeout) {
-        return Ok(());
+    if !signal(&st, plan.signal)? {
+        // Gone before the signal.
+        wait_not_running(rec, KILL_TIMEOUT);
+        return Ok(Stopped::BySignal);
     }
-    kill_and_wait(rec, &rec.state().unwrap_or_default())
+    if wait_not_running(rec, plan.timeout) {
+        return Ok(Stopped::BySignal);
+    }
+    kill_and_wait(rec, &rec.state().unwrap_or_default())?;
+    Ok(Stopped::Killed)
 }
 
 /// `rm -f` of a running container: SIGKILL at once (thawed first if paused), then wait.
@@ -150,13 +222,45 @@ fn kill_and_wait(rec: &Record, st: &State) -> Result<()> {
     Ok(())
 }
 
-/// `box wait`: block until the container exits; its exit code (137 when it was lost with
-/// its supervisor).
-pub fn wait_exit(rec: &Record) -> Result<i32> {
+/// A state `box wait --condition` waits for (podman's names).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Condition {
+    Created,
+    Running,
+    Paused,
+    /// Not running: created and never started, or exited.
+    Stopped,
+    Exited,
+}
+
+/// `box wait`: block until the container is in one of `conditions` (none: `Stopped`),
+/// polling every `interval`. As podman: `Stopped`/`Exited` give the exit code (0 for a
+/// container never started, 137 when it was lost with its supervisor), the others -1.
+pub fn wait_for(rec: &Record, conditions: &[Condition], interval: Duration) -> Result<i32> {
+    let conditions = if conditions.is_empty() {
+        &[Condition::Stopped][..]
+    } else {
+        conditions
+    };
     loop {
         let st = status::observe(rec);
-        if st.status == Status::Exited {
-            return Ok(st.exit_code.unwrap_or(status::LOST_EXIT_CODE));
+        let paused = is_paused(rec, &st);
+        for c in conditions {
+            let met = match c {
+                Condition::Created => st.status == Status::Created,
+                Condition::Running => st.status == Status::Running && !paused,
+                Condition::Paused => paused,
+                Condition::Stopped | Condition::Exited => st.status != Status::Running,
+            };
+            if met {
+                return Ok(match c {
+                    Condition::Stopped | Condition::Exited => match st.status {
+                        Status::Exited => st.exit_code.unwrap_or(status::LOST_EXIT_CODE),
+                        _ => 0,
+                    },
+                    _ => -1,
+                });
+            }
         }
         if !rec.dir.join("config.json").exists() {
             return Err(Error::Failed(format!(
@@ -164,7 +268,7 @@ pub fn wait_exit(rec: &Record) -> Result<i32> {
                 rec.name()
             )));
         }
-        std::thread::sleep(Duration::from_millis(100));
+        std::thread::sleep(interval);
     }
 }
 
@@ -235,5 +339,38 @@ mod tests {
         let rec = record(t.path(), None, None);
         assert!(!kill(&rec, libc::SIGKILL).unwrap());
         assert!(wait_not_running(&rec, Duration::from_millis(1)));
+    }
+
+    #[test]
+    fn waiting_on_a_created_container_returns_at_once() {
+        let t = tempfile::tempdir().unwrap();
+        let rec = record(t.path(), None, None);
+        let ms = Duration::from_millis(1);
+        assert_eq!(wait_for(&rec, &[], ms).unwrap(), 0);
+        assert_eq!(wait_for(&rec, &[Condition::Exited], ms).unwrap(), 0);
+        assert_eq!(wait_for(&rec, &[Condition::Created], ms).unwrap(), -1);
+        assert_eq!(
+            wait_for(&rec, &[Condition::Running, Condition::Stopped], ms).unwrap(),
+            0
+        );
+    }
+
+    #[test]
+    fn stopping_needs_a_live_stopper_and_a_running_container() {
+        let t = tempfile::tempdir().unwrap();
+        let rec = record(t.path(), None, None);
+        let running = State {
+            status: Status::Running,
+            ..State::default()
+        };
+        assert!(!is_stopping(&rec, &running));
+        let mark = Stopping::mark(&rec);
+        assert!(is_stopping(&rec, &running));
+        assert!(!is_stopping(&rec, &State::default()));
+        drop(mark);
+        assert!(!is_stopping(&rec, &running));
+        // A mark left by a `box stop` that is gone means nothing.
+        std::fs::write(stopping_mark(&rec), "999999999 1\n").unwrap();
+        assert!(!is_stopping(&rec, &running));
     }
 }

@@ -105,3 +105,24 @@ pub fn join_target(paths: &Paths, name: &str) -> Result<JoinTarget, Error> {
         userns_mode: rec.config.spec.userns,
     })
 }
+
+/// The containers that joined `target`'s network (`--network container:NAME`, NAME
+/// resolving to it): removing `target` would leave them unable to start.
+pub fn dependents(
+    containers: &Containers,
+    target: &crate::container::Record,
+) -> Result<Vec<crate::container::Record>, crate::container::Error> {
+    let mut out = Vec::new();
+    for rec in containers.list()? {
+        if rec.id() == target.id() {
+            continue;
+        }
+        let Some(name) = rec.config.spec.network_container() else {
+            continue;
+        };
+        if containers.find(name).is_ok_and(|t| t.id() == target.id()) {
+            out.push(rec);
+        }
+    }
+    Ok(out)
+}

@@ -43,7 +43,7 @@ use serde::{Deserialize, Serialize};
 pub use files::{hosts_file, joined_hosts_file, resolv_conf};
 pub use helper::{Handle, Helper, Starting, reap_helpers, start};
 pub(crate) use host::HostFacts;
-pub use join::{JoinTarget, join_target};
+pub use join::{JoinTarget, dependents, join_target};
 pub use lo::{bring_up_loopback, loopback_is_up};
 pub use ports::{PortMapping, Protocol};
 

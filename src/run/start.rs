@@ -20,6 +20,9 @@ pub struct StartOptions {
     /// Attach the container to box's stdio (and the terminal with -t). Otherwise its
     /// output is appended to `ctr.log` and stdin is /dev/null.
     pub attach: bool,
+    /// With `attach`: stdin too, even if the container was created without `-i`
+    /// (`box start -a -i`).
+    pub interactive: bool,
     /// Print debug notes on stderr.
     pub debug: bool,
 }
@@ -46,6 +49,13 @@ pub fn start_watched(
     let notify_spec = crate::systemd::spec_with_notify(&rec.config.spec)
         .map_err(|e| Error::Invalid(e.to_string()))?;
     let spec = notify_spec.as_ref().unwrap_or(&rec.config.spec);
+    // `box start -a -i`: stdin attached as if created with -i.
+    let interactive_spec = (opts.attach && opts.interactive && !spec.interactive).then(|| {
+        let mut s = spec.clone();
+        s.interactive = true;
+        s
+    });
+    let spec = interactive_spec.as_ref().unwrap_or(spec);
     let containers = Containers::open(paths)?;
     let mode = spec.userns;
     let maps = IdMaps::for_current_user(mode)?;

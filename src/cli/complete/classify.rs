@@ -84,7 +84,9 @@ pub(super) fn classify(path: &[String], arg: &clap::Arg) -> Option<Kind> {
         (_, "cap_add" | "cap_drop") => Some(Kind::Capability),
         (_, "security_opt") => Some(Kind::SecurityOpt),
         ("import" | "commit", "change") => Some(Kind::Instruction),
-        (_, "filter") if matches!(leaf, "ps" | "list") => Some(Kind::PsFilter),
+        (_, "filter") if matches!(leaf, "ps" | "list" | "stop" | "start" | "restart") => {
+            Some(Kind::PsFilter)
+        }
         (_, "format") if value_name == "FORMAT" => Some(Kind::Format),
         _ => None,
     }
@@ -239,6 +241,7 @@ mod tests {
         "COMMAND",
         "DEST[:OPTS]",
         "DIR",
+        "DURATION",
         "HOST:IP",
         "ID",
         "IP",
