@@ -281,13 +281,16 @@ pub fn untag(ctx: &Ctx, args: UntagArgs) -> Result<u8> {
     let image = store.get_image(&args.image)?;
     let mut wanted = Vec::new();
     for n in &args.names {
-        let norm = names::normalize(n)?;
-        if !image.names.contains(&norm) {
+        let candidates = names::candidates(n);
+        if candidates.is_empty() {
+            names::normalize(n)?;
+        }
+        let Some(norm) = candidates.into_iter().find(|c| image.names.contains(c)) else {
             return Err(coded(format!(
-                "image {} has no name {norm}: see its names with box images",
+                "image {} has no name {n}: see its names with box images",
                 args.image
             )));
-        }
+        };
         wanted.push(norm);
     }
     let which = (!wanted.is_empty()).then_some(wanted.as_slice());

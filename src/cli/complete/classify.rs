@@ -240,6 +240,7 @@ mod tests {
         "CMD",
         "COMMAND",
         "DEST[:OPTS]",
+        "DESTINATION",
         "DIR",
         "DURATION",
         "HOST:IP",
