@@ -13,10 +13,12 @@
 //! - `exit`: docker's exit-code convention.
 //! - `lock`: the one file lock (flock, shared/exclusive, timeout, the holder named); a leaf
 //!   used by `storage`, `container` and `volume`.
-//! - `registry`: OCI distribution client (references, auth, manifests, blobs).
-//! - `storage`: content-addressed per-user store, image records; `storage::unpack`
-//!   (layer writer and the unpack helper), `storage::pull` (the pull pipeline behind `pull`,
-//!   `run` and `create`), `storage::archive` (import, load, save), `storage::usage::disk_usage`
+//! - `registry`: OCI distribution client (references, auth, manifests, blobs) and its push
+//!   side (`registry::upload`: mounts, monolithic and chunked uploads, manifests).
+//! - `storage`: content-addressed per-user store, image records; `storage::unpack` (layer
+//!   writer and the unpack helper), `storage::pull` (the pull pipeline behind `pull`, `run`
+//!   and `create`), `storage::archive` (import, load, save), `storage::layer` (a container's
+//!   changes as a layer: commit, diff, export), `storage::push`, `storage::usage::disk_usage`
 //!   (the one directory-size walker).
 //! - `userns`: subuid/subgid ranges, newuidmap/newgidmap, re-exec into a user namespace.
 //! - `spec`: what a container is (the typed `Spec` stored in its record); a leaf.
