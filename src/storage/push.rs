@@ -17,6 +17,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
+use super::hash_writer::HashWriter;
 use super::unpack::Compression;
 use super::{Image, Store, names};
 use crate::paths::Paths;
@@ -385,25 +386,6 @@ struct Recompressed {
     size: u64,
     file: File,
     compression: Compression,
-}
-
-/// Writes through, hashing and counting.
-struct HashWriter<W> {
-    inner: W,
-    hash: Sha256,
-    n: u64,
-}
-
-impl<W: Write> Write for HashWriter<W> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let n = self.inner.write(buf)?;
-        self.hash.update(&buf[..n]);
-        self.n += n as u64;
-        Ok(n)
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        self.inner.flush()
-    }
 }
 
 fn recompress(store: &Store, job: &Job, to: LayerCompression) -> Result<Recompressed, Error> {

@@ -13,10 +13,11 @@ use flate2::Compression;
 use flate2::write::GzEncoder;
 use nix::fcntl::{AtFlags, OFlag, openat, readlinkat};
 use nix::sys::stat::{FileStat, Mode as FileMode, fstat, fstatat};
-use sha2::{Digest, Sha256};
+use sha2::Digest;
 use tar::{EntryType, Header};
 
 use super::{Error, io_err, sys_err};
+use crate::storage::hash_writer::HashWriter as Hashing;
 use crate::storage::whiteout::{OCI_OPAQUE_MARKER, OCI_WHITEOUT_PREFIX, is_opaque_fd};
 
 /// What the tree is.
@@ -56,31 +57,8 @@ pub struct Digests {
     pub size: u64,
 }
 
-/// A writer that hashes and counts what passes through it.
-struct Hashing<W> {
-    inner: W,
-    hash: Sha256,
-    n: u64,
-}
-
-impl<W: Write> Write for Hashing<W> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let n = self.inner.write(buf)?;
-        self.hash.update(&buf[..n]);
-        self.n += n as u64;
-        Ok(n)
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        self.inner.flush()
-    }
-}
-
 fn hashing<W>(inner: W) -> Hashing<W> {
-    Hashing {
-        inner,
-        hash: Sha256::new(),
-        n: 0,
-    }
+    Hashing::new(inner)
 }
 
 /// Write the tree at `root` as a gzip-compressed tar into `out`, computing the diff_id
