@@ -1392,7 +1392,7 @@ pub enum ImageCommand {
     Remove(RmiArgs),
     /// Remove images no container or tag uses
     #[command(after_help = EX_IMAGE_PRUNE)]
-    Prune(PruneArgs),
+    Prune(ImagePruneArgs),
     /// Show image details
     #[command(after_help = EX_IMAGE_INSPECT)]
     Inspect(InspectArgs),
@@ -1429,7 +1429,7 @@ pub enum ContainerCommand {
     List(PsArgs),
     /// Remove all stopped containers
     #[command(after_help = EX_CONTAINER_PRUNE)]
-    Prune(PruneArgs),
+    Prune(ForceArgs),
     /// Show container details
     #[command(after_help = EX_CONTAINER_INSPECT)]
     Inspect(InspectArgs),
@@ -1541,12 +1541,31 @@ pub struct PruneArgs {
     /// Also remove unused images, not only dangling ones
     #[arg(short, long)]
     pub all: bool,
-    /// Do not ask for confirmation
+    /// Do not ask for confirmation (needed when stdin is not a terminal)
     #[arg(short, long)]
     pub force: bool,
     /// Also remove volumes no container uses
     #[arg(long)]
     pub volumes: bool,
+}
+
+/// `image prune`.
+#[derive(Debug, Args)]
+pub struct ImagePruneArgs {
+    /// Also remove unused images, not only dangling ones
+    #[arg(short, long)]
+    pub all: bool,
+    /// Do not ask for confirmation (needed when stdin is not a terminal)
+    #[arg(short, long)]
+    pub force: bool,
+}
+
+/// `container prune`, `volume prune`.
+#[derive(Debug, Args)]
+pub struct ForceArgs {
+    /// Do not ask for confirmation (needed when stdin is not a terminal)
+    #[arg(short, long)]
+    pub force: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -1565,7 +1584,7 @@ pub enum VolumeCommand {
     Inspect(VolumeNamesArgs),
     /// Remove volumes no container uses
     #[command(after_help = EX_VOLUME_PRUNE)]
-    Prune(PruneArgs),
+    Prune(ForceArgs),
     /// Exit 0 when a volume exists, 1 when it does not
     #[command(after_help = EX_VOLUME_EXISTS)]
     Exists(VolumeExistsArgs),

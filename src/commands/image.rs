@@ -6,7 +6,7 @@ use anyhow::{Context, Result};
 use serde_json::{Value, json};
 
 use crate::cli::Ctx;
-use crate::cli::args::{ImagesArgs, PruneArgs, RmiArgs, TagArgs, UntagArgs};
+use crate::cli::args::{ImagePruneArgs, ImagesArgs, RmiArgs, TagArgs, UntagArgs};
 use crate::exit::{BOX_ERROR, Coded};
 use crate::storage::{self, Image, Store, names};
 
@@ -355,29 +355,34 @@ pub fn store_bytes(store: &Store) -> u64 {
 }
 
 /// Ask "[y/N]" on a terminal; true without one (scripts pass -f anyway).
-pub fn confirm(question: &str) -> bool {
+/// Ask `question` on the terminal; without one, refuse (as podman does): a script must
+/// say `--force`, and `echo n | box system prune` must not delete anything.
+pub fn confirm(question: &str, command: &str) -> Result<bool> {
     if !std::io::stdin().is_terminal() {
-        return true;
+        anyhow::bail!(
+            "{command} asks before deleting, and stdin is not a terminal: give -f (--force) to prune without asking"
+        );
     }
     eprint!("{question} [y/N] ");
     let _ = std::io::stderr().flush();
     let mut line = String::new();
     if std::io::stdin().read_line(&mut line).is_err() {
-        return false;
+        return Ok(false);
     }
-    matches!(line.trim(), "y" | "Y" | "yes" | "YES")
+    Ok(matches!(line.trim(), "y" | "Y" | "yes" | "YES"))
 }
 
-pub fn prune(ctx: &Ctx, args: PruneArgs) -> Result<u8> {
+pub fn prune(ctx: &Ctx, args: ImagePruneArgs) -> Result<u8> {
     let what = if args.all {
         "all images without at least one container associated to them"
     } else {
         "all dangling images"
     };
     if !args.force
-        && !confirm(&format!(
-            "WARNING! This will remove {what}.\nAre you sure you want to continue?"
-        ))
+        && !confirm(
+            &format!("WARNING! This will remove {what}.\nAre you sure you want to continue?"),
+            "box image prune",
+        )?
     {
         return Ok(0);
     }

@@ -6,7 +6,7 @@ use anyhow::{Context, Result, bail};
 use super::stop::find;
 use super::{containers, each_name};
 use crate::cli::Ctx;
-use crate::cli::args::{PruneArgs, RmArgs};
+use crate::cli::args::{ForceArgs, RmArgs};
 use crate::container::{Containers, Record, Status};
 use crate::monitor::stop::StopPlan;
 use crate::monitor::{self, status};
@@ -161,7 +161,15 @@ pub fn prune_containers(ctx: &Ctx) -> Result<Pruned> {
     Ok(pruned)
 }
 
-pub fn prune(ctx: &Ctx, _args: PruneArgs) -> Result<u8> {
+pub fn prune(ctx: &Ctx, args: ForceArgs) -> Result<u8> {
+    if !args.force
+        && !super::image::confirm(
+            "WARNING! This will remove all stopped containers.\nAre you sure you want to continue?",
+            "box container prune",
+        )?
+    {
+        return Ok(0);
+    }
     let pruned = prune_containers(ctx)?;
     for id in &pruned.ids {
         println!("{id}");

@@ -25,9 +25,12 @@ pub fn prune(ctx: &Ctx, args: PruneArgs) -> Result<u8> {
         ""
     };
     if !args.force
-        && !confirm(&format!(
-            "WARNING! This will remove:\n  - all stopped containers{volumes}\n  - {images}\n  - all layers no image uses\nAre you sure you want to continue?"
-        ))
+        && !confirm(
+            &format!(
+                "WARNING! This will remove:\n  - all stopped containers{volumes}\n  - {images}\n  - all layers no image uses\nAre you sure you want to continue?"
+            ),
+            "box system prune",
+        )?
     {
         return Ok(0);
     }

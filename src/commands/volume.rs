@@ -2,7 +2,7 @@
 use anyhow::{Result, bail};
 
 use crate::cli::Ctx;
-use crate::cli::args::{PruneArgs, VolumeLsArgs, VolumeNameArgs, VolumeNamesArgs, VolumeRmArgs};
+use crate::cli::args::{ForceArgs, VolumeLsArgs, VolumeNameArgs, VolumeNamesArgs, VolumeRmArgs};
 use crate::container::Containers;
 use crate::template::{self, Format};
 use crate::volume::Volumes;
@@ -117,10 +117,19 @@ pub fn prune_volumes(ctx: &Ctx) -> Result<(Vec<String>, u64)> {
     Ok((removed, freed))
 }
 
-pub fn prune(ctx: &Ctx, _args: PruneArgs) -> Result<u8> {
-    let (removed, _) = prune_volumes(ctx)?;
+pub fn prune(ctx: &Ctx, args: ForceArgs) -> Result<u8> {
+    if !args.force
+        && !super::image::confirm(
+            "WARNING! This will remove all volumes not used by at least one container.\nAre you sure you want to continue?",
+            "box volume prune",
+        )?
+    {
+        return Ok(0);
+    }
+    let (removed, freed) = prune_volumes(ctx)?;
     for n in removed {
         println!("{n}");
     }
+    println!("Total reclaimed space: {}", crate::units::human_size(freed));
     Ok(0)
 }

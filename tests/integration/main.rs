@@ -26,6 +26,7 @@ mod network;
 mod parity_cli;
 mod parity_lifecycle;
 mod parity_names;
+mod parity_prune;
 mod push;
 mod registry;
 mod run;
