@@ -30,13 +30,15 @@ use crate::paths::Paths;
 use crate::run::{rootfs, sys};
 use crate::userns::IdMaps;
 
-/// Run `copy` with the container's root directory, in the container's user namespace.
+/// Run `copy` with the container's root directory, in the container's user namespace. For
+/// a container that is not running, its volumes and bind mounts are mounted too (not its
+/// tmpfs mounts), so what is copied lands where the container will see it.
 pub fn in_container(
     paths: &Paths,
     rec: &Record,
     copy: impl FnOnce(BorrowedFd) -> Result<()>,
 ) -> Result<()> {
-    in_root(paths, rec, |root| copy(root).map(|()| String::new())).map(|_| ())
+    in_root_with(paths, rec, true, |root| copy(root).map(|()| String::new())).map(|_| ())
 }
 
 /// [`in_container`] for work that answers: what `work` returns in the child (a short
@@ -44,6 +46,15 @@ pub fn in_container(
 pub fn in_root(
     paths: &Paths,
     rec: &Record,
+    work: impl FnOnce(BorrowedFd) -> Result<String>,
+) -> Result<String> {
+    in_root_with(paths, rec, false, work)
+}
+
+fn in_root_with(
+    paths: &Paths,
+    rec: &Record,
+    with_binds: bool,
     work: impl FnOnce(BorrowedFd) -> Result<String>,
 ) -> Result<String> {
     check_threads()?;
@@ -68,6 +79,22 @@ pub fn in_root(
         let failed = |f: crate::run::Fail| Error::Failed(f.message);
         rootfs::make_private().map_err(failed)?;
         let root = rootfs::mount_rootfs(spec, &layout).map_err(failed)?;
+        if with_binds {
+            // The binds alone (a tmpfs mounted here would swallow the copy), their volume
+            // indexes renumbered.
+            let volumes = crate::run::volume_mounts(spec, &paths.volumes());
+            let mut binds = Vec::new();
+            let mut bind_volumes = Vec::new();
+            for (i, m) in spec.mounts.iter().enumerate() {
+                if matches!(m, crate::run::Mount::Bind { .. }) {
+                    if volumes.contains(&i) {
+                        bind_volumes.push(binds.len());
+                    }
+                    binds.push(m.clone());
+                }
+            }
+            rootfs::mount_volumes(root.as_fd(), &binds, &bind_volumes).map_err(failed)?;
+        }
         let done = work(root.as_fd());
         drop(root);
         let _ = nix::mount::umount2(&layout.merged, nix::mount::MntFlags::MNT_DETACH);

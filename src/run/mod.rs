@@ -47,7 +47,9 @@ mod vfs;
 pub use crate::spec::{Driver, Mount, Rootfs, Seccomp, Spec};
 pub use cleanup::Watcher;
 pub use cleanup::remove_container_files;
-pub use start::{StartOptions, layout, make_rootfs_dirs, start_container, start_watched};
+pub use start::{
+    StartOptions, layout, make_rootfs_dirs, start_container, start_watched, volume_mounts,
+};
 
 use sync::Step;
 

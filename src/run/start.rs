@@ -228,7 +228,7 @@ pub fn start_watched(
 }
 
 /// The indexes of the mounts that are volumes of the store (named or anonymous).
-fn volume_mounts(spec: &Spec, volumes: &std::path::Path) -> Vec<usize> {
+pub fn volume_mounts(spec: &Spec, volumes: &std::path::Path) -> Vec<usize> {
     spec.mounts
         .iter()
         .enumerate()

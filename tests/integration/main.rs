@@ -24,6 +24,7 @@ mod lifecycle;
 mod lock;
 mod network;
 mod parity_cli;
+mod parity_cp;
 mod parity_lifecycle;
 mod parity_names;
 mod parity_prune;
