@@ -47,7 +47,8 @@ pub fn main() -> ExitCode {
             if code == 0 {
                 let _ = e.print();
             } else {
-                eprintln!("box: {}", usage_error_line(&e));
+                let words: Vec<std::ffi::OsString> = std::env::args_os().collect();
+                eprintln!("box: {}", usage_error_line(&e, &words));
             }
             return ExitCode::from(code);
         }
@@ -101,30 +102,38 @@ fn close_inherited_fds() {
     }
 }
 
+/// The subcommands `words` (the whole command line) name, as the parser walks them:
+/// `box --root /x run --bogus` is `["run"]`, whatever flags stand before.
+fn subcommands(words: &[std::ffi::OsString]) -> Vec<String> {
+    let mut cmd = args::command();
+    cmd.build();
+    complete::scan::scan(&cmd, words, words.len()).command
+}
+
 /// A clap usage error as one line: what is wrong, clap's tip (e.g. "a similar subcommand
-/// exists: 'run'") and where to read more, e.g.
+/// exists: 'run'") and the help of the subcommand the words name, e.g.
 /// `unexpected argument '--bogus' found (tip: ...): see 'box run --help'`.
-fn usage_error_line(e: &clap::Error) -> String {
+fn usage_error_line(e: &clap::Error, words: &[std::ffi::OsString]) -> String {
     let text = e.render().to_string();
     let mut lines = text.lines().map(str::trim).filter(|l| !l.is_empty());
-    let what = lines
+    let mut what = lines
         .next()
         .unwrap_or("invalid arguments")
         .trim_start_matches("error: ")
         .to_string();
+    // "the following required arguments were not provided:" lists them on the next lines.
+    if what.ends_with(':') {
+        let listed: Vec<&str> = lines
+            .take_while(|l| !l.starts_with("Usage:") && !l.starts_with("tip:"))
+            .collect();
+        what = format!("{what} {}", listed.join(" "));
+    }
     let tips: Vec<&str> = text
         .lines()
         .filter_map(|l| l.trim().strip_prefix("tip: "))
         .collect();
-    let command: Vec<&str> = text
-        .lines()
-        .find_map(|l| l.trim().strip_prefix("Usage: "))
-        .map(|u| {
-            u.split_whitespace()
-                .take_while(|w| !w.starts_with(['[', '<']))
-                .collect()
-        })
-        .unwrap_or_else(|| vec!["box"]);
+    let mut command = vec!["box".to_string()];
+    command.extend(subcommands(words));
     let tip = if tips.is_empty() {
         String::new()
     } else {
@@ -139,19 +148,35 @@ mod tests {
 
     #[test]
     fn usage_errors_are_one_line_with_the_help_to_read() {
-        let e = Cli::try_parse_from(["box", "run", "--bogus", "alpine"]).unwrap_err();
-        let line = usage_error_line(&e);
+        let argv = |s: &str| -> Vec<std::ffi::OsString> { s.split(' ').map(Into::into).collect() };
+        let words = argv("box run --bogus alpine");
+        let e = Cli::try_parse_from(&words).unwrap_err();
+        let line = usage_error_line(&e, &words);
         assert!(!line.contains('\n'), "{line}");
         assert!(
             line.starts_with("unexpected argument '--bogus' found"),
             "{line}"
         );
         assert!(line.ends_with("see 'box run --help'"), "{line}");
-        let e = Cli::try_parse_from(["box", "imagess"]).unwrap_err();
-        let line = usage_error_line(&e);
+        let words = argv("box imagess");
+        let e = Cli::try_parse_from(&words).unwrap_err();
+        let line = usage_error_line(&e, &words);
         assert!(
             line.contains("images"),
             "suggests the right command: {line}"
         );
+        // Flags before the bad one (global or the command's own) do not become the command.
+        for (line, help) in [
+            ("box --root /tmp/x tag", "box tag --help"),
+            ("box run --name web --bogus alpine", "box run --help"),
+            ("box run -h", "box run --help"),
+            ("box image rm", "box image remove --help"),
+        ] {
+            let words = argv(line);
+            let e = Cli::try_parse_from(&words).unwrap_err();
+            let text = usage_error_line(&e, &words);
+            assert!(text.ends_with(&format!("see '{help}'")), "{line}: {text}");
+            assert!(!text.contains("::"), "{line}: {text}");
+        }
     }
 }

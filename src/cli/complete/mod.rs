@@ -17,7 +17,7 @@
 //! lines, for tests and debugging.
 mod classify;
 mod live;
-mod scan;
+pub(in crate::cli) mod scan;
 mod shells;
 
 use std::ffi::{OsStr, OsString};

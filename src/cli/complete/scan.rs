@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use clap::Command;
 
 #[derive(Debug, Default)]
-pub(super) struct Typed {
+pub(in crate::cli) struct Typed {
     pub(super) root: Option<PathBuf>,
     pub(super) runroot: Option<PathBuf>,
     /// `inspect --type T`.
@@ -14,12 +14,12 @@ pub(super) struct Typed {
     /// The cursor is in the container's command line (after `run IMAGE`, `exec CONTAINER`).
     pub(super) in_container_command: bool,
     /// The subcommand names typed so far (`["image", "rm"]`).
-    pub(super) command: Vec<String>,
+    pub(in crate::cli) command: Vec<String>,
 }
 
 /// Walk `words[1..index]` like the parser would: follow subcommands, skip option values,
 /// count positionals, and note the options that change where names come from.
-pub(super) fn scan(root_cmd: &Command, words: &[OsString], index: usize) -> Typed {
+pub(in crate::cli) fn scan(root_cmd: &Command, words: &[OsString], index: usize) -> Typed {
     let mut typed = Typed::default();
     let mut cmd = root_cmd;
     let mut positional = 0usize;
