@@ -356,6 +356,13 @@ Examples:
 const EX_SYSTEM_INFO: &str = "\
 Examples:
   box system info";
+const EX_SYSTEM_RESET: &str = "\
+Examples:
+  box system reset          ask, then remove every container, image and volume, and the store
+  box system reset -f       the same without asking (needed when stdin is not a terminal)";
+const EX_SYSTEM_MIGRATE: &str = "\
+Examples:
+  box system migrate        say that there is nothing to migrate";
 const EX_GENERATE_SYSTEMD: &str = "\
 Examples:
   # A user unit that creates a fresh container at every start
@@ -1638,6 +1645,12 @@ pub enum SystemCommand {
     /// Same as `box info`
     #[command(after_help = EX_SYSTEM_INFO)]
     Info(InfoArgs),
+    /// Remove every container, image and volume, and the store itself
+    #[command(after_help = EX_SYSTEM_RESET)]
+    Reset(ForceArgs),
+    /// Nothing to migrate: box's records need no conversion (accepted for podman's scripts)
+    #[command(after_help = EX_SYSTEM_MIGRATE)]
+    Migrate,
 }
 
 #[derive(Debug, Args)]

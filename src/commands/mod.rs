@@ -139,6 +139,11 @@ pub fn dispatch(ctx: &Ctx, command: Command) -> Result<u8> {
             SystemCommand::Df => system::df(ctx),
             SystemCommand::Check(a) => system::check(ctx, a),
             SystemCommand::Info(a) => info::info(ctx, a),
+            SystemCommand::Reset(a) => system::reset(ctx, a),
+            SystemCommand::Migrate => {
+                println!("nothing to migrate: box's container records need no conversion");
+                Ok(0)
+            }
         },
         Command::Info(a) => info::info(ctx, a),
         Command::Generate(c) => match c {

@@ -4,12 +4,59 @@ use anyhow::Result;
 use super::image::{confirm, containers_using, prune_images};
 use super::table;
 use crate::cli::Ctx;
-use crate::cli::args::{CheckArgs, PruneArgs};
+use crate::cli::args::{CheckArgs, ForceArgs, PruneArgs, RmArgs};
 use crate::container::Containers;
 use crate::exit::{BOX_ERROR, Coded};
 use crate::storage::usage::disk_usage;
 use crate::storage::{self, Store};
 use crate::units::human_size;
+
+/// `box system reset`: every container (running ones killed), image and volume, then the
+/// store and runtime directories themselves, as `podman system reset` does.
+pub fn reset(ctx: &Ctx, args: ForceArgs) -> Result<u8> {
+    let (data, runtime) = (&ctx.paths.data, &ctx.paths.runtime);
+    if !args.force
+        && !confirm(
+            &format!(
+                "WARNING! This will remove:\n  - all containers\n  - all images\n  - all volumes\n  - the store {} and the runtime directory {}\nAre you sure you want to continue?",
+                data.display(),
+                runtime.display()
+            ),
+            "box system reset",
+        )?
+    {
+        return Ok(0);
+    }
+    if data.exists() {
+        super::rm::rm(
+            ctx,
+            RmArgs {
+                force: true,
+                time: Some(0),
+                ignore: true,
+                depend: false,
+                volumes: true,
+                all: true,
+                containers: Vec::new(),
+            },
+        )?;
+        super::volume::prune_volumes(ctx)?;
+        prune_images(ctx, true)?;
+        // What is left holds only the user's own files (layers of other users' ids went
+        // with the images, through the helper).
+        let store = Store::open(&ctx.paths)?;
+        let tmp = store.tmp_dir();
+        storage::remove::remove_trees(store.data_dir(), &[tmp])?;
+        drop(store);
+        std::fs::remove_dir_all(data)
+            .map_err(|e| anyhow::anyhow!("cannot remove {}: {e}", data.display()))?;
+    }
+    if runtime.exists() {
+        std::fs::remove_dir_all(runtime)
+            .map_err(|e| anyhow::anyhow!("cannot remove {}: {e}", runtime.display()))?;
+    }
+    Ok(0)
+}
 
 /// The images part of `box system prune`; the containers part runs before it (stopped
 /// containers first, so that their images become unused).
