@@ -63,15 +63,6 @@ fn rows(store: &Store, image: &Image) -> Vec<Row> {
     out
 }
 
-/// `s` cut to `n` characters with `...`, as podman does.
-fn truncate(s: &str, n: usize) -> String {
-    if s.chars().count() > n {
-        format!("{}...", s.chars().take(n).collect::<String>())
-    } else {
-        s.to_string()
-    }
-}
-
 pub fn history(ctx: &Ctx, args: HistoryArgs) -> Result<u8> {
     let store = Store::open(&ctx.paths)?;
     let image = {
@@ -112,7 +103,7 @@ pub fn history(ctx: &Ctx, args: HistoryArgs) -> Result<u8> {
         if args.no_trunc {
             r.created_by.clone()
         } else {
-            truncate(&r.created_by, 45)
+            super::table::truncate(&r.created_by, 45)
         }
     };
     match Format::from_arg(args.format.as_deref()) {
@@ -179,16 +170,4 @@ pub fn history(ctx: &Ctx, args: HistoryArgs) -> Result<u8> {
         }
     }
     Ok(0)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn created_by_is_cut_at_45() {
-        let s = "a".repeat(50);
-        assert_eq!(truncate(&s, 45), format!("{}...", "a".repeat(45)));
-        assert_eq!(truncate("short", 45), "short");
-    }
 }

@@ -23,10 +23,11 @@ fn ps_object(rec: &Record, st: &State, now: SystemTime, no_trunc: bool) -> Value
     let cfg = &rec.config;
     let created = units::parse_rfc3339(&cfg.created);
     let command = cfg.command.join(" ");
+    // As podman shows it: no quotes, cut at 17 characters and "...".
     let shown_command = if no_trunc {
-        format!("\"{command}\"")
+        command.clone()
     } else {
-        format!("\"{}\"", truncate(&command, 20))
+        super::table::truncate(&command, 17)
     };
     let paused = is_paused(rec, st);
     let stopping = is_stopping(rec, st);
@@ -81,16 +82,6 @@ fn ps_object(rec: &Record, st: &State, now: SystemTime, no_trunc: bool) -> Value
         "LabelMap": cfg.labels,
         "AutoRemove": cfg.autoremove,
     })
-}
-
-fn truncate(s: &str, n: usize) -> String {
-    if s.chars().count() <= n {
-        s.to_string()
-    } else {
-        let mut t: String = s.chars().take(n - 1).collect();
-        t.push('…');
-        t
-    }
 }
 
 fn matches_filter(rec: &Record, st: &State, obj: &Value, filter: &str) -> Result<bool> {
@@ -245,16 +236,16 @@ pub fn ps(ctx: &Ctx, args: PsArgs) -> Result<u8> {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use crate::commands::table::truncate;
 
     #[test]
-    fn truncation() {
+    fn cells_are_cut_as_podman_cuts_them() {
         assert_eq!(
-            truncate("sh -c 'while true; do date; done'", 20)
-                .chars()
-                .count(),
-            20
+            truncate("sh -c while true; do sleep 1; done", 17),
+            "sh -c while true;..."
         );
-        assert_eq!(truncate("sh", 20), "sh");
+        assert_eq!(truncate("sh", 17), "sh");
+        let long = "a".repeat(50);
+        assert_eq!(truncate(&long, 45), format!("{}...", "a".repeat(45)));
     }
 }

@@ -49,6 +49,16 @@ pub fn print(rows: &[Vec<String>]) {
         .and_then(|_| out.flush());
 }
 
+/// `s` cut to its first `n` characters and `...`, as podman cuts long cells (`ps`'s
+/// COMMAND at 17, `history`'s CREATED BY at 45).
+pub fn truncate(s: &str, n: usize) -> String {
+    if s.chars().count() > n {
+        format!("{}...", s.chars().take(n).collect::<String>())
+    } else {
+        s.to_string()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
