@@ -24,6 +24,12 @@ pub fn run(ctx: &Ctx, args: RunArgs) -> Result<u8> {
         println!("{}", rec.id());
         return Ok(0);
     }
+    if args.container.tty && !std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+        // podman's warning: a terminal without one to read from.
+        eprintln!(
+            "box: warning: the input device is not a TTY: --tty and --interactive might not work properly"
+        );
+    }
     // With --rm the cleanup watcher exists before the record does (see run::cleanup).
     let (rec, watcher) = create_record_watched(ctx, &args.container, args.rm, args.rm)?;
     let opts = StartOptions {
@@ -91,6 +97,7 @@ fn create_record_watched(
     let exposed: Vec<String> = image_config
         .and_then(|c| c.exposed_ports().clone())
         .unwrap_or_default();
+    let asked_ports = !opts.publish.is_empty() || opts.publish_all;
     let net = crate::network::Plan::new(
         &crate::network::Opts {
             network: opts.network.clone(),
@@ -101,6 +108,12 @@ fn create_record_watched(
         },
         &exposed,
     )?;
+    if asked_ports && net.mode.discards_ports() {
+        eprintln!(
+            "box: warning: port mappings have been discarded: --network {} publishes no ports",
+            net.mode
+        );
+    }
     if let crate::network::Mode::Container(name) = &net.mode {
         // It has to run only when this one starts; it has to exist now.
         Containers::open(&ctx.paths)?

@@ -96,8 +96,6 @@ pub enum Error {
         "pasta cannot serve this host: it has no default route, and slirp4netns is not installed; install slirp4netns (apt install slirp4netns) or use --network none"
     )]
     NoDefaultRoute,
-    #[error("--network {mode} cannot publish ports (-p/-P): {why}")]
-    PortsWithMode { mode: String, why: &'static str },
     #[error("invalid --dns {0:?}: not an IP address")]
     InvalidDns(String),
     #[error(
@@ -167,6 +165,12 @@ pub enum Mode {
 }
 
 impl Mode {
+    /// Whether `-p`/`-P` mean nothing here (podman: "Port mappings have been discarded"):
+    /// no network, the host's, or another container's.
+    pub fn discards_ports(&self) -> bool {
+        matches!(self, Mode::None | Mode::Host | Mode::Container(_))
+    }
+
     /// Whether the container gets a network namespace of its own (CLONE_NEWNET).
     pub fn new_netns(&self) -> bool {
         matches!(self, Mode::Pasta | Mode::Slirp4netns | Mode::None)
@@ -244,21 +248,10 @@ impl Plan {
         host: &dyn HostFacts,
     ) -> Result<Plan, Error> {
         let mode = resolve_mode(network, host)?;
-        let wants_ports = !publish.is_empty() || (publish_all && !exposed.is_empty());
-        if wants_ports {
-            let why = match &mode {
-                Mode::None => Some("the container has no network"),
-                Mode::Host => Some("the container already uses the host's ports"),
-                Mode::Container(_) => Some("publish them on the container whose network it joins"),
-                _ => None,
-            };
-            if let Some(why) = why {
-                return Err(Error::PortsWithMode {
-                    mode: mode.to_string(),
-                    why,
-                });
-            }
-        }
+        // As podman: with no network, the host's or another container's, -p/-P are
+        // discarded (the caller warns, see `discards_ports`), not an error.
+        let wants_ports =
+            (!publish.is_empty() || (publish_all && !exposed.is_empty())) && !mode.discards_ports();
         let ports = if wants_ports {
             ports::plan_ports(publish, publish_all, exposed, host)?
         } else {
@@ -541,11 +534,10 @@ pub(crate) mod tests {
     #[test]
     fn ports_need_a_helper_mode() {
         let h = FakeHost::default();
+        // Discarded, as podman does (the command warns).
         for net in ["none", "host", "container:db"] {
-            let e = Plan::build(Some(net), &["8080:80".into()], false, &[], &[], &[], &h)
-                .unwrap_err()
-                .to_string();
-            assert!(e.contains("cannot publish ports"), "{net}: {e}");
+            let p = Plan::build(Some(net), &["8080:80".into()], false, &[], &[], &[], &h).unwrap();
+            assert!(p.ports.is_empty() && p.mode.discards_ports(), "{net}");
         }
         // -P with an image exposing nothing is fine anywhere.
         Plan::build(Some("host"), &[], true, &[], &[], &[], &h).unwrap();

@@ -63,3 +63,28 @@ fn a_container_records_the_image_name_it_was_run_with() {
         .assert_success()
         .stdout_is(&format!("{}\n", lab.image));
 }
+
+/// As podman: `-p` with `--network host|none` is discarded with a warning (not an error),
+/// and `run -t` without a terminal on stdin warns but runs.
+#[test]
+fn run_warns_where_podman_warns() {
+    let env = require_env!(alpine);
+    let lab = Lab::new(env);
+    for net in ["host", "none"] {
+        lab.run(&[
+            "run",
+            "--rm",
+            "--network",
+            net,
+            "-p",
+            "18099:80",
+            &lab.image,
+            "true",
+        ])
+        .assert_success()
+        .stderr_contains("port mappings have been discarded");
+    }
+    lab.run(&["run", "--rm", "-t", "--network", "none", &lab.image, "true"])
+        .assert_success()
+        .stderr_contains("the input device is not a TTY");
+}
