@@ -90,6 +90,11 @@ fn stop_one(rec: &Record, time: Option<u64>) -> Result<()> {
 }
 
 pub fn stop(ctx: &Ctx, args: StopArgs) -> Result<u8> {
+    stop_each(ctx, &args, |_| Ok(()))
+}
+
+/// `stop` and `restart`: stop each container `args` name, then `then` it; print the name.
+fn stop_each(ctx: &Ctx, args: &StopArgs, then: impl Fn(&Record) -> Result<()>) -> Result<u8> {
     let c = containers(ctx)?;
     let names = targets(
         &c,
@@ -104,6 +109,7 @@ pub fn stop(ctx: &Ctx, args: StopArgs) -> Result<u8> {
             return Ok(());
         };
         stop_one(&rec, args.time)?;
+        then(&rec)?;
         println!("{name}");
         Ok(())
     })
@@ -130,23 +136,8 @@ pub fn kill(ctx: &Ctx, args: KillArgs) -> Result<u8> {
 }
 
 pub fn restart(ctx: &Ctx, args: StopArgs) -> Result<u8> {
-    let c = containers(ctx)?;
-    let names = targets(
-        &c,
-        &args.containers,
-        args.all,
-        &args.filter,
-        &args.cidfile,
-        |_| true,
-    )?;
-    super::each_name(&names, |name| {
-        let Some(rec) = find(&c, name, args.ignore)? else {
-            return Ok(());
-        };
-        stop_one(&rec, args.time)?;
-        monitor::start_detached(&ctx.paths, &rec)?;
-        println!("{name}");
-        Ok(())
+    stop_each(ctx, &args, |rec| {
+        Ok(monitor::start_detached(&ctx.paths, rec)?)
     })
 }
 
