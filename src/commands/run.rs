@@ -107,7 +107,15 @@ fn create_record_watched(
             add_host: opts.add_host.clone(),
         },
         &exposed,
-    )?;
+    )
+    .map_err(|e| match e {
+        // podman's exit code for a host port that is taken: the command cannot be invoked.
+        crate::network::Error::PortInUse { .. } => anyhow::Error::new(crate::exit::Coded::new(
+            crate::exit::CANNOT_INVOKE,
+            e.to_string(),
+        )),
+        e => e.into(),
+    })?;
     if asked_ports && net.mode.discards_ports() {
         eprintln!(
             "box: warning: port mappings have been discarded: --network {} publishes no ports",

@@ -88,3 +88,24 @@ fn run_warns_where_podman_warns() {
         .assert_success()
         .stderr_contains("the input device is not a TTY");
 }
+
+/// A host port that is taken: exit 126 (podman's code), one line naming it.
+#[test]
+fn a_taken_host_port_exits_126() {
+    let env = require_env!(alpine);
+    let lab = Lab::new(env);
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    lab.run(&[
+        "run",
+        "--rm",
+        "-p",
+        &format!("127.0.0.1:{port}:80"),
+        &lab.image,
+        "true",
+    ])
+    .assert_code(126)
+    .assert_one_line_error()
+    .stderr_contains("already in use");
+    drop(listener);
+}
