@@ -49,6 +49,7 @@ pub fn summaries(paths: &Paths) -> Vec<Summary> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::container::config_for_tests as config;
     use crate::container::{State, process_start_time};
 
     fn paths(t: &std::path::Path) -> Paths {
@@ -56,21 +57,6 @@ mod tests {
             data: t.join("data"),
             runtime: t.join("run"),
             config: t.join("config"),
-        }
-    }
-
-    fn config(id: &str, name: &str) -> crate::container::Config {
-        crate::container::Config {
-            id: id.to_string(),
-            name: name.to_string(),
-            image: "alpine".into(),
-            image_name: "docker.io/library/alpine:latest".into(),
-            image_id: format!("sha256:{}", "a".repeat(64)),
-            created: "2024-01-01T00:00:00Z".into(),
-            command: vec!["/bin/sh".into()],
-            autoremove: false,
-            labels: Default::default(),
-            spec: Default::default(),
         }
     }
 

@@ -308,18 +308,7 @@ mod tests {
         };
         store.commit_image(image, &[name]).unwrap();
         let containers = container::Containers::open(&p).unwrap();
-        let config = |id: &str, name: &str| container::Config {
-            id: id.to_string(),
-            name: name.to_string(),
-            image: "alpine".into(),
-            image_name: "docker.io/library/alpine:latest".into(),
-            image_id: format!("sha256:{}", "a".repeat(64)),
-            created: "2024-01-01T00:00:00Z".into(),
-            command: vec!["sh".into()],
-            autoremove: false,
-            labels: Default::default(),
-            spec: Default::default(),
-        };
+        let config = container::config_for_tests;
         let up = containers.create(Some("web-up"), config).unwrap();
         let me = std::process::id() as i32;
         up.write_state(&container::State {
