@@ -90,39 +90,49 @@ impl Output {
         }
     }
 
+    /// A transfer's bar on a TTY (`name` as its prefix, bytes and rate), else None.
+    pub(super) fn transfer_bar(&self, name: &str, total: u64) -> Option<ProgressBar> {
+        let pb = self.mp.as_ref()?.add(ProgressBar::new(total));
+        pb.set_style(
+            ProgressStyle::with_template(
+                "{prefix:.bold} {wide_msg} [{bar:25.cyan/blue}] {bytes:>9}/{total_bytes:<9} {binary_bytes_per_sec:>11}",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+        );
+        pb.set_prefix(name.to_string());
+        pb.set_message("Waiting");
+        Some(pb)
+    }
+
+    /// Whether progress is shown as bars (stderr is a terminal, not -q).
+    pub(super) fn bars(&self) -> bool {
+        self.mp.is_some()
+    }
+
+    /// Whether progress is shown as plain lines (not a terminal, not -q).
+    pub(super) fn plain(&self) -> bool {
+        !self.quiet && self.mp.is_none()
+    }
+
+    /// Remove the bars from the terminal.
+    pub(super) fn clear(&self) {
+        if let Some(mp) = &self.mp {
+            let _ = mp.clear();
+        }
+    }
+
     pub fn bar(&self, name: &str, total: u64) -> Bar {
-        match &self.mp {
-            Some(mp) => {
-                let pb = mp.add(ProgressBar::new(total));
-                pb.set_style(
-                    ProgressStyle::with_template(
-                        "{prefix:.bold} {wide_msg} [{bar:25.cyan/blue}] {bytes:>9}/{total_bytes:<9} {binary_bytes_per_sec:>11}",
-                    )
-                    .unwrap_or_else(|_| ProgressStyle::default_bar())
-                    .progress_chars("=> "),
-                );
-                pb.set_prefix(name.to_string());
-                pb.set_message("Waiting");
-                Bar {
-                    pb: Some(pb),
-                    name: name.to_string(),
-                    total,
-                    plain: false,
-                    last: Arc::new(Mutex::new(Instant::now())),
-                }
-            }
-            None => {
-                if !self.quiet {
-                    eprintln!("Copying blob {name}");
-                }
-                Bar {
-                    pb: None,
-                    name: name.to_string(),
-                    total,
-                    plain: !self.quiet,
-                    last: Arc::new(Mutex::new(Instant::now())),
-                }
-            }
+        let pb = self.transfer_bar(name, total);
+        if pb.is_none() && self.plain() {
+            eprintln!("Copying blob {name}");
+        }
+        Bar {
+            plain: pb.is_none() && self.plain(),
+            pb,
+            name: name.to_string(),
+            total,
+            last: Arc::new(Mutex::new(Instant::now())),
         }
     }
 }

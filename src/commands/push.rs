@@ -1,12 +1,13 @@
 //! `box push` / `box image push`: the flags and the progress display of `storage::push`.
-use std::io::{IsTerminal, Write};
+use std::io::Write;
 use std::path::Path;
 use std::sync::Mutex;
 use std::time::Instant;
 
 use anyhow::{Context, Result};
-use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use indicatif::ProgressBar;
 
+use super::pull::Output;
 use crate::cli::Ctx;
 use crate::cli::args::{LayerCompression, ManifestFormat, PushArgs};
 use crate::storage::push::{self, BlobDone, BlobProgress, Event, Progress};
@@ -24,7 +25,7 @@ pub fn push(ctx: &Ctx, args: PushArgs) -> Result<u8> {
             LayerCompression::Zstd => push::LayerCompression::Zstd,
         }),
     };
-    let out = Output::new(args.quiet);
+    let out = Output::new(args.quiet, ctx.global.log_level);
     let pushed = push::push(
         &ctx.paths,
         &args.image,
@@ -32,9 +33,7 @@ pub fn push(ctx: &Ctx, args: PushArgs) -> Result<u8> {
         &opts,
         &out,
     )?;
-    if let Some(mp) = &out.mp {
-        let _ = mp.clear();
-    }
+    out.clear();
     if let Some(path) = &args.digestfile {
         write_digestfile(path, &pushed.digest)?;
     }
@@ -60,38 +59,13 @@ fn write_digestfile(path: &Path, digest: &str) -> Result<()> {
     res.with_context(|| format!("cannot write the digest to {}", path.display()))
 }
 
-/// Where push progress goes: bars on a TTY, plain lines otherwise, nothing with -q.
-struct Output {
-    quiet: bool,
-    mp: Option<MultiProgress>,
-}
-
-impl Output {
-    fn new(quiet: bool) -> Output {
-        let tty = std::io::stderr().is_terminal() && std::env::var_os("BOX_NO_PROGRESS").is_none();
-        let mp = (!quiet && tty)
-            .then(|| MultiProgress::with_draw_target(ProgressDrawTarget::stderr_with_hz(10)));
-        Output { quiet, mp }
-    }
-
-    fn line(&self, s: &str) {
-        if self.quiet {
-            return;
-        }
-        match &self.mp {
-            Some(mp) => {
-                let _ = mp.println(s);
-            }
-            None => eprintln!("{s}"),
-        }
-    }
-}
-
+/// Push progress shows where pull progress does (`pull::Output`): bars on a TTY, plain
+/// lines otherwise, nothing with -q.
 impl Progress for Output {
     fn event(&self, event: Event<'_>) {
         match event {
             // on a TTY only: an error must stay the one line of a plain stderr
-            Event::Pushing(r) if self.mp.is_some() => self.line(&format!("Pushing to {r}...")),
+            Event::Pushing(r) if self.bars() => self.line(&format!("Pushing to {r}...")),
             Event::Pushing(_) => {}
             Event::WritingManifest => self.line("Writing manifest to image destination"),
         }
@@ -99,22 +73,10 @@ impl Progress for Output {
 
     fn blob(&self, config: bool, name: &str, size: u64) -> Box<dyn BlobProgress> {
         let kind = if config { "config" } else { "blob" };
-        let pb = self.mp.as_ref().map(|mp| {
-            let pb = mp.add(ProgressBar::new(size));
-            pb.set_style(
-                ProgressStyle::with_template(
-                    "{prefix:.bold} {wide_msg} [{bar:25.cyan/blue}] {bytes:>9}/{total_bytes:<9} {binary_bytes_per_sec:>11}",
-                )
-                .unwrap_or_else(|_| ProgressStyle::default_bar())
-                .progress_chars("=> "),
-            );
-            pb.set_prefix(name.to_string());
-            pb.set_message("Waiting");
-            pb
-        });
+        let pb = self.transfer_bar(name, size);
         Box::new(Bar {
             pb,
-            plain: !self.quiet && self.mp.is_none(),
+            plain: self.plain(),
             kind,
             name: Mutex::new(name.to_string()),
             size: Mutex::new(size),
