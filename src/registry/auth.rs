@@ -166,6 +166,16 @@ pub fn parse_www_authenticate(header: &str) -> Vec<Challenge> {
     out
 }
 
+/// The challenges of a 401 answer's `WWW-Authenticate` headers.
+pub(crate) fn challenges_of<B>(resp: &ureq::http::Response<B>) -> Vec<Challenge> {
+    resp.headers()
+        .get_all("www-authenticate")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(parse_www_authenticate)
+        .collect()
+}
+
 /// A user name and password for one registry.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Credentials {
@@ -492,13 +502,7 @@ impl Client {
             let resp = self.get_with_scheme(ep, path, accept, range, authz.as_deref(), what)?;
             match resp.status().as_u16() {
                 401 if !renewed => {
-                    let challenges: Vec<Challenge> = resp
-                        .headers()
-                        .get_all("www-authenticate")
-                        .iter()
-                        .filter_map(|v| v.to_str().ok())
-                        .flat_map(parse_www_authenticate)
-                        .collect();
+                    let challenges = challenges_of(&resp);
                     drop(resp);
                     let header = self.authenticate(ep, scope, &challenges, what)?;
                     self.tokens

@@ -7,7 +7,7 @@ use ureq::SendBody;
 use ureq::http::{self, Response};
 
 use super::{Error, MAX_TRIES, Pusher};
-use crate::registry::auth::{self, Challenge};
+use crate::registry::auth;
 use crate::registry::transport::error_detail;
 
 /// A request body: nothing, bytes, or a range of a file (re-readable for a retry).
@@ -93,13 +93,7 @@ impl Pusher<'_> {
             )?;
             match resp.status().as_u16() {
                 401 if !renewed => {
-                    let challenges: Vec<Challenge> = resp
-                        .headers()
-                        .get_all("www-authenticate")
-                        .iter()
-                        .filter_map(|v| v.to_str().ok())
-                        .flat_map(auth::parse_www_authenticate)
-                        .collect();
+                    let challenges = auth::challenges_of(&resp);
                     drop(resp);
                     authz = self.client.authorization(
                         registry,
