@@ -226,9 +226,9 @@ pub fn rmi(ctx: &Ctx, args: RmiArgs) -> Result<u8> {
             continue;
         }
         // A name of an image that has other names: only untag it (docker's rule).
-        let by_name = names::candidates(arg).into_iter().find(|n| {
-            image.names.contains(n) && !image.id.starts_with(arg.trim_start_matches("sha256:"))
-        });
+        let by_name = image
+            .name_given(arg)
+            .filter(|_| !image.id.starts_with(arg.trim_start_matches("sha256:")));
         if let Some(n) = &by_name
             && image.names.len() > 1
             && !args.all
@@ -281,11 +281,8 @@ pub fn untag(ctx: &Ctx, args: UntagArgs) -> Result<u8> {
     let image = store.get_image(&args.image)?;
     let mut wanted = Vec::new();
     for n in &args.names {
-        let candidates = names::candidates(n);
-        if candidates.is_empty() {
-            names::normalize(n)?;
-        }
-        let Some(norm) = candidates.into_iter().find(|c| image.names.contains(c)) else {
+        names::normalize(n)?;
+        let Some(norm) = image.name_given(n) else {
             return Err(coded(format!(
                 "image {} has no name {n}: see its names with box images",
                 args.image

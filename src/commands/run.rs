@@ -156,9 +156,8 @@ fn create_record_watched(
     })?;
     let labels = crate::spec::labels(&opts.label)?;
     // The name the user gave (as the store knows it), not whichever came first.
-    let image_name = crate::storage::names::candidates(&opts.image)
-        .into_iter()
-        .find(|n| image.names.contains(n))
+    let image_name = image
+        .name_given(&opts.image)
         .or_else(|| image.names.first().cloned())
         .unwrap_or_else(|| image.digest_id());
     let containers = Containers::open(&ctx.paths)?;

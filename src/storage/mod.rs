@@ -123,6 +123,13 @@ pub struct Image {
 }
 
 impl Image {
+    /// Which of this image's names `arg` (as typed: `alpine`, `myapp:1`) means, if any.
+    pub fn name_given(&self, arg: &str) -> Option<String> {
+        names::candidates(arg)
+            .into_iter()
+            .find(|n| self.names.contains(n))
+    }
+
     /// `sha256:<id>`.
     pub fn digest_id(&self) -> String {
         format!("sha256:{}", self.id)

@@ -14,10 +14,7 @@ pub fn save_plan(store: &Store, names: &[String]) -> Result<Vec<Named>> {
     let mut images: Vec<Named> = Vec::new();
     for name in names {
         let image = store.get_image(name)?;
-        let tags = match names::candidates(name)
-            .into_iter()
-            .find(|n| image.names.contains(n))
-        {
+        let tags = match image.name_given(name) {
             Some(n) => vec![n],
             None => image.names.clone(),
         };
