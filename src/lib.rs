@@ -24,6 +24,8 @@
 //! - `spec`: what a container is (the typed `Spec` stored in its record); a leaf.
 //! - `run`: container creation (namespaces, rootfs, security) and supervision.
 //! - `container`: persistent container records and state.
+//! - `pod`: pod records (name, what is shared, the infra container's id); a pod's infra
+//!   container is a container record running box's pause program (`run::pause`).
 //! - `cgroup`: cgroup v2 detection, delegation and limits.
 //! - `network`: rootless networking helpers (pasta, slirp4netns).
 //! - `systemd`: sd_notify, NOTIFY_SOCKET for containers, delegated scopes over D-Bus.
@@ -46,6 +48,7 @@ pub mod lock;
 pub mod monitor;
 pub mod network;
 pub mod paths;
+pub mod pod;
 pub mod registry;
 pub mod run;
 pub mod spec;

@@ -78,6 +78,9 @@ impl Paths {
     pub fn volumes(&self) -> PathBuf {
         self.data.join("volumes")
     }
+    pub fn pods(&self) -> PathBuf {
+        self.data.join("pods")
+    }
     pub fn auth_file(&self) -> PathBuf {
         self.config.join("auth.json")
     }

@@ -547,6 +547,9 @@ pub enum Command {
     /// Manage named volumes
     #[command(subcommand)]
     Volume(VolumeCommand),
+    /// Manage pods: containers sharing a network, host name and IPC
+    #[command(subcommand)]
+    Pod(super::args_pod::PodCommand),
     /// Manage the store: prune, disk usage, consistency check
     #[command(subcommand)]
     System(SystemCommand),
@@ -780,6 +783,9 @@ pub struct ContainerOpts {
     /// Set metadata on the container: KEY=VALUE
     #[arg(short, long, value_name = "KEY=VALUE")]
     pub label: Vec<String>,
+    /// Run in a pod (name or id), or in a new pod: new:NAME
+    #[arg(long, value_name = "POD")]
+    pub pod: Option<String>,
     /// When to pull the image
     #[arg(long, value_enum, default_value_t = PullPolicy::Missing)]
     pub pull: PullPolicy,
@@ -946,6 +952,9 @@ pub struct PsArgs {
     /// Show only the most recently created container
     #[arg(short, long)]
     pub latest: bool,
+    /// Show each container's pod (POD ID and PODNAME columns)
+    #[arg(long)]
+    pub pod: bool,
 }
 
 #[derive(Debug, Args)]
@@ -1698,7 +1707,7 @@ pub struct GenerateSystemdArgs {
 
 #[derive(Debug, Args)]
 pub struct GenerateKubeArgs {
-    /// Containers to put in the pod
+    /// Containers to put in the pod, or one pod (all its containers)
     #[arg(value_name = "CONTAINER", required = true)]
     pub containers: Vec<String>,
 }

@@ -128,6 +128,7 @@ pub fn build(
         stop_timeout: opts.stop_timeout,
         sdnotify: opts.sdnotify.into(),
         restart: RestartPolicy::parse(&opts.restart)?,
+        pod: None,
     })
 }
 

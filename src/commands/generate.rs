@@ -48,6 +48,41 @@ pub fn systemd(ctx: &Ctx, args: GenerateSystemdArgs) -> Result<u8> {
 pub fn kube(ctx: &Ctx, args: GenerateKubeArgs) -> Result<u8> {
     ctx.paths.ensure()?;
     let containers = crate::container::Containers::open(&ctx.paths)?;
+    // One name that is no container but a pod: the pod with all its containers.
+    if let [name] = args.containers.as_slice()
+        && matches!(
+            containers.find(name),
+            Err(crate::container::Error::NotFound(_))
+        )
+        && let Ok(pod) = crate::pod::Pods::open(&ctx.paths)?.find(name)
+    {
+        let members = crate::pod::members(&containers, &pod)?;
+        let infra = members.iter().find(|r| r.config.spec.is_infra());
+        let recs: Vec<_> = members
+            .iter()
+            .filter(|r| !r.config.spec.is_infra())
+            .cloned()
+            .collect();
+        if recs.is_empty() {
+            anyhow::bail!(
+                "pod {} has no containers to generate: add one with box run --pod {}",
+                pod.name,
+                pod.name
+            );
+        }
+        let extras = crate::monitor::kube::PodExtras {
+            hostname: pod.share.uts.then(|| pod.hostname.clone()),
+            ports: infra
+                .map(|r| r.config.spec.network.ports.clone())
+                .unwrap_or_default(),
+            host_network: infra.is_some_and(|r| r.config.spec.host_network()),
+            labels: pod.labels.clone(),
+        };
+        let value =
+            crate::monitor::kube::pod_named(&pod.name, &extras, &recs, &ctx.paths.volumes());
+        print!("{}", crate::monitor::kube::to_yaml(&value));
+        return Ok(0);
+    }
     let recs = args
         .containers
         .iter()

@@ -24,6 +24,7 @@ pub mod internal;
 pub mod login;
 pub mod logs;
 pub mod pause;
+pub mod pod;
 pub mod port;
 pub mod ps;
 pub mod pull;
@@ -145,6 +146,7 @@ pub fn dispatch(ctx: &Ctx, command: Command) -> Result<u8> {
                 Ok(0)
             }
         },
+        Command::Pod(c) => pod::pod(ctx, c),
         Command::Info(a) => info::info(ctx, a),
         Command::Generate(c) => match c {
             GenerateCommand::Systemd(a) => generate::systemd(ctx, a),

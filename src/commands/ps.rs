@@ -18,9 +18,22 @@ use crate::monitor::stop::{is_paused, is_stopping};
 use crate::template::{self, Format};
 use crate::units;
 
+/// Pod id → name, for the POD columns and `--filter pod=`.
+pub type PodNames = std::collections::BTreeMap<String, String>;
+
+/// Every pod's name by id (none when the pods cannot be read).
+pub fn pod_names(c: &Containers) -> PodNames {
+    crate::pod::Pods::beside(c)
+        .list()
+        .map(|pods| pods.into_iter().map(|p| (p.id, p.name)).collect())
+        .unwrap_or_default()
+}
+
 /// One container as `ps` templates and `--format json` see it.
-fn ps_object(rec: &Record, st: &State, now: SystemTime, no_trunc: bool) -> Value {
+fn ps_object(rec: &Record, st: &State, now: SystemTime, no_trunc: bool, pods: &PodNames) -> Value {
     let cfg = &rec.config;
+    let pod_id = cfg.spec.pod.as_ref().map(|p| p.id.as_str()).unwrap_or("");
+    let pod_name = pods.get(pod_id).map(String::as_str).unwrap_or("");
     let created = units::parse_rfc3339(&cfg.created);
     let command = cfg.command.join(" ");
     // As podman shows it: no quotes, cut at 17 characters and "...".
@@ -81,6 +94,9 @@ fn ps_object(rec: &Record, st: &State, now: SystemTime, no_trunc: bool) -> Value
         "Labels": labels,
         "LabelMap": cfg.labels,
         "AutoRemove": cfg.autoremove,
+        "Pod": if no_trunc { pod_id } else { crate::container::short_id(pod_id) },
+        "PodName": pod_name,
+        "IsInfra": cfg.spec.is_infra(),
     })
 }
 
@@ -98,6 +114,12 @@ fn matches_filter(rec: &Record, st: &State, obj: &Value, filter: &str) -> Result
             obj["State"] == value
         }
         "name" => rec.name().contains(value),
+        "pod" => {
+            let id = rec.config.spec.pod.as_ref().map(|p| p.id.as_str());
+            id.is_some_and(|id| {
+                (!value.is_empty() && id.starts_with(value)) || obj["PodName"] == value
+            })
+        }
         "id" => rec.id().starts_with(value),
         "ancestor" => {
             let cfg = &rec.config;
@@ -124,7 +146,9 @@ fn matches_filter(rec: &Record, st: &State, obj: &Value, filter: &str) -> Result
             st.status == Status::Exited
                 && st.exit_code.map(|c| c.to_string()) == Some(value.to_string())
         }
-        other => bail!("unknown filter {other:?}: use status, name, id, ancestor, label or exited"),
+        other => {
+            bail!("unknown filter {other:?}: use status, name, id, pod, ancestor, label or exited")
+        }
     })
 }
 
@@ -132,10 +156,11 @@ fn matches_filter(rec: &Record, st: &State, obj: &Value, filter: &str) -> Result
 /// `filters`: for `stop`, `start`, `restart --filter`.
 pub fn filtered(c: &Containers, filters: &[String]) -> Result<Vec<Record>> {
     let now = SystemTime::now();
+    let pods = pod_names(c);
     let mut out = Vec::new();
     for rec in c.list()? {
         let st = status::observe(&rec);
-        let obj = ps_object(&rec, &st, now, true);
+        let obj = ps_object(&rec, &st, now, true, &pods);
         let mut keep = true;
         for f in filters {
             keep &= matches_filter(&rec, &st, &obj, f)?;
@@ -150,10 +175,11 @@ pub fn filtered(c: &Containers, filters: &[String]) -> Result<Vec<Record>> {
 pub fn ps(ctx: &Ctx, args: PsArgs) -> Result<u8> {
     let c = containers(ctx)?;
     let now = SystemTime::now();
+    let pods = pod_names(&c);
     let mut rows: Vec<(Record, State, Value)> = Vec::new();
     for rec in c.list()? {
         let st = status::observe(&rec);
-        let obj = ps_object(&rec, &st, now, args.no_trunc);
+        let obj = ps_object(&rec, &st, now, args.no_trunc, &pods);
         let mut keep = args.all || args.latest || st.status == Status::Running;
         for f in &args.filter {
             if !matches_filter(&rec, &st, &obj, f)? {
@@ -208,6 +234,9 @@ pub fn ps(ctx: &Ctx, args: PsArgs) -> Result<u8> {
                 "PORTS",
                 "NAMES",
             ];
+            if args.pod {
+                header.extend(["POD ID", "PODNAME"]);
+            }
             if args.pid {
                 header.push("PID");
             }
@@ -223,6 +252,9 @@ pub fn ps(ctx: &Ctx, args: PsArgs) -> Result<u8> {
                     s("Ports"),
                     s("Names"),
                 ];
+                if args.pod {
+                    row.extend([s("Pod"), s("PodName")]);
+                }
                 if args.pid {
                     row.push(o["Pid"].to_string());
                 }

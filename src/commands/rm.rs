@@ -81,11 +81,14 @@ pub fn rm(ctx: &Ctx, args: RmArgs) -> Result<u8> {
     };
     let c = containers(ctx)?;
     if args.all {
-        // Everything goes: each container's dependents before it.
-        return each_name(&ids(&c)?, |id| match find(&c, id, true)? {
+        // Everything goes: each container's dependents before it, and a pod with its
+        // infra container.
+        let code = each_name(&ids(&c)?, |id| match find(&c, id, true)? {
             Some(rec) => remove_with_dependents(ctx, &c, &rec, how),
             None => Ok(()), // removed as a dependent
-        });
+        })?;
+        remove_emptied_pods(ctx, &c)?;
+        return Ok(code);
     }
     // podman: with -f (or -i) a container that does not exist is not an error.
     let ignore = args.ignore || args.force;
@@ -93,6 +96,16 @@ pub fn rm(ctx: &Ctx, args: RmArgs) -> Result<u8> {
         let Some(rec) = find(&c, name, ignore)? else {
             return Ok(());
         };
+        if let Some(link) = rec.config.spec.pod.as_ref().filter(|l| l.infra) {
+            let pod = crate::pod::Pods::beside(&c)
+                .load(&link.id)
+                .map(|p| p.name)
+                .unwrap_or_else(|_| link.id.clone());
+            bail!(
+                "container {} is the infra container of pod {pod}: remove the pod (box pod rm -f {pod})",
+                rec.name()
+            );
+        }
         if args.depend {
             return remove_with_dependents(ctx, &c, &rec, how);
         }
@@ -100,6 +113,19 @@ pub fn rm(ctx: &Ctx, args: RmArgs) -> Result<u8> {
         println!("{name}");
         Ok(())
     })
+}
+
+/// After `rm -a`: the pods whose infra container went are removed too.
+fn remove_emptied_pods(ctx: &Ctx, c: &Containers) -> Result<()> {
+    let pods = crate::pod::Pods::beside(c);
+    for pod in pods.list()? {
+        if let Some(infra) = &pod.infra_id
+            && matches!(c.load(infra), Err(crate::container::Error::NotFound(_)))
+        {
+            super::pod::remove_pod(ctx, &pod, true, None)?;
+        }
+    }
+    Ok(())
 }
 
 fn ids(c: &Containers) -> Result<Vec<String>> {
@@ -122,7 +148,8 @@ pub fn prune_containers(ctx: &Ctx) -> Result<Pruned> {
     let mut left: Vec<Record> = c
         .list()?
         .into_iter()
-        .filter(|r| status::observe(r).status != Status::Running)
+        // A pod's infra container goes with its pod (box pod prune).
+        .filter(|r| status::observe(r).status != Status::Running && !r.config.spec.is_infra())
         .collect();
     // Containers others joined (--network container:) go after those others; one a
     // running container joined stays.

@@ -5,6 +5,7 @@
 //! `run` then starts it attached (`run::start_container`) and returns its exit code.
 use anyhow::{Context, Result};
 
+use super::pod::Joining;
 use super::pull;
 use crate::cli::Ctx;
 use crate::cli::args::{ContainerOpts, CreateArgs, LogLevel, RunArgs};
@@ -19,7 +20,7 @@ pub fn run(ctx: &Ctx, args: RunArgs) -> Result<u8> {
     if args.detach {
         // Detached: a monitor (`crate::monitor`) starts and supervises it; print the id
         // once the command runs (or fail with 125/126/127 when it cannot start).
-        let rec = create_record(ctx, &args.container, args.rm)?;
+        let (rec, _) = create_record_watched(ctx, &args.container, args.rm, false, true)?;
         crate::monitor::start_detached(&ctx.paths, &rec)?;
         println!("{}", rec.id());
         return Ok(0);
@@ -31,7 +32,7 @@ pub fn run(ctx: &Ctx, args: RunArgs) -> Result<u8> {
         );
     }
     // With --rm the cleanup watcher exists before the record does (see run::cleanup).
-    let (rec, watcher) = create_record_watched(ctx, &args.container, args.rm, args.rm)?;
+    let (rec, watcher) = create_record_watched(ctx, &args.container, args.rm, args.rm, true)?;
     let opts = StartOptions {
         attach: true,
         interactive: false,
@@ -51,16 +52,18 @@ pub fn create(ctx: &Ctx, args: CreateArgs) -> Result<u8> {
 
 /// Resolve the image, build the spec and write the container's record.
 pub fn create_record(ctx: &Ctx, opts: &ContainerOpts, autoremove: bool) -> Result<Record> {
-    Ok(create_record_watched(ctx, opts, autoremove, false)?.0)
+    Ok(create_record_watched(ctx, opts, autoremove, false, false)?.0)
 }
 
 /// `create_record`, with (`watch`) a cleanup watcher forked before the record is written
+/// (and, `starting`, a pod's infra container started first)
 /// and told its id first thing.
 fn create_record_watched(
     ctx: &Ctx,
     opts: &ContainerOpts,
     autoremove: bool,
     watch: bool,
+    starting: bool,
 ) -> Result<(Record, Option<Watcher>)> {
     if ctx.global.log_level >= LogLevel::Debug {
         crate::run::enable_trace();
@@ -97,12 +100,31 @@ fn create_record_watched(
     let exposed: Vec<String> = image_config
         .and_then(|c| c.exposed_ports().clone())
         .unwrap_or_default();
-    let asked_ports = !opts.publish.is_empty() || opts.publish_all;
+    // --pod: the pod (made now for new:NAME) gives the network, uts and ipc to join.
+    let joining = match &opts.pod {
+        Some(arg) => Some(super::pod::joining(ctx, opts, arg)?),
+        None => None,
+    };
+    let fresh_pod = FreshPod {
+        ctx,
+        pod: joining.as_ref().filter(|j| j.fresh).map(|j| j.pod.clone()),
+    };
+    let in_pod_net = joining.as_ref().is_some_and(|j| j.network.is_some());
+    let asked_ports = (!opts.publish.is_empty() || opts.publish_all) && !in_pod_net;
     let net = crate::network::Plan::new(
         &crate::network::Opts {
-            network: opts.network.clone(),
-            publish: opts.publish.clone(),
-            publish_all: opts.publish_all,
+            network: match &joining {
+                Some(Joining {
+                    network: Some(n), ..
+                }) => Some(n.clone()),
+                _ => opts.network.clone(),
+            },
+            publish: if in_pod_net {
+                Vec::new()
+            } else {
+                opts.publish.clone()
+            },
+            publish_all: opts.publish_all && !in_pod_net,
             dns: opts.dns.clone(),
             add_host: opts.add_host.clone(),
         },
@@ -142,6 +164,15 @@ fn create_record_watched(
         &|k| std::env::var(k).ok(),
     )?;
     let mut spec = spec;
+    if let Some(j) = &joining {
+        if in_pod_net {
+            spec.publish.clear();
+        }
+        if j.link.uts {
+            spec.hostname = j.pod.hostname.clone();
+        }
+        spec.pod = Some(j.link.clone());
+    }
     if keep_id && opts.user.is_none() {
         // As podman: keep-id runs as your own uid and gid unless -u says otherwise.
         spec.user = format!("{}:{}", nix::unistd::getuid(), nix::unistd::getgid());
@@ -160,6 +191,10 @@ fn create_record_watched(
         .name_given(&opts.image)
         .or_else(|| image.names.first().cloned())
         .unwrap_or_else(|| image.digest_id());
+    if starting {
+        // A pod's member starts once its infra container runs.
+        super::pod::ensure_infra(&ctx.paths, &spec)?;
+    }
     let containers = Containers::open(&ctx.paths)?;
     let watcher = if watch {
         Some(Watcher::spawn(&containers)?)
@@ -186,11 +221,27 @@ fn create_record_watched(
             }
         })
         .context("cannot create the container")?;
-    // Recorded: its anonymous volumes are the container's now (rm -v, --rm).
+    // Recorded: its anonymous volumes are the container's now (rm -v, --rm), and a pod
+    // made for it stays.
     anonymous.names.borrow_mut().clear();
+    std::mem::forget(fresh_pod);
     adopted?;
     crate::run::trace("container recorded");
     Ok((rec, watcher))
+}
+
+/// A pod `--pod new:NAME` made, removed again when the container is not recorded.
+struct FreshPod<'a> {
+    ctx: &'a Ctx,
+    pod: Option<crate::pod::Pod>,
+}
+
+impl Drop for FreshPod<'_> {
+    fn drop(&mut self) {
+        if let Some(pod) = &self.pod {
+            let _ = super::pod::remove_pod(self.ctx, pod, true, None);
+        }
+    }
 }
 
 /// The volumes `-v` names or creates while a container is being made; the anonymous ones

@@ -42,6 +42,8 @@ pub fn start(ctx: &Ctx, args: StartArgs) -> Result<u8> {
 }
 
 fn start_attached(ctx: &Ctx, rec: &Record, opts: &crate::run::StartOptions) -> Result<u8> {
+    // A pod's member needs its infra container running.
+    super::pod::ensure_infra(&ctx.paths, &rec.config.spec)?;
     let code = crate::run::start_container(&ctx.paths, rec, opts).map_err(|e| match e {
         crate::run::Error::Exec(c) => anyhow::Error::new(c),
         e => anyhow::Error::new(e),

@@ -71,7 +71,7 @@ fn is_running(rec: &Record) -> bool {
 
 /// docker stop: the container's stop signal, SIGKILL after `-t` (else its own timeout); the
 /// fallback to SIGKILL said on stderr as podman does.
-fn stop_one(rec: &Record, time: Option<u64>) -> Result<()> {
+pub(super) fn stop_one(rec: &Record, time: Option<u64>) -> Result<()> {
     let (plan, warning) = StopPlan::for_record(rec, time.map(Duration::from_secs));
     if let Some(w) = warning
         && status::observe(rec).status == Status::Running

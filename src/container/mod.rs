@@ -28,6 +28,7 @@
 //! (box was killed with SIGKILL and its cleanup could not run) is reported by
 //! [`State::effective_status`] as exited.
 mod names;
+pub use names::random_name;
 pub mod read;
 
 use std::collections::BTreeMap;

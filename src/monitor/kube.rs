@@ -48,6 +48,25 @@ fn cpu_quantity(cpus: f64) -> String {
 /// The Pod for `recs` as a JSON value (render it with `to_yaml`).
 pub fn pod(recs: &[Record], volumes_root: &Path) -> Value {
     let pod_name = format!("{}-pod", dns_label(recs[0].name()));
+    pod_named(&pod_name, &PodExtras::default(), recs, volumes_root)
+}
+
+/// What a box pod adds to its containers' Pod (see `crate::pod`).
+#[derive(Debug, Default)]
+pub struct PodExtras {
+    /// The host name its containers share, when they do.
+    pub hostname: Option<String>,
+    /// The pod's published ports (its infra container's), listed on the first container
+    /// as Kubernetes has no pod-level ports.
+    pub ports: Vec<crate::network::PortMapping>,
+    /// The pod uses the host's network.
+    pub host_network: bool,
+    pub labels: std::collections::BTreeMap<String, String>,
+}
+
+/// The Pod `name` for a box pod's containers `recs` (its infra container left out).
+pub fn pod_named(name: &str, extras: &PodExtras, recs: &[Record], volumes_root: &Path) -> Value {
+    let pod_name = dns_label(name);
     let mut volumes: Vec<Value> = Vec::new();
     let mut volume_names: BTreeSet<String> = BTreeSet::new();
     let mut containers = Vec::new();
@@ -76,10 +95,11 @@ pub fn pod(recs: &[Record], volumes_root: &Path) -> Value {
         if !spec.cwd.is_empty() && spec.cwd != "/" {
             c.insert("workingDir".into(), json!(spec.cwd));
         }
-        let ports: Vec<Value> = spec
-            .network
-            .clone()
-            .ports
+        let mut port_list = spec.network.ports.clone();
+        if containers.is_empty() {
+            port_list.extend(extras.ports.iter().cloned());
+        }
+        let ports: Vec<Value> = port_list
             .iter()
             .map(|p| {
                 let mut m = Map::new();
@@ -185,18 +205,26 @@ pub fn pod(recs: &[Record], volumes_root: &Path) -> Value {
     let mut spec = Map::new();
     spec.insert("containers".into(), json!(containers));
     spec.insert("restartPolicy".into(), json!(restart));
-    if recs.iter().any(|r| r.config.spec.host_network()) {
+    if extras.host_network || recs.iter().any(|r| r.config.spec.host_network()) {
         spec.insert("hostNetwork".into(), json!(true));
+    }
+    if let Some(h) = &extras.hostname {
+        spec.insert("hostname".into(), json!(h));
     }
     if !volumes.is_empty() {
         spec.insert("volumes".into(), json!(volumes));
+    }
+    let mut labels = Map::new();
+    labels.insert("app".into(), json!(pod_name));
+    for (k, v) in &extras.labels {
+        labels.insert(k.clone(), json!(v));
     }
     json!({
         "apiVersion": "v1",
         "kind": "Pod",
         "metadata": {
             "name": pod_name,
-            "labels": {"app": pod_name},
+            "labels": labels,
             "annotations": {"io.box.generated-by": "box generate kube"},
         },
         "spec": spec,

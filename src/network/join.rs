@@ -28,6 +28,10 @@ pub struct JoinTarget {
     pub userns: OwnedFd,
     /// `/proc/PID/ns/net`, opened.
     pub netns: OwnedFd,
+    /// `/proc/PID/ns/uts` and `/proc/PID/ns/ipc`, opened: a pod's members join those of
+    /// its infra container too.
+    pub utsns: OwnedFd,
+    pub ipcns: OwnedFd,
     /// The target's `userdata/hosts` and `userdata/resolv.conf`, to bind-mount as they are.
     pub hosts: PathBuf,
     pub resolv_conf: PathBuf,
@@ -89,6 +93,8 @@ pub fn join_target(paths: &Paths, name: &str) -> Result<JoinTarget, Error> {
     };
     let userns = open("user")?;
     let netns = open("net")?;
+    let utsns = open("uts")?;
+    let ipcns = open("ipc")?;
     // Still the same process now that the namespaces are held open.
     if !state.is_alive() {
         return Err(not_running());
@@ -99,6 +105,8 @@ pub fn join_target(paths: &Paths, name: &str) -> Result<JoinTarget, Error> {
         pid: Pid::from_raw(pid),
         userns,
         netns,
+        utsns,
+        ipcns,
         hosts: rec.userdata_dir().join("hosts"),
         resolv_conf: rec.userdata_dir().join("resolv.conf"),
         plan: rec.config.spec.network.clone(),

@@ -97,6 +97,9 @@ pub struct Join<'a> {
     pub userns: BorrowedFd<'a>,
     /// `None` when that container uses the host's network: then so does this one.
     pub netns: Option<BorrowedFd<'a>>,
+    /// A pod's infra container's uts and ipc namespaces, for its members (`--share`).
+    pub utsns: Option<BorrowedFd<'a>>,
+    pub ipcns: Option<BorrowedFd<'a>>,
 }
 
 /// What the parent does between the clone and the release.
@@ -149,6 +152,13 @@ pub fn create(launch: &Launch, maps: &IdMaps, hooks: &mut dyn Hooks) -> Result<C
             pid
         }
         Some(join) => {
+            // Joined uts and ipc namespaces replace new ones.
+            if join.utsns.is_some() {
+                flags &= !libc::CLONE_NEWUTS;
+            }
+            if join.ipcns.is_some() {
+                flags &= !libc::CLONE_NEWIPC;
+            }
             // SAFETY: single-threaded (checked above); the joiner never returns.
             let joiner = match unsafe { sys::clone_process(0) }.map_err(Error::Clone)? {
                 Forked::Child => {
@@ -269,6 +279,19 @@ fn joiner(launch: &Launch, maps: &IdMaps, join: Join, flags: libc::c_int, ch: &C
             format!("enter its network namespace: {}", e.desc()),
         );
     }
+    for (ns, flag, what) in [
+        (join.utsns, CloneFlags::CLONE_NEWUTS, "uts"),
+        (join.ipcns, CloneFlags::CLONE_NEWIPC, "ipc"),
+    ] {
+        if let Some(fd) = ns
+            && let Err(e) = setns(fd, flag)
+        {
+            fail(
+                e as i32,
+                format!("enter its {what} namespace: {}", e.desc()),
+            );
+        }
+    }
     // SAFETY: the joiner is single-threaded (a fork of single-threaded box).
     match unsafe { sys::clone_process(flags | libc::CLONE_PARENT) } {
         Ok(Forked::Child) => child(launch, maps, ch),
@@ -347,13 +370,20 @@ fn steps(l: &Launch, maps: &IdMaps, ch: &ChildEnd) -> Result<Infallible, (Step, 
     // host name, loopback up in a new network namespace.
     nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWCGROUP)
         .map_err(errno(Step::Namespaces, "unshare the cgroup namespace"))?;
-    nix::unistd::sethostname(l.hostname).map_err(errno(Step::Namespaces, "sethostname"))?;
+    // A pod's member that shares the infra's uts namespace keeps the pod's host name.
+    if l.join.is_none_or(|j| j.utsns.is_none()) {
+        nix::unistd::sethostname(l.hostname).map_err(errno(Step::Namespaces, "sethostname"))?;
+    }
     if !spec.host_network() && l.join.is_none() {
         crate::network::bring_up_loopback()
             .map_err(|e| (Step::Namespaces, Fail::new(libc::EPERM, e.to_string())))?;
     }
 
     super::trace("C3 cgroup namespace, hostname, loopback");
+    // A pod's infra container: box's pause program on an empty root, no image.
+    if spec.is_infra() {
+        return super::pause::run(l, ch);
+    }
     // C4. The image.
     rootfs::make_private().map_err(at(Step::Rootfs))?;
     let root = rootfs::mount_rootfs(spec, &l.layout).map_err(at(Step::Rootfs))?;

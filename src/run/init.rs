@@ -74,7 +74,7 @@ fn supervise_child(child: Pid) -> ! {
 /// Show as `title` in `ps` inside the container instead of box's host command line: the
 /// process name, and the argument area /proc/1/cmdline reads (overwritten in place, as
 /// setproctitle does; box's own arguments are not read again in this process).
-fn set_title(title: &str) {
+pub(super) fn set_title(title: &str) {
     let _ = nix::sys::prctl::set_name(&std::ffi::CString::new(title).unwrap_or_default());
     let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
         return;

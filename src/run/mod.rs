@@ -34,6 +34,7 @@ pub mod etc;
 mod exec;
 pub mod hooks;
 mod init;
+mod pause;
 pub mod rootfs;
 pub mod seccomp_profile;
 pub mod security;

@@ -132,6 +132,24 @@ pub fn mount_rootfs(spec: &Spec, layout: &Layout) -> Result<OwnedFd, Fail> {
     .ctx(|| format!("open {}", layout.merged.display()))
 }
 
+/// A pod's infra container (box's pause program needs no files): an empty, read-only
+/// tmpfs as its root on `layout.merged`; returns a descriptor of it.
+pub fn mount_empty_root(layout: &Layout) -> Result<OwnedFd, Fail> {
+    let root = new_fs(
+        "tmpfs",
+        &[("mode", "555"), ("size", "4k")],
+        RDONLY | NOSUID | NODEV | NOEXEC,
+    )?;
+    sys::move_mount_to_path(root.as_fd(), &layout.merged)
+        .ctx(|| format!("mount the empty root on {}", layout.merged.display()))?;
+    open(
+        &layout.merged,
+        OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .ctx(|| format!("open {}", layout.merged.display()))
+}
+
 fn relative<'a>(p: &'a Path, base: &Path) -> &'a Path {
     p.strip_prefix(base).unwrap_or(p)
 }

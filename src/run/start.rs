@@ -127,6 +127,16 @@ pub fn start_watched(
         join: joined.as_ref().map(|t| create::Join {
             userns: t.userns.as_fd(),
             netns: (!t.uses_host_network()).then(|| t.netns.as_fd()),
+            utsns: spec
+                .pod
+                .as_ref()
+                .is_some_and(|p| p.uts)
+                .then(|| t.utsns.as_fd()),
+            ipcns: spec
+                .pod
+                .as_ref()
+                .is_some_and(|p| p.ipc)
+                .then(|| t.ipcns.as_fd()),
         }),
     };
 

@@ -76,6 +76,26 @@ pub struct Spec {
     pub sdnotify: SdNotify,
     /// Honoured by the detached monitor.
     pub restart: RestartPolicy,
+    /// The pod the container belongs to (`--pod`), or the pod whose infra it is.
+    pub pod: Option<PodLink>,
+}
+
+/// A container's place in a pod (see `crate::pod`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PodLink {
+    /// The pod's id.
+    pub id: String,
+    /// This is the pod's infra container: box's pause program (run in-process, as
+    /// `--init` is, on an empty read-only root), holding the namespaces the pod shares.
+    #[serde(default)]
+    pub infra: bool,
+    /// A member joins the infra's uts namespace (its host name) ...
+    #[serde(default)]
+    pub uts: bool,
+    /// ... and its ipc namespace. The network is joined through the network mode
+    /// (`container:INFRA-ID`), which also gives the infra's user namespace.
+    #[serde(default)]
+    pub ipc: bool,
 }
 
 impl Spec {
@@ -86,6 +106,11 @@ impl Spec {
             crate::network::Mode::Container(name) => Some(name),
             _ => None,
         }
+    }
+
+    /// The pod's infra container (box's pause program, no image).
+    pub fn is_infra(&self) -> bool {
+        self.pod.as_ref().is_some_and(|p| p.infra)
     }
 
     /// Whether the container uses the host's network namespace.

@@ -10,6 +10,7 @@ pub(super) enum Kind {
     CpEndpoint,
     Images,
     Volumes,
+    Pods,
     /// Containers, images and volumes (narrowed by a `--type` typed before).
     AnyObject,
     /// `-v SRC:DEST`: volume names and host paths.
@@ -56,6 +57,7 @@ pub(super) fn classify(path: &[String], arg: &clap::Arg) -> Option<Kind> {
     let id = arg.get_id().as_str();
     if arg.is_positional() {
         return match (parent, leaf, value_name) {
+            (_, _, "POD") => Some(Kind::Pods),
             (_, _, "CONTAINER") if RUNNING_ONLY.contains(&leaf) => {
                 Some(Kind::Containers(Want::Running))
             }
@@ -76,6 +78,9 @@ pub(super) fn classify(path: &[String], arg: &clap::Arg) -> Option<Kind> {
     }
     match (leaf, id) {
         (_, "network") => Some(Kind::Network),
+        (_, "pod") if value_name == "POD" => Some(Kind::Pods),
+        ("logs", "container") => Some(Kind::Containers(Want::All)),
+        (_, "infra_image") => Some(Kind::Images),
         (_, "volume") => Some(Kind::VolumeSpec),
         (_, "signal" | "stop_signal") => Some(Kind::Signal),
         (_, "platform") => Some(Kind::Platform),
@@ -154,6 +159,7 @@ impl Kind {
             | Kind::CpEndpoint
             | Kind::Images
             | Kind::Volumes
+            | Kind::Pods
             | Kind::AnyObject
             | Kind::VolumeSpec
             | Kind::Network

@@ -80,6 +80,7 @@ impl Live {
             }
             Kind::Images => self.image_candidates(current),
             Kind::Volumes => volume_candidates(self.paths(), ""),
+            Kind::Pods => pod_candidates(self.paths()),
             Kind::AnyObject => {
                 let kind = self.typed.get().and_then(|t| t.kind.clone());
                 let mut v = Vec::new();
@@ -247,6 +248,19 @@ fn volume_candidates(paths: Option<&Paths>, suffix: &str) -> Vec<CompletionCandi
         .names()
         .into_iter()
         .map(|n| CompletionCandidate::new(format!("{n}{suffix}")).help(Some("volume".into())))
+        .collect()
+}
+
+/// Pod names (read without a lock, as `pod ps` does).
+fn pod_candidates(paths: Option<&Paths>) -> Vec<CompletionCandidate> {
+    let Some(paths) = paths else {
+        return Vec::new();
+    };
+    crate::pod::Pods::at(paths)
+        .list()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|p| CompletionCandidate::new(p.name).help(Some("pod".into())))
         .collect()
 }
 
