@@ -24,6 +24,8 @@
 //! - `spec`: what a container is (the typed `Spec` stored in its record); a leaf.
 //! - `run`: container creation (namespaces, rootfs, security) and supervision.
 //! - `container`: persistent container records and state.
+//! - `kube`: Kubernetes YAML (Pod, Deployment, ConfigMap, Secret, PersistentVolumeClaim)
+//!   read into a checked plan for `box kube play` (serde_yaml); `commands::kube` makes it.
 //! - `pod`: pod records (name, what is shared, the infra container's id); a pod's infra
 //!   container is a container record running box's pause program (`run::pause`).
 //! - `cgroup`: cgroup v2 detection, delegation and limits.
@@ -44,6 +46,7 @@ pub mod commands;
 pub mod container;
 pub mod driver;
 pub mod exit;
+pub mod kube;
 pub mod lock;
 pub mod monitor;
 pub mod network;

@@ -550,6 +550,12 @@ pub enum Command {
     /// Manage pods: containers sharing a network, host name and IPC
     #[command(subcommand)]
     Pod(super::args_pod::PodCommand),
+    /// Play Kubernetes YAML (pods, deployments, config maps, secrets, volume claims)
+    #[command(subcommand)]
+    Kube(super::args_kube::KubeCommand),
+    /// Play Kubernetes YAML (as box kube play)
+    #[command(subcommand)]
+    Play(super::args_kube::PlayCommand),
     /// Manage the store: prune, disk usage, consistency check
     #[command(subcommand)]
     System(SystemCommand),

@@ -21,6 +21,7 @@ pub mod image;
 pub mod info;
 pub mod inspect;
 pub mod internal;
+pub mod kube;
 pub mod login;
 pub mod logs;
 pub mod pause;
@@ -147,6 +148,8 @@ pub fn dispatch(ctx: &Ctx, command: Command) -> Result<u8> {
             }
         },
         Command::Pod(c) => pod::pod(ctx, c),
+        Command::Kube(c) => kube::kube(ctx, c),
+        Command::Play(crate::cli::args_kube::PlayCommand::Kube(a)) => kube::play(ctx, a),
         Command::Info(a) => info::info(ctx, a),
         Command::Generate(c) => match c {
             GenerateCommand::Systemd(a) => generate::systemd(ctx, a),

@@ -319,7 +319,7 @@ fn each_pod(
     }
 }
 
-fn start_pod(ctx: &Ctx, c: &Containers, pod: &Pod) -> Result<()> {
+pub(super) fn start_pod(ctx: &Ctx, c: &Containers, pod: &Pod) -> Result<()> {
     for rec in crate::pod::members(c, pod)? {
         if status::observe(&rec).status == Status::Running {
             continue;
@@ -418,6 +418,15 @@ pub fn remove_pod(ctx: &Ctx, pod: &Pod, force: bool, time: Option<u64>) -> Resul
         super::rm::remove_container(ctx, &c, rec, how)?;
     }
     pods.remove_locked(pod)?;
+    // The pod's ports are free once its helper has gone (it is killed, not waited for):
+    // a pod made again right away (kube play --replace) needs them.
+    if let Some(infra) = members.iter().find(|r| r.config.spec.is_infra()) {
+        let plan = &infra.config.spec.network;
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while !plan.ports_released() && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
     Ok(())
 }
 

@@ -74,7 +74,11 @@ pub fn pod_named(name: &str, extras: &PodExtras, recs: &[Record], volumes_root: 
     for rec in recs {
         let spec = &rec.config.spec;
         let mut c = Map::new();
-        c.insert("name".into(), json!(dns_label(rec.name())));
+        // A container `kube play` made is named `<pod>-<name>`: back to `<name>`, so the
+        // YAML plays again as the same app.
+        let prefix = format!("{name}-");
+        let cname = rec.name().strip_prefix(&prefix).unwrap_or(rec.name());
+        c.insert("name".into(), json!(dns_label(cname)));
         c.insert("image".into(), json!(rec.config.image_name));
         if let Some((first, rest)) = spec.args.split_first() {
             c.insert("command".into(), json!([first]));

@@ -269,6 +269,13 @@ impl Plan {
         Ok(Plan { mode, ports })
     }
 
+    /// Whether every host port of the plan can be bound again (its helper is gone).
+    pub fn ports_released(&self) -> bool {
+        self.ports
+            .iter()
+            .all(|p| ports::port_is_free(p.host_ip, p.host_port, std::slice::from_ref(&p.protocol)))
+    }
+
     /// The host as the container reaches it (`host.containers.internal`): pasta maps the
     /// gateway address to the host, slirp4netns 10.0.2.2; with `host` the loopback.
     pub fn host_address(&self) -> Option<IpAddr> {

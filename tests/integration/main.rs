@@ -20,6 +20,7 @@ mod hostile_container;
 mod hostile_run;
 mod hostile_store;
 mod hostile_unpack;
+mod kube;
 mod lifecycle;
 mod lock;
 mod network;
