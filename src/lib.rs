@@ -26,6 +26,8 @@
 //! - `container`: persistent container records and state.
 //! - `kube`: Kubernetes YAML (Pod, Deployment, ConfigMap, Secret, PersistentVolumeClaim)
 //!   read into a checked plan for `box kube play` (serde_yaml); `commands::kube` makes it.
+//! - `usernet`: user networks' records (`box network ...`), in netavark's network format;
+//!   containers cannot join them yet.
 //! - `pod`: pod records (name, what is shared, the infra container's id); a pod's infra
 //!   container is a container record running box's pause program (`run::pause`).
 //! - `cgroup`: cgroup v2 detection, delegation and limits.
@@ -59,5 +61,6 @@ pub mod storage;
 pub mod systemd;
 pub mod template;
 pub mod units;
+pub mod usernet;
 pub mod userns;
 pub mod volume;

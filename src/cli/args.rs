@@ -547,6 +547,9 @@ pub enum Command {
     /// Manage named volumes
     #[command(subcommand)]
     Volume(VolumeCommand),
+    /// Manage user networks (records; containers cannot join them yet)
+    #[command(subcommand)]
+    Network(super::args_network::NetworkCommand),
     /// Manage pods: containers sharing a network, host name and IPC
     #[command(subcommand)]
     Pod(super::args_pod::PodCommand),
@@ -825,8 +828,10 @@ fn parse_network(s: &str) -> Result<String, String> {
             Ok(s.into())
         }
         _ if s.strip_prefix("container:").is_some_and(|n| !n.is_empty()) => Ok(s.into()),
+        // A user network's name (checked against the records at create).
+        _ if crate::container::is_docker_name(s, 253) => Ok(s.into()),
         _ => Err(format!(
-            "unknown network mode {s:?}: use default, pasta, slirp4netns, none, host or container:NAME"
+            "unknown network mode {s:?}: use default, pasta, slirp4netns, none, host, container:NAME or a network's name"
         )),
     }
 }
@@ -1856,6 +1861,8 @@ mod tests {
         assert!(parse_network("none").is_ok());
         assert!(parse_network("container:web").is_ok());
         assert!(parse_network("container:").is_err());
-        assert!(parse_network("bogus").is_err());
+        // A name: a user network, checked against the records at create.
+        assert!(parse_network("backend").is_ok());
+        assert!(parse_network("no such").is_err());
     }
 }

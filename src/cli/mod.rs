@@ -1,6 +1,7 @@
 //! Parse → dispatch. Each command's behaviour lives in `crate::commands`.
 pub mod args;
 pub mod args_kube;
+pub mod args_network;
 pub mod args_pod;
 pub mod complete;
 

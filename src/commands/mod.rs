@@ -24,6 +24,7 @@ pub mod internal;
 pub mod kube;
 pub mod login;
 pub mod logs;
+pub mod network;
 pub mod pause;
 pub mod pod;
 pub mod port;
@@ -148,6 +149,7 @@ pub fn dispatch(ctx: &Ctx, command: Command) -> Result<u8> {
             }
         },
         Command::Pod(c) => pod::pod(ctx, c),
+        Command::Network(c) => network::network(ctx, c),
         Command::Kube(c) => kube::kube(ctx, c),
         Command::Play(crate::cli::args_kube::PlayCommand::Kube(a)) => kube::play(ctx, a),
         Command::Info(a) => info::info(ctx, a),

@@ -69,6 +69,7 @@ pub fn create_pod(ctx: &Ctx, new: &NewPod) -> Result<Pod> {
     {
         bail!("invalid --network {n:?} for a pod: use default, pasta, slirp4netns, none or host");
     }
+    super::network::check_run_network(ctx, new.network)?;
     // The plan first: a bad or taken port fails before anything is recorded.
     let plan = if new.infra {
         Some(crate::network::Plan::new(

@@ -100,6 +100,7 @@ fn create_record_watched(
     let exposed: Vec<String> = image_config
         .and_then(|c| c.exposed_ports().clone())
         .unwrap_or_default();
+    super::network::check_run_network(ctx, opts.network.as_deref())?;
     // --pod: the pod (made now for new:NAME) gives the network, uts and ipc to join.
     let joining = match &opts.pod {
         Some(arg) => Some(super::pod::joining(ctx, opts, arg)?),

@@ -35,3 +35,4 @@ mod registry;
 mod run;
 mod smoke;
 mod storage;
+mod user_network;

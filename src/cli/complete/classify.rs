@@ -11,6 +11,7 @@ pub(super) enum Kind {
     Images,
     Volumes,
     Pods,
+    UserNetworks,
     /// Containers, images and volumes (narrowed by a `--type` typed before).
     AnyObject,
     /// `-v SRC:DEST`: volume names and host paths.
@@ -58,6 +59,7 @@ pub(super) fn classify(path: &[String], arg: &clap::Arg) -> Option<Kind> {
     if arg.is_positional() {
         return match (parent, leaf, value_name) {
             (_, _, "POD") => Some(Kind::Pods),
+            (_, _, "NETWORK") => Some(Kind::UserNetworks),
             (_, _, "CONTAINER") if RUNNING_ONLY.contains(&leaf) => {
                 Some(Kind::Containers(Want::Running))
             }
@@ -160,6 +162,7 @@ impl Kind {
             | Kind::Images
             | Kind::Volumes
             | Kind::Pods
+            | Kind::UserNetworks
             | Kind::AnyObject
             | Kind::VolumeSpec
             | Kind::Network
@@ -243,6 +246,7 @@ mod tests {
     /// the container): everything else that takes a value must complete.
     const FREE_FORM: &[&str] = &[
         "BYTES",
+        "CIDR",
         "CMD",
         "COMMAND",
         "DEST[:OPTS]",

@@ -81,6 +81,13 @@ impl Live {
             Kind::Images => self.image_candidates(current),
             Kind::Volumes => volume_candidates(self.paths(), ""),
             Kind::Pods => pod_candidates(self.paths()),
+            Kind::UserNetworks => self
+                .paths()
+                .and_then(|p| crate::usernet::Networks::at(p).list().ok())
+                .unwrap_or_default()
+                .into_iter()
+                .map(|n| CompletionCandidate::new(n.name).help(Some("network".into())))
+                .collect(),
             Kind::AnyObject => {
                 let kind = self.typed.get().and_then(|t| t.kind.clone());
                 let mut v = Vec::new();

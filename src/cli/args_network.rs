@@ -1,0 +1,114 @@
+//! `box network ...`: the clap definitions (declared apart from `args.rs`; `Command::Network`
+//! is the line there).
+use clap::{Args, Subcommand};
+
+const EX_NETWORK: &str = "\
+Examples:
+  # A network with the first free 10.89.N.0/24 subnet
+  box network create backend
+  # With a subnet and gateway of your own, no route outside
+  box network create --subnet 10.90.0.0/24 --gateway 10.90.0.254 --internal private-net
+  box network ls
+  box network rm backend";
+
+#[derive(Debug, Subcommand)]
+#[command(after_help = EX_NETWORK)]
+pub enum NetworkCommand {
+    /// Create a network (records only so far: containers cannot join one yet)
+    Create(NetworkCreateArgs),
+    /// List networks
+    #[command(visible_alias = "list")]
+    Ls(NetworkLsArgs),
+    /// Show networks as JSON
+    Inspect(NetworkInspectArgs),
+    /// Remove networks
+    #[command(visible_alias = "remove")]
+    Rm(NetworkRmArgs),
+    /// Remove every network no container uses
+    Prune(NetworkPruneArgs),
+    /// Exit 0 when a network exists, 1 when it does not
+    Exists(NetworkExistsArgs),
+    /// Connect a container to a network (not supported yet)
+    Connect(NetworkConnectArgs),
+    /// Disconnect a container from a network (not supported yet)
+    Disconnect(NetworkConnectArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct NetworkCreateArgs {
+    /// Driver: only bridge
+    #[arg(short, long, value_name = "DRIVER", value_parser = ["bridge"])]
+    pub driver: Option<String>,
+    /// IPv4 subnet in CIDR form [default: the first free 10.89.N.0/24]
+    #[arg(long, value_name = "CIDR")]
+    pub subnet: Option<String>,
+    /// Gateway address [default: the subnet's first address]
+    #[arg(long, value_name = "IP")]
+    pub gateway: Option<String>,
+    /// No route outside the network
+    #[arg(long)]
+    pub internal: bool,
+    /// Set metadata on the network: KEY=VALUE
+    #[arg(long, value_name = "KEY=VALUE")]
+    pub label: Vec<String>,
+    /// Name of the network [default: boxN]
+    #[arg(value_name = "NAME")]
+    pub name: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct NetworkLsArgs {
+    /// Print only names
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// Output format: table, json, or a Go template like '{{.Name}} {{.Subnets}}'
+    #[arg(long, value_name = "FORMAT")]
+    pub format: Option<String>,
+    /// Filter: name=NAME, id=ID, label=K[=V], driver=bridge
+    #[arg(short, long, value_name = "KEY=VALUE")]
+    pub filter: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct NetworkInspectArgs {
+    /// Go template applied to each network, e.g. '{{.Name}}'
+    #[arg(short, long, value_name = "TEMPLATE")]
+    pub format: Option<String>,
+    /// Networks (name or id)
+    #[arg(value_name = "NETWORK", required = true)]
+    pub networks: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct NetworkRmArgs {
+    /// Also remove the containers that use it
+    #[arg(short, long)]
+    pub force: bool,
+    /// Networks (name or id)
+    #[arg(value_name = "NETWORK", required = true)]
+    pub networks: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct NetworkPruneArgs {
+    /// Do not ask for confirmation (needed when stdin is not a terminal)
+    #[arg(short, long)]
+    pub force: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct NetworkExistsArgs {
+    /// Network (name or id)
+    #[arg(value_name = "NETWORK")]
+    pub network: String,
+}
+
+#[derive(Debug, Args)]
+pub struct NetworkConnectArgs {
+    /// Network (name or id)
+    #[arg(value_name = "NETWORK")]
+    pub network: String,
+    /// Container (name or id)
+    #[arg(value_name = "CONTAINER")]
+    pub container: String,
+}

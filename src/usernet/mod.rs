@@ -1,0 +1,412 @@
+//! User networks (`box network create|ls|inspect|rm|prune|exists`): records only, so far.
+//!
+//! A network is stored as `<data>/networks/<name>.json` in netavark's own network format
+//! (the `network_info` netavark's `setup` reads, and what `podman network inspect` prints),
+//! so the plumbing that will run containers on it can hand the record to netavark as is.
+//! Subnets are IPv4; each network gets its own bridge interface name (`box<N>`) and, when
+//! none is given, the first free `10.89.<N>.0/24`; overlapping subnets are refused.
+//!
+//! Not done yet: attaching containers (`run --network NAME`, `network connect`) — the shared
+//! rootless network namespace with netavark and aardvark-dns. Those commands say so.
+use std::collections::BTreeMap;
+use std::fs;
+use std::io;
+use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::paths::Paths;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("no such network: {0}")]
+    NotFound(String),
+    #[error("network {0} exists already: choose another name or remove it (box network rm {0})")]
+    Exists(String),
+    #[error(
+        "invalid network name {0:?}: use letters, digits, '_', '.' and '-', starting with a letter or digit, at least 2 characters"
+    )]
+    BadName(String),
+    #[error(
+        "network name {0:?} is reserved for a network mode (--network {0}): choose another name"
+    )]
+    Reserved(String),
+    #[error("invalid --subnet {0:?}: {1}")]
+    BadSubnet(String, String),
+    #[error("invalid --gateway {0:?}: {1}")]
+    BadGateway(String, String),
+    #[error("--subnet {subnet} overlaps network {other}'s subnet {theirs}: choose another subnet")]
+    Overlap {
+        subnet: String,
+        other: String,
+        theirs: String,
+    },
+    #[error("no free 10.89.N.0/24 subnet left: give --subnet")]
+    NoSubnet,
+    #[error("driver {0:?} is not supported: box networks use the bridge driver")]
+    Driver(String),
+    #[error("cannot {what} {path}: {source}")]
+    Io {
+        what: &'static str,
+        path: PathBuf,
+        source: io::Error,
+    },
+    #[error("corrupt network record {path}: {source} (remove the file)")]
+    Corrupt {
+        path: PathBuf,
+        source: serde_json::Error,
+    },
+    #[error(transparent)]
+    Lock(#[from] crate::lock::Error),
+}
+
+fn io_err<'a>(what: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> Error + 'a {
+    move |source| Error::Io {
+        what,
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// Names `--network` gives other meanings.
+const RESERVED: &[&str] = &[
+    "default",
+    "private",
+    "bridge",
+    "pasta",
+    "slirp4netns",
+    "none",
+    "host",
+    "podman",
+];
+
+/// One subnet of a network.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Subnet {
+    pub subnet: String,
+    pub gateway: String,
+}
+
+/// netavark's IPAM options: box allocates the addresses (`host-local`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Ipam {
+    pub driver: String,
+}
+
+/// A network, in netavark's format.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Network {
+    pub name: String,
+    pub id: String,
+    pub driver: String,
+    pub network_interface: String,
+    pub created: String,
+    pub subnets: Vec<Subnet>,
+    pub ipv6_enabled: bool,
+    pub internal: bool,
+    pub dns_enabled: bool,
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+    pub ipam_options: Ipam,
+}
+
+/// What `network create` asks for.
+#[derive(Debug, Default)]
+pub struct NewNetwork {
+    pub name: Option<String>,
+    pub driver: Option<String>,
+    pub subnet: Option<String>,
+    pub gateway: Option<String>,
+    pub internal: bool,
+    pub labels: BTreeMap<String, String>,
+}
+
+/// An IPv4 CIDR: network address and prefix length.
+fn parse_cidr(s: &str) -> Result<(Ipv4Addr, u8), Error> {
+    let bad = |why: &str| Error::BadSubnet(s.to_string(), why.to_string());
+    let (ip, len) = s
+        .split_once('/')
+        .ok_or_else(|| bad("use an IPv4 CIDR such as 10.90.0.0/24"))?;
+    let ip: Ipv4Addr = ip
+        .parse()
+        .map_err(|_| bad("use an IPv4 CIDR such as 10.90.0.0/24 (IPv6 is not supported)"))?;
+    let len: u8 = len
+        .parse()
+        .map_err(|_| bad("the prefix length is not a number"))?;
+    if !(8..=30).contains(&len) {
+        return Err(bad("the prefix length must be between 8 and 30"));
+    }
+    let mask = mask(len);
+    if u32::from(ip) & !mask != 0 {
+        return Err(bad(&format!(
+            "host bits are set: did you mean {}/{len}?",
+            Ipv4Addr::from(u32::from(ip) & mask)
+        )));
+    }
+    Ok((ip, len))
+}
+
+fn mask(len: u8) -> u32 {
+    if len == 0 { 0 } else { u32::MAX << (32 - len) }
+}
+
+fn overlaps(a: (Ipv4Addr, u8), b: (Ipv4Addr, u8)) -> bool {
+    let m = mask(a.1.min(b.1));
+    u32::from(a.0) & m == u32::from(b.0) & m
+}
+
+/// The per-user set of networks.
+pub struct Networks {
+    root: PathBuf,
+}
+
+impl Networks {
+    /// `<data>/networks` (created on the first write).
+    pub fn at(paths: &Paths) -> Networks {
+        Networks {
+            root: paths.data.join("networks"),
+        }
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.root.join(format!("{name}.json"))
+    }
+
+    fn lock(&self) -> Result<crate::lock::FileLock, Error> {
+        fs::create_dir_all(&self.root).map_err(io_err("create", &self.root))?;
+        Ok(crate::lock::FileLock::acquire(
+            &self.root.join(".lock"),
+            crate::lock::Mode::Exclusive,
+            crate::lock::default_timeout(),
+        )?)
+    }
+
+    /// Every network, by name.
+    pub fn list(&self) -> Result<Vec<Network>, Error> {
+        let entries = match fs::read_dir(&self.root) {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+            r => r.map_err(io_err("read", &self.root))?,
+        };
+        let mut out = Vec::new();
+        for e in entries {
+            let e = e.map_err(io_err("read", &self.root))?;
+            let name = e.file_name().to_string_lossy().into_owned();
+            if let Some(n) = name.strip_suffix(".json")
+                && !n.starts_with('.')
+            {
+                out.push(self.get(n)?);
+            }
+        }
+        out.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(out)
+    }
+
+    /// A network by name or id prefix.
+    pub fn get(&self, name: &str) -> Result<Network, Error> {
+        if crate::container::is_docker_name(name, 253) {
+            let path = self.path(name);
+            match fs::read(&path) {
+                Ok(b) => {
+                    return serde_json::from_slice(&b)
+                        .map_err(|source| Error::Corrupt { path, source });
+                }
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => return Err(io_err("read", &path)(e)),
+            }
+        }
+        if name.len() >= 3 && name.bytes().all(|b| b.is_ascii_hexdigit()) {
+            let found: Vec<Network> = self
+                .list()?
+                .into_iter()
+                .filter(|n| n.id.starts_with(name))
+                .collect();
+            if let [one] = found.as_slice() {
+                return Ok(one.clone());
+            }
+        }
+        Err(Error::NotFound(name.to_string()))
+    }
+
+    /// Create a network; nothing is written when anything is wrong.
+    pub fn create(&self, new: &NewNetwork) -> Result<Network, Error> {
+        if let Some(d) = &new.driver
+            && d != "bridge"
+        {
+            return Err(Error::Driver(d.clone()));
+        }
+        let _lock = self.lock()?;
+        let existing = self.list()?;
+        let name = match &new.name {
+            Some(n) => {
+                if RESERVED.contains(&n.as_str()) {
+                    return Err(Error::Reserved(n.clone()));
+                }
+                if !crate::container::is_docker_name(n, 253) {
+                    return Err(Error::BadName(n.clone()));
+                }
+                if existing.iter().any(|e| &e.name == n) {
+                    return Err(Error::Exists(n.clone()));
+                }
+                n.clone()
+            }
+            None => (0..)
+                .map(|i| format!("box{i}"))
+                .find(|n| !existing.iter().any(|e| &e.name == n))
+                .expect("a free name"),
+        };
+        let theirs: Vec<(&Network, (Ipv4Addr, u8))> = existing
+            .iter()
+            .flat_map(|n| {
+                n.subnets
+                    .iter()
+                    .filter_map(move |s| parse_cidr(&s.subnet).ok().map(|c| (n, c)))
+            })
+            .collect();
+        let (net, len) = match &new.subnet {
+            Some(s) => {
+                let c = parse_cidr(s)?;
+                if let Some((other, t)) = theirs.iter().find(|(_, t)| overlaps(c, *t)) {
+                    return Err(Error::Overlap {
+                        subnet: s.clone(),
+                        other: other.name.clone(),
+                        theirs: format!("{}/{}", t.0, t.1),
+                    });
+                }
+                c
+            }
+            None => (0..=255u8)
+                .map(|n| (Ipv4Addr::new(10, 89, n, 0), 24))
+                .find(|c| !theirs.iter().any(|(_, t)| overlaps(*c, *t)))
+                .ok_or(Error::NoSubnet)?,
+        };
+        let first = Ipv4Addr::from(u32::from(net) + 1);
+        let gateway = match &new.gateway {
+            Some(g) => {
+                let ip: Ipv4Addr = g
+                    .parse()
+                    .map_err(|_| Error::BadGateway(g.clone(), "not an IPv4 address".into()))?;
+                let host = u32::from(ip) & !mask(len);
+                if !overlaps((ip, 32), (net, len)) || host == 0 || host == !mask(len) {
+                    return Err(Error::BadGateway(
+                        g.clone(),
+                        format!("not a host address of {net}/{len}"),
+                    ));
+                }
+                ip
+            }
+            None => first,
+        };
+        let iface = (0..)
+            .map(|i| format!("box{i}"))
+            .find(|i| !existing.iter().any(|e| &e.network_interface == i))
+            .expect("a free interface name");
+        let network = Network {
+            name: name.clone(),
+            id: crate::container::random_id(),
+            driver: "bridge".into(),
+            network_interface: iface,
+            created: crate::units::now_rfc3339(),
+            subnets: vec![Subnet {
+                subnet: format!("{net}/{len}"),
+                gateway: gateway.to_string(),
+            }],
+            ipv6_enabled: false,
+            internal: new.internal,
+            dns_enabled: true,
+            labels: new.labels.clone(),
+            ipam_options: Ipam {
+                driver: "host-local".into(),
+            },
+        };
+        let bytes = serde_json::to_vec_pretty(&network).expect("network serializes");
+        write_atomic(&self.path(&name), &bytes)?;
+        Ok(network)
+    }
+
+    /// Remove a network's record (whether containers use it is the caller's question).
+    pub fn remove(&self, name: &str) -> Result<(), Error> {
+        let _lock = self.lock()?;
+        let net = self.get(name)?;
+        let path = self.path(&net.name);
+        fs::remove_file(&path).map_err(io_err("remove", &path))
+    }
+}
+
+fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), Error> {
+    let tmp = path.with_extension(format!("tmp-{}", std::process::id()));
+    fs::write(&tmp, bytes)
+        .and_then(|()| fs::rename(&tmp, path))
+        .map_err(|e| {
+            let _ = fs::remove_file(&tmp);
+            io_err("write", path)(e)
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn nets() -> (tempfile::TempDir, Networks) {
+        let d = tempfile::tempdir().unwrap();
+        let n = Networks {
+            root: d.path().join("networks"),
+        };
+        (d, n)
+    }
+
+    #[test]
+    fn subnets_are_picked_and_checked() {
+        let (_d, n) = nets();
+        let a = n.create(&NewNetwork::default()).unwrap();
+        assert_eq!(a.name, "box0");
+        assert_eq!(a.subnets[0].subnet, "10.89.0.0/24");
+        assert_eq!(a.subnets[0].gateway, "10.89.0.1");
+        let b = n
+            .create(&NewNetwork {
+                name: Some("web".into()),
+                ..Default::default()
+            })
+            .unwrap();
+        assert_eq!(b.subnets[0].subnet, "10.89.1.0/24");
+        assert_eq!(b.network_interface, "box1");
+        let e = n
+            .create(&NewNetwork {
+                name: Some("x1".into()),
+                subnet: Some("10.89.0.0/16".into()),
+                ..Default::default()
+            })
+            .unwrap_err();
+        assert!(matches!(e, Error::Overlap { .. }), "{e}");
+        assert!(matches!(
+            n.create(&NewNetwork {
+                name: Some("web".into()),
+                ..Default::default()
+            }),
+            Err(Error::Exists(_))
+        ));
+        for bad in ["10.0.0.1/24", "10.0.0.0", "fd00::/64", "10.0.0.0/33"] {
+            assert!(parse_cidr(bad).is_err(), "{bad}");
+        }
+        let g = n.create(&NewNetwork {
+            name: Some("g".into()),
+            subnet: Some("192.168.50.0/24".into()),
+            gateway: Some("192.168.51.1".into()),
+            ..Default::default()
+        });
+        assert!(matches!(
+            g,
+            Err(Error::BadName(_)) | Err(Error::BadGateway(..))
+        ));
+        assert!(matches!(
+            n.create(&NewNetwork {
+                name: Some("host".into()),
+                ..Default::default()
+            }),
+            Err(Error::Reserved(_))
+        ));
+        assert_eq!(n.get(&b.id[..12]).unwrap().name, "web");
+        n.remove("web").unwrap();
+        assert!(matches!(n.get("web"), Err(Error::NotFound(_))));
+    }
+}
