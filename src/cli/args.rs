@@ -547,7 +547,7 @@ pub enum Command {
     /// Manage named volumes
     #[command(subcommand)]
     Volume(VolumeCommand),
-    /// Manage user networks (records; containers cannot join them yet)
+    /// Manage user networks: containers on one reach each other by name
     #[command(subcommand)]
     Network(super::args_network::NetworkCommand),
     /// Manage pods: containers sharing a network, host name and IPC
@@ -732,7 +732,7 @@ pub struct ContainerOpts {
     /// User namespace: auto (subuid ranges), keep-id (your uid maps to itself), single (only your uid)
     #[arg(long, value_name = "MODE", value_parser = ["auto", "keep-id", "single"], default_value = "auto")]
     pub userns: String,
-    /// Network: default, pasta, slirp4netns, none, host or container:NAME
+    /// Network: default, pasta, slirp4netns, none, host, container:NAME or a user network's name
     #[arg(long = "network", visible_alias = "net", value_name = "MODE", value_parser = parse_network)]
     pub network: Option<String>,
     /// Publish a container port: [HOSTIP:][HOSTPORT:]CPORT[/PROTO]

@@ -8,13 +8,16 @@ Examples:
   box network create backend
   # With a subnet and gateway of your own, no route outside
   box network create --subnet 10.90.0.0/24 --gateway 10.90.0.254 --internal private-net
+  # Two containers that reach each other by name
+  box run -d --network backend --name db alpine nc -lk -p 6379 -e echo PONG
+  box run --rm --network backend alpine nc db 6379
   box network ls
   box network rm backend";
 
 #[derive(Debug, Subcommand)]
 #[command(after_help = EX_NETWORK)]
 pub enum NetworkCommand {
-    /// Create a network (records only so far: containers cannot join one yet)
+    /// Create a network: its containers reach each other by name (run --network NAME)
     Create(NetworkCreateArgs),
     /// List networks
     #[command(visible_alias = "list")]
@@ -28,7 +31,7 @@ pub enum NetworkCommand {
     Prune(NetworkPruneArgs),
     /// Exit 0 when a network exists, 1 when it does not
     Exists(NetworkExistsArgs),
-    /// Connect a container to a network (not supported yet)
+    /// Connect an existing container to a network (not supported yet)
     Connect(NetworkConnectArgs),
     /// Disconnect a container from a network (not supported yet)
     Disconnect(NetworkConnectArgs),

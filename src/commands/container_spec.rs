@@ -129,6 +129,7 @@ pub fn build(
         sdnotify: opts.sdnotify.into(),
         restart: RestartPolicy::parse(&opts.restart)?,
         pod: None,
+        networks: Vec::new(),
     })
 }
 

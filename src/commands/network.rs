@@ -1,5 +1,7 @@
-//! `box network ...`: user networks' records (`crate::usernet`). Containers cannot join a
-//! user network yet: `run --network NAME`, `network connect` and `disconnect` say so.
+//! `box network ...` (records in `crate::usernet`), and what `run --network NAME` needs: the
+//! holder of the shared namespace started before a container on a user network and
+//! removed after the last one. `network connect|disconnect` of an existing container is not
+//! supported yet and says so.
 use std::io::Write;
 
 use anyhow::{Context, Result, bail};
@@ -26,18 +28,33 @@ pub fn network(ctx: &Ctx, command: NetworkCommand) -> Result<u8> {
     }
 }
 
-/// The one refusal for containers on user networks.
+/// The refusal of `network connect|disconnect`.
 pub fn joining_not_supported(name: &str) -> anyhow::Error {
     anyhow::anyhow!(
-        "network {name}: containers cannot join user networks yet (box keeps their records only); use a pod (box pod create, run --pod) for containers that talk over localhost"
+        "network {name}: connecting or disconnecting an existing container is not supported yet: create the container with --network {name}"
     )
 }
 
-/// `run/create --network NAME` with a NAME that is no network mode: a user network, which
-/// cannot be joined yet, or nothing at all.
-pub fn check_run_network(ctx: &Ctx, network: Option<&str>) -> Result<()> {
-    let Some(n) = network else { return Ok(()) };
-    let modes = [
+/// `run/create --network NAME`: the user network NAME (None for a network mode).
+pub fn user_network(ctx: &Ctx, network: Option<&str>) -> Result<Option<String>> {
+    let Some(n) = network else { return Ok(None) };
+    if is_mode(n) {
+        return Ok(None);
+    }
+    match Networks::at(&ctx.paths).get(n) {
+        Ok(net) => {
+            crate::usernet::check_tools()?;
+            Ok(Some(net.name))
+        }
+        Err(crate::usernet::Error::NotFound(_)) => bail!(
+            "unknown network {n:?}: use default, pasta, slirp4netns, none, host, container:NAME or a network (box network ls)"
+        ),
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn is_mode(n: &str) -> bool {
+    [
         "default",
         "private",
         "bridge",
@@ -45,17 +62,85 @@ pub fn check_run_network(ctx: &Ctx, network: Option<&str>) -> Result<()> {
         "slirp4netns",
         "none",
         "host",
-    ];
-    if modes.contains(&n) || n.starts_with("container:") {
+    ]
+    .contains(&n)
+        || n.starts_with("container:")
+}
+
+/// Before a container on user networks starts: the holder of the shared network namespace
+/// runs (created and started now if not).
+pub fn ensure_holder(ctx: &Ctx, spec: &crate::spec::Spec) -> Result<()> {
+    if spec.networks.is_empty() {
         return Ok(());
     }
-    match Networks::at(&ctx.paths).get(n) {
-        Ok(net) => Err(joining_not_supported(&net.name)),
-        Err(crate::usernet::Error::NotFound(_)) => bail!(
-            "unknown network {n:?}: use default, pasta, slirp4netns, none, host, container:NAME or a network (box network ls)"
-        ),
-        Err(e) => Err(e.into()),
+    let _lock = crate::usernet::holder_lock(&ctx.paths)?;
+    let c = super::containers(ctx)?;
+    let rec = match c.find(crate::usernet::HOLDER) {
+        Ok(rec) => rec,
+        Err(crate::container::Error::NotFound(_)) => {
+            let plan = crate::network::Plan::new(&crate::network::Opts::default(), &[])?;
+            super::pod::create_holder(&c, crate::usernet::HOLDER, plan)?
+        }
+        Err(e) => return Err(e.into()),
+    };
+    if crate::monitor::status::observe(&rec).status != crate::container::Status::Running {
+        crate::monitor::start_detached(&ctx.paths, &rec)
+            .context("cannot start the holder of the user networks' namespace")?;
     }
+    Ok(())
+}
+
+/// The holder's name when it exists with no container on a user network running.
+pub fn idle_holder(ctx: &Ctx) -> Option<String> {
+    let c = super::containers(ctx).ok()?;
+    let rec = c.find(crate::usernet::HOLDER).ok()?;
+    (crate::usernet::leases_in_use(&ctx.paths) == 0).then(|| rec.name().to_string())
+}
+
+/// `system check --repair`: an idle holder goes.
+pub fn stop_idle_holder(ctx: &Ctx) -> Result<()> {
+    release(ctx)
+}
+
+/// After a container on user networks exited: with no container left on any, the holder
+/// goes (stopped and removed).
+pub fn release_holder(ctx: &Ctx, spec: &crate::spec::Spec) -> Result<()> {
+    if spec.networks.is_empty() {
+        return Ok(());
+    }
+    release(ctx)
+}
+
+fn release(ctx: &Ctx) -> Result<()> {
+    let _lock = crate::usernet::holder_lock(&ctx.paths)?;
+    if crate::usernet::leases_in_use(&ctx.paths) > 0 {
+        return Ok(());
+    }
+    let c = super::containers(ctx)?;
+    if let Ok(rec) = c.find(crate::usernet::HOLDER) {
+        super::rm::remove_container(
+            ctx,
+            &c,
+            &rec,
+            super::rm::Removal {
+                force: true,
+                time: Some(2),
+                volumes: false,
+            },
+        )?;
+        crate::usernet::stop_dns(&ctx.paths);
+    }
+    Ok(())
+}
+
+/// `pod create --network NAME`: a pod on a user network is not supported yet.
+pub fn check_pod_network(ctx: &Ctx, network: Option<&str>) -> Result<()> {
+    if let Some(n) = user_network(ctx, network)? {
+        bail!(
+            "--network {n}: pods on user networks are not supported yet; use default, pasta, slirp4netns, none or host"
+        );
+    }
+    Ok(())
 }
 
 fn not_yet(ctx: &Ctx, a: &NetworkConnectArgs) -> Result<u8> {
@@ -185,11 +270,45 @@ fn inspect(ctx: &Ctx, a: NetworkInspectArgs) -> Result<u8> {
     Ok(0)
 }
 
+/// The containers on network `name`.
+fn users(ctx: &Ctx, name: &str) -> Result<Vec<crate::container::Record>> {
+    Ok(super::containers(ctx)?
+        .list()?
+        .into_iter()
+        .filter(|r| r.config.spec.networks.iter().any(|n| n == name))
+        .collect())
+}
+
 fn rm(ctx: &Ctx, a: NetworkRmArgs) -> Result<u8> {
     let nets = Networks::at(&ctx.paths);
-    // No container can be on a user network yet, so none is ever in use.
+    let c = super::containers(ctx)?;
     super::each_name(&a.networks, |name| {
         let net = nets.get(name)?;
+        let users = users(ctx, &net.name)?;
+        if !users.is_empty() && !a.force {
+            let names: Vec<&str> = users.iter().map(|r| r.name()).collect();
+            bail!(
+                "network {} is used by container(s) {}: remove them first, or all with box network rm -f {}",
+                net.name,
+                names.join(", "),
+                net.name
+            );
+        }
+        for rec in &users {
+            super::rm::remove_container(
+                ctx,
+                &c,
+                rec,
+                super::rm::Removal {
+                    force: true,
+                    time: None,
+                    volumes: false,
+                },
+            )?;
+        }
+        if !users.is_empty() {
+            let _ = release(ctx);
+        }
         nets.remove(&net.name)?;
         println!("{}", net.name);
         Ok(())
@@ -207,6 +326,9 @@ fn prune(ctx: &Ctx, a: NetworkPruneArgs) -> Result<u8> {
     }
     let nets = Networks::at(&ctx.paths);
     for n in nets.list()? {
+        if !users(ctx, &n.name)?.is_empty() {
+            continue;
+        }
         nets.remove(&n.name)?;
         println!("{}", n.name);
     }

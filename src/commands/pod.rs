@@ -69,7 +69,7 @@ pub fn create_pod(ctx: &Ctx, new: &NewPod) -> Result<Pod> {
     {
         bail!("invalid --network {n:?} for a pod: use default, pasta, slirp4netns, none or host");
     }
-    super::network::check_run_network(ctx, new.network)?;
+    super::network::check_pod_network(ctx, new.network)?;
     // The plan first: a bad or taken port fails before anything is recorded.
     let plan = if new.infra {
         Some(crate::network::Plan::new(
@@ -114,6 +114,41 @@ pub fn create_pod(ctx: &Ctx, new: &NewPod) -> Result<Pod> {
         }
     }
     Ok(pod)
+}
+
+/// The record of the holder of user networks' shared namespace: box's pause program with
+/// pasta (see `usernet`), marked as the infra container of no pod.
+pub fn create_holder(
+    containers: &Containers,
+    name: &str,
+    network: crate::network::Plan,
+) -> Result<Record> {
+    let spec = Spec {
+        args: vec!["box-pause".into()],
+        cwd: "/".into(),
+        hostname: name.to_string(),
+        network,
+        no_new_privileges: true,
+        pod: Some(PodLink {
+            id: name.to_string(),
+            infra: true,
+            uts: false,
+            ipc: false,
+        }),
+        ..Default::default()
+    };
+    Ok(containers.create(Some(name), |id, name| Config {
+        id: id.to_string(),
+        name: name.to_string(),
+        image: String::new(),
+        image_name: String::new(),
+        image_id: String::new(),
+        created: units::now_rfc3339(),
+        command: spec.args.clone(),
+        autoremove: false,
+        labels: Default::default(),
+        spec,
+    })?)
 }
 
 /// The infra container's record: box's pause program, the pod's network and host name.

@@ -38,10 +38,12 @@ pub fn run(ctx: &Ctx, args: RunArgs) -> Result<u8> {
         interactive: false,
         debug: ctx.global.log_level >= LogLevel::Debug,
     };
-    Ok(match watcher {
-        Some(w) => crate::run::start_watched(&ctx.paths, &rec, &opts, w)?,
-        None => crate::run::start_container(&ctx.paths, &rec, &opts)?,
-    })
+    let code = match watcher {
+        Some(w) => crate::run::start_watched(&ctx.paths, &rec, &opts, w),
+        None => crate::run::start_container(&ctx.paths, &rec, &opts),
+    };
+    let _ = super::network::release_holder(ctx, &rec.config.spec);
+    Ok(code?)
 }
 
 pub fn create(ctx: &Ctx, args: CreateArgs) -> Result<u8> {
@@ -100,7 +102,25 @@ fn create_record_watched(
     let exposed: Vec<String> = image_config
         .and_then(|c| c.exposed_ports().clone())
         .unwrap_or_default();
-    super::network::check_run_network(ctx, opts.network.as_deref())?;
+    let user_network = super::network::user_network(ctx, opts.network.as_deref())?;
+    if let Some(n) = &user_network {
+        if opts.pod.is_some() {
+            anyhow::bail!(
+                "--network {n} cannot be used with --pod: a pod's containers share its network"
+            );
+        }
+        if !opts.publish.is_empty() || opts.publish_all {
+            anyhow::bail!(
+                "-p with --network {n}: publishing ports of containers on user networks is not supported yet; use a pod (box pod create -p)"
+            );
+        }
+        if opts.userns != "auto" {
+            anyhow::bail!(
+                "--userns {} cannot be used with --network {n}: containers on user networks share one user namespace",
+                opts.userns
+            );
+        }
+    }
     // --pod: the pod (made now for new:NAME) gives the network, uts and ipc to join.
     let joining = match &opts.pod {
         Some(arg) => Some(super::pod::joining(ctx, opts, arg)?),
@@ -118,6 +138,8 @@ fn create_record_watched(
                 Some(Joining {
                     network: Some(n), ..
                 }) => Some(n.clone()),
+                // On user networks: no helper of its own (netavark plugs it in).
+                _ if user_network.is_some() => Some("none".into()),
                 _ => opts.network.clone(),
             },
             publish: if in_pod_net {
@@ -165,6 +187,7 @@ fn create_record_watched(
         &|k| std::env::var(k).ok(),
     )?;
     let mut spec = spec;
+    spec.networks = user_network.into_iter().collect();
     if let Some(j) = &joining {
         if in_pod_net {
             spec.publish.clear();
@@ -193,8 +216,10 @@ fn create_record_watched(
         .or_else(|| image.names.first().cloned())
         .unwrap_or_else(|| image.digest_id());
     if starting {
-        // A pod's member starts once its infra container runs.
+        // A pod's member starts once its infra container runs; a container on user
+        // networks once their holder does.
         super::pod::ensure_infra(&ctx.paths, &spec)?;
+        super::network::ensure_holder(ctx, &spec)?;
     }
     let containers = Containers::open(&ctx.paths)?;
     let watcher = if watch {

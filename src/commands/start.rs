@@ -42,11 +42,14 @@ pub fn start(ctx: &Ctx, args: StartArgs) -> Result<u8> {
 }
 
 fn start_attached(ctx: &Ctx, rec: &Record, opts: &crate::run::StartOptions) -> Result<u8> {
-    // A pod's member needs its infra container running.
+    // A pod's member needs its infra container running, a container on user networks
+    // their holder.
     super::pod::ensure_infra(&ctx.paths, &rec.config.spec)?;
+    super::network::ensure_holder(ctx, &rec.config.spec)?;
     let code = crate::run::start_container(&ctx.paths, rec, opts).map_err(|e| match e {
         crate::run::Error::Exec(c) => anyhow::Error::new(c),
         e => anyhow::Error::new(e),
-    })?;
-    Ok(code)
+    });
+    let _ = super::network::release_holder(ctx, &rec.config.spec);
+    code
 }

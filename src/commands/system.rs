@@ -204,6 +204,19 @@ pub fn check(ctx: &Ctx, args: CheckArgs) -> Result<u8> {
         }
     }
     drop(trash);
+    // The holder of the user networks' namespace with no container left on them (its
+    // last container's box was killed before it could stop it).
+    if let Some(holder) = super::network::idle_holder(ctx) {
+        report.leftovers.push(format!(
+            "container {holder} (holds the user networks' namespace, no container uses it)"
+        ));
+        if args.repair {
+            super::network::stop_idle_holder(ctx)?;
+            report
+                .repaired
+                .push(format!("removed the idle container {holder}"));
+        }
+    }
     if !args.repair {
         for l in &report.leftovers {
             println!("leftover: {l}");

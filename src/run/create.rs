@@ -100,6 +100,9 @@ pub struct Join<'a> {
     /// A pod's infra container's uts and ipc namespaces, for its members (`--share`).
     pub utsns: Option<BorrowedFd<'a>>,
     pub ipcns: Option<BorrowedFd<'a>>,
+    /// A network namespace of its own in that user namespace (user networks: netavark
+    /// plugs it into the holder's bridge).
+    pub new_netns: bool,
 }
 
 /// What the parent does between the clone and the release.
@@ -158,6 +161,9 @@ pub fn create(launch: &Launch, maps: &IdMaps, hooks: &mut dyn Hooks) -> Result<C
             }
             if join.ipcns.is_some() {
                 flags &= !libc::CLONE_NEWIPC;
+            }
+            if join.new_netns {
+                flags |= libc::CLONE_NEWNET;
             }
             // SAFETY: single-threaded (checked above); the joiner never returns.
             let joiner = match unsafe { sys::clone_process(0) }.map_err(Error::Clone)? {
@@ -374,7 +380,7 @@ fn steps(l: &Launch, maps: &IdMaps, ch: &ChildEnd) -> Result<Infallible, (Step, 
     if l.join.is_none_or(|j| j.utsns.is_none()) {
         nix::unistd::sethostname(l.hostname).map_err(errno(Step::Namespaces, "sethostname"))?;
     }
-    if !spec.host_network() && l.join.is_none() {
+    if !spec.host_network() && l.join.is_none_or(|j| j.new_netns) {
         crate::network::bring_up_loopback()
             .map_err(|e| (Step::Namespaces, Fail::new(libc::EPERM, e.to_string())))?;
     }

@@ -81,6 +81,23 @@ pub fn start_watched(
         what: "write the container's /etc files".into(),
         source,
     })?;
+    // User networks: an address on each (held while the container runs), its own
+    // /etc/hosts and aardvark-dns as its resolver.
+    let leases = if spec.networks.is_empty() {
+        Vec::new()
+    } else {
+        let leases = crate::usernet::lease(paths, &spec.networks, rec.id())
+            .map_err(|e| Error::Invalid(e.to_string()))?;
+        let (hosts, resolv) = crate::usernet::etc_lines(&leases, &hostname, rec.name());
+        for (file, text) in [("hosts", hosts), ("resolv.conf", resolv)] {
+            let path = rec.userdata_dir().join(file);
+            std::fs::write(&path, text).map_err(|source| Error::Io {
+                what: format!("write {}", path.display()),
+                source,
+            })?;
+        }
+        leases
+    };
     super::trace("start: dirs and /etc files");
     let limits = spec.limits.clone();
 
@@ -126,7 +143,8 @@ pub fn start_watched(
         setgroups: maps.setgroups_allowed(),
         join: joined.as_ref().map(|t| create::Join {
             userns: t.userns.as_fd(),
-            netns: (!t.uses_host_network()).then(|| t.netns.as_fd()),
+            netns: (!t.uses_host_network() && spec.networks.is_empty()).then(|| t.netns.as_fd()),
+            new_netns: !spec.networks.is_empty(),
             utsns: spec
                 .pod
                 .as_ref()
@@ -154,13 +172,26 @@ pub fn start_watched(
         watcher: &watcher,
         net_plan: &net_plan,
         net: None,
+        usernet: (!leases.is_empty())
+            .then_some(joined.as_ref())
+            .flatten()
+            .map(|t| UserNet {
+                paths,
+                leases,
+                holder: t,
+                id: rec.id(),
+                name: rec.name(),
+            }),
+        attached: None,
     };
     let created = create::create(&launch, &maps, &mut parent);
     let mut net = parent.net.take();
+    let mut attached = parent.attached.take();
     let created = match created {
         Ok(c) => c,
         Err(e) => {
             drop(net);
+            drop(attached);
             cgroup.cleanup();
             if !rec.config.autoremove {
                 let code = e.exit_code();
@@ -217,6 +248,7 @@ pub fn start_watched(
     super::trace("container exited");
     drop(raw);
     drop(net.take()); // stops the network helper
+    drop(attached.take()); // netavark teardown, the addresses released
     let oom_killed = cgroup.oom_killed();
     cgroup.cleanup();
     let status = status?;
@@ -256,8 +288,11 @@ fn join_target(
     spec: &Spec,
     mode: userns::Mode,
 ) -> Result<Option<crate::network::JoinTarget>, Error> {
-    let Some(name) = spec.network_container() else {
-        return Ok(None);
+    let name = match spec.network_container() {
+        Some(name) => name,
+        // User networks: the holder's user namespace.
+        None if !spec.networks.is_empty() => crate::usernet::HOLDER,
+        None => return Ok(None),
     };
     let target = crate::network::join_target(paths, name)?;
     let theirs = target.userns_mode;
@@ -372,6 +407,18 @@ struct Parent<'a> {
     watcher: &'a Watcher,
     net_plan: &'a crate::network::Plan,
     net: Option<crate::network::Handle>,
+    /// User networks to plug the container into (taken at P5).
+    usernet: Option<UserNet<'a>>,
+    attached: Option<crate::usernet::Attached>,
+}
+
+/// What netavark needs at P5: the leases and the holder's namespaces.
+struct UserNet<'a> {
+    paths: &'a Paths,
+    leases: Vec<crate::usernet::Lease>,
+    holder: &'a crate::network::JoinTarget,
+    id: &'a str,
+    name: &'a str,
 }
 
 impl Hooks for Parent<'_> {
@@ -382,6 +429,20 @@ impl Hooks for Parent<'_> {
     fn mapped(&mut self, pid: Pid) -> Result<(), Error> {
         self.cgroup.attach(pid)?;
         self.net = Some(hooks::network_setup(self.net_plan, pid)?);
+        if let Some(u) = self.usernet.take() {
+            self.attached = Some(
+                crate::usernet::Attached::setup(
+                    u.paths,
+                    u.leases,
+                    u.holder.userns.as_fd(),
+                    u.holder.netns.as_fd(),
+                    pid.as_raw(),
+                    u.id,
+                    u.name,
+                )
+                .map_err(|e| Error::Invalid(e.to_string()))?,
+            );
+        }
         Ok(())
     }
 }

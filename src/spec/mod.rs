@@ -78,6 +78,10 @@ pub struct Spec {
     pub restart: RestartPolicy,
     /// The pod the container belongs to (`--pod`), or the pod whose infra it is.
     pub pod: Option<PodLink>,
+    /// User networks (`--network NAME`, see `crate::usernet`): the container lives in the
+    /// network holder's user namespace with a network namespace of its own, plumbed by
+    /// netavark. The network mode is then `none` (no helper of its own).
+    pub networks: Vec<String>,
 }
 
 /// A container's place in a pod (see `crate::pod`).

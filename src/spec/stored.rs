@@ -61,6 +61,8 @@ pub(super) struct Stored {
     restart: RestartPolicy,
     #[serde(default)]
     pod: Option<super::PodLink>,
+    #[serde(default)]
+    networks: Vec<String>,
 }
 
 impl From<Stored> for Spec {
@@ -112,6 +114,7 @@ impl From<Stored> for Spec {
             sdnotify: s.sdnotify,
             restart: s.restart,
             pod: s.pod,
+            networks: s.networks,
         }
     }
 }

@@ -1,13 +1,14 @@
-//! User networks (`box network create|ls|inspect|rm|prune|exists`): records only, so far.
+//! User networks (`box network ...`, `run --network NAME`).
 //!
 //! A network is stored as `<data>/networks/<name>.json` in netavark's own network format
 //! (the `network_info` netavark's `setup` reads, and what `podman network inspect` prints),
-//! so the plumbing that will run containers on it can hand the record to netavark as is.
-//! Subnets are IPv4; each network gets its own bridge interface name (`box<N>`) and, when
-//! none is given, the first free `10.89.<N>.0/24`; overlapping subnets are refused.
+//! handed to netavark as is. Subnets are IPv4; each network gets its own bridge interface
+//! name (`box<N>`) and, when none is given, the first free `10.89.<N>.0/24`; overlapping
+//! subnets are refused. How containers are plugged in: `attach`.
 //!
-//! Not done yet: attaching containers (`run --network NAME`, `network connect`) — the shared
-//! rootless network namespace with netavark and aardvark-dns. Those commands say so.
+//! Not done yet: `-p` for containers on a user network, more than one network per
+//! container, `--network-alias`/`--ip`, `network connect|disconnect` of existing
+//! containers, IPv6.
 use std::collections::BTreeMap;
 use std::fs;
 use std::io;
@@ -17,6 +18,11 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::paths::Paths;
+
+mod attach;
+pub use attach::{
+    Attached, HOLDER, Lease, check_tools, etc_lines, holder_lock, lease, leases_in_use, stop_dns,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -57,6 +63,14 @@ pub enum Error {
         path: PathBuf,
         source: serde_json::Error,
     },
+    #[error(
+        "user networks need netavark and aardvark-dns: install them (apt install netavark aardvark-dns)"
+    )]
+    Tools,
+    #[error("network {0} has no free address left")]
+    Full(String),
+    #[error("netavark {command} failed: {why}")]
+    Netavark { command: &'static str, why: String },
     #[error(transparent)]
     Lock(#[from] crate::lock::Error),
 }

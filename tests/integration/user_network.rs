@@ -1,7 +1,41 @@
 //! User networks as boxtest: the records (`network create|ls|inspect|exists|rm|prune`), their
-//! checks (overlapping subnets, bad gateways, reserved and taken names), and the honest
-//! refusal to run a container on one (not supported yet), leaving nothing behind.
-use crate::harness::lab::Lab;
+//! checks (overlapping subnets, bad gateways, reserved and taken names), two containers on a
+//! network reaching each other by name (aardvark-dns) with a service answering, in-use
+//! refusal of `network rm`, and cleanup: the holder of the shared namespace, netavark's
+//! aardvark-dns and the leases go with the last container; `system check` finds a holder a
+//! killed box left behind.
+use std::path::Path;
+use std::time::Duration;
+
+use crate::harness::lab::{Lab, alive, until};
+
+fn have_netavark() -> bool {
+    if Path::new("/usr/lib/podman/netavark").exists()
+        && Path::new("/usr/lib/podman/aardvark-dns").exists()
+    {
+        return true;
+    }
+    crate::harness::skip(
+        "netavark and aardvark-dns are not installed (apt install netavark aardvark-dns)",
+    );
+    false
+}
+
+/// Live processes whose command line contains every one of `needles`.
+fn processes(needles: &[&str]) -> Vec<i32> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        let cmd = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+        let cmd = String::from_utf8_lossy(&cmd);
+        if needles.iter().all(|n| cmd.contains(n)) && alive(pid) {
+            out.push(pid);
+        }
+    }
+    out
+}
 
 #[test]
 fn network_records_and_their_checks() {
@@ -88,12 +122,21 @@ fn network_records_and_their_checks() {
     }
     tb.cmd(["network", "exists", "clash"]).run().assert_code(1);
 
-    // Containers cannot join one yet: said plainly, and nothing is created.
-    tb.cmd(["run", "--rm", "--network", "backend", &lab.image, "true"])
-        .run()
-        .assert_code(125)
-        .assert_one_line_error()
-        .stderr_contains("cannot join user networks yet");
+    // What is not supported yet is said plainly, and nothing is created.
+    tb.cmd([
+        "run",
+        "--rm",
+        "--network",
+        "backend",
+        "-p",
+        "8080:80",
+        &lab.image,
+        "true",
+    ])
+    .run()
+    .assert_code(125)
+    .assert_one_line_error()
+    .stderr_contains("not supported yet");
     tb.cmd(["create", "--network", "nosuch", &lab.image, "true"])
         .run()
         .assert_code(125)
@@ -114,4 +157,133 @@ fn network_records_and_their_checks() {
         .run()
         .assert_success()
         .stdout_is("");
+}
+
+#[test]
+fn containers_on_a_network_reach_each_other_by_name() {
+    let env = require_env!(alpine);
+    if !have_netavark() {
+        return;
+    }
+    let lab = Lab::new(env);
+    let tb = &lab.tb;
+    tb.cmd(["network", "create", "--subnet", "10.77.0.0/24", "backend"])
+        .run()
+        .assert_success();
+    tb.cmd([
+        "run",
+        "-d",
+        "--network",
+        "backend",
+        "--name",
+        "db",
+        &lab.image,
+        "nc",
+        "-lk",
+        "-p",
+        "6379",
+        "-e",
+        "echo",
+        "PONG",
+    ])
+    .run()
+    .assert_success();
+    // Another container finds db by name (aardvark-dns on the gateway) and its service
+    // answers; it has its own address on the network.
+    let mut said = String::new();
+    until("db to answer by name", Duration::from_secs(20), || {
+        let out = tb
+            .cmd([
+                "run",
+                "--rm",
+                "--network",
+                "backend",
+                &lab.image,
+                "sh",
+                "-c",
+                "grep nameserver /etc/resolv.conf; ip -4 -o addr show eth0 | tr -s ' ' | cut -d' ' -f4; nc db 6379 </dev/null",
+            ])
+            .run();
+        said = out.out().to_string();
+        out.success() && said.contains("PONG")
+    });
+    let lines: Vec<&str> = said.lines().collect();
+    assert_eq!(lines[0], "nameserver 10.77.0.1", "{said}");
+    assert!(
+        lines[1].starts_with("10.77.0.") && lines[1].ends_with("/24"),
+        "{said}"
+    );
+    let runroot = tb.runroot().display().to_string();
+    let dns = || processes(&["aardvark-dns", &runroot]);
+    assert!(
+        dns().len() == 1,
+        "one aardvark-dns while the network is in use"
+    );
+    let holder_pid = lab.state(&lab.id("box-netns"))["pid"].as_i64().unwrap() as i32;
+
+    // In use: refused; with -f its containers go first.
+    tb.cmd(["network", "rm", "backend"])
+        .run()
+        .assert_code(125)
+        .assert_one_line_error()
+        .stderr_contains("used by container(s) db");
+    tb.cmd(["network", "rm", "-f", "backend"])
+        .run()
+        .assert_success();
+    tb.cmd(["ps", "-aq"]).run().assert_success().stdout_is("");
+    until(
+        "the holder and aardvark-dns to go",
+        Duration::from_secs(10),
+        || !alive(holder_pid) && dns().is_empty(),
+    );
+    let leases = tb.runroot().join("networks").join("leases").join("backend");
+    assert!(
+        std::fs::read_dir(&leases).map(|d| d.count()).unwrap_or(0) == 0,
+        "no lease left"
+    );
+}
+
+#[test]
+fn system_check_finds_a_holder_a_killed_box_left() {
+    let env = require_env!(alpine);
+    if !have_netavark() {
+        return;
+    }
+    let lab = Lab::new(env);
+    let tb = &lab.tb;
+    tb.cmd(["network", "create", "--subnet", "10.78.0.0/24", "front"])
+        .run()
+        .assert_success();
+    let fg = tb
+        .cmd(["run", "--network", "front", &lab.image, "sleep", "300"])
+        .spawn();
+    until("the holder to run", Duration::from_secs(20), || {
+        tb.cmd(["ps", "-q", "--filter", "name=box-netns"])
+            .run()
+            .out()
+            .len()
+            == 12
+            && tb.cmd(["ps", "-q"]).run().out().lines().count() == 2
+    });
+    fg.signal(libc::SIGKILL);
+    let _ = fg.wait();
+    until(
+        "the container to die with its box",
+        Duration::from_secs(10),
+        || tb.cmd(["ps", "-q"]).run().out().lines().count() == 1,
+    );
+    tb.cmd(["system", "check"])
+        .run()
+        .assert_success()
+        .stdout_contains("leftover: container box-netns");
+    tb.cmd(["system", "check", "--repair"])
+        .run()
+        .assert_success()
+        .stdout_contains("removed the idle container box-netns");
+    tb.cmd(["ps", "-q"]).run().assert_success().stdout_is("");
+    // Its aardvark-dns (never torn down: the box that would have was killed) is gone too.
+    let runroot = tb.runroot().display().to_string();
+    until("aardvark-dns to go", Duration::from_secs(10), || {
+        processes(&["aardvark-dns", &runroot]).is_empty()
+    });
 }

@@ -1,0 +1,352 @@
+//! Containers on user networks, as rootless podman does it: one shared network namespace
+//! (the *holder*'s, a box infra container named `box-netns` with pasta for the way out)
+//! holds a bridge per network; netavark, run inside the holder's user and network
+//! namespaces with a private /run, plugs each container's own network namespace into it
+//! with a veth and the address box leased, and starts aardvark-dns on the gateway for
+//! names. The containers live in the holder's user namespace (so netavark may act on both
+//! namespaces), each with its own network namespace.
+//!
+//! Leases: `<runtime>/networks/leases/<network>/<ip>` holds `<pid> <start time> <id>` of
+//! the box process that supervises the container; one whose process is gone is free.
+use std::fs;
+use std::io::Write;
+use std::net::Ipv4Addr;
+use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use super::{Error, Network, Networks};
+use crate::paths::Paths;
+
+/// The name of the container that holds the shared network namespace.
+pub const HOLDER: &str = "box-netns";
+
+/// Debian's netavark and aardvark-dns (packaged for podman).
+const NETAVARK: &[&str] = &["/usr/lib/podman/netavark", "/usr/libexec/podman/netavark"];
+const AARDVARK: &[&str] = &[
+    "/usr/lib/podman/aardvark-dns",
+    "/usr/libexec/podman/aardvark-dns",
+];
+
+fn find(candidates: &[&str]) -> Option<PathBuf> {
+    candidates.iter().map(PathBuf::from).find(|p| p.exists())
+}
+
+/// Whether netavark and aardvark-dns are installed.
+pub fn check_tools() -> Result<(PathBuf, PathBuf), Error> {
+    match (find(NETAVARK), find(AARDVARK)) {
+        (Some(n), Some(a)) => Ok((n, a)),
+        _ => Err(Error::Tools),
+    }
+}
+
+fn runtime_dir(paths: &Paths) -> PathBuf {
+    paths.runtime.join("networks")
+}
+
+/// An address of a network, held while the container runs.
+#[derive(Debug)]
+pub struct Lease {
+    pub network: Network,
+    pub ip: Ipv4Addr,
+    path: PathBuf,
+}
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        let _ = fs::remove_file(&self.path);
+    }
+}
+
+fn holder_alive(text: &str) -> bool {
+    let mut it = text.split_whitespace();
+    let (Some(pid), Some(start)) = (
+        it.next().and_then(|p| p.parse::<i32>().ok()),
+        it.next().and_then(|s| s.parse::<u64>().ok()),
+    ) else {
+        return false;
+    };
+    crate::container::process_start_time(pid) == Some(start)
+}
+
+/// Lease one address on each network for container `id`, supervised by this process.
+pub fn lease(paths: &Paths, names: &[String], id: &str) -> Result<Vec<Lease>, Error> {
+    let nets = Networks::at(paths);
+    let dir = runtime_dir(paths);
+    fs::create_dir_all(&dir).map_err(super::io_err("create", &dir))?;
+    let _lock = crate::lock::FileLock::acquire(
+        &dir.join(".lock"),
+        crate::lock::Mode::Exclusive,
+        crate::lock::default_timeout(),
+    )?;
+    let me = std::process::id() as i32;
+    let start = crate::container::process_start_time(me).unwrap_or(0);
+    let mut out = Vec::new();
+    for name in names {
+        let network = nets.get(name)?;
+        let (net, len) = super::parse_cidr(&network.subnets[0].subnet)?;
+        let gateway: Ipv4Addr = network.subnets[0]
+            .gateway
+            .parse()
+            .map_err(|_| Error::BadGateway(network.subnets[0].gateway.clone(), "".into()))?;
+        let ldir = dir.join("leases").join(&network.name);
+        fs::create_dir_all(&ldir).map_err(super::io_err("create", &ldir))?;
+        let size = 1u32 << (32 - len);
+        let mut got = None;
+        for host in 1..size - 1 {
+            let ip = Ipv4Addr::from(u32::from(net) + host);
+            if ip == gateway {
+                continue;
+            }
+            let path = ldir.join(ip.to_string());
+            if let Ok(text) = fs::read_to_string(&path)
+                && holder_alive(&text)
+            {
+                continue;
+            }
+            fs::write(&path, format!("{me} {start} {id}\n"))
+                .map_err(super::io_err("write", &path))?;
+            got = Some(Lease {
+                network: network.clone(),
+                ip,
+                path,
+            });
+            break;
+        }
+        out.push(got.ok_or_else(|| Error::Full(network.name.clone()))?);
+    }
+    Ok(out)
+}
+
+/// How many leases are held by live processes (the holder may stop at 0).
+pub fn leases_in_use(paths: &Paths) -> usize {
+    let dir = runtime_dir(paths).join("leases");
+    let Ok(nets) = fs::read_dir(&dir) else {
+        return 0;
+    };
+    nets.filter_map(|n| n.ok())
+        .filter_map(|n| fs::read_dir(n.path()).ok())
+        .flatten()
+        .filter_map(|e| e.ok())
+        .filter(|e| fs::read_to_string(e.path()).is_ok_and(|t| holder_alive(&t)))
+        .count()
+}
+
+/// The lock held while the holder starts or stops, and leases are counted for it.
+pub fn holder_lock(paths: &Paths) -> Result<crate::lock::FileLock, Error> {
+    let dir = runtime_dir(paths);
+    fs::create_dir_all(&dir).map_err(super::io_err("create", &dir))?;
+    Ok(crate::lock::FileLock::acquire(
+        &dir.join("holder.lock"),
+        crate::lock::Mode::Exclusive,
+        crate::lock::default_timeout(),
+    )?)
+}
+
+/// A container plugged into its networks; unplugged (netavark teardown) when dropped.
+pub struct Attached {
+    leases: Vec<Lease>,
+    holder_userns: OwnedFd,
+    holder_netns: OwnedFd,
+    netns: OwnedFd,
+    config: PathBuf,
+    id: String,
+    name: String,
+}
+
+impl Attached {
+    /// Plug container `pid` (its network namespace made in the holder's user namespace)
+    /// into the leased networks.
+    pub fn setup(
+        paths: &Paths,
+        leases: Vec<Lease>,
+        holder_userns: BorrowedFd,
+        holder_netns: BorrowedFd,
+        pid: i32,
+        id: &str,
+        name: &str,
+    ) -> Result<Attached, Error> {
+        let netns = fs::File::open(format!("/proc/{pid}/ns/net"))
+            .map(OwnedFd::from)
+            .map_err(super::io_err("open", Path::new("/proc/PID/ns/net")))?;
+        let dup = |fd: BorrowedFd| {
+            fd.try_clone_to_owned().map_err(super::io_err(
+                "duplicate",
+                Path::new("a namespace descriptor"),
+            ))
+        };
+        let a = Attached {
+            leases,
+            holder_userns: dup(holder_userns)?,
+            holder_netns: dup(holder_netns)?,
+            netns,
+            config: runtime_dir(paths).join("netavark"),
+            id: id.to_string(),
+            name: name.to_string(),
+        };
+        fs::create_dir_all(&a.config).map_err(super::io_err("create", &a.config))?;
+        a.netavark("setup")?;
+        Ok(a)
+    }
+
+    /// The JSON netavark's setup and teardown read on stdin.
+    fn options(&self) -> serde_json::Value {
+        let mut networks = serde_json::Map::new();
+        let mut info = serde_json::Map::new();
+        for (i, l) in self.leases.iter().enumerate() {
+            networks.insert(
+                l.network.name.clone(),
+                serde_json::json!({
+                    "interface_name": format!("eth{i}"),
+                    "static_ips": [l.ip.to_string()],
+                    "aliases": [self.name],
+                }),
+            );
+            info.insert(
+                l.network.name.clone(),
+                serde_json::to_value(&l.network).unwrap_or_default(),
+            );
+        }
+        serde_json::json!({
+            "container_id": self.id,
+            "container_name": self.name,
+            "port_mappings": [],
+            "networks": networks,
+            "network_info": info,
+        })
+    }
+
+    /// Run netavark `command` in the holder's user and network namespaces, with a private
+    /// mount namespace whose /run is a fresh tmpfs (iptables' lock file).
+    fn netavark(&self, command: &'static str) -> Result<(), Error> {
+        let (netavark, aardvark) = check_tools()?;
+        let userns = self.holder_userns.as_raw_fd();
+        let holder_net = self.holder_netns.as_raw_fd();
+        let target = self.netns.as_raw_fd();
+        let mut cmd = Command::new(&netavark);
+        // netavark runs iptables and ip by name: users' PATHs often lack the sbin dirs.
+        let path = std::env::var("PATH").unwrap_or_default();
+        cmd.env(
+            "PATH",
+            format!("{path}:/usr/local/sbin:/usr/sbin:/sbin:/usr/bin:/bin"),
+        );
+        cmd.arg("--config")
+            .arg(&self.config)
+            .arg("--rootless=true")
+            .arg(format!("--aardvark-binary={}", aardvark.display()))
+            .arg(command)
+            .arg(format!("/proc/self/fd/{target}"))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        // SAFETY: only system calls between fork and exec (the child is single-threaded).
+        unsafe {
+            std::os::unix::process::CommandExt::pre_exec(&mut cmd, move || {
+                let fail = || Err(std::io::Error::last_os_error());
+                if libc::setns(userns, libc::CLONE_NEWUSER) < 0
+                    || libc::setns(holder_net, libc::CLONE_NEWNET) < 0
+                    || libc::unshare(libc::CLONE_NEWNS) < 0
+                {
+                    return fail();
+                }
+                let none = c"none".as_ptr();
+                if libc::mount(
+                    none,
+                    c"/".as_ptr(),
+                    std::ptr::null(),
+                    libc::MS_REC | libc::MS_PRIVATE,
+                    std::ptr::null(),
+                ) < 0
+                    || libc::mount(
+                        none,
+                        c"/run".as_ptr(),
+                        c"tmpfs".as_ptr(),
+                        0,
+                        std::ptr::null(),
+                    ) < 0
+                {
+                    return fail();
+                }
+                // The container's namespace, for /proc/self/fd/N.
+                if libc::fcntl(target, libc::F_SETFD, 0) < 0 {
+                    return fail();
+                }
+                Ok(())
+            });
+        }
+        let mut child = cmd.spawn().map_err(|e| Error::Netavark {
+            command,
+            why: e.to_string(),
+        })?;
+        if let Some(mut stdin) = child.stdin.take() {
+            let _ = stdin.write_all(self.options().to_string().as_bytes());
+        }
+        let out = child.wait_with_output().map_err(|e| Error::Netavark {
+            command,
+            why: e.to_string(),
+        })?;
+        if !out.status.success() {
+            // netavark reports its error as JSON on stdout ({"error": "..."}).
+            let stdout = String::from_utf8_lossy(&out.stdout);
+            let json_error = serde_json::from_str::<serde_json::Value>(&stdout)
+                .ok()
+                .and_then(|v| v["error"].as_str().map(str::to_string));
+            let stderr = String::from_utf8_lossy(&out.stderr)
+                .lines()
+                .filter(|l| !l.contains("syslog"))
+                .collect::<Vec<_>>()
+                .join("; ");
+            return Err(Error::Netavark {
+                command,
+                why: json_error.unwrap_or(if stderr.is_empty() {
+                    stdout.trim().to_string()
+                } else {
+                    stderr
+                }),
+            });
+        }
+        Ok(())
+    }
+
+    /// The container's addresses, with their networks' gateways (its DNS servers).
+    pub fn leases(&self) -> &[Lease] {
+        &self.leases
+    }
+}
+
+impl Drop for Attached {
+    fn drop(&mut self) {
+        let _ = self.netavark("teardown");
+    }
+}
+
+/// After the holder went: an aardvark-dns whose containers were never torn down (their box
+/// was killed) is stopped, and its records cleared.
+pub fn stop_dns(paths: &Paths) {
+    let dir = runtime_dir(paths).join("netavark").join("aardvark-dns");
+    if let Ok(pid) = fs::read_to_string(dir.join("aardvark.pid"))
+        && let Ok(pid) = pid.trim().parse::<i32>()
+        && fs::read(format!("/proc/{pid}/cmdline"))
+            .is_ok_and(|c| String::from_utf8_lossy(&c).contains("aardvark-dns"))
+    {
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(pid),
+            nix::sys::signal::Signal::SIGTERM,
+        );
+    }
+    let _ = fs::remove_dir_all(&dir);
+}
+
+/// The /etc/hosts and resolv.conf lines of a container on `leases`: its own address, and
+/// aardvark-dns on each gateway.
+pub fn etc_lines(leases: &[Lease], hostname: &str, name: &str) -> (String, String) {
+    let mut hosts = String::from("127.0.0.1\tlocalhost\n::1\tlocalhost\n");
+    if let Some(l) = leases.first() {
+        hosts.push_str(&format!("{}\t{hostname} {name}\n", l.ip));
+    }
+    let mut resolv = String::from("search dns.podman\n");
+    for l in leases {
+        resolv.push_str(&format!("nameserver {}\n", l.network.subnets[0].gateway));
+    }
+    (hosts, resolv)
+}
