@@ -1689,7 +1689,7 @@ pub struct InfoArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum GenerateCommand {
-    /// Print a systemd user unit that runs a container in the foreground
+    /// Print a systemd user unit that runs a container in the foreground (for a pod: its unit and one per container)
     #[command(after_help = EX_GENERATE_SYSTEMD)]
     Systemd(GenerateSystemdArgs),
     /// Print a Kubernetes Pod for a container
@@ -1711,7 +1711,7 @@ pub struct GenerateSystemdArgs {
     /// Seconds systemd waits for the container to stop
     #[arg(short = 't', long, value_name = "SECONDS", default_value_t = 10)]
     pub time: u64,
-    /// Container (name or id)
+    /// Container or pod (name or id)
     #[arg(value_name = "CONTAINER")]
     pub container: String,
 }

@@ -8,7 +8,16 @@ use crate::cli::args::{GenerateKubeArgs, GenerateSystemdArgs};
 pub fn systemd(ctx: &Ctx, args: GenerateSystemdArgs) -> Result<u8> {
     ctx.paths.ensure()?;
     let containers = crate::container::Containers::open(&ctx.paths)?;
-    let rec = containers.find(&args.container)?;
+    let rec = match containers.find(&args.container) {
+        Err(crate::container::Error::NotFound(_)) => {
+            // A pod: its unit and one per container.
+            if let Ok(pod) = crate::pod::Pods::open(&ctx.paths)?.find(&args.container) {
+                return systemd_pod(ctx, &args, &containers, &pod);
+            }
+            containers.find(&args.container)?
+        }
+        r => r?,
+    };
     let config = &rec.config;
     // The image's own environment is not repeated as -e in the unit.
     let image_env = crate::storage::Store::open(&ctx.paths)
@@ -41,6 +50,61 @@ pub fn systemd(ctx: &Ctx, args: GenerateSystemdArgs) -> Result<u8> {
     let (_, text) = crate::systemd::unit::render(config, &opts)
         .map_err(|m| anyhow::Error::new(crate::exit::Coded::new(crate::exit::BOX_ERROR, m)))?;
     print!("{text}");
+    Ok(0)
+}
+
+/// `generate systemd POD`: the pod's unit (its infra container in the foreground), then
+/// each container's, bound to it.
+fn systemd_pod(
+    ctx: &Ctx,
+    args: &GenerateSystemdArgs,
+    containers: &crate::container::Containers,
+    pod: &crate::pod::Pod,
+) -> Result<u8> {
+    if args.new {
+        anyhow::bail!(
+            "box generate systemd --new {}: not supported for pods yet; generate without --new (units for the existing pod)",
+            pod.name
+        );
+    }
+    let members = crate::pod::members(containers, pod)?;
+    let Some(infra) = members.iter().find(|r| r.config.spec.is_infra()) else {
+        anyhow::bail!(
+            "pod {} has no infra container: generate units for its containers one by one",
+            pod.name
+        );
+    };
+    let box_path = std::env::current_exe()?;
+    let mut global_args = Vec::new();
+    if let Some(r) = &ctx.global.root {
+        global_args.extend(["--root".to_string(), r.display().to_string()]);
+    }
+    if let Some(r) = &ctx.global.runroot {
+        global_args.extend(["--runroot".to_string(), r.display().to_string()]);
+    }
+    let opts = crate::systemd::unit::UnitOptions {
+        new: false,
+        use_name: args.name,
+        restart: &args.restart_policy,
+        stop_timeout: args.time,
+        box_path: &box_path,
+        global_args,
+        image_env: &[],
+        volumes: &ctx.paths.volumes(),
+    };
+    let coded = |m: String| anyhow::Error::new(crate::exit::Coded::new(crate::exit::BOX_ERROR, m));
+    let mut units = Vec::new();
+    for rec in members.iter().filter(|r| !r.config.spec.is_infra()) {
+        units.push(crate::systemd::unit::render(&rec.config, &opts).map_err(coded)?);
+    }
+    let names: Vec<String> = units.iter().map(|(n, _)| n.clone()).collect();
+    let infra_ident = if args.name { infra.name() } else { infra.id() };
+    let (pod_unit, pod_text) =
+        crate::systemd::unit::render_pod(&pod.name, infra_ident, &names, &opts).map_err(coded)?;
+    print!("{pod_text}");
+    for (_, text) in &units {
+        print!("\n{}", crate::systemd::unit::bind_to_pod(text, &pod_unit));
+    }
     Ok(0)
 }
 

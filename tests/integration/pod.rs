@@ -310,3 +310,47 @@ fn pod_errors_are_one_line() {
         .assert_success()
         .stdout_is("");
 }
+
+#[test]
+fn generate_systemd_and_kube_for_a_pod() {
+    let env = require_env!(alpine);
+    let lab = Lab::new(env);
+    let tb = &lab.tb;
+    tb.cmd(["pod", "create", "--name", "svc", "--network", "none"])
+        .run()
+        .assert_success();
+    tb.cmd([
+        "create", "--pod", "svc", "--name", "worker", &lab.image, "sleep", "300",
+    ])
+    .run()
+    .assert_success();
+    let pod_id = tb
+        .cmd(["pod", "inspect", "--format", "{{.Id}}", "svc"])
+        .run()
+        .out()
+        .to_string();
+    let infra_name = format!("{}-infra", &pod_id[..12]);
+    let out = tb.cmd(["generate", "systemd", "--name", "svc"]).run();
+    out.assert_success()
+        .stdout_contains("# pod-svc.service")
+        .stdout_contains("Type=oneshot")
+        .stdout_contains(&format!(" start {infra_name}\n"))
+        .stdout_contains(&format!(" stop -t 10 {infra_name}\n"))
+        .stdout_contains("Wants=container-worker.service")
+        .stdout_contains("# container-worker.service")
+        .stdout_contains("BindsTo=pod-svc.service")
+        .stdout_contains(" start --attach worker");
+    tb.cmd(["generate", "systemd", "--new", "svc"])
+        .run()
+        .assert_code(125)
+        .assert_one_line_error()
+        .stderr_contains("not supported for pods yet");
+    // generate kube: the pod with its container, not the infra container.
+    tb.cmd(["generate", "kube", "svc"])
+        .run()
+        .assert_success()
+        .stdout_contains("name: \"svc\"")
+        .stdout_contains("name: \"worker\"")
+        .stdout_lacks("box-pause");
+    tb.cmd(["pod", "rm", "-f", "svc"]).run().assert_success();
+}
