@@ -795,6 +795,12 @@ pub struct ContainerOpts {
     /// Run in a pod (name or id), or in a new pod: new:NAME
     #[arg(long, value_name = "POD")]
     pub pod: Option<String>,
+    /// Another name the container has on its user network (with --network NAME)
+    #[arg(long, value_name = "ALIAS")]
+    pub network_alias: Vec<String>,
+    /// The container's IPv4 address on its user network (with --network NAME)
+    #[arg(long, value_name = "IP")]
+    pub ip: Option<String>,
     /// When to pull the image
     #[arg(long, value_enum, default_value_t = PullPolicy::Missing)]
     pub pull: PullPolicy,

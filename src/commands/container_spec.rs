@@ -130,6 +130,8 @@ pub fn build(
         restart: RestartPolicy::parse(&opts.restart)?,
         pod: None,
         networks: Vec::new(),
+        network_aliases: Vec::new(),
+        ip: None,
     })
 }
 

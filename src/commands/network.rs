@@ -53,6 +53,31 @@ pub fn user_network(ctx: &Ctx, network: Option<&str>) -> Result<Option<String>> 
     }
 }
 
+/// `--network-alias` and `--ip`: only with a user network; the address must be a host
+/// address of its subnet other than the gateway (whether it is free is seen at start).
+pub fn check_addressing(
+    ctx: &Ctx,
+    network: Option<&str>,
+    opts: &crate::cli::args::ContainerOpts,
+) -> Result<Option<std::net::Ipv4Addr>> {
+    let Some(n) = network else {
+        if !opts.network_alias.is_empty() || opts.ip.is_some() {
+            bail!(
+                "--network-alias and --ip need a user network: add --network NAME (box network ls)"
+            );
+        }
+        return Ok(None);
+    };
+    for a in &opts.network_alias {
+        if !crate::container::is_docker_name(a, 253) {
+            bail!("invalid --network-alias {a:?}: use letters, digits, '_', '.' and '-'");
+        }
+    }
+    let Some(ip) = &opts.ip else { return Ok(None) };
+    let net = Networks::at(&ctx.paths).get(n)?;
+    Ok(Some(net.check_address(ip)?))
+}
+
 fn is_mode(n: &str) -> bool {
     [
         "default",

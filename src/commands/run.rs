@@ -103,6 +103,7 @@ fn create_record_watched(
         .and_then(|c| c.exposed_ports().clone())
         .unwrap_or_default();
     let user_network = super::network::user_network(ctx, opts.network.as_deref())?;
+    let ip = super::network::check_addressing(ctx, user_network.as_deref(), opts)?;
     if let Some(n) = &user_network {
         if opts.pod.is_some() {
             anyhow::bail!(
@@ -188,6 +189,8 @@ fn create_record_watched(
     )?;
     let mut spec = spec;
     spec.networks = user_network.into_iter().collect();
+    spec.network_aliases = opts.network_alias.clone();
+    spec.ip = ip;
     if let Some(j) = &joining {
         if in_pod_net {
             spec.publish.clear();

@@ -86,7 +86,7 @@ pub fn start_watched(
     let leases = if spec.networks.is_empty() {
         Vec::new()
     } else {
-        let leases = crate::usernet::lease(paths, &spec.networks, rec.id())
+        let leases = crate::usernet::lease(paths, &spec.networks, spec.ip, rec.id())
             .map_err(|e| Error::Invalid(e.to_string()))?;
         let (hosts, resolv) = crate::usernet::etc_lines(&leases, &hostname, rec.name());
         for (file, text) in [("hosts", hosts), ("resolv.conf", resolv)] {
@@ -178,6 +178,7 @@ pub fn start_watched(
             .map(|t| UserNet {
                 paths,
                 leases,
+                aliases: &spec.network_aliases,
                 holder: t,
                 id: rec.id(),
                 name: rec.name(),
@@ -416,6 +417,7 @@ struct Parent<'a> {
 struct UserNet<'a> {
     paths: &'a Paths,
     leases: Vec<crate::usernet::Lease>,
+    aliases: &'a [String],
     holder: &'a crate::network::JoinTarget,
     id: &'a str,
     name: &'a str,
@@ -434,6 +436,7 @@ impl Hooks for Parent<'_> {
                 crate::usernet::Attached::setup(
                     u.paths,
                     u.leases,
+                    u.aliases,
                     u.holder.userns.as_fd(),
                     u.holder.netns.as_fd(),
                     pid.as_raw(),

@@ -82,6 +82,10 @@ pub struct Spec {
     /// network holder's user namespace with a network namespace of its own, plumbed by
     /// netavark. The network mode is then `none` (no helper of its own).
     pub networks: Vec<String>,
+    /// `--network-alias`: more names on its user network (its own name always resolves).
+    pub network_aliases: Vec<String>,
+    /// `--ip`: its address on its user network (else the first free one).
+    pub ip: Option<std::net::Ipv4Addr>,
 }
 
 /// A container's place in a pod (see `crate::pod`).

@@ -63,6 +63,10 @@ pub(super) struct Stored {
     pod: Option<super::PodLink>,
     #[serde(default)]
     networks: Vec<String>,
+    #[serde(default)]
+    network_aliases: Vec<String>,
+    #[serde(default)]
+    ip: Option<std::net::Ipv4Addr>,
 }
 
 impl From<Stored> for Spec {
@@ -115,6 +119,8 @@ impl From<Stored> for Spec {
             restart: s.restart,
             pod: s.pod,
             networks: s.networks,
+            network_aliases: s.network_aliases,
+            ip: s.ip,
         }
     }
 }

@@ -69,8 +69,14 @@ fn holder_alive(text: &str) -> bool {
     crate::container::process_start_time(pid) == Some(start)
 }
 
-/// Lease one address on each network for container `id`, supervised by this process.
-pub fn lease(paths: &Paths, names: &[String], id: &str) -> Result<Vec<Lease>, Error> {
+/// Lease one address on each network for container `id`, supervised by this process:
+/// `want` on the first (`--ip`), else the first free one.
+pub fn lease(
+    paths: &Paths,
+    names: &[String],
+    want: Option<Ipv4Addr>,
+    id: &str,
+) -> Result<Vec<Lease>, Error> {
     let nets = Networks::at(paths);
     let dir = runtime_dir(paths);
     fs::create_dir_all(&dir).map_err(super::io_err("create", &dir))?;
@@ -82,8 +88,9 @@ pub fn lease(paths: &Paths, names: &[String], id: &str) -> Result<Vec<Lease>, Er
     let me = std::process::id() as i32;
     let start = crate::container::process_start_time(me).unwrap_or(0);
     let mut out = Vec::new();
-    for name in names {
+    for (i, name) in names.iter().enumerate() {
         let network = nets.get(name)?;
+        let want = want.filter(|_| i == 0);
         let (net, len) = super::parse_cidr(&network.subnets[0].subnet)?;
         let gateway: Ipv4Addr = network.subnets[0]
             .gateway
@@ -95,13 +102,19 @@ pub fn lease(paths: &Paths, names: &[String], id: &str) -> Result<Vec<Lease>, Er
         let mut got = None;
         for host in 1..size - 1 {
             let ip = Ipv4Addr::from(u32::from(net) + host);
-            if ip == gateway {
+            if ip == gateway || want.is_some_and(|w| w != ip) {
                 continue;
             }
             let path = ldir.join(ip.to_string());
             if let Ok(text) = fs::read_to_string(&path)
                 && holder_alive(&text)
             {
+                if want.is_some() {
+                    return Err(Error::AddressInUse {
+                        ip: ip.to_string(),
+                        network: network.name.clone(),
+                    });
+                }
                 continue;
             }
             fs::write(&path, format!("{me} {start} {id}\n"))
@@ -146,6 +159,7 @@ pub fn holder_lock(paths: &Paths) -> Result<crate::lock::FileLock, Error> {
 /// A container plugged into its networks; unplugged (netavark teardown) when dropped.
 pub struct Attached {
     leases: Vec<Lease>,
+    aliases: Vec<String>,
     holder_userns: OwnedFd,
     holder_netns: OwnedFd,
     netns: OwnedFd,
@@ -157,9 +171,11 @@ pub struct Attached {
 impl Attached {
     /// Plug container `pid` (its network namespace made in the holder's user namespace)
     /// into the leased networks.
+    #[allow(clippy::too_many_arguments)]
     pub fn setup(
         paths: &Paths,
         leases: Vec<Lease>,
+        aliases: &[String],
         holder_userns: BorrowedFd,
         holder_netns: BorrowedFd,
         pid: i32,
@@ -177,6 +193,7 @@ impl Attached {
         };
         let a = Attached {
             leases,
+            aliases: aliases.to_vec(),
             holder_userns: dup(holder_userns)?,
             holder_netns: dup(holder_netns)?,
             netns,
@@ -199,7 +216,7 @@ impl Attached {
                 serde_json::json!({
                     "interface_name": format!("eth{i}"),
                     "static_ips": [l.ip.to_string()],
-                    "aliases": [self.name],
+                    "aliases": std::iter::once(&self.name).chain(&self.aliases).collect::<Vec<_>>(),
                 }),
             );
             info.insert(

@@ -7,8 +7,7 @@
 //! subnets are refused. How containers are plugged in: `attach`.
 //!
 //! Not done yet: `-p` for containers on a user network, more than one network per
-//! container, `--network-alias`/`--ip`, `network connect|disconnect` of existing
-//! containers, IPv6.
+//! container, `network connect|disconnect` of existing containers, IPv6.
 use std::collections::BTreeMap;
 use std::fs;
 use std::io;
@@ -69,6 +68,10 @@ pub enum Error {
     Tools,
     #[error("network {0} has no free address left")]
     Full(String),
+    #[error("invalid --ip {ip:?}: {why}")]
+    BadAddress { ip: String, why: String },
+    #[error("--ip {ip}: the address is in use on network {network}: choose another one")]
+    AddressInUse { ip: String, network: String },
     #[error("netavark {command} failed: {why}")]
     Netavark { command: &'static str, why: String },
     #[error(transparent)]
@@ -123,6 +126,30 @@ pub struct Network {
     #[serde(default)]
     pub labels: BTreeMap<String, String>,
     pub ipam_options: Ipam,
+}
+
+impl Network {
+    /// `--ip`: a host address of the network's subnet, not its gateway.
+    pub fn check_address(&self, ip: &str) -> Result<Ipv4Addr, Error> {
+        let bad = |why: String| Error::BadAddress {
+            ip: ip.to_string(),
+            why,
+        };
+        let addr: Ipv4Addr = ip.parse().map_err(|_| bad("not an IPv4 address".into()))?;
+        let s = &self.subnets[0];
+        let (net, len) = parse_cidr(&s.subnet)?;
+        let host = u32::from(addr) & !mask(len);
+        if !overlaps((addr, 32), (net, len)) || host == 0 || host == !mask(len) {
+            return Err(bad(format!(
+                "not a host address of network {}'s subnet {}",
+                self.name, s.subnet
+            )));
+        }
+        if s.gateway == ip {
+            return Err(bad(format!("it is network {}'s gateway", self.name)));
+        }
+        Ok(addr)
+    }
 }
 
 /// What `network create` asks for.

@@ -177,6 +177,10 @@ fn containers_on_a_network_reach_each_other_by_name() {
         "backend",
         "--name",
         "db",
+        "--network-alias",
+        "redis",
+        "--ip",
+        "10.77.0.50",
         &lab.image,
         "nc",
         "-lk",
@@ -188,6 +192,31 @@ fn containers_on_a_network_reach_each_other_by_name() {
     ])
     .run()
     .assert_success();
+    tb.cmd(["exec", "db", "ip", "-4", "-o", "addr", "show", "eth0"])
+        .run()
+        .assert_success()
+        .stdout_contains("10.77.0.50/24");
+    // Its address is taken; one outside the subnet, or --ip without a network, is refused.
+    for (args, needle) in [
+        (vec!["--network", "backend", "--ip", "10.77.0.50"], "in use"),
+        (
+            vec!["--network", "backend", "--ip", "10.99.0.5"],
+            "not a host address",
+        ),
+        (
+            vec!["--network", "none", "--network-alias", "x1"],
+            "need a user network",
+        ),
+    ] {
+        let mut argv = vec!["run", "--rm"];
+        argv.extend(args);
+        argv.extend([lab.image.as_str(), "true"]);
+        tb.cmd(&argv)
+            .run()
+            .assert_code(125)
+            .assert_one_line_error()
+            .stderr_contains(needle);
+    }
     // Another container finds db by name (aardvark-dns on the gateway) and its service
     // answers; it has its own address on the network.
     let mut said = String::new();
@@ -201,11 +230,11 @@ fn containers_on_a_network_reach_each_other_by_name() {
                 &lab.image,
                 "sh",
                 "-c",
-                "grep nameserver /etc/resolv.conf; ip -4 -o addr show eth0 | tr -s ' ' | cut -d' ' -f4; nc db 6379 </dev/null",
+                "grep nameserver /etc/resolv.conf; ip -4 -o addr show eth0 | tr -s ' ' | cut -d' ' -f4; nc db 6379 </dev/null; nc redis 6379 </dev/null",
             ])
             .run();
         said = out.out().to_string();
-        out.success() && said.contains("PONG")
+        out.success() && said.matches("PONG").count() == 2
     });
     let lines: Vec<&str> = said.lines().collect();
     assert_eq!(lines[0], "nameserver 10.77.0.1", "{said}");

@@ -245,6 +245,7 @@ mod tests {
     /// Value names of options whose values nobody can guess (numbers, free text, paths inside
     /// the container): everything else that takes a value must complete.
     const FREE_FORM: &[&str] = &[
+        "ALIAS",
         "BYTES",
         "CIDR",
         "CMD",

@@ -171,7 +171,7 @@ mod tests {
 
     #[test]
     fn long_flag_and_alias() {
-        assert_eq!(values("box run --net"), ["--network"]);
+        assert_eq!(values("box run --net"), ["--network", "--network-alias"]);
     }
 
     #[test]
