@@ -110,11 +110,6 @@ fn create_record_watched(
                 "--network {n} cannot be used with --pod: a pod's containers share its network"
             );
         }
-        if !opts.publish.is_empty() || opts.publish_all {
-            anyhow::bail!(
-                "-p with --network {n}: publishing ports of containers on user networks is not supported yet; use a pod (box pod create -p)"
-            );
-        }
         if opts.userns != "auto" {
             anyhow::bail!(
                 "--userns {} cannot be used with --network {n}: containers on user networks share one user namespace",
@@ -139,7 +134,9 @@ fn create_record_watched(
                 Some(Joining {
                     network: Some(n), ..
                 }) => Some(n.clone()),
-                // On user networks: no helper of its own (netavark plugs it in).
+                // On user networks: no helper of its own (netavark plugs it in), except
+                // pasta forwarding its published ports (made Mode::Forward below).
+                _ if user_network.is_some() && asked_ports => Some("pasta".into()),
                 _ if user_network.is_some() => Some("none".into()),
                 _ => opts.network.clone(),
             },
@@ -162,6 +159,10 @@ fn create_record_watched(
         )),
         e => e.into(),
     })?;
+    let mut net = net;
+    if user_network.is_some() && asked_ports {
+        net.mode = crate::network::Mode::Forward;
+    }
     if asked_ports && net.mode.discards_ports() {
         eprintln!(
             "box: warning: port mappings have been discarded: --network {} publishes no ports",

@@ -75,7 +75,7 @@ pub fn resolv_conf(plan: &Plan, host_resolv: &str, dns: &[String]) -> String {
         match &plan.mode {
             Mode::Pasta | Mode::Slirp4netns => plan.dns_forwarder().into_iter().collect(),
             Mode::Host => host.nameservers.clone(),
-            Mode::None | Mode::Container(_) => host
+            Mode::None | Mode::Container(_) | Mode::Forward => host
                 .nameservers
                 .iter()
                 .copied()

@@ -417,6 +417,28 @@ pub(super) fn pasta_args(ports: &[PortMapping], child: Pid, root: bool) -> Vec<O
     args
 }
 
+/// pasta's arguments for `Mode::Forward`: the namespace is not configured (netavark does
+/// that), no DNS forwarder; its tap device gets a name of its own.
+fn forward_only(args: Vec<OsString>) -> Vec<OsString> {
+    let mut out = Vec::with_capacity(args.len());
+    let mut it = args.into_iter();
+    while let Some(a) = it.next() {
+        match a.to_str() {
+            Some("--config-net") => {}
+            Some("--dns-forward") => {
+                it.next();
+            }
+            Some("--ns-ifname") => {
+                it.next();
+                out.push(a);
+                out.push("pasta0".into());
+            }
+            _ => out.push(a),
+        }
+    }
+    out
+}
+
 /// One pasta spec per run of consecutive ports on one address:
 /// `127.0.0.1/8000-8001:80-81`, `8080:80`, `::1/53:53`.
 pub(super) fn pasta_port_specs(ports: &[PortMapping], proto: Protocol) -> Vec<String> {
@@ -576,10 +598,13 @@ pub fn start(plan: &Plan, child: Pid) -> Result<Starting, Error> {
         started,
     };
     match plan.mode {
-        Mode::Pasta => {
+        Mode::Pasta | Mode::Forward => {
             let program = avx2_build(find(Helper::Pasta, &host)?);
             let (ready_r, ready_w) = pipe()?;
-            let args = pasta_args(&plan.ports, child, host.is_root());
+            let mut args = pasta_args(&plan.ports, child, host.is_root());
+            if plan.mode == Mode::Forward {
+                args = forward_only(args);
+            }
             let proc = spawn(
                 Helper::Pasta,
                 &program,

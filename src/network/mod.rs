@@ -162,6 +162,10 @@ pub enum Mode {
     Host,
     /// The network namespace of another container, by name or id.
     Container(String),
+    /// Published ports only: pasta forwards them into a namespace it does not configure
+    /// (a container on a user network, whose namespace netavark plugs into a bridge). The
+    /// ports answer on the host's loopback (pasta's spliced connections).
+    Forward,
 }
 
 impl Mode {
@@ -179,7 +183,7 @@ impl Mode {
     /// The helper this mode starts.
     pub fn helper(&self) -> Option<Helper> {
         match self {
-            Mode::Pasta => Some(Helper::Pasta),
+            Mode::Pasta | Mode::Forward => Some(Helper::Pasta),
             Mode::Slirp4netns => Some(Helper::Slirp4netns),
             _ => None,
         }
@@ -194,6 +198,7 @@ impl fmt::Display for Mode {
             Mode::None => f.write_str("none"),
             Mode::Host => f.write_str("host"),
             Mode::Container(name) => write!(f, "container:{name}"),
+            Mode::Forward => f.write_str("forward"),
         }
     }
 }
@@ -283,7 +288,7 @@ impl Plan {
             Mode::Pasta => host::default_route_v4().map(|(_, gw)| IpAddr::V4(gw)),
             Mode::Slirp4netns => Some(IpAddr::V4(SLIRP_GATEWAY)),
             Mode::Host => Some(IpAddr::V4(Ipv4Addr::LOCALHOST)),
-            Mode::None | Mode::Container(_) => None,
+            Mode::None | Mode::Container(_) | Mode::Forward => None,
         }
     }
 
@@ -295,7 +300,7 @@ impl Plan {
                 host::iface_v4(&iface).map(|(ip, p)| (IpAddr::V4(ip), p))
             }
             Mode::Slirp4netns => Some((IpAddr::V4(SLIRP_ADDRESS), 24)),
-            Mode::None | Mode::Container(_) => None,
+            Mode::None | Mode::Container(_) | Mode::Forward => None,
         }
     }
 
@@ -315,7 +320,7 @@ impl Plan {
         match self.mode {
             Mode::Pasta | Mode::Host => host::default_route_v4().map(|(_, gw)| IpAddr::V4(gw)),
             Mode::Slirp4netns => Some(IpAddr::V4(SLIRP_GATEWAY)),
-            Mode::None | Mode::Container(_) => None,
+            Mode::None | Mode::Container(_) | Mode::Forward => None,
         }
     }
 

@@ -6,8 +6,9 @@
 //! name (`box<N>`) and, when none is given, the first free `10.89.<N>.0/24`; overlapping
 //! subnets are refused. How containers are plugged in: `attach`.
 //!
-//! Not done yet: `-p` for containers on a user network, more than one network per
-//! container, `network connect|disconnect` of existing containers, IPv6.
+//! `-p` of a container on a user network is pasta in `network::Mode::Forward` (the host's
+//! loopback only). Not done yet: more than one network per container, `network
+//! connect|disconnect` of existing containers, pods on user networks, IPv6.
 use std::collections::BTreeMap;
 use std::fs;
 use std::io;

@@ -1,6 +1,7 @@
 //! User networks as boxtest: the records (`network create|ls|inspect|exists|rm|prune`), their
 //! checks (overlapping subnets, bad gateways, reserved and taken names), two containers on a
-//! network reaching each other by name (aardvark-dns) with a service answering, in-use
+//! network reaching each other by name and alias (aardvark-dns) with a service answering,
+//! `--ip`, a published port answering on the host's loopback, in-use
 //! refusal of `network rm`, and cleanup: the holder of the shared namespace, netavark's
 //! aardvark-dns and the leases go with the last container; `system check` finds a holder a
 //! killed box left behind.
@@ -19,6 +20,16 @@ fn have_netavark() -> bool {
         "netavark and aardvark-dns are not installed (apt install netavark aardvark-dns)",
     );
     false
+}
+
+/// What a server on 127.0.0.1:port says.
+fn read_from(port: u16) -> Option<String> {
+    use std::io::Read;
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(3))).ok()?;
+    let mut out = String::new();
+    s.read_to_string(&mut out).ok()?;
+    (!out.is_empty()).then_some(out)
 }
 
 /// Live processes whose command line contains every one of `needles`.
@@ -123,20 +134,11 @@ fn network_records_and_their_checks() {
     tb.cmd(["network", "exists", "clash"]).run().assert_code(1);
 
     // What is not supported yet is said plainly, and nothing is created.
-    tb.cmd([
-        "run",
-        "--rm",
-        "--network",
-        "backend",
-        "-p",
-        "8080:80",
-        &lab.image,
-        "true",
-    ])
-    .run()
-    .assert_code(125)
-    .assert_one_line_error()
-    .stderr_contains("not supported yet");
+    tb.cmd(["pod", "create", "--network", "backend"])
+        .run()
+        .assert_code(125)
+        .assert_one_line_error()
+        .stderr_contains("not supported yet");
     tb.cmd(["create", "--network", "nosuch", &lab.image, "true"])
         .run()
         .assert_code(125)
@@ -170,6 +172,12 @@ fn containers_on_a_network_reach_each_other_by_name() {
     tb.cmd(["network", "create", "--subnet", "10.77.0.0/24", "backend"])
         .run()
         .assert_success();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let publish = format!("127.0.0.1:{port}:6379");
     tb.cmd([
         "run",
         "-d",
@@ -181,6 +189,8 @@ fn containers_on_a_network_reach_each_other_by_name() {
         "redis",
         "--ip",
         "10.77.0.50",
+        "-p",
+        &publish,
         &lab.image,
         "nc",
         "-lk",
@@ -241,6 +251,12 @@ fn containers_on_a_network_reach_each_other_by_name() {
     assert!(
         lines[1].starts_with("10.77.0.") && lines[1].ends_with("/24"),
         "{said}"
+    );
+    // Its published port answers on the host's loopback.
+    until(
+        "the published port to answer",
+        Duration::from_secs(10),
+        || read_from(port).is_some_and(|s| s.contains("PONG")),
     );
     let runroot = tb.runroot().display().to_string();
     let dns = || processes(&["aardvark-dns", &runroot]);
