@@ -732,9 +732,9 @@ pub struct ContainerOpts {
     /// User namespace: auto (subuid ranges), keep-id (your uid maps to itself), single (only your uid)
     #[arg(long, value_name = "MODE", value_parser = ["auto", "keep-id", "single"], default_value = "auto")]
     pub userns: String,
-    /// Network: default, pasta, slirp4netns, none, host, container:NAME or a user network's name
+    /// Network: default, pasta, slirp4netns, none, host, container:NAME or a user network's name (repeat for several user networks)
     #[arg(long = "network", visible_alias = "net", value_name = "MODE", value_parser = parse_network)]
-    pub network: Option<String>,
+    pub network: Vec<String>,
     /// Publish a container port: [HOSTIP:][HOSTPORT:]CPORT[/PROTO]
     #[arg(short, long = "publish", value_name = "[IP:][HPORT:]CPORT[/PROTO]")]
     pub publish: Vec<String>,

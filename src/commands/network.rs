@@ -35,6 +35,31 @@ pub fn joining_not_supported(name: &str) -> anyhow::Error {
     )
 }
 
+/// `run/create --network` (repeated): the user networks named, or none for one network
+/// mode. Modes cannot be combined with anything.
+pub fn user_networks(ctx: &Ctx, networks: &[String]) -> Result<Vec<String>> {
+    if networks.len() > 1 {
+        if let Some(m) = networks.iter().find(|n| is_mode(n)) {
+            bail!(
+                "--network {m} cannot be combined with other --network options: only user networks can be"
+            );
+        }
+        let mut seen = std::collections::BTreeSet::new();
+        for n in networks {
+            if !seen.insert(n) {
+                bail!("--network {n} is given twice");
+            }
+        }
+    }
+    let mut out = Vec::new();
+    for n in networks {
+        if let Some(net) = user_network(ctx, Some(n))? {
+            out.push(net);
+        }
+    }
+    Ok(out)
+}
+
 /// `run/create --network NAME`: the user network NAME (None for a network mode).
 pub fn user_network(ctx: &Ctx, network: Option<&str>) -> Result<Option<String>> {
     let Some(n) = network else { return Ok(None) };

@@ -226,6 +226,9 @@ pub struct Joining {
 /// `--pod NAME|new:NAME` of `run`/`create`: the pod (made now for `new:`, with the
 /// container's `-p`) and how the container joins it. Flags that the pod owns are refused.
 pub fn joining(ctx: &Ctx, opts: &crate::cli::args::ContainerOpts, arg: &str) -> Result<Joining> {
+    if opts.network.len() > 1 {
+        bail!("--pod takes one --network (the pod's): give only one");
+    }
     let (pod, fresh) = match arg.strip_prefix("new:") {
         Some(name) => (
             create_pod(
@@ -233,7 +236,7 @@ pub fn joining(ctx: &Ctx, opts: &crate::cli::args::ContainerOpts, arg: &str) -> 
                 &NewPod {
                     name: Some(name),
                     publish: &opts.publish,
-                    network: opts.network.as_deref(),
+                    network: opts.network.first().map(String::as_str),
                     hostname: None,
                     share: Share::DEFAULT,
                     infra: true,
@@ -255,7 +258,7 @@ pub fn joining(ctx: &Ctx, opts: &crate::cli::args::ContainerOpts, arg: &str) -> 
     if let Some(infra) = &infra
         && share.net
     {
-        if !fresh && (opts.network.is_some() || !opts.publish.is_empty() || opts.publish_all) {
+        if !fresh && (!opts.network.is_empty() || !opts.publish.is_empty() || opts.publish_all) {
             return Err(undo(anyhow::anyhow!(
                 "--network and -p belong to the pod {}: its containers share its network (set them with box pod create --network/-p)",
                 pod.name

@@ -102,7 +102,8 @@ fn create_record_watched(
     let exposed: Vec<String> = image_config
         .and_then(|c| c.exposed_ports().clone())
         .unwrap_or_default();
-    let user_network = super::network::user_network(ctx, opts.network.as_deref())?;
+    let user_networks = super::network::user_networks(ctx, &opts.network)?;
+    let user_network = user_networks.first().cloned();
     let ip = super::network::check_addressing(ctx, user_network.as_deref(), opts)?;
     if let Some(n) = &user_network {
         if opts.pod.is_some() {
@@ -138,7 +139,7 @@ fn create_record_watched(
                 // pasta forwarding its published ports (made Mode::Forward below).
                 _ if user_network.is_some() && asked_ports => Some("pasta".into()),
                 _ if user_network.is_some() => Some("none".into()),
-                _ => opts.network.clone(),
+                _ => opts.network.first().cloned(),
             },
             publish: if in_pod_net {
                 Vec::new()
@@ -189,7 +190,7 @@ fn create_record_watched(
         &|k| std::env::var(k).ok(),
     )?;
     let mut spec = spec;
-    spec.networks = user_network.into_iter().collect();
+    spec.networks = user_networks;
     spec.network_aliases = opts.network_alias.clone();
     spec.ip = ip;
     if let Some(j) = &joining {

@@ -7,8 +7,8 @@
 //! subnets are refused. How containers are plugged in: `attach`.
 //!
 //! `-p` of a container on a user network is pasta in `network::Mode::Forward` (the host's
-//! loopback only). Not done yet: more than one network per container, `network
-//! connect|disconnect` of existing containers, pods on user networks, IPv6.
+//! loopback only); `--network` repeats for several networks (eth0, eth1, ...). Not done
+//! yet: `network connect|disconnect` of existing containers, pods on user networks, IPv6.
 use std::collections::BTreeMap;
 use std::fs;
 use std::io;

@@ -266,6 +266,68 @@ fn containers_on_a_network_reach_each_other_by_name() {
     );
     let holder_pid = lab.state(&lab.id("box-netns"))["pid"].as_i64().unwrap() as i32;
 
+    // A container on two networks: reached by name from each.
+    tb.cmd(["network", "create", "--subnet", "10.76.0.0/24", "front"])
+        .run()
+        .assert_success();
+    tb.cmd([
+        "run",
+        "-d",
+        "--network",
+        "backend",
+        "--network",
+        "front",
+        "--name",
+        "both",
+        &lab.image,
+        "nc",
+        "-lk",
+        "-p",
+        "80",
+        "-e",
+        "echo",
+        "BOTH",
+    ])
+    .run()
+    .assert_success();
+    for net in ["backend", "front"] {
+        until(
+            &format!("both to answer on {net}"),
+            Duration::from_secs(10),
+            || {
+                tb.cmd([
+                    "run",
+                    "--rm",
+                    "--network",
+                    net,
+                    &lab.image,
+                    "nc",
+                    "both",
+                    "80",
+                ])
+                .run()
+                .out()
+                .contains("BOTH")
+            },
+        );
+    }
+    tb.cmd([
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "--network",
+        "front",
+        &lab.image,
+        "true",
+    ])
+    .run()
+    .assert_code(125)
+    .assert_one_line_error()
+    .stderr_contains("cannot be combined");
+    tb.cmd(["rm", "-f", "both"]).run().assert_success();
+    tb.cmd(["network", "rm", "front"]).run().assert_success();
+
     // In use: refused; with -f its containers go first.
     tb.cmd(["network", "rm", "backend"])
         .run()
