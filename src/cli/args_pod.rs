@@ -55,7 +55,7 @@ pub struct PodCreateArgs {
     /// Publish a port of the pod: [HOSTIP:][HOSTPORT:]CPORT[/PROTO]
     #[arg(short, long = "publish", value_name = "[IP:][HPORT:]CPORT[/PROTO]")]
     pub publish: Vec<String>,
-    /// The pod's network: default, pasta, slirp4netns, none or host
+    /// The pod's network: default, pasta, slirp4netns, none, host or a user network's name
     #[arg(long = "network", visible_alias = "net", value_name = "MODE")]
     pub network: Option<String>,
     /// The host name its containers share [default: the pod's name]

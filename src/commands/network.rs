@@ -183,16 +183,6 @@ fn release(ctx: &Ctx) -> Result<()> {
     Ok(())
 }
 
-/// `pod create --network NAME`: a pod on a user network is not supported yet.
-pub fn check_pod_network(ctx: &Ctx, network: Option<&str>) -> Result<()> {
-    if let Some(n) = user_network(ctx, network)? {
-        bail!(
-            "--network {n}: pods on user networks are not supported yet; use default, pasta, slirp4netns, none or host"
-        );
-    }
-    Ok(())
-}
-
 fn not_yet(ctx: &Ctx, a: &NetworkConnectArgs) -> Result<u8> {
     let net = Networks::at(&ctx.paths).get(&a.network)?;
     super::containers(ctx)?.find(&a.container)?;

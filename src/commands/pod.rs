@@ -69,17 +69,28 @@ pub fn create_pod(ctx: &Ctx, new: &NewPod) -> Result<Pod> {
     {
         bail!("invalid --network {n:?} for a pod: use default, pasta, slirp4netns, none or host");
     }
-    super::network::check_pod_network(ctx, new.network)?;
+    // A pod on a user network: its infra container is on it (its containers join the
+    // infra's namespace), ports forwarded by a pasta of its own.
+    let user_network = super::network::user_network(ctx, new.network)?;
     // The plan first: a bad or taken port fails before anything is recorded.
     let plan = if new.infra {
-        Some(crate::network::Plan::new(
+        let network = match &user_network {
+            Some(_) if new.publish.is_empty() => Some("none".to_string()),
+            Some(_) => Some("pasta".to_string()),
+            None => new.network.map(str::to_string),
+        };
+        let mut plan = crate::network::Plan::new(
             &crate::network::Opts {
-                network: new.network.map(str::to_string),
+                network,
                 publish: new.publish.to_vec(),
                 ..Default::default()
             },
             &[],
-        )?)
+        )?;
+        if user_network.is_some() && !new.publish.is_empty() {
+            plan.mode = crate::network::Mode::Forward;
+        }
+        Some(plan)
     } else {
         None
     };
@@ -101,7 +112,7 @@ pub fn create_pod(ctx: &Ctx, new: &NewPod) -> Result<Pod> {
         network: new.network.map(str::to_string),
     })?;
     if let Some(plan) = plan {
-        let made = create_infra(&containers, &pod, plan).and_then(|infra| {
+        let made = create_infra(&containers, &pod, plan, user_network).and_then(|infra| {
             pod.infra_id = Some(infra.id().to_string());
             pods.write(&pod).map_err(|e| {
                 let _ = containers.remove(&infra);
@@ -156,6 +167,7 @@ fn create_infra(
     containers: &Containers,
     pod: &Pod,
     network: crate::network::Plan,
+    user_network: Option<String>,
 ) -> Result<Record> {
     let spec = Spec {
         args: vec!["box-pause".into()],
@@ -170,6 +182,9 @@ fn create_infra(
             uts: false,
             ipc: false,
         }),
+        // On a user network the pod is found by its name.
+        network_aliases: user_network.iter().map(|_| pod.name.clone()).collect(),
+        networks: user_network.into_iter().collect(),
         ..Default::default()
     };
     Ok(

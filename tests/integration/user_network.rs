@@ -133,12 +133,7 @@ fn network_records_and_their_checks() {
     }
     tb.cmd(["network", "exists", "clash"]).run().assert_code(1);
 
-    // What is not supported yet is said plainly, and nothing is created.
-    tb.cmd(["pod", "create", "--network", "backend"])
-        .run()
-        .assert_code(125)
-        .assert_one_line_error()
-        .stderr_contains("not supported yet");
+    // An unknown network: one line, nothing created.
     tb.cmd(["create", "--network", "nosuch", &lab.image, "true"])
         .run()
         .assert_code(125)
@@ -393,4 +388,50 @@ fn system_check_finds_a_holder_a_killed_box_left() {
     until("aardvark-dns to go", Duration::from_secs(10), || {
         processes(&["aardvark-dns", &runroot]).is_empty()
     });
+}
+
+#[test]
+fn a_pod_on_a_user_network_is_found_by_its_name() {
+    let env = require_env!(alpine);
+    if !have_netavark() {
+        return;
+    }
+    let lab = Lab::new(env);
+    let tb = &lab.tb;
+    tb.cmd(["network", "create", "--subnet", "10.79.0.0/24", "mesh"])
+        .run()
+        .assert_success();
+    tb.cmd(["pod", "create", "--name", "api", "--network", "mesh"])
+        .run()
+        .assert_success();
+    tb.cmd([
+        "run", "-d", "--pod", "api", "--name", "apiweb", &lab.image, "nc", "-lk", "-p", "80", "-e",
+        "echo", "FROM-POD",
+    ])
+    .run()
+    .assert_success();
+    // Another container on the network reaches the pod by its name.
+    until("the pod to answer by name", Duration::from_secs(15), || {
+        tb.cmd([
+            "run",
+            "--rm",
+            "--network",
+            "mesh",
+            &lab.image,
+            "nc",
+            "api",
+            "80",
+        ])
+        .run()
+        .out()
+        .contains("FROM-POD")
+    });
+    let holder_pid = lab.state(&lab.id("box-netns"))["pid"].as_i64().unwrap() as i32;
+    tb.cmd(["pod", "rm", "-f", "api"]).run().assert_success();
+    until(
+        "the holder to go with the pod",
+        Duration::from_secs(10),
+        || !alive(holder_pid),
+    );
+    tb.cmd(["ps", "-aq"]).run().assert_success().stdout_is("");
 }
