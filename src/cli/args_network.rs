@@ -31,9 +31,9 @@ pub enum NetworkCommand {
     Prune(NetworkPruneArgs),
     /// Exit 0 when a network exists, 1 when it does not
     Exists(NetworkExistsArgs),
-    /// Connect an existing container to a network (not supported yet)
+    /// Put a stopped container on one more network (from its next start)
     Connect(NetworkConnectArgs),
-    /// Disconnect a container from a network (not supported yet)
+    /// Take a stopped container off one of its networks (from its next start)
     Disconnect(NetworkConnectArgs),
 }
 

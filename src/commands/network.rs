@@ -1,7 +1,7 @@
 //! `box network ...` (records in `crate::usernet`), and what `run --network NAME` needs: the
 //! holder of the shared namespace started before a container on a user network and
-//! removed after the last one. `network connect|disconnect` of an existing container is not
-//! supported yet and says so.
+//! removed after the last one. `network connect|disconnect` change a stopped container's
+//! networks (a running one is refused).
 use std::io::Write;
 
 use anyhow::{Context, Result, bail};
@@ -24,15 +24,9 @@ pub fn network(ctx: &Ctx, command: NetworkCommand) -> Result<u8> {
         NetworkCommand::Rm(a) => rm(ctx, a),
         NetworkCommand::Prune(a) => prune(ctx, a),
         NetworkCommand::Exists(a) => exists(ctx, a),
-        NetworkCommand::Connect(a) | NetworkCommand::Disconnect(a) => not_yet(ctx, &a),
+        NetworkCommand::Connect(a) => connect(ctx, &a, true),
+        NetworkCommand::Disconnect(a) => connect(ctx, &a, false),
     }
-}
-
-/// The refusal of `network connect|disconnect`.
-pub fn joining_not_supported(name: &str) -> anyhow::Error {
-    anyhow::anyhow!(
-        "network {name}: connecting or disconnecting an existing container is not supported yet: create the container with --network {name}"
-    )
 }
 
 /// `run/create --network` (repeated): the user networks named, or none for one network
@@ -183,10 +177,55 @@ fn release(ctx: &Ctx) -> Result<()> {
     Ok(())
 }
 
-fn not_yet(ctx: &Ctx, a: &NetworkConnectArgs) -> Result<u8> {
+/// `network connect|disconnect`: a container that is not running, already on user
+/// networks, gets one more or one less (at least one stays); it takes effect at its next
+/// start.
+fn connect(ctx: &Ctx, a: &NetworkConnectArgs, add: bool) -> Result<u8> {
     let net = Networks::at(&ctx.paths).get(&a.network)?;
-    super::containers(ctx)?.find(&a.container)?;
-    Err(joining_not_supported(&net.name))
+    let c = super::containers(ctx)?;
+    let mut rec = c.find(&a.container)?;
+    if crate::monitor::status::observe(&rec).status == crate::container::Status::Running {
+        bail!(
+            "container {} is running: stop it first (connecting a running container is not supported yet)",
+            rec.name()
+        );
+    }
+    let on = &rec.config.spec.networks;
+    if on.is_empty() {
+        bail!(
+            "container {} is not on a user network: recreate it with --network {}",
+            rec.name(),
+            net.name
+        );
+    }
+    let has = on.contains(&net.name);
+    match (add, has) {
+        (true, true) => bail!(
+            "container {} is already on network {}",
+            rec.name(),
+            net.name
+        ),
+        (false, false) => bail!("container {} is not on network {}", rec.name(), net.name),
+        (false, true) if on.len() == 1 => bail!(
+            "network {} is container {}'s only network: remove the container or recreate it",
+            net.name,
+            rec.name()
+        ),
+        _ => {}
+    }
+    let name = net.name.clone();
+    c.update_spec(&mut rec, |spec| {
+        if add {
+            spec.networks.push(name);
+        } else {
+            // `--ip` is the first network's address.
+            if spec.networks.first() == Some(&name) {
+                spec.ip = None;
+            }
+            spec.networks.retain(|n| *n != name);
+        }
+    })?;
+    Ok(0)
 }
 
 fn create(ctx: &Ctx, a: NetworkCreateArgs) -> Result<u8> {

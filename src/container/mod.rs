@@ -534,6 +534,22 @@ impl Containers {
         Ok(())
     }
 
+    /// Change a stopped container's spec (`network connect|disconnect`): `f` edits the
+    /// spec read from disk under the lock, and the config is replaced atomically.
+    pub fn update_spec(
+        &self,
+        rec: &mut Record,
+        f: impl FnOnce(&mut crate::spec::Spec),
+    ) -> Result<(), Error> {
+        let _lock = self.lock()?;
+        let mut fresh = self.load(rec.id())?;
+        f(&mut fresh.config.spec);
+        let bytes = serde_json::to_vec_pretty(&fresh.config).expect("config serializes");
+        write_atomic(&rec.dir.join("config.json"), &bytes)?;
+        *rec = fresh;
+        Ok(())
+    }
+
     /// Remove the record: name, runtime dir and container dir. Files owned by subordinate
     /// ids (upper/, work/, rootfs/) must have been removed first, from inside a user
     /// namespace (`crate::run::remove_container_files`).

@@ -8,7 +8,7 @@
 //!
 //! `-p` of a container on a user network is pasta in `network::Mode::Forward` (the host's
 //! loopback only); `--network` repeats for several networks (eth0, eth1, ...). Not done
-//! yet: `network connect|disconnect` of existing containers, IPv6.
+//! yet: `network connect|disconnect` of a running container, IPv6.
 use std::collections::BTreeMap;
 use std::fs;
 use std::io;

@@ -321,6 +321,60 @@ fn containers_on_a_network_reach_each_other_by_name() {
     .assert_one_line_error()
     .stderr_contains("cannot be combined");
     tb.cmd(["rm", "-f", "both"]).run().assert_success();
+    // connect/disconnect: a stopped container, from its next start.
+    tb.cmd([
+        "create",
+        "--network",
+        "backend",
+        "--name",
+        "later",
+        &lab.image,
+        "nc",
+        "-lk",
+        "-p",
+        "80",
+        "-e",
+        "echo",
+        "LATER",
+    ])
+    .run()
+    .assert_success();
+    tb.cmd(["network", "connect", "front", "later"])
+        .run()
+        .assert_success();
+    tb.cmd(["network", "connect", "front", "later"])
+        .run()
+        .assert_code(125)
+        .stderr_contains("already on network front");
+    tb.cmd(["network", "disconnect", "backend", "later"])
+        .run()
+        .assert_success();
+    tb.cmd(["network", "disconnect", "front", "later"])
+        .run()
+        .assert_code(125)
+        .stderr_contains("only network");
+    tb.cmd(["start", "later"]).run().assert_success();
+    until("later to answer on front", Duration::from_secs(10), || {
+        tb.cmd([
+            "run",
+            "--rm",
+            "--network",
+            "front",
+            &lab.image,
+            "nc",
+            "later",
+            "80",
+        ])
+        .run()
+        .out()
+        .contains("LATER")
+    });
+    tb.cmd(["network", "connect", "backend", "later"])
+        .run()
+        .assert_code(125)
+        .assert_one_line_error()
+        .stderr_contains("is running");
+    tb.cmd(["rm", "-f", "later"]).run().assert_success();
     tb.cmd(["network", "rm", "front"]).run().assert_success();
 
     // In use: refused; with -f its containers go first.
