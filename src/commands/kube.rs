@@ -308,6 +308,6 @@ fn container_opts(pod: &Pod, p: &PodPlan, c: &ContainerPlan) -> Result<Container
     })?;
     match cli.command {
         Command::Create(a) => Ok(a.container),
-        _ => unreachable!("box create parses as create"),
+        _ => bail!("line {}: container {}: not a create command", p.line, c.name),
     }
 }

@@ -96,6 +96,12 @@ pub fn rm(ctx: &Ctx, args: RmArgs) -> Result<u8> {
         let Some(rec) = find(&c, name, ignore)? else {
             return Ok(());
         };
+        if rec.name() == crate::usernet::HOLDER && rec.config.spec.is_infra() {
+            bail!(
+                "container {} holds the user networks' namespace and goes by itself after the last container on a user network (box rm -a removes it too)",
+                rec.name()
+            );
+        }
         if let Some(link) = rec.config.spec.pod.as_ref().filter(|l| l.infra) {
             let pod = crate::pod::Pods::beside(&c)
                 .load(&link.id)
