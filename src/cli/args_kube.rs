@@ -39,6 +39,9 @@ pub struct KubePlayArgs {
     /// Remove what the file describes instead of playing it (as box kube down)
     #[arg(long, conflicts_with = "replace")]
     pub down: bool,
+    /// Put the pods on this user network (box network create) instead of the default
+    #[arg(long = "network", visible_alias = "net", value_name = "NETWORK")]
+    pub network: Option<String>,
     /// Start the pods once created
     #[arg(long, value_name = "BOOL", default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
     pub start: bool,

@@ -98,7 +98,7 @@ pub fn play(ctx: &Ctx, args: KubePlayArgs) -> Result<u8> {
     }
     check_names(ctx, &plan)?;
     let mut made = Made::default();
-    let result = make_all(ctx, &plan, args.start, &mut made);
+    let result = make_all(ctx, &plan, args.start, args.network.as_deref(), &mut made);
     if let Err(e) = result {
         made.undo(ctx);
         return Err(e);
@@ -186,7 +186,13 @@ impl Made {
     }
 }
 
-fn make_all(ctx: &Ctx, plan: &Play, start: bool, made: &mut Made) -> Result<()> {
+fn make_all(
+    ctx: &Ctx,
+    plan: &Play,
+    start: bool,
+    network: Option<&str>,
+    made: &mut Made,
+) -> Result<()> {
     let volumes = Volumes::open(&ctx.paths)?;
     let shared = plan.pods.iter().flat_map(|p| p.shared_volumes.iter());
     for name in plan.claims.iter().chain(shared) {
@@ -214,7 +220,11 @@ fn make_all(ctx: &Ctx, plan: &Play, start: bool, made: &mut Made) -> Result<()> 
             &super::pod::NewPod {
                 name: Some(&p.name),
                 publish: &p.publish,
-                network: p.host_network.then_some("host"),
+                network: if p.host_network {
+                    Some("host")
+                } else {
+                    network
+                },
                 hostname: p.hostname.as_deref(),
                 share: Share::DEFAULT,
                 infra: true,
@@ -308,6 +318,10 @@ fn container_opts(pod: &Pod, p: &PodPlan, c: &ContainerPlan) -> Result<Container
     })?;
     match cli.command {
         Command::Create(a) => Ok(a.container),
-        _ => bail!("line {}: container {}: not a create command", p.line, c.name),
+        _ => bail!(
+            "line {}: container {}: not a create command",
+            p.line,
+            c.name
+        ),
     }
 }

@@ -480,8 +480,39 @@ fn a_pod_on_a_user_network_is_found_by_its_name() {
         .out()
         .contains("FROM-POD")
     });
-    let holder_pid = lab.state(&lab.id("box-netns"))["pid"].as_i64().unwrap() as i32;
     tb.cmd(["pod", "rm", "-f", "api"]).run().assert_success();
+    // kube play --network: the played pod is on the network too.
+    let yaml = format!(
+        "apiVersion: v1\nkind: Pod\nmetadata:\n  name: kubeapi\nspec:\n  containers:\n  - name: web\n    image: {}\n    command: [nc, -lk, -p, \"80\", -e, echo, FROM-KUBE]\n",
+        lab.image
+    );
+    let file = tb.write("kubeapi.yaml", &yaml);
+    tb.cmd(["kube", "play", "--network", "mesh", file.to_str().unwrap()])
+        .run()
+        .assert_success();
+    until(
+        "the played pod to answer by name",
+        Duration::from_secs(15),
+        || {
+            tb.cmd([
+                "run",
+                "--rm",
+                "--network",
+                "mesh",
+                &lab.image,
+                "nc",
+                "kubeapi",
+                "80",
+            ])
+            .run()
+            .out()
+            .contains("FROM-KUBE")
+        },
+    );
+    let holder_pid = lab.state(&lab.id("box-netns"))["pid"].as_i64().unwrap() as i32;
+    tb.cmd(["kube", "down", file.to_str().unwrap()])
+        .run()
+        .assert_success();
     until(
         "the holder to go with the pod",
         Duration::from_secs(10),
