@@ -73,7 +73,10 @@ pub fn container_json(ctx: &Ctx, rec: &Record, st: &State) -> Value {
         })
         .collect();
     // Ports as resolved at create time (random host ports, ranges, -P), not the raw -p text.
-    let network = crate::network::inspect(&spec.network, None);
+    let mut network = crate::network::inspect(&spec.network, None);
+    if !spec.networks.is_empty() {
+        user_networks(ctx, rec, &mut network);
+    }
     let port_bindings = network["Ports"].clone();
     // docker's HostConfig fields, from the limits (--cpus is a quota over the default
     // period; any other period shows as CpuQuota/CpuPeriod).
@@ -102,6 +105,7 @@ pub fn container_json(ctx: &Ctx, rec: &Record, st: &State) -> Value {
     let policy = monitor::restart_policy(rec);
     let info = monitor::read_info(rec);
     let network_mode = match spec.network_arg() {
+        _ if !spec.networks.is_empty() => spec.networks.join(","),
         m if m.is_empty() => "default".to_string(),
         m => m,
     };
@@ -218,6 +222,45 @@ pub fn container_json(ctx: &Ctx, rec: &Record, st: &State) -> Value {
         "HostConfig": host_config,
         "NetworkSettings": network,
     })
+}
+
+/// `NetworkSettings.Networks` of a container on user networks: each network's address (while
+/// it runs), gateway and aliases; `IPAddress` and `Gateway` are the first network's.
+fn user_networks(ctx: &Ctx, rec: &Record, network: &mut Value) {
+    let spec = &rec.config.spec;
+    let nets = crate::usernet::Networks::at(&ctx.paths);
+    let mut map = serde_json::Map::new();
+    for (i, name) in spec.networks.iter().enumerate() {
+        let net = nets.get(name).ok();
+        let sub = net.as_ref().and_then(|n| n.subnets.first());
+        let ip = crate::usernet::address_of(&ctx.paths, name, rec.id())
+            .map(|ip| ip.to_string())
+            .unwrap_or_default();
+        let prefix: u8 = sub
+            .and_then(|s| s.subnet.split_once('/'))
+            .and_then(|(_, l)| l.parse().ok())
+            .unwrap_or(0);
+        let gateway = sub.map(|s| s.gateway.clone()).unwrap_or_default();
+        let mut aliases = vec![rec.name().to_string()];
+        aliases.extend(spec.network_aliases.iter().cloned());
+        if i == 0 {
+            network["IPAddress"] = json!(ip);
+            network["IPPrefixLen"] = json!(if ip.is_empty() { 0 } else { prefix });
+            network["Gateway"] = json!(gateway);
+        }
+        map.insert(
+            name.clone(),
+            json!({
+                "NetworkID": net.map(|n| n.id).unwrap_or_default(),
+                "IPAddress": ip,
+                "IPPrefixLen": prefix,
+                "Gateway": gateway,
+                "Aliases": aliases,
+            }),
+        );
+    }
+    network["NetworkMode"] = json!(spec.networks.join(","));
+    network["Networks"] = Value::Object(map);
 }
 
 fn security_opts(spec: &crate::run::Spec) -> Vec<String> {

@@ -131,6 +131,20 @@ pub fn lease(
     Ok(out)
 }
 
+/// The address container `id` holds on `network` while it runs.
+pub fn address_of(paths: &Paths, network: &str, id: &str) -> Option<Ipv4Addr> {
+    let dir = runtime_dir(paths).join("leases").join(network);
+    fs::read_dir(dir)
+        .ok()?
+        .filter_map(|e| e.ok())
+        .find_map(|e| {
+            let text = fs::read_to_string(e.path()).ok()?;
+            (holder_alive(&text) && text.split_whitespace().nth(2) == Some(id))
+                .then(|| e.file_name().to_string_lossy().parse().ok())
+                .flatten()
+        })
+}
+
 /// How many leases are held by live processes (the holder may stop at 0).
 pub fn leases_in_use(paths: &Paths) -> usize {
     let dir = runtime_dir(paths).join("leases");

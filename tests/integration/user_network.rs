@@ -201,6 +201,15 @@ fn containers_on_a_network_reach_each_other_by_name() {
         .run()
         .assert_success()
         .stdout_contains("10.77.0.50/24");
+    tb.cmd([
+        "inspect",
+        "--format",
+        "{{.NetworkSettings.IPAddress}} {{.HostConfig.NetworkMode}} {{index .NetworkSettings.Networks.backend.Aliases 1}}",
+        "db",
+    ])
+    .run()
+    .assert_success()
+    .stdout_is("10.77.0.50 backend redis\n");
     // Its address is taken; one outside the subnet, or --ip without a network, is refused.
     for (args, needle) in [
         (vec!["--network", "backend", "--ip", "10.77.0.50"], "in use"),
