@@ -112,11 +112,13 @@ fn is_mode(n: &str) -> bool {
 }
 
 /// Before a container on user networks starts: the holder of the shared network namespace
-/// runs (created and started now if not).
-pub fn ensure_holder(ctx: &Ctx, spec: &crate::spec::Spec) -> Result<()> {
+/// runs (created and started now if not). The guard returned says the holder is in use:
+/// keep it until the container is gone, then give it to [`release_holder`].
+pub fn ensure_holder(ctx: &Ctx, spec: &crate::spec::Spec) -> Result<Option<crate::lock::FileLock>> {
     if spec.networks.is_empty() {
-        return Ok(());
+        return Ok(None);
     }
+    let user = crate::usernet::holder_user(&ctx.paths)?;
     let _lock = crate::usernet::holder_lock(&ctx.paths)?;
     let c = super::containers(ctx)?;
     let rec = match c.find(crate::usernet::HOLDER) {
@@ -131,14 +133,17 @@ pub fn ensure_holder(ctx: &Ctx, spec: &crate::spec::Spec) -> Result<()> {
         crate::monitor::start_detached(&ctx.paths, &rec)
             .context("cannot start the holder of the user networks' namespace")?;
     }
-    Ok(())
+    Ok(Some(user))
 }
 
 /// The holder's name when it exists with no container on a user network running.
 pub fn idle_holder(ctx: &Ctx) -> Option<String> {
     let c = super::containers(ctx).ok()?;
     let rec = c.find(crate::usernet::HOLDER).ok()?;
-    (crate::usernet::leases_in_use(&ctx.paths) == 0).then(|| rec.name().to_string())
+    let unused = crate::usernet::holder_unused(&ctx.paths).ok()??;
+    let idle = crate::usernet::leases_in_use(&ctx.paths) == 0;
+    drop(unused);
+    idle.then(|| rec.name().to_string())
 }
 
 /// `system check --repair`: an idle holder goes.
@@ -146,17 +151,19 @@ pub fn stop_idle_holder(ctx: &Ctx) -> Result<()> {
     release(ctx)
 }
 
-/// After a container on user networks exited: with no container left on any, the holder
-/// goes (stopped and removed).
-pub fn release_holder(ctx: &Ctx, spec: &crate::spec::Spec) -> Result<()> {
-    if spec.networks.is_empty() {
-        return Ok(());
-    }
+/// After a container on user networks exited (`guard` from [`ensure_holder`]): with no
+/// container left on any, and none starting, the holder goes (stopped and removed).
+pub fn release_holder(ctx: &Ctx, guard: Option<crate::lock::FileLock>) -> Result<()> {
+    let Some(guard) = guard else { return Ok(()) };
+    drop(guard);
     release(ctx)
 }
 
 fn release(ctx: &Ctx) -> Result<()> {
     let _lock = crate::usernet::holder_lock(&ctx.paths)?;
+    let Some(_unused) = crate::usernet::holder_unused(&ctx.paths)? else {
+        return Ok(()); // another container runs or starts on a user network
+    };
     if crate::usernet::leases_in_use(&ctx.paths) > 0 {
         return Ok(());
     }

@@ -33,6 +33,16 @@ pub fn run(ctx: &Ctx, args: RunArgs) -> Result<u8> {
     }
     // With --rm the cleanup watcher exists before the record does (see run::cleanup).
     let (rec, watcher) = create_record_watched(ctx, &args.container, args.rm, args.rm, true)?;
+    // Held while the container runs: the user networks' holder stays meanwhile.
+    let holder = match super::network::ensure_holder(ctx, &rec.config.spec) {
+        Ok(h) => h,
+        Err(e) => {
+            if let Some(w) = watcher {
+                w.release();
+            }
+            return Err(e);
+        }
+    };
     let opts = StartOptions {
         attach: true,
         interactive: false,
@@ -42,7 +52,7 @@ pub fn run(ctx: &Ctx, args: RunArgs) -> Result<u8> {
         Some(w) => crate::run::start_watched(&ctx.paths, &rec, &opts, w),
         None => crate::run::start_container(&ctx.paths, &rec, &opts),
     };
-    let _ = super::network::release_holder(ctx, &rec.config.spec);
+    let _ = super::network::release_holder(ctx, holder);
     Ok(code?)
 }
 
@@ -224,7 +234,7 @@ fn create_record_watched(
         // A pod's member starts once its infra container runs; a container on user
         // networks once their holder does.
         super::pod::ensure_infra(&ctx.paths, &spec)?;
-        super::network::ensure_holder(ctx, &spec)?;
+        drop(super::network::ensure_holder(ctx, &spec)?);
     }
     let containers = Containers::open(&ctx.paths)?;
     let watcher = if watch {

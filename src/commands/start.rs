@@ -45,11 +45,11 @@ fn start_attached(ctx: &Ctx, rec: &Record, opts: &crate::run::StartOptions) -> R
     // A pod's member needs its infra container running, a container on user networks
     // their holder.
     super::pod::ensure_infra(&ctx.paths, &rec.config.spec)?;
-    super::network::ensure_holder(ctx, &rec.config.spec)?;
+    let holder = super::network::ensure_holder(ctx, &rec.config.spec)?;
     let code = crate::run::start_container(&ctx.paths, rec, opts).map_err(|e| match e {
         crate::run::Error::Exec(c) => anyhow::Error::new(c),
         e => anyhow::Error::new(e),
     });
-    let _ = super::network::release_holder(ctx, &rec.config.spec);
+    let _ = super::network::release_holder(ctx, holder);
     code
 }

@@ -170,6 +170,29 @@ pub fn holder_lock(paths: &Paths) -> Result<crate::lock::FileLock, Error> {
     )?)
 }
 
+/// Held (shared) by every box process that runs a container on a user network, from
+/// before the holder is ensured until the container is gone: the holder may go only when
+/// it can be taken exclusively ([`holder_unused`]). A killed process lets go by itself.
+pub fn holder_user(paths: &Paths) -> Result<crate::lock::FileLock, Error> {
+    let dir = runtime_dir(paths);
+    fs::create_dir_all(&dir).map_err(super::io_err("create", &dir))?;
+    Ok(crate::lock::FileLock::acquire(
+        &dir.join("users.lock"),
+        crate::lock::Mode::Shared,
+        crate::lock::default_timeout(),
+    )?)
+}
+
+/// The users' lock, exclusively, when no container on a user network runs or starts.
+pub fn holder_unused(paths: &Paths) -> Result<Option<crate::lock::FileLock>, Error> {
+    let dir = runtime_dir(paths);
+    fs::create_dir_all(&dir).map_err(super::io_err("create", &dir))?;
+    Ok(crate::lock::FileLock::try_acquire(
+        &dir.join("users.lock"),
+        crate::lock::Mode::Exclusive,
+    )?)
+}
+
 /// A container plugged into its networks; unplugged (netavark teardown) when dropped.
 pub struct Attached {
     leases: Vec<Lease>,
@@ -251,6 +274,13 @@ impl Attached {
     /// mount namespace whose /run is a fresh tmpfs (iptables' lock file).
     fn netavark(&self, command: &'static str) -> Result<(), Error> {
         let (netavark, aardvark) = check_tools()?;
+        // One netavark at a time (as podman's network lock): concurrent setups race on the
+        // firewall chains.
+        let _serial = crate::lock::FileLock::acquire(
+            &self.config.join("box.lock"),
+            crate::lock::Mode::Exclusive,
+            crate::lock::default_timeout(),
+        )?;
         let userns = self.holder_userns.as_raw_fd();
         let holder_net = self.holder_netns.as_raw_fd();
         let target = self.netns.as_raw_fd();

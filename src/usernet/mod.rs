@@ -21,8 +21,8 @@ use crate::paths::Paths;
 
 mod attach;
 pub use attach::{
-    Attached, HOLDER, Lease, address_of, check_tools, etc_lines, holder_lock, lease, leases_in_use,
-    stop_dns,
+    Attached, HOLDER, Lease, address_of, check_tools, etc_lines, holder_lock, holder_unused,
+    holder_user, lease, leases_in_use, stop_dns,
 };
 
 #[derive(Debug, thiserror::Error)]

@@ -529,3 +529,29 @@ fn a_pod_on_a_user_network_is_found_by_its_name() {
     );
     tb.cmd(["ps", "-aq"]).run().assert_success().stdout_is("");
 }
+
+#[test]
+fn parallel_runs_on_a_network_share_one_holder() {
+    let env = require_env!(alpine);
+    if !have_netavark() {
+        return;
+    }
+    let lab = Lab::new(env);
+    let tb = &lab.tb;
+    tb.cmd(["network", "create", "--subnet", "10.75.0.0/24", "par"])
+        .run()
+        .assert_success();
+    for _round in 0..2 {
+        let running: Vec<_> = (0..4)
+            .map(|_| {
+                tb.cmd(["run", "--rm", "--network", "par", &lab.image, "true"])
+                    .spawn()
+            })
+            .collect();
+        for r in running {
+            r.wait().assert_success();
+        }
+    }
+    // The last one took the holder with it.
+    tb.cmd(["ps", "-aq"]).run().assert_success().stdout_is("");
+}
