@@ -270,9 +270,7 @@ pub fn joining(ctx: &Ctx, opts: &crate::cli::args::ContainerOpts, arg: &str) -> 
     };
     let share = pod.share;
     let infra = pod.infra_id.clone();
-    if let Some(infra) = &infra
-        && share.net
-    {
+    if infra.is_some() && share.net {
         if !fresh && (!opts.network.is_empty() || !opts.publish.is_empty() || opts.publish_all) {
             return Err(undo(anyhow::anyhow!(
                 "--network and -p belong to the pod {}: its containers share its network (set them with box pod create --network/-p)",
@@ -292,7 +290,6 @@ pub fn joining(ctx: &Ctx, opts: &crate::cli::args::ContainerOpts, arg: &str) -> 
                 pod.name
             )));
         }
-        let _ = infra;
     }
     let joins = infra.is_some() && share.net;
     Ok(Joining {
