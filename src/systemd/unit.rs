@@ -238,9 +238,22 @@ pub fn run_args(config: &Config, image_env: &[String], volumes: &Path) -> Vec<St
             ),
         }
     }
-    let network = sp.network_arg();
-    if !network.is_empty() {
-        opt("--network", &network);
+    if sp.networks.is_empty() {
+        let network = sp.network_arg();
+        if !network.is_empty() {
+            opt("--network", &network);
+        }
+    } else {
+        // User networks (the mode recorded beside them is box's own plumbing).
+        for n in &sp.networks {
+            opt("--network", n);
+        }
+        for alias in &sp.network_aliases {
+            opt("--network-alias", alias);
+        }
+        if let Some(ip) = sp.ip {
+            opt("--ip", &ip.to_string());
+        }
     }
     for p in &sp.publish {
         opt("-p", p);
@@ -480,6 +493,21 @@ mod tests {
             ..opts(true)
         };
         assert!(render(&config(), &o).unwrap_err().contains("on-failure"));
+    }
+
+    #[test]
+    fn user_networks_are_given_by_name() {
+        let mut c = config();
+        c.spec.network.mode = crate::network::Mode::None;
+        c.spec.networks = vec!["backend".into(), "front".into()];
+        c.spec.network_aliases = vec!["cache".into()];
+        c.spec.ip = Some(std::net::Ipv4Addr::new(10, 89, 0, 9));
+        let a = run_args(&c, &[], Path::new("/nonexistent/volumes")).join(" ");
+        assert!(
+            a.contains("--network backend --network front --network-alias cache --ip 10.89.0.9"),
+            "{a}"
+        );
+        assert!(!a.contains("--network none"), "{a}");
     }
 
     #[test]
