@@ -410,15 +410,24 @@ fn prune(ctx: &Ctx, a: NetworkPruneArgs) -> Result<u8> {
     {
         return Ok(0);
     }
+    for name in prune_networks(ctx)? {
+        println!("{name}");
+    }
+    Ok(0)
+}
+
+/// Remove every network no container is on; their names (for `system prune` too).
+pub fn prune_networks(ctx: &Ctx) -> Result<Vec<String>> {
     let nets = Networks::at(&ctx.paths);
+    let mut removed = Vec::new();
     for n in nets.list()? {
         if !users(ctx, &n.name)?.is_empty() {
             continue;
         }
         nets.remove(&n.name)?;
-        println!("{}", n.name);
+        removed.push(n.name);
     }
-    Ok(0)
+    Ok(removed)
 }
 
 fn exists(ctx: &Ctx, a: NetworkExistsArgs) -> Result<u8> {

@@ -833,7 +833,16 @@ fn prune(ctx: &Ctx, args: PodPruneArgs) -> Result<u8> {
     {
         return Ok(0);
     }
+    for id in prune_pods(ctx)? {
+        println!("{id}");
+    }
+    Ok(0)
+}
+
+/// Remove every pod none of whose containers runs; their ids (for `system prune` too).
+pub fn prune_pods(ctx: &Ctx) -> Result<Vec<String>> {
     let (pods, c) = open(ctx)?;
+    let mut removed = Vec::new();
     for pod in pods.list()? {
         let running = crate::pod::members(&c, &pod)?
             .iter()
@@ -842,9 +851,9 @@ fn prune(ctx: &Ctx, args: PodPruneArgs) -> Result<u8> {
             continue;
         }
         match remove_pod(ctx, &pod, false, None) {
-            Ok(()) => println!("{}", pod.id),
+            Ok(()) => removed.push(pod.id),
             Err(e) => eprintln!("box: {}", crate::exit::one_line(&e)),
         }
     }
-    Ok(0)
+    Ok(removed)
 }

@@ -74,7 +74,7 @@ pub fn prune(ctx: &Ctx, args: PruneArgs) -> Result<u8> {
     if !args.force
         && !confirm(
             &format!(
-                "WARNING! This will remove:\n  - all stopped containers{volumes}\n  - {images}\n  - all layers no image uses\nAre you sure you want to continue?"
+                "WARNING! This will remove:\n  - all stopped containers\n  - all pods none of whose containers runs\n  - all networks not used by at least one container{volumes}\n  - {images}\n  - all layers no image uses\nAre you sure you want to continue?"
             ),
             "box system prune",
         )?
@@ -87,6 +87,21 @@ pub fn prune(ctx: &Ctx, args: PruneArgs) -> Result<u8> {
         println!("Deleted Containers");
         for id in &containers.ids {
             println!("{id}");
+        }
+    }
+    // Then pods with nothing running, and networks no container is on (as podman).
+    let pods = super::pod::prune_pods(ctx)?;
+    if !pods.is_empty() {
+        println!("Deleted Pods");
+        for id in &pods {
+            println!("{id}");
+        }
+    }
+    let networks = super::network::prune_networks(ctx)?;
+    if !networks.is_empty() {
+        println!("Deleted Networks");
+        for n in &networks {
+            println!("{n}");
         }
     }
     let mut reclaimed = containers.reclaimed;

@@ -154,6 +154,23 @@ fn network_records_and_their_checks() {
         .run()
         .assert_success()
         .stdout_is("");
+
+    // system prune takes unused networks and pods with nothing running too.
+    tb.cmd(["network", "create", "leftover"])
+        .run()
+        .assert_success();
+    tb.cmd(["pod", "create", "--name", "idlepod", "--network", "none"])
+        .run()
+        .assert_success();
+    tb.cmd(["system", "prune", "-f"])
+        .run()
+        .assert_success()
+        .stdout_contains("Deleted Networks\nleftover\n")
+        .stdout_contains("Deleted Pods\n");
+    tb.cmd(["network", "exists", "leftover"])
+        .run()
+        .assert_code(1);
+    tb.cmd(["pod", "exists", "idlepod"]).run().assert_code(1);
 }
 
 #[test]
