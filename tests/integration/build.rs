@@ -165,3 +165,88 @@ fn build_multi_stage_runs_caches_and_pushes() {
     );
     assert!(!rootfs.join("srv/app/src/secret.key").exists());
 }
+
+/// Each bad Containerfile or context: one line naming file:line, box's exit code (a failed
+/// RUN's own status), no image recorded and no build container left.
+#[test]
+fn build_refuses_bad_input_naming_the_line_and_storing_nothing() {
+    let env = require_env!(alpine);
+    let lab = Lab::new(env);
+    let tb = &lab.tb;
+    let base = &lab.image;
+    tb.write("bad/file.txt", "x\n");
+    tb.mkdir("bad/dir");
+    std::os::unix::fs::symlink("/etc/passwd", tb.work().join("bad/escape")).unwrap();
+    let before = image_count(tb);
+    let cases: Vec<(String, i32, &str)> = vec![
+        (
+            format!("FROM {base}\nFROBNICATE x\n"),
+            125,
+            "Containerfile:2: unknown instruction",
+        ),
+        (
+            format!("FROM {base}\nCOPY missing.txt /x\n"),
+            125,
+            "Containerfile:2: COPY missing.txt: no such file or directory in the build context",
+        ),
+        (
+            format!("FROM {base}\nCOPY ../file.txt /x\n"),
+            125,
+            "Containerfile:2: COPY ../file.txt: the path is outside the build context",
+        ),
+        (
+            format!("FROM {base}\nCOPY escape /x\n"),
+            125,
+            "Containerfile:2: COPY escape: a symlink leads outside the build context",
+        ),
+        (
+            format!("FROM {base}\nRUN true\nRUN echo failing; exit 3\n"),
+            3,
+            "Containerfile:3: error building at STEP \"RUN echo failing; exit 3\": exit status 3",
+        ),
+        (
+            format!("FROM {base} AS a\nCOPY --from=b /x /x\nFROM {base} AS b\n"),
+            125,
+            "Containerfile:2: stage \"b\" is defined later in the file",
+        ),
+        (
+            "FROM a AS a\n".to_string(),
+            125,
+            "Containerfile:1: stage \"a\" refers to itself",
+        ),
+        (
+            format!("FROM --platform=linux/s390x {base}\n"),
+            125,
+            "Containerfile:1: --platform linux/s390x: box builds only for this host's platform",
+        ),
+    ];
+    for (text, code, want) in &cases {
+        tb.write("bad/Containerfile", text);
+        let out = tb.cmd(["build", "--network", "none", "bad"]).run();
+        out.assert_code(*code);
+        let err: Vec<&str> = out.err().lines().filter(|l| !l.trim().is_empty()).collect();
+        let last = err.last().copied().unwrap_or_default();
+        assert!(last.contains(want), "{text}: want {want:?}\n{out}");
+        if *code == 125 {
+            out.assert_one_line_error();
+        }
+        assert_eq!(image_count(tb), before, "{text}: nothing stored\n{out}");
+        tb.cmd(["ps", "-a", "-q"])
+            .run()
+            .assert_success()
+            .stdout_is("");
+    }
+    tb.write("bad/Containerfile", format!("FROM {base} AS a\n"));
+    let out = tb.cmd(["build", "--target", "nope", "bad"]).run();
+    out.assert_code(125).assert_one_line_error();
+    assert!(
+        out.err()
+            .contains("target stage \"nope\" could not be found"),
+        "{out}"
+    );
+    let out = tb.cmd(["build", "--platform", "linux/arm64", "bad"]).run();
+    out.assert_code(125).assert_one_line_error();
+    let out = tb.cmd(["build", "-f", "nothere", "bad"]).run();
+    out.assert_code(125).assert_one_line_error();
+    assert_eq!(image_count(tb), before);
+}
