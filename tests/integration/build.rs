@@ -250,3 +250,158 @@ fn build_refuses_bad_input_naming_the_line_and_storing_nothing() {
     out.assert_code(125).assert_one_line_error();
     assert_eq!(image_count(tb), before);
 }
+
+/// The flags: -q and --iidfile, --build-arg (KEY=VALUE and KEY from the environment),
+/// --target, --label, --secret for the one RUN that mounts it, heredocs, ADD of a local
+/// archive, ADD of an unreachable URL, --timestamp reproducibility, --squash,
+/// --layers=false, --format docker and --no-cache.
+#[test]
+fn build_flags() {
+    let env = require_env!(alpine);
+    let lab = Lab::new(env);
+    let tb = &lab.tb;
+    let base = &lab.image;
+    // An archive for ADD, made by tar (independent of box), as the user.
+    tb.write("f/arch/in/a.txt", "from the archive\n");
+    tb.mkdir("f/ctx");
+    tb.sh("tar -czf f/ctx/files.tgz -C f/arch in")
+        .run()
+        .assert_success();
+    tb.write("f/token", "s3cret\n");
+    tb.write(
+        "f/ctx/Containerfile",
+        format!(
+            "FROM {base} AS test
+ARG V1
+ARG V2=default
+RUN echo \"$V1 $V2\" > /args
+RUN --mount=type=secret,id=tok cat /run/secrets/tok > /seen
+RUN test ! -e /run/secrets/tok
+RUN <<EOF
+echo heredoc > /heredoc
+EOF
+COPY <<EOF /etc/note
+a note
+EOF
+ADD files.tgz /unpacked/
+FROM {base} AS other
+RUN false
+"
+        ),
+    );
+    let out = tb
+        .cmd([
+            "build",
+            "-q",
+            "--network",
+            "none",
+            "--iidfile",
+            "iid",
+            "--build-arg",
+            "V1=one",
+            "--build-arg",
+            "V2",
+            "--secret",
+            "id=tok,src=f/token",
+            "--target",
+            "test",
+            "--label",
+            "extra=yes",
+            "-t",
+            "flags:1",
+            "f/ctx",
+        ])
+        .env("V2", "from-env")
+        .run();
+    out.assert_success();
+    let id = out.out().trim();
+    assert_eq!(id.len(), 64, "-q prints only the id:\n{out}");
+    assert_eq!(
+        std::fs::read_to_string(tb.work().join("iid")).unwrap(),
+        format!("sha256:{id}")
+    );
+    tb.cmd([
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "flags:1",
+        "sh",
+        "-c",
+        "cat /args /seen /heredoc /etc/note /unpacked/in/a.txt; ls -A /run/secrets 2>/dev/null | wc -l",
+    ])
+    .run()
+    .assert_success()
+    .stdout_is("one from-env\ns3cret\nheredoc\na note\nfrom the archive\n0\n");
+    let c = inspect_config(tb, "flags:1");
+    assert_eq!(c["Config"]["Labels"]["extra"], "yes", "{c}");
+    let history = c["History"].to_string();
+    assert!(!history.contains("s3cret"), "{history}");
+
+    // ADD of a URL the network cannot reach: a clear error at its line.
+    tb.write(
+        "f/url/Containerfile",
+        format!("FROM {base}\nADD http://127.0.0.1:9/file.txt /x\n"),
+    );
+    let out = tb.cmd(["build", "f/url"]).run();
+    out.assert_code(125).assert_one_line_error();
+    assert!(
+        out.err()
+            .contains("Containerfile:2: ADD http://127.0.0.1:9/file.txt: cannot download it"),
+        "{out}"
+    );
+
+    // Reproducible: the same context and --timestamp give the same image, with the cache
+    // or without.
+    tb.write("f/repro/a.txt", "a\n");
+    tb.write(
+        "f/repro/Containerfile",
+        format!("FROM {base}\nCOPY a.txt /a.txt\nENV X=1\nWORKDIR /w\nCOPY a.txt b.txt\n"),
+    );
+    let build = |extra: &[&str]| -> String {
+        let mut args = vec!["build", "-q", "--timestamp", "0"];
+        args.extend_from_slice(extra);
+        args.push("f/repro");
+        let out = tb.cmd(args).run();
+        out.assert_success();
+        out.out().trim().to_string()
+    };
+    let first = build(&[]);
+    assert_eq!(build(&["--no-cache"]), first);
+    // --squash: the new layers as one; --layers=false likewise; --format docker.
+    let layers_of = |id: &str| {
+        inspect_config(tb, id)["RootFS"]["Layers"]
+            .as_array()
+            .unwrap()
+            .len()
+    };
+    let base_layers = layers_of(base);
+    assert_eq!(layers_of(&first), base_layers + 3);
+    let squashed = build(&["--squash"]);
+    assert_eq!(layers_of(&squashed), base_layers + 1);
+    let one = build(&["--layers=false", "--no-cache"]);
+    assert_eq!(layers_of(&one), base_layers + 1);
+    tb.cmd([
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        &squashed,
+        "cat",
+        "/w/b.txt",
+        "/a.txt",
+    ])
+    .run()
+    .assert_success()
+    .stdout_is("a\na\n");
+    let docker = build(&["--format", "docker"]);
+    let dest = format!("{}/built/docker:1", env.registry());
+    tb.cmd(["push", "-q", "--tls-verify=false", &docker, &dest])
+        .run()
+        .assert_success();
+    let raw = crate::push::inspect(&dest, true, None);
+    assert_eq!(
+        raw["mediaType"], "application/vnd.docker.distribution.manifest.v2+json",
+        "{raw}"
+    );
+}
