@@ -692,14 +692,7 @@ impl Builder<'_> {
                     let mut s = s.clone();
                     this.add_layer(&mut s, blob, d)
                         .map_err(|m| this.err(inst, m))?;
-                    s.history(
-                        &format!(
-                            "/bin/sh -c {}",
-                            created_by.trim_start_matches("/bin/sh -c ")
-                        ),
-                        false,
-                        this.opts.timestamp,
-                    );
+                    s.history(&created_by, false, this.opts.timestamp);
                     Ok(s)
                 }
             }
