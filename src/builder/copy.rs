@@ -548,9 +548,22 @@ impl Collector<'_> {
                 )
             } else if head.starts_with(b"BZh") || head.starts_with(&[0xfd, b'7', b'z', b'X', b'Z'])
             {
-                return Err(format!(
-                    "{written}: bzip2 and xz archives are not extracted by box: decompress it (or gzip it) first"
-                ));
+                // No decoder in box: the system's xz or bzip2 decompresses it.
+                let tool = if head.starts_with(b"BZh") {
+                    "bzip2"
+                } else {
+                    "xz"
+                };
+                let child = std::process::Command::new(tool)
+                    .arg("-dc")
+                    .stdin(f)
+                    .stdout(std::process::Stdio::piped())
+                    .stderr(std::process::Stdio::null())
+                    .spawn()
+                    .map_err(|e| {
+                        format!("{written}: cannot run {tool} to decompress it ({e}): install {tool} or gzip the archive")
+                    })?;
+                Box::new(ChildReader(child))
             } else if head.len() >= 262 && &head[257..262] == b"ustar" {
                 Box::new(f)
             } else {
@@ -637,6 +650,26 @@ impl Collector<'_> {
             self.parents(&a);
         }
         Ok(true)
+    }
+}
+
+/// A decompressor's output; the process is waited for when dropped.
+struct ChildReader(std::process::Child);
+
+impl Read for ChildReader {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self.0.stdout.as_mut() {
+            Some(o) => o.read(buf),
+            None => Ok(0),
+        }
+    }
+}
+
+impl Drop for ChildReader {
+    fn drop(&mut self) {
+        drop(self.0.stdout.take());
+        let _ = self.0.kill();
+        let _ = self.0.wait();
     }
 }
 

@@ -306,13 +306,18 @@ impl Builder<'_> {
         {
             let id = hit.id();
             self.say(&format!("--> Using cache {id}"));
-            self.say(&format!("--> {}", &id[..11]));
+            // As podman: the last step's id is shown once, after COMMIT.
+            if self.step != self.total {
+                self.say(&format!("--> {}", &id[..11]));
+            }
             *st = hit;
             return Ok(());
         }
         let new = make(self, st)?;
         Cache::open(&self.store).put(&key, &new);
-        self.say(&format!("--> {}", &new.id()[..11]));
+        if self.step != self.total {
+            self.say(&format!("--> {}", &new.id()[..11]));
+        }
         *st = new;
         Ok(())
     }
