@@ -190,6 +190,43 @@ fn build_multi_stage_runs_caches_and_pushes() {
         "hello from builder\n"
     );
     assert!(!rootfs.join("srv/app/src/secret.key").exists());
+    podman_runs(tb, &dest);
+}
+
+/// When podman is installed: it pulls what box built and pushed and runs its default
+/// command with the same result as box run.
+fn podman_runs(tb: &TestBox, reference: &str) {
+    if crate::harness::which("podman").is_none() {
+        crate::harness::note("podman is not installed: the podman pull/run check is skipped");
+        return;
+    }
+    let podman = |args: &[&str]| {
+        std::process::Command::new("podman")
+            .arg("--root")
+            .arg(tb.work().join("podman-root"))
+            .arg("--runroot")
+            .arg(tb.work().join("podman-run"))
+            .args(args)
+            .output()
+            .expect("run podman")
+    };
+    let out = podman(&["pull", "-q", "--tls-verify=false", reference]);
+    assert!(
+        out.status.success(),
+        "podman pull: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = podman(&["run", "--rm", "--network=none", reference]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    if !out.status.success() && stderr.contains("error setting rlimit") {
+        crate::harness::note(&format!(
+            "podman pulled the image but cannot run containers on this host: {}",
+            stderr.trim()
+        ));
+        return;
+    }
+    assert!(out.status.success(), "podman run: {stderr}");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "hello from builder\n");
 }
 
 /// Each bad Containerfile or context: one line naming file:line, box's exit code (a failed
