@@ -45,8 +45,10 @@ struct Builder<'a> {
     context: OwnedFd,
     driver: Option<Driver>,
     done: HashMap<usize, State>,
+    /// The step of the current stage, and its number of steps.
     step: usize,
     total: usize,
+    last_stage: bool,
     /// `[i/n] ` before each STEP line of a multi-stage build.
     stage_tag: String,
     host: Platform,
@@ -88,11 +90,7 @@ pub fn build(paths: &Paths, opts: &Options, progress: &dyn Progress) -> Result<B
         })?;
     paths.ensure().map_err(|e| Error::Invalid(e.to_string()))?;
     let store = Store::open(paths).map_err(|e| Error::Invalid(e.to_string()))?;
-    let total = plan
-        .needed
-        .iter()
-        .map(|&i| plan.stages[i].instructions.len() + 1)
-        .sum();
+    let total = 0;
     let mut b = Builder {
         paths,
         opts,
@@ -106,6 +104,7 @@ pub fn build(paths: &Paths, opts: &Options, progress: &dyn Progress) -> Result<B
         done: HashMap::new(),
         step: 0,
         total,
+        last_stage: false,
         stage_tag: String::new(),
         host,
         base_layers: HashMap::new(),
@@ -179,6 +178,11 @@ impl Builder<'_> {
         Ok(d)
     }
 
+    /// The target's last step: its id is shown after COMMIT only, as podman does.
+    fn is_last_step(&self) -> bool {
+        self.last_stage && self.step == self.total
+    }
+
     fn step_line(&mut self, inst: &Instruction) {
         self.step += 1;
         let text = format!(
@@ -190,6 +194,10 @@ impl Builder<'_> {
 
     fn stage(&mut self, si: usize) -> Result<(), Error> {
         let stage = self.plan.stages[si].clone();
+        // As buildah: steps are numbered per stage.
+        self.step = 0;
+        self.total = stage.instructions.len() + 1;
+        self.last_stage = si == self.plan.target;
         self.step_line(&stage.from);
         let mut st = match &stage.base {
             Base::Scratch => State::scratch(&self.host.arch),
@@ -307,7 +315,7 @@ impl Builder<'_> {
             let id = hit.id();
             self.say(&format!("--> Using cache {id}"));
             // As podman: the last step's id is shown once, after COMMIT.
-            if self.step != self.total {
+            if !self.is_last_step() {
                 self.say(&format!("--> {}", &id[..11]));
             }
             *st = hit;
@@ -315,7 +323,7 @@ impl Builder<'_> {
         }
         let new = make(self, st)?;
         Cache::open(&self.store).put(&key, &new);
-        if self.step != self.total {
+        if !self.is_last_step() {
             self.say(&format!("--> {}", &new.id()[..11]));
         }
         *st = new;

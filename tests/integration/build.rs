@@ -73,7 +73,11 @@ fn build_multi_stage_runs_caches_and_pushes() {
     out.assert_success();
     let id = out.out().lines().last().unwrap().to_string();
     assert_eq!(id.len(), 64, "{out}");
-    assert!(out.out().contains("[1/2] STEP 1/"), "{out}");
+    assert!(
+        out.out().contains("[1/2] STEP 1/3: FROM $BASE AS builder"),
+        "{out}"
+    );
+    assert!(out.out().contains("[2/2] STEP 1/12: FROM $BASE\n"), "{out}");
     assert!(out.out().contains("COMMIT localhost/app:1"), "{out}");
     assert!(
         out.out().contains("Successfully tagged localhost/app:1"),
