@@ -66,6 +66,9 @@ pub fn build(paths: &Paths, opts: &Options, progress: &dyn Progress) -> Result<B
     if let Some(p) = &opts.platform {
         check_platform(p, &host).map_err(Error::Invalid)?;
     }
+    for t in &opts.tags {
+        names::local(t).map_err(|e| Error::Invalid(format!("-t {t}: {e}")))?;
+    }
     let plan = plan::plan(&file, &opts.build_args, opts.target.as_deref(), &host)?;
     for &si in &plan.needed {
         let s = &plan.stages[si];
@@ -622,6 +625,9 @@ impl Builder<'_> {
                 secrets.push((src, target));
             }
         }
+        if !run.devices.is_empty() {
+            return Err(self.err(inst, "RUN --device is not supported by box build"));
+        }
         if let Some(s) = &run.security
             && s != "sandbox"
         {
@@ -759,6 +765,18 @@ impl Builder<'_> {
         add: bool,
     ) -> Result<(), Error> {
         let what = if add { "ADD" } else { "COPY" };
+        if c.parents || !c.exclude.is_empty() {
+            let flag = if c.parents { "--parents" } else { "--exclude" };
+            return Err(self.err(
+                inst,
+                format!(
+                    "{what} {flag} is not supported by box build yet: list the sources instead"
+                ),
+            ));
+        }
+        if add && c.checksum.is_some() {
+            return Err(self.err(inst, "ADD --checksum is not supported by box build yet"));
+        }
         let wd = st.str_of("WorkingDir");
         let dest = if c.dest.starts_with('/') {
             c.dest.clone()
@@ -1371,5 +1389,54 @@ impl ImageProbe {
 
     fn is_dir(&self, p: &str) -> bool {
         self.known.get(p).is_some_and(|k| k.1)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn heredoc(name: &str, content: &str) -> parse::Heredoc {
+        parse::Heredoc {
+            name: name.into(),
+            content: content.into(),
+            expand: true,
+            chomp: false,
+            fd: 0,
+        }
+    }
+
+    #[test]
+    fn heredocs_become_the_script() {
+        // A lone heredoc is the script; otherwise the bodies follow the command line.
+        assert_eq!(
+            heredoc_script("<<EOF", &[heredoc("EOF", "echo hi\n")]),
+            "echo hi\n"
+        );
+        assert_eq!(
+            heredoc_script("<<-'EOF'", &[heredoc("EOF", "echo hi\n")]),
+            "echo hi\n"
+        );
+        assert_eq!(
+            heredoc_script("cat <<A > /a", &[heredoc("A", "x\n")]),
+            "cat <<A > /a\nx\nA\n"
+        );
+        assert_eq!(heredoc_script("echo", &[]), "echo");
+    }
+
+    #[test]
+    fn only_the_hosts_platform() {
+        let host = Platform {
+            os: "linux".into(),
+            arch: "amd64".into(),
+            variant: String::new(),
+        };
+        assert!(check_platform("linux/amd64", &host).is_ok());
+        assert!(check_platform("linux/x86_64", &host).is_ok());
+        let e = check_platform("linux/arm64", &host).unwrap_err();
+        assert!(
+            e.contains("only for this host's platform (linux/amd64)"),
+            "{e}"
+        );
     }
 }

@@ -43,6 +43,13 @@ fn containerfile(file: Option<&Path>, context: &Path) -> Result<(String, String)
             Ok((text, "stdin".into()))
         }
         Some(p) => {
+            // As podman: a relative -f not found here is looked for in the context.
+            let in_context = context.join(p);
+            let p = if p.is_relative() && !p.exists() && in_context.exists() {
+                in_context.as_path()
+            } else {
+                p
+            };
             let text = std::fs::read_to_string(p).with_context(|| {
                 format!("cannot read the Containerfile {}: check -f", p.display())
             })?;
