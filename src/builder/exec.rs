@@ -312,7 +312,9 @@ impl Builder<'_> {
         make: impl FnOnce(&mut Self, &State) -> Result<State, Error>,
     ) -> Result<(), Error> {
         let key = cache::key(st, text, args, content);
+        // --layers=false builds every step again, as buildah does.
         if !self.opts.no_cache
+            && self.opts.layers
             && let Some(hit) = Cache::open(&self.store).get(&key)
         {
             let id = hit.id();
