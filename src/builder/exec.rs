@@ -213,19 +213,18 @@ impl Builder<'_> {
                 .base_image(name, stage.platform.as_deref())
                 .map_err(|m| self.err(&stage.from, m))?,
         };
-        if !matches!(stage.base, Base::Stage(_)) {
-            // ONBUILD triggers of the base are not run by box; docker drops them too.
-            if let Some(t) = st.get("OnBuild").as_array()
-                && !t.is_empty()
-            {
-                eprintln!(
-                    "box: warning: {}:{}: the base image's ONBUILD triggers are not run",
-                    self.file.file, stage.from.line
-                );
-            }
-            if st.get("OnBuild").is_array() {
-                st.cfg()["OnBuild"] = Value::Null;
-            }
+        // The base image's ONBUILD triggers run first (then the result has none), as
+        // docker runs them.
+        let mut triggers: Vec<String> = Vec::new();
+        if !matches!(stage.base, Base::Stage(_)) && st.get("OnBuild").is_array() {
+            triggers = st
+                .get("OnBuild")
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|t| t.as_str().map(String::from))
+                .collect();
+            st.cfg()["OnBuild"] = Value::Null;
         }
         let shell = st
             .get("Shell")
@@ -244,6 +243,29 @@ impl Builder<'_> {
             cmd_set: false,
             base_layers: st.diff_ids.len(),
         };
+        for t in &triggers {
+            let parsed = parse::parse(t, &self.file.file).map_err(|e| {
+                self.err(&stage.from, format!("the base image's ONBUILD {t:?}: {e}"))
+            })?;
+            for i in parsed.instructions {
+                if matches!(i.kind, Kind::From { .. } | Kind::Onbuild { .. }) {
+                    return Err(self.err(
+                        &stage.from,
+                        format!(
+                            "the base image's ONBUILD {t:?}: FROM and ONBUILD cannot be triggers"
+                        ),
+                    ));
+                }
+                // Errors name the FROM line that ran the trigger.
+                let i = Instruction {
+                    line: stage.from.line,
+                    end_line: stage.from.line,
+                    ..i
+                };
+                self.say(&format!("--> ONBUILD {}", i.original));
+                self.instruction(&mut st, &mut ctx, &i)?;
+            }
+        }
         for inst in &stage.instructions {
             self.step_line(inst);
             self.instruction(&mut st, &mut ctx, inst)?;

@@ -443,6 +443,54 @@ RUN false
         .assert_success()
         .stdout_is("1\n3.20.3\n");
 
+    // ONBUILD: stored in the config, run by the build that uses the image as its base.
+    tb.write(
+        "f/onbuild/Containerfile",
+        format!(
+            "FROM {base}\nONBUILD RUN echo triggered > /trig\nHEALTHCHECK --interval=5s --retries=2 CMD wget -q localhost || exit 1\nSTOPSIGNAL SIGINT\nVOLUME /data\nSHELL [\"/bin/sh\", \"-ec\"]\nRUN case $- in *e*) echo errexit > /shell;; esac\n"
+        ),
+    );
+    let out = tb.cmd(["build", "-q", "-t", "trig:1", "f/onbuild"]).run();
+    out.assert_success();
+    let parent = config_blob(tb, out.out().trim());
+    assert_eq!(
+        parent["config"]["OnBuild"],
+        serde_json::json!(["RUN echo triggered > /trig"])
+    );
+    let pc = &parent["config"];
+    assert_eq!(
+        pc["Healthcheck"],
+        serde_json::json!({"Test": ["CMD-SHELL", "wget -q localhost || exit 1"], "Interval": 5_000_000_000u64, "Retries": 2}),
+        "{parent}"
+    );
+    assert_eq!(pc["StopSignal"], "SIGINT", "{parent}");
+    assert_eq!(pc["Volumes"], serde_json::json!({"/data": {}}), "{parent}");
+    assert_eq!(
+        pc["Shell"],
+        serde_json::json!(["/bin/sh", "-ec"]),
+        "{parent}"
+    );
+    tb.write("f/child/Containerfile", "FROM trig:1\nENV CHILD=1\n");
+    let out = tb
+        .cmd(["build", "-q", "--network", "none", "f/child"])
+        .run();
+    out.assert_success();
+    let child = out.out().trim().to_string();
+    assert!(config_blob(tb, &child)["config"]["OnBuild"].is_null());
+    tb.cmd([
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        &child,
+        "cat",
+        "/trig",
+        "/shell",
+    ])
+    .run()
+    .assert_success()
+    .stdout_is("triggered\nerrexit\n");
+
     // ADD of a URL the network cannot reach: a clear error at its line.
     tb.write(
         "f/url/Containerfile",
