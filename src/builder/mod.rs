@@ -4,11 +4,15 @@
 //! - `state`: what a stage has built so far (the image config as JSON, its diff_ids and
 //!   layer blobs) and the metadata instructions (ENV, LABEL, CMD, ...) applied to it, with
 //!   history entries as docker and buildah write them.
+//! - `exec`: the build loop (stages, the cache, metadata instructions, the final commit);
+//!   `steps`: the instructions that make layers (WORKDIR, RUN, COPY/ADD).
 //! - `run_step`: RUN in a temporary box container made from the stage's layers (same user
 //!   namespace mapping, security defaults and network as `box run`); its upper directory
 //!   becomes the step's layer, as `box commit` makes one.
 //! - `copy`: COPY and ADD: the sources (build context through directory fds, or another
 //!   stage's or image's root inside its user namespace) written straight into a layer tar.
+//! - `view`: the image being built as its layer directories show it (COPY destinations,
+//!   symlinks, `--chown` names).
 //! - `cache`: one file per step under `<store>/buildcache/`, keyed by the parent state, the
 //!   expanded instruction, the ARGs in effect and the sources' content digest.
 //!
@@ -20,11 +24,16 @@ mod exec;
 mod run_step;
 mod squash;
 mod state;
+mod steps;
+mod view;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 pub use exec::build;
+
+/// The media type of the layers a build writes.
+const OCI_GZIP: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
 
 /// `--secret id=ID,src=PATH`.
 #[derive(Debug, Clone)]

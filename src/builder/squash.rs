@@ -67,7 +67,7 @@ pub(crate) fn squash(
     out.push_layer(
         diff_id,
         LayerBlob {
-            media_type: "application/vnd.oci.image.layer.v1.tar+gzip".into(),
+            media_type: super::OCI_GZIP.into(),
             ..blob
         },
     );
