@@ -653,6 +653,36 @@ impl Collector<'_> {
     }
 }
 
+/// The directories above the entries that the layer does not have yet: in an overlay
+/// layer, a directory the tar leaves out would be made with default metadata and hide the
+/// image's own (mode and owner of `/root`, say).
+pub(crate) fn missing_parents(entries: &Entries) -> Vec<String> {
+    let mut out = std::collections::BTreeSet::new();
+    for path in entries.keys() {
+        let mut p = parent(path);
+        while !p.is_empty() && !entries.contains_key(p) && out.insert(p.to_string()) {
+            p = parent(p);
+        }
+    }
+    out.into_iter().collect()
+}
+
+/// Add the directories `missing_parents` named: as the image has them, or new (0755,
+/// root) where it has none; a non-directory there is left alone.
+pub(crate) fn complete_parents(
+    entries: &mut Entries,
+    meta: &BTreeMap<String, Option<super::view::Meta>>,
+) {
+    for (p, m) in meta {
+        let e = match m {
+            Some(m) if m.is_dir => dir_entry(m.mode, (m.uid, m.gid), m.mtime),
+            Some(_) => continue,
+            None => dir_entry(0o755, (0, 0), 0),
+        };
+        entries.entry(p.clone()).or_insert(e);
+    }
+}
+
 /// A decompressor's output; the process is waited for when dropped.
 struct ChildReader(std::process::Child);
 

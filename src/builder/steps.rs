@@ -57,7 +57,7 @@ impl Builder<'_> {
                     }
                 }
                 let (blob, d) = this
-                    .write_entries(context.as_fd(), Root::Context, &entries)
+                    .write_entries(&s, context.as_fd(), Root::Context, &entries)
                     .map_err(|m| this.err(inst, m))?;
                 this.add_layer(&mut s, blob, d)
                     .map_err(|m| this.err(inst, m))?;
@@ -70,14 +70,35 @@ impl Builder<'_> {
     }
 
     /// Write `entries` as a layer blob under the store's tmp/.
+    /// The directories above the entries come with the metadata the image `s` gives them
+    /// (looked up as root of the store's user namespace).
     fn write_entries(
         &self,
+        s: &State,
         root: std::os::fd::BorrowedFd,
         how: Root,
         entries: &Entries,
     ) -> Result<(PathBuf, crate::storage::layer::Digests), String> {
+        let mut entries = entries.clone();
+        let need = copy::missing_parents(&entries);
+        if !need.is_empty() {
+            let layers = ImageView::new(&self.store, s).layers().to_vec();
+            let answer =
+                crate::monitor::cp_ns::in_userns(crate::monitor::cp_ns::Userns::Store, || {
+                    serde_json::to_string(&super::view::lookup_meta(&layers, &need))
+                        .map_err(|e| crate::monitor::Error::Failed(e.to_string()))
+                })
+                .map_err(|e| {
+                    format!(
+                        "reading the image's directories: {}",
+                        crate::exit::error_line(&e)
+                    )
+                })?;
+            let meta = serde_json::from_str(&answer).map_err(|e| e.to_string())?;
+            copy::complete_parents(&mut entries, &meta);
+        }
         let (blob, file) = run_step::blob_file(&self.store)?;
-        match copy::write(root, how, entries, file, self.opts.timestamp) {
+        match copy::write(root, how, &entries, file, self.opts.timestamp) {
             Ok(d) => Ok((blob, d)),
             Err(e) => {
                 let _ = std::fs::remove_file(&blob);
@@ -459,7 +480,7 @@ impl Builder<'_> {
                 let content = format!("{digest}{extra_digest}");
                 self.cached(st, &created_by, args, &content, |this, s| {
                     let (blob, d) = this
-                        .write_entries(context.as_fd(), Root::Context, &entries)
+                        .write_entries(s, context.as_fd(), Root::Context, &entries)
                         .map_err(|m| this.err(inst, m))?;
                     let mut s = s.clone();
                     this.add_layer(&mut s, blob, d)
@@ -484,6 +505,7 @@ impl Builder<'_> {
                 let exists_list: Vec<String> = Vec::new();
                 let _ = exists_list;
                 let probe = ImageProbe::capture(&view, &dest, &paths);
+                let target_layers = view.layers().to_vec();
                 self.cached(st, &created_by, args, &content, |this, s| {
                     let driver = this.driver().map_err(|m| this.err(inst, m))?;
                     let (blob, file) =
@@ -509,6 +531,10 @@ impl Builder<'_> {
                         for (p, e) in &extra {
                             entries.insert(p.clone(), e.clone());
                         }
+                        // In the user namespace already: the image's directories as root.
+                        let need = copy::missing_parents(&entries);
+                        let meta = super::view::lookup_meta(&target_layers, &need);
+                        copy::complete_parents(&mut entries, &meta);
                         let d = copy::write(root, Root::Image, &entries, file, ts).map_err(fail)?;
                         serde_json::to_string(&d).map_err(|e| fail(e.to_string()))
                     });

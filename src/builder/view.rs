@@ -9,10 +9,11 @@ use super::state::State;
 use crate::storage::Store;
 
 /// Lookups in a state's layers, as the merged root shows them (top layer first;
-/// whiteouts hide what is below). Read on the host: a path box cannot read counts as
-/// missing.
+/// whiteouts hide what is below), read on the host.
 pub(crate) struct ImageView {
     layers: Vec<PathBuf>,
+    /// The last lookup met a directory box cannot search.
+    unreadable: std::cell::Cell<bool>,
 }
 
 impl ImageView {
@@ -24,6 +25,7 @@ impl ImageView {
                 .rev()
                 .map(|d| store.layer_diff(d))
                 .collect(),
+            unreadable: std::cell::Cell::new(false),
         }
     }
 
@@ -53,15 +55,24 @@ impl ImageView {
             if hidden {
                 return None;
             }
-            if let Ok(m) = std::fs::symlink_metadata(l.join(rel)) {
-                return Some(m);
+            match std::fs::symlink_metadata(l.join(rel)) {
+                Ok(m) => return Some(m),
+                Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+                    self.unreadable.set(true);
+                    return None;
+                }
+                Err(_) => {}
             }
         }
         None
     }
 
+    /// Whether `rel` exists. A path under a directory box cannot search on the host
+    /// (`/root`, mode 0700, owned by a subordinate id) counts as existing: a COPY then
+    /// never writes a parent directory entry over one the image has.
     pub fn exists(&self, rel: &str) -> bool {
-        rel.is_empty() || self.lstat(rel).is_some()
+        self.unreadable.set(false);
+        rel.is_empty() || self.lstat(rel).is_some() || self.unreadable.get()
     }
 
     pub fn is_dir(&self, rel: &str) -> bool {
@@ -206,5 +217,49 @@ impl ImageProbe {
 
     pub fn is_dir(&self, p: &str) -> bool {
         self.known.get(p).is_some_and(|k| k.1)
+    }
+}
+
+/// What a directory above a COPY's entries is in the image (read as root of the store's
+/// user namespace, so that owners are the container's ids).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub(crate) struct Meta {
+    pub is_dir: bool,
+    pub mode: u32,
+    pub uid: u64,
+    pub gid: u64,
+    pub mtime: u64,
+}
+
+/// `paths` in the merged view of `layers` (top first): their metadata, or none when
+/// absent. Run where every file is readable (in the user namespace).
+pub(crate) fn lookup_meta(
+    layers: &[PathBuf],
+    paths: &[String],
+) -> std::collections::BTreeMap<String, Option<Meta>> {
+    use std::os::unix::fs::MetadataExt;
+    let view = ImageView {
+        layers: layers.to_vec(),
+        unreadable: std::cell::Cell::new(false),
+    };
+    paths
+        .iter()
+        .map(|p| {
+            let m = view.lstat(p).map(|m| Meta {
+                is_dir: m.is_dir(),
+                mode: m.mode() & 0o7777,
+                uid: m.uid() as u64,
+                gid: m.gid() as u64,
+                mtime: m.mtime().max(0) as u64,
+            });
+            (p.clone(), m)
+        })
+        .collect()
+}
+
+impl ImageView {
+    /// The layer dirs, top first.
+    pub fn layers(&self) -> &[PathBuf] {
+        &self.layers
     }
 }

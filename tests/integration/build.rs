@@ -430,7 +430,7 @@ RUN false
     tb.write(
         "f/stages/Containerfile",
         format!(
-            "FROM {base} AS one\nRUN echo 1 > /one\nFROM one AS two\nCOPY --from={base} /etc/alpine-release /rel\nRUN cat /one /rel > /both\n"
+            "FROM {base} AS one\nRUN echo 1 > /one\nFROM one AS two\nCOPY --from={base} /etc/alpine-release /rel\nRUN cat /one /rel > /both\nCOPY --from=one /one /root/sub/one\n"
         ),
     );
     let out = tb
@@ -438,10 +438,20 @@ RUN false
         .run();
     out.assert_success();
     let staged = out.out().trim().to_string();
-    tb.cmd(["run", "--rm", "--network", "none", &staged, "cat", "/both"])
-        .run()
-        .assert_success()
-        .stdout_is("1\n3.20.3\n");
+    // (/root, 0700 in the base, keeps its mode under the new file.)
+    tb.cmd([
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        &staged,
+        "sh",
+        "-c",
+        "cat /both /root/sub/one; stat -c %a /root",
+    ])
+    .run()
+    .assert_success()
+    .stdout_is("1\n3.20.3\n1\n700\n");
 
     // ONBUILD: stored in the config, run by the build that uses the image as its base.
     tb.write(
