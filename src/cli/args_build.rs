@@ -41,7 +41,7 @@ pub struct BuildArgs {
     #[arg(long = "build-arg", value_name = "KEY[=VALUE]")]
     pub build_arg: Vec<String>,
     /// Build this stage (and the stages it needs) instead of the last
-    #[arg(long, value_name = "STAGE")]
+    #[arg(long, value_name = "STAGE", value_hint = clap::ValueHint::Other)]
     pub target: Option<String>,
     /// Run every step again instead of reusing the build cache
     #[arg(long)]
@@ -66,7 +66,7 @@ pub struct BuildArgs {
     #[arg(long, value_name = "MODE")]
     pub network: Option<String>,
     /// A secret for RUN --mount=type=secret: id=ID,src=FILE (mounted at /run/secrets/ID)
-    #[arg(long, value_name = "id=ID,src=FILE")]
+    #[arg(long, value_name = "id=ID,src=FILE", value_hint = clap::ValueHint::Other)]
     pub secret: Vec<String>,
     /// Manifest and config format of the image
     #[arg(long, value_enum, default_value_t = BuildFormat::Oci)]
