@@ -1,12 +1,83 @@
 //! What the image being built holds, read from its layer directories on the host (top
 //! layer first; whiteouts hide what is below): whether a COPY destination exists or is a
 //! directory, the destination with the image's symlinks resolved (a COPY into a symlinked
-//! `/bin` lands where the link points), and `--chown` names from its /etc/passwd.
+//! `/bin` lands where the link points), and `--chown` names from its /etc/passwd. Every
+//! lookup is beneath a layer directory with no symlink followed on the host.
 use std::collections::HashMap;
 use std::path::PathBuf;
 
+use std::ffi::OsString;
+use std::os::fd::OwnedFd;
+use std::path::Path;
+
+use nix::errno::Errno;
+use nix::fcntl::{AtFlags, OFlag, OpenHow, ResolveFlag, open, openat2, readlinkat};
+use nix::sys::stat::{FileStat, Mode, SFlag, fstatat};
+
 use super::state::State;
 use crate::storage::Store;
+
+fn kind(st: &FileStat) -> SFlag {
+    SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT
+}
+
+fn is_whiteout(st: &FileStat) -> bool {
+    kind(st) == SFlag::S_IFCHR && st.st_rdev == 0
+}
+
+/// `rel`'s parent directory beneath `layer` (no symlink followed on the way) and its
+/// last name. A layer directory holds what an image put there: its symlinks mean
+/// something in the container, never on the host.
+fn parent_in<'r>(layer: &Path, rel: &'r str) -> nix::Result<(OwnedFd, &'r str)> {
+    let root = open(
+        layer,
+        OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )?;
+    let (dir, name) = match rel.rfind('/') {
+        Some(i) => (&rel[..i], &rel[i + 1..]),
+        None => ("", rel),
+    };
+    if dir.is_empty() {
+        return Ok((root, name));
+    }
+    let how = OpenHow::new()
+        .flags(OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC)
+        .resolve(beneath());
+    Ok((openat2(&root, dir, how)?, name))
+}
+
+fn beneath() -> ResolveFlag {
+    ResolveFlag::RESOLVE_BENEATH
+        | ResolveFlag::RESOLVE_NO_SYMLINKS
+        | ResolveFlag::RESOLVE_NO_MAGICLINKS
+}
+
+fn lstat_in(layer: &Path, rel: &str) -> nix::Result<FileStat> {
+    let (dir, name) = parent_in(layer, rel)?;
+    fstatat(&dir, name, AtFlags::AT_SYMLINK_NOFOLLOW)
+}
+
+fn readlink_in(layer: &Path, rel: &str) -> nix::Result<OsString> {
+    let (dir, name) = parent_in(layer, rel)?;
+    readlinkat(&dir, name)
+}
+
+fn read_in(layer: &Path, rel: &str) -> std::io::Result<String> {
+    use std::io::Read;
+    let root = open(
+        layer,
+        OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )?;
+    let how = OpenHow::new()
+        .flags(OFlag::O_RDONLY | OFlag::O_CLOEXEC | OFlag::O_NOFOLLOW)
+        .resolve(beneath());
+    let mut f = std::fs::File::from(openat2(&root, rel, how)?);
+    let mut s = String::new();
+    f.by_ref().take(1 << 20).read_to_string(&mut s)?;
+    Ok(s)
+}
 
 /// Lookups in a state's layers, as the merged root shows them (top layer first;
 /// whiteouts hide what is below), read on the host.
@@ -30,38 +101,27 @@ impl ImageView {
     }
 
     /// The metadata of `rel` in the merged view, without following a last symlink.
-    fn lstat(&self, rel: &str) -> Option<std::fs::Metadata> {
-        use std::os::unix::fs::FileTypeExt;
+    fn lstat(&self, rel: &str) -> Option<FileStat> {
         if rel.is_empty() {
             return None;
         }
+        let comps: Vec<&str> = rel.split('/').collect();
         for l in &self.layers {
-            // A whiteout of the path or of a parent hides everything below.
-            let mut hidden = false;
-            let mut p = PathBuf::new();
-            for c in rel.split('/') {
-                p.push(c);
-                if let Ok(m) = std::fs::symlink_metadata(l.join(&p))
-                    && m.file_type().is_char_device()
-                    && {
-                        use std::os::unix::fs::MetadataExt;
-                        m.rdev() == 0
+            // A whiteout or a non-directory at the path or above it hides everything
+            // below, in this layer and the ones under it.
+            for i in 1..=comps.len() {
+                let p = comps[..i].join("/");
+                match lstat_in(l, &p) {
+                    Ok(st) if is_whiteout(&st) => return None,
+                    Ok(st) if i == comps.len() => return Some(st),
+                    Ok(st) if kind(&st) != SFlag::S_IFDIR => return None,
+                    Ok(_) => {}
+                    Err(Errno::EACCES | Errno::EPERM) => {
+                        self.unreadable.set(true);
+                        return None;
                     }
-                {
-                    hidden = true;
-                    break;
+                    Err(_) => break,
                 }
-            }
-            if hidden {
-                return None;
-            }
-            match std::fs::symlink_metadata(l.join(rel)) {
-                Ok(m) => return Some(m),
-                Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
-                    self.unreadable.set(true);
-                    return None;
-                }
-                Err(_) => {}
             }
         }
         None
@@ -77,7 +137,7 @@ impl ImageView {
 
     pub fn is_dir(&self, rel: &str) -> bool {
         let rel = self.resolve(rel.trim_matches('/'));
-        rel.is_empty() || self.lstat(&rel).is_some_and(|m| m.is_dir())
+        rel.is_empty() || self.lstat(&rel).is_some_and(|m| kind(&m) == SFlag::S_IFDIR)
     }
 
     /// `rel` with every symlink on the way resolved inside the image (at most 40).
@@ -99,12 +159,8 @@ impl ImageView {
             let p = out.join("/");
             let target = self
                 .lstat(&p)
-                .filter(|m| m.file_type().is_symlink())
-                .and_then(|_| {
-                    self.layers
-                        .iter()
-                        .find_map(|l| std::fs::read_link(l.join(&p)).ok())
-                });
+                .filter(|m| kind(m) == SFlag::S_IFLNK)
+                .and_then(|_| self.layers.iter().find_map(|l| readlink_in(l, &p).ok()));
             if let Some(t) = target
                 && links < 40
             {
@@ -132,7 +188,7 @@ impl ImageView {
             let rel = self.resolve(&format!("etc/{name}"));
             self.layers
                 .iter()
-                .find_map(|l| std::fs::read_to_string(l.join(&rel)).ok())
+                .find_map(|l| read_in(l, &rel).ok())
                 .unwrap_or_default()
         };
         let lookup = |table: &str, name: &str| -> Option<(u64, u64)> {
@@ -237,7 +293,6 @@ pub(crate) fn lookup_meta(
     layers: &[PathBuf],
     paths: &[String],
 ) -> std::collections::BTreeMap<String, Option<Meta>> {
-    use std::os::unix::fs::MetadataExt;
     let view = ImageView {
         layers: layers.to_vec(),
         unreadable: std::cell::Cell::new(false),
@@ -246,11 +301,11 @@ pub(crate) fn lookup_meta(
         .iter()
         .map(|p| {
             let m = view.lstat(p).map(|m| Meta {
-                is_dir: m.is_dir(),
-                mode: m.mode() & 0o7777,
-                uid: m.uid() as u64,
-                gid: m.gid() as u64,
-                mtime: m.mtime().max(0) as u64,
+                is_dir: kind(&m) == SFlag::S_IFDIR,
+                mode: m.st_mode & 0o7777,
+                uid: m.st_uid as u64,
+                gid: m.st_gid as u64,
+                mtime: m.st_mtime.max(0) as u64,
             });
             (p.clone(), m)
         })
@@ -261,5 +316,41 @@ impl ImageView {
     /// The layer dirs, top first.
     pub fn layers(&self) -> &[PathBuf] {
         &self.layers
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lookups_resolve_image_symlinks_and_never_host_ones() {
+        let t = tempfile::tempdir().unwrap();
+        let top = t.path().join("top");
+        let bottom = t.path().join("bottom");
+        std::fs::create_dir_all(bottom.join("etc")).unwrap();
+        std::fs::create_dir_all(bottom.join("usr/bin")).unwrap();
+        std::fs::write(bottom.join("etc/passwd"), "app:x:5:6::/:/bin/sh\n").unwrap();
+        std::os::unix::fs::symlink("usr/bin", bottom.join("bin")).unwrap();
+        // A link that means the image's root in the container, the host's on the host.
+        std::os::unix::fs::symlink("/", bottom.join("evil")).unwrap();
+        std::fs::create_dir_all(top.join("usr")).unwrap();
+        std::fs::write(top.join("file"), "x").unwrap();
+        let view = ImageView {
+            layers: vec![top, bottom],
+            unreadable: std::cell::Cell::new(false),
+        };
+        assert_eq!(view.resolve("bin/sh"), "usr/bin/sh");
+        assert!(view.is_dir("bin"));
+        assert!(view.is_dir("usr/bin"));
+        assert!(!view.is_dir("file"));
+        assert!(view.exists("file"));
+        assert_eq!(view.resolve("evil/etc/passwd"), "etc/passwd");
+        // Unresolved, the host's /proc behind the link is not looked at.
+        assert!(!view.exists("evil/proc"));
+        assert!(!view.exists("file/below"));
+        assert_eq!(view.owner("app"), Ok((5, 6)));
+        assert_eq!(view.owner("7:8"), Ok((7, 8)));
+        assert!(view.owner("nobody-here").is_err());
     }
 }
