@@ -116,9 +116,34 @@ pub fn build(paths: &Paths, opts: &Options, progress: &dyn Progress) -> Result<B
         }
         b.stage(si)?;
     }
+    warn_unused_args(&b.file, &b.opts.build_args);
     let target = b.plan.target;
     let state = b.done.remove(&target).expect("the target stage was built");
     b.commit(state)
+}
+
+/// podman's warning for `--build-arg`s no ARG line declares.
+fn warn_unused_args(file: &Containerfile, build_args: &std::collections::BTreeMap<String, String>) {
+    let declared: std::collections::BTreeSet<&str> = file
+        .instructions
+        .iter()
+        .filter_map(|i| match &i.kind {
+            Kind::Arg(defs) => Some(defs.iter().map(|d| d.name.as_str())),
+            _ => None,
+        })
+        .flatten()
+        .collect();
+    let unused: Vec<&str> = build_args
+        .keys()
+        .map(String::as_str)
+        .filter(|k| !declared.contains(k) && !plan::is_predefined_arg(k))
+        .collect();
+    if !unused.is_empty() {
+        eprintln!(
+            "box: warning: one or more build args were not consumed: [{}]",
+            unused.join(" ")
+        );
+    }
 }
 
 pub(super) fn at(file: &str, line: usize, msg: impl Into<String>) -> Error {
