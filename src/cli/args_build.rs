@@ -65,7 +65,8 @@ pub struct BuildArgs {
     /// Network for RUN steps: default, none, host, pasta or slirp4netns
     #[arg(long, value_name = "MODE")]
     pub network: Option<String>,
-    /// A secret for RUN --mount=type=secret: id=ID,src=FILE (mounted at /run/secrets/ID)
+    /// A secret for RUN --mount=type=secret: id=ID,src=FILE or id=ID,env=VAR (mounted at
+    /// /run/secrets/ID)
     #[arg(long, value_name = "id=ID,src=FILE", value_hint = clap::ValueHint::Other)]
     pub secret: Vec<String>,
     /// Manifest and config format of the image

@@ -3,6 +3,7 @@
 //! code (a failed RUN's own status, as podman; else 125).
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
@@ -90,27 +91,70 @@ fn build_args(args: &[String]) -> Result<BTreeMap<String, String>> {
     Ok(out)
 }
 
-fn secrets(args: &[String]) -> Result<Vec<Secret>> {
+/// Files written for `--secret id=ID,env=VAR`, removed when the build ends.
+struct EnvSecrets(Vec<PathBuf>);
+
+impl Drop for EnvSecrets {
+    fn drop(&mut self) {
+        for p in &self.0 {
+            let _ = std::fs::remove_file(p);
+        }
+    }
+}
+
+/// `--secret id=ID,src=FILE` or `id=ID,env=VAR` (the variable's value, in a 0600 file of
+/// the runtime directory for the build's length).
+fn secrets(ctx: &Ctx, args: &[String], written: &mut EnvSecrets) -> Result<Vec<Secret>> {
+    let usage = |s: &str| anyhow::anyhow!("--secret {s:?}: use id=ID,src=FILE or id=ID,env=VAR");
     let mut out = Vec::new();
     for s in args {
         let mut id = None;
         let mut src = None;
+        let mut env = None;
         for part in s.split(',') {
             match part.split_once('=') {
                 Some(("id", v)) => id = Some(v.to_string()),
                 Some(("src" | "source", v)) => src = Some(PathBuf::from(v)),
-                Some(("type", "file")) => {}
-                _ => bail!("--secret {s:?}: use id=ID,src=FILE"),
+                Some(("env", v)) => env = Some(v.to_string()),
+                Some(("type", "file" | "env")) => {}
+                _ => return Err(usage(s)),
             }
         }
-        let (Some(id), Some(src)) = (id, src) else {
-            bail!("--secret {s:?}: use id=ID,src=FILE");
+        let Some(id) = id else {
+            return Err(usage(s));
         };
-        let src = std::fs::canonicalize(&src)
-            .with_context(|| format!("--secret {s:?}: cannot find {}", src.display()))?;
-        if !src.is_file() {
-            bail!("--secret {s:?}: {} is not a file", src.display());
+        if id.is_empty() || id.contains('/') {
+            bail!("--secret {s:?}: the id names a file in /run/secrets: no '/' in it");
         }
+        let src = match (src, env) {
+            (Some(src), None) => {
+                let src = std::fs::canonicalize(&src)
+                    .with_context(|| format!("--secret {s:?}: cannot find {}", src.display()))?;
+                if !src.is_file() {
+                    bail!("--secret {s:?}: {} is not a file", src.display());
+                }
+                src
+            }
+            (None, Some(var)) => {
+                let value = std::env::var(&var)
+                    .with_context(|| format!("--secret {s:?}: ${var} is not set"))?;
+                ctx.paths.ensure()?;
+                let path = ctx
+                    .paths
+                    .runtime
+                    .join(format!("build-secret-{}", crate::storage::unique()));
+                let mut f = std::fs::OpenOptions::new()
+                    .write(true)
+                    .create_new(true)
+                    .mode(0o600)
+                    .open(&path)
+                    .with_context(|| format!("create {}", path.display()))?;
+                written.0.push(path.clone());
+                f.write_all(value.as_bytes())?;
+                path
+            }
+            _ => return Err(usage(s)),
+        };
         out.push(Secret { id, src });
     }
     Ok(out)
@@ -119,6 +163,7 @@ fn secrets(args: &[String]) -> Result<Vec<Secret>> {
 pub fn build(ctx: &Ctx, args: BuildArgs) -> Result<u8> {
     let (file_text, file_name) = containerfile(args.file.as_deref(), &args.context)?;
     let labels = crate::spec::labels(&args.label)?.into_iter().collect();
+    let mut env_secrets = EnvSecrets(Vec::new());
     let network = match args.network.as_deref() {
         None | Some("default") => None,
         Some(n @ ("none" | "host" | "pasta" | "slirp4netns")) => Some(n.to_string()),
@@ -135,7 +180,7 @@ pub fn build(ctx: &Ctx, args: BuildArgs) -> Result<u8> {
         pull: args.pull.into(),
         labels,
         network,
-        secrets: secrets(&args.secret)?,
+        secrets: secrets(ctx, &args.secret, &mut env_secrets)?,
         format: match args.format {
             BuildFormat::Oci => Format::Oci,
             BuildFormat::Docker => Format::Docker,

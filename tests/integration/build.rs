@@ -359,6 +359,7 @@ ARG V1
 ARG V2=default
 RUN echo \"$V1 $V2\" > /args
 RUN --mount=type=secret,id=tok cat /run/secrets/tok > /seen
+RUN --mount=type=secret,id=tok2,target=/tmp/t2 (cat /tmp/t2; echo) >> /seen
 RUN test ! -e /run/secrets/tok
 RUN <<EOF
 echo heredoc > /heredoc
@@ -387,6 +388,8 @@ RUN false
             "V2",
             "--secret",
             "id=tok,src=f/token",
+            "--secret",
+            "id=tok2,env=TOKEN2",
             "--target",
             "test",
             "--label",
@@ -396,6 +399,7 @@ RUN false
             "f/ctx",
         ])
         .env("V2", "from-env")
+        .env("TOKEN2", "from-the-env")
         .run();
     out.assert_success();
     let id = out.out().trim();
@@ -412,15 +416,18 @@ RUN false
         "flags:1",
         "sh",
         "-c",
-        "cat /args /seen /heredoc /etc/note /unpacked/in/a.txt /unpacked-xz/in/a.txt; ls -A /run/secrets 2>/dev/null | wc -l",
+        "cat /args /seen /heredoc /etc/note /unpacked/in/a.txt /unpacked-xz/in/a.txt; ls -A /run/secrets /tmp/t2 2>/dev/null | wc -l",
     ])
     .run()
     .assert_success()
-    .stdout_is("one from-env\ns3cret\nheredoc\na note\nfrom the archive\nfrom the archive\n0\n");
+    .stdout_is("one from-env\ns3cret\nfrom-the-env\nheredoc\na note\nfrom the archive\nfrom the archive\n0\n");
     let c = inspect_config(tb, "flags:1");
     assert_eq!(c["Config"]["Labels"]["extra"], "yes", "{c}");
     let blob = config_blob(tb, id).to_string();
-    assert!(!blob.contains("s3cret"), "{blob}");
+    assert!(
+        !blob.contains("s3cret") && !blob.contains("from-the-env"),
+        "{blob}"
+    );
     assert!(
         blob.contains("--mount=type=secret") || blob.contains("cat /run/secrets/tok"),
         "{blob}"
