@@ -309,6 +309,10 @@ fn build_refuses_bad_input_naming_the_line_and_storing_nothing() {
             .assert_success()
             .stdout_is("");
     }
+    tb.write("bad/Containerfile", "FROM never-pulled.invalid/x:1\n");
+    let out = tb.cmd(["build", "--pull=never", "bad"]).run();
+    out.assert_code(125).assert_one_line_error();
+    assert!(out.err().contains("Containerfile:1: "), "{out}");
     tb.write("bad/Containerfile", format!("FROM {base} AS a\n"));
     let out = tb.cmd(["build", "--target", "nope", "bad"]).run();
     out.assert_code(125).assert_one_line_error();
@@ -537,7 +541,14 @@ RUN false
         out.out().trim().to_string()
     };
     let first = build(&[]);
-    assert_eq!(build(&["--no-cache"]), first);
+    assert_eq!(build(&["--no-cache", "--rm", "--force-rm=true"]), first);
+    // SOURCE_DATE_EPOCH is --timestamp's default.
+    let out = tb
+        .cmd(["build", "-q", "--no-cache", "f/repro"])
+        .env("SOURCE_DATE_EPOCH", "0")
+        .run();
+    out.assert_success();
+    assert_eq!(out.out().trim(), first);
     // --squash: the new layers as one; --layers=false likewise; --format docker.
     let layers_of = |id: &str| {
         inspect_config(tb, id)["RootFS"]["Layers"]
