@@ -560,6 +560,15 @@ RUN false
     assert_eq!(layers_of(&first), base_layers + 3);
     let squashed = build(&["--squash"]);
     assert_eq!(layers_of(&squashed), base_layers + 1);
+    // One history entry with a layer per layer, as the image spec wants.
+    let cfg = config_blob(tb, &squashed);
+    let with_layers = cfg["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|h| h["empty_layer"] != true)
+        .count();
+    assert_eq!(with_layers, base_layers + 1, "{cfg}");
     let one = build(&["--layers=false", "--no-cache"]);
     assert_eq!(layers_of(&one), base_layers + 1);
     tb.cmd([
