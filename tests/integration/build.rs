@@ -491,6 +491,33 @@ RUN false
         serde_json::json!(["/bin/sh", "-ec"]),
         "{parent}"
     );
+    // image inspect shows them with docker's field names, with the rest docker shows.
+    let out = tb.cmd(["image", "inspect", "trig:1"]).run();
+    out.assert_success();
+    let inspected: Value = serde_json::from_str(out.out()).unwrap();
+    let ic = &inspected[0]["Config"];
+    assert_eq!(ic["Healthcheck"], pc["Healthcheck"], "{inspected}");
+    assert_eq!(ic["OnBuild"], parent["config"]["OnBuild"], "{inspected}");
+    assert_eq!(ic["Shell"], pc["Shell"], "{inspected}");
+    assert_eq!(ic["StopSignal"], "SIGINT", "{inspected}");
+    assert_eq!(
+        inspected[0]["RootFS"]["Layers"], parent["rootfs"]["diff_ids"],
+        "{inspected}"
+    );
+    assert_eq!(inspected[0]["History"], parent["history"], "{inspected}");
+    assert_eq!(inspected[0]["Created"], parent["created"], "{inspected}");
+    assert!(inspected[0]["Size"].as_u64().unwrap() > 0, "{inspected}");
+    let out = tb
+        .cmd([
+            "image",
+            "inspect",
+            "--format",
+            "{{.Config.Healthcheck.Retries}} {{.Config.Shell}}",
+            "trig:1",
+        ])
+        .run();
+    out.assert_success();
+    assert_eq!(out.out().trim(), "2 [/bin/sh -ec]");
     tb.write("f/child/Containerfile", "FROM trig:1\nENV CHILD=1\n");
     let out = tb
         .cmd(["build", "-q", "--network", "none", "f/child"])
