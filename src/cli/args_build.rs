@@ -5,6 +5,34 @@ use clap::{Args, ValueEnum};
 
 use super::args::PullPolicy;
 
+/// `box build --pull`'s values: podman 4.3's for build, where `true` (and `--pull` alone)
+/// means always and `false` means missing; `box run --pull` keeps its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum BuildPullPolicy {
+    /// Pull only when the image is not in the store
+    #[default]
+    #[value(alias = "false")]
+    Missing,
+    /// Always pull
+    #[value(alias = "true")]
+    Always,
+    /// Never pull; fail when missing
+    Never,
+    /// Pull when the registry has a newer image
+    Newer,
+}
+
+impl From<BuildPullPolicy> for PullPolicy {
+    fn from(p: BuildPullPolicy) -> PullPolicy {
+        match p {
+            BuildPullPolicy::Missing => PullPolicy::Missing,
+            BuildPullPolicy::Always => PullPolicy::Always,
+            BuildPullPolicy::Never => PullPolicy::Never,
+            BuildPullPolicy::Newer => PullPolicy::Newer,
+        }
+    }
+}
+
 pub(crate) const EX_BUILD: &str = "\
 Examples:
   # Build the Containerfile (or Dockerfile) of the current directory, named app:1
@@ -46,10 +74,10 @@ pub struct BuildArgs {
     /// Run every step again instead of reusing the build cache
     #[arg(long)]
     pub no_cache: bool,
-    /// When to pull base images ('--pull' alone: always)
+    /// When to pull base images ('--pull' alone or true: always; false: missing)
     #[arg(long, value_enum, value_name = "POLICY", num_args = 0..=1, require_equals = true,
-          default_missing_value = "always", default_value_t = PullPolicy::Missing)]
-    pub pull: PullPolicy,
+          default_missing_value = "always", default_value_t = BuildPullPolicy::Missing)]
+    pub pull: BuildPullPolicy,
     /// Print only the image id (RUN output goes to stderr)
     #[arg(short, long)]
     pub quiet: bool,

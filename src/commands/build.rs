@@ -11,6 +11,7 @@ use anyhow::{Context, Result, bail};
 use super::pull;
 use crate::builder::{self, Format, Secret};
 use crate::cli::Ctx;
+use crate::cli::args::PullPolicy;
 use crate::cli::args_build::{BuildArgs, BuildFormat};
 use crate::exit::Coded;
 
@@ -177,7 +178,7 @@ pub fn build(ctx: &Ctx, args: BuildArgs) -> Result<u8> {
         target: args.target.clone(),
         tags: args.tag.clone(),
         no_cache: args.no_cache,
-        pull: args.pull.into(),
+        pull: PullPolicy::from(args.pull).into(),
         labels,
         network,
         secrets: secrets(ctx, &args.secret, &mut env_secrets)?,

@@ -313,6 +313,29 @@ fn build_refuses_bad_input_naming_the_line_and_storing_nothing() {
     let out = tb.cmd(["build", "--pull=never", "bad"]).run();
     out.assert_code(125).assert_one_line_error();
     assert!(out.err().contains("Containerfile:1: "), "{out}");
+    assert!(!out.err().contains("Trying to pull"), "{out}");
+    // podman 4.3's build values: false is missing (so it tries), true is always.
+    let out = tb.cmd(["build", "--pull=false", "bad"]).run();
+    out.assert_code(125);
+    assert!(out.err().contains("Trying to pull"), "{out}");
+    tb.write(
+        "bad/Containerfile",
+        format!("FROM {base}\nLABEL pulled=1\n"),
+    );
+    for (pull, pulls) in [
+        ("--pull=false", false),
+        ("--pull=true", true),
+        ("--pull", true),
+    ] {
+        let out = tb.cmd(["build", "--iidfile", "iid", pull, "bad"]).run();
+        out.assert_success();
+        assert_eq!(out.err().contains("Trying to pull"), pulls, "{pull}: {out}");
+    }
+    let iid = std::fs::read_to_string(tb.work().join("iid")).unwrap();
+    tb.cmd(["rmi", iid.trim()]).run().assert_success();
+    tb.cmd(["build", "--pull=sometimes", "bad"])
+        .run()
+        .assert_code(125);
     tb.write("bad/Containerfile", format!("FROM {base} AS a\n"));
     let out = tb.cmd(["build", "--target", "nope", "bad"]).run();
     out.assert_code(125).assert_one_line_error();
