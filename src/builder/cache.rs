@@ -55,6 +55,29 @@ impl<'a> Cache<'a> {
     }
 }
 
+/// Remove the cache entries whose layers or blobs are gone (every entry with `all`), as
+/// `image prune` / `system prune` do after removing layers; returns how many went. The
+/// caller holds the store's exclusive lock (so no build is between its layer and its
+/// entry); each entry goes with one unlink (entries are written by rename, so whole).
+pub fn prune_locked(store: &Store, all: bool) -> usize {
+    let cache = Cache::open(store);
+    let Ok(rd) = std::fs::read_dir(&cache.dir) else {
+        return 0;
+    };
+    let mut removed = 0;
+    for e in rd.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let stale = match name.strip_suffix(".json") {
+            Some(key) if !all => cache.get(key).is_none(),
+            _ => true,
+        };
+        if stale && std::fs::remove_file(e.path()).is_ok() && name.ends_with(".json") {
+            removed += 1;
+        }
+    }
+    removed
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -30,6 +30,7 @@ mod view;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
+pub use cache::prune_locked as prune_cache_locked;
 pub use exec::build;
 
 /// The media type of the layers a build writes.

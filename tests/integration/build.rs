@@ -645,3 +645,46 @@ RUN false
         "{raw}"
     );
 }
+
+fn cache_entries(tb: &TestBox) -> usize {
+    std::fs::read_dir(tb.root().join("storage/buildcache"))
+        .map(|rd| rd.count())
+        .unwrap_or(0)
+}
+
+/// `image prune` removes the build cache entries whose layers are gone, `-a` all of them.
+#[test]
+fn build_cache_entries_go_with_their_layers() {
+    let env = require_env!(alpine);
+    let lab = Lab::new(env);
+    let tb = &lab.tb;
+    let base = &lab.image;
+    tb.write(
+        "c1/Containerfile",
+        format!("FROM {base}\nRUN echo 1 > /one\n"),
+    );
+    tb.write(
+        "c2/Containerfile",
+        format!("FROM {base}\nRUN echo 1 > /one\nRUN echo 2 > /two\n"),
+    );
+    let build = |dir: &str, tag: &str| {
+        let out = tb
+            .cmd(["build", "-q", "--network", "none", "-t", tag, dir])
+            .run();
+        out.assert_success();
+    };
+    build("c1", "one:1");
+    build("c2", "two:1");
+    assert_eq!(cache_entries(tb), 2);
+    // Their layers are in use: nothing goes.
+    tb.cmd(["image", "prune", "-f"]).run().assert_success();
+    assert_eq!(cache_entries(tb), 2);
+    tb.cmd(["rmi", "two:1"]).run().assert_success();
+    tb.cmd(["image", "prune", "-f"]).run().assert_success();
+    // The first RUN's layer is one:1's; the second's is gone, and its entry.
+    assert_eq!(cache_entries(tb), 1);
+    tb.cmd(["system", "prune", "-a", "-f"])
+        .run()
+        .assert_success();
+    assert_eq!(cache_entries(tb), 0);
+}
