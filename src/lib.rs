@@ -35,7 +35,8 @@
 //!   stage plan.
 //! - `builder`: `box build`'s executor: each stage's instructions through the build
 //!   cache; RUN in a temporary container (`run`), COPY/ADD as layer tars, the image
-//!   recorded only at the end (`storage::archive`).
+//!   recorded only at the end (`storage::archive`); the build containers of killed builds
+//!   found and removed (`stale`).
 //! - `units`: sizes and times for people and records (docker's `12.3MB`, `3 minutes ago`,
 //!   RFC 3339); a leaf, so every module prints them one way.
 pub mod build;

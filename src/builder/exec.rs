@@ -73,6 +73,8 @@ pub fn build(paths: &Paths, opts: &Options, progress: &dyn Progress) -> Result<B
             check_platform(p, &host).map_err(|m| at(&file.file, s.from.line, m))?;
         }
     }
+    // What a killed build left behind.
+    super::stale::remove_stale(paths);
     let ignore = Ignore::load(&opts.context)?;
     let context = std::fs::File::open(&opts.context)
         .and_then(|f| {

@@ -23,6 +23,7 @@ mod copy;
 mod exec;
 mod run_step;
 mod squash;
+mod stale;
 mod state;
 mod steps;
 mod view;
@@ -32,6 +33,9 @@ use std::path::PathBuf;
 
 pub use cache::prune_locked as prune_cache_locked;
 pub use exec::build;
+pub use stale::{
+    is_stale as is_stale_build_container, remove_stale as remove_stale_build_containers,
+};
 
 /// The media type of the layers a build writes.
 const OCI_GZIP: &str = "application/vnd.oci.image.layer.v1.tar+gzip";

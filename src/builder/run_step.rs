@@ -72,7 +72,12 @@ pub(crate) fn temporary_spec(layers: Vec<PathBuf>, driver: Driver) -> Spec {
 /// Record a hidden build container; removed when the guard drops.
 fn record<'a>(paths: &'a Paths, spec: Spec, image_id: &str) -> Result<Temporary<'a>, String> {
     let containers = Containers::open(paths).map_err(|e| e.to_string())?;
-    let name = format!("box-build-{}", unique());
+    let name = format!("{}{}", super::stale::PREFIX, unique());
+    let labels = [(
+        super::stale::BUILDER_LABEL.to_string(),
+        super::stale::builder_id(),
+    )]
+    .into();
     let rec = containers
         .create(Some(&name), |id, name| Config {
             id: id.to_string(),
@@ -83,7 +88,7 @@ fn record<'a>(paths: &'a Paths, spec: Spec, image_id: &str) -> Result<Temporary<
             created: crate::units::now_rfc3339(),
             command: spec.args.clone(),
             autoremove: false,
-            labels: Default::default(),
+            labels,
             spec,
         })
         .map_err(|e| format!("cannot create the build container: {e}"))?;

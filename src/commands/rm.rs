@@ -119,10 +119,16 @@ pub struct Pruned {
 pub fn prune_containers(ctx: &Ctx) -> Result<Pruned> {
     let c = containers(ctx)?;
     let mut pruned = Pruned::default();
+    // Build containers of a killed `box build` (running or not).
+    pruned
+        .ids
+        .extend(crate::builder::remove_stale_build_containers(&ctx.paths));
     let mut left: Vec<Record> = c
         .list()?
         .into_iter()
         .filter(|r| status::observe(r).status != Status::Running)
+        // A live build's container is its builder's to remove.
+        .filter(|r| !r.name().starts_with("box-build-"))
         .collect();
     // Containers others joined (--network container:) go after those others; one a
     // running container joined stays.

@@ -688,3 +688,60 @@ fn build_cache_entries_go_with_their_layers() {
         .assert_success();
     assert_eq!(cache_entries(tb), 0);
 }
+
+/// Names of the build containers box lists (`ps -a`).
+fn build_containers(tb: &TestBox, all: bool) -> Vec<String> {
+    let mut args = vec!["ps", "--format", "{{.Names}}"];
+    if all {
+        args.insert(1, "-a");
+    }
+    let out = tb.cmd(args).run();
+    out.assert_success();
+    out.out()
+        .lines()
+        .filter(|l| l.starts_with("box-build-"))
+        .map(str::to_string)
+        .collect()
+}
+
+/// A build SIGKILLed mid-RUN leaves its running build container; the next build,
+/// `container prune` and `system check --repair` each stop and remove it (its builder is
+/// gone), leaving no process and no mount, while a live build's container is left alone.
+#[test]
+fn killed_build_leaves_no_build_container() {
+    use std::time::Duration;
+    let env = require_env!(alpine);
+    let lab = Lab::new(env);
+    let tb = &lab.tb;
+    let base = &lab.image;
+    tb.write("k/Containerfile", format!("FROM {base}\nRUN sleep 30\n"));
+    tb.write("ok/Containerfile", format!("FROM {base}\nENV OK=1\n"));
+    let cleanups: [&[&str]; 3] = [
+        &["build", "-q", "ok"],
+        &["container", "prune", "-f"],
+        &["system", "check", "--repair"],
+    ];
+    for cleanup in cleanups {
+        let mut build = tb
+            .cmd(["build", "--network", "none", "k"])
+            .timeout(Duration::from_secs(60))
+            .spawn();
+        crate::harness::lab::until("the RUN step running", Duration::from_secs(30), || {
+            !build_containers(tb, false).is_empty()
+        });
+        // A live build's container is not stale: prune leaves it.
+        tb.cmd(["container", "prune", "-f"]).run().assert_success();
+        assert_eq!(build_containers(tb, false).len(), 1, "{cleanup:?}");
+        assert!(build.is_running());
+        build.signal(libc::SIGKILL);
+        build.wait();
+        assert_eq!(build_containers(tb, true).len(), 1, "{cleanup:?}");
+        let out = tb.cmd(cleanup.to_vec()).run();
+        out.assert_success();
+        assert!(build_containers(tb, true).is_empty(), "{cleanup:?}: {out}");
+        let left = crate::crash::wait_processes_gone(tb, Duration::from_secs(10));
+        assert!(left.is_empty(), "{cleanup:?}: processes left: {left:#?}");
+        let mounts = crate::crash::mounts_under(tb.dir());
+        assert!(mounts.is_empty(), "{cleanup:?}: mounts left: {mounts:#?}");
+    }
+}
