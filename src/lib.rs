@@ -38,10 +38,15 @@
 //!   (`monitor::stop`), exec, cp, top, pause.
 //! - `volume`: named volumes in the per-user store.
 //! - `build`: `box build`'s front end: Containerfile parser, ARG/ENV expansion, ignore files,
-//!   stage plan (no command wired yet).
+//!   stage plan.
+//! - `builder`: `box build`'s executor: each stage's instructions through the build
+//!   cache; RUN in a temporary container (`run`), COPY/ADD as layer tars, the image
+//!   recorded only at the end (`storage::archive`); the build containers of killed builds
+//!   found and removed (`stale`).
 //! - `units`: sizes and times for people and records (docker's `12.3MB`, `3 minutes ago`,
 //!   RFC 3339); a leaf, so every module prints them one way.
 pub mod build;
+pub mod builder;
 pub mod cgroup;
 pub mod cli;
 pub mod commands;

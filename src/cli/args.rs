@@ -517,6 +517,9 @@ pub enum Command {
     /// Create an image from a container's changes
     #[command(after_help = EX_COMMIT)]
     Commit(CommitArgs),
+    /// Build an image from a Containerfile
+    #[command(after_help = super::args_build::EX_BUILD)]
+    Build(super::args_build::BuildArgs),
     /// Show what a container (or an image's top layer) added, changed and deleted
     #[command(after_help = EX_DIFF)]
     Diff(DiffArgs),
@@ -1417,6 +1420,9 @@ pub enum ImageCommand {
     /// Pull an image
     #[command(after_help = EX_IMAGE_PULL)]
     Pull(PullArgs),
+    /// Build an image from a Containerfile
+    #[command(after_help = super::args_build::EX_IMAGE_BUILD)]
+    Build(super::args_build::BuildArgs),
     /// Push an image
     #[command(after_help = EX_IMAGE_PUSH)]
     Push(PushArgs),

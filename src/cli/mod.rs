@@ -1,5 +1,6 @@
 //! Parse → dispatch. Each command's behaviour lives in `crate::commands`.
 pub mod args;
+pub mod args_build;
 pub mod args_kube;
 pub mod args_network;
 pub mod args_pod;

@@ -3,7 +3,7 @@
 //! namespace through `monitor::cp_ns`).
 use std::fs::File;
 use std::io::{self, IsTerminal, Write};
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::AsFd;
 use std::os::unix::fs::OpenOptionsExt;
 
 use anyhow::{Context, Result, bail};
@@ -11,7 +11,7 @@ use anyhow::{Context, Result, bail};
 use crate::cli::Ctx;
 use crate::cli::args::{CommitArgs, ExportArgs};
 use crate::container::{Containers, Record, Status};
-use crate::monitor::cp_ns::{self, Userns};
+use crate::monitor::cp_ns;
 use crate::monitor::{freezer, status};
 use crate::spec::Driver;
 use crate::storage::layer::{self, CommitOptions, Digests, Mode, Options};
@@ -23,7 +23,7 @@ fn containers(ctx: &Ctx) -> Result<Containers> {
 }
 
 /// `--timestamp`, else SOURCE_DATE_EPOCH.
-fn timestamp(arg: Option<u64>) -> Result<Option<u64>> {
+pub(crate) fn timestamp(arg: Option<u64>) -> Result<Option<u64>> {
     if arg.is_some() {
         return Ok(arg);
     }
@@ -50,21 +50,8 @@ pub(crate) fn write_upper(rec: &Record, out: File, ts: Option<u64>) -> Result<Di
             rec.config.name
         );
     }
-    let upper = rec.upper_dir();
-    std::fs::create_dir_all(&upper).with_context(|| format!("create {}", upper.display()))?;
-    let answer = cp_ns::in_userns(Userns::Container(rec), || {
-        let dir: OwnedFd = File::open(&upper)
-            .map_err(|e| crate::monitor::Error::Failed(format!("open {}: {e}", upper.display())))?
-            .into();
-        let opts = Options {
-            mode: Mode::Layer,
-            timestamp: ts,
-        };
-        let d = layer::write_layer(dir.as_fd(), out, &opts).map_err(failed)?;
-        serde_json::to_string(&d).map_err(|e| crate::monitor::Error::Failed(e.to_string()))
-    })
-    .with_context(|| format!("reading the changes of container {}", rec.config.name))?;
-    Ok(serde_json::from_str(&answer)?)
+    cp_ns::write_upper(rec, out, ts, &[])
+        .with_context(|| format!("reading the changes of container {}", rec.config.name))
 }
 
 /// Removes a file of ours unless disarmed.

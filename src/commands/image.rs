@@ -318,6 +318,11 @@ pub fn prune_images(ctx: &Ctx, all: bool) -> Result<PruneReport> {
     storage::remove::remove_trees(store.data_dir(), &detached)?;
     // Blobs of removed layers are not needed any more either.
     let reclaimed_blobs = remove_unused_blobs(&store)?;
+    // Build cache entries naming layers that are gone (all of them with -a).
+    {
+        let _lock = store.lock_exclusive()?;
+        crate::builder::prune_cache_locked(&store, all);
+    }
     let after = store_bytes(&store);
     Ok(PruneReport {
         deleted: delete,

@@ -292,7 +292,15 @@ fn find_container(ctx: &Ctx, name: &str) -> Result<Option<Value>> {
 fn find_image(ctx: &Ctx, name: &str) -> Result<Option<Value>> {
     let store = crate::storage::Store::open(&ctx.paths)?;
     match store.find_image(name) {
-        Ok(Some(img)) => Ok(Some(crate::storage::inspect_image(&img))),
+        Ok(Some(img)) => {
+            // The stored config blob keeps Healthcheck, OnBuild and Shell.
+            let raw = store
+                .blob_path(&img.digest_id())
+                .ok()
+                .and_then(|p| std::fs::read(p).ok())
+                .and_then(|b| serde_json::from_slice::<Value>(&b).ok());
+            Ok(Some(crate::storage::inspect_image(&img, raw.as_ref())))
+        }
         Ok(None) | Err(crate::storage::Error::NotFound(_)) => Ok(None),
         Err(crate::storage::Error::InvalidName { .. }) => Ok(None),
         Err(e) => Err(e.into()),

@@ -8,6 +8,7 @@ use crate::cli::args::{
 use crate::container::{Containers, Record};
 
 pub mod archive;
+pub mod build;
 pub mod commit;
 pub mod completion;
 pub mod container_spec;
@@ -75,6 +76,7 @@ pub fn dispatch(ctx: &Ctx, command: Command) -> Result<u8> {
         Command::Load(a) => archive::load(ctx, a),
         Command::Save(a) => archive::save(ctx, a),
         Command::Commit(a) => commit::commit(ctx, a),
+        Command::Build(a) => build::build(ctx, a),
         Command::Diff(a) => diff::diff(ctx, a, diff::Scope::Any),
         Command::History(a) => history::history(ctx, a),
         Command::Export(a) => commit::export(ctx, a),
@@ -84,6 +86,7 @@ pub fn dispatch(ctx: &Ctx, command: Command) -> Result<u8> {
         Command::Image(c) => match c {
             ImageCommand::List(a) => dispatch(ctx, Command::Images(a)),
             ImageCommand::Pull(a) => dispatch(ctx, Command::Pull(a)),
+            ImageCommand::Build(a) => dispatch(ctx, Command::Build(a)),
             ImageCommand::Push(a) => dispatch(ctx, Command::Push(a)),
             ImageCommand::Remove(a) => dispatch(ctx, Command::Rmi(a)),
             ImageCommand::Prune(a) => image::prune(ctx, a),

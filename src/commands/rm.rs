@@ -151,11 +151,17 @@ pub struct Pruned {
 pub fn prune_containers(ctx: &Ctx) -> Result<Pruned> {
     let c = containers(ctx)?;
     let mut pruned = Pruned::default();
+    // Build containers of a killed `box build` (running or not).
+    pruned
+        .ids
+        .extend(crate::builder::remove_stale_build_containers(&ctx.paths));
     let mut left: Vec<Record> = c
         .list()?
         .into_iter()
         // A pod's infra container goes with its pod (box pod prune).
         .filter(|r| status::observe(r).status != Status::Running && !r.config.spec.is_infra())
+        // A live build's container is its builder's to remove.
+        .filter(|r| !r.name().starts_with("box-build-"))
         .collect();
     // Containers others joined (--network container:) go after those others; one a
     // running container joined stays.

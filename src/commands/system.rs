@@ -232,6 +232,23 @@ pub fn check(ctx: &Ctx, args: CheckArgs) -> Result<u8> {
                 .push(format!("removed the idle container {holder}"));
         }
     }
+    // Build containers of a killed `box build`.
+    if args.repair {
+        for id in crate::builder::remove_stale_build_containers(&ctx.paths) {
+            report.repaired.push(format!(
+                "removed build container {id} (its build was killed)"
+            ));
+        }
+    } else if let Ok(c) = Containers::open(&ctx.paths) {
+        for rec in c.list().unwrap_or_default() {
+            if crate::builder::is_stale_build_container(&rec) {
+                report.leftovers.push(format!(
+                    "build container {} (its build was killed)",
+                    rec.name()
+                ));
+            }
+        }
+    }
     if !args.repair {
         for l in &report.leftovers {
             println!("leftover: {l}");

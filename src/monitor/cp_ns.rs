@@ -136,6 +136,61 @@ pub fn in_userns(target: Userns<'_>, work: impl FnOnce() -> Result<String>) -> R
     })
 }
 
+/// Write `rec`'s upper directory (its changes) as a gzip layer into `out`, as root of its
+/// user namespace so that owners are the container's ids (`box commit`, `box build`'s
+/// RUN steps). `drop` names empty files box made in the upper directory as mount targets
+/// (build secrets), removed first so that no layer records them.
+pub fn write_upper(
+    rec: &Record,
+    out: std::fs::File,
+    timestamp: Option<u64>,
+    drop: &[String],
+) -> Result<crate::storage::layer::Digests> {
+    use crate::storage::layer;
+    let upper = rec.upper_dir();
+    std::fs::create_dir_all(&upper).ctx(|| format!("create {}", upper.display()))?;
+    let answer = in_userns(Userns::Container(rec), || {
+        let dir: OwnedFd = std::fs::File::open(&upper)
+            .ctx(|| format!("open {}", upper.display()))?
+            .into();
+        for rel in drop {
+            remove_empty_target(dir.as_fd(), rel);
+        }
+        let opts = layer::Options {
+            mode: layer::Mode::Layer,
+            timestamp,
+        };
+        let d = layer::write_layer(dir.as_fd(), out, &opts)
+            .map_err(|e| Error::Failed(e.to_string()))?;
+        serde_json::to_string(&d).map_err(|e| Error::Failed(e.to_string()))
+    })?;
+    serde_json::from_str(&answer).map_err(|e| Error::Failed(e.to_string()))
+}
+
+/// Remove the empty regular file `rel` beneath `dir` (never following a symlink), then
+/// its parent directories while they are empty.
+fn remove_empty_target(dir: BorrowedFd, rel: &str) {
+    use nix::sys::stat::{SFlag, fstatat};
+    use nix::unistd::{UnlinkatFlags, unlinkat};
+    let rel = rel.trim_matches('/');
+    let Ok(st) = fstatat(dir, rel, nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW) else {
+        return;
+    };
+    if SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT != SFlag::S_IFREG || st.st_size != 0 {
+        return;
+    }
+    if unlinkat(dir, rel, UnlinkatFlags::NoRemoveDir).is_err() {
+        return;
+    }
+    let mut p = std::path::Path::new(rel).parent();
+    while let Some(d) = p.filter(|d| !d.as_os_str().is_empty()) {
+        if unlinkat(dir, d, UnlinkatFlags::RemoveDir).is_err() {
+            break;
+        }
+        p = d.parent();
+    }
+}
+
 fn check_threads() -> Result<()> {
     let threads = sys::thread_count();
     if threads != 1 {

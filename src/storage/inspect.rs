@@ -3,8 +3,15 @@ use serde_json::{Map, Value, json};
 
 use super::Image;
 
-/// The docker-like inspect object of an image.
-pub fn inspect_image(image: &Image) -> Value {
+/// The docker-like inspect object of an image. `raw` is its stored config blob, which keeps
+/// what the OCI config type drops (docker's `Healthcheck`, `OnBuild`, `Shell`).
+pub fn inspect_image(image: &Image, raw: Option<&Value>) -> Value {
+    let raw_cfg = |key: &str| {
+        raw.and_then(|r| r.get("config"))
+            .and_then(|c| c.get(key))
+            .filter(|v| !v.is_null())
+            .cloned()
+    };
     let cfg = &image.config;
     let c = cfg.config().as_ref();
     let opt_vec = |v: Option<&Vec<String>>| match v {
@@ -42,10 +49,22 @@ pub fn inspect_image(image: &Image) -> Value {
         "Volumes": volumes.unwrap_or(Value::Null),
         "WorkingDir": c.and_then(|c| c.working_dir().clone()).unwrap_or_default(),
         "Entrypoint": opt_vec(c.and_then(|c| c.entrypoint().as_ref())),
-        "OnBuild": Value::Null,
+        "OnBuild": raw_cfg("OnBuild").unwrap_or(Value::Null),
         "Labels": c.and_then(|c| c.labels().as_ref()).map(|l| json!(l)).unwrap_or(Value::Null),
         "StopSignal": c.and_then(|c| c.stop_signal().clone()).map(Value::String).unwrap_or(Value::Null),
     });
+    let mut config = config;
+    if let Some(h) = raw_cfg("Healthcheck") {
+        config["Healthcheck"] = healthcheck(&h);
+    }
+    if let Some(sh) = raw_cfg("Shell") {
+        config["Shell"] = sh;
+    }
+    let history = cfg
+        .history()
+        .as_ref()
+        .map(|h| json!(h))
+        .unwrap_or_else(|| json!([]));
     let mut lower: Vec<String> = image
         .layer_root
         .as_ref()
@@ -86,6 +105,7 @@ pub fn inspect_image(image: &Image) -> Value {
         "Os": cfg.os().to_string(),
         "Config": config,
         "RootFS": { "Type": "layers", "Layers": image.diff_ids },
+        "History": history,
         "Size": image.size,
         "VirtualSize": image.size,
         "Digest": image.manifest_digest.clone().unwrap_or_default(),
@@ -93,6 +113,25 @@ pub fn inspect_image(image: &Image) -> Value {
         "GraphDriver": { "Name": "overlay", "Data": Value::Object(data) },
         "Metadata": { "LastTagTime": "0001-01-01T00:00:00Z" },
     })
+}
+
+/// docker's `Config.Healthcheck`: `Test`, then the durations (nanoseconds) and `Retries`
+/// that are set, in docker's order.
+fn healthcheck(h: &Value) -> Value {
+    let mut m = Map::new();
+    for key in [
+        "Test",
+        "Interval",
+        "Timeout",
+        "StartPeriod",
+        "StartInterval",
+        "Retries",
+    ] {
+        if let Some(v) = h.get(key).filter(|v| !v.is_null()) {
+            m.insert(key.into(), v.clone());
+        }
+    }
+    Value::Object(m)
 }
 
 #[cfg(test)]
@@ -118,7 +157,17 @@ mod tests {
             size: 42,
             layer_root: Some("/s/layers".into()),
         };
-        let v = inspect_image(&image);
+        let raw = json!({"config": {
+            "Healthcheck": {"Test": ["CMD-SHELL", "true"], "Interval": 5_000_000_000u64, "Retries": 2},
+            "OnBuild": ["RUN true"],
+            "Shell": ["/bin/sh", "-ec"],
+        }});
+        let v = inspect_image(&image, Some(&raw));
+        assert_eq!(v["Config"]["Healthcheck"], raw["config"]["Healthcheck"]);
+        assert_eq!(v["Config"]["OnBuild"][0], "RUN true");
+        assert_eq!(v["Config"]["Shell"][1], "-ec");
+        assert!(v["History"].is_array());
+        assert!(inspect_image(&image, None)["Config"]["OnBuild"].is_null());
         assert_eq!(v["Id"], format!("sha256:{}", "a".repeat(64)));
         assert_eq!(v["Config"]["Cmd"][0], "/bin/sh");
         assert_eq!(v["Config"]["StopSignal"], "SIGQUIT");

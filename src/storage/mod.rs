@@ -25,7 +25,7 @@ use crate::paths::Paths;
 
 pub mod archive;
 pub mod check;
-mod hash_writer;
+pub(crate) mod hash_writer;
 pub mod inspect;
 pub mod layer;
 pub mod names;

@@ -7,6 +7,7 @@
 #[macro_use]
 mod harness;
 
+mod build;
 mod cgroup;
 mod commit;
 mod completion;

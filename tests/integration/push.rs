@@ -9,7 +9,7 @@ use sha2::{Digest, Sha256};
 use crate::harness::{self, TestBox, images};
 use crate::registry::{Auth, AuthRegistry};
 
-fn skopeo(args: &[&str]) -> String {
+pub(crate) fn skopeo(args: &[&str]) -> String {
     let out = Command::new("skopeo")
         .args(args)
         .output()
@@ -23,7 +23,7 @@ fn skopeo(args: &[&str]) -> String {
 }
 
 /// `skopeo inspect` (or `--raw`) of a reference in a plain-http registry.
-fn inspect(reference: &str, raw: bool, creds: Option<&str>) -> Value {
+pub(crate) fn inspect(reference: &str, raw: bool, creds: Option<&str>) -> Value {
     let r = format!("docker://{reference}");
     let mut args = vec!["inspect", "--tls-verify=false"];
     if raw {
@@ -38,7 +38,7 @@ fn inspect(reference: &str, raw: bool, creds: Option<&str>) -> Value {
 
 /// Copy `reference` into an OCI layout with skopeo (which verifies every digest), unpack it
 /// with umoci and return the bundle's rootfs.
-fn unpack(tb: &TestBox, reference: &str, name: &str) -> std::path::PathBuf {
+pub(crate) fn unpack(tb: &TestBox, reference: &str, name: &str) -> std::path::PathBuf {
     let layout = tb.work().join(format!("{name}-layout"));
     let bundle = tb.work().join(format!("{name}-bundle"));
     skopeo(&[
