@@ -11,6 +11,8 @@
 //! - `paths`: per-user data, runtime and config directories.
 //! - `driver`: which rootfs driver works here (overlay in userns, fuse-overlayfs, copy).
 //! - `exit`: docker's exit-code convention.
+//! - `events`: the per-user append-only event log behind `box events` (written by the
+//!   invocation that causes each event; rotated; followed with inotify).
 //! - `lock`: the one file lock (flock, shared/exclusive, timeout, the holder named); a leaf
 //!   used by `storage`, `container` and `volume`.
 //! - `registry`: OCI distribution client (references, auth, manifests, blobs) and its push
@@ -41,6 +43,7 @@ pub mod cli;
 pub mod commands;
 pub mod container;
 pub mod driver;
+pub mod events;
 pub mod exit;
 pub mod lock;
 pub mod monitor;

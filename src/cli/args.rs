@@ -4,6 +4,9 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use super::args_events::EX_EVENTS;
+pub use super::args_events::EventsArgs;
+
 const AFTER_HELP: &str = "\
 Examples:
   # An interactive shell in Alpine, removed when it exits
@@ -409,6 +412,9 @@ pub struct GlobalOpts {
     /// How much box tells on stderr
     #[arg(long, global = true, env = "BOX_LOG_LEVEL", value_enum, default_value_t = LogLevel::Warn)]
     pub log_level: LogLevel,
+    /// Where events are recorded: file (the per-user log `box events` reads) or none
+    #[arg(long, global = true, env = "BOX_EVENTS_BACKEND", value_name = "BACKEND", value_parser = ["file", "none"])]
+    pub events_backend: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Serialize)]
@@ -559,6 +565,9 @@ pub enum Command {
     /// Print a shell completion script
     #[command(after_help = EX_COMPLETION)]
     Completion(CompletionArgs),
+    /// Show the events of containers, images and volumes (follows new ones)
+    #[command(after_help = EX_EVENTS)]
+    Events(EventsArgs),
     /// Internal: entry points box re-executes itself into (not for users)
     #[command(hide = true, name = "__internal", subcommand)]
     Internal(InternalCommand),

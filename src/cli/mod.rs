@@ -1,5 +1,6 @@
 //! Parse → dispatch. Each command's behaviour lives in `crate::commands`.
 pub mod args;
+mod args_events;
 pub mod complete;
 
 use std::process::ExitCode;
@@ -56,6 +57,12 @@ pub fn main() -> ExitCode {
     if !matches!(cli.command, Command::Internal(_)) {
         restore_sigpipe();
         close_inherited_fds();
+    }
+    if cli.global.events_backend.as_deref() == Some("none") {
+        crate::events::set_backend(true);
+        // The monitor and other re-executed helpers record events too: they inherit it.
+        // SAFETY: single-threaded this early; nothing reads the environment concurrently.
+        unsafe { std::env::set_var(crate::events::BACKEND_ENV, "none") };
     }
     let result =
         Ctx::from_global(cli.global.clone()).and_then(|ctx| commands::dispatch(&ctx, cli.command));

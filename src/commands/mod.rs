@@ -13,6 +13,7 @@ pub mod completion;
 pub mod container_spec;
 pub mod cp;
 pub mod diff;
+pub mod events;
 pub mod exec;
 pub mod exists;
 pub mod generate;
@@ -151,6 +152,7 @@ pub fn dispatch(ctx: &Ctx, command: Command) -> Result<u8> {
             GenerateCommand::Kube(a) => generate::kube(ctx, a),
         },
         Command::Completion(a) => completion::completion(a),
+        Command::Events(a) => events::events(ctx, a),
         Command::Internal(c) => internal::internal(ctx, c),
     }
 }

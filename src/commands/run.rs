@@ -37,6 +37,7 @@ pub fn run(ctx: &Ctx, args: RunArgs) -> Result<u8> {
         interactive: false,
         debug: ctx.global.log_level >= LogLevel::Debug,
     };
+    crate::events::container(&ctx.paths, &rec, "attach");
     Ok(match watcher {
         Some(w) => crate::run::start_watched(&ctx.paths, &rec, &opts, w)?,
         None => crate::run::start_container(&ctx.paths, &rec, &opts)?,
@@ -189,6 +190,7 @@ fn create_record_watched(
     // Recorded: its anonymous volumes are the container's now (rm -v, --rm).
     anonymous.names.borrow_mut().clear();
     adopted?;
+    crate::events::container(&ctx.paths, &rec, "create");
     crate::run::trace("container recorded");
     Ok((rec, watcher))
 }

@@ -178,6 +178,8 @@ pub fn start_watched(
         s.finished_at = None;
         s.oom_killed = false;
     });
+    crate::events::container(paths, rec, "init");
+    crate::events::container(paths, rec, "start");
     // A `box start --attach` under the detached monitor tells it the command runs.
     crate::monitor::notify_started();
     // --sdnotify=ready: READY=1 to systemd.
@@ -221,7 +223,12 @@ pub fn start_watched(
     }
     drop(created.userns);
     super::trace("state recorded");
+    crate::events::died(paths, rec, code as i32);
     finish_cleanup(watcher, &containers, rec);
+    crate::events::container(paths, rec, "cleanup");
+    if rec.config.autoremove {
+        crate::events::container(paths, rec, "remove");
+    }
     super::trace("cleanup done");
     drop(restore);
     Ok(code)

@@ -14,6 +14,7 @@ mod concurrency;
 mod crash;
 mod docs;
 mod escape;
+mod events;
 mod h_pull;
 mod hostile;
 mod hostile_container;
