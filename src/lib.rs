@@ -31,7 +31,7 @@
 //! - `systemd`: sd_notify, NOTIFY_SOCKET for containers, delegated scopes over D-Bus.
 //! - `template`: Go text/template subset for `--format`.
 //! - `monitor`: detached containers' monitor, logs, state truth, stop/kill/wait
-//!   (`monitor::stop`), exec, cp, top, pause.
+//!   (`monitor::stop`), exec, cp, top, pause, healthchecks (`monitor::health`).
 //! - `volume`: named volumes in the per-user store.
 //! - `build`: `box build`'s front end: Containerfile parser, ARG/ENV expansion, ignore files,
 //!   stage plan (no command wired yet).

@@ -6,6 +6,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use super::args_events::EX_EVENTS;
 pub use super::args_events::EventsArgs;
+pub use super::args_health::{HealthOpts, HealthcheckCommand, HealthcheckRunArgs};
 
 const AFTER_HELP: &str = "\
 Examples:
@@ -568,6 +569,9 @@ pub enum Command {
     /// Show the events of containers, images and volumes (follows new ones)
     #[command(after_help = EX_EVENTS)]
     Events(EventsArgs),
+    /// Run containers' healthchecks by hand
+    #[command(subcommand)]
+    Healthcheck(HealthcheckCommand),
     /// Internal: entry points box re-executes itself into (not for users)
     #[command(hide = true, name = "__internal", subcommand)]
     Internal(InternalCommand),
@@ -672,6 +676,8 @@ pub enum SdNotify {
     Ready,
     /// Do not talk to systemd at all
     Ignore,
+    /// box sends READY=1 once the container's healthcheck first passes
+    Healthy,
 }
 
 /// Everything that defines a container, shared by `run` and `create`.
@@ -789,6 +795,8 @@ pub struct ContainerOpts {
     /// Set metadata on the container: KEY=VALUE
     #[arg(short, long, value_name = "KEY=VALUE")]
     pub label: Vec<String>,
+    #[command(flatten)]
+    pub health: HealthOpts,
     /// When to pull the image
     #[arg(long, value_enum, default_value_t = PullPolicy::Missing)]
     pub pull: PullPolicy,
@@ -1734,6 +1742,8 @@ pub enum InternalCommand {
     Probe { dir: PathBuf },
     /// Detached container monitor
     Monitor { id: String },
+    /// Run a container's healthcheck command once (for its monitor or healthcheck run)
+    Healthcheck { id: String },
     /// Answer a shell completion request: the words typed so far
     Complete {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
@@ -1762,6 +1772,7 @@ impl From<SdNotify> for crate::spec::SdNotify {
             SdNotify::Container => crate::spec::SdNotify::Container,
             SdNotify::Ready => crate::spec::SdNotify::Ready,
             SdNotify::Ignore => crate::spec::SdNotify::Ignore,
+            SdNotify::Healthy => crate::spec::SdNotify::Healthy,
         }
     }
 }

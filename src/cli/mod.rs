@@ -1,6 +1,7 @@
 //! Parse → dispatch. Each command's behaviour lives in `crate::commands`.
 pub mod args;
 mod args_events;
+mod args_health;
 pub mod complete;
 
 use std::process::ExitCode;

@@ -97,6 +97,13 @@ pub fn build(
         )
         .map_err(|e| anyhow!("--security-opt seccomp: {e}"))?;
     }
+    let (healthcheck, health_on_failure) =
+        spec::health::decide(&opts.health.flags(), image.healthcheck.as_ref())?;
+    if healthcheck.is_none() && opts.sdnotify == crate::cli::args::SdNotify::Healthy {
+        bail!(
+            "--sdnotify=healthy needs a healthcheck: give --health-cmd or use an image with a HEALTHCHECK"
+        );
+    }
     Ok(Spec {
         args,
         env,
@@ -128,6 +135,8 @@ pub fn build(
         stop_timeout: opts.stop_timeout,
         sdnotify: opts.sdnotify.into(),
         restart: RestartPolicy::parse(&opts.restart)?,
+        healthcheck,
+        health_on_failure,
     })
 }
 
@@ -169,6 +178,7 @@ mod tests {
             user: "nobody".into(),
             stop_signal: None,
             volumes: Vec::new(),
+            healthcheck: None,
         }
     }
 

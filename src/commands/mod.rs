@@ -17,6 +17,7 @@ pub mod events;
 pub mod exec;
 pub mod exists;
 pub mod generate;
+pub mod healthcheck;
 pub mod history;
 pub mod image;
 pub mod info;
@@ -153,6 +154,7 @@ pub fn dispatch(ctx: &Ctx, command: Command) -> Result<u8> {
         },
         Command::Completion(a) => completion::completion(a),
         Command::Events(a) => events::events(ctx, a),
+        Command::Healthcheck(c) => healthcheck::healthcheck(ctx, c),
         Command::Internal(c) => internal::internal(ctx, c),
     }
 }

@@ -94,7 +94,14 @@ fn create_record_watched(
     }
     let image_config = image.config.config().as_ref();
     crate::run::trace("id maps and storage driver");
-    let defaults = ImageDefaults::from_oci(image_config);
+    let mut defaults = ImageDefaults::from_oci(image_config);
+    // HEALTHCHECK is docker's, beyond the OCI fields: read from the stored config blob.
+    defaults.healthcheck = store
+        .blob_path(&image.digest_id())
+        .ok()
+        .and_then(|p| std::fs::read(p).ok())
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .and_then(|v| crate::spec::health::Healthcheck::from_image_config(&v));
     let exposed: Vec<String> = image_config
         .and_then(|c| c.exposed_ports().clone())
         .unwrap_or_default();

@@ -178,6 +178,7 @@ pub fn start_watched(
         s.finished_at = None;
         s.oom_killed = false;
     });
+    crate::monitor::health::reset(rec);
     crate::events::container(paths, rec, "init");
     crate::events::container(paths, rec, "start");
     // A `box start --attach` under the detached monitor tells it the command runs.

@@ -59,6 +59,10 @@ pub(super) struct Stored {
     sdnotify: SdNotify,
     #[serde(default)]
     restart: RestartPolicy,
+    #[serde(default)]
+    healthcheck: Option<super::health::Healthcheck>,
+    #[serde(default)]
+    health_on_failure: super::health::OnFailure,
 }
 
 impl From<Stored> for Spec {
@@ -109,6 +113,8 @@ impl From<Stored> for Spec {
             stop_timeout: s.stop_timeout,
             sdnotify: s.sdnotify,
             restart: s.restart,
+            healthcheck: s.healthcheck,
+            health_on_failure: s.health_on_failure,
         }
     }
 }

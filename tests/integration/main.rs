@@ -16,6 +16,7 @@ mod docs;
 mod escape;
 mod events;
 mod h_pull;
+mod health;
 mod hostile;
 mod hostile_container;
 mod hostile_run;
