@@ -245,6 +245,53 @@ pub fn decide(
     Ok((Some(hc), on_failure))
 }
 
+/// A Containerfile `HEALTHCHECK` instruction's arguments (what `--change`, and a build,
+/// give): `NONE`, or `[--interval=D] [--timeout=D] [--start-period=D]
+/// [--start-interval=D] [--retries=N] CMD command` (shell form, or a JSON array).
+pub fn parse_instruction(args: &str) -> Result<Healthcheck, Error> {
+    let bad = |m: String| Error::Invalid(format!("HEALTHCHECK {args}: {m}"));
+    let mut hc = Healthcheck::default();
+    let mut rest = args.trim();
+    if rest.eq_ignore_ascii_case("NONE") {
+        hc.test = vec!["NONE".into()];
+        return Ok(hc);
+    }
+    while let Some(flag) = rest.strip_prefix("--") {
+        let (word, after) = flag.split_once(char::is_whitespace).unwrap_or((flag, ""));
+        let (k, v) = word
+            .split_once('=')
+            .ok_or_else(|| bad(format!("--{word}: use --{word}=VALUE")))?;
+        let dur = |v: &str| {
+            parse_go_duration(v)
+                .map(|d| d.as_nanos() as u64)
+                .ok_or_else(|| bad(format!("--{k}={v}: not a duration (30s, 1m30s)")))
+        };
+        match k {
+            "interval" => hc.interval = dur(v)?,
+            "timeout" => hc.timeout = dur(v)?,
+            "start-period" => hc.start_period = dur(v)?,
+            "start-interval" => hc.start_interval = dur(v)?,
+            "retries" => {
+                hc.retries = v
+                    .parse()
+                    .map_err(|_| bad(format!("--retries={v}: not a number")))?
+            }
+            _ => return Err(bad(format!("unknown flag --{k}"))),
+        }
+        rest = after.trim_start();
+    }
+    let (cmd, rest) = rest.split_once(char::is_whitespace).unwrap_or((rest, ""));
+    if !cmd.eq_ignore_ascii_case("CMD") || rest.trim().is_empty() {
+        return Err(bad("use NONE or [OPTIONS] CMD command".into()));
+    }
+    let rest = rest.trim();
+    hc.test = match serde_json::from_str::<Vec<String>>(rest) {
+        Ok(argv) => std::iter::once("CMD".to_string()).chain(argv).collect(),
+        Err(_) => vec!["CMD-SHELL".into(), rest.into()],
+    };
+    Ok(hc)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -348,5 +395,25 @@ mod tests {
         assert_eq!(hc.retries(), 2);
         let none = serde_json::json!({"config": {"Healthcheck": {"Test": ["NONE"]}}});
         assert_eq!(Healthcheck::from_image_config(&none), None);
+    }
+
+    #[test]
+    fn healthcheck_instructions() {
+        let hc = parse_instruction("--interval=1s --retries=2 CMD test -e /tmp/ok").unwrap();
+        assert_eq!(hc.test, ["CMD-SHELL", "test -e /tmp/ok"]);
+        assert_eq!(hc.interval(), Some(Duration::from_secs(1)));
+        assert_eq!(hc.retries(), 2);
+        let hc = parse_instruction(r#"CMD ["/bin/true"]"#).unwrap();
+        assert_eq!(hc.test, ["CMD", "/bin/true"]);
+        assert_eq!(parse_instruction("NONE").unwrap().test, ["NONE"]);
+        for bad in [
+            "",
+            "--interval=x CMD true",
+            "--bogus=1 CMD true",
+            "RUN true",
+            "CMD",
+        ] {
+            assert!(parse_instruction(bad).is_err(), "{bad}");
+        }
     }
 }

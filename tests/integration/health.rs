@@ -322,3 +322,71 @@ fn sdnotify_healthy_sends_ready_at_the_first_healthy_result() {
         "it failed before it passed: {log}"
     );
 }
+
+#[test]
+fn an_images_healthcheck_applies_unless_turned_off() {
+    let env = require_env!(alpine);
+    let lab = Lab::new(env);
+    lab.run(&["create", "--name", "base", &lab.image, "true"])
+        .assert_success();
+    lab.run(&[
+        "commit",
+        "-c",
+        "HEALTHCHECK --interval=1s --retries=1 CMD test -e /etc/alpine-release",
+        "base",
+        "withcheck:1",
+    ])
+    .assert_success();
+    lab.run(&[
+        "image",
+        "inspect",
+        "--format",
+        "{{json .Config.Healthcheck}}",
+        "withcheck:1",
+    ])
+    .assert_success();
+    lab.run(&[
+        "run",
+        "-d",
+        "--network",
+        "none",
+        "--name",
+        "imgcheck",
+        "withcheck:1",
+        "sleep",
+        "300",
+    ])
+    .assert_success();
+    until(
+        "healthy by the image's check",
+        Duration::from_secs(20),
+        || health_status(&lab, "imgcheck") == "healthy",
+    );
+    lab.run(&[
+        "inspect",
+        "--format",
+        "{{json .Config.Healthcheck.Test}}",
+        "imgcheck",
+    ])
+    .assert_success()
+    .stdout_is(r#"["CMD-SHELL","test -e /etc/alpine-release"]"#);
+    // --no-healthcheck and --health-cmd none turn it off.
+    for off in ["--no-healthcheck", "--health-cmd=none"] {
+        lab.run(&[
+            "create",
+            "--name",
+            &format!("off{}", off.len()),
+            off,
+            "withcheck:1",
+        ])
+        .assert_success();
+        lab.run(&[
+            "inspect",
+            "--format",
+            "{{.State.Health}}",
+            &format!("off{}", off.len()),
+        ])
+        .assert_success()
+        .stdout_is("<nil>");
+    }
+}
