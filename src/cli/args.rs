@@ -1744,6 +1744,8 @@ pub enum InternalCommand {
     Monitor { id: String },
     /// Run a container's healthcheck command once (for its monitor or healthcheck run)
     Healthcheck { id: String },
+    /// Run a foreground container's healthchecks on schedule while SUPERVISOR lives
+    HealthLoop { id: String, supervisor: i32 },
     /// Answer a shell completion request: the words typed so far
     Complete {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]

@@ -321,6 +321,50 @@ pub fn helper_main(paths: &Paths, id: &str) -> Result<u8> {
     super::exec::exec(&rec, pid, &opts)
 }
 
+/// A foreground container (`box run` without `-d`, e.g. the main process of a systemd
+/// unit) has no monitor: its supervising box starts this loop as a child (`box __internal
+/// health-loop ID`), which dies with it. `restart` here only stops the container: the
+/// supervisor exits and systemd's `Restart=` decides.
+pub fn spawn_loop(paths: &Paths, rec: &Record) -> Option<Child> {
+    rec.config.spec.healthcheck.as_ref()?.interval()?;
+    let supervisor = std::process::id().to_string();
+    let mut cmd = Command::new("/proc/self/exe");
+    cmd.arg0("box")
+        .args(["__internal", "health-loop", rec.id(), &supervisor])
+        .env("BOX_ROOT", &paths.data)
+        .env("BOX_RUNROOT", &paths.runtime)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    // SAFETY: prctl with integer arguments between fork and exec.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0);
+            Ok(())
+        });
+    }
+    cmd.spawn().ok()
+}
+
+/// `box __internal health-loop ID SUPERVISOR`: the schedule, until the container is gone.
+pub fn loop_main(paths: &Paths, id: &str, supervisor: i32) -> Result<u8> {
+    let rec = crate::container::Containers::open(paths)?.find(id)?;
+    let Some(mut schedule) = Schedule::new(&rec, supervisor) else {
+        return Ok(0);
+    };
+    loop {
+        std::thread::sleep(schedule.wait_for().min(Duration::from_millis(500)));
+        let st = status::observe(&rec);
+        let ours = st.box_pid == Some(supervisor);
+        if crate::container::process_start_time(supervisor).is_none()
+            || (st.status != Status::Running && schedule.running.is_none() && ours)
+        {
+            return Ok(0);
+        }
+        schedule.tick(paths, &rec);
+    }
+}
+
 /// The monitor's side: when to check, the check under way, what to do about the result.
 pub struct Schedule {
     hc: Healthcheck,

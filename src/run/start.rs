@@ -185,6 +185,11 @@ pub fn start_watched(
     crate::monitor::notify_started();
     // --sdnotify=ready: READY=1 to systemd.
     crate::systemd::container_started(spec);
+    // Without a monitor (foreground), a child runs the scheduled healthchecks.
+    let mut health_loop = std::env::var_os(crate::monitor::UNDER_MONITOR_ENV)
+        .is_none()
+        .then(|| crate::monitor::health::spawn_loop(paths, rec))
+        .flatten();
 
     let relay = match created.pty {
         Some(master) => Some(supervise::Relay {
@@ -208,6 +213,10 @@ pub fn start_watched(
     super::trace("state running");
     let status = supervise::wait(pid, &mut sfd, relay);
     super::trace("container exited");
+    if let Some(h) = health_loop.as_mut() {
+        let _ = h.kill();
+        let _ = h.wait();
+    }
     drop(raw);
     drop(net.take()); // stops the network helper
     let oom_killed = cgroup.oom_killed();

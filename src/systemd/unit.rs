@@ -227,8 +227,34 @@ pub fn run_args(config: &Config, image_env: &[String], volumes: &Path) -> Vec<St
     for (k, v) in &config.labels {
         opt("-l", &format!("{k}={v}"));
     }
+    match &sp.healthcheck {
+        Some(hc) => {
+            let d = |ns: u64| crate::units::go_duration(std::time::Duration::from_nanos(ns));
+            opt("--health-cmd", &serde_json::to_string(&hc.test).unwrap_or_default());
+            opt(
+                "--health-interval",
+                &hc.interval().map_or("disable".into(), |_| d(hc.interval)),
+            );
+            opt("--health-timeout", &d(hc.timeout().as_nanos() as u64));
+            opt("--health-retries", &hc.retries().to_string());
+            if hc.start_period > 0 {
+                opt("--health-start-period", &d(hc.start_period));
+            }
+            if hc.start_interval > 0 {
+                opt("--health-start-interval", &d(hc.start_interval));
+            }
+        }
+        None => {}
+    }
+    if sp.health_on_failure != crate::spec::health::OnFailure::None {
+        opt("--health-on-failure", sp.health_on_failure.name());
+    }
     if sp.privileged {
         a.push("--privileged".into());
+    }
+    // The image's check is not the container's: say so, the image may have one later.
+    if sp.healthcheck.is_none() {
+        a.push("--no-healthcheck".into());
     }
     if sp.read_only {
         a.push("--read-only".into());

@@ -390,3 +390,36 @@ fn an_images_healthcheck_applies_unless_turned_off() {
         .stdout_is("<nil>");
     }
 }
+
+#[test]
+fn a_foreground_container_is_checked_too() {
+    let env = require_env!(alpine);
+    let lab = Lab::new(env);
+    // As the main process of a systemd unit: box run in the foreground, no monitor.
+    let fg = lab
+        .tb
+        .cmd([
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "--name",
+            "fg",
+            "--health-cmd",
+            "true",
+            "--health-interval",
+            "1s",
+            &lab.image,
+            "sleep",
+            "300",
+        ])
+        .spawn();
+    until("fg healthy", Duration::from_secs(20), || {
+        lab.run(&["inspect", "--format", "{{.State.Health.Status}}", "fg"])
+            .out()
+            .trim()
+            == "healthy"
+    });
+    lab.run(&["stop", "-t", "0", "fg"]).assert_success();
+    fg.wait().assert_code(137);
+}
