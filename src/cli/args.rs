@@ -7,6 +7,8 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use super::args_events::EX_EVENTS;
 pub use super::args_events::EventsArgs;
 pub use super::args_health::{HealthOpts, HealthcheckCommand, HealthcheckRunArgs};
+use super::args_quadlet::EX_QUADLET;
+pub use super::args_quadlet::QuadletArgs;
 
 const AFTER_HELP: &str = "\
 Examples:
@@ -572,6 +574,9 @@ pub enum Command {
     /// Run containers' healthchecks by hand
     #[command(subcommand)]
     Healthcheck(HealthcheckCommand),
+    /// Turn Quadlet-style .container files into systemd user units (the generator)
+    #[command(after_help = EX_QUADLET)]
+    Quadlet(QuadletArgs),
     /// Internal: entry points box re-executes itself into (not for users)
     #[command(hide = true, name = "__internal", subcommand)]
     Internal(InternalCommand),
@@ -1745,7 +1750,11 @@ pub enum InternalCommand {
     /// Run a container's healthcheck command once (for its monitor or healthcheck run)
     Healthcheck { id: String },
     /// Run a foreground container's healthchecks on schedule while SUPERVISOR lives
-    HealthLoop { id: String, supervisor: i32 },
+    HealthLoop {
+        id: String,
+        #[arg(value_name = "N")]
+        supervisor: i32,
+    },
     /// Answer a shell completion request: the words typed so far
     Complete {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]

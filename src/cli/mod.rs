@@ -2,6 +2,7 @@
 pub mod args;
 mod args_events;
 mod args_health;
+mod args_quadlet;
 pub mod complete;
 
 use std::process::ExitCode;
@@ -36,6 +37,10 @@ impl Ctx {
 pub fn main() -> ExitCode {
     // A shell asking for completions (BOX_COMPLETE=<shell>): answer and exit.
     complete::handle_env();
+    // Invoked as systemd's user generator (a symlink named box-user-generator).
+    if let Some(code) = commands::quadlet::as_generator() {
+        return code;
+    }
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {

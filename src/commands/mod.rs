@@ -30,6 +30,7 @@ pub mod port;
 pub mod ps;
 pub mod pull;
 pub mod push;
+pub mod quadlet;
 pub mod rename;
 pub mod rm;
 pub mod run;
@@ -155,6 +156,7 @@ pub fn dispatch(ctx: &Ctx, command: Command) -> Result<u8> {
         Command::Completion(a) => completion::completion(a),
         Command::Events(a) => events::events(ctx, a),
         Command::Healthcheck(c) => healthcheck::healthcheck(ctx, c),
+        Command::Quadlet(a) => quadlet::quadlet(ctx, a),
         Command::Internal(c) => internal::internal(ctx, c),
     }
 }

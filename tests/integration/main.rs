@@ -31,6 +31,7 @@ mod parity_lifecycle;
 mod parity_names;
 mod parity_prune;
 mod push;
+mod quadlet;
 mod registry;
 mod run;
 mod smoke;
