@@ -18,7 +18,7 @@ use crate::systemd::quadlet::{self, Options, Source};
 pub const GENERATOR_NAME: &str = "box-user-generator";
 
 /// Kinds Quadlet has that box does not translate yet.
-const OTHER_KINDS: &[&str] = &["volume", "network", "pod", "kube", "image", "build"];
+const OTHER_KINDS: &[&str] = &["network", "pod", "kube", "image", "build"];
 
 pub fn quadlet(ctx: &Ctx, args: QuadletArgs) -> Result<u8> {
     let out = match (&args.output_dir, args.dryrun) {
@@ -111,9 +111,24 @@ fn generate(dirs: &[PathBuf], out: Option<&Path>, global_args: Vec<String>) -> R
             }
         }
     }
+    // The volumes the .volume files name, for the containers that mount them.
+    let mut volume_names = std::collections::BTreeMap::new();
+    for (name, path) in files.iter().filter(|(n, _)| n.ends_with(".volume")) {
+        let text = std::fs::read_to_string(path).unwrap_or_default();
+        let shown = path.display().to_string();
+        let src = Source {
+            path: &shown,
+            name,
+            text: &text,
+        };
+        if let Ok(v) = quadlet::volume_name(&src) {
+            volume_names.insert(name.clone(), v);
+        }
+    }
     let opts = Options {
         box_path: std::env::current_exe()?.display().to_string(),
         global_args,
+        volume_names,
     };
     let mut failed = 0;
     for (name, path) in &files {
@@ -125,7 +140,7 @@ fn generate(dirs: &[PathBuf], out: Option<&Path>, global_args: Vec<String>) -> R
             );
             continue;
         }
-        if ext != "container" {
+        if ext != "container" && ext != "volume" {
             continue;
         }
         let text = match std::fs::read_to_string(path) {
@@ -142,7 +157,12 @@ fn generate(dirs: &[PathBuf], out: Option<&Path>, global_args: Vec<String>) -> R
             name,
             text: &text,
         };
-        let g = match quadlet::container(&src, &opts) {
+        let made = if ext == "volume" {
+            quadlet::volume(&src, &opts)
+        } else {
+            quadlet::container(&src, &opts)
+        };
+        let g = match made {
             Ok(g) => g,
             Err(e) => {
                 eprintln!("box: {e}");

@@ -171,3 +171,40 @@ fn bad_unit_files_are_errors_naming_file_and_line() {
         .assert_code(125)
         .assert_one_line_error();
 }
+
+#[test]
+fn a_volume_file_and_a_container_mounting_it() {
+    let env = require_env!(alpine);
+    let lab = Lab::new(env);
+    put(&lab, "store.volume", "[Volume]\nVolumeName=qstore\n");
+    put(
+        &lab,
+        "app.container",
+        &format!(
+            "[Container]\nImage={}\nVolume=store.volume:/store\n",
+            lab.image
+        ),
+    );
+    let out = lab.run(&["quadlet", "--dryrun"]);
+    out.assert_success();
+    let text = out.out();
+    assert!(text.contains("---store-volume.service---\n"), "{text}");
+    assert!(
+        text.lines().any(|l| l.ends_with(" volume create qstore")),
+        "{text}"
+    );
+    assert!(text.contains(" -v qstore:/store "), "{text}");
+    assert!(text.contains("\nRequires=store-volume.service\n"), "{text}");
+    // The oneshot's commands work: create once, then the condition says it exists.
+    let unit = text.split("---store-volume.service---\n").nth(1).unwrap();
+    let create = exec_line(unit, "ExecStart");
+    lab.tb.cmd(&create[1..]).run().assert_success();
+    lab.run(&["volume", "exists", "qstore"]).assert_success();
+    let cond = exec_line(unit, "ExecCondition");
+    assert_eq!(
+        cond[..2],
+        ["/bin/sh".to_string(), "-c".to_string()],
+        "{cond:?}"
+    );
+    lab.tb.sh(&cond[2]).run().assert_code(1);
+}
