@@ -4,6 +4,8 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+pub use super::args_auto_update::AutoUpdateArgs;
+use super::args_auto_update::EX_AUTO_UPDATE;
 use super::args_events::EX_EVENTS;
 pub use super::args_events::EventsArgs;
 pub use super::args_health::{HealthOpts, HealthcheckCommand, HealthcheckRunArgs};
@@ -577,6 +579,9 @@ pub enum Command {
     /// Turn Quadlet-style .container files into systemd user units (the generator)
     #[command(after_help = EX_QUADLET)]
     Quadlet(QuadletArgs),
+    /// Update containers of systemd units to their image's newest version
+    #[command(after_help = EX_AUTO_UPDATE)]
+    AutoUpdate(AutoUpdateArgs),
     /// Internal: entry points box re-executes itself into (not for users)
     #[command(hide = true, name = "__internal", subcommand)]
     Internal(InternalCommand),

@@ -1,5 +1,6 @@
 //! Parse → dispatch. Each command's behaviour lives in `crate::commands`.
 pub mod args;
+mod args_auto_update;
 mod args_events;
 mod args_health;
 mod args_quadlet;

@@ -8,6 +8,7 @@ use crate::cli::args::{
 use crate::container::{Containers, Record};
 
 pub mod archive;
+pub mod auto_update;
 pub mod commit;
 pub mod completion;
 pub mod container_spec;
@@ -157,6 +158,7 @@ pub fn dispatch(ctx: &Ctx, command: Command) -> Result<u8> {
         Command::Events(a) => events::events(ctx, a),
         Command::Healthcheck(c) => healthcheck::healthcheck(ctx, c),
         Command::Quadlet(a) => quadlet::quadlet(ctx, a),
+        Command::AutoUpdate(a) => auto_update::auto_update(ctx, a),
         Command::Internal(c) => internal::internal(ctx, c),
     }
 }

@@ -162,7 +162,14 @@ fn create_record_watched(
             format!("the image's User {}: {e}", spec.user)
         })
     })?;
-    let labels = crate::spec::labels(&opts.label)?;
+    let mut labels = crate::spec::labels(&opts.label)?;
+    // Created by a systemd unit (box quadlet's and generate systemd's set it): say which,
+    // for box auto-update.
+    if let Ok(unit) = std::env::var(super::auto_update::UNIT_LABEL)
+        && !unit.is_empty()
+    {
+        labels.insert(super::auto_update::UNIT_LABEL.to_string(), unit);
+    }
     // The name the user gave (as the store knows it), not whichever came first.
     let image_name = image
         .name_given(&opts.image)

@@ -122,6 +122,7 @@ pub fn render(config: &Config, o: &UnitOptions) -> Result<(String, String), Stri
     text.push_str("Wants=network-online.target\nAfter=network-online.target\n");
     text.push_str("\n[Service]\n");
     text.push_str("Environment=BOX_LOG_LEVEL=warn\n");
+    text.push_str("Environment=BOX_SYSTEMD_UNIT=%n\n");
     for l in svc {
         text.push_str(&l);
         text.push('\n');

@@ -7,6 +7,7 @@
 #[macro_use]
 mod harness;
 
+mod auto_update;
 mod cgroup;
 mod commit;
 mod completion;
