@@ -178,13 +178,13 @@ pub fn start_watched(
         s.finished_at = None;
         s.oom_killed = false;
     });
-    crate::monitor::health::reset(rec);
     crate::events::container(paths, rec, "init");
     crate::events::container(paths, rec, "start");
     // A `box start --attach` under the detached monitor tells it the command runs.
     crate::monitor::notify_started();
     // --sdnotify=ready: READY=1 to systemd.
     crate::systemd::container_started(spec);
+    crate::monitor::health::reset(rec);
     // Without a monitor (foreground), a child runs the scheduled healthchecks.
     let mut health_loop = std::env::var_os(crate::monitor::UNDER_MONITOR_ENV)
         .is_none()
