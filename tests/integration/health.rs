@@ -423,3 +423,53 @@ fn a_foreground_container_is_checked_too() {
     lab.run(&["stop", "-t", "0", "fg"]).assert_success();
     fg.wait().assert_code(137);
 }
+
+#[test]
+fn start_period_and_start_interval() {
+    let env = require_env!(alpine);
+    let lab = Lab::new(env);
+    // Failures in the start period do not count: still starting, no streak.
+    lab.detach(
+        &[
+            "--name",
+            "sp",
+            "--health-cmd",
+            "false",
+            "--health-interval",
+            "1s",
+            "--health-retries",
+            "1",
+            "--health-start-period",
+            "1h",
+        ],
+        &["sleep", "300"],
+    );
+    // The start interval, not the (hour-long) interval, while starting.
+    lab.detach(
+        &[
+            "--name",
+            "si",
+            "--health-cmd",
+            "true",
+            "--health-interval",
+            "1h",
+            "--health-start-period",
+            "1h",
+            "--health-start-interval",
+            "1s",
+        ],
+        &["sleep", "300"],
+    );
+    until("two results for sp", Duration::from_secs(20), || {
+        health(&lab, "sp")["Log"]
+            .as_array()
+            .is_some_and(|l| l.len() >= 2)
+    });
+    let h = health(&lab, "sp");
+    assert_eq!(h["Status"], "starting", "{h}");
+    assert_eq!(h["FailingStreak"], 0, "{h}");
+    assert_eq!(h["Log"][0]["ExitCode"], 1, "{h}");
+    until("si healthy", Duration::from_secs(20), || {
+        health_status(&lab, "si") == "healthy"
+    });
+}
