@@ -300,8 +300,36 @@ pub fn run_once(paths: &Paths, rec: &Record) -> Result<(Probe, Health)> {
         fail!("container {} is paused: unpause it first", rec.name());
     }
     let probe = Check::spawn(paths, rec, hc.timeout())?.wait();
-    let (h, _) = record(paths, rec, probe.clone())?;
+    let (h, before) = record(paths, rec, probe.clone())?;
+    if h.status == UNHEALTHY && before != UNHEALTHY {
+        act_once(paths, rec)?;
+    }
     Ok((probe, h))
+}
+
+/// `--health-on-failure` after a check by hand made the container unhealthy: as the
+/// monitor does, but waiting (stop) and starting a detached one again (restart).
+fn act_once(paths: &Paths, rec: &Record) -> Result<()> {
+    let (plan, _) = super::stop::StopPlan::for_record(rec, None);
+    match rec.config.spec.health_on_failure {
+        OnFailure::None => {}
+        OnFailure::Kill => {
+            super::request_stop(rec);
+            super::stop::signal(&status::observe(rec), libc::SIGKILL)?;
+        }
+        OnFailure::Stop => {
+            super::stop::stop(rec, &plan)?;
+        }
+        OnFailure::Restart => {
+            let detached = super::monitor_alive(rec);
+            super::stop::stop(rec, &plan)?;
+            if detached {
+                super::stop::wait_monitor_gone(rec, Duration::from_secs(10));
+                super::start_detached(paths, rec)?;
+            }
+        }
+    }
+    Ok(())
 }
 
 /// `box __internal healthcheck ID`: exec the check in the container; its exit code.

@@ -473,3 +473,30 @@ fn start_period_and_start_interval() {
         health_status(&lab, "si") == "healthy"
     });
 }
+
+#[test]
+fn healthcheck_run_takes_the_on_failure_action() {
+    let env = require_env!(alpine);
+    let lab = Lab::new(env);
+    lab.detach(
+        &[
+            "--name",
+            "byhand",
+            "--health-cmd",
+            "false",
+            "--health-interval",
+            "disable",
+            "--health-retries",
+            "1",
+            "--health-on-failure",
+            "kill",
+        ],
+        &["sleep", "300"],
+    );
+    lab.run(&["healthcheck", "run", "byhand"])
+        .assert_code(1)
+        .stdout_is("unhealthy");
+    until("byhand killed", Duration::from_secs(10), || {
+        lab.status("byhand") == "exited"
+    });
+}
