@@ -18,7 +18,7 @@ use crate::systemd::quadlet::{self, Options, Source};
 pub const GENERATOR_NAME: &str = "box-user-generator";
 
 /// Kinds Quadlet has that box does not translate yet.
-const OTHER_KINDS: &[&str] = &["network", "pod", "kube", "image", "build"];
+const OTHER_KINDS: &[&str] = &["network", "pod", "kube", "build"];
 
 pub fn quadlet(ctx: &Ctx, args: QuadletArgs) -> Result<u8> {
     let out = match (&args.output_dir, args.dryrun) {
@@ -125,10 +125,24 @@ fn generate(dirs: &[PathBuf], out: Option<&Path>, global_args: Vec<String>) -> R
             volume_names.insert(name.clone(), v);
         }
     }
+    let mut image_names = std::collections::BTreeMap::new();
+    for (name, path) in files.iter().filter(|(n, _)| n.ends_with(".image")) {
+        let text = std::fs::read_to_string(path).unwrap_or_default();
+        let shown = path.display().to_string();
+        let src = Source {
+            path: &shown,
+            name,
+            text: &text,
+        };
+        if let Ok(Some(i)) = quadlet::image_name(&src) {
+            image_names.insert(name.clone(), i);
+        }
+    }
     let opts = Options {
         box_path: std::env::current_exe()?.display().to_string(),
         global_args,
         volume_names,
+        image_names,
     };
     let mut failed = 0;
     for (name, path) in &files {
@@ -140,7 +154,7 @@ fn generate(dirs: &[PathBuf], out: Option<&Path>, global_args: Vec<String>) -> R
             );
             continue;
         }
-        if ext != "container" && ext != "volume" {
+        if !matches!(ext, "container" | "volume" | "image") {
             continue;
         }
         let text = match std::fs::read_to_string(path) {
@@ -157,10 +171,10 @@ fn generate(dirs: &[PathBuf], out: Option<&Path>, global_args: Vec<String>) -> R
             name,
             text: &text,
         };
-        let made = if ext == "volume" {
-            quadlet::volume(&src, &opts)
-        } else {
-            quadlet::container(&src, &opts)
+        let made = match ext {
+            "volume" => quadlet::volume(&src, &opts),
+            "image" => quadlet::image(&src, &opts),
+            _ => quadlet::container(&src, &opts),
         };
         let g = match made {
             Ok(g) => g,

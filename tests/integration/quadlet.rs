@@ -208,3 +208,34 @@ fn a_volume_file_and_a_container_mounting_it() {
     );
     lab.tb.sh(&cond[2]).run().assert_code(1);
 }
+
+#[test]
+fn an_image_file_pulls_what_a_container_file_runs() {
+    let env = require_env!(alpine);
+    let lab = Lab::new(env);
+    let image = env.image(crate::harness::images::LAYERS);
+    put(
+        &lab,
+        "layers.image",
+        &format!("[Image]\nImage={image}\nTLSVerify=false\n"),
+    );
+    put(&lab, "uses.container", "[Container]\nImage=layers.image\n");
+    let out = lab.run(&["quadlet", "--dryrun"]);
+    out.assert_success();
+    let text = out.out();
+    assert!(text.contains("---layers-image.service---\n"), "{text}");
+    assert!(text.contains("\nRequires=layers-image.service\n"), "{text}");
+    let uses = text.split("---uses.service---\n").nth(1).unwrap();
+    assert!(exec_line(uses, "ExecStart").contains(&image), "{uses}");
+    // The oneshot's pull works.
+    let unit = text
+        .split("---layers-image.service---\n")
+        .nth(1)
+        .unwrap()
+        .split("---")
+        .next()
+        .unwrap();
+    let pull = exec_line(unit, "ExecStart");
+    lab.tb.cmd(&pull[1..]).run().assert_success();
+    lab.run(&["image", "exists", &image]).assert_success();
+}
