@@ -171,21 +171,90 @@ fn update(
             &super::pull::Output::new(true, LogLevel::Error),
         )?;
     }
-    if restart(unit).is_ok() {
-        return Ok("true");
-    }
+    let failure = match restart(unit, false) {
+        Ok(()) => return Ok("true"),
+        Err(e) => e,
+    };
     if !rollback {
-        anyhow::bail!("unit {unit} did not restart with the new image");
+        return Err(failure.context(format!("unit {unit} did not restart with the new image")));
     }
+    eprintln!("box: auto-update: {failure:#}: rolling back to the previous image");
     let old = rec.config.image_id.trim_start_matches("sha256:");
     Store::open(&ctx.paths)?.tag(old, name)?;
     crate::events::image(&ctx.paths, "tag", old, name);
-    restart(unit)?;
+    restart(unit, true)?;
     Ok("rolled back")
 }
 
-/// `systemctl --user restart UNIT`, then wait for it to be active (or failed).
-fn restart(unit: &str) -> Result<()> {
+/// How long a restarted unit must keep its main process to count as up: a container whose
+/// command fails at once is active for a moment (READY=1 is sent when it starts) and then
+/// cycles through `Restart=`, active again now and then.
+const SETTLE: Duration = Duration::from_secs(2);
+
+/// What `systemctl show` says of a unit: its state, main process and automatic restarts.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+struct UnitState {
+    active: String,
+    main_pid: String,
+    restarts: String,
+}
+
+impl UnitState {
+    /// From `systemctl show -p ActiveState,MainPID,NRestarts` (KEY=VALUE lines).
+    fn parse(text: &str) -> UnitState {
+        let mut st = UnitState::default();
+        for line in text.lines() {
+            match line.split_once('=') {
+                Some(("ActiveState", v)) => st.active = v.to_string(),
+                Some(("MainPID", v)) => st.main_pid = v.to_string(),
+                Some(("NRestarts", v)) => st.restarts = v.to_string(),
+                _ => {}
+            }
+        }
+        st
+    }
+}
+
+/// Whether a unit seen `before` the settling time and `after` it stayed up: active both
+/// times with the same main process and no automatic restart in between.
+fn stayed_up(unit: &str, before: &UnitState, after: &UnitState) -> Result<()> {
+    if after.active != "active" {
+        anyhow::bail!("unit {unit} is {} after the restart", after.active);
+    }
+    if after.main_pid != before.main_pid || after.restarts != before.restarts {
+        anyhow::bail!(
+            "unit {unit} did not stay up after the restart (main process {} then {}, restarted {} times)",
+            before.main_pid,
+            after.main_pid,
+            after.restarts
+        );
+    }
+    Ok(())
+}
+
+fn show(unit: &str) -> Result<UnitState> {
+    let out = Command::new("systemctl")
+        .args([
+            "--user",
+            "show",
+            "-p",
+            "ActiveState,MainPID,NRestarts",
+            unit,
+        ])
+        .output()
+        .map_err(|e| anyhow::anyhow!("cannot run systemctl --user show {unit}: {e}"))?;
+    Ok(UnitState::parse(&String::from_utf8_lossy(&out.stdout)))
+}
+
+/// `systemctl --user restart UNIT` (after `reset-failed` when `reset`: a unit that hit its
+/// start limit cycling through a broken image refuses to start otherwise), then wait for it
+/// to be active and to stay up for [`SETTLE`].
+fn restart(unit: &str, reset: bool) -> Result<()> {
+    if reset {
+        let _ = Command::new("systemctl")
+            .args(["--user", "reset-failed", unit])
+            .status();
+    }
     let st = Command::new("systemctl")
         .args(["--user", "restart", unit])
         .status()
@@ -193,29 +262,60 @@ fn restart(unit: &str) -> Result<()> {
     if !st.success() {
         anyhow::bail!("systemctl --user restart {unit} failed ({st})");
     }
+    // `restart` returns when the start job is done (READY=1 for Type=notify); a unit
+    // started without waiting may still be activating.
     let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let out = Command::new("systemctl")
-            .args(["--user", "is-active", unit])
-            .output()?;
-        let state = String::from_utf8_lossy(&out.stdout).trim().to_string();
-        match state.as_str() {
-            "active" => {
-                // Still active a moment later: it did not fail at once.
-                std::thread::sleep(Duration::from_secs(2));
-                let again = Command::new("systemctl")
-                    .args(["--user", "is-active", unit])
-                    .output()?;
-                if String::from_utf8_lossy(&again.stdout).trim() == "active" {
-                    return Ok(());
-                }
+    let before = loop {
+        let st = show(unit)?;
+        match st.active.as_str() {
+            "active" => break st,
+            "failed" | "inactive" => {
+                anyhow::bail!("unit {unit} is {} after the restart", st.active)
             }
-            "failed" | "inactive" => anyhow::bail!("unit {unit} is {state} after the restart"),
-            _ => {}
+            _ if Instant::now() >= deadline => {
+                anyhow::bail!(
+                    "unit {unit} is not active 30 s after the restart ({})",
+                    st.active
+                )
+            }
+            _ => std::thread::sleep(Duration::from_millis(200)),
         }
-        if Instant::now() >= deadline {
-            anyhow::bail!("unit {unit} is not active 30 s after the restart ({state})");
+    };
+    std::thread::sleep(SETTLE);
+    stayed_up(unit, &before, &show(unit)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn st(active: &str, pid: &str, n: &str) -> UnitState {
+        UnitState {
+            active: active.into(),
+            main_pid: pid.into(),
+            restarts: n.into(),
         }
-        std::thread::sleep(Duration::from_millis(500));
+    }
+
+    #[test]
+    fn parses_systemctl_show() {
+        let s = UnitState::parse("MainPID=42\nNRestarts=3\nActiveState=active\nOther=x=y\n");
+        assert_eq!(s, st("active", "42", "3"));
+    }
+
+    #[test]
+    fn a_unit_that_kept_its_process_stayed_up() {
+        stayed_up("u", &st("active", "42", "0"), &st("active", "42", "0")).unwrap();
+    }
+
+    #[test]
+    fn a_unit_cycling_through_restart_did_not_stay_up() {
+        // Active again at the second look, but another main process: it failed meanwhile.
+        let e = stayed_up("u", &st("active", "42", "0"), &st("active", "57", "1")).unwrap_err();
+        assert!(e.to_string().contains("did not stay up"), "{e}");
+        let e = stayed_up("u", &st("active", "42", "0"), &st("activating", "0", "1")).unwrap_err();
+        assert!(e.to_string().contains("is activating"), "{e}");
+        let e = stayed_up("u", &st("active", "42", "2"), &st("active", "42", "3")).unwrap_err();
+        assert!(e.to_string().contains("restarted 3 times"), "{e}");
     }
 }
