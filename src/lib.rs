@@ -11,6 +11,8 @@
 //! - `paths`: per-user data, runtime and config directories.
 //! - `driver`: which rootfs driver works here (overlay in userns, fuse-overlayfs, copy).
 //! - `exit`: docker's exit-code convention.
+//! - `events`: the per-user append-only event log behind `box events` (written by the
+//!   invocation that causes each event; rotated; followed with inotify).
 //! - `lock`: the one file lock (flock, shared/exclusive, timeout, the holder named); a leaf
 //!   used by `storage`, `container` and `volume`.
 //! - `registry`: OCI distribution client (references, auth, manifests, blobs) and its push
@@ -35,7 +37,7 @@
 //! - `systemd`: sd_notify, NOTIFY_SOCKET for containers, delegated scopes over D-Bus.
 //! - `template`: Go text/template subset for `--format`.
 //! - `monitor`: detached containers' monitor, logs, state truth, stop/kill/wait
-//!   (`monitor::stop`), exec, cp, top, pause.
+//!   (`monitor::stop`), exec, cp, top, pause, healthchecks (`monitor::health`).
 //! - `volume`: named volumes in the per-user store.
 //! - `build`: `box build`'s front end: Containerfile parser, ARG/ENV expansion, ignore files,
 //!   stage plan.
@@ -52,6 +54,7 @@ pub mod cli;
 pub mod commands;
 pub mod container;
 pub mod driver;
+pub mod events;
 pub mod exit;
 pub mod kube;
 pub mod lock;

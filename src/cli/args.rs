@@ -4,6 +4,14 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+pub use super::args_auto_update::AutoUpdateArgs;
+use super::args_auto_update::EX_AUTO_UPDATE;
+use super::args_events::EX_EVENTS;
+pub use super::args_events::EventsArgs;
+pub use super::args_health::{HealthOpts, HealthcheckCommand, HealthcheckRunArgs};
+use super::args_quadlet::EX_QUADLET;
+pub use super::args_quadlet::QuadletArgs;
+
 const AFTER_HELP: &str = "\
 Examples:
   # An interactive shell in Alpine, removed when it exits
@@ -409,6 +417,9 @@ pub struct GlobalOpts {
     /// How much box tells on stderr
     #[arg(long, global = true, env = "BOX_LOG_LEVEL", value_enum, default_value_t = LogLevel::Warn)]
     pub log_level: LogLevel,
+    /// Where events are recorded: file (the per-user log `box events` reads) or none
+    #[arg(long, global = true, env = "BOX_EVENTS_BACKEND", value_name = "BACKEND", value_parser = ["file", "none"])]
+    pub events_backend: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Serialize)]
@@ -574,6 +585,18 @@ pub enum Command {
     /// Print a shell completion script
     #[command(after_help = EX_COMPLETION)]
     Completion(CompletionArgs),
+    /// Show the events of containers, images and volumes (follows new ones)
+    #[command(after_help = EX_EVENTS)]
+    Events(EventsArgs),
+    /// Run containers' healthchecks by hand
+    #[command(subcommand)]
+    Healthcheck(HealthcheckCommand),
+    /// Turn Quadlet-style .container files into systemd user units (the generator)
+    #[command(after_help = EX_QUADLET)]
+    Quadlet(QuadletArgs),
+    /// Update containers of systemd units to their image's newest version
+    #[command(after_help = EX_AUTO_UPDATE)]
+    AutoUpdate(AutoUpdateArgs),
     /// Internal: entry points box re-executes itself into (not for users)
     #[command(hide = true, name = "__internal", subcommand)]
     Internal(InternalCommand),
@@ -678,6 +701,8 @@ pub enum SdNotify {
     Ready,
     /// Do not talk to systemd at all
     Ignore,
+    /// box sends READY=1 once the container's healthcheck first passes
+    Healthy,
 }
 
 /// Everything that defines a container, shared by `run` and `create`.
@@ -804,6 +829,8 @@ pub struct ContainerOpts {
     /// The container's IPv4 address on its user network (with --network NAME)
     #[arg(long, value_name = "IP")]
     pub ip: Option<String>,
+    #[command(flatten)]
+    pub health: HealthOpts,
     /// When to pull the image
     #[arg(long, value_enum, default_value_t = PullPolicy::Missing)]
     pub pull: PullPolicy,
@@ -1757,6 +1784,14 @@ pub enum InternalCommand {
     Probe { dir: PathBuf },
     /// Detached container monitor
     Monitor { id: String },
+    /// Run a container's healthcheck command once (for its monitor or healthcheck run)
+    Healthcheck { id: String },
+    /// Run a foreground container's healthchecks on schedule while SUPERVISOR lives
+    HealthLoop {
+        id: String,
+        #[arg(value_name = "N")]
+        supervisor: i32,
+    },
     /// Answer a shell completion request: the words typed so far
     Complete {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
@@ -1785,6 +1820,7 @@ impl From<SdNotify> for crate::spec::SdNotify {
             SdNotify::Container => crate::spec::SdNotify::Container,
             SdNotify::Ready => crate::spec::SdNotify::Ready,
             SdNotify::Ignore => crate::spec::SdNotify::Ignore,
+            SdNotify::Healthy => crate::spec::SdNotify::Healthy,
         }
     }
 }

@@ -4,6 +4,10 @@ pub mod args_build;
 pub mod args_kube;
 pub mod args_network;
 pub mod args_pod;
+mod args_auto_update;
+mod args_events;
+mod args_health;
+mod args_quadlet;
 pub mod complete;
 
 use std::process::ExitCode;
@@ -38,6 +42,10 @@ impl Ctx {
 pub fn main() -> ExitCode {
     // A shell asking for completions (BOX_COMPLETE=<shell>): answer and exit.
     complete::handle_env();
+    // Invoked as systemd's user generator (a symlink named box-user-generator).
+    if let Some(code) = commands::quadlet::as_generator() {
+        return code;
+    }
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
@@ -60,6 +68,12 @@ pub fn main() -> ExitCode {
     if !matches!(cli.command, Command::Internal(_)) {
         restore_sigpipe();
         close_inherited_fds();
+    }
+    if cli.global.events_backend.as_deref() == Some("none") {
+        crate::events::set_backend(true);
+        // The monitor and other re-executed helpers record events too: they inherit it.
+        // SAFETY: single-threaded this early; nothing reads the environment concurrently.
+        unsafe { std::env::set_var(crate::events::BACKEND_ENV, "none") };
     }
     let result =
         Ctx::from_global(cli.global.clone()).and_then(|ctx| commands::dispatch(&ctx, cli.command));

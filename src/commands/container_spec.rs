@@ -97,6 +97,13 @@ pub fn build(
         )
         .map_err(|e| anyhow!("--security-opt seccomp: {e}"))?;
     }
+    let (healthcheck, health_on_failure) =
+        spec::health::decide(&opts.health.flags(), image.healthcheck.as_ref())?;
+    if healthcheck.is_none() && opts.sdnotify == crate::cli::args::SdNotify::Healthy {
+        bail!(
+            "--sdnotify=healthy needs a healthcheck: give --health-cmd or use an image with a HEALTHCHECK"
+        );
+    }
     Ok(Spec {
         args,
         env,
@@ -132,6 +139,8 @@ pub fn build(
         networks: Vec::new(),
         network_aliases: Vec::new(),
         ip: None,
+        healthcheck,
+        health_on_failure,
     })
 }
 
@@ -173,6 +182,7 @@ mod tests {
             user: "nobody".into(),
             stop_signal: None,
             volumes: Vec::new(),
+            healthcheck: None,
         }
     }
 

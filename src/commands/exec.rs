@@ -38,5 +38,10 @@ pub fn exec(ctx: &Ctx, args: ExecArgs) -> Result<u8> {
         workdir: args.workdir.clone(),
         privileged: args.privileged,
     };
-    Ok(monitor::exec::exec(&rec, pid, &opts)?)
+    crate::events::container(&ctx.paths, &rec, "exec");
+    let code = monitor::exec::exec(&rec, pid, &opts)?;
+    if !args.detach {
+        crate::events::exec_died(&ctx.paths, &rec, i32::from(code));
+    }
+    Ok(code)
 }

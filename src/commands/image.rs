@@ -234,6 +234,7 @@ pub fn rmi(ctx: &Ctx, args: RmiArgs) -> Result<u8> {
             && !args.all
         {
             store.untag(&image.id, n)?;
+            crate::events::image(&ctx.paths, "untag", &image.id, n);
             println!("Untagged: {n}");
             continue;
         }
@@ -250,12 +251,23 @@ pub fn rmi(ctx: &Ctx, args: RmiArgs) -> Result<u8> {
             remove_containers(ctx, c)?;
         }
         for n in &image.names {
+            crate::events::image(&ctx.paths, "untag", &image.id, n);
             println!("Untagged: {n}");
         }
         delete.push(image.id.clone());
     }
     let detached = store.delete_images(&delete)?;
     for id in &delete {
+        let name = targets
+            .iter()
+            .find(|(_, i)| &i.id == id)
+            .and_then(|(_, i)| i.names.first());
+        crate::events::image(
+            &ctx.paths,
+            "remove",
+            id,
+            name.map_or(id.as_str(), |n| n.as_str()),
+        );
         println!("Deleted: sha256:{id}");
     }
     storage::remove::remove_trees(store.data_dir(), &detached)?;
@@ -270,6 +282,7 @@ pub fn tag(ctx: &Ctx, args: TagArgs) -> Result<u8> {
     let image = store.get_image(&args.image)?;
     for t in &args.targets {
         store.tag(&image.id, t)?;
+        crate::events::image(&ctx.paths, "tag", &image.id, t);
     }
     Ok(0)
 }
@@ -292,6 +305,9 @@ pub fn untag(ctx: &Ctx, args: UntagArgs) -> Result<u8> {
     }
     let which = (!wanted.is_empty()).then_some(wanted.as_slice());
     store.remove_names(&image.id, which)?;
+    for n in which.map_or(image.names.as_slice(), |w| w) {
+        crate::events::image(&ctx.paths, "untag", &image.id, n);
+    }
     Ok(0)
 }
 
@@ -315,6 +331,9 @@ pub fn prune_images(ctx: &Ctx, all: bool) -> Result<PruneReport> {
         .collect();
     let before = store_bytes(&store);
     let detached = store.delete_images(&delete)?;
+    for id in &delete {
+        crate::events::image(&ctx.paths, "remove", id, id);
+    }
     storage::remove::remove_trees(store.data_dir(), &detached)?;
     // Blobs of removed layers are not needed any more either.
     let reclaimed_blobs = remove_unused_blobs(&store)?;

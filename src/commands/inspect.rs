@@ -155,6 +155,7 @@ pub fn container_json(ctx: &Ctx, rec: &Record, st: &State) -> Value {
         "CpusetCpus": l.cpuset_cpus.clone().unwrap_or_default(),
         "PidsLimit": pids_limit,
     });
+    let health = crate::monitor::health::read(rec);
     json!({
         "Id": rec.id(),
         "Created": cfg.created,
@@ -178,6 +179,9 @@ pub fn container_json(ctx: &Ctx, rec: &Record, st: &State) -> Value {
             "Error": st.error.clone().unwrap_or_default(),
             "StartedAt": st.started_at.clone().unwrap_or_else(|| "0001-01-01T00:00:00Z".into()),
             "FinishedAt": st.finished_at.clone().unwrap_or_else(|| "0001-01-01T00:00:00Z".into()),
+            // docker's name, and podman 4's older one beside it.
+            "Health": health,
+            "Healthcheck": health,
         },
         "Image": cfg.image_id,
         "ImageName": cfg.image_name,
@@ -218,6 +222,8 @@ pub fn container_json(ctx: &Ctx, rec: &Record, st: &State) -> Value {
             "Labels": cfg.labels,
             "StopSignal": spec.stop_signal.clone().unwrap_or_else(|| "SIGTERM".into()),
             "StopTimeout": spec.stop_timeout.unwrap_or(10),
+            "Healthcheck": spec.healthcheck,
+            "HealthcheckOnFailureAction": spec.health_on_failure.name(),
         },
         "HostConfig": host_config,
         "NetworkSettings": network,

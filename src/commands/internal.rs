@@ -20,6 +20,12 @@ pub fn internal(ctx: &Ctx, command: InternalCommand) -> Result<u8> {
             Ok(0)
         }
         InternalCommand::Monitor { id } => Ok(crate::monitor::monitor_main(&ctx.paths, &id)?),
+        InternalCommand::HealthLoop { id, supervisor } => Ok(crate::monitor::health::loop_main(
+            &ctx.paths, &id, supervisor,
+        )?),
+        InternalCommand::Healthcheck { id } => {
+            Ok(crate::monitor::health::helper_main(&ctx.paths, &id)?)
+        }
         InternalCommand::Complete { words } => super::completion::print_candidates(words),
     }
 }

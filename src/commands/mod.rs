@@ -9,14 +9,17 @@ use crate::container::{Containers, Record};
 
 pub mod archive;
 pub mod build;
+pub mod auto_update;
 pub mod commit;
 pub mod completion;
 pub mod container_spec;
 pub mod cp;
 pub mod diff;
+pub mod events;
 pub mod exec;
 pub mod exists;
 pub mod generate;
+pub mod healthcheck;
 pub mod history;
 pub mod image;
 pub mod info;
@@ -32,6 +35,7 @@ pub mod port;
 pub mod ps;
 pub mod pull;
 pub mod push;
+pub mod quadlet;
 pub mod rename;
 pub mod rm;
 pub mod run;
@@ -161,6 +165,10 @@ pub fn dispatch(ctx: &Ctx, command: Command) -> Result<u8> {
             GenerateCommand::Kube(a) => generate::kube(ctx, a),
         },
         Command::Completion(a) => completion::completion(a),
+        Command::Events(a) => events::events(ctx, a),
+        Command::Healthcheck(c) => healthcheck::healthcheck(ctx, c),
+        Command::Quadlet(a) => quadlet::quadlet(ctx, a),
+        Command::AutoUpdate(a) => auto_update::auto_update(ctx, a),
         Command::Internal(c) => internal::internal(ctx, c),
     }
 }

@@ -15,6 +15,7 @@ pub fn pause(ctx: &Ctx, args: ContainersArgs) -> Result<u8> {
             bail!("container {} is not running", rec.name());
         }
         monitor::freezer::freeze(rec, &st)?;
+        crate::events::container(&ctx.paths, rec, "pause");
         println!("{name}");
         Ok(())
     })
@@ -27,6 +28,7 @@ pub fn unpause(ctx: &Ctx, args: ContainersArgs) -> Result<u8> {
             bail!("container {} is not paused", rec.name());
         }
         monitor::freezer::thaw(rec, &st)?;
+        crate::events::container(&ctx.paths, rec, "unpause");
         println!("{name}");
         Ok(())
     })

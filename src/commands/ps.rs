@@ -80,7 +80,7 @@ fn ps_object(rec: &Record, st: &State, now: SystemTime, no_trunc: bool, pods: &P
         "Status": if stopping {
             "Stopping".to_string()
         } else {
-            status::status_text(st, paused, now)
+            status::status_text(st, paused, now) + &health_suffix(rec, st)
         },
         "State": state,
         "ExitCode": st.exit_code.unwrap_or(0),
@@ -98,6 +98,14 @@ fn ps_object(rec: &Record, st: &State, now: SystemTime, no_trunc: bool, pods: &P
         "PodName": pod_name,
         "IsInfra": cfg.spec.is_infra(),
     })
+}
+
+/// ` (healthy)` after a running container's status when it has a healthcheck.
+fn health_suffix(rec: &Record, st: &State) -> String {
+    match crate::monitor::health::read(rec) {
+        Some(h) if st.status == Status::Running => format!(" ({})", h.status),
+        _ => String::new(),
+    }
 }
 
 fn matches_filter(rec: &Record, st: &State, obj: &Value, filter: &str) -> Result<bool> {
@@ -146,9 +154,18 @@ fn matches_filter(rec: &Record, st: &State, obj: &Value, filter: &str) -> Result
             st.status == Status::Exited
                 && st.exit_code.map(|c| c.to_string()) == Some(value.to_string())
         }
-        other => {
-            bail!("unknown filter {other:?}: use status, name, id, pod, ancestor, label or exited")
+        "health" => {
+            if !["healthy", "unhealthy", "starting", "none"].contains(&value) {
+                bail!("invalid filter health={value}: use healthy, unhealthy, starting or none");
+            }
+            match crate::monitor::health::read(rec) {
+                None => value == "none",
+                Some(h) => st.status == Status::Running && h.status == value,
+            }
         }
+        other => bail!(
+            "unknown filter {other:?}: use status, name, id, pod, ancestor, label, exited or health"
+        ),
     })
 }
 

@@ -34,6 +34,8 @@ pub fn push(ctx: &Ctx, args: PushArgs) -> Result<u8> {
         &out,
     )?;
     out.clear();
+    let dest = args.destination.as_deref().unwrap_or(&args.image);
+    crate::events::image(&ctx.paths, "push", "", dest);
     if let Some(path) = &args.digestfile {
         write_digestfile(path, &pushed.digest)?;
     }

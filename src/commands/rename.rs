@@ -9,5 +9,6 @@ pub fn rename(ctx: &Ctx, args: RenameArgs) -> Result<u8> {
     let c = containers(ctx)?;
     let mut rec = c.find(&args.container)?;
     c.rename(&mut rec, &args.new_name)?;
+    crate::events::container(&ctx.paths, &rec, "rename");
     Ok(0)
 }

@@ -59,6 +59,7 @@ pub fn remove_container(ctx: &Ctx, c: &Containers, rec: &Record, how: Removal) -
     monitor::stop::wait_monitor_gone(rec, Duration::from_secs(5));
     crate::run::remove_container_files(c, rec, &ctx.paths.data, how.volumes)
         .with_context(|| format!("removing container {}", rec.name()))?;
+    crate::events::container(&ctx.paths, rec, "remove");
     Ok(())
 }
 

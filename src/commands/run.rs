@@ -48,6 +48,7 @@ pub fn run(ctx: &Ctx, args: RunArgs) -> Result<u8> {
         interactive: false,
         debug: ctx.global.log_level >= LogLevel::Debug,
     };
+    crate::events::container(&ctx.paths, &rec, "attach");
     let code = match watcher {
         Some(w) => crate::run::start_watched(&ctx.paths, &rec, &opts, w),
         None => crate::run::start_container(&ctx.paths, &rec, &opts),
@@ -108,7 +109,14 @@ fn create_record_watched(
     }
     let image_config = image.config.config().as_ref();
     crate::run::trace("id maps and storage driver");
-    let defaults = ImageDefaults::from_oci(image_config);
+    let mut defaults = ImageDefaults::from_oci(image_config);
+    // HEALTHCHECK is docker's, beyond the OCI fields: read from the stored config blob.
+    defaults.healthcheck = store
+        .blob_path(&image.digest_id())
+        .ok()
+        .and_then(|p| std::fs::read(p).ok())
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .and_then(|v| crate::spec::health::Healthcheck::from_image_config(&v));
     let exposed: Vec<String> = image_config
         .and_then(|c| c.exposed_ports().clone())
         .unwrap_or_default();
@@ -224,7 +232,14 @@ fn create_record_watched(
             format!("the image's User {}: {e}", spec.user)
         })
     })?;
-    let labels = crate::spec::labels(&opts.label)?;
+    let mut labels = crate::spec::labels(&opts.label)?;
+    // Created by a systemd unit (box quadlet's and generate systemd's set it): say which,
+    // for box auto-update.
+    if let Ok(unit) = std::env::var(super::auto_update::UNIT_LABEL)
+        && !unit.is_empty()
+    {
+        labels.insert(super::auto_update::UNIT_LABEL.to_string(), unit);
+    }
     // The name the user gave (as the store knows it), not whichever came first.
     let image_name = image
         .name_given(&opts.image)
@@ -267,6 +282,7 @@ fn create_record_watched(
     anonymous.names.borrow_mut().clear();
     std::mem::forget(fresh_pod);
     adopted?;
+    crate::events::container(&ctx.paths, &rec, "create");
     crate::run::trace("container recorded");
     Ok((rec, watcher))
 }

@@ -27,6 +27,9 @@ pub fn start(ctx: &Ctx, args: StartArgs) -> Result<u8> {
             debug: ctx.verbose(),
         };
         let _ = std::fs::remove_file(monitor::stop_mark(&rec));
+        if std::env::var_os(monitor::UNDER_MONITOR_ENV).is_none() {
+            crate::events::container(&ctx.paths, &rec, "attach");
+        }
         return start_attached(ctx, &rec, &opts);
     }
     let c = containers(ctx)?;

@@ -109,6 +109,7 @@ fn stop_each(ctx: &Ctx, args: &StopArgs, then: impl Fn(&Record) -> Result<()>) -
             return Ok(());
         };
         stop_one(&rec, args.time)?;
+        crate::events::container(&ctx.paths, &rec, "stop");
         then(&rec)?;
         println!("{name}");
         Ok(())
@@ -130,6 +131,7 @@ pub fn kill(ctx: &Ctx, args: KillArgs) -> Result<u8> {
         if !monitor::stop::kill(rec, sig as i32)? {
             bail!("container {} is not running", rec.name());
         }
+        crate::events::container(&ctx.paths, rec, "kill");
         println!("{name}");
         Ok(())
     })
@@ -137,7 +139,9 @@ pub fn kill(ctx: &Ctx, args: KillArgs) -> Result<u8> {
 
 pub fn restart(ctx: &Ctx, args: StopArgs) -> Result<u8> {
     stop_each(ctx, &args, |rec| {
-        Ok(monitor::start_detached(&ctx.paths, rec)?)
+        monitor::start_detached(&ctx.paths, rec)?;
+        crate::events::container(&ctx.paths, rec, "restart");
+        Ok(())
     })
 }
 

@@ -24,6 +24,7 @@ pub fn users(ctx: &Ctx, name: &str) -> Result<Vec<String>> {
 
 pub fn create(ctx: &Ctx, args: VolumeNameArgs) -> Result<u8> {
     let v = volumes(ctx)?.create(args.name.as_deref(), Default::default())?;
+    crate::events::volume(&ctx.paths, "create", &v.name);
     println!("{}", v.name);
     Ok(0)
 }
@@ -85,6 +86,7 @@ pub fn rm(ctx: &Ctx, args: VolumeRmArgs) -> Result<u8> {
             }
         }
         v.remove(&ctx.paths.data, name)?;
+        crate::events::volume(&ctx.paths, "remove", name);
         println!("{name}");
         Ok(())
     })
@@ -111,6 +113,7 @@ pub fn prune_volumes(ctx: &Ctx) -> Result<(Vec<String>, u64)> {
         }
         let size = v.size(&vol.name);
         v.remove(&ctx.paths.data, &vol.name)?;
+        crate::events::volume(&ctx.paths, "prune", &vol.name);
         freed += size;
         removed.push(vol.name);
     }

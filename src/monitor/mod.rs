@@ -31,6 +31,7 @@ pub mod cp_ns;
 mod cp_tree;
 pub mod exec;
 pub mod freezer;
+pub mod health;
 pub mod kube;
 pub mod log;
 pub mod status;
@@ -316,7 +317,8 @@ pub fn monitor_main(paths: &Paths, id: &str) -> Result<u8> {
     let mut backoff = Duration::from_millis(100);
     loop {
         let started_at = Instant::now();
-        let outcome = supervise_once(paths, &rec, &mut log, &mut report);
+        let mut health_restart = false;
+        let outcome = supervise_once(paths, &rec, &mut log, &mut report, &mut health_restart);
         let code = match outcome {
             Ok(code) => code,
             Err(e) => {
@@ -331,7 +333,9 @@ pub fn monitor_main(paths: &Paths, id: &str) -> Result<u8> {
         let _ = log.flush_partial();
         let stop_requested = stop_mark(&rec).exists();
         let gone = !rec.dir.join("config.json").exists();
-        if stop_requested || gone || !policy.should_restart(code as i32, info.restart_count) {
+        // --health-on-failure=restart restarts whatever the policy says.
+        let restart = health_restart || policy.should_restart(code as i32, info.restart_count);
+        if stop_requested || gone || !restart {
             return Ok(code);
         }
         // docker's backoff: doubles from 100 ms while the container keeps failing fast,
@@ -355,6 +359,7 @@ fn supervise_once(
     rec: &Record,
     log: &mut log::LogWriter,
     report: &mut Option<fs::File>,
+    health_restart: &mut bool,
 ) -> Result<u8> {
     let (out_r, out_w) = std::io::pipe()?;
     let (err_r, err_w) = std::io::pipe()?;
@@ -390,6 +395,8 @@ fn supervise_once(
     drop(cmd);
     drop(started_w);
     let child_pid = child.id() as i32;
+    // The healthcheck, run on schedule while this run lives (see `health`).
+    let mut health = health::Schedule::new(rec, child_pid);
 
     let out_r: OwnedFd = out_r.into();
     let err_r: OwnedFd = err_r.into();
@@ -403,7 +410,10 @@ fn supervise_once(
         if report.is_some() && started_by_state(rec, child_pid) {
             confirm(report);
         }
-        let timeout = if report.is_some() { 20u16 } else { 500 };
+        let mut timeout = if report.is_some() { 20u16 } else { 500 };
+        if let Some(h) = &health {
+            timeout = timeout.min(h.wait_for().as_millis().min(500) as u16);
+        }
         let mut fds: Vec<PollFd> = open
             .iter()
             .flatten()
@@ -458,6 +468,12 @@ fn supervise_once(
                     }
                 }
             }
+        }
+        if report.is_none()
+            && let Some(h) = health.as_mut()
+        {
+            h.tick(paths, rec);
+            *health_restart = h.restart;
         }
         if exit.is_none()
             && let Some(status) = child.try_wait()?

@@ -220,10 +220,18 @@ pub fn start_watched(
         s.finished_at = None;
         s.oom_killed = false;
     });
+    crate::events::container(paths, rec, "init");
+    crate::events::container(paths, rec, "start");
     // A `box start --attach` under the detached monitor tells it the command runs.
     crate::monitor::notify_started();
     // --sdnotify=ready: READY=1 to systemd.
     crate::systemd::container_started(spec);
+    crate::monitor::health::reset(rec);
+    // Without a monitor (foreground), a child runs the scheduled healthchecks.
+    let mut health_loop = std::env::var_os(crate::monitor::UNDER_MONITOR_ENV)
+        .is_none()
+        .then(|| crate::monitor::health::spawn_loop(paths, rec))
+        .flatten();
 
     let relay = match created.pty {
         Some(master) => Some(supervise::Relay {
@@ -247,6 +255,10 @@ pub fn start_watched(
     super::trace("state running");
     let status = supervise::wait(pid, &mut sfd, relay);
     super::trace("container exited");
+    if let Some(h) = health_loop.as_mut() {
+        let _ = h.kill();
+        let _ = h.wait();
+    }
     drop(raw);
     drop(net.take()); // stops the network helper
     drop(attached.take()); // netavark teardown, the addresses released
@@ -264,7 +276,12 @@ pub fn start_watched(
     }
     drop(created.userns);
     super::trace("state recorded");
+    crate::events::died(paths, rec, code as i32);
     finish_cleanup(watcher, &containers, rec);
+    crate::events::container(paths, rec, "cleanup");
+    if rec.config.autoremove {
+        crate::events::container(paths, rec, "remove");
+    }
     super::trace("cleanup done");
     drop(restore);
     Ok(code)

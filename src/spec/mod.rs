@@ -8,6 +8,7 @@
 //! depends on nothing that reads it. Records written by earlier versions of box (network as
 //! a name beside an optional plan, limits as the flags given, `--restart` and
 //! `--sdnotify` as text) still load: see `stored`.
+pub mod health;
 mod parse;
 mod signal;
 mod stored;
@@ -86,6 +87,10 @@ pub struct Spec {
     pub network_aliases: Vec<String>,
     /// `--ip`: its address on its user network (else the first free one).
     pub ip: Option<std::net::Ipv4Addr>,
+    /// Run by the detached monitor on schedule, and by `box healthcheck run`.
+    pub healthcheck: Option<health::Healthcheck>,
+    /// What the monitor does when the container becomes unhealthy.
+    pub health_on_failure: health::OnFailure,
 }
 
 /// A container's place in a pod (see `crate::pod`).
@@ -208,6 +213,8 @@ pub enum SdNotify {
     Ready,
     /// Nothing is said to systemd.
     Ignore,
+    /// The container's monitor sends READY=1 at the first healthy check.
+    Healthy,
 }
 
 impl SdNotify {
@@ -216,6 +223,7 @@ impl SdNotify {
             SdNotify::Container => "container",
             SdNotify::Ready => "ready",
             SdNotify::Ignore => "ignore",
+            SdNotify::Healthy => "healthy",
         }
     }
 
@@ -224,6 +232,7 @@ impl SdNotify {
         match name {
             "ready" => SdNotify::Ready,
             "ignore" => SdNotify::Ignore,
+            "healthy" => SdNotify::Healthy,
             _ => SdNotify::Container,
         }
     }
@@ -306,6 +315,8 @@ pub struct ImageDefaults {
     pub stop_signal: Option<String>,
     /// The image's `VOLUME`s: each gets an anonymous volume unless a mount covers it.
     pub volumes: Vec<String>,
+    /// The image's `HEALTHCHECK` (docker's `config.Healthcheck`, beyond the OCI fields).
+    pub healthcheck: Option<health::Healthcheck>,
 }
 
 impl ImageDefaults {
@@ -321,6 +332,7 @@ impl ImageDefaults {
             user: c.user().clone().unwrap_or_default(),
             stop_signal: c.stop_signal().clone(),
             volumes: c.volumes().clone().unwrap_or_default(),
+            healthcheck: None,
         }
     }
 }

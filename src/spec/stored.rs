@@ -67,6 +67,10 @@ pub(super) struct Stored {
     network_aliases: Vec<String>,
     #[serde(default)]
     ip: Option<std::net::Ipv4Addr>,
+    #[serde(default)]
+    healthcheck: Option<super::health::Healthcheck>,
+    #[serde(default)]
+    health_on_failure: super::health::OnFailure,
 }
 
 impl From<Stored> for Spec {
@@ -121,6 +125,8 @@ impl From<Stored> for Spec {
             networks: s.networks,
             network_aliases: s.network_aliases,
             ip: s.ip,
+            healthcheck: s.healthcheck,
+            health_on_failure: s.health_on_failure,
         }
     }
 }

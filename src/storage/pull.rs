@@ -316,7 +316,9 @@ pub fn pull(
     } else {
         Vec::new()
     };
-    Ok(store.commit_image(image, &names)?)
+    let image = store.commit_image(image, &names)?;
+    crate::events::image(paths, "pull", &image.id, name);
+    Ok(image)
 }
 
 /// The first 12 hex of a layer's blob digest.

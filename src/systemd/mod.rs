@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 
 pub use crate::spec::SdNotify;
 
+pub mod quadlet;
 mod scope;
 pub mod unit;
 

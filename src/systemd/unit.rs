@@ -122,6 +122,7 @@ pub fn render(config: &Config, o: &UnitOptions) -> Result<(String, String), Stri
     text.push_str("Wants=network-online.target\nAfter=network-online.target\n");
     text.push_str("\n[Service]\n");
     text.push_str("Environment=BOX_LOG_LEVEL=warn\n");
+    text.push_str("Environment=BOX_SYSTEMD_UNIT=%n\n");
     for l in svc {
         text.push_str(&l);
         text.push('\n');
@@ -300,8 +301,34 @@ pub fn run_args(config: &Config, image_env: &[String], volumes: &Path) -> Vec<St
     for (k, v) in &config.labels {
         opt("-l", &format!("{k}={v}"));
     }
+    if let Some(hc) = &sp.healthcheck {
+        let d = |ns: u64| crate::units::go_duration(std::time::Duration::from_nanos(ns));
+        opt(
+            "--health-cmd",
+            &serde_json::to_string(&hc.test).unwrap_or_default(),
+        );
+        opt(
+            "--health-interval",
+            &hc.interval().map_or("disable".into(), |_| d(hc.interval)),
+        );
+        opt("--health-timeout", &d(hc.timeout().as_nanos() as u64));
+        opt("--health-retries", &hc.retries().to_string());
+        if hc.start_period > 0 {
+            opt("--health-start-period", &d(hc.start_period));
+        }
+        if hc.start_interval > 0 {
+            opt("--health-start-interval", &d(hc.start_interval));
+        }
+    }
+    if sp.health_on_failure != crate::spec::health::OnFailure::None {
+        opt("--health-on-failure", sp.health_on_failure.name());
+    }
     if sp.privileged {
         a.push("--privileged".into());
+    }
+    // The image's check is not the container's: say so, the image may have one later.
+    if sp.healthcheck.is_none() {
+        a.push("--no-healthcheck".into());
     }
     if sp.read_only {
         a.push("--read-only".into());
@@ -519,5 +546,29 @@ mod tests {
         assert_eq!(quote("$HOME"), "$$HOME");
         assert_eq!(quote("say \"hi\"\n"), "\"say \\\"hi\\\"\\n\"");
         assert_eq!(quote("a\\b c"), "\"a\\\\b c\"");
+    }
+
+    #[test]
+    fn the_healthcheck_is_repeated_as_flags() {
+        let mut c = config();
+        let a = run_args(&c, &[], Path::new("/nonexistent"));
+        assert!(a.contains(&"--no-healthcheck".to_string()), "{a:?}");
+        c.spec.healthcheck = Some(crate::spec::health::Healthcheck {
+            test: vec!["CMD-SHELL".into(), "true".into()],
+            interval: 1_000_000_000,
+            retries: 2,
+            ..Default::default()
+        });
+        c.spec.health_on_failure = crate::spec::health::OnFailure::Restart;
+        let a = run_args(&c, &[], Path::new("/nonexistent")).join(" ");
+        for part in [
+            r#"--health-cmd ["CMD-SHELL","true"]"#,
+            "--health-interval 1s",
+            "--health-timeout 30s",
+            "--health-retries 2",
+            "--health-on-failure restart",
+        ] {
+            assert!(a.contains(part), "{part} missing: {a}");
+        }
     }
 }

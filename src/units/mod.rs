@@ -9,5 +9,6 @@ pub mod time;
 
 pub use size::{binary_size, human_size};
 pub use time::{
-    ago, format_rfc3339, human_duration, now_rfc3339, parse_rfc3339, rfc3339_seconds, unix_secs,
+    ago, format_rfc3339, go_duration, go_time, human_duration, now_rfc3339, parse_go_duration,
+    parse_rfc3339, rfc3339_seconds, unix_secs,
 };

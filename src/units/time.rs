@@ -152,6 +152,96 @@ fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
     era * 146097 + doe - 719468
 }
 
+/// `t` as Go's `time.Time.String()` in UTC, which podman prints for events:
+/// `2024-05-01 12:34:56.123456789 +0000 UTC` (trailing zeros of the fraction dropped).
+pub fn go_time(t: SystemTime) -> String {
+    let d = t.duration_since(UNIX_EPOCH).unwrap_or_default();
+    let frac = format!("{:09}", d.subsec_nanos());
+    let frac = frac.trim_end_matches('0');
+    let dot = if frac.is_empty() { "" } else { "." };
+    format!(
+        "{}{dot}{frac} +0000 UTC",
+        date_time(d.as_secs()).replace('T', " ")
+    )
+}
+
+/// Go's `time.ParseDuration`, which podman uses for `--health-interval` and friends:
+/// a sequence of decimal numbers with a unit each (`ns`, `us`, `µs`, `ms`, `s`, `m`,
+/// `h`), e.g. `1m30s`, `1.5h`, `500ms`; a bare `0` is zero. No sign: box has no use for
+/// negative durations.
+pub fn parse_go_duration(s: &str) -> Option<Duration> {
+    if s == "0" {
+        return Some(Duration::ZERO);
+    }
+    let mut rest = s;
+    if rest.is_empty() {
+        return None;
+    }
+    let mut nanos: f64 = 0.0;
+    while !rest.is_empty() {
+        let n_end = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(rest.len());
+        if n_end == 0 {
+            return None;
+        }
+        let n: f64 = rest[..n_end].parse().ok()?;
+        rest = &rest[n_end..];
+        let u_end = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
+        let unit = match &rest[..u_end] {
+            "ns" => 1.0,
+            "us" | "µs" | "μs" => 1e3,
+            "ms" => 1e6,
+            "s" => 1e9,
+            "m" => 60e9,
+            "h" => 3600e9,
+            _ => return None,
+        };
+        nanos += n * unit;
+        rest = &rest[u_end..];
+    }
+    if !nanos.is_finite() || nanos > u64::MAX as f64 {
+        return None;
+    }
+    Some(Duration::from_nanos(nanos as u64))
+}
+
+/// A duration as Go's `time.Duration.String()` prints it: `30s`, `1m30s`, `1h0m0s`,
+/// `500ms`, `0s`.
+pub fn go_duration(d: Duration) -> String {
+    let n = d.as_nanos();
+    if n == 0 {
+        return "0s".into();
+    }
+    if n < 1_000_000_000 {
+        let (v, unit) = if n < 1_000 {
+            (n as f64, "ns")
+        } else if n < 1_000_000 {
+            (n as f64 / 1e3, "µs")
+        } else {
+            (n as f64 / 1e6, "ms")
+        };
+        return format!("{}{unit}", trim_float(v));
+    }
+    let secs = d.as_secs();
+    let (h, m) = (secs / 3600, (secs / 60) % 60);
+    let s = (secs % 60) as f64 + f64::from(d.subsec_nanos()) / 1e9;
+    let s = trim_float(s);
+    match (h, m) {
+        (0, 0) => format!("{s}s"),
+        (0, m) => format!("{m}m{s}s"),
+        (h, m) => format!("{h}h{m}m{s}s"),
+    }
+}
+
+fn trim_float(v: f64) -> String {
+    let t = format!("{v:.9}");
+    let t = t.trim_end_matches('0').trim_end_matches('.');
+    t.to_string()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -227,5 +317,28 @@ mod tests {
             ago(now + Duration::from_secs(5), now),
             "Less than a second ago"
         );
+    }
+
+    #[test]
+    fn go_times_and_durations() {
+        let t = UNIX_EPOCH + Duration::new(1_704_067_200, 123_450_000);
+        assert_eq!(go_time(t), "2024-01-01 00:00:00.12345 +0000 UTC");
+        let t = UNIX_EPOCH + Duration::from_secs(1_704_067_200);
+        assert_eq!(go_time(t), "2024-01-01 00:00:00 +0000 UTC");
+        let p = |s: &str| parse_go_duration(s);
+        assert_eq!(p("30s"), Some(Duration::from_secs(30)));
+        assert_eq!(p("1m30s"), Some(Duration::from_secs(90)));
+        assert_eq!(p("1.5h"), Some(Duration::from_secs(5400)));
+        assert_eq!(p("500ms"), Some(Duration::from_millis(500)));
+        assert_eq!(p("0"), Some(Duration::ZERO));
+        for bad in ["", "10", "1x", "s", "-1s", "1d", "abc"] {
+            assert_eq!(p(bad), None, "{bad}");
+        }
+        assert_eq!(go_duration(Duration::from_secs(30)), "30s");
+        assert_eq!(go_duration(Duration::from_secs(90)), "1m30s");
+        assert_eq!(go_duration(Duration::from_secs(3600)), "1h0m0s");
+        assert_eq!(go_duration(Duration::from_millis(500)), "500ms");
+        assert_eq!(go_duration(Duration::from_millis(1500)), "1.5s");
+        assert_eq!(go_duration(Duration::ZERO), "0s");
     }
 }

@@ -260,15 +260,36 @@ fn vm_systemd_cgroup_v2() {
                 .unwrap_or("SKIP: the VM cannot run here");
             skip(why.trim_start_matches("SKIP: "));
         }
-        Some(0) => note(&format!(
-            "systemd VM passed in {} s:\n{stdout}{}",
-            started.elapsed().as_secs(),
-            stderr
-                .lines()
-                .filter(|l| l.contains("image:") || l.contains("guest:"))
-                .collect::<Vec<_>>()
-                .join("\n")
-        )),
+        Some(0) => {
+            assert_service_cases(&stdout);
+            note(&format!(
+                "systemd VM passed in {} s:\n{stdout}{}",
+                started.elapsed().as_secs(),
+                stderr
+                    .lines()
+                    .filter(|l| l.contains("image:") || l.contains("guest:"))
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            ))
+        }
         code => panic!("tests/vm/run failed ({code:?}):\n{stdout}\n--- stderr ---\n{stderr}"),
+    }
+}
+
+/// The containers-as-services cases (tests/vm/guest/services) must have run and passed
+/// whenever their setting was wanted: a quadlet unit with a published port and a volume,
+/// a healthcheck's restart under a unit, auto-update with its rollback.
+fn assert_service_cases(stdout: &str) {
+    let wanted = std::env::var("BOX_VM_CASES").unwrap_or_default();
+    if !(wanted.is_empty() || wanted == "all" || wanted.split_whitespace().any(|c| c == "services"))
+    {
+        return;
+    }
+    for case in ["quadlet", "healthcheck", "auto-update"] {
+        let line = format!("PASS services/{case}:");
+        assert!(
+            stdout.lines().any(|l| l.starts_with(&line)),
+            "the systemd VM printed no `{line}` line:\n{stdout}"
+        );
     }
 }

@@ -8,6 +8,7 @@
 mod harness;
 
 mod build;
+mod auto_update;
 mod cgroup;
 mod commit;
 mod completion;
@@ -15,7 +16,9 @@ mod concurrency;
 mod crash;
 mod docs;
 mod escape;
+mod events;
 mod h_pull;
+mod health;
 mod hostile;
 mod hostile_container;
 mod hostile_run;
@@ -32,6 +35,7 @@ mod parity_names;
 mod parity_prune;
 mod pod;
 mod push;
+mod quadlet;
 mod registry;
 mod run;
 mod smoke;

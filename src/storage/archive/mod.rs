@@ -216,6 +216,11 @@ pub(crate) fn apply_change(cfg: &mut Value, change: &str) -> Result<()> {
         "WORKDIR" => cfg["WorkingDir"] = json!(rest),
         "USER" => cfg["User"] = json!(rest),
         "STOPSIGNAL" => cfg["StopSignal"] = json!(rest),
+        "HEALTHCHECK" => {
+            let hc = crate::spec::health::parse_instruction(rest)
+                .map_err(|e| invalid(format!("--change: {e}")))?;
+            cfg["Healthcheck"] = serde_json::to_value(hc).unwrap_or_default();
+        }
         "ENV" => {
             let kv = match rest.split_once('=') {
                 Some((k, v)) => format!("{}={}", k.trim(), v.trim()),

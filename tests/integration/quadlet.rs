@@ -1,0 +1,241 @@
+//! Quadlet-style units, as boxtest, without systemd: `box quadlet --dryrun` on the user's
+//! `~/.config/box/systemd/*.container`, the generator mode (box invoked as
+//! `box-user-generator DIR`), warnings and errors naming file:line, and the generated
+//! ExecStart/ExecStop lines run by hand. (The units under a real systemd: tests/vm.)
+use std::time::Duration;
+
+use crate::harness::lab::{Lab, until};
+
+const WEB: &str = "\
+[Unit]
+Description=quadlet test
+
+[Container]
+Image=IMAGE
+ContainerName=qweb
+Network=none
+Volume=qdata:/data
+Environment=GREETING=hello
+Label=app=q
+StopTimeout=1
+HealthCmd=test -e /data
+HealthInterval=1s
+Frobnicate=yes
+Exec=sleep 300
+
+[Service]
+Restart=always
+
+[Install]
+WantedBy=default.target
+";
+
+fn put(lab: &Lab, rel: &str, text: &str) -> std::path::PathBuf {
+    let u = lab.tb.user();
+    let mut p = lab.tb.config_dir();
+    for part in ["box", "systemd"] {
+        p = p.join(part);
+        let _ = std::fs::create_dir(&p);
+        std::os::unix::fs::chown(&p, Some(u.uid), Some(u.gid)).unwrap();
+    }
+    let f = p.join(rel);
+    std::fs::write(&f, text).unwrap();
+    std::os::unix::fs::chown(&f, Some(u.uid), Some(u.gid)).unwrap();
+    f
+}
+
+/// The command of a unit's `KEY=` line (plain and double-quoted words: what these tests write).
+fn exec_line(unit: &str, key: &str) -> Vec<String> {
+    let line = unit
+        .lines()
+        .find_map(|l| l.strip_prefix(&format!("{key}=")))
+        .unwrap_or_else(|| panic!("no {key}= in\n{unit}"));
+    let line = line.trim_start_matches('-');
+    // Words, with "double quotes" grouping (what quote() writes for these values).
+    let mut words = Vec::new();
+    let mut cur = String::new();
+    let mut quoted = false;
+    for c in line.chars() {
+        match c {
+            '"' => quoted = !quoted,
+            ' ' if !quoted => {
+                if !cur.is_empty() {
+                    words.push(std::mem::take(&mut cur));
+                }
+            }
+            c => cur.push(c),
+        }
+    }
+    if !cur.is_empty() {
+        words.push(cur);
+    }
+    words
+}
+
+#[test]
+fn a_container_file_becomes_a_unit_that_runs() {
+    let env = require_env!(alpine);
+    let lab = Lab::new(env);
+    let file = put(&lab, "web.container", &WEB.replace("IMAGE", &lab.image));
+
+    let out = lab.run(&["quadlet", "--dryrun"]);
+    out.assert_success();
+    let unit = out.out().to_string();
+    assert!(unit.starts_with("---web.service---\n"), "{unit}");
+    for line in [
+        "Type=notify",
+        "NotifyAccess=all",
+        "KillMode=mixed",
+        "Delegate=yes",
+        "Restart=always",
+        "WantedBy=default.target",
+        "Description=quadlet test",
+        &format!("SourcePath={}", file.display()),
+    ] {
+        assert!(unit.lines().any(|l| l == line), "{line} missing:\n{unit}");
+    }
+    // The unknown key: a warning naming file:line.
+    out.stderr_contains(&format!(
+        "{}:14: unsupported key 'Frobnicate'",
+        file.display()
+    ));
+
+    // The generator mode writes the same unit.
+    let gen_dir = lab.tb.work().join("generated");
+    let link = lab.tb.work().join("box-user-generator");
+    std::os::unix::fs::symlink(env.box_bin(), &link).unwrap();
+    let out = lab
+        .tb
+        .sh(&format!(
+            "'{}' '{}' /nonexistent/early /nonexistent/late",
+            link.display(),
+            gen_dir.display()
+        ))
+        .run();
+    out.assert_success();
+    let written = std::fs::read_to_string(gen_dir.join("web.service")).unwrap();
+    assert_eq!(
+        written,
+        unit.trim_start_matches("---web.service---\n")
+            .trim_end_matches('\n')
+            .to_string()
+            + "\n"
+    );
+
+    // What systemd would run: ExecStart in the foreground (Type=notify's main process),
+    // then ExecStop.
+    let start = exec_line(&written, "ExecStart");
+    assert!(
+        start.join(" ").contains(" run --rm --sdnotify=ready "),
+        "{start:?}"
+    );
+    let main = lab.tb.cmd(&start[1..]).spawn();
+    until("qweb healthy", Duration::from_secs(20), || {
+        lab.run(&["inspect", "--format", "{{.State.Health.Status}}", "qweb"])
+            .out()
+            .trim()
+            == "healthy"
+    });
+    lab.run(&["exec", "qweb", "sh", "-c", "echo $GREETING; test -d /data"])
+        .assert_success()
+        .stdout_is("hello");
+    lab.run(&["volume", "exists", "qdata"]).assert_success();
+    lab.run(&["inspect", "--format", "{{.Config.Labels.app}}", "qweb"])
+        .assert_success()
+        .stdout_is("q");
+    let stop = exec_line(&written, "ExecStop");
+    lab.tb.cmd(&stop[1..]).run().assert_success();
+    let code = main.wait();
+    assert!(matches!(code.code, 0 | 137 | 143), "{code}");
+    // --rm: gone.
+    lab.run(&["container", "exists", "qweb"]).assert_code(1);
+}
+
+#[test]
+fn bad_unit_files_are_errors_naming_file_and_line() {
+    let env = require_env!(alpine);
+    let lab = Lab::new(env);
+    let f = put(&lab, "bad.container", "[Container]\nPublishPort=80\n");
+    let out = lab.run(&["quadlet", "--dryrun"]);
+    out.assert_code(125);
+    out.stderr_contains(&format!("{}: no Image=", f.display()));
+    let f = put(
+        &lab,
+        "bad.container",
+        "[Container]\nImage=alpine\nnot a key\n",
+    );
+    lab.run(&["quadlet", "--dryrun"])
+        .assert_code(125)
+        .stderr_contains(&format!("{}:3: expected KEY=VALUE", f.display()));
+    lab.run(&["quadlet"])
+        .assert_code(125)
+        .assert_one_line_error();
+}
+
+#[test]
+fn a_volume_file_and_a_container_mounting_it() {
+    let env = require_env!(alpine);
+    let lab = Lab::new(env);
+    put(&lab, "store.volume", "[Volume]\nVolumeName=qstore\n");
+    put(
+        &lab,
+        "app.container",
+        &format!(
+            "[Container]\nImage={}\nVolume=store.volume:/store\n",
+            lab.image
+        ),
+    );
+    let out = lab.run(&["quadlet", "--dryrun"]);
+    out.assert_success();
+    let text = out.out();
+    assert!(text.contains("---store-volume.service---\n"), "{text}");
+    assert!(
+        text.lines().any(|l| l.ends_with(" volume create qstore")),
+        "{text}"
+    );
+    assert!(text.contains(" -v qstore:/store "), "{text}");
+    assert!(text.contains("\nRequires=store-volume.service\n"), "{text}");
+    // The oneshot's commands work: create once, then the condition says it exists.
+    let unit = text.split("---store-volume.service---\n").nth(1).unwrap();
+    let create = exec_line(unit, "ExecStart");
+    lab.tb.cmd(&create[1..]).run().assert_success();
+    lab.run(&["volume", "exists", "qstore"]).assert_success();
+    let cond = exec_line(unit, "ExecCondition");
+    assert_eq!(
+        cond[..2],
+        ["/bin/sh".to_string(), "-c".to_string()],
+        "{cond:?}"
+    );
+    lab.tb.sh(&cond[2]).run().assert_code(1);
+}
+
+#[test]
+fn an_image_file_pulls_what_a_container_file_runs() {
+    let env = require_env!(alpine);
+    let lab = Lab::new(env);
+    let image = env.image(crate::harness::images::LAYERS);
+    put(
+        &lab,
+        "layers.image",
+        &format!("[Image]\nImage={image}\nTLSVerify=false\n"),
+    );
+    put(&lab, "uses.container", "[Container]\nImage=layers.image\n");
+    let out = lab.run(&["quadlet", "--dryrun"]);
+    out.assert_success();
+    let text = out.out();
+    assert!(text.contains("---layers-image.service---\n"), "{text}");
+    assert!(text.contains("\nRequires=layers-image.service\n"), "{text}");
+    let uses = text.split("---uses.service---\n").nth(1).unwrap();
+    assert!(exec_line(uses, "ExecStart").contains(&image), "{uses}");
+    // The oneshot's pull works.
+    let unit = text
+        .split("---layers-image.service---\n")
+        .nth(1)
+        .unwrap()
+        .split("---")
+        .next()
+        .unwrap();
+    let pull = exec_line(unit, "ExecStart");
+    lab.tb.cmd(&pull[1..]).run().assert_success();
+    lab.run(&["image", "exists", &image]).assert_success();
+}
