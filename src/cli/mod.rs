@@ -1,12 +1,12 @@
 //! Parse → dispatch. Each command's behaviour lives in `crate::commands`.
 pub mod args;
+mod args_auto_update;
 pub mod args_build;
+mod args_events;
+mod args_health;
 pub mod args_kube;
 pub mod args_network;
 pub mod args_pod;
-mod args_auto_update;
-mod args_events;
-mod args_health;
 mod args_quadlet;
 pub mod complete;
 

@@ -8,8 +8,8 @@ use crate::cli::args::{
 use crate::container::{Containers, Record};
 
 pub mod archive;
-pub mod build;
 pub mod auto_update;
+pub mod build;
 pub mod commit;
 pub mod completion;
 pub mod container_spec;

@@ -232,6 +232,8 @@ fn connect(ctx: &Ctx, a: &NetworkConnectArgs, add: bool) -> Result<u8> {
             spec.networks.retain(|n| *n != name);
         }
     })?;
+    let what = if add { "connect" } else { "disconnect" };
+    crate::events::network(&ctx.paths, what, &net.name, rec.id());
     Ok(0)
 }
 
@@ -245,6 +247,7 @@ fn create(ctx: &Ctx, a: NetworkCreateArgs) -> Result<u8> {
         internal: a.internal,
         labels: crate::spec::labels(&a.label)?,
     })?;
+    crate::events::network(&ctx.paths, "create", &net.name, "");
     println!("{}", net.name);
     Ok(0)
 }
@@ -396,6 +399,7 @@ fn rm(ctx: &Ctx, a: NetworkRmArgs) -> Result<u8> {
             let _ = release(ctx);
         }
         nets.remove(&net.name)?;
+        crate::events::network(&ctx.paths, "remove", &net.name, "");
         println!("{}", net.name);
         Ok(())
     })
@@ -425,6 +429,7 @@ pub fn prune_networks(ctx: &Ctx) -> Result<Vec<String>> {
             continue;
         }
         nets.remove(&n.name)?;
+        crate::events::network(&ctx.paths, "remove", &n.name, "");
         removed.push(n.name);
     }
     Ok(removed)

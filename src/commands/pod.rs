@@ -124,6 +124,7 @@ pub fn create_pod(ctx: &Ctx, new: &NewPod) -> Result<Pod> {
             return Err(e.context(format!("cannot create the pod {}", pod.name)));
         }
     }
+    crate::events::pod(&ctx.paths, "create", &pod.id, &pod.name);
     Ok(pod)
 }
 
@@ -401,6 +402,7 @@ fn start(ctx: &Ctx, args: PodsArgs) -> Result<u8> {
     let (pods, c) = open(ctx)?;
     each_pod(&pods, &args.pods, args.all, false, |pod| {
         start_pod(ctx, &c, pod)?;
+        crate::events::pod(&ctx.paths, "start", &pod.id, &pod.name);
         println!("{}", pod.id);
         Ok(())
     })
@@ -422,6 +424,7 @@ fn stop(ctx: &Ctx, args: PodStopArgs) -> Result<u8> {
     let (pods, c) = open(ctx)?;
     each_pod(&pods, &args.pods, args.all, args.ignore, |pod| {
         stop_pod(&c, pod, args.time)?;
+        crate::events::pod(&ctx.paths, "stop", &pod.id, &pod.name);
         println!("{}", pod.id);
         Ok(())
     })
@@ -432,6 +435,7 @@ fn restart(ctx: &Ctx, args: PodsArgs) -> Result<u8> {
     each_pod(&pods, &args.pods, args.all, false, |pod| {
         stop_pod(&c, pod, None)?;
         start_pod(ctx, &c, pod)?;
+        crate::events::pod(&ctx.paths, "restart", &pod.id, &pod.name);
         println!("{}", pod.id);
         Ok(())
     })
@@ -469,6 +473,7 @@ pub fn remove_pod(ctx: &Ctx, pod: &Pod, force: bool, time: Option<u64>) -> Resul
         super::rm::remove_container(ctx, &c, rec, how)?;
     }
     pods.remove_locked(pod)?;
+    crate::events::pod(&ctx.paths, "remove", &pod.id, &pod.name);
     // The pod's ports are free once its helper has gone (it is killed, not waited for):
     // a pod made again right away (kube play --replace) needs them.
     if let Some(infra) = members.iter().find(|r| r.config.spec.is_infra()) {
@@ -728,6 +733,7 @@ fn kill(ctx: &Ctx, args: PodKillArgs) -> Result<u8> {
         if !any {
             bail!("pod {} has no running containers", pod.name);
         }
+        crate::events::pod(&ctx.paths, "kill", &pod.id, &pod.name);
         println!("{}", pod.id);
         Ok(())
     })
@@ -744,6 +750,8 @@ fn pause(ctx: &Ctx, args: PodsArgs, freeze: bool) -> Result<u8> {
                 monitor::freezer::thaw(&rec, &st)?;
             }
         }
+        let what = if freeze { "pause" } else { "unpause" };
+        crate::events::pod(&ctx.paths, what, &pod.id, &pod.name);
         println!("{}", pod.id);
         Ok(())
     })

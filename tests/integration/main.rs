@@ -7,8 +7,8 @@
 #[macro_use]
 mod harness;
 
-mod build;
 mod auto_update;
+mod build;
 mod cgroup;
 mod commit;
 mod completion;

@@ -205,6 +205,22 @@ fn pod_containers_share_localhost_and_the_published_port() {
         !mounts.contains(&tb.root().display().to_string()),
         "nothing mounted under the store on the host"
     );
+    // The pod's life is in the event log, as podman's pod events.
+    let out = tb
+        .cmd([
+            "events",
+            "--stream=false",
+            "--filter",
+            "type=pod",
+            "--format",
+            "{{.Status}} {{.Name}}",
+        ])
+        .run();
+    out.assert_success();
+    let seen: Vec<&str> = out.out().lines().collect();
+    for want in ["create shop", "start shop", "remove shop"] {
+        assert!(seen.contains(&want), "pod event {want:?} in {seen:?}");
+    }
 }
 
 #[test]

@@ -171,6 +171,27 @@ fn network_records_and_their_checks() {
         .run()
         .assert_code(1);
     tb.cmd(["pod", "exists", "idlepod"]).run().assert_code(1);
+    // Each network's creation and removal is an event.
+    let out = tb
+        .cmd([
+            "events",
+            "--stream=false",
+            "--filter",
+            "type=network",
+            "--format",
+            "{{.Status}} {{.Name}}",
+        ])
+        .run();
+    out.assert_success();
+    let seen: Vec<&str> = out.out().lines().collect();
+    for want in [
+        "create backend",
+        "remove backend",
+        "create leftover",
+        "remove leftover",
+    ] {
+        assert!(seen.contains(&want), "network event {want:?} in {seen:?}");
+    }
 }
 
 #[test]
