@@ -385,6 +385,8 @@ Examples:
                   /etc/subuid and /etc/subgid ranges. No daemon, no root.",
     after_help = AFTER_HELP,
     propagate_version = true,
+    // A repeated flag takes the last value, as podman's (lists such as -e still collect).
+    args_override_self = true,
     infer_subcommands = false,
     max_term_width = 100
 )]
@@ -1127,6 +1129,12 @@ pub struct TopArgs {
     /// Container (name or id)
     #[arg(value_name = "CONTAINER")]
     pub container: String,
+    /// ps(1) descriptors to show, as podman (pid, user, args, comm, pcpu, etime, time,
+    /// tty, vsz, rss, nice, pgid, ppid, group, ruser, rgroup, groups, hpid, huser,
+    /// hgroup, hgroups, state, stime, seccomp, label, capinh, capprm, capeff, capbnd,
+    /// capamb) or AIX descriptors (%C %G %P %U %a %c %g %n %p %r %t %u %x %y %z)
+    #[arg(value_name = "DESCRIPTORS", allow_hyphen_values = true)]
+    pub descriptors: Vec<String>,
 }
 
 #[derive(Debug, Args)]
@@ -1778,6 +1786,51 @@ mod tests {
         assert!(r.rm && r.container.interactive && r.container.tty);
         assert_eq!(r.container.image, "alpine");
         assert_eq!(r.container.command, ["ls", "-la", "--", "x"]);
+    }
+
+    #[test]
+    fn a_repeated_flag_takes_the_last_value_and_lists_still_collect() {
+        let cli = Cli::try_parse_from([
+            "box",
+            "run",
+            "--name",
+            "a",
+            "--name",
+            "b",
+            "-e",
+            "A=1",
+            "-e",
+            "B=2",
+            "-v",
+            "/x:/x",
+            "-v",
+            "/y:/y",
+            "-p",
+            "1:1",
+            "-p",
+            "2:2",
+            "--network",
+            "none",
+            "--network",
+            "host",
+            "alpine",
+        ])
+        .unwrap();
+        let Command::Run(r) = cli.command else {
+            panic!()
+        };
+        assert_eq!(r.container.name.as_deref(), Some("b"));
+        assert_eq!(r.container.network.as_deref(), Some("host"));
+        assert_eq!(r.container.env, ["A=1", "B=2"]);
+        assert_eq!(r.container.volume, ["/x:/x", "/y:/y"]);
+        assert_eq!(r.container.publish, ["1:1", "2:2"]);
+        // In the groups too.
+        let cli = Cli::try_parse_from(["box", "container", "ps", "--format", "x", "--format", "y"])
+            .unwrap();
+        let Command::Container(ContainerCommand::List(p)) = cli.command else {
+            panic!()
+        };
+        assert_eq!(p.format.as_deref(), Some("y"));
     }
 
     #[test]

@@ -65,6 +65,9 @@ pub enum ChildStdio {
     Inherit,
     /// stdout and stderr appended to this file, stdin /dev/null (a pty's output too).
     Log(OwnedFd),
+    /// box's stdin (with -i), stdout and stderr into these pipes, which box copies to its
+    /// own and into the container's log.
+    Pipes { stdout: OwnedFd, stderr: OwnedFd },
 }
 
 /// Everything the child needs, prepared by the parent before the clone (the child gets a
@@ -515,6 +518,13 @@ fn setup_stdio(l: &Launch, ch: &ChildEnd) -> Result<(), Fail> {
             dup_onto(devnull()?.as_fd(), 0)?;
             dup_onto(log.as_fd(), 1)?;
             dup_onto(log.as_fd(), 2)?;
+        }
+        ChildStdio::Pipes { stdout, stderr } => {
+            if !l.spec.interactive {
+                dup_onto(devnull()?.as_fd(), 0)?;
+            }
+            dup_onto(stdout.as_fd(), 1)?;
+            dup_onto(stderr.as_fd(), 2)?;
         }
     }
     Ok(())

@@ -87,7 +87,42 @@ pub fn start_watched(
     let caps = security::cap_mask(&spec.caps);
     let seccomp = create::seccomp_programs(spec, caps)?;
     super::trace("start: seccomp compiled");
-    let stdio = if opts.attach {
+    // In the foreground (not under the detached monitor, which logs what it reads): the
+    // output is copied into the log too, as podman does.
+    let log_foreground =
+        opts.attach && std::env::var_os(crate::monitor::UNDER_MONITOR_ENV).is_none();
+    let mut tee = if log_foreground {
+        Some(supervise::Tee {
+            log: crate::monitor::log::LogWriter::open(
+                &rec.log_path(),
+                crate::monitor::log::default_max_size(),
+            )
+            .map_err(|source| Error::Io {
+                what: format!("open {}", rec.log_path().display()),
+                source,
+            })?,
+            stdout: None,
+            stderr: None,
+        })
+    } else {
+        None
+    };
+    let pipe = || {
+        std::io::pipe().map_err(|source| Error::Io {
+            what: "create the output pipes".into(),
+            source,
+        })
+    };
+    let stdio = if let Some(t) = tee.as_mut().filter(|_| !spec.tty) {
+        let (out_r, out_w) = pipe()?;
+        let (err_r, err_w) = pipe()?;
+        t.stdout = Some(out_r.into());
+        t.stderr = Some(err_r.into());
+        ChildStdio::Pipes {
+            stdout: out_w.into(),
+            stderr: err_w.into(),
+        }
+    } else if opts.attach {
         ChildStdio::Inherit
     } else {
         let log = std::fs::OpenOptions::new()
@@ -106,7 +141,7 @@ pub fn start_watched(
     } else {
         None
     };
-    let launch = Launch {
+    let mut launch = Launch {
         spec,
         hostname: &hostname,
         env: environment(spec, &hostname),
@@ -146,6 +181,10 @@ pub fn start_watched(
         net: None,
     };
     let created = create::create(&launch, &maps, &mut parent);
+    if let ChildStdio::Pipes { .. } = launch.stdio {
+        // The container holds the write ends now: ours go, so its exit ends the pipes.
+        launch.stdio = ChildStdio::Inherit;
+    }
     let mut net = parent.net.take();
     let created = match created {
         Ok(c) => c,
@@ -189,7 +228,9 @@ pub fn start_watched(
             stdin: opts.attach && spec.interactive,
             out: match &launch.stdio {
                 ChildStdio::Log(log) => log.try_clone(),
-                ChildStdio::Inherit => std::io::stdout().as_fd().try_clone_to_owned(),
+                ChildStdio::Inherit | ChildStdio::Pipes { .. } => {
+                    std::io::stdout().as_fd().try_clone_to_owned()
+                }
             }
             .map_err(|source| Error::Io {
                 what: "duplicate stdout".into(),
@@ -203,7 +244,7 @@ pub fn start_watched(
         .then(supervise::RawMode::enable)
         .flatten();
     super::trace("state running");
-    let status = supervise::wait(pid, &mut sfd, relay);
+    let status = supervise::wait(pid, &mut sfd, relay, tee);
     super::trace("container exited");
     drop(raw);
     drop(net.take()); // stops the network helper

@@ -218,6 +218,20 @@ pub fn truthy(v: &Val) -> bool {
     }
 }
 
+/// Objects that are Go structs in docker's and podman's output (JSON cannot say so),
+/// by their fields in declaration order: Go prints a struct as `{v1 v2}`, not as a map.
+const STRUCTS: &[&[&str]] = &[
+    // An image's RootFS: `{layers [sha256:...]}`.
+    &["Type", "Layers"],
+];
+
+fn struct_fields(m: &serde_json::Map<String, Value>) -> Option<&'static [&'static str]> {
+    STRUCTS
+        .iter()
+        .find(|f| f.len() == m.len() && f.iter().all(|k| m.contains_key(*k)))
+        .copied()
+}
+
 /// How Go's `fmt.Print` shows a decoded JSON value.
 pub fn go_print(v: &Val) -> String {
     match v {
@@ -235,6 +249,11 @@ fn go_value(v: &Value) -> String {
         Value::Array(a) => {
             let parts: Vec<String> = a.iter().map(go_value).collect();
             format!("[{}]", parts.join(" "))
+        }
+        Value::Object(m) if struct_fields(m).is_some() => {
+            let fields = struct_fields(m).unwrap_or_default();
+            let parts: Vec<String> = fields.iter().map(|k| go_value(&m[*k])).collect();
+            format!("{{{}}}", parts.join(" "))
         }
         Value::Object(m) => {
             let mut keys: Vec<&String> = m.keys().collect();

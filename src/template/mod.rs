@@ -19,7 +19,8 @@
 //!   `eq` (any number of right operands), `ne`, `lt`, `le`, `gt`, `ge`, `and`, `or`, `not`.
 //!
 //! Values print like Go's `fmt` prints decoded JSON: `[a b]` for arrays, `map[k:v]` for
-//! objects (sorted), `<nil>` for null, `<no value>` for a missing map key.
+//! objects (sorted; the few objects that are Go structs in docker's output, such as an
+//! image's RootFS, as `{v1 v2}`), `<nil>` for null, `<no value>` for a missing map key.
 //!
 //! Not supported (an error says so): `define`, `template`, `block`, `break`, `continue`,
 //! method calls.
@@ -179,6 +180,15 @@ mod tests {
         assert_eq!(r("{{.Config.Entrypoint}}"), "<nil>");
         assert_eq!(r("{{.Config.Cmd}}"), "[sh -c echo hi]");
         assert_eq!(r("{{.Config.Labels}}"), "map[a:b k:v]");
+        // A struct of docker's output prints as Go prints a struct.
+        assert_eq!(
+            render(
+                "{{.RootFS}}",
+                &serde_json::json!({"RootFS": {"Type": "layers", "Layers": ["sha256:a", "sha256:b"]}})
+            )
+            .unwrap(),
+            "{layers [sha256:a sha256:b]}"
+        );
         assert!(r("{{.}}").len() > 10);
         assert!(r("{{.Id.X}}").starts_with("ERR"));
     }

@@ -27,7 +27,7 @@ pub enum Error {
     #[error("volume {0:?} already exists")]
     Exists(String),
     #[error(
-        "invalid volume name {0:?}: use letters, digits, '_', '.' and '-', starting with a letter or digit, at least 2 characters"
+        "invalid volume name {0:?}: use letters, digits, '_', '.' and '-', starting with a letter or digit"
     )]
     BadName(String),
     #[error(
@@ -437,7 +437,8 @@ mod tests {
     fn names() {
         assert!(validate_name("my-vol_1.x").is_ok());
         assert!(validate_name("../x").is_err());
-        assert!(validate_name("a").is_err());
+        assert!(validate_name("a").is_ok());
+        assert!(validate_name("").is_err());
         assert!(is_volume_name("data"));
         assert!(!is_volume_name("/srv/data"));
         assert!(!is_volume_name("./data"));

@@ -28,6 +28,7 @@ mod parity_cp;
 mod parity_lifecycle;
 mod parity_names;
 mod parity_prune;
+mod parity_run;
 mod push;
 mod registry;
 mod run;
