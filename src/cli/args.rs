@@ -782,6 +782,8 @@ pub struct ContainerOpts {
     /// Set metadata on the container: KEY=VALUE
     #[arg(short, long, value_name = "KEY=VALUE")]
     pub label: Vec<String>,
+    #[command(flatten)]
+    pub extra: super::args_run::RunExtraOpts,
     /// When to pull the image
     #[arg(long, value_enum, default_value_t = PullPolicy::Missing)]
     pub pull: PullPolicy,

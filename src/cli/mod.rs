@@ -1,5 +1,6 @@
 //! Parse → dispatch. Each command's behaviour lives in `crate::commands`.
 pub mod args;
+pub mod args_run;
 pub mod complete;
 
 use std::process::ExitCode;

@@ -6,8 +6,11 @@ use std::path::PathBuf;
 use anyhow::{Result, anyhow, bail};
 
 use crate::cli::args::ContainerOpts;
+use crate::cli::args_run::RunExtraOpts;
 use crate::run::security;
-use crate::spec::{self, ImageDefaults, Mount, RestartPolicy, Rootfs, Seccomp, Spec, clean_path};
+use crate::spec::{
+    self, ImageDefaults, Mount, RestartPolicy, Rootfs, Seccomp, Settings, Spec, clean_path,
+};
 
 /// Build the spec. `host_env` looks up the caller's environment (for `-e KEY`); `volume`
 /// gives the host directory of a named volume (creating it on first use), or of a new
@@ -21,7 +24,14 @@ pub fn build(
     host_env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Spec> {
     let args = spec::command(opts.entrypoint.as_deref(), &opts.command, image)?;
-    let env = spec::environment(&image.env, &opts.env_file, &opts.env, host_env)?;
+    let env = if opts.extra.env_host {
+        // --env-host: the host's environment over the image's, under --env-file and -e.
+        let mut base = image.env.clone();
+        base.extend(std::env::vars().map(|(k, v)| format!("{k}={v}")));
+        spec::environment(&base, &opts.env_file, &opts.env, host_env)?
+    } else {
+        spec::environment(&image.env, &opts.env_file, &opts.env, host_env)?
+    };
     let cwd = match &opts.workdir {
         Some(w) if !w.starts_with('/') => {
             bail!("the working directory {w:?} is invalid: it needs to be an absolute path");
@@ -39,6 +49,12 @@ pub fn build(
     }
     for t in &opts.tmpfs {
         mounts.push(spec::tmpfs_mount(t)?);
+    }
+    for m in &opts.extra.mount {
+        mounts.push(mount_flag(m, volume)?);
+    }
+    for d in &opts.extra.device {
+        mounts.push(device(d)?);
     }
     // The image's VOLUMEs that no -v or --tmpfs covers, as docker does.
     for path in &image.volumes {
@@ -97,7 +113,9 @@ pub fn build(
         )
         .map_err(|e| anyhow!("--security-opt seccomp: {e}"))?;
     }
+    let settings = settings(&opts.extra, net.mode == crate::network::Mode::Host)?;
     Ok(Spec {
+        settings,
         args,
         env,
         cwd,
@@ -129,6 +147,257 @@ pub fn build(
         sdnotify: opts.sdnotify.into(),
         restart: RestartPolicy::parse(&opts.restart)?,
     })
+}
+
+/// podman's further flags (`cli::args_run`) as the spec's `Settings`, each checked now so
+/// that `box create` fails rather than the later start.
+fn settings(x: &RunExtraOpts, host_network: bool) -> Result<Settings> {
+    if let Some(k) = x.decryption_key.first() {
+        bail!(
+            "--decryption-key {k}: box does not support encrypted images: use an image that is not encrypted"
+        );
+    }
+    let mut ulimits = Vec::new();
+    for u in &x.ulimit {
+        if u == "host" {
+            // The host's limits: box's own, which the container inherits.
+            ulimits.clear();
+            continue;
+        }
+        let parsed = spec::Ulimit::parse(u)?;
+        ulimits.retain(|o: &spec::Ulimit| o.name != parsed.name);
+        ulimits.push(parsed);
+    }
+    let umask = match &x.umask {
+        None => None,
+        Some(m) => Some(
+            u32::from_str_radix(m, 8)
+                .ok()
+                .filter(|v| *v <= 0o777)
+                .ok_or_else(|| anyhow!("--umask {m}: use an octal mask such as 0022"))?,
+        ),
+    };
+    let keep_groups = x.group_add.iter().any(|g| g == "keep-groups");
+    if keep_groups && x.group_add.len() > 1 {
+        bail!("--group-add keep-groups cannot be combined with other groups");
+    }
+    for g in &x.group_add {
+        if g.is_empty() || g.contains([':', '\n']) {
+            bail!("--group-add {g:?}: give a group name or number");
+        }
+    }
+    let mut sysctls = std::collections::BTreeMap::new();
+    for s in &x.sysctl {
+        let (k, v) = s
+            .split_once('=')
+            .ok_or_else(|| anyhow!("--sysctl {s}: use KEY=VALUE"))?;
+        spec::check_sysctl(k, host_network, false)?;
+        sysctls.insert(k.to_string(), v.to_string());
+    }
+    let shm_size = match &x.shm_size {
+        None => None,
+        Some(v) => Some(
+            crate::cgroup::parse_size(v)
+                .ok()
+                .filter(|n| *n > 0)
+                .ok_or_else(|| anyhow!("--shm-size {v}: use a size such as 64m or 1g"))?,
+        ),
+    };
+    if let Some(tz) = &x.tz {
+        spec::timezone_file(tz)?;
+    }
+    let mut log = spec::LogConfig::default();
+    if let Some(d) = &x.log_driver {
+        log.driver = spec::LogDriver::parse(d)?;
+    }
+    for o in &x.log_opt {
+        match o.split_once('=') {
+            Some(("path", p)) if p.starts_with('/') => log.path = Some(PathBuf::from(p)),
+            Some(("path", p)) => {
+                let abs = std::env::current_dir()
+                    .map(|d| d.join(p))
+                    .map_err(|e| anyhow!("--log-opt {o}: {e}"))?;
+                log.path = Some(abs);
+            }
+            Some(("max-size", v)) => {
+                log.max_size = Some(
+                    crate::cgroup::parse_size(v)
+                        .ok()
+                        .filter(|n| *n >= 4096)
+                        .ok_or_else(|| {
+                            anyhow!("--log-opt {o}: use a size of at least 4k, such as 10m")
+                        })?,
+                );
+            }
+            // podman's other options (tag=, label=...) have no effect here.
+            Some(("tag" | "label", _)) => {}
+            _ => bail!("--log-opt {o}: unsupported: use path=FILE or max-size=SIZE"),
+        }
+    }
+    if (log.path.is_some() || log.max_size.is_some()) && !log.driver.keeps_log() {
+        bail!(
+            "--log-opt path= and max-size= need a log file: use --log-driver k8s-file or json-file"
+        );
+    }
+    let mut annotations = std::collections::BTreeMap::new();
+    for a in &x.annotation {
+        match a.split_once('=') {
+            Some((k, v)) if !k.is_empty() => {
+                annotations.insert(k.to_string(), v.to_string());
+            }
+            _ => bail!("--annotation {a:?}: use KEY=VALUE"),
+        }
+    }
+    let pidfile = match &x.pidfile {
+        None => None,
+        Some(p) => Some(std::path::absolute(p).map_err(|e| anyhow!("--pidfile: {e}"))?),
+    };
+    if x.timeout == Some(0) {
+        bail!("--timeout 0: give the seconds the container may run (at least 1)");
+    }
+    Ok(Settings {
+        ulimits,
+        umask,
+        group_add: x
+            .group_add
+            .iter()
+            .filter(|g| *g != "keep-groups")
+            .cloned()
+            .collect(),
+        keep_groups,
+        sysctls,
+        shm_size,
+        timezone: x.tz.clone(),
+        log,
+        annotations,
+        timeout: x.timeout,
+        pidfile,
+        requires: x
+            .requires
+            .iter()
+            .filter(|r| !r.is_empty())
+            .cloned()
+            .collect(),
+        no_cgroup: x.cgroups.as_deref() == Some("disabled"),
+        host_cgroupns: x.cgroupns.as_deref() == Some("host"),
+        attach: x.attach.clone(),
+    })
+}
+
+/// `--mount type=bind|volume|tmpfs,...` as the `-v`/`--tmpfs` it stands for.
+fn mount_flag(m: &str, volume: &dyn Fn(Option<&str>) -> Result<PathBuf, String>) -> Result<Mount> {
+    let mut kind = None;
+    let (mut src, mut dst) = (None, None);
+    let mut ro = false;
+    let mut tmpfs_opts: Vec<String> = Vec::new();
+    for part in m.split(',').filter(|p| !p.is_empty()) {
+        let (k, v) = part.split_once('=').unwrap_or((part, ""));
+        match k {
+            "type" => kind = Some(v),
+            "source" | "src" => src = Some(v),
+            "destination" | "dst" | "target" => dst = Some(v),
+            "ro" | "readonly" => ro = matches!(v, "" | "true" | "1"),
+            "rw" => ro = matches!(v, "false" | "0"),
+            "tmpfs-size" => tmpfs_opts.push(format!("size={v}")),
+            "tmpfs-mode" => tmpfs_opts.push(format!("mode={v}")),
+            // Propagation, SELinux labels, volume options without meaning rootless here.
+            "bind-propagation" | "relabel" | "z" | "Z" | "consistency" | "bind-nonrecursive"
+            | "nocopy" | "volume-nocopy" | "U" | "chown" | "idmap" | "notmpcopyup"
+            | "tmpcopyup" => {}
+            _ => bail!("--mount {m}: unsupported option {k:?}"),
+        }
+    }
+    let Some(dst) = dst.filter(|d| !d.is_empty()) else {
+        bail!("--mount {m}: give the container path with dst= (or target=)");
+    };
+    let suffix = if ro { ":ro" } else { "" };
+    match kind {
+        Some("bind") => {
+            let Some(src) = src.filter(|s| s.starts_with('/') || s.starts_with('.')) else {
+                bail!("--mount {m}: a bind needs src= with a host path");
+            };
+            Ok(spec::volume_mount(&format!("{src}:{dst}{suffix}"), volume)?)
+        }
+        Some("volume") => match src.filter(|s| !s.is_empty()) {
+            Some(name) => Ok(spec::volume_mount(
+                &format!("{name}:{dst}{suffix}"),
+                volume,
+            )?),
+            None => Ok(spec::volume_mount(dst, volume)?),
+        },
+        Some("tmpfs") => {
+            if ro {
+                tmpfs_opts.push("ro".into());
+            }
+            Ok(spec::tmpfs_mount(&format!(
+                "{dst}:{}",
+                tmpfs_opts.join(",")
+            ))?)
+        }
+        Some(other) => bail!(
+            "--mount {m}: type={other} is not supported: use type=bind, type=volume or type=tmpfs"
+        ),
+        None => bail!("--mount {m}: give type=bind, type=volume or type=tmpfs"),
+    }
+}
+
+/// `--device HOST[:CONTAINER][:PERMS]`: rootless, the host's node bound into the
+/// container, which only works for a device the user may open.
+fn device(d: &str) -> Result<Mount> {
+    let parts: Vec<&str> = d.split(':').collect();
+    let (host, target, perms) = match parts.as_slice() {
+        [h] => (*h, *h, "rwm"),
+        [h, p] if !p.starts_with('/') => (*h, *h, *p),
+        [h, t] => (*h, *t, "rwm"),
+        [h, t, p] => (*h, *t, *p),
+        _ => bail!("--device {d}: use HOST[:CONTAINER][:PERMS]"),
+    };
+    if !host.starts_with('/') || !target.starts_with('/') {
+        bail!("--device {d}: the paths must be absolute");
+    }
+    if perms.is_empty() || !perms.bytes().all(|b| b"rwm".contains(&b)) {
+        bail!("--device {d}: the permissions are a combination of r, w and m");
+    }
+    use std::os::unix::fs::FileTypeExt;
+    let real = std::fs::canonicalize(host).map_err(|e| anyhow!("--device {host}: {e}"))?;
+    let md = std::fs::metadata(&real).map_err(|e| anyhow!("--device {host}: {e}"))?;
+    if !(md.file_type().is_char_device() || md.file_type().is_block_device()) {
+        bail!("--device {host}: not a device node");
+    }
+    let write = perms.contains('w');
+    let mode = if write {
+        nix::unistd::AccessFlags::R_OK | nix::unistd::AccessFlags::W_OK
+    } else {
+        nix::unistd::AccessFlags::R_OK
+    };
+    nix::unistd::access(&real, mode).map_err(|e| {
+        anyhow!(
+            "--device {host}: you cannot open it ({}): a rootless container can only be given devices its user may open",
+            e.desc()
+        )
+    })?;
+    Ok(Mount::Bind {
+        source: real,
+        target: clean_path(target),
+        readonly: !write,
+    })
+}
+
+/// `--label-file` lines, then `-l`: the container's labels.
+pub fn labels(opts: &ContainerOpts) -> Result<spec::Labels> {
+    let mut all = Vec::new();
+    for f in &opts.extra.label_file {
+        let text =
+            std::fs::read_to_string(f).map_err(|e| anyhow!("--label-file {}: {e}", f.display()))?;
+        all.extend(
+            text.lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty() && !l.starts_with('#'))
+                .map(String::from),
+        );
+    }
+    all.extend(opts.label.iter().cloned());
+    Ok(spec::labels(&all)?)
 }
 
 /// The limit flags of the command line, for the cgroup module.

@@ -151,6 +151,8 @@ pub fn container_json(ctx: &Ctx, rec: &Record, st: &State) -> Value {
         "CpusetCpus": l.cpuset_cpus.clone().unwrap_or_default(),
         "PidsLimit": pids_limit,
     });
+    let mut host_config = host_config;
+    settings_into(&mut host_config, &spec.settings);
     json!({
         "Id": rec.id(),
         "Created": cfg.created,
@@ -214,10 +216,59 @@ pub fn container_json(ctx: &Ctx, rec: &Record, st: &State) -> Value {
             "Labels": cfg.labels,
             "StopSignal": spec.stop_signal.clone().unwrap_or_else(|| "SIGTERM".into()),
             "StopTimeout": spec.stop_timeout.unwrap_or(10),
+            "Annotations": spec.settings.annotations,
+            "Timezone": spec.settings.timezone.clone().unwrap_or_default(),
+            "Umask": format!("{:04o}", spec.settings.umask.unwrap_or(0o022)),
+            "Timeout": spec.settings.timeout.unwrap_or(0),
         },
         "HostConfig": host_config,
         "NetworkSettings": network,
     })
+}
+
+/// podman's HostConfig fields for the spec's `Settings`.
+fn settings_into(host_config: &mut Value, s: &crate::spec::Settings) {
+    let h = &mut host_config.as_object_mut().expect("an object");
+    let limit = |v: Option<u64>| v.map(|n| n as i64).unwrap_or(-1);
+    h.insert(
+        "Ulimits".into(),
+        json!(
+            s.ulimits
+                .iter()
+                .map(|u| json!({
+                    "Name": format!("RLIMIT_{}", u.name.to_ascii_uppercase()),
+                    "Soft": limit(u.soft),
+                    "Hard": limit(u.hard),
+                }))
+                .collect::<Vec<_>>()
+        ),
+    );
+    h.insert("ShmSize".into(), json!(s.shm_size.unwrap_or(64 << 20)));
+    h.insert("Sysctls".into(), json!(s.sysctls));
+    h.insert(
+        "GroupAdd".into(),
+        json!(if s.keep_groups {
+            vec!["keep-groups".to_string()]
+        } else {
+            s.group_add.clone()
+        }),
+    );
+    h.insert(
+        "LogConfig".into(),
+        json!({
+            "Type": s.log.driver.name(),
+            "Path": s.log.path.as_ref().map(|p| p.display().to_string()).unwrap_or_default(),
+            "Size": s.log.max_size.map(crate::units::human_size).unwrap_or_else(|| "0B".into()),
+        }),
+    );
+    h.insert(
+        "CgroupnsMode".into(),
+        json!(if s.host_cgroupns { "host" } else { "private" }),
+    );
+    h.insert(
+        "Cgroups".into(),
+        json!(if s.no_cgroup { "disabled" } else { "enabled" }),
+    );
 }
 
 fn security_opts(spec: &crate::run::Spec) -> Vec<String> {

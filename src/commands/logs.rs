@@ -14,6 +14,14 @@ use crate::monitor::{self, log, status};
 pub fn logs(ctx: &Ctx, args: LogsArgs) -> Result<u8> {
     let c = containers(ctx)?;
     let rec = c.find(&args.container)?;
+    let driver = rec.config.spec.settings.log.driver;
+    if !driver.keeps_log() {
+        anyhow::bail!(
+            "container {} uses the {} log driver, which keeps no log: create it with --log-driver k8s-file to read its logs",
+            rec.name(),
+            driver.name()
+        );
+    }
     let path = rec.log_path();
     if !monitor::has_log(&rec) {
         return Ok(0);

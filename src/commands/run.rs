@@ -3,7 +3,7 @@
 //! Both resolve the image (pulling it per `--pull`), decide the container's `Spec` with
 //! docker's override rules, and record the container (`container::Containers::create`).
 //! `run` then starts it attached (`run::start_container`) and returns its exit code.
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 
 use super::pull;
 use crate::cli::Ctx;
@@ -32,6 +32,7 @@ pub fn run(ctx: &Ctx, args: RunArgs) -> Result<u8> {
     }
     // With --rm the cleanup watcher exists before the record does (see run::cleanup).
     let (rec, watcher) = create_record_watched(ctx, &args.container, args.rm, args.rm)?;
+    super::start::start_required(ctx, &rec)?;
     let opts = StartOptions {
         attach: true,
         interactive: false,
@@ -64,6 +65,20 @@ fn create_record_watched(
 ) -> Result<(Record, Option<Watcher>)> {
     if ctx.global.log_level >= LogLevel::Debug {
         crate::run::enable_trace();
+    }
+    if let Some(f) = &opts.extra.cidfile
+        && f.exists()
+    {
+        // podman's rule: never overwrite another container's id file.
+        bail!(
+            "container id file {} exists: make sure no other container uses it, or remove it",
+            f.display()
+        );
+    }
+    for r in &opts.extra.requires {
+        Containers::open(&ctx.paths)?
+            .find(r)
+            .with_context(|| format!("--requires {r}"))?;
     }
     ctx.paths.ensure()?;
     let image = storage::pull::ensure(
@@ -154,7 +169,7 @@ fn create_record_watched(
             format!("the image's User {}: {e}", spec.user)
         })
     })?;
-    let labels = crate::spec::labels(&opts.label)?;
+    let labels = crate::commands::container_spec::labels(opts)?;
     // The name the user gave (as the store knows it), not whichever came first.
     let image_name = image
         .name_given(&opts.image)
@@ -189,8 +204,36 @@ fn create_record_watched(
     // Recorded: its anonymous volumes are the container's now (rm -v, --rm).
     anonymous.names.borrow_mut().clear();
     adopted?;
+    if let Some(f) = &opts.extra.cidfile
+        && let Err(e) = write_cidfile(f, rec.id())
+    {
+        // Nothing half-made stays: the container goes again.
+        let _ = crate::commands::rm::remove_container(
+            ctx,
+            &containers,
+            &rec,
+            crate::commands::rm::Removal {
+                volumes: true,
+                ..Default::default()
+            },
+        );
+        return Err(e);
+    }
     crate::run::trace("container recorded");
     Ok((rec, watcher))
+}
+
+/// `--cidfile`: the id, in a file that must not exist yet (created exclusively).
+fn write_cidfile(path: &std::path::Path, id: &str) -> Result<()> {
+    use std::io::Write;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(path)
+        .with_context(|| format!("--cidfile {}", path.display()))?;
+    f.write_all(id.as_bytes())
+        .with_context(|| format!("--cidfile {}", path.display()))?;
+    Ok(())
 }
 
 /// The volumes `-v` names or creates while a container is being made; the anonymous ones

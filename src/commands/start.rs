@@ -34,6 +34,7 @@ pub fn start(ctx: &Ctx, args: StartArgs) -> Result<u8> {
     each(ctx, &names, |_, rec, name| {
         let st = status::observe(rec);
         if st.status != Status::Running {
+            start_required(ctx, rec)?;
             monitor::start_detached(&ctx.paths, rec)?;
         }
         println!("{name}");
@@ -41,7 +42,26 @@ pub fn start(ctx: &Ctx, args: StartArgs) -> Result<u8> {
     })
 }
 
+/// `--requires`: the containers `rec` needs, started (detached) first when not running.
+pub fn start_required(ctx: &Ctx, rec: &Record) -> Result<()> {
+    let required = &rec.config.spec.settings.requires;
+    if required.is_empty() {
+        return Ok(());
+    }
+    let c = containers(ctx)?;
+    for name in required {
+        let other = c
+            .find(name)
+            .map_err(|e| anyhow::anyhow!("container {} requires {name}: {e}", rec.name()))?;
+        if status::observe(&other).status != Status::Running {
+            monitor::start_detached(&ctx.paths, &other)?;
+        }
+    }
+    Ok(())
+}
+
 fn start_attached(ctx: &Ctx, rec: &Record, opts: &crate::run::StartOptions) -> Result<u8> {
+    start_required(ctx, rec)?;
     let code = crate::run::start_container(&ctx.paths, rec, opts).map_err(|e| match e {
         crate::run::Error::Exec(c) => anyhow::Error::new(c),
         e => anyhow::Error::new(e),

@@ -230,8 +230,12 @@ impl Record {
     pub fn rootfs_dir(&self) -> PathBuf {
         self.dir.join("rootfs")
     }
+    /// The container's log file: `--log-opt path=`, else `ctr.log` in its directory.
     pub fn log_path(&self) -> PathBuf {
-        self.dir.join("ctr.log")
+        match &self.config.spec.settings.log.path {
+            Some(p) => p.clone(),
+            None => self.dir.join("ctr.log"),
+        }
     }
     /// The mount point of the root filesystem (inside the container's mount namespace;
     /// shared by all containers, see the layout).

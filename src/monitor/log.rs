@@ -41,6 +41,19 @@ pub fn default_max_size() -> u64 {
         .unwrap_or(8 * 1024 * 1024)
 }
 
+/// The writer of a container's output, as its `--log-driver` and `--log-opt` say: its
+/// log file, or nothing kept (none, passthrough).
+pub fn writer_for(rec: &crate::container::Record) -> io::Result<LogWriter> {
+    let log = &rec.config.spec.settings.log;
+    if !log.driver.keeps_log() {
+        return LogWriter::discard();
+    }
+    LogWriter::open(
+        &rec.log_path(),
+        log.max_size.unwrap_or_else(default_max_size),
+    )
+}
+
 /// The rotated file next to `path`.
 pub fn rotated(path: &Path) -> PathBuf {
     let mut s = path.as_os_str().to_owned();
@@ -67,6 +80,17 @@ impl LogWriter {
             file,
             size,
             max_size,
+            pending: [Vec::new(), Vec::new()],
+        })
+    }
+
+    /// A writer that keeps nothing (`--log-driver none`).
+    pub fn discard() -> io::Result<LogWriter> {
+        Ok(LogWriter {
+            path: PathBuf::from("/dev/null"),
+            file: OpenOptions::new().write(true).open("/dev/null")?,
+            size: 0,
+            max_size: u64::MAX,
             pending: [Vec::new(), Vec::new()],
         })
     }

@@ -92,6 +92,8 @@ pub struct Launch<'a> {
     pub volumes: Vec<usize>,
     /// Supplementary groups can be set (not in a single-id user namespace).
     pub setgroups: bool,
+    /// `--tz`: the host's zone file to bind read-only on /etc/localtime.
+    pub localtime: Option<std::path::PathBuf>,
 }
 
 /// The user and network namespaces of the container whose network the new one joins.
@@ -339,7 +341,10 @@ fn steps(l: &Launch, maps: &IdMaps, ch: &ChildEnd) -> Result<Infallible, (Step, 
     nix::unistd::setresuid(root_u, root_u, root_u)
         .map_err(errno(Step::Identity, "setresuid(0)"))?;
     // EPERM when setgroups is denied (single-id maps): then there are none to drop.
-    let _ = nix::unistd::setgroups(&[]);
+    // `--group-add keep-groups` keeps the user's own groups (podman's rootless meaning).
+    if !spec.settings.keep_groups {
+        let _ = nix::unistd::setgroups(&[]);
+    }
     // From here on, other processes cannot ptrace us or open /proc/1/{mem,exe,fd}: the
     // child still runs box's image (and stays box with --init).
     nix::sys::prctl::set_dumpable(false)
@@ -348,12 +353,29 @@ fn steps(l: &Launch, maps: &IdMaps, ch: &ChildEnd) -> Result<Infallible, (Step, 
     super::trace("C2 root of the user namespace");
     // C3. The cgroup namespace (rooted at the cgroup the parent just moved us into), the
     // host name, loopback up in a new network namespace.
-    nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWCGROUP)
-        .map_err(errno(Step::Namespaces, "unshare the cgroup namespace"))?;
+    if !spec.settings.host_cgroupns {
+        nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWCGROUP)
+            .map_err(errno(Step::Namespaces, "unshare the cgroup namespace"))?;
+    }
     nix::unistd::sethostname(l.hostname).map_err(errno(Step::Namespaces, "sethostname"))?;
     if !spec.host_network() && l.join.is_none() {
         crate::network::bring_up_loopback()
             .map_err(|e| (Step::Namespaces, Fail::new(libc::EPERM, e.to_string())))?;
+    }
+
+    // --sysctl: only namespaced ones were accepted; written through the host's /proc,
+    // which shows the namespaces of the writer (ours).
+    for (k, v) in &spec.settings.sysctls {
+        let path = format!("/proc/sys/{}", k.replace('.', "/"));
+        std::fs::write(&path, v).map_err(|e| {
+            (
+                Step::Namespaces,
+                Fail::new(
+                    e.raw_os_error().unwrap_or(libc::EPERM),
+                    format!("--sysctl {k}={v}: {e}"),
+                ),
+            )
+        })?;
     }
 
     super::trace("C3 cgroup namespace, hostname, loopback");
@@ -368,6 +390,9 @@ fn steps(l: &Launch, maps: &IdMaps, ch: &ChildEnd) -> Result<Infallible, (Step, 
     rootfs::mount_specials(r, spec, &l.specials).map_err(&m)?;
     super::trace("  specials");
     rootfs::mount_etc_files(r, &l.layout.userdata).map_err(&m)?;
+    if let Some(tz) = &l.localtime {
+        rootfs::bind_readonly_file(r, tz, "/etc/localtime").map_err(&m)?;
+    }
     super::trace("  etc files");
     rootfs::mount_volumes(r, &spec.mounts, &l.volumes).map_err(&m)?;
     if !spec.privileged {
@@ -391,6 +416,13 @@ fn steps(l: &Launch, maps: &IdMaps, ch: &ChildEnd) -> Result<Infallible, (Step, 
     let group = std::fs::read_to_string("/etc/group").unwrap_or_default();
     let id =
         user::resolve(&spec.user, &passwd, &group).map_err(|m| (p, Fail::new(libc::ENOENT, m)))?;
+    let mut id = id;
+    for g in &spec.settings.group_add {
+        let gid = user::group_id(g, &group).map_err(|m| (p, Fail::new(libc::ENOENT, m)))?;
+        if !id.groups.contains(&gid) {
+            id.groups.push(gid);
+        }
+    }
     // An unmapped id fails setresuid, except 4294967295 ((uid_t)-1): "unchanged", root.
     let groups: &[u32] = if l.setgroups { &id.groups } else { &[] };
     maps.check_identity(id.uid, id.gid, groups)
@@ -414,9 +446,20 @@ fn steps(l: &Launch, maps: &IdMaps, ch: &ChildEnd) -> Result<Infallible, (Step, 
     }
     // SAFETY: prctl with integer arguments.
     unsafe { libc::prctl(libc::PR_SET_KEEPCAPS, 1, 0, 0, 0) };
+    for u in &spec.settings.ulimits {
+        set_ulimit(u).map_err(|f| (s, f))?;
+    }
+    if let Some(mask) = spec.settings.umask {
+        nix::sys::stat::umask(Mode::from_bits_truncate(mask));
+    }
     let gids: Vec<Gid> = id.groups.iter().map(|g| Gid::from_raw(*g)).collect();
-    // A single-id map (--userns=single) has no other groups to give.
-    if l.setgroups && nix::unistd::setgroups(&gids).is_err() && !gids.is_empty() {
+    // A single-id map (--userns=single) has no other groups to give; keep-groups keeps
+    // the user's.
+    if l.setgroups
+        && !spec.settings.keep_groups
+        && nix::unistd::setgroups(&gids).is_err()
+        && !gids.is_empty()
+    {
         return Err((
             s,
             Fail::new(libc::EPERM, "cannot set the supplementary groups".into()),
@@ -450,6 +493,47 @@ fn steps(l: &Launch, maps: &IdMaps, ch: &ChildEnd) -> Result<Infallible, (Step, 
         exec::exec(&argv, &envp)
     };
     Err((Step::Exec, fail))
+}
+
+/// One `--ulimit`, as setrlimit.
+fn set_ulimit(u: &crate::spec::Ulimit) -> Result<(), Fail> {
+    let Some(resource) = crate::spec::Ulimit::resource_of(&u.name) else {
+        return Err(Fail::new(
+            libc::EINVAL,
+            format!("--ulimit {}: unknown", u.name),
+        ));
+    };
+    let lim = libc::rlimit {
+        rlim_cur: u.soft.unwrap_or(libc::RLIM_INFINITY),
+        rlim_max: u.hard.unwrap_or(libc::RLIM_INFINITY),
+    };
+    // SAFETY: setrlimit with a valid resource and a struct on our stack.
+    if unsafe { libc::setrlimit(resource, &lim) } != 0 {
+        let e = nix::Error::last();
+        let mut cur = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        // SAFETY: as above.
+        unsafe { libc::getrlimit(resource, &mut cur) };
+        let show = |v: u64| {
+            if v == libc::RLIM_INFINITY {
+                "unlimited".to_string()
+            } else {
+                v.to_string()
+            }
+        };
+        return Err(Fail::new(
+            e as i32,
+            format!(
+                "--ulimit {}: {} (a rootless container cannot raise the hard limit above the user's, {})",
+                u.name,
+                e.desc(),
+                show(cur.rlim_max)
+            ),
+        ));
+    }
+    Ok(())
 }
 
 fn cstrings(v: &[String]) -> Result<Vec<CString>, Fail> {

@@ -500,9 +500,13 @@ pub fn mount_specials(root: BorrowedFd, spec: &Spec, sp: &Specials) -> Result<()
     };
     attach_dir(root, "/dev/pts", &pts)?;
     super::trace("  /dev, devices, pts");
+    let shm_size = format!(
+        "{}k",
+        spec.settings.shm_size.unwrap_or(64 << 20).div_ceil(1024)
+    );
     let shm = new_fs(
         "tmpfs",
-        &[("mode", "1777"), ("size", "65536k")],
+        &[("mode", "1777"), ("size", &shm_size)],
         NOSUID | NODEV | NOEXEC,
     )?;
     attach_dir(root, "/dev/shm", &shm)?;
@@ -536,6 +540,15 @@ pub fn mount_etc_files(root: BorrowedFd, userdata: &Path) -> Result<(), Fail> {
         let t = mkfile(root, &target).ctx(|| format!("create {target}"))?;
         move_mount(tree.as_fd(), t.as_fd()).ctx(|| format!("mount on {target}"))?;
     }
+    Ok(())
+}
+
+/// A host file bound read-only on `target` (`--tz`'s /etc/localtime).
+pub fn bind_readonly_file(root: BorrowedFd, src: &Path, target: &str) -> Result<(), Fail> {
+    let tree = clone_tree(None, src, false).ctx(|| format!("bind {}", src.display()))?;
+    mount_setattr(tree.as_fd(), RDONLY, 0, false).ctx(|| format!("make {target} read-only"))?;
+    let t = mkfile(root, target).ctx(|| format!("create {target}"))?;
+    move_mount(tree.as_fd(), t.as_fd()).ctx(|| format!("mount on {target}"))?;
     Ok(())
 }
 

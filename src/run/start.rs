@@ -88,21 +88,24 @@ pub fn start_watched(
     let seccomp = create::seccomp_programs(spec, caps)?;
     super::trace("start: seccomp compiled");
     // In the foreground (not under the detached monitor, which logs what it reads): the
-    // output is copied into the log too, as podman does.
-    let log_foreground =
-        opts.attach && std::env::var_os(crate::monitor::UNDER_MONITOR_ENV).is_none();
+    // output is copied into the log too, as podman does, unless the log driver keeps
+    // none (none, passthrough: the container writes to box's own stdout and stderr).
+    let log_foreground = opts.attach
+        && std::env::var_os(crate::monitor::UNDER_MONITOR_ENV).is_none()
+        && spec.settings.log.driver.keeps_log();
     let mut tee = if log_foreground {
+        let attach = &spec.settings.attach;
         Some(supervise::Tee {
-            log: crate::monitor::log::LogWriter::open(
-                &rec.log_path(),
-                crate::monitor::log::default_max_size(),
-            )
-            .map_err(|source| Error::Io {
+            log: crate::monitor::log::writer_for(rec).map_err(|source| Error::Io {
                 what: format!("open {}", rec.log_path().display()),
                 source,
             })?,
             stdout: None,
             stderr: None,
+            show: [
+                attach.is_empty() || attach.iter().any(|a| a == "stdout"),
+                attach.is_empty() || attach.iter().any(|a| a == "stderr"),
+            ],
         })
     } else {
         None
@@ -159,6 +162,12 @@ pub fn start_watched(
         caps,
         volumes: volume_mounts(spec, &paths.volumes()),
         setgroups: maps.setgroups_allowed(),
+        localtime: match &spec.settings.timezone {
+            Some(tz) => {
+                Some(crate::spec::timezone_file(tz).map_err(|e| Error::Invalid(e.to_string()))?)
+            }
+            None => None,
+        },
         join: joined.as_ref().map(|t| create::Join {
             userns: t.userns.as_fd(),
             netns: (!t.uses_host_network()).then(|| t.netns.as_fd()),
@@ -166,7 +175,12 @@ pub fn start_watched(
     };
 
     // The cgroup last: from here on every error path must clean it up.
-    let mut cgroup: hooks::CgroupHook = crate::cgroup::prepare(&limits, rec.id())?.into();
+    let mut cgroup: hooks::CgroupHook = if spec.settings.no_cgroup {
+        crate::cgroup::Plan::none()
+    } else {
+        crate::cgroup::prepare(&limits, rec.id())?
+    }
+    .into();
     if let Err(e) = watcher.cgroup(cgroup.path()) {
         cgroup.cleanup();
         return Err(e);
@@ -217,6 +231,11 @@ pub fn start_watched(
         s.finished_at = None;
         s.oom_killed = false;
     });
+    if let Some(p) = &spec.settings.pidfile
+        && let Err(e) = std::fs::write(p, format!("{}\n", pid.as_raw()))
+    {
+        eprintln!("box: warning: --pidfile {}: {e}", p.display());
+    }
     // A `box start --attach` under the detached monitor tells it the command runs.
     crate::monitor::notify_started();
     // --sdnotify=ready: READY=1 to systemd.
@@ -244,7 +263,13 @@ pub fn start_watched(
         .then(supervise::RawMode::enable)
         .flatten();
     super::trace("state running");
-    let status = supervise::wait(pid, &mut sfd, relay, tee);
+    let status = supervise::wait(
+        pid,
+        &mut sfd,
+        relay,
+        tee,
+        spec.settings.timeout.map(std::time::Duration::from_secs),
+    );
     super::trace("container exited");
     drop(raw);
     drop(net.take()); // stops the network helper

@@ -101,6 +101,8 @@ pub struct Tee {
     pub log: crate::monitor::log::LogWriter,
     pub stdout: Option<OwnedFd>,
     pub stderr: Option<OwnedFd>,
+    /// Whether stdout and stderr are shown (`--attach`); logged either way.
+    pub show: [bool; 2],
 }
 
 impl Tee {
@@ -116,7 +118,9 @@ impl Tee {
             Ok(n) => {
                 // SAFETY: box's stdout and stderr stay open for the life of the process.
                 let out = unsafe { BorrowedFd::borrow_raw(to) };
-                let _ = write_all(out, &buf[..n]);
+                if self.show[i] {
+                    let _ = write_all(out, &buf[..n]);
+                }
                 let _ = self.log.write(stream, &buf[..n]);
                 return true;
             }
@@ -178,7 +182,11 @@ pub fn wait(
     sfd: &mut SignalFd,
     relay: Option<Relay>,
     mut tee: Option<Tee>,
+    timeout: Option<std::time::Duration>,
 ) -> Result<WaitStatus, Error> {
+    // --timeout: SIGKILL once it has run that long (podman's conmon does the same).
+    let deadline = timeout.map(|t| std::time::Instant::now() + t);
+    let mut killed = false;
     let stdin = std::io::stdin();
     let stdin_fd = stdin.as_fd();
     let mut status: Option<WaitStatus> = None;
@@ -238,7 +246,19 @@ pub fn wait(
                 fds.push(PollFd::new(stdin_fd, PollFlags::POLLIN));
             }
         }
-        match poll(&mut fds, PollTimeout::NONE) {
+        let wait = match deadline.filter(|_| !killed) {
+            None => PollTimeout::NONE,
+            Some(d) => {
+                let left = d.saturating_duration_since(std::time::Instant::now());
+                PollTimeout::from(u16::try_from(left.as_millis()).unwrap_or(u16::MAX))
+            }
+        };
+        let polled = poll(&mut fds, wait);
+        if !killed && deadline.is_some_and(|d| std::time::Instant::now() >= d) {
+            killed = true;
+            let _ = kill(pid, Signal::SIGKILL);
+        }
+        match polled {
             Err(Errno::EINTR) => continue,
             Err(e) => return Err(Error::Sys("poll", e)),
             Ok(_) => {}

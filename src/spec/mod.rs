@@ -9,6 +9,7 @@
 //! a name beside an optional plan, limits as the flags given, `--restart` and
 //! `--sdnotify` as text) still load: see `stored`.
 mod parse;
+mod settings;
 mod signal;
 mod stored;
 
@@ -18,6 +19,7 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 pub use parse::{clean_path, command, environment, labels, stop_signal, tmpfs_mount, volume_mount};
+pub use settings::{LogConfig, LogDriver, Settings, ULIMITS, Ulimit, check_sysctl, timezone_file};
 pub use signal::signal_number;
 
 /// docker's default PATH, used when the image sets none.
@@ -76,6 +78,8 @@ pub struct Spec {
     pub sdnotify: SdNotify,
     /// Honoured by the detached monitor.
     pub restart: RestartPolicy,
+    /// podman's further run/create options (ulimits, umask, sysctls, logging, ...).
+    pub settings: Settings,
 }
 
 impl Spec {

@@ -59,6 +59,8 @@ pub(super) struct Stored {
     sdnotify: SdNotify,
     #[serde(default)]
     restart: RestartPolicy,
+    #[serde(default)]
+    settings: super::Settings,
 }
 
 impl From<Stored> for Spec {
@@ -109,6 +111,7 @@ impl From<Stored> for Spec {
             stop_timeout: s.stop_timeout,
             sdnotify: s.sdnotify,
             restart: s.restart,
+            settings: s.settings,
         }
     }
 }

@@ -125,3 +125,427 @@ fn a_repeated_flag_takes_the_last_value() {
     ));
     out.assert_success().stdout_is("2 / 12\n");
 }
+
+#[test]
+fn log_driver_and_log_opts() {
+    let env = require_env!(alpine);
+    let lab = Lab::new(env);
+    for driver in ["none", "passthrough"] {
+        let name = format!("d-{driver}");
+        lab.run(&run_args(
+            &lab,
+            &["--log-driver", driver, "--name", &name],
+            &["echo", "hi"],
+        ))
+        .assert_success()
+        .stdout_is("hi\n");
+        lab.run(&["logs", &name])
+            .assert_code(125)
+            .assert_one_line_error()
+            .stderr_contains(&format!("uses the {driver} log driver"));
+    }
+    // path= puts the log where asked; json-file is accepted (same format as podman's).
+    let dir = lab.tb.mkdir("logs");
+    let path = dir.join("x.log");
+    let opt = format!("path={}", path.display());
+    lab.run(&run_args(
+        &lab,
+        &[
+            "--log-driver",
+            "json-file",
+            "--log-opt",
+            &opt,
+            "--name",
+            "p",
+        ],
+        &["echo", "hi"],
+    ))
+    .assert_success();
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert!(text.trim_end().ends_with(" stdout F hi"), "{text}");
+    lab.run(&["logs", "p"]).assert_success().stdout_is("hi\n");
+    lab.run(&["inspect", "-f", "{{.HostConfig.LogConfig.Type}}", "p"])
+        .assert_success()
+        .stdout_is("json-file\n");
+    // max-size= rotates: the file never grows far past it.
+    let path = dir.join("r.log");
+    let opt = format!("path={}", path.display());
+    lab.run(&run_args(
+        &lab,
+        &["--log-opt", &opt, "--log-opt", "max-size=4k", "--rm"],
+        &["seq", "1", "2000"],
+    ))
+    .assert_success();
+    assert!(std::fs::metadata(&path).unwrap().len() <= 4096);
+    assert!(dir.join("r.log.1").exists());
+    lab.run(&run_args(&lab, &["--log-opt", "bogus=1"], &["true"]))
+        .assert_code(125)
+        .assert_one_line_error()
+        .stderr_contains("--log-opt bogus=1: unsupported");
+}
+
+#[test]
+fn ulimit_umask_shm_size_and_groups() {
+    let env = require_env!(alpine);
+    let lab = Lab::new(env);
+    lab.run(&run_args(
+        &lab,
+        &[
+            "--rm",
+            "--ulimit",
+            "nofile=100:200",
+            "--ulimit",
+            "core=0",
+            "--umask",
+            "0077",
+            "--shm-size",
+            "1m",
+            "--group-add",
+            "wheel",
+            "--group-add",
+            "1234",
+            "-u",
+            "nobody",
+        ],
+        &[
+            "sh",
+            "-c",
+            "ulimit -n; ulimit -Hn; ulimit -c; umask; df -k /dev/shm | tail -1 | awk '{print $2}'; id -G",
+        ],
+    ))
+    .assert_success()
+    .stdout_is("100\n200\n0\n0077\n1024\n65534 10 1234\n");
+    // The defaults: podman's umask and /dev/shm.
+    lab.run(&run_args(
+        &lab,
+        &["--rm", "--ulimit", "host"],
+        &[
+            "sh",
+            "-c",
+            "umask; df -k /dev/shm | tail -1 | awk '{print $2}'",
+        ],
+    ))
+    .assert_success()
+    .stdout_is("0022\n65536\n");
+    for (flag, value, msg) in [
+        ("--ulimit", "bogus=1", "unknown resource"),
+        ("--ulimit", "nofile=10:5", "above the hard limit"),
+        ("--umask", "999", "octal"),
+        ("--shm-size", "lots", "--shm-size lots"),
+        ("--group-add", "nosuchgroup", "no such group"),
+    ] {
+        lab.run(&run_args(&lab, &["--rm", flag, value], &["true"]))
+            .assert_code(125)
+            .assert_one_line_error()
+            .stderr_contains(msg);
+    }
+    // Above the user's own hard limit: a rootless container cannot.
+    lab.run(&run_args(
+        &lab,
+        &["--rm", "--ulimit", "nofile=100:99999999"],
+        &["true"],
+    ))
+    .assert_code(125)
+    .stderr_contains("cannot raise the hard limit");
+    // keep-groups: accepted alone, refused with other groups.
+    lab.run(&run_args(
+        &lab,
+        &["--rm", "--group-add", "keep-groups"],
+        &["true"],
+    ))
+    .assert_success();
+    lab.run(&run_args(
+        &lab,
+        &["--rm", "--group-add", "keep-groups", "--group-add", "10"],
+        &["true"],
+    ))
+    .assert_code(125)
+    .stderr_contains("cannot be combined");
+}
+
+#[test]
+fn pidfile_and_cidfile() {
+    let env = require_env!(alpine);
+    let lab = Lab::new(env);
+    let dir = lab.tb.mkdir("files");
+    let (pidfile, cidfile) = (dir.join("pid"), dir.join("cid"));
+    let id = lab.detach(
+        &[
+            "--name",
+            "c",
+            "--pidfile",
+            pidfile.to_str().unwrap(),
+            "--cidfile",
+            cidfile.to_str().unwrap(),
+        ],
+        &["sleep", "300"],
+    );
+    assert_eq!(std::fs::read_to_string(&cidfile).unwrap(), id);
+    let pid = lab.run(&["inspect", "-f", "{{.State.Pid}}", "c"]);
+    pid.assert_success();
+    assert_eq!(std::fs::read_to_string(&pidfile).unwrap().trim(), pid.out());
+    // A cidfile that exists is never overwritten; nothing is created.
+    lab.run(&[
+        "create",
+        "--name",
+        "d",
+        "--cidfile",
+        cidfile.to_str().unwrap(),
+        &lab.image,
+    ])
+    .assert_code(125)
+    .assert_one_line_error()
+    .stderr_contains("exists");
+    lab.run(&["container", "exists", "d"]).assert_code(1);
+    assert_eq!(std::fs::read_to_string(&cidfile).unwrap(), id);
+}
+
+#[test]
+fn label_file_and_annotations() {
+    let env = require_env!(alpine);
+    let lab = Lab::new(env);
+    let file = lab.tb.write("labels", "a=1\n# a comment\n\nb=2\n");
+    lab.run(&[
+        "create",
+        "--name",
+        "c",
+        "--label-file",
+        file.to_str().unwrap(),
+        "-l",
+        "b=3",
+        "--annotation",
+        "k=v",
+        &lab.image,
+    ])
+    .assert_success();
+    lab.run(&[
+        "inspect",
+        "-f",
+        "{{.Config.Labels}} {{.Config.Annotations}}",
+        "c",
+    ])
+    .assert_success()
+    .stdout_is("map[a:1 b:3] map[k:v]\n");
+    lab.run(&["create", "--annotation", "=v", &lab.image])
+        .assert_code(125)
+        .stderr_contains("--annotation");
+}
+
+#[test]
+fn tz_binds_the_hosts_zone_read_only() {
+    let env = require_env!(alpine);
+    let lab = Lab::new(env);
+    if !std::path::Path::new("/usr/share/zoneinfo/Europe/Berlin").exists() {
+        crate::harness::skip("tzdata is not installed");
+        return;
+    }
+    let out = lab.run(&run_args(
+        &lab,
+        &["--rm", "--tz", "Europe/Berlin"],
+        &[
+            "sh",
+            "-c",
+            "date +%Z; echo x > /etc/localtime || echo read-only",
+        ],
+    ));
+    out.assert_success();
+    let zone = out.out().lines().next().unwrap();
+    assert!(zone == "CET" || zone == "CEST", "{out}");
+    assert!(out.out().ends_with("read-only"), "{out}");
+    lab.run(&run_args(&lab, &["--rm", "--tz", "local"], &["true"]))
+        .assert_success();
+    for bad in ["Nowhere/Atlantis", "../../etc/passwd"] {
+        lab.run(&run_args(&lab, &["--rm", "--tz", bad], &["true"]))
+            .assert_code(125)
+            .assert_one_line_error()
+            .stderr_contains("--tz");
+    }
+}
+
+#[test]
+fn sysctl_only_namespaced_ones() {
+    let env = require_env!(alpine);
+    let lab = Lab::new(env);
+    lab.run(&run_args(
+        &lab,
+        &["--rm", "--sysctl", "net.ipv4.ip_unprivileged_port_start=80"],
+        &["cat", "/proc/sys/net/ipv4/ip_unprivileged_port_start"],
+    ))
+    .assert_success()
+    .stdout_is("80\n");
+    lab.run(&run_args(
+        &lab,
+        &["--rm", "--sysctl", "kernel.pid_max=100"],
+        &["true"],
+    ))
+    .assert_code(125)
+    .assert_one_line_error()
+    .stderr_contains("not namespaced");
+    lab.run(&[
+        "run",
+        "--rm",
+        "--network",
+        "host",
+        "--sysctl",
+        "net.ipv4.ip_forward=1",
+        &lab.image,
+        "true",
+    ])
+    .assert_code(125)
+    .assert_one_line_error()
+    .stderr_contains("--network host");
+}
+
+#[test]
+fn mount_flag_binds_volumes_and_tmpfs() {
+    let env = require_env!(alpine);
+    let lab = Lab::new(env);
+    let dir = lab.tb.mkdir("data");
+    lab.tb.write("data/f", "hello\n");
+    let bind = format!("type=bind,src={},dst=/data,ro", dir.display());
+    lab.run(&run_args(
+        &lab,
+        &[
+            "--rm",
+            "--mount",
+            &bind,
+            "--mount",
+            "type=volume,src=vol1,dst=/v",
+            "--mount",
+            "type=tmpfs,dst=/t,tmpfs-size=1m",
+        ],
+        &[
+            "sh",
+            "-c",
+            "cat /data/f; touch /data/g 2>/dev/null || echo ro; touch /v/x && echo vol; df -k /t | tail -1 | awk '{print $2}'",
+        ],
+    ))
+    .assert_success()
+    .stdout_is("hello\nro\nvol\n1024\n");
+    lab.run(&["volume", "exists", "vol1"]).assert_success();
+    lab.run(&run_args(
+        &lab,
+        &["--rm", "--mount", "type=image,src=x,dst=/i"],
+        &["true"],
+    ))
+    .assert_code(125)
+    .assert_one_line_error()
+    .stderr_contains("type=image is not supported");
+    lab.run(&run_args(
+        &lab,
+        &["--rm", "--mount", "type=bind,src=/tmp"],
+        &["true"],
+    ))
+    .assert_code(125)
+    .stderr_contains("dst=");
+}
+
+#[test]
+fn env_host_timeout_requires_and_attach() {
+    let env = require_env!(alpine);
+    let lab = Lab::new(env);
+    let mut args = run_args(&lab, &["--rm", "--env-host", "-e", "B=cli"], &[]);
+    args.extend_from_slice(&["sh", "-c", "echo $FROM_HOST $B"]);
+    lab.tb
+        .cmd(&args)
+        .env("FROM_HOST", "yes")
+        .env("B", "host")
+        .run()
+        .assert_success()
+        .stdout_is("yes cli\n");
+    // --timeout: killed after it, with SIGKILL's code.
+    let t = std::time::Instant::now();
+    lab.run(&run_args(
+        &lab,
+        &["--rm", "--timeout", "1"],
+        &["sleep", "60"],
+    ))
+    .assert_code(137);
+    assert!(t.elapsed() < std::time::Duration::from_secs(20));
+    // --requires: started first.
+    lab.run(&[
+        "create",
+        "--network",
+        "none",
+        "--name",
+        "dep",
+        &lab.image,
+        "sleep",
+        "300",
+    ])
+    .assert_success();
+    lab.run(&run_args(&lab, &["--rm", "--requires", "dep"], &["true"]))
+        .assert_success();
+    assert_eq!(lab.status("dep"), "running");
+    lab.run(&run_args(
+        &lab,
+        &["--rm", "--requires", "nosuch"],
+        &["true"],
+    ))
+    .assert_code(125)
+    .stderr_contains("--requires nosuch");
+    // -a: only the streams asked for are shown (both are logged).
+    lab.run(&run_args(
+        &lab,
+        &["-a", "stderr", "--name", "att"],
+        &["sh", "-c", "echo out; echo err >&2"],
+    ))
+    .assert_success()
+    .stdout_is("")
+    .stderr_contains("err");
+    lab.run(&["logs", "att"])
+        .assert_success()
+        .stdout_is("out\n");
+}
+
+#[test]
+fn accepted_and_refused_flags() {
+    let env = require_env!(alpine);
+    let lab = Lab::new(env);
+    lab.run(&run_args(
+        &lab,
+        &["--rm", "--cgroups", "disabled", "--cgroupns", "host"],
+        &["true"],
+    ))
+    .assert_success();
+    lab.run(&run_args(
+        &lab,
+        &["--rm", "--decryption-key", "k.pem"],
+        &["true"],
+    ))
+    .assert_code(125)
+    .assert_one_line_error()
+    .stderr_contains("encrypted images");
+    // --device: a node the user can open is bound in; one it cannot is refused.
+    lab.run(&run_args(
+        &lab,
+        &["--rm", "--device", "/dev/null:/dev/mynull"],
+        &["sh", "-c", "echo x > /dev/mynull && echo ok"],
+    ))
+    .assert_success()
+    .stdout_is("ok\n");
+    // A root-only node (tty0 or the like, 0600 root).
+    use std::os::unix::fs::PermissionsExt;
+    let private = [
+        "/dev/tty0",
+        "/dev/console",
+        "/dev/kvm",
+        "/dev/hwrng",
+        "/dev/mem",
+    ]
+    .into_iter()
+    .find(|d| std::fs::metadata(d).is_ok_and(|m| m.permissions().mode() & 0o066 == 0));
+    if let Some(dev) = private {
+        lab.run(&run_args(&lab, &["--rm", "--device", dev], &["true"]))
+            .assert_code(125)
+            .assert_one_line_error()
+            .stderr_contains("cannot open it");
+    }
+    lab.run(&run_args(
+        &lab,
+        &["--rm", "--device", "/etc/passwd"],
+        &["true"],
+    ))
+    .assert_code(125)
+    .stderr_contains("not a device node");
+}

@@ -26,6 +26,8 @@ pub(super) enum Kind {
     Registry,
     /// `import --change`: a Dockerfile instruction.
     Instruction,
+    /// `top`'s ps(1) descriptors.
+    TopDescriptor,
 }
 
 /// Which containers make sense for a command.
@@ -69,6 +71,7 @@ pub(super) fn classify(path: &[String], arg: &clap::Arg) -> Option<Kind> {
             ("container", "inspect", _) => Some(Kind::Containers(Want::All)),
             ("volume", "rm" | "inspect" | "exists", _) => Some(Kind::Volumes),
             (_, "untag", "NAME") => Some(Kind::Images),
+            (_, "top", "DESCRIPTORS") => Some(Kind::TopDescriptor),
             ("", "inspect", _) => Some(Kind::AnyObject),
             (_, "login" | "logout", "REGISTRY") => Some(Kind::Registry),
             _ => None,
@@ -83,6 +86,7 @@ pub(super) fn classify(path: &[String], arg: &clap::Arg) -> Option<Kind> {
         ("systemd", "restart_policy") => Some(Kind::SystemdRestart),
         (_, "cap_add" | "cap_drop") => Some(Kind::Capability),
         (_, "security_opt") => Some(Kind::SecurityOpt),
+        (_, "requires") => Some(Kind::Containers(Want::All)),
         ("import" | "commit", "change") => Some(Kind::Instruction),
         (_, "filter") if matches!(leaf, "ps" | "list" | "stop" | "start" | "restart") => {
             Some(Kind::PsFilter)
@@ -123,6 +127,12 @@ impl Kind {
                 ),
                 ("always", "restart whenever it exits"),
             ]),
+            Kind::TopDescriptor => crate::monitor::top::DESCRIPTORS
+                .iter()
+                .map(|(name, _, header)| {
+                    CompletionCandidate::new(*name).help(Some((*header).into()))
+                })
+                .collect(),
             Kind::SystemdRestart => crate::systemd::unit::RESTART_POLICIES
                 .iter()
                 .map(CompletionCandidate::new)
@@ -261,6 +271,15 @@ mod tests {
         "TIME",
         "US",
         "USER[:GROUP]",
+        // podman's further run/create flags (cli::args_run).
+        "NAME=SOFT[:HARD]",
+        "TIMEZONE",
+        "MASK",
+        "GROUP",
+        "SIZE",
+        "type=TYPE,...",
+        "KEY[:PASSPHRASE]",
+        "OPT=VALUE",
         "WORDS",
         "[IP:][HPORT:]CPORT[/PROTO]",
     ];

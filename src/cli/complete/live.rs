@@ -131,6 +131,7 @@ impl Live {
             | Kind::SystemdRestart
             | Kind::Capability
             | Kind::Instruction
+            | Kind::TopDescriptor
             | Kind::SecurityOpt => kind.fixed_values(current),
             Kind::PsFilter => self.ps_filter_candidates(current),
             Kind::Registry => registry_candidates(self.paths()),

@@ -1,0 +1,74 @@
+//! podman's further `run`/`create` flags (flattened into `ContainerOpts`): process limits,
+//! umask, groups, sysctls, /dev/shm, time zone, logging, mounts, files written at create
+//! and start, and the ones accepted with a clear error. `commands::container_spec`
+//! translates them into the spec's `Settings`.
+use std::path::PathBuf;
+
+use clap::Args;
+
+#[derive(Debug, Args, Clone, Default)]
+pub struct RunExtraOpts {
+    /// Process limit NAME=SOFT[:HARD] (nofile, nproc, core, ...; -1 unlimited), or host
+    #[arg(long, value_name = "NAME=SOFT[:HARD]")]
+    pub ulimit: Vec<String>,
+    /// Write the container's PID (as the host sees it) to FILE at start
+    #[arg(long, value_name = "FILE", value_hint = clap::ValueHint::FilePath)]
+    pub pidfile: Option<PathBuf>,
+    /// Write the container's id to FILE (which must not exist)
+    #[arg(long, value_name = "FILE", value_hint = clap::ValueHint::FilePath)]
+    pub cidfile: Option<PathBuf>,
+    /// Read labels (KEY=VALUE lines) from FILE
+    #[arg(long, value_name = "FILE", value_hint = clap::ValueHint::FilePath)]
+    pub label_file: Vec<PathBuf>,
+    /// Add an annotation KEY=VALUE
+    #[arg(long, value_name = "KEY=VALUE")]
+    pub annotation: Vec<String>,
+    /// Time zone: local (the host's) or a zone such as Europe/Berlin
+    #[arg(long, value_name = "TIMEZONE")]
+    pub tz: Option<String>,
+    /// The command's umask (octal) [default: 0022]
+    #[arg(long, value_name = "MASK")]
+    pub umask: Option<String>,
+    /// Add a supplementary group (name or gid), or keep-groups: keep your own groups
+    #[arg(long, value_name = "GROUP")]
+    pub group_add: Vec<String>,
+    /// Size of /dev/shm [default: 64m]
+    #[arg(long, value_name = "SIZE")]
+    pub shm_size: Option<String>,
+    /// Set a namespaced sysctl KEY=VALUE (net.*, kernel.shm*, kernel.msg*, kernel.sem, fs.mqueue.*)
+    #[arg(long, value_name = "KEY=VALUE")]
+    pub sysctl: Vec<String>,
+    /// Mount: type=bind|volume|tmpfs,src=...,dst=...[,ro][,tmpfs-size=..][,tmpfs-mode=..]
+    #[arg(long, value_name = "type=TYPE,...")]
+    pub mount: Vec<String>,
+    /// Pass the whole host environment into the container
+    #[arg(long)]
+    pub env_host: bool,
+    /// Kill the container after SECONDS
+    #[arg(long, value_name = "SECONDS")]
+    pub timeout: Option<u64>,
+    /// Containers to start first (comma-separated names or ids)
+    #[arg(long, value_name = "CONTAINERS", value_delimiter = ',')]
+    pub requires: Vec<String>,
+    /// Key to decrypt an encrypted image (not supported: an error says so)
+    #[arg(long, value_name = "KEY[:PASSPHRASE]")]
+    pub decryption_key: Vec<String>,
+    /// cgroup namespace: private (default) or host
+    #[arg(long, value_name = "MODE", value_parser = ["host", "private"])]
+    pub cgroupns: Option<String>,
+    /// cgroup of the container: enabled (default), disabled, no-conmon or split
+    #[arg(long, value_name = "MODE", value_parser = ["enabled", "disabled", "no-conmon", "split"])]
+    pub cgroups: Option<String>,
+    /// Log driver: k8s-file (default), json-file, none or passthrough
+    #[arg(long, value_name = "DRIVER", value_parser = ["k8s-file", "json-file", "none", "passthrough"])]
+    pub log_driver: Option<String>,
+    /// Log option: path=FILE or max-size=SIZE
+    #[arg(long, value_name = "OPT=VALUE")]
+    pub log_opt: Vec<String>,
+    /// Attach these streams in the foreground: stdin, stdout, stderr [default: all]
+    #[arg(short = 'a', long, value_name = "STREAM", value_parser = ["stdin", "stdout", "stderr"])]
+    pub attach: Vec<String>,
+    /// Give the container a host device (one you can open): HOST[:CONTAINER][:PERMS]
+    #[arg(long, value_name = "HOST[:CONTAINER][:PERMS]", value_hint = clap::ValueHint::FilePath)]
+    pub device: Vec<String>,
+}
