@@ -549,3 +549,39 @@ fn accepted_and_refused_flags() {
     .assert_code(125)
     .stderr_contains("not a device node");
 }
+
+#[test]
+fn publish_takes_bracketed_ipv4_and_ranges() {
+    let env = require_env!(alpine);
+    if crate::harness::which("pasta").is_none() {
+        crate::harness::skip("pasta is not installed");
+        return;
+    }
+    let lab = Lab::new(env);
+    let free = || {
+        std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port()
+    };
+    let one = free();
+    // Two free ports in a row.
+    let two = loop {
+        let p = free();
+        if p < 65535 && std::net::TcpListener::bind(("0.0.0.0", p + 1)).is_ok() && p != one {
+            break p;
+        }
+    };
+    let bracketed = format!("[127.0.0.1]:{one}:80");
+    let range = format!("{two}-{}:81-82", two + 1);
+    lab.run(&[
+        "run", "-d", "--name", "w", "-p", &bracketed, "-p", &range, &lab.image, "sleep", "300",
+    ])
+    .assert_success();
+    lab.run(&["port", "w"])
+        .assert_success()
+        .stdout_contains(&format!("80/tcp -> 127.0.0.1:{one}"))
+        .stdout_contains(&format!("81/tcp -> 0.0.0.0:{two}"))
+        .stdout_contains(&format!("82/tcp -> 0.0.0.0:{}", two + 1));
+}
