@@ -92,6 +92,9 @@ pub struct Launch<'a> {
     pub volumes: Vec<usize>,
     /// Supplementary groups can be set (not in a single-id user namespace).
     pub setgroups: bool,
+    /// `--userns=keep-id`: (file, id, line) entries for the user in /etc/passwd and
+    /// /etc/group; their presence also makes the /etc files box provides root's.
+    pub user_entries: Vec<(String, u32, String)>,
     /// `--tz`: the host's zone file to bind read-only on /etc/localtime.
     pub localtime: Option<std::path::PathBuf>,
 }
@@ -389,7 +392,16 @@ fn steps(l: &Launch, maps: &IdMaps, ch: &ChildEnd) -> Result<Infallible, (Step, 
     let m = at(Step::Mounts);
     rootfs::mount_specials(r, spec, &l.specials).map_err(&m)?;
     super::trace("  specials");
-    rootfs::mount_etc_files(r, &l.layout.userdata).map_err(&m)?;
+    let keep_id = !l.user_entries.is_empty();
+    rootfs::mount_etc_files(r, &l.layout.userdata, keep_id).map_err(&m)?;
+    if keep_id && !spec.read_only {
+        let entries: Vec<(&str, u32, String)> = l
+            .user_entries
+            .iter()
+            .map(|(f, id, line)| (f.as_str(), *id, line.clone()))
+            .collect();
+        rootfs::add_entries(r, &entries).map_err(&m)?;
+    }
     if let Some(tz) = &l.localtime {
         rootfs::bind_readonly_file(r, tz, "/etc/localtime").map_err(&m)?;
     }

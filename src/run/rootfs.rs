@@ -532,13 +532,62 @@ pub fn mount_specials(root: BorrowedFd, spec: &Spec, sp: &Specials) -> Result<()
 }
 
 /// /etc/hostname, /etc/hosts and /etc/resolv.conf from the container's userdata dir.
-pub fn mount_etc_files(root: BorrowedFd, userdata: &Path) -> Result<(), Fail> {
+pub fn mount_etc_files(root: BorrowedFd, userdata: &Path, root_owned: bool) -> Result<(), Fail> {
     for f in ["hostname", "hosts", "resolv.conf"] {
         let src = userdata.join(f);
+        if root_owned {
+            // --userns=keep-id: the user is mapped to their own id inside, so these
+            // files, theirs on the host, would be the container user's: make them
+            // root's (the container's), as podman keeps them.
+            std::os::unix::fs::chown(&src, Some(0), Some(0)).map_err(|e| {
+                Fail::new(
+                    e.raw_os_error().unwrap_or(libc::EPERM),
+                    format!("chown {}: {e}", src.display()),
+                )
+            })?;
+        }
         let tree = clone_tree(None, &src, false).ctx(|| format!("bind {}", src.display()))?;
         let target = format!("/etc/{f}");
         let t = mkfile(root, &target).ctx(|| format!("create {target}"))?;
         move_mount(tree.as_fd(), t.as_fd()).ctx(|| format!("mount on {target}"))?;
+    }
+    Ok(())
+}
+
+/// `--userns=keep-id`: the user's entry appended to the container's /etc/passwd and
+/// /etc/group (in its upper layer, as podman does) unless one has that id already.
+/// `entries` are (file, id field's value, line).
+pub fn add_entries(root: BorrowedFd, entries: &[(&str, u32, String)]) -> Result<(), Fail> {
+    use std::io::{Read, Write};
+    for (file, id, line) in entries {
+        let fd = match open_in_root(root, Path::new(file), libc::O_RDWR | libc::O_APPEND) {
+            Ok(fd) => fd,
+            // No such file in the image, or a read-only one: nothing to add to.
+            Err(Errno::ENOENT | Errno::EROFS | Errno::EACCES) => continue,
+            Err(e) => return Err(Fail::new(e as i32, format!("open {file}: {}", e.desc()))),
+        };
+        let mut f = std::fs::File::from(fd);
+        let mut text = String::new();
+        let _ = f.read_to_string(&mut text);
+        let id = id.to_string();
+        if text
+            .lines()
+            .any(|l| l.split(':').nth(2) == Some(id.as_str()))
+        {
+            continue;
+        }
+        let sep = if text.is_empty() || text.ends_with('\n') {
+            ""
+        } else {
+            "\n"
+        };
+        f.write_all(format!("{sep}{line}\n").as_bytes())
+            .map_err(|e| {
+                Fail::new(
+                    e.raw_os_error().unwrap_or(libc::EIO),
+                    format!("{file}: {e}"),
+                )
+            })?;
     }
     Ok(())
 }

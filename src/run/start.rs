@@ -162,6 +162,7 @@ pub fn start_watched(
         caps,
         volumes: volume_mounts(spec, &paths.volumes()),
         setgroups: maps.setgroups_allowed(),
+        user_entries: keep_id_entries(mode, &maps),
         localtime: match &spec.settings.timezone {
             Some(tz) => {
                 Some(crate::spec::timezone_file(tz).map_err(|e| Error::Invalid(e.to_string()))?)
@@ -388,6 +389,41 @@ pub fn make_rootfs_dirs(rec: &Record, spec: &Spec) -> Result<(), Error> {
         mkdir(&rec.merged_dir())?;
     }
     Ok(())
+}
+
+/// For `--userns=keep-id` (as a user): the user's /etc/passwd and /etc/group lines, as
+/// podman adds them (name, home and shell of the host's entry).
+fn keep_id_entries(mode: userns::Mode, maps: &IdMaps) -> Vec<(String, u32, String)> {
+    if mode != userns::Mode::KeepId || maps.root {
+        return Vec::new();
+    }
+    let (uid, gid) = (nix::unistd::getuid(), nix::unistd::getgid());
+    let user = nix::unistd::User::from_uid(uid).ok().flatten();
+    let name = user
+        .as_ref()
+        .map(|u| u.name.clone())
+        .unwrap_or_else(|| uid.to_string());
+    let home = user
+        .as_ref()
+        .map(|u| u.dir.display().to_string())
+        .unwrap_or_else(|| "/".into());
+    let group = nix::unistd::Group::from_gid(gid)
+        .ok()
+        .flatten()
+        .map(|g| g.name)
+        .unwrap_or_else(|| name.clone());
+    vec![
+        (
+            "/etc/passwd".into(),
+            uid.as_raw(),
+            format!("{name}:*:{uid}:{gid}:{name}:{home}:/bin/sh"),
+        ),
+        (
+            "/etc/group".into(),
+            gid.as_raw(),
+            format!("{group}:x:{gid}:{name}"),
+        ),
+    ]
 }
 
 /// For `--userns=keep-id` (as a user): the fuse-overlayfs id shift from the storage's

@@ -585,3 +585,36 @@ fn publish_takes_bracketed_ipv4_and_ranges() {
         .stdout_contains(&format!("81/tcp -> 0.0.0.0:{two}"))
         .stdout_contains(&format!("82/tcp -> 0.0.0.0:{}", two + 1));
 }
+
+#[test]
+fn keep_id_adds_the_user_and_keeps_etc_files_roots() {
+    let env = require_env!(alpine);
+    if crate::harness::which("fuse-overlayfs").is_none() {
+        crate::harness::skip("fuse-overlayfs is not installed (keep-id needs it)");
+        return;
+    }
+    let lab = Lab::new(env);
+    let me = env.user(crate::harness::TestUser::Boxtest);
+    let script = "whoami; id -gn; stat -c '%n %u:%g' /etc/hosts /etc/resolv.conf /etc/hostname; \
+                  for f in /etc/hosts /etc/resolv.conf /etc/hostname; do \
+                  (echo x >> $f) 2>/dev/null && echo \"$f writable\"; done; echo end";
+    let run = |name: &str, cmd: &str| {
+        lab.run(&run_args(
+            &lab,
+            &["--userns", "keep-id", "--name", name],
+            &["sh", "-c", cmd],
+        ))
+    };
+    let out = run("k", script);
+    out.assert_success()
+        .stdout_contains(&format!("{}\n", me.name))
+        .stdout_contains("/etc/hosts 0:0")
+        .stdout_contains("/etc/resolv.conf 0:0")
+        .stdout_contains("/etc/hostname 0:0")
+        .stdout_lacks("writable");
+    // Started again (its files rewritten by box), the same.
+    lab.run(&["start", "-a", "k"])
+        .assert_success()
+        .stdout_contains(&format!("{}\n", me.name))
+        .stdout_lacks("writable");
+}
