@@ -722,7 +722,7 @@ pub struct ContainerOpts {
     /// User namespace: auto (subuid ranges), keep-id (your uid maps to itself), single (only your uid)
     #[arg(long, value_name = "MODE", value_parser = ["auto", "keep-id", "single"], default_value = "auto")]
     pub userns: String,
-    /// Network: default, pasta, slirp4netns, none, host or container:NAME
+    /// Network: default, pasta[:OPTIONS], slirp4netns[:OPTIONS], none, host or container:NAME
     #[arg(long = "network", visible_alias = "net", value_name = "MODE", value_parser = parse_network)]
     pub network: Option<String>,
     /// Publish a container port: [HOSTIP:][HOSTPORT:]CPORT[/PROTO]
@@ -817,6 +817,8 @@ fn parse_network(s: &str) -> Result<String, String> {
             Ok(s.into())
         }
         _ if s.strip_prefix("container:").is_some_and(|n| !n.is_empty()) => Ok(s.into()),
+        // podman's helper options: pasta:ARG,ARG... and slirp4netns:KEY=VALUE,...
+        _ if s.starts_with("pasta:") || s.starts_with("slirp4netns:") => Ok(s.into()),
         _ => Err(format!(
             "unknown network mode {s:?}: use default, pasta, slirp4netns, none, host or container:NAME"
         )),

@@ -113,7 +113,8 @@ pub fn build(
         )
         .map_err(|e| anyhow!("--security-opt seccomp: {e}"))?;
     }
-    let settings = settings(&opts.extra, net.mode == crate::network::Mode::Host)?;
+    let mut settings = settings(&opts.extra, net.mode == crate::network::Mode::Host)?;
+    settings.network_options = network_options(opts.network.as_deref())?;
     Ok(Spec {
         settings,
         args,
@@ -281,6 +282,7 @@ fn settings(x: &RunExtraOpts, host_network: bool) -> Result<Settings> {
         no_cgroup: x.cgroups.as_deref() == Some("disabled"),
         host_cgroupns: x.cgroupns.as_deref() == Some("host"),
         attach: x.attach.clone(),
+        network_options: Vec::new(),
     })
 }
 
@@ -381,6 +383,34 @@ fn device(d: &str) -> Result<Mount> {
         target: clean_path(target),
         readonly: !write,
     })
+}
+
+/// `--network` without podman's helper options (`pasta:OPTS` is pasta).
+pub fn network_mode(network: Option<&str>) -> Option<String> {
+    network.map(|n| match n.split_once(':') {
+        Some((m @ ("pasta" | "slirp4netns"), _)) => m.to_string(),
+        _ => n.to_string(),
+    })
+}
+
+/// `--network pasta:OPTS` / `slirp4netns:OPTS`: the options (comma-separated), checked.
+fn network_options(network: Option<&str>) -> Result<Vec<String>> {
+    let Some((mode, opts)) = network.and_then(|n| n.split_once(':')) else {
+        return Ok(Vec::new());
+    };
+    let options: Vec<String> = opts
+        .split(',')
+        .filter(|o| !o.is_empty())
+        .map(String::from)
+        .collect();
+    match mode {
+        "pasta" => Ok(options),
+        "slirp4netns" => {
+            crate::network::slirp_options(&options).map_err(|e| anyhow!(e))?;
+            Ok(options)
+        }
+        _ => Ok(Vec::new()),
+    }
 }
 
 /// `--label-file` lines, then `-l`: the container's labels.

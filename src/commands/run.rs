@@ -115,7 +115,7 @@ fn create_record_watched(
     let asked_ports = !opts.publish.is_empty() || opts.publish_all;
     let net = crate::network::Plan::new(
         &crate::network::Opts {
-            network: opts.network.clone(),
+            network: crate::commands::container_spec::network_mode(opts.network.as_deref()),
             publish: opts.publish.clone(),
             publish_all: opts.publish_all,
             dns: opts.dns.clone(),

@@ -193,6 +193,7 @@ pub fn start_watched(
         cgroup: &cgroup,
         watcher: &watcher,
         net_plan: &net_plan,
+        net_options: &spec.settings.network_options,
         net: None,
     };
     let created = create::create(&launch, &maps, &mut parent);
@@ -463,6 +464,7 @@ struct Parent<'a> {
     cgroup: &'a hooks::CgroupHook,
     watcher: &'a Watcher,
     net_plan: &'a crate::network::Plan,
+    net_options: &'a [String],
     net: Option<crate::network::Handle>,
 }
 
@@ -473,7 +475,7 @@ impl Hooks for Parent<'_> {
 
     fn mapped(&mut self, pid: Pid) -> Result<(), Error> {
         self.cgroup.attach(pid)?;
-        self.net = Some(hooks::network_setup(self.net_plan, pid)?);
+        self.net = Some(hooks::network_setup(self.net_plan, self.net_options, pid)?);
         Ok(())
     }
 }

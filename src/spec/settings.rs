@@ -42,6 +42,8 @@ pub struct Settings {
     pub host_cgroupns: bool,
     /// `--attach`: the streams shown in the foreground (empty: all).
     pub attach: Vec<String>,
+    /// `--network pasta:OPTS` / `slirp4netns:OPTS`: the helper's options.
+    pub network_options: Vec<String>,
 }
 
 /// One `--ulimit`: a resource by its podman name (`nofile`, `nproc`, ...) and its soft

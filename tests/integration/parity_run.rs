@@ -618,3 +618,37 @@ fn keep_id_adds_the_user_and_keeps_etc_files_roots() {
         .stdout_contains(&format!("{}\n", me.name))
         .stdout_lacks("writable");
 }
+
+#[test]
+fn network_helper_options_reach_pasta_and_slirp4netns() {
+    let env = require_env!(alpine);
+    let lab = Lab::new(env);
+    for (network, iface, tool) in [
+        ("pasta:--mtu,1400", "eth0", "pasta"),
+        (
+            "slirp4netns:mtu=1400,allow_host_loopback=false",
+            "tap0",
+            "slirp4netns",
+        ),
+    ] {
+        if crate::harness::which(tool).is_none() {
+            crate::harness::skip(&format!("{tool} is not installed"));
+            continue;
+        }
+        let mtu = format!("/sys/class/net/{iface}/mtu");
+        lab.run(&["run", "--rm", "--network", network, &lab.image, "cat", &mtu])
+            .assert_success()
+            .stdout_is("1400\n");
+    }
+    lab.run(&[
+        "run",
+        "--rm",
+        "--network",
+        "slirp4netns:bogus=1",
+        &lab.image,
+        "true",
+    ])
+    .assert_code(125)
+    .assert_one_line_error()
+    .stderr_contains("unsupported option");
+}
