@@ -940,7 +940,8 @@ pub struct PsArgs {
     /// Do not truncate ids and commands
     #[arg(long)]
     pub no_trunc: bool,
-    /// Filter: status=running|exited|created, name=NAME, id=ID, ancestor=IMAGE, label=K=V
+    /// Filter: status=running|exited|created, name=NAME, id=ID, ancestor=IMAGE, label=K=V,
+    /// exited=CODE, network=MODE
     #[arg(short, long, value_name = "KEY=VALUE")]
     pub filter: Vec<String>,
     /// Output format: table, json, or a Go template like '{{.Names}} {{.Status}}'
@@ -952,6 +953,8 @@ pub struct PsArgs {
     /// Show only the most recently created container
     #[arg(short, long)]
     pub latest: bool,
+    #[command(flatten)]
+    pub more: super::args_run::PsMoreArgs,
 }
 
 #[derive(Debug, Args)]

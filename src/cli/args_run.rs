@@ -72,3 +72,20 @@ pub struct RunExtraOpts {
     #[arg(long, value_name = "HOST[:CONTAINER][:PERMS]", value_hint = clap::ValueHint::FilePath)]
     pub device: Vec<String>,
 }
+
+/// podman's further `ps` flags.
+#[derive(Debug, Args, Clone, Default)]
+pub struct PsMoreArgs {
+    /// Show the N most recently created containers (in any state)
+    #[arg(short = 'n', long, value_name = "N")]
+    pub last: Option<usize>,
+    /// Sort by command, created, id, image, names, runningfor, size or status
+    #[arg(long, value_name = "FIELD", value_parser = ["command", "created", "id", "image", "names", "runningfor", "size", "status"])]
+    pub sort: Option<String>,
+    /// Show each container's size: its writable layer (and the image's)
+    #[arg(short, long)]
+    pub size: bool,
+    /// Show the namespaces of each container
+    #[arg(long)]
+    pub ns: bool,
+}

@@ -144,6 +144,23 @@ fn command(st: &mut State, cmd: &Cmd, dot: &Value, piped: Option<Val>) -> Result
         }
         return funcs::call(name, &args);
     }
+    if let [Arg::Field(chain), key] = cmd.args.as_slice()
+        && chain.last().is_some_and(|n| n == "Label")
+        && piped.is_none()
+    {
+        // podman's `.Label "key"`: the value of label key ("" when it is not set).
+        let key = match arg(st, key, dot)? {
+            Some(Value::String(k)) => k,
+            other => go_print(&other),
+        };
+        let mut labels = chain[..chain.len() - 1].to_vec();
+        labels.push("Labels".into());
+        let v = match fields(Some(dot.clone()), &labels)? {
+            Some(Value::Object(m)) => m.get(&key).cloned(),
+            _ => None,
+        };
+        return Ok(Some(v.unwrap_or_else(|| Value::String(String::new()))));
+    }
     if piped.is_some() {
         return Err(Error::Exec("can't give argument to non-function".into()));
     }

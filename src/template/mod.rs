@@ -22,8 +22,10 @@
 //! objects (sorted; the few objects that are Go structs in docker's output, such as an
 //! image's RootFS, as `{v1 v2}`), `<nil>` for null, `<no value>` for a missing map key.
 //!
+//! - podman's one method, `.Label "key"`: the value of a label of `.Labels` ("" if unset).
+//!
 //! Not supported (an error says so): `define`, `template`, `block`, `break`, `continue`,
-//! method calls.
+//! other method calls.
 mod exec;
 mod funcs;
 mod parse;
@@ -85,7 +87,8 @@ impl Format {
         let trimmed = arg.trim();
         match trimmed {
             "" | "table" => return Format::Table,
-            "json" | "{{json .}}" => return Format::Json,
+            // `{{json .}}` is a template, as podman's: one JSON object per row.
+            "json" => return Format::Json,
             _ => {}
         }
         let (table, rest) = match trimmed.strip_prefix("table ") {
@@ -180,6 +183,10 @@ mod tests {
         assert_eq!(r("{{.Config.Entrypoint}}"), "<nil>");
         assert_eq!(r("{{.Config.Cmd}}"), "[sh -c echo hi]");
         assert_eq!(r("{{.Config.Labels}}"), "map[a:b k:v]");
+        assert_eq!(
+            r("{{.Config.Label \"k\"}}|{{ .Config.Label \"nope\" }}|"),
+            "v||"
+        );
         // A struct of docker's output prints as Go prints a struct.
         assert_eq!(
             render(

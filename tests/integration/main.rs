@@ -26,6 +26,7 @@ mod network;
 mod parity_cli;
 mod parity_cp;
 mod parity_lifecycle;
+mod parity_list;
 mod parity_names;
 mod parity_prune;
 mod parity_run;

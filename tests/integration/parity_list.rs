@@ -1,0 +1,99 @@
+//! podman parity of the listing commands, as boxtest: `ps`'s filters, --last, --sort,
+//! --size, --ns and podman's template fields (`{{.Labels.key}}`, `{{.Label "x"}}`,
+//! `{{json .}}`, `table`).
+use crate::harness::lab::Lab;
+
+#[test]
+fn ps_filters_sorts_and_templates_as_podman() {
+    let env = require_env!(alpine);
+    let lab = Lab::new(env);
+    lab.run(&[
+        "create",
+        "--network",
+        "none",
+        "--name",
+        "bb",
+        "-l",
+        "tier=db",
+        &lab.image,
+        "true",
+    ])
+    .assert_success();
+    lab.run(&[
+        "run",
+        "--network",
+        "none",
+        "--name",
+        "aa",
+        "-l",
+        "tier=web",
+        &lab.image,
+        "sh",
+        "-c",
+        "exit 3",
+    ])
+    .assert_code(3);
+    lab.detach(&["--name", "cc", "-l", "tier=web"], &["sleep", "300"]);
+    let names = |args: &[&str]| {
+        let mut a = vec!["ps", "--format", "{{.Names}}"];
+        a.extend_from_slice(args);
+        let out = lab.run(&a);
+        out.assert_success();
+        out.out()
+            .lines()
+            .map(String::from)
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    assert_eq!(names(&["-a", "--filter", "status=exited"]), "aa");
+    assert_eq!(names(&["-a", "--filter", "exited=3"]), "aa");
+    assert_eq!(
+        names(&["-a", "--filter", "label=tier=web", "--sort", "names"]),
+        "aa cc"
+    );
+    assert_eq!(
+        names(&["-a", "--filter", "network=none", "--sort", "names"]),
+        "aa bb cc"
+    );
+    assert_eq!(names(&["-a", "--filter", "name=b"]), "bb");
+    // --last N: the newest N, whatever their state.
+    assert_eq!(names(&["--last", "2"]), "cc aa");
+    assert_eq!(names(&["-n", "1"]), "cc");
+    // Labels is a map, as podman's; .Label "x" is its method.
+    lab.run(&[
+        "ps",
+        "-a",
+        "--sort",
+        "names",
+        "--format",
+        "{{.Labels.tier}} {{ .Label \"tier\" }}",
+    ])
+    .assert_success()
+    .stdout_is("web web\ndb db\nweb web\n");
+    lab.run(&["ps", "--format", "table {{.Names}}\t{{.Label \"tier\"}}"])
+        .assert_success()
+        .stdout_contains("NAMES")
+        .stdout_contains("cc");
+    let out = lab.run(&["ps", "--format", "{{json .}}"]);
+    out.assert_success();
+    let v: serde_json::Value = serde_json::from_str(out.out()).unwrap();
+    assert_eq!(v["Names"], "cc");
+    assert_eq!(v["Labels"]["tier"], "web");
+    // --size and --ns add podman's columns.
+    lab.run(&["ps", "--size"])
+        .assert_success()
+        .stdout_contains("SIZE")
+        .stdout_contains("(virtual ");
+    let out = lab.run(&["ps", "--ns"]);
+    out.assert_success()
+        .stdout_contains("CGROUPNS")
+        .stdout_contains("USERNS");
+    assert!(
+        out.out().lines().nth(1).unwrap().split_whitespace().count() == 10,
+        "{out}"
+    );
+    lab.run(&["ps", "--filter", "bogus=1"])
+        .assert_code(125)
+        .assert_one_line_error()
+        .stderr_contains("unknown filter");
+}
