@@ -1191,6 +1191,8 @@ pub struct ImagesArgs {
     /// Only images whose reference matches
     #[arg(value_name = "REPOSITORY")]
     pub reference: Option<String>,
+    #[command(flatten)]
+    pub more: super::args_run::ImagesMoreArgs,
 }
 
 #[derive(Debug, Args)]

@@ -89,3 +89,17 @@ pub struct PsMoreArgs {
     #[arg(long)]
     pub ns: bool,
 }
+
+/// podman's further `images` flags.
+#[derive(Debug, Args, Clone, Default)]
+pub struct ImagesMoreArgs {
+    /// Show all images (box keeps no intermediate images: the same list)
+    #[arg(short, long)]
+    pub all: bool,
+    /// Filter: dangling=true|false, reference=PATTERN, label=K[=V], before=IMAGE, since=IMAGE
+    #[arg(short, long, value_name = "KEY=VALUE")]
+    pub filter: Vec<String>,
+    /// Sort by created (default), id, repository, size or tag
+    #[arg(long, value_name = "FIELD", value_parser = ["created", "id", "repository", "size", "tag"])]
+    pub sort: Option<String>,
+}

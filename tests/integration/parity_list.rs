@@ -97,3 +97,61 @@ fn ps_filters_sorts_and_templates_as_podman() {
         .assert_one_line_error()
         .stderr_contains("unknown filter");
 }
+
+#[test]
+fn images_filters_and_sorts_as_podman() {
+    let env = require_env!(alpine);
+    let lab = Lab::new(env);
+    let layers = env.image(crate::harness::images::LAYERS);
+    lab.run(&["pull", "-q", &layers]).assert_success();
+    lab.run(&["create", "--name", "c", &lab.image, "true"])
+        .assert_success();
+    lab.run(&["commit", "c", "localhost/new:1"])
+        .assert_success();
+    let repos = |args: &[&str]| {
+        let mut a = vec!["images", "--format", "{{.Repository}}"];
+        a.extend_from_slice(args);
+        let out = lab.run(&a);
+        out.assert_success();
+        out.out().lines().map(String::from).collect::<Vec<_>>()
+    };
+    let short = |r: &String| r.rsplit('/').next().unwrap_or("").to_string();
+    let all = repos(&["-a"]);
+    assert_eq!(all.len(), 3, "{all:?}");
+    // Newest first by default (podman's --sort created).
+    assert_eq!(all[0], "localhost/new");
+    assert_eq!(
+        repos(&["--filter", "label=box.test=layers"])
+            .iter()
+            .map(short)
+            .collect::<Vec<_>>(),
+        ["layers"]
+    );
+    assert_eq!(
+        repos(&["--filter", "reference=*layers*"])
+            .iter()
+            .map(short)
+            .collect::<Vec<_>>(),
+        ["layers"]
+    );
+    assert_eq!(repos(&["--filter", "dangling=true"]), Vec::<String>::new());
+    assert_eq!(
+        repos(&["--filter", &format!("since={layers}")])
+            .first()
+            .map(String::as_str),
+        Some("localhost/new")
+    );
+    assert!(!repos(&["--filter", "before=localhost/new:1"]).contains(&"localhost/new".to_string()));
+    let sorted = repos(&["--sort", "repository"]);
+    let mut expect = sorted.clone();
+    expect.sort();
+    assert_eq!(sorted, expect);
+    lab.run(&["images", "--format", "table {{.Repository}}\t{{.Tag}}"])
+        .assert_success()
+        .stdout_contains("REPOSITORY")
+        .stdout_contains("TAG");
+    lab.run(&["images", "--filter", "bogus=1"])
+        .assert_code(125)
+        .assert_one_line_error()
+        .stderr_contains("unknown filter");
+}
