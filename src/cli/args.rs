@@ -1233,6 +1233,9 @@ pub struct InspectArgs {
     /// Only look for this kind of object
     #[arg(long = "type", value_enum)]
     pub kind: Option<InspectType>,
+    /// Add the sizes of a container (SizeRw: its writable layer, SizeRootFs: with the image)
+    #[arg(short, long)]
+    pub size: bool,
     /// Containers, images or volumes (name or id)
     #[arg(value_name = "NAME", required = true)]
     pub names: Vec<String>,
@@ -1679,9 +1682,10 @@ pub struct CheckArgs {
 
 #[derive(Debug, Args)]
 pub struct InfoArgs {
-    /// Output format
-    #[arg(short, long, value_enum, default_value_t = OutputFormat::Table)]
-    pub format: OutputFormat,
+    /// Output format: table, json, or a Go template over podman's info structure
+    /// ('{{.Host.Arch}}', '{{.Store.GraphRoot}}', '{{.Version.Version}}')
+    #[arg(short, long, value_name = "FORMAT")]
+    pub format: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]

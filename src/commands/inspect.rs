@@ -284,13 +284,29 @@ fn security_opts(spec: &crate::run::Spec) -> Vec<String> {
     v
 }
 
-fn find_container(ctx: &Ctx, name: &str) -> Result<Option<Value>> {
+fn find_container(ctx: &Ctx, name: &str, size: bool) -> Result<Option<Value>> {
     ctx.paths.ensure()?;
     let c = Containers::open(&ctx.paths)?;
     match c.find(name) {
         Ok(rec) => {
             let st = status::observe(&rec);
-            Ok(Some(container_json(ctx, &rec, &st)))
+            let mut v = container_json(ctx, &rec, &st);
+            if size {
+                // podman's --size: the writable layer, and it with the image.
+                let rw = if rec.config.spec.rootfs.driver == crate::run::Driver::Vfs {
+                    crate::storage::usage::disk_usage(&rec.rootfs_dir())
+                } else {
+                    crate::storage::usage::disk_usage(&rec.upper_dir())
+                };
+                let image = crate::storage::Store::open(&ctx.paths)
+                    .ok()
+                    .and_then(|s| s.find_image(&rec.config.image_id).ok().flatten())
+                    .map(|i| i.size)
+                    .unwrap_or(0);
+                v["SizeRw"] = json!(rw);
+                v["SizeRootFs"] = json!(rw + image);
+            }
+            Ok(Some(v))
         }
         Err(crate::container::Error::NotFound(_)) => Ok(None),
         Err(e) => Err(e.into()),
@@ -327,10 +343,10 @@ pub fn inspect(ctx: &Ctx, args: InspectArgs) -> Result<u8> {
     let mut missing: Option<String> = None;
     for name in &args.names {
         let v = match args.kind {
-            Some(InspectType::Container) => find_container(ctx, name)?,
+            Some(InspectType::Container) => find_container(ctx, name, args.size)?,
             Some(InspectType::Image) => find_image(ctx, name)?,
             Some(InspectType::Volume) => find_volume(ctx, name)?,
-            None => match find_container(ctx, name)? {
+            None => match find_container(ctx, name, args.size)? {
                 Some(v) => Some(v),
                 None => match find_image(ctx, name)? {
                     Some(v) => Some(v),

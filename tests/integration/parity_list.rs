@@ -155,3 +155,70 @@ fn images_filters_and_sorts_as_podman() {
         .assert_one_line_error()
         .stderr_contains("unknown filter");
 }
+
+#[test]
+fn info_format_uses_podmans_structure() {
+    let env = require_env!();
+    let tb = env.test_box();
+    let arch = match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        a => a,
+    };
+    tb.cmd([
+        "info",
+        "--format",
+        "{{.Host.Arch}} {{.Host.OS}} {{.Host.Security.Rootless}} {{.Version.Version}} {{.Store.ContainerStore.number}}",
+    ])
+    .run()
+    .assert_success()
+    .stdout_is(&format!("{arch} linux true {} 0\n", env!("CARGO_PKG_VERSION")));
+    let out = tb.cmd(["info", "-f", "{{.Store.GraphRoot}}"]).run();
+    out.assert_success();
+    assert!(out.out().starts_with(tb.root().to_str().unwrap()), "{out}");
+    // json stays box's own document.
+    let out = tb.cmd(["info", "--format", "json"]).run();
+    out.assert_success();
+    let v: serde_json::Value = serde_json::from_str(out.out()).unwrap();
+    assert!(v["user"]["rootless"].as_bool().unwrap());
+    tb.cmd(["info", "--format", "{{.Host.Arch"])
+        .run()
+        .assert_code(125)
+        .assert_one_line_error();
+}
+
+#[test]
+fn inspect_type_and_size() {
+    let env = require_env!(alpine);
+    let lab = Lab::new(env);
+    lab.run(&[
+        "run",
+        "--network",
+        "none",
+        "--name",
+        "c",
+        &lab.image,
+        "sh",
+        "-c",
+        "head -c 10000 /dev/zero > /f",
+    ])
+    .assert_success();
+    let out = lab.run(&[
+        "inspect",
+        "--type",
+        "container",
+        "--size",
+        "-f",
+        "{{.SizeRw}} {{.SizeRootFs}}",
+        "c",
+    ]);
+    out.assert_success();
+    let n: Vec<u64> = out.out().split(' ').map(|x| x.parse().unwrap()).collect();
+    assert!(n[0] >= 10000 && n[1] > n[0], "{out}");
+    lab.run(&["inspect", "--type", "image", "c"])
+        .assert_code(125)
+        .stderr_contains("no such image: c");
+    lab.run(&["inspect", "--type", "volume", "-f", "{{.Name}}", "c"])
+        .assert_code(125)
+        .stderr_contains("no such volume: c");
+}
