@@ -1599,7 +1599,7 @@ pub struct ForceArgs {
 pub enum VolumeCommand {
     /// Create a named volume
     #[command(after_help = EX_VOLUME_CREATE)]
-    Create(VolumeNameArgs),
+    Create(super::args_run::VolumeCreateArgs),
     /// List volumes
     #[command(visible_alias = "list", after_help = EX_VOLUME_LS)]
     Ls(VolumeLsArgs),
@@ -1608,7 +1608,7 @@ pub enum VolumeCommand {
     Rm(VolumeRmArgs),
     /// Show volume details
     #[command(after_help = EX_VOLUME_INSPECT)]
-    Inspect(VolumeNamesArgs),
+    Inspect(super::args_run::VolumeInspectArgs),
     /// Remove volumes no container uses
     #[command(after_help = EX_VOLUME_PRUNE)]
     Prune(ForceArgs),
@@ -1636,8 +1636,11 @@ pub struct VolumeRmArgs {
     /// Remove volumes even when containers use them
     #[arg(short, long)]
     pub force: bool,
+    /// Remove every volume (those containers use only with -f)
+    #[arg(short, long)]
+    pub all: bool,
     /// Volume names
-    #[arg(value_name = "NAME", required = true)]
+    #[arg(value_name = "NAME", required_unless_present = "all")]
     pub names: Vec<String>,
 }
 
@@ -1649,6 +1652,9 @@ pub struct VolumeLsArgs {
     /// Output format: table, json, or a Go template
     #[arg(long, value_name = "FORMAT")]
     pub format: Option<String>,
+    /// Filter: name=NAME, label=K[=V], driver=local, dangling=true|false
+    #[arg(short, long, value_name = "KEY=VALUE")]
+    pub filter: Vec<String>,
 }
 
 #[derive(Debug, Subcommand)]

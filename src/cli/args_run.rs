@@ -103,3 +103,37 @@ pub struct ImagesMoreArgs {
     #[arg(long, value_name = "FIELD", value_parser = ["created", "id", "repository", "size", "tag"])]
     pub sort: Option<String>,
 }
+
+/// `volume create`, with podman's options.
+#[derive(Debug, Args, Clone, Default)]
+pub struct VolumeCreateArgs {
+    /// Volume name [default: a random name]
+    #[arg(value_name = "NAME")]
+    pub name: Option<String>,
+    /// Volume driver (only local)
+    #[arg(short, long, value_name = "DRIVER", default_value = "local", value_parser = ["local"])]
+    pub driver: String,
+    /// Driver option: type=tmpfs|bind|none, device=HOSTPATH, o=MOUNT,OPTIONS
+    #[arg(short, long = "opt", value_name = "KEY=VALUE")]
+    pub opt: Vec<String>,
+    /// Set a label KEY=VALUE
+    #[arg(short, long, value_name = "KEY=VALUE")]
+    pub label: Vec<String>,
+    /// Do not fail when the volume exists
+    #[arg(long)]
+    pub ignore: bool,
+}
+
+/// `volume inspect`.
+#[derive(Debug, Args, Clone, Default)]
+pub struct VolumeInspectArgs {
+    /// Output format: json or a Go template such as '{{.Mountpoint}}'
+    #[arg(short, long, value_name = "FORMAT")]
+    pub format: Option<String>,
+    /// Inspect every volume
+    #[arg(short, long)]
+    pub all: bool,
+    /// Volume names
+    #[arg(value_name = "NAME", required_unless_present = "all")]
+    pub names: Vec<String>,
+}

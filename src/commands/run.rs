@@ -157,6 +157,7 @@ fn create_record_watched(
         &|k| std::env::var(k).ok(),
     )?;
     let mut spec = spec;
+    tmpfs_volumes(ctx, &mut spec)?;
     if keep_id && opts.user.is_none() {
         // As podman: keep-id runs as your own uid and gid unless -u says otherwise.
         spec.user = format!("{}:{}", nix::unistd::getuid(), nix::unistd::getgid());
@@ -221,6 +222,44 @@ fn create_record_watched(
     }
     crate::run::trace("container recorded");
     Ok((rec, watcher))
+}
+
+/// Volumes created with `-o type=tmpfs`: each container gets a fresh tmpfs there (with
+/// the volume's `o=` options), as nothing can be mounted on the host without root.
+fn tmpfs_volumes(ctx: &Ctx, spec: &mut crate::spec::Spec) -> Result<()> {
+    let vols = crate::volume::Volumes::open(&ctx.paths)?;
+    for m in spec.mounts.iter_mut() {
+        let crate::spec::Mount::Bind {
+            source,
+            target,
+            readonly,
+        } = m
+        else {
+            continue;
+        };
+        let Some(v) = vols.name_at(source).and_then(|n| vols.get(&n).ok()) else {
+            continue;
+        };
+        if v.options.get("type").map(String::as_str) != Some("tmpfs") {
+            continue;
+        }
+        let mut opts: Vec<String> = v
+            .options
+            .get("o")
+            .map(|o| {
+                o.split(',')
+                    .filter(|x| !x.is_empty())
+                    .map(String::from)
+                    .collect()
+            })
+            .unwrap_or_default();
+        if *readonly {
+            opts.push("ro".into());
+        }
+        *m = crate::spec::tmpfs_mount(&format!("{target}:{}", opts.join(",")))
+            .with_context(|| format!("volume {}", v.name))?;
+    }
+    Ok(())
 }
 
 /// `--cidfile`: the id, in a file that must not exist yet (created exclusively).

@@ -1,0 +1,100 @@
+//! podman parity of `box volume`, as boxtest: create's -o/--label/-d/--ignore, rm -a,
+//! ls --filter, inspect --format, and tmpfs and bind volumes in containers.
+use crate::harness::lab::Lab;
+
+#[test]
+fn volume_create_options_filters_and_formats() {
+    let env = require_env!(alpine);
+    let lab = Lab::new(env);
+    let host = lab.tb.mkdir("hostdir");
+    lab.tb.write("hostdir/f", "from the host\n");
+    let device = format!("device={}", host.display());
+    lab.run(&["volume", "create", "-d", "local", "-l", "app=web", "plain"])
+        .assert_success()
+        .stdout_is("plain\n");
+    lab.run(&[
+        "volume",
+        "create",
+        "-o",
+        "type=tmpfs",
+        "-o",
+        "o=size=1m",
+        "scratch",
+    ])
+    .assert_success();
+    lab.run(&[
+        "volume",
+        "create",
+        "-o",
+        "type=bind",
+        "-o",
+        &device,
+        "hostvol",
+    ])
+    .assert_success();
+    // --ignore: an existing volume is fine.
+    lab.run(&["volume", "create", "plain"]).assert_code(125);
+    lab.run(&["volume", "create", "--ignore", "plain"])
+        .assert_success()
+        .stdout_is("plain\n");
+    lab.run(&[
+        "volume",
+        "inspect",
+        "--format",
+        "{{.Name}} {{.Labels.app}} {{.Driver}}",
+        "plain",
+    ])
+    .assert_success()
+    .stdout_is("plain web local\n");
+    lab.run(&["volume", "inspect", "-f", "{{.Mountpoint}}", "hostvol"])
+        .assert_success()
+        .stdout_is(&format!("{}\n", host.display()));
+    lab.run(&["volume", "ls", "-q", "--filter", "label=app=web"])
+        .assert_success()
+        .stdout_is("plain\n");
+    lab.run(&["volume", "ls", "-q", "--filter", "name=scr"])
+        .assert_success()
+        .stdout_is("scratch\n");
+    // In a container: the bind volume is the host directory, the tmpfs one a tmpfs.
+    lab.run(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "-v",
+        "hostvol:/h",
+        "-v",
+        "scratch:/s",
+        "-v",
+        "plain:/p",
+        &lab.image,
+        "sh",
+        "-c",
+        "cat /h/f; df -k /s | tail -1 | awk '{print $2}'; touch /p/x && echo ok",
+    ])
+    .assert_success()
+    .stdout_is("from the host\n1024\nok\n");
+    lab.run(&[
+        "volume",
+        "ls",
+        "-q",
+        "--filter",
+        "dangling=true",
+        "--filter",
+        "name=plain",
+    ])
+    .assert_success()
+    .stdout_is("plain\n");
+    lab.run(&["volume", "create", "-o", "type=nfs", "bad"])
+        .assert_code(125)
+        .assert_one_line_error()
+        .stderr_contains("type=nfs");
+    lab.run(&["volume", "create", "-d", "other", "bad"])
+        .assert_code(125);
+    // rm -a removes them all; the host directory of the bind volume stays.
+    lab.run(&["volume", "rm", "-a"]).assert_success();
+    lab.run(&["volume", "ls", "-q"])
+        .assert_success()
+        .stdout_is("");
+    assert!(host.join("f").exists());
+}
