@@ -411,6 +411,8 @@ pub struct GlobalOpts {
     /// How much box tells on stderr
     #[arg(long, global = true, env = "BOX_LOG_LEVEL", value_enum, default_value_t = LogLevel::Warn)]
     pub log_level: LogLevel,
+    #[command(flatten)]
+    pub more: super::args_run::GlobalMoreOpts,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Serialize)]

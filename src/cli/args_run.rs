@@ -68,6 +68,9 @@ pub struct RunExtraOpts {
     /// Attach these streams in the foreground: stdin, stdout, stderr [default: all]
     #[arg(short = 'a', long, value_name = "STREAM", value_parser = ["stdin", "stdout", "stderr"])]
     pub attach: Vec<String>,
+    /// Pass descriptors 3 to 3+N-1 of box to the command (in the foreground)
+    #[arg(long, value_name = "N")]
+    pub preserve_fds: Option<u32>,
     /// Give the container a host device (one you can open): HOST[:CONTAINER][:PERMS]
     #[arg(long, value_name = "HOST[:CONTAINER][:PERMS]", value_hint = clap::ValueHint::FilePath)]
     pub device: Vec<String>,
@@ -136,4 +139,21 @@ pub struct VolumeInspectArgs {
     /// Volume names
     #[arg(value_name = "NAME", required_unless_present = "all")]
     pub names: Vec<String>,
+}
+
+/// podman's further global flags (accepted where box has nothing to choose).
+#[derive(Debug, Args, Clone, Default)]
+pub struct GlobalMoreOpts {
+    /// Send box's own standard output to /dev/null (the container's output too)
+    #[arg(long, global = true)]
+    pub noout: bool,
+    /// cgroup manager (accepted: box uses systemd scopes when it can, else cgroupfs)
+    #[arg(long, global = true, value_name = "MANAGER", value_parser = ["cgroupfs", "systemd"])]
+    pub cgroup_manager: Option<String>,
+    /// Storage option KEY=VALUE (accepted; box picks its driver itself, see --storage-driver)
+    #[arg(long, global = true, value_name = "KEY=VALUE")]
+    pub storage_opt: Vec<String>,
+    /// Directory for temporary files [default: $TMPDIR or /tmp]
+    #[arg(long, global = true, value_name = "DIR", value_hint = clap::ValueHint::DirPath)]
+    pub tmpdir: Option<PathBuf>,
 }

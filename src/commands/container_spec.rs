@@ -283,6 +283,7 @@ fn settings(x: &RunExtraOpts, host_network: bool) -> Result<Settings> {
         host_cgroupns: x.cgroupns.as_deref() == Some("host"),
         attach: x.attach.clone(),
         network_options: Vec::new(),
+        preserve_fds: x.preserve_fds.unwrap_or(0),
     })
 }
 

@@ -498,6 +498,10 @@ fn steps(l: &Launch, maps: &IdMaps, ch: &ChildEnd) -> Result<Infallible, (Step, 
     drop(workdir);
 
     super::trace("C8 capabilities, seccomp, no_new_privs");
+    exec::PRESERVE_FDS.store(
+        spec.settings.preserve_fds,
+        std::sync::atomic::Ordering::Relaxed,
+    );
     // C9. The command (under box's init with --init). Returns only on failure.
     let fail = if spec.init {
         super::init::run(ch, &argv, &envp, spec.tty)

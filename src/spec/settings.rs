@@ -44,6 +44,8 @@ pub struct Settings {
     pub attach: Vec<String>,
     /// `--network pasta:OPTS` / `slirp4netns:OPTS`: the helper's options.
     pub network_options: Vec<String>,
+    /// `--preserve-fds N`: box's descriptors 3..3+N passed to the command (foreground).
+    pub preserve_fds: u32,
 }
 
 /// One `--ulimit`: a resource by its podman name (`nofile`, `nproc`, ...) and its soft

@@ -652,3 +652,55 @@ fn network_helper_options_reach_pasta_and_slirp4netns() {
     .assert_one_line_error()
     .stderr_contains("unsupported option");
 }
+
+#[test]
+fn preserve_fds_passes_the_descriptors_asked_for() {
+    let env = require_env!(alpine);
+    let lab = Lab::new(env);
+    let file = lab.tb.write("secret", "passed in\n");
+    let script = format!(
+        "exec 3<{} 4<{}; \"$BOX\" run --rm --network none --preserve-fds 1 {} sh -c 'cat <&3; cat <&4 2>/dev/null || echo no fd 4'",
+        file.display(),
+        file.display(),
+        lab.image
+    );
+    lab.tb
+        .sh(&script)
+        .run()
+        .assert_success()
+        .stdout_is("passed in\nno fd 4\n");
+}
+
+#[test]
+fn global_noout_tmpdir_cgroup_manager_storage_opt() {
+    let env = require_env!(alpine);
+    let lab = Lab::new(env);
+    let tmp = lab.tb.mkdir("tmp");
+    lab.run(&[
+        "--noout",
+        "--cgroup-manager",
+        "systemd",
+        "--storage-opt",
+        "overlay.mount_program=/usr/bin/fuse-overlayfs",
+        "--tmpdir",
+        tmp.to_str().unwrap(),
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        &lab.image,
+        "echo",
+        "hidden",
+    ])
+    .assert_success()
+    .stdout_is("");
+    lab.run(&["--noout", "ps", "-a"])
+        .assert_success()
+        .stdout_is("");
+    lab.run(&["--tmpdir", "/nonexistent", "ps"])
+        .assert_code(125)
+        .assert_one_line_error()
+        .stderr_contains("--tmpdir");
+    lab.run(&["--cgroup-manager", "bogus", "ps"])
+        .assert_code(125);
+}
