@@ -563,6 +563,15 @@ pub enum Command {
     /// Print a shell completion script
     #[command(after_help = EX_COMPLETION)]
     Completion(CompletionArgs),
+    /// Run a command (a shell by default) in box's user namespace, the store visible
+    #[command(after_help = super::args_run::EX_UNSHARE)]
+    Unshare(super::args_run::UnshareArgs),
+    /// Mount containers' root filesystems (inside box unshare) and print where
+    #[command(after_help = super::args_run::EX_MOUNT)]
+    Mount(super::args_run::MountArgs),
+    /// Unmount containers' root filesystems mounted by box mount
+    #[command(visible_alias = "umount", after_help = super::args_run::EX_UNMOUNT)]
+    Unmount(super::args_run::UnmountArgs),
     /// Internal: entry points box re-executes itself into (not for users)
     #[command(hide = true, name = "__internal", subcommand)]
     Internal(InternalCommand),
@@ -1754,6 +1763,11 @@ pub enum InternalCommand {
     Probe { dir: PathBuf },
     /// Detached container monitor
     Monitor { id: String },
+    /// `box unshare`'s process: enter the user namespace, then run the command
+    Unshare {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        command: Vec<String>,
+    },
     /// Answer a shell completion request: the words typed so far
     Complete {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]

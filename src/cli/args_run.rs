@@ -157,3 +157,50 @@ pub struct GlobalMoreOpts {
     #[arg(long, global = true, value_name = "DIR", value_hint = clap::ValueHint::DirPath)]
     pub tmpdir: Option<PathBuf>,
 }
+
+pub const EX_UNSHARE: &str = "\
+Examples:
+  box unshare                       # a shell as root of box's user namespace
+  box unshare ls -ln ~/.local/share/box/storage
+  box unshare sh -c 'cat $(box mount web)/etc/os-release'";
+pub const EX_MOUNT: &str = "\
+Examples:
+  box unshare
+  # then, inside:
+  box mount web                     # prints the mount point
+  box mount                         # lists mounted containers";
+pub const EX_UNMOUNT: &str = "\
+Examples:
+  box unmount web
+  box unmount --all";
+
+/// `box unshare`.
+#[derive(Debug, Args, Clone, Default)]
+pub struct UnshareArgs {
+    /// Command and arguments [default: $SHELL, else /bin/sh]
+    #[arg(
+        value_name = "COMMAND",
+        trailing_var_arg = true,
+        allow_hyphen_values = true
+    )]
+    pub command: Vec<String>,
+}
+
+/// `box mount`.
+#[derive(Debug, Args, Clone, Default)]
+pub struct MountArgs {
+    /// Containers (none: list the mounted ones)
+    #[arg(value_name = "CONTAINER")]
+    pub containers: Vec<String>,
+}
+
+/// `box unmount`.
+#[derive(Debug, Args, Clone, Default)]
+pub struct UnmountArgs {
+    /// Unmount every mounted container
+    #[arg(short, long)]
+    pub all: bool,
+    /// Containers
+    #[arg(value_name = "CONTAINER", required_unless_present = "all")]
+    pub containers: Vec<String>,
+}

@@ -21,5 +21,6 @@ pub fn internal(ctx: &Ctx, command: InternalCommand) -> Result<u8> {
         }
         InternalCommand::Monitor { id } => Ok(crate::monitor::monitor_main(&ctx.paths, &id)?),
         InternalCommand::Complete { words } => super::completion::print_candidates(words),
+        InternalCommand::Unshare { command } => super::unshare::internal(ctx, command),
     }
 }

@@ -37,6 +37,7 @@ pub mod stop;
 pub mod system;
 pub mod table;
 pub mod top;
+pub mod unshare;
 pub mod version;
 pub mod volume;
 
@@ -151,6 +152,9 @@ pub fn dispatch(ctx: &Ctx, command: Command) -> Result<u8> {
             GenerateCommand::Kube(a) => generate::kube(ctx, a),
         },
         Command::Completion(a) => completion::completion(a),
+        Command::Unshare(a) => unshare::unshare(ctx, a),
+        Command::Mount(a) => unshare::mount(ctx, a),
+        Command::Unmount(a) => unshare::unmount(ctx, a),
         Command::Internal(c) => internal::internal(ctx, c),
     }
 }

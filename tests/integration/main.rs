@@ -30,6 +30,7 @@ mod parity_list;
 mod parity_names;
 mod parity_prune;
 mod parity_run;
+mod parity_unshare;
 mod parity_volume;
 mod push;
 mod registry;
