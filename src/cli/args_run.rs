@@ -68,6 +68,12 @@ pub struct RunExtraOpts {
     /// Attach these streams in the foreground: stdin, stdout, stderr [default: all]
     #[arg(short = 'a', long, value_name = "STREAM", value_parser = ["stdin", "stdout", "stderr"])]
     pub attach: Vec<String>,
+    /// Add an /etc/passwd entry for a numeric --user the image does not know (default true)
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
+    pub passwd: Option<bool>,
+    /// Add the host user NAME (or uid) to the container's /etc/passwd
+    #[arg(long, value_name = "NAME")]
+    pub hostuser: Vec<String>,
     /// Pass descriptors 3 to 3+N-1 of box to the command (in the foreground)
     #[arg(long, value_name = "N")]
     pub preserve_fds: Option<u32>,

@@ -114,6 +114,20 @@ pub fn build(
         .map_err(|e| anyhow!("--security-opt seccomp: {e}"))?;
     }
     let mut settings = settings(&opts.extra, net.mode == crate::network::Mode::Host)?;
+    // --passwd (podman's default): a numeric --user gets an /etc/passwd entry if the
+    // image has none for it.
+    if opts.extra.passwd != Some(false)
+        && let Some(u) = &opts.user
+    {
+        let (uid, gid) = u.split_once(':').unwrap_or((u.as_str(), "0"));
+        if let (Ok(uid), Ok(gid)) = (uid.parse::<u32>(), gid.parse::<u32>())
+            && uid != 0
+        {
+            settings
+                .passwd_entries
+                .push(format!("{uid}:*:{uid}:{gid}:container user:/:/bin/sh"));
+        }
+    }
     settings.network_options = network_options(opts.network.as_deref())?;
     Ok(Spec {
         settings,
@@ -284,7 +298,32 @@ fn settings(x: &RunExtraOpts, host_network: bool) -> Result<Settings> {
         attach: x.attach.clone(),
         network_options: Vec::new(),
         preserve_fds: x.preserve_fds.unwrap_or(0),
+        passwd_entries: host_users(&x.hostuser)?,
     })
+}
+
+/// `--hostuser NAME`: the host's /etc/passwd entry of each user, for the container's.
+fn host_users(names: &[String]) -> Result<Vec<String>> {
+    let mut lines = Vec::new();
+    for n in names {
+        let user = match n.parse::<u32>() {
+            Ok(uid) => nix::unistd::User::from_uid(uid.into()),
+            Err(_) => nix::unistd::User::from_name(n),
+        }
+        .ok()
+        .flatten()
+        .ok_or_else(|| anyhow!("--hostuser {n}: no such user on this host"))?;
+        lines.push(format!(
+            "{}:*:{}:{}:{}:{}:{}",
+            user.name,
+            user.uid,
+            user.gid,
+            user.gecos.to_string_lossy(),
+            user.dir.display(),
+            user.shell.display()
+        ));
+    }
+    Ok(lines)
 }
 
 /// `--mount type=bind|volume|tmpfs,...` as the `-v`/`--tmpfs` it stands for.

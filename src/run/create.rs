@@ -92,9 +92,11 @@ pub struct Launch<'a> {
     pub volumes: Vec<usize>,
     /// Supplementary groups can be set (not in a single-id user namespace).
     pub setgroups: bool,
-    /// `--userns=keep-id`: (file, id, line) entries for the user in /etc/passwd and
-    /// /etc/group; their presence also makes the /etc files box provides root's.
+    /// (file, id, line) entries for /etc/passwd and /etc/group, added when the image has
+    /// none with that id: `--userns=keep-id`'s user, `--hostuser`, `--passwd`.
     pub user_entries: Vec<(String, u32, String)>,
+    /// `--userns=keep-id`: the /etc files box provides become the container's root's.
+    pub etc_root_owned: bool,
     /// `--tz`: the host's zone file to bind read-only on /etc/localtime.
     pub localtime: Option<std::path::PathBuf>,
 }
@@ -392,9 +394,8 @@ fn steps(l: &Launch, maps: &IdMaps, ch: &ChildEnd) -> Result<Infallible, (Step, 
     let m = at(Step::Mounts);
     rootfs::mount_specials(r, spec, &l.specials).map_err(&m)?;
     super::trace("  specials");
-    let keep_id = !l.user_entries.is_empty();
-    rootfs::mount_etc_files(r, &l.layout.userdata, keep_id).map_err(&m)?;
-    if keep_id && !spec.read_only {
+    rootfs::mount_etc_files(r, &l.layout.userdata, l.etc_root_owned).map_err(&m)?;
+    if !l.user_entries.is_empty() && !spec.read_only {
         let entries: Vec<(&str, u32, String)> = l
             .user_entries
             .iter()

@@ -162,7 +162,14 @@ pub fn start_watched(
         caps,
         volumes: volume_mounts(spec, &paths.volumes()),
         setgroups: maps.setgroups_allowed(),
-        user_entries: keep_id_entries(mode, &maps),
+        etc_root_owned: mode == userns::Mode::KeepId && !maps.root,
+        user_entries: keep_id_entries(mode, &maps)
+            .into_iter()
+            .chain(spec.settings.passwd_entries.iter().filter_map(|l| {
+                let uid = l.split(':').nth(2)?.parse().ok()?;
+                Some(("/etc/passwd".to_string(), uid, l.clone()))
+            }))
+            .collect(),
         localtime: match &spec.settings.timezone {
             Some(tz) => {
                 Some(crate::spec::timezone_file(tz).map_err(|e| Error::Invalid(e.to_string()))?)

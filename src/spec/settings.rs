@@ -46,6 +46,9 @@ pub struct Settings {
     pub network_options: Vec<String>,
     /// `--preserve-fds N`: box's descriptors 3..3+N passed to the command (foreground).
     pub preserve_fds: u32,
+    /// `--hostuser` and `--passwd`: /etc/passwd lines added at start when the image has
+    /// no entry with their uid.
+    pub passwd_entries: Vec<String>,
 }
 
 /// One `--ulimit`: a resource by its podman name (`nofile`, `nproc`, ...) and its soft

@@ -704,3 +704,32 @@ fn global_noout_tmpdir_cgroup_manager_storage_opt() {
     lab.run(&["--cgroup-manager", "bogus", "ps"])
         .assert_code(125);
 }
+
+#[test]
+fn passwd_and_hostuser_add_etc_passwd_entries() {
+    let env = require_env!(alpine);
+    let lab = Lab::new(env);
+    let me = env.user(crate::harness::TestUser::Boxtest);
+    lab.run(&run_args(
+        &lab,
+        &["--rm", "-u", "1234", "--hostuser", &me.name],
+        &["sh", "-c", "whoami; grep -c \"^$0:\" /etc/passwd", &me.name],
+    ))
+    .assert_success()
+    .stdout_is("1234\n1\n");
+    lab.run(&run_args(
+        &lab,
+        &["--rm", "-u", "1234", "--passwd=false"],
+        &["sh", "-c", "grep -c ^1234: /etc/passwd"],
+    ))
+    .assert_code(1)
+    .stdout_is("0\n");
+    lab.run(&run_args(
+        &lab,
+        &["--rm", "--hostuser", "no-such-user-here"],
+        &["true"],
+    ))
+    .assert_code(125)
+    .assert_one_line_error()
+    .stderr_contains("--hostuser");
+}
