@@ -1626,6 +1626,12 @@ pub enum VolumeCommand {
     /// Exit 0 when a volume exists, 1 when it does not
     #[command(after_help = EX_VOLUME_EXISTS)]
     Exists(VolumeExistsArgs),
+    /// Write a volume's contents as a tar archive (to stdout or -o FILE)
+    #[command(after_help = super::args_run::EX_VOLUME_EXPORT)]
+    Export(super::args_run::VolumeExportArgs),
+    /// Unpack a tar archive (a file, or - for stdin) into a volume
+    #[command(after_help = super::args_run::EX_VOLUME_IMPORT)]
+    Import(super::args_run::VolumeImportArgs),
 }
 
 #[derive(Debug, Args)]
@@ -1763,6 +1769,8 @@ pub enum InternalCommand {
     Probe { dir: PathBuf },
     /// Detached container monitor
     Monitor { id: String },
+    /// `box volume import`'s process: unpack a tar from stdin into DIR, owners kept
+    VolumeImport { dir: PathBuf },
     /// `box unshare`'s process: enter the user namespace, then run the command
     Unshare {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]

@@ -210,3 +210,34 @@ pub struct UnmountArgs {
     #[arg(value_name = "CONTAINER", required_unless_present = "all")]
     pub containers: Vec<String>,
 }
+
+pub const EX_VOLUME_EXPORT: &str = "\
+Examples:
+  box volume export data > data.tar
+  box volume export -o data.tar data";
+pub const EX_VOLUME_IMPORT: &str = "\
+Examples:
+  box volume import data data.tar
+  gzip -dc data.tar.gz | box volume import data -";
+
+/// `volume export`.
+#[derive(Debug, Args, Clone, Default)]
+pub struct VolumeExportArgs {
+    /// Write to FILE instead of stdout
+    #[arg(short, long, value_name = "FILE", value_hint = clap::ValueHint::FilePath)]
+    pub output: Option<PathBuf>,
+    /// Volume name
+    #[arg(value_name = "NAME")]
+    pub name: String,
+}
+
+/// `volume import`.
+#[derive(Debug, Args, Clone, Default)]
+pub struct VolumeImportArgs {
+    /// Volume name
+    #[arg(value_name = "NAME")]
+    pub name: String,
+    /// Tar archive to read, or - for stdin
+    #[arg(value_name = "SOURCE", value_hint = clap::ValueHint::FilePath)]
+    pub source: String,
+}

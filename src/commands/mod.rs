@@ -134,6 +134,8 @@ pub fn dispatch(ctx: &Ctx, command: Command) -> Result<u8> {
             VolumeCommand::Inspect(a) => volume::inspect(ctx, a),
             VolumeCommand::Prune(a) => volume::prune(ctx, a),
             VolumeCommand::Exists(a) => exists::volume(ctx, a),
+            VolumeCommand::Export(a) => volume::export(ctx, a),
+            VolumeCommand::Import(a) => volume::import(ctx, a),
         },
         Command::System(c) => match c {
             SystemCommand::Prune(a) => system::prune(ctx, a),

@@ -3,7 +3,9 @@ use anyhow::{Result, bail};
 
 use crate::cli::Ctx;
 use crate::cli::args::{ForceArgs, VolumeLsArgs, VolumeRmArgs};
-use crate::cli::args_run::{VolumeCreateArgs, VolumeInspectArgs};
+use crate::cli::args_run::{
+    VolumeCreateArgs, VolumeExportArgs, VolumeImportArgs, VolumeInspectArgs,
+};
 use crate::container::Containers;
 use crate::template::{self, Format};
 use crate::volume::Volumes;
@@ -225,5 +227,100 @@ pub fn prune(ctx: &Ctx, args: ForceArgs) -> Result<u8> {
         println!("{n}");
     }
     println!("Total reclaimed space: {}", crate::units::human_size(freed));
+    Ok(0)
+}
+
+/// tar in box's user namespace (as `box unshare` runs commands), so files owned by the
+/// container's ids are read, and written back, with their owners.
+fn tar_in_userns(
+    ctx: &Ctx,
+    args: &[&std::ffi::OsStr],
+    stdin: std::process::Stdio,
+    stdout: std::process::Stdio,
+) -> Result<()> {
+    let tar = crate::userns::tool_path("tar")
+        .ok_or_else(|| anyhow::anyhow!("tar is not installed: apt install tar"))?;
+    let maps = crate::userns::IdMaps::for_current_user(crate::userns::Mode::Auto)?;
+    let mut cmd = crate::userns::helper_command(&[std::ffi::OsStr::new("unshare"), "--".as_ref()]);
+    cmd.arg(&tar)
+        .args(args)
+        .env("BOX_ROOT", &ctx.paths.data)
+        .env("BOX_RUNROOT", &ctx.paths.runtime)
+        .stdin(stdin)
+        .stdout(stdout);
+    let status = crate::userns::spawn_helper(&maps, cmd)?.wait()?;
+    if !status.success() {
+        bail!("tar failed ({status})");
+    }
+    Ok(())
+}
+
+pub fn export(ctx: &Ctx, args: VolumeExportArgs) -> Result<u8> {
+    let v = volumes(ctx)?.get(&args.name)?;
+    let out = match &args.output {
+        Some(path) => {
+            // Written beside, renamed into place when complete.
+            let tmp = path.with_extension("box-tmp");
+            let f = std::fs::File::create(&tmp)
+                .map_err(|e| anyhow::anyhow!("-o {}: {e}", path.display()))?;
+            let r = tar_in_userns(
+                ctx,
+                &[
+                    "--numeric-owner".as_ref(),
+                    "-C".as_ref(),
+                    v.mountpoint.as_os_str(),
+                    "-cf".as_ref(),
+                    "-".as_ref(),
+                    ".".as_ref(),
+                ],
+                std::process::Stdio::null(),
+                f.into(),
+            );
+            if let Err(e) = r {
+                let _ = std::fs::remove_file(&tmp);
+                return Err(e);
+            }
+            std::fs::rename(&tmp, path)?;
+            return Ok(0);
+        }
+        None => std::process::Stdio::inherit(),
+    };
+    tar_in_userns(
+        ctx,
+        &[
+            "--numeric-owner".as_ref(),
+            "-C".as_ref(),
+            v.mountpoint.as_os_str(),
+            "-cf".as_ref(),
+            "-".as_ref(),
+            ".".as_ref(),
+        ],
+        std::process::Stdio::null(),
+        out,
+    )?;
+    Ok(0)
+}
+
+pub fn import(ctx: &Ctx, args: VolumeImportArgs) -> Result<u8> {
+    let v = volumes(ctx)?.get(&args.name)?;
+    let input = if args.source == "-" {
+        std::process::Stdio::inherit()
+    } else {
+        std::fs::File::open(&args.source)
+            .map_err(|e| anyhow::anyhow!("{}: {e}", args.source))?
+            .into()
+    };
+    let maps = crate::userns::IdMaps::for_current_user(crate::userns::Mode::Auto)?;
+    let mut cmd = crate::userns::helper_command(&[
+        std::ffi::OsStr::new("volume-import"),
+        v.mountpoint.as_os_str(),
+    ]);
+    cmd.env("BOX_ROOT", &ctx.paths.data)
+        .env("BOX_RUNROOT", &ctx.paths.runtime)
+        .stdin(input);
+    let status = crate::userns::spawn_helper(&maps, cmd)?.wait()?;
+    if !status.success() {
+        bail!("cannot import {} into volume {}", args.source, args.name);
+    }
     Ok(0)
 }

@@ -98,3 +98,64 @@ fn volume_create_options_filters_and_formats() {
         .stdout_is("");
     assert!(host.join("f").exists());
 }
+
+#[test]
+fn volume_export_and_import_keep_contents_and_owners() {
+    let env = require_env!(alpine);
+    let lab = Lab::new(env);
+    lab.run(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "-v",
+        "src:/v",
+        &lab.image,
+        "sh",
+        "-c",
+        "echo hello > /v/f && mkdir /v/d && chown 123:45 /v/d /v/f",
+    ])
+    .assert_success();
+    let file = lab.tb.work().join("src.tar");
+    lab.run(&["volume", "export", "-o", file.to_str().unwrap(), "src"])
+        .assert_success();
+    let listing = std::process::Command::new("tar")
+        .args(["-tvf", file.to_str().unwrap(), "--numeric-owner"])
+        .output()
+        .unwrap();
+    let listing = String::from_utf8_lossy(&listing.stdout);
+    assert!(
+        listing.contains("123/45") && listing.contains("./f"),
+        "{listing}"
+    );
+    lab.run(&["volume", "create", "dst"]).assert_success();
+    lab.run(&["volume", "import", "dst", file.to_str().unwrap()])
+        .assert_success();
+    lab.run(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "-v",
+        "dst:/v",
+        &lab.image,
+        "sh",
+        "-c",
+        "cat /v/f; stat -c '%u:%g' /v/f /v/d",
+    ])
+    .assert_success()
+    .stdout_is("hello\n123:45\n123:45\n");
+    // Through stdout and stdin.
+    lab.tb
+        .sh("\"$BOX\" volume export src | \"$BOX\" volume import piped -")
+        .run()
+        .assert_code(125);
+    lab.run(&["volume", "create", "piped"]).assert_success();
+    lab.tb
+        .sh("\"$BOX\" volume export src | \"$BOX\" volume import piped -")
+        .run()
+        .assert_success();
+    lab.run(&["volume", "import", "nosuch", file.to_str().unwrap()])
+        .assert_code(125)
+        .stderr_contains("nosuch");
+}
