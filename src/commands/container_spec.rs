@@ -44,8 +44,15 @@ pub fn build(
     // Validated now so that `box create` fails, not the later start.
     let limits = crate::cgroup::Limits::parse(&limit_flags(opts))?;
     let mut mounts = Vec::new();
+    let mut chown_targets = Vec::new();
     for v in &opts.volume {
-        mounts.push(spec::volume_mount(v, volume)?);
+        // podman's `U` option: chown the source to the container's user at start.
+        let (v, chown) = strip_chown_option(v);
+        let m = spec::volume_mount(&v, volume)?;
+        if chown {
+            chown_targets.push(m.target().to_string());
+        }
+        mounts.push(m);
     }
     for t in &opts.tmpfs {
         mounts.push(spec::tmpfs_mount(t)?);
@@ -129,6 +136,7 @@ pub fn build(
         }
     }
     settings.network_options = network_options(opts.network.as_deref())?;
+    settings.chown_targets = chown_targets;
     Ok(Spec {
         settings,
         args,
@@ -299,7 +307,27 @@ fn settings(x: &RunExtraOpts, host_network: bool) -> Result<Settings> {
         network_options: Vec::new(),
         preserve_fds: x.preserve_fds.unwrap_or(0),
         passwd_entries: host_users(&x.hostuser)?,
+        chown_targets: Vec::new(),
     })
+}
+
+/// `-v SRC:DEST:OPTS` without podman's `U` option, and whether it was there.
+fn strip_chown_option(v: &str) -> (String, bool) {
+    let parts: Vec<&str> = v.split(':').collect();
+    if parts.len() < 3 {
+        return (v.to_string(), false);
+    }
+    let opts: Vec<&str> = parts[parts.len() - 1].split(',').collect();
+    if !opts.contains(&"U") {
+        return (v.to_string(), false);
+    }
+    let kept: Vec<&str> = opts.into_iter().filter(|o| *o != "U").collect();
+    let mut out = parts[..parts.len() - 1].join(":");
+    if !kept.is_empty() {
+        out.push(':');
+        out.push_str(&kept.join(","));
+    }
+    (out, true)
 }
 
 /// `--hostuser NAME`: the host's /etc/passwd entry of each user, for the container's.

@@ -407,6 +407,26 @@ fn steps(l: &Launch, maps: &IdMaps, ch: &ChildEnd) -> Result<Infallible, (Step, 
         rootfs::bind_readonly_file(r, tz, "/etc/localtime").map_err(&m)?;
     }
     super::trace("  etc files");
+    if !spec.settings.chown_targets.is_empty() {
+        // -v ...:U: the sources become the container user's (resolved in the image).
+        let read = |p: &str| {
+            use std::io::Read;
+            let mut text = String::new();
+            if let Ok(fd) = super::sys::open_in_root(r, std::path::Path::new(p), libc::O_RDONLY) {
+                let _ = std::fs::File::from(fd).read_to_string(&mut text);
+            }
+            text
+        };
+        let id = user::resolve(&spec.user, &read("/etc/passwd"), &read("/etc/group"))
+            .map_err(|msg| (Step::Mounts, Fail::new(libc::ENOENT, msg)))?;
+        for mnt in &spec.mounts {
+            if let crate::spec::Mount::Bind { source, target, .. } = mnt
+                && spec.settings.chown_targets.contains(target)
+            {
+                rootfs::chown_tree(source, id.uid, id.gid).map_err(&m)?;
+            }
+        }
+    }
     rootfs::mount_volumes(r, &spec.mounts, &l.volumes).map_err(&m)?;
     if !spec.privileged {
         rootfs::apply_masks(r).map_err(&m)?;

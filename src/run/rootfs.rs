@@ -592,6 +592,60 @@ pub fn add_entries(root: BorrowedFd, entries: &[(&str, u32, String)]) -> Result<
     Ok(())
 }
 
+/// `-v ...:U`: everything under `source` chowned to `uid:gid` (ids of the container's
+/// namespace), through descriptors without following symlinks.
+pub fn chown_tree(source: &Path, uid: u32, gid: u32) -> Result<(), Fail> {
+    let fail = |what: String| move |e: Errno| Fail::new(e as i32, format!("{what}: {}", e.desc()));
+    let top = nix::fcntl::open(
+        source,
+        OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    );
+    use nix::fcntl::{AT_FDCWD, AtFlags};
+    use nix::unistd::{Gid, Uid};
+    let (u, g) = (Some(Uid::from_raw(uid)), Some(Gid::from_raw(gid)));
+    let top = match top {
+        Ok(fd) => fd,
+        // A file: chown it alone.
+        Err(Errno::ENOTDIR) => {
+            return nix::unistd::fchownat(AT_FDCWD, source, u, g, AtFlags::AT_SYMLINK_NOFOLLOW)
+                .map_err(fail(format!("chown {}", source.display())));
+        }
+        Err(e) => return Err(fail(format!("open {}", source.display()))(e)),
+    };
+    nix::unistd::fchown(&top, u, g).map_err(fail(format!("chown {}", source.display())))?;
+    let mut stack = vec![top];
+    while let Some(dir) = stack.pop() {
+        let mut d = nix::dir::Dir::openat(
+            &dir,
+            ".",
+            OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(fail(format!("read {}", source.display())))?;
+        for e in d.iter() {
+            let e = e.map_err(fail(format!("read {}", source.display())))?;
+            let name = e.file_name();
+            if name.to_bytes() == b"." || name.to_bytes() == b".." {
+                continue;
+            }
+            nix::unistd::fchownat(&dir, name, u, g, AtFlags::AT_SYMLINK_NOFOLLOW)
+                .map_err(fail(format!("chown {}/{:?}", source.display(), name)))?;
+            if e.file_type() == Some(nix::dir::Type::Directory) {
+                let sub = nix::fcntl::openat(
+                    &dir,
+                    name,
+                    OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+                    Mode::empty(),
+                )
+                .map_err(fail(format!("open {}/{:?}", source.display(), name)))?;
+                stack.push(sub);
+            }
+        }
+    }
+    Ok(())
+}
+
 /// A host file bound read-only on `target` (`--tz`'s /etc/localtime).
 pub fn bind_readonly_file(root: BorrowedFd, src: &Path, target: &str) -> Result<(), Fail> {
     let tree = clone_tree(None, src, false).ctx(|| format!("bind {}", src.display()))?;

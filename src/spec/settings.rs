@@ -49,6 +49,9 @@ pub struct Settings {
     /// `--hostuser` and `--passwd`: /etc/passwd lines added at start when the image has
     /// no entry with their uid.
     pub passwd_entries: Vec<String>,
+    /// `-v SRC:DEST:U`: the container paths whose sources are chowned (recursively) to
+    /// the container's user at start.
+    pub chown_targets: Vec<String>,
 }
 
 /// One `--ulimit`: a resource by its podman name (`nofile`, `nproc`, ...) and its soft

@@ -159,3 +159,30 @@ fn volume_export_and_import_keep_contents_and_owners() {
         .assert_code(125)
         .stderr_contains("nosuch");
 }
+
+#[test]
+fn volume_option_u_chowns_to_the_container_user() {
+    let env = require_env!(alpine);
+    let lab = Lab::new(env);
+    let dir = lab.tb.mkdir("owned");
+    lab.tb.write("owned/sub/f", "x\n");
+    let bind = format!("{}:/d:U", dir.display());
+    lab.run(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "-u",
+        "1000:1000",
+        "-v",
+        &bind,
+        "-v",
+        "vol:/v:rw,U",
+        &lab.image,
+        "sh",
+        "-c",
+        "stat -c '%u:%g' /d /d/sub /d/sub/f /v; touch /d/new /v/new && echo ok",
+    ])
+    .assert_success()
+    .stdout_is("1000:1000\n1000:1000\n1000:1000\n1000:1000\nok\n");
+}
