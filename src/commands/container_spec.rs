@@ -45,12 +45,18 @@ pub fn build(
     let limits = crate::cgroup::Limits::parse(&limit_flags(opts))?;
     let mut mounts = Vec::new();
     let mut chown_targets = Vec::new();
+    let mut overlay_targets = Vec::new();
     for v in &opts.volume {
         // podman's `U` option: chown the source to the container's user at start.
-        let (v, chown) = strip_chown_option(v);
+        let (v, chown) = strip_option(v, "U");
+        // podman's `O`: an overlay on the source, its changes thrown away.
+        let (v, overlay) = strip_option(&v, "O");
         let m = spec::volume_mount(&v, volume)?;
         if chown {
             chown_targets.push(m.target().to_string());
+        }
+        if overlay {
+            overlay_targets.push(m.target().to_string());
         }
         mounts.push(m);
     }
@@ -137,6 +143,7 @@ pub fn build(
     }
     settings.network_options = network_options(opts.network.as_deref())?;
     settings.chown_targets = chown_targets;
+    settings.overlay_targets = overlay_targets;
     Ok(Spec {
         settings,
         args,
@@ -308,20 +315,21 @@ fn settings(x: &RunExtraOpts, host_network: bool) -> Result<Settings> {
         preserve_fds: x.preserve_fds.unwrap_or(0),
         passwd_entries: host_users(&x.hostuser)?,
         chown_targets: Vec::new(),
+        overlay_targets: Vec::new(),
     })
 }
 
-/// `-v SRC:DEST:OPTS` without podman's `U` option, and whether it was there.
-fn strip_chown_option(v: &str) -> (String, bool) {
+/// `-v SRC:DEST:OPTS` without podman's option `opt` (`U`, `O`), and whether it was there.
+fn strip_option(v: &str, opt: &str) -> (String, bool) {
     let parts: Vec<&str> = v.split(':').collect();
     if parts.len() < 3 {
         return (v.to_string(), false);
     }
     let opts: Vec<&str> = parts[parts.len() - 1].split(',').collect();
-    if !opts.contains(&"U") {
+    if !opts.contains(&opt) {
         return (v.to_string(), false);
     }
-    let kept: Vec<&str> = opts.into_iter().filter(|o| *o != "U").collect();
+    let kept: Vec<&str> = opts.into_iter().filter(|o| *o != opt).collect();
     let mut out = parts[..parts.len() - 1].join(":");
     if !kept.is_empty() {
         out.push(':');

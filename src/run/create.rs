@@ -427,7 +427,8 @@ fn steps(l: &Launch, maps: &IdMaps, ch: &ChildEnd) -> Result<Infallible, (Step, 
             }
         }
     }
-    rootfs::mount_volumes(r, &spec.mounts, &l.volumes).map_err(&m)?;
+    rootfs::mount_volumes(r, &spec.mounts, &l.volumes, &spec.settings.overlay_targets)
+        .map_err(&m)?;
     if !spec.privileged {
         rootfs::apply_masks(r).map_err(&m)?;
     }

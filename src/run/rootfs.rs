@@ -592,6 +592,29 @@ pub fn add_entries(root: BorrowedFd, entries: &[(&str, u32, String)]) -> Result<
     Ok(())
 }
 
+/// `-v SRC:DEST:O`: an overlay with SRC as its lower layer and its upper and work
+/// directories in a fresh tmpfs, so what the container changes goes with it.
+fn overlay_on(source: &Path, readonly: bool) -> Result<OwnedFd, Fail> {
+    let tmp = new_fs("tmpfs", &[("mode", "0755")], 0)?;
+    for d in ["upper", "work"] {
+        nix::sys::stat::mkdirat(tmp.as_fd(), d, Mode::from_bits_truncate(0o755))
+            .ctx(|| format!("create the overlay's {d} directory"))?;
+    }
+    let base = format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(&tmp));
+    let ctx = FsContext::new("overlay").ctx(|| "fsopen overlay".into())?;
+    let _ = ctx.set("source", "overlay");
+    ctx.set("lowerdir", &source.to_string_lossy())
+        .map_err(|e| fs_fail(&ctx, e, &format!("overlay lowerdir {}", source.display())))?;
+    ctx.set("upperdir", &format!("{base}/upper"))
+        .map_err(|e| fs_fail(&ctx, e, "overlay upperdir"))?;
+    ctx.set("workdir", &format!("{base}/work"))
+        .map_err(|e| fs_fail(&ctx, e, "overlay workdir"))?;
+    ctx.flag("userxattr")
+        .map_err(|e| fs_fail(&ctx, e, "overlay userxattr"))?;
+    ctx.mount(if readonly { RDONLY } else { 0 })
+        .map_err(|e| fs_fail(&ctx, e, &format!("overlay on {}", source.display())))
+}
+
 /// `-v ...:U`: everything under `source` chowned to `uid:gid` (ids of the container's
 /// namespace), through descriptors without following symlinks.
 pub fn chown_tree(source: &Path, uid: u32, gid: u32) -> Result<(), Fail> {
@@ -658,7 +681,12 @@ pub fn bind_readonly_file(root: BorrowedFd, src: &Path, target: &str) -> Result<
 /// `-v` and `--tmpfs` mounts, parents before children (`-v /a/b` then `-v /a` would hide
 /// the first), as docker orders them. `volumes` are the indexes of the binds that are
 /// volumes: an empty one first gets what the image has at its path (docker's copy-up).
-pub fn mount_volumes(root: BorrowedFd, mounts: &[Mount], volumes: &[usize]) -> Result<(), Fail> {
+pub fn mount_volumes(
+    root: BorrowedFd,
+    mounts: &[Mount],
+    volumes: &[usize],
+    overlays: &[String],
+) -> Result<(), Fail> {
     let mut order: Vec<usize> = (0..mounts.len()).collect();
     order.sort_by_key(|&i| match &mounts[i] {
         Mount::Bind { target, .. } | Mount::Tmpfs { target, .. } => {
@@ -673,6 +701,11 @@ pub fn mount_volumes(root: BorrowedFd, mounts: &[Mount], volumes: &[usize]) -> R
                 target,
                 readonly,
             } => {
+                if overlays.contains(target) && source.is_dir() {
+                    let mnt = overlay_on(source, *readonly)?;
+                    attach_dir(root, target, &mnt)?;
+                    continue;
+                }
                 if volumes.contains(&i) {
                     copy_up(root, target, source)?;
                 }

@@ -52,6 +52,9 @@ pub struct Settings {
     /// `-v SRC:DEST:U`: the container paths whose sources are chowned (recursively) to
     /// the container's user at start.
     pub chown_targets: Vec<String>,
+    /// `-v SRC:DEST:O`: the container paths where SRC is the lower layer of an overlay
+    /// whose changes (in a tmpfs) are discarded when the container stops.
+    pub overlay_targets: Vec<String>,
 }
 
 /// One `--ulimit`: a resource by its podman name (`nofile`, `nproc`, ...) and its soft

@@ -186,3 +186,31 @@ fn volume_option_u_chowns_to_the_container_user() {
     .assert_success()
     .stdout_is("1000:1000\n1000:1000\n1000:1000\n1000:1000\nok\n");
 }
+
+#[test]
+fn volume_option_o_is_an_overlay_whose_changes_go() {
+    let env = require_env!(alpine);
+    let lab = Lab::new(env);
+    let dir = lab.tb.mkdir("lower");
+    lab.tb.write("lower/f", "original\n");
+    let v = format!("{}:/d:O", dir.display());
+    lab.run(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "-v",
+        &v,
+        &lab.image,
+        "sh",
+        "-c",
+        "echo changed > /d/f && echo new > /d/n && cat /d/f /d/n",
+    ])
+    .assert_success()
+    .stdout_is("changed\nnew\n");
+    assert_eq!(
+        std::fs::read_to_string(dir.join("f")).unwrap(),
+        "original\n"
+    );
+    assert!(!dir.join("n").exists());
+}
