@@ -74,6 +74,20 @@ pub struct RunExtraOpts {
     /// Add the host user NAME (or uid) to the container's /etc/passwd
     #[arg(long, value_name = "NAME")]
     pub hostuser: Vec<String>,
+    /// Map container ids to your namespace's: CONTAINER:INTERMEDIATE:SIZE (0 is you,
+    /// 1.. your subordinate ids), e.g. 0:1:65536; you are added after the highest id if
+    /// left out
+    #[arg(long, value_name = "C:I:N")]
+    pub uidmap: Vec<String>,
+    /// As --uidmap, for groups [default: the --uidmap]
+    #[arg(long, value_name = "C:I:N")]
+    pub gidmap: Vec<String>,
+    /// Subordinate uid ranges of NAME in /etc/subuid (rootless: only your own)
+    #[arg(long, value_name = "NAME")]
+    pub subuidname: Option<String>,
+    /// Subordinate gid ranges of NAME in /etc/subgid (rootless: only your own)
+    #[arg(long, value_name = "NAME")]
+    pub subgidname: Option<String>,
     /// Pass descriptors 3 to 3+N-1 of box to the command (in the foreground)
     #[arg(long, value_name = "N")]
     pub preserve_fds: Option<u32>,

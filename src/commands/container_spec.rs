@@ -316,6 +316,8 @@ fn settings(x: &RunExtraOpts, host_network: bool) -> Result<Settings> {
         passwd_entries: host_users(&x.hostuser)?,
         chown_targets: Vec::new(),
         overlay_targets: Vec::new(),
+        uidmap: idmaps(&x.uidmap)?,
+        gidmap: idmaps(&x.gidmap)?,
     })
 }
 
@@ -336,6 +338,35 @@ fn strip_option(v: &str, opt: &str) -> (String, bool) {
         out.push_str(&kept.join(","));
     }
     (out, true)
+}
+
+/// `--uidmap`/`--gidmap` values, parsed.
+fn idmaps(values: &[String]) -> Result<Vec<crate::userns::IdMap>> {
+    let mut out = Vec::new();
+    for v in values {
+        out.extend(crate::userns::parse_idmaps(v).map_err(|e| anyhow!("--uidmap/--gidmap {e}"))?);
+    }
+    Ok(out)
+}
+
+/// `--subuidname`/`--subgidname`: rootless, only the user's own ranges can be mapped
+/// (newuidmap allows no other), so another name is refused.
+pub fn check_subid_names(x: &RunExtraOpts) -> Result<()> {
+    let me = crate::userns::user_name(nix::unistd::getuid());
+    for (flag, name) in [
+        ("--subuidname", &x.subuidname),
+        ("--subgidname", &x.subgidname),
+    ] {
+        if let Some(n) = name
+            && *n != me
+            && !nix::unistd::getuid().is_root()
+        {
+            bail!(
+                "{flag} {n}: rootless, box can only map your own subordinate ids ({me}'s in /etc/subuid and /etc/subgid)"
+            );
+        }
+    }
+    Ok(())
 }
 
 /// `--hostuser NAME`: the host's /etc/passwd entry of each user, for the container's.

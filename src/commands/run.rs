@@ -95,11 +95,24 @@ fn create_record_watched(
     let store = Store::open(&ctx.paths)?;
     let layers = image.layer_dirs(&store);
     let mode = userns::Mode::parse(&opts.userns).unwrap_or_default();
-    let maps = IdMaps::for_current_user(mode)?;
+    crate::commands::container_spec::check_subid_names(&opts.extra)?;
+    let custom = !opts.extra.uidmap.is_empty() || !opts.extra.gidmap.is_empty();
+    let maps = if custom {
+        let parse = |v: &[String]| -> Result<Vec<userns::IdMap>> {
+            let mut out = Vec::new();
+            for x in v {
+                out.extend(userns::parse_idmaps(x)?);
+            }
+            Ok(out)
+        };
+        IdMaps::custom(&parse(&opts.extra.uidmap)?, &parse(&opts.extra.gidmap)?)?
+    } else {
+        IdMaps::for_current_user(mode)?
+    };
     let probe = crate::driver::probe(&ctx.paths.runtime, &maps)?;
     let mut driver = probe.choose(ctx.global.storage_driver.map(Into::into))?;
     let keep_id = mode == userns::Mode::KeepId && !maps.root;
-    if keep_id {
+    if keep_id || (custom && !maps.root) {
         // The image's files were stored for the auto mapping: under keep-id only
         // fuse-overlayfs can show them with their owners (no chown-copy of the image).
         driver = probe

@@ -58,7 +58,7 @@ pub fn start_watched(
     let spec = interactive_spec.as_ref().unwrap_or(spec);
     let containers = Containers::open(paths)?;
     let mode = spec.userns;
-    let maps = IdMaps::for_current_user(mode)?;
+    let maps = spec_maps(spec)?;
     let net_plan = spec.network.clone();
     let joined = join_target(paths, spec, mode)?;
     super::trace("start: id maps");
@@ -377,7 +377,7 @@ pub fn layout(
             .then(|| userns::tool_path("fuse-overlayfs"))
             .flatten(),
         volatile: rec.config.autoremove,
-        fuse_idmap: keep_id_shift(mode, maps)?,
+        fuse_idmap: keep_id_shift(mode, spec.settings.custom_idmap(), maps)?,
     })
 }
 
@@ -434,10 +434,19 @@ fn keep_id_entries(mode: userns::Mode, maps: &IdMaps) -> Vec<(String, u32, Strin
     ]
 }
 
-/// For `--userns=keep-id` (as a user): the fuse-overlayfs id shift from the storage's
-/// mapping (auto) to the container's.
-fn keep_id_shift(mode: userns::Mode, maps: &IdMaps) -> Result<Option<String>, Error> {
-    if mode != userns::Mode::KeepId || maps.root {
+/// The id maps of a container: its `--uidmap`/`--gidmap`, else its `--userns` mode's.
+pub fn spec_maps(spec: &Spec) -> Result<IdMaps, Error> {
+    let s = &spec.settings;
+    if s.custom_idmap() {
+        return Ok(IdMaps::custom(&s.uidmap, &s.gidmap)?);
+    }
+    Ok(IdMaps::for_current_user(spec.userns)?)
+}
+
+/// For `--userns=keep-id` or `--uidmap` (as a user): the fuse-overlayfs id shift from the
+/// storage's mapping (auto) to the container's.
+fn keep_id_shift(mode: userns::Mode, custom: bool, maps: &IdMaps) -> Result<Option<String>, Error> {
+    if (mode != userns::Mode::KeepId && !custom) || maps.root {
         return Ok(None);
     }
     let stored = IdMaps::for_current_user(userns::Mode::Auto)?;

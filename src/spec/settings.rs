@@ -55,6 +55,16 @@ pub struct Settings {
     /// `-v SRC:DEST:O`: the container paths where SRC is the lower layer of an overlay
     /// whose changes (in a tmpfs) are discarded when the container stops.
     pub overlay_targets: Vec<String>,
+    /// `--uidmap`/`--gidmap` as given (intermediate ids: 0 the user, 1.. subordinate).
+    pub uidmap: Vec<crate::userns::IdMap>,
+    pub gidmap: Vec<crate::userns::IdMap>,
+}
+
+impl Settings {
+    /// Whether `--uidmap`/`--gidmap` replace the user-namespace mode's maps.
+    pub fn custom_idmap(&self) -> bool {
+        !self.uidmap.is_empty() || !self.gidmap.is_empty()
+    }
 }
 
 /// One `--ulimit`: a resource by its podman name (`nofile`, `nproc`, ...) and its soft

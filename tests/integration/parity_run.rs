@@ -733,3 +733,47 @@ fn passwd_and_hostuser_add_etc_passwd_entries() {
     .assert_one_line_error()
     .stderr_contains("--hostuser");
 }
+
+#[test]
+fn uidmap_maps_into_the_users_own_ranges() {
+    let env = require_env!(alpine);
+    if crate::harness::which("fuse-overlayfs").is_none() {
+        crate::harness::skip("fuse-overlayfs is not installed (--uidmap needs it)");
+        return;
+    }
+    let lab = Lab::new(env);
+    let sub = std::fs::read_to_string("/etc/subuid").unwrap();
+    let me = env.user(crate::harness::TestUser::Boxtest);
+    let start: u32 = sub
+        .lines()
+        .find_map(|l| l.strip_prefix(&format!("{}:", me.name)))
+        .and_then(|r| r.split(':').next()?.parse().ok())
+        .expect("boxtest has a subuid range");
+    let out = lab.run(&run_args(
+        &lab,
+        &["--rm", "--uidmap", "0:1:1000"],
+        &[
+            "sh",
+            "-c",
+            "head -1 /proc/self/uid_map; id -u; stat -c %u /etc/passwd",
+        ],
+    ));
+    out.assert_success();
+    let lines: Vec<&str> = out.out().lines().collect();
+    assert_eq!(
+        lines[0].split_whitespace().collect::<Vec<_>>(),
+        ["0", &start.to_string(), "1000"],
+        "{out}"
+    );
+    assert_eq!(&lines[1..], ["0", "0"], "{out}");
+    for (flag, value, msg) in [
+        ("--uidmap", "0:1:99999999", "is not yours"),
+        ("--uidmap", "0:1", "CONTAINER:INTERMEDIATE:SIZE"),
+        ("--subuidname", "root", "your own subordinate ids"),
+    ] {
+        lab.run(&run_args(&lab, &["--rm", flag, value], &["true"]))
+            .assert_code(125)
+            .assert_one_line_error()
+            .stderr_contains(msg);
+    }
+}

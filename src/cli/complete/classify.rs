@@ -280,6 +280,7 @@ mod tests {
         "type=TYPE,...",
         "KEY[:PASSPHRASE]",
         "OPT=VALUE",
+        "C:I:N",
         "WORDS",
         "[IP:][HPORT:]CPORT[/PROTO]",
     ];
