@@ -731,8 +731,9 @@ pub struct ContainerOpts {
     /// Give the container all capabilities box can give and no seccomp or masked paths
     #[arg(long)]
     pub privileged: bool,
-    /// User namespace: auto (subuid ranges), keep-id (your uid maps to itself), single (only your uid)
-    #[arg(long, value_name = "MODE", value_parser = ["auto", "keep-id", "single"], default_value = "auto")]
+    /// User namespace: auto (subuid ranges), keep-id[:uid=N,gid=N] (your uid maps to itself,
+    /// or to N), single (only your uid)
+    #[arg(long, value_name = "MODE", value_parser = super::args_run::parse_userns, default_value = "auto")]
     pub userns: String,
     /// Network: default, pasta[:OPTIONS], slirp4netns[:OPTIONS], none, host or container:NAME
     #[arg(long = "network", visible_alias = "net", value_name = "MODE", value_parser = parse_network)]

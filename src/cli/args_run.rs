@@ -255,3 +255,21 @@ pub struct VolumeImportArgs {
     #[arg(value_name = "SOURCE", value_hint = clap::ValueHint::FilePath)]
     pub source: String,
 }
+
+/// `--userns`: auto, single, keep-id, or podman's keep-id:uid=N,gid=N.
+pub fn parse_userns(s: &str) -> Result<String, String> {
+    match s.split_once(':') {
+        None if matches!(s, "auto" | "keep-id" | "single") => Ok(s.into()),
+        Some(("keep-id", opts))
+            if opts.split(',').all(|o| {
+                o.split_once('=')
+                    .is_some_and(|(k, v)| matches!(k, "uid" | "gid") && v.parse::<u32>().is_ok())
+            }) =>
+        {
+            Ok(s.into())
+        }
+        _ => Err(format!(
+            "invalid --userns {s:?}: use auto, keep-id, keep-id:uid=N,gid=N or single"
+        )),
+    }
+}

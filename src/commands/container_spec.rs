@@ -143,6 +143,7 @@ pub fn build(
     }
     settings.network_options = network_options(opts.network.as_deref())?;
     settings.chown_targets = chown_targets;
+    (settings.uidmap, settings.gidmap) = requested_idmaps(opts)?;
     settings.overlay_targets = overlay_targets;
     Ok(Spec {
         settings,
@@ -159,7 +160,7 @@ pub fn build(
         publish: opts.publish.clone(),
         dns: opts.dns.clone(),
         add_hosts: opts.add_host.clone(),
-        userns: crate::userns::Mode::parse(&opts.userns).ok_or_else(|| {
+        userns: crate::userns::Mode::parse(userns_mode(&opts.userns)).ok_or_else(|| {
             anyhow!(
                 "invalid --userns {:?}: use auto, keep-id or single",
                 opts.userns
@@ -316,8 +317,8 @@ fn settings(x: &RunExtraOpts, host_network: bool) -> Result<Settings> {
         passwd_entries: host_users(&x.hostuser)?,
         chown_targets: Vec::new(),
         overlay_targets: Vec::new(),
-        uidmap: idmaps(&x.uidmap)?,
-        gidmap: idmaps(&x.gidmap)?,
+        uidmap: Vec::new(),
+        gidmap: Vec::new(),
     })
 }
 
@@ -338,6 +339,73 @@ fn strip_option(v: &str, opt: &str) -> (String, bool) {
         out.push_str(&kept.join(","));
     }
     (out, true)
+}
+
+/// `--userns`'s mode, without keep-id's `:uid=N,gid=N`.
+pub fn userns_mode(userns: &str) -> &str {
+    userns.split_once(':').map_or(userns, |(m, _)| m)
+}
+
+/// `keep-id:uid=N,gid=N`: the container ids the user becomes (own ids by default).
+pub fn keep_id_ids(userns: &str) -> Option<(u32, u32)> {
+    let (_, opts) = userns.split_once(':')?;
+    let (mut uid, mut gid) = (
+        nix::unistd::getuid().as_raw(),
+        nix::unistd::getgid().as_raw(),
+    );
+    for o in opts.split(',') {
+        match o.split_once('=') {
+            Some(("uid", v)) => uid = v.parse().ok()?,
+            Some(("gid", v)) => gid = v.parse().ok()?,
+            _ => {}
+        }
+    }
+    Some((uid, gid))
+}
+
+/// The intermediate id maps asked for: `--uidmap`/`--gidmap`, or those that make
+/// `keep-id:uid=U,gid=G` (U → you, the rest from your subordinate ids around it).
+pub fn requested_idmaps(
+    opts: &ContainerOpts,
+) -> Result<(Vec<crate::userns::IdMap>, Vec<crate::userns::IdMap>)> {
+    let (uid, gid) = (idmaps(&opts.extra.uidmap)?, idmaps(&opts.extra.gidmap)?);
+    if !uid.is_empty() || !gid.is_empty() {
+        return Ok((uid, gid));
+    }
+    let Some((u, g)) = keep_id_ids(&opts.userns) else {
+        return Ok((Vec::new(), Vec::new()));
+    };
+    let auto = crate::userns::IdMaps::for_current_user(crate::userns::Mode::Auto)?;
+    let around = |own: u32, maps: &[crate::userns::IdMap]| -> Result<Vec<crate::userns::IdMap>> {
+        // Subordinate (intermediate 1..) ids available.
+        let subs: u64 = maps.iter().map(|m| m.size as u64).sum::<u64>() - 1;
+        if subs < own as u64 {
+            bail!("--userns keep-id:uid={own}: needs {own} subordinate ids, you have {subs}");
+        }
+        let mut v = Vec::new();
+        if own > 0 {
+            v.push(crate::userns::IdMap {
+                container: 0,
+                host: 1,
+                size: own,
+            });
+        }
+        v.push(crate::userns::IdMap {
+            container: own,
+            host: 0,
+            size: 1,
+        });
+        let rest = subs - own as u64;
+        if rest > 0 {
+            v.push(crate::userns::IdMap {
+                container: own + 1,
+                host: own + 1,
+                size: rest as u32,
+            });
+        }
+        Ok(v)
+    };
+    Ok((around(u, &auto.uid)?, around(g, &auto.gid)?))
 }
 
 /// `--uidmap`/`--gidmap` values, parsed.

@@ -94,18 +94,13 @@ fn create_record_watched(
     crate::run::trace("image resolved");
     let store = Store::open(&ctx.paths)?;
     let layers = image.layer_dirs(&store);
-    let mode = userns::Mode::parse(&opts.userns).unwrap_or_default();
+    let mode = userns::Mode::parse(crate::commands::container_spec::userns_mode(&opts.userns))
+        .unwrap_or_default();
     crate::commands::container_spec::check_subid_names(&opts.extra)?;
-    let custom = !opts.extra.uidmap.is_empty() || !opts.extra.gidmap.is_empty();
+    let (uidmap, gidmap) = crate::commands::container_spec::requested_idmaps(opts)?;
+    let custom = !uidmap.is_empty() || !gidmap.is_empty();
     let maps = if custom {
-        let parse = |v: &[String]| -> Result<Vec<userns::IdMap>> {
-            let mut out = Vec::new();
-            for x in v {
-                out.extend(userns::parse_idmaps(x)?);
-            }
-            Ok(out)
-        };
-        IdMaps::custom(&parse(&opts.extra.uidmap)?, &parse(&opts.extra.gidmap)?)?
+        IdMaps::custom(&uidmap, &gidmap)?
     } else {
         IdMaps::for_current_user(mode)?
     };
@@ -173,7 +168,11 @@ fn create_record_watched(
     tmpfs_volumes(ctx, &mut spec)?;
     if keep_id && opts.user.is_none() {
         // As podman: keep-id runs as your own uid and gid unless -u says otherwise.
-        spec.user = format!("{}:{}", nix::unistd::getuid(), nix::unistd::getgid());
+        let (u, g) = crate::commands::container_spec::keep_id_ids(&opts.userns).unwrap_or((
+            nix::unistd::getuid().as_raw(),
+            nix::unistd::getgid().as_raw(),
+        ));
+        spec.user = format!("{u}:{g}");
     }
     // Numeric ids outside the mapping fail now (names are resolved at start).
     crate::run::user::check_numeric(&spec.user, &maps).map_err(|e| {

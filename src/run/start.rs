@@ -420,17 +420,24 @@ fn keep_id_entries(mode: userns::Mode, maps: &IdMaps) -> Vec<(String, u32, Strin
         .flatten()
         .map(|g| g.name)
         .unwrap_or_else(|| name.clone());
+    // The ids the user has inside: their own, or keep-id:uid=,gid='s.
+    let inside = |maps: &[userns::IdMap], own: u32| {
+        maps.iter()
+            .find(|m| own >= m.host && ((own - m.host) as u64) < m.size as u64)
+            .map(|m| m.container + (own - m.host))
+            .unwrap_or(own)
+    };
+    let (uid, gid) = (
+        inside(&maps.uid, uid.as_raw()),
+        inside(&maps.gid, gid.as_raw()),
+    );
     vec![
         (
             "/etc/passwd".into(),
-            uid.as_raw(),
+            uid,
             format!("{name}:*:{uid}:{gid}:{name}:{home}:/bin/sh"),
         ),
-        (
-            "/etc/group".into(),
-            gid.as_raw(),
-            format!("{group}:x:{gid}:{name}"),
-        ),
+        ("/etc/group".into(), gid, format!("{group}:x:{gid}:{name}")),
     ]
 }
 

@@ -777,3 +777,34 @@ fn uidmap_maps_into_the_users_own_ranges() {
             .stderr_contains(msg);
     }
 }
+
+#[test]
+fn keep_id_with_uid_and_gid_maps_the_user_there() {
+    let env = require_env!(alpine);
+    if crate::harness::which("fuse-overlayfs").is_none() {
+        crate::harness::skip("fuse-overlayfs is not installed (keep-id needs it)");
+        return;
+    }
+    let lab = Lab::new(env);
+    let me = env.user(crate::harness::TestUser::Boxtest);
+    let dir = lab.tb.mkdir("mine");
+    let v = format!("{}:/m", dir.display());
+    lab.run(&run_args(
+        &lab,
+        &["--rm", "--userns", "keep-id:uid=2000,gid=3000", "-v", &v],
+        &[
+            "sh",
+            "-c",
+            "id -u; id -g; whoami; stat -c '%u:%g' /m /etc/passwd",
+        ],
+    ))
+    .assert_success()
+    .stdout_is(&format!("2000\n3000\n{}\n2000:3000\n0:0\n", me.name));
+    lab.run(&run_args(
+        &lab,
+        &["--rm", "--userns", "keep-id:uid=x"],
+        &["true"],
+    ))
+    .assert_code(125)
+    .stderr_contains("--userns");
+}
