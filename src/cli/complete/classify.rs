@@ -28,6 +28,8 @@ pub(super) enum Kind {
     Instruction,
     /// `top`'s ps(1) descriptors.
     TopDescriptor,
+    /// `--userns` modes.
+    Userns,
 }
 
 /// Which containers make sense for a command.
@@ -87,6 +89,7 @@ pub(super) fn classify(path: &[String], arg: &clap::Arg) -> Option<Kind> {
         (_, "cap_add" | "cap_drop") => Some(Kind::Capability),
         (_, "security_opt") => Some(Kind::SecurityOpt),
         (_, "requires") => Some(Kind::Containers(Want::All)),
+        (_, "userns") => Some(Kind::Userns),
         ("import" | "commit", "change") => Some(Kind::Instruction),
         (_, "filter") if matches!(leaf, "ps" | "list" | "stop" | "start" | "restart") => {
             Some(Kind::PsFilter)
@@ -126,6 +129,14 @@ impl Kind {
                     "restart when it exits non-zero (on-failure:N at most N times)",
                 ),
                 ("always", "restart whenever it exits"),
+            ]),
+            Kind::Userns => fixed(&[
+                ("auto", "0 is you, 1.. your subordinate ids"),
+                (
+                    "keep-id",
+                    "your uid is the same inside (keep-id:uid=N,gid=N: N)",
+                ),
+                ("single", "only your uid, as 0"),
             ]),
             Kind::TopDescriptor => crate::monitor::top::DESCRIPTORS
                 .iter()
