@@ -48,6 +48,7 @@ pub fn images(ctx: &Ctx, args: ImagesArgs) -> Result<u8> {
         return Ok(0);
     }
     let now = std::time::SystemTime::now();
+    let used = containers_using(ctx);
     // One row per name; a nameless image gets one <none> row.
     let mut rows: Vec<Value> = Vec::new();
     for i in &images {
@@ -67,6 +68,11 @@ pub fn images(ctx: &Ctx, args: ImagesArgs) -> Result<u8> {
                 "VirtualSize": i.size,
                 "Names": i.names,
                 "RepoDigests": i.repo_digests,
+                // podman's further fields.
+                "Labels": i.config.config().as_ref().and_then(|c| c.labels().clone()).unwrap_or_default(),
+                "Dangling": i.names.is_empty(),
+                "Containers": used.get(&i.id).map(Vec::len).unwrap_or(0),
+                "ReadOnly": false,
             }));
         };
         if i.names.is_empty() {

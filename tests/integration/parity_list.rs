@@ -150,6 +150,25 @@ fn images_filters_and_sorts_as_podman() {
         .assert_success()
         .stdout_contains("REPOSITORY")
         .stdout_contains("TAG");
+    // podman's fields: Labels (a map, and its Label method), Containers, Dangling.
+    lab.run(&[
+        "images",
+        "--filter",
+        "label=box.test",
+        "--format",
+        "{{.Labels}} {{ .Label \"box.test\" }} {{.Containers}} {{.Dangling}}",
+    ])
+    .assert_success()
+    .stdout_is("map[box.test:layers] layers 0 false\n");
+    lab.run(&[
+        "images",
+        "--filter",
+        "reference=*alpine*",
+        "--format",
+        "{{.Containers}}",
+    ])
+    .assert_success()
+    .stdout_is("1\n");
     lab.run(&["images", "--filter", "bogus=1"])
         .assert_code(125)
         .assert_one_line_error()

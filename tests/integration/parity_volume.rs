@@ -85,6 +85,10 @@ fn volume_create_options_filters_and_formats() {
     ])
     .assert_success()
     .stdout_is("plain\n");
+    lab.run(&["run", "--rm", "-v", "plain:/p:idmap", &lab.image, "true"])
+        .assert_code(125)
+        .assert_one_line_error()
+        .stderr_contains("idmapped mounts");
     lab.run(&["volume", "create", "-o", "type=nfs", "bad"])
         .assert_code(125)
         .assert_one_line_error()
