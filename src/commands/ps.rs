@@ -38,7 +38,7 @@ fn ps_object(rec: &Record, st: &State, now: SystemTime, no_trunc: bool) -> Value
     } else {
         st.status.to_string()
     };
-    let ports = cfg.spec.publish.join(", ");
+    let ports = podman_ports(&cfg.spec.network.ports);
     let mounts: Vec<String> = cfg
         .spec
         .mounts
@@ -298,6 +298,35 @@ pub fn ps(ctx: &Ctx, args: PsArgs) -> Result<u8> {
         }
     }
     Ok(0)
+}
+
+/// PORTS as podman shows them: `0.0.0.0:8080->80/tcp`, runs of consecutive ports as one
+/// range (`0.0.0.0:8080-8081->80-81/tcp`).
+fn podman_ports(ports: &[crate::network::PortMapping]) -> String {
+    let mut runs: Vec<(String, u16, u16, u16, crate::network::Protocol)> = Vec::new();
+    for m in ports {
+        let ip = m.host_ip_string();
+        if let Some(last) = runs.last_mut()
+            && last.0 == ip
+            && last.4 == m.protocol
+            && last.2.checked_add(1) == Some(m.host_port)
+            && last.3 as u32 + (last.2 - last.1) as u32 + 1 == m.container_port as u32
+        {
+            last.2 = m.host_port;
+            continue;
+        }
+        runs.push((ip, m.host_port, m.host_port, m.container_port, m.protocol));
+    }
+    runs.iter()
+        .map(|(ip, h0, h1, c0, proto)| {
+            if h0 == h1 {
+                format!("{ip}:{h0}->{c0}/{proto}")
+            } else {
+                format!("{ip}:{h0}-{h1}->{c0}-{}/{proto}", c0 + (h1 - h0))
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// `--size`: the writable layer's size and the image's, as podman shows them

@@ -584,6 +584,11 @@ fn publish_takes_bracketed_ipv4_and_ranges() {
         .stdout_contains(&format!("80/tcp -> 127.0.0.1:{one}"))
         .stdout_contains(&format!("81/tcp -> 0.0.0.0:{two}"))
         .stdout_contains(&format!("82/tcp -> 0.0.0.0:{}", two + 1));
+    // ps shows them as podman: host->container, runs as one range.
+    lab.run(&["ps", "--format", "{{.Ports}}"])
+        .assert_success()
+        .stdout_contains(&format!("127.0.0.1:{one}->80/tcp"))
+        .stdout_contains(&format!("0.0.0.0:{two}-{}->81-82/tcp", two + 1));
 }
 
 #[test]
