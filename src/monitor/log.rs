@@ -69,6 +69,10 @@ pub struct LogWriter {
     max_size: u64,
     /// Bytes of an unfinished line, per stream.
     pending: [Vec<u8>; 2],
+    /// Records not yet written: one write per `write` call, not one per line.
+    out: Vec<u8>,
+    /// The time of the records being made, formatted once.
+    stamp: Option<(SystemTime, String)>,
 }
 
 impl LogWriter {
@@ -81,6 +85,8 @@ impl LogWriter {
             size,
             max_size,
             pending: [Vec::new(), Vec::new()],
+            out: Vec::new(),
+            stamp: None,
         })
     }
 
@@ -92,6 +98,8 @@ impl LogWriter {
             size: 0,
             max_size: u64::MAX,
             pending: [Vec::new(), Vec::new()],
+            out: Vec::new(),
+            stamp: None,
         })
     }
 
@@ -117,6 +125,15 @@ impl LogWriter {
             self.record(stream, 'P', &piece, now)?;
         }
         self.pending[idx] = rest;
+        self.flush_out()
+    }
+
+    fn flush_out(&mut self) -> io::Result<()> {
+        if !self.out.is_empty() {
+            let r = self.file.write_all(&self.out);
+            self.out.clear();
+            r?;
+        }
         Ok(())
     }
 
@@ -140,7 +157,7 @@ impl LogWriter {
                 self.record(stream, 'P', &rest, SystemTime::now())?;
             }
         }
-        Ok(())
+        self.flush_out()
     }
 
     fn record(
@@ -150,8 +167,18 @@ impl LogWriter {
         text: &[u8],
         now: SystemTime,
     ) -> io::Result<()> {
-        let mut line = Vec::with_capacity(text.len() + 48);
-        line.extend_from_slice(format_rfc3339(now).as_bytes());
+        if self.stamp.as_ref().is_none_or(|(t, _)| *t != now) {
+            self.stamp = Some((now, format_rfc3339(now)));
+        }
+        let stamp_len = self.stamp.as_ref().map_or(0, |(_, s)| s.len());
+        let len = stamp_len + stream.name().len() + text.len() + 5;
+        if self.size > 0 && self.size + len as u64 > self.max_size {
+            self.flush_out()?;
+            self.rotate()?;
+        }
+        let stamp = self.stamp.as_ref().map(|(_, s)| s.as_str()).unwrap_or("");
+        let line = &mut self.out;
+        line.extend_from_slice(stamp.as_bytes());
         line.push(b' ');
         line.extend_from_slice(stream.name().as_bytes());
         line.push(b' ');
@@ -159,11 +186,7 @@ impl LogWriter {
         line.push(b' ');
         line.extend_from_slice(text);
         line.push(b'\n');
-        if self.size > 0 && self.size + line.len() as u64 > self.max_size {
-            self.rotate()?;
-        }
-        self.file.write_all(&line)?;
-        self.size += line.len() as u64;
+        self.size += len as u64;
         Ok(())
     }
 

@@ -268,6 +268,13 @@ pub fn start_watched(
         }),
         None => None,
     };
+    // Copying the output, box must see a closed stdout as EPIPE (and pass it on), not
+    // die of SIGPIPE. The container was made with SIGPIPE at its default.
+    let tee_pipes = tee.as_ref().is_some_and(|t| t.stdout.is_some());
+    if tee_pipes {
+        // SAFETY: SIG_IGN installs no handler.
+        unsafe { libc::signal(libc::SIGPIPE, libc::SIG_IGN) };
+    }
     let raw = (relay.as_ref().is_some_and(|r| r.stdin))
         .then(supervise::RawMode::enable)
         .flatten();
@@ -280,6 +287,10 @@ pub fn start_watched(
         spec.settings.timeout.map(std::time::Duration::from_secs),
     );
     super::trace("container exited");
+    if tee_pipes {
+        // SAFETY: SIG_DFL installs no handler.
+        unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
+    }
     drop(raw);
     drop(net.take()); // stops the network helper
     let oom_killed = cgroup.oom_killed();

@@ -118,8 +118,15 @@ impl Tee {
             Ok(n) => {
                 // SAFETY: box's stdout and stderr stay open for the life of the process.
                 let out = unsafe { BorrowedFd::borrow_raw(to) };
-                if self.show[i] {
-                    let _ = write_all(out, &buf[..n]);
+                if self.show[i] && write_all(out, &buf[..n]) == Err(Errno::EPIPE) {
+                    // Our reader is gone (`box run ... | head -1`): so is the container's,
+                    // as if it wrote to that pipe itself (it gets EPIPE/SIGPIPE next).
+                    let _ = self.log.write(stream, &buf[..n]);
+                    match i {
+                        0 => self.stdout = None,
+                        _ => self.stderr = None,
+                    }
+                    return false;
                 }
                 let _ = self.log.write(stream, &buf[..n]);
                 return true;

@@ -39,6 +39,18 @@ fn a_foreground_container_is_logged() {
     lab.run(&["logs", "tty"])
         .assert_success()
         .stdout_is("hi\r\n");
+    // A reader that goes away (`| head -1`) ends a container that keeps writing, as if it
+    // wrote to that pipe itself.
+    let t = std::time::Instant::now();
+    lab.tb
+        .sh(&format!(
+            "\"$BOX\" run --rm --network none {} yes | head -1",
+            lab.image
+        ))
+        .run()
+        .assert_success()
+        .stdout_is("y\n");
+    assert!(t.elapsed() < std::time::Duration::from_secs(20));
 }
 
 #[test]
