@@ -63,7 +63,12 @@ pub fn build(
     for t in &opts.tmpfs {
         mounts.push(spec::tmpfs_mount(t)?);
     }
+    let mut image_mounts = Vec::new();
     for m in &opts.extra.mount {
+        if let Some(im) = image_mount(m)? {
+            image_mounts.push(im);
+            continue;
+        }
         mounts.push(mount_flag(m, volume)?);
     }
     for d in &opts.extra.device {
@@ -143,6 +148,7 @@ pub fn build(
     }
     settings.network_options = network_options(opts.network.as_deref())?;
     settings.chown_targets = chown_targets;
+    settings.image_mounts = image_mounts;
     (settings.uidmap, settings.gidmap) = requested_idmaps(opts)?;
     settings.overlay_targets = overlay_targets;
     Ok(Spec {
@@ -317,6 +323,7 @@ fn settings(x: &RunExtraOpts, host_network: bool) -> Result<Settings> {
         passwd_entries: host_users(&x.hostuser)?,
         chown_targets: Vec::new(),
         overlay_targets: Vec::new(),
+        image_mounts: Vec::new(),
         uidmap: Vec::new(),
         gidmap: Vec::new(),
     })
@@ -461,6 +468,42 @@ fn host_users(names: &[String]) -> Result<Vec<String>> {
     Ok(lines)
 }
 
+/// `--mount type=image,src=IMAGE,dst=PATH` (read-only; its layers are found at create).
+fn image_mount(m: &str) -> Result<Option<spec::ImageMount>> {
+    let parts: Vec<(&str, &str)> = m
+        .split(',')
+        .filter(|p| !p.is_empty())
+        .map(|p| p.split_once('=').unwrap_or((p, "")))
+        .collect();
+    if !parts.iter().any(|(k, v)| *k == "type" && *v == "image") {
+        return Ok(None);
+    }
+    let (mut src, mut dst) = (None, None);
+    for (k, v) in parts {
+        match k {
+            "type" => {}
+            "source" | "src" => src = Some(v),
+            "destination" | "dst" | "target" => dst = Some(v),
+            "rw" if matches!(v, "" | "true") => {
+                bail!("--mount {m}: an image mount is read-only in box (rw=true is not supported)")
+            }
+            "rw" | "ro" | "readonly" | "subpath" => {}
+            _ => bail!("--mount {m}: unsupported option {k:?}"),
+        }
+    }
+    let (Some(src), Some(dst)) = (src.filter(|s| !s.is_empty()), dst) else {
+        bail!("--mount {m}: give the image with src= and the container path with dst=");
+    };
+    if !dst.starts_with('/') {
+        bail!("--mount {m}: the container path must be absolute");
+    }
+    Ok(Some(spec::ImageMount {
+        image: src.to_string(),
+        target: clean_path(dst),
+        layers: Vec::new(),
+    }))
+}
+
 /// `--mount type=bind|volume|tmpfs,...` as the `-v`/`--tmpfs` it stands for.
 fn mount_flag(m: &str, volume: &dyn Fn(Option<&str>) -> Result<PathBuf, String>) -> Result<Mount> {
     let mut kind = None;
@@ -512,9 +555,9 @@ fn mount_flag(m: &str, volume: &dyn Fn(Option<&str>) -> Result<PathBuf, String>)
             ))?)
         }
         Some(other) => bail!(
-            "--mount {m}: type={other} is not supported: use type=bind, type=volume or type=tmpfs"
+            "--mount {m}: type={other} is not supported: use type=bind, type=volume, type=tmpfs or type=image"
         ),
-        None => bail!("--mount {m}: give type=bind, type=volume or type=tmpfs"),
+        None => bail!("--mount {m}: give type=bind, type=volume, type=tmpfs or type=image"),
     }
 }
 

@@ -166,6 +166,16 @@ fn create_record_watched(
     )?;
     let mut spec = spec;
     tmpfs_volumes(ctx, &mut spec)?;
+    // --mount type=image: the images must be in the store; their layers are recorded.
+    for im in spec.settings.image_mounts.iter_mut() {
+        let other = store.find_image(&im.image)?.with_context(|| {
+            format!(
+                "--mount type=image,src={}: no such image: pull it first",
+                im.image
+            )
+        })?;
+        im.layers = other.layer_dirs(&store);
+    }
     if keep_id && opts.user.is_none() {
         // As podman: keep-id runs as your own uid and gid unless -u says otherwise.
         let (u, g) = crate::commands::container_spec::keep_id_ids(&opts.userns).unwrap_or((

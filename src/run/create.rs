@@ -429,6 +429,9 @@ fn steps(l: &Launch, maps: &IdMaps, ch: &ChildEnd) -> Result<Infallible, (Step, 
     }
     rootfs::mount_volumes(r, &spec.mounts, &l.volumes, &spec.settings.overlay_targets)
         .map_err(&m)?;
+    for im in &spec.settings.image_mounts {
+        rootfs::mount_image(r, &im.layers, &im.target).map_err(&m)?;
+    }
     if !spec.privileged {
         rootfs::apply_masks(r).map_err(&m)?;
     }

@@ -592,6 +592,29 @@ pub fn add_entries(root: BorrowedFd, entries: &[(&str, u32, String)]) -> Result<
     Ok(())
 }
 
+/// `--mount type=image`: an image's layers as a read-only overlay on `target`.
+pub fn mount_image(root: BorrowedFd, layers: &[PathBuf], target: &str) -> Result<(), Fail> {
+    let ctx = FsContext::new("overlay").ctx(|| "fsopen overlay".into())?;
+    let _ = ctx.set("source", "overlay");
+    if layers.len() == 1 {
+        // One layer: overlay needs two lowers without an upper; a read-only bind will do.
+        let tree =
+            clone_tree(None, &layers[0], true).ctx(|| format!("bind {}", layers[0].display()))?;
+        mount_setattr(tree.as_fd(), RDONLY, 0, true).ctx(|| format!("make {target} read-only"))?;
+        return attach_dir(root, target, &tree);
+    }
+    for l in layers.iter().rev() {
+        ctx.set("lowerdir+", &l.to_string_lossy())
+            .map_err(|e| fs_fail(&ctx, e, &format!("image layer {}", l.display())))?;
+    }
+    ctx.flag("userxattr")
+        .map_err(|e| fs_fail(&ctx, e, "overlay userxattr"))?;
+    let mnt = ctx
+        .mount(RDONLY)
+        .map_err(|e| fs_fail(&ctx, e, &format!("mount the image on {target}")))?;
+    attach_dir(root, target, &mnt)
+}
+
 /// `-v SRC:DEST:O`: an overlay with SRC as its lower layer and its upper and work
 /// directories in a fresh tmpfs, so what the container changes goes with it.
 fn overlay_on(source: &Path, readonly: bool) -> Result<OwnedFd, Fail> {

@@ -19,7 +19,9 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 pub use parse::{clean_path, command, environment, labels, stop_signal, tmpfs_mount, volume_mount};
-pub use settings::{LogConfig, LogDriver, Settings, ULIMITS, Ulimit, check_sysctl, timezone_file};
+pub use settings::{
+    ImageMount, LogConfig, LogDriver, Settings, ULIMITS, Ulimit, check_sysctl, timezone_file,
+};
 pub use signal::signal_number;
 
 /// docker's default PATH, used when the image sets none.

@@ -55,9 +55,22 @@ pub struct Settings {
     /// `-v SRC:DEST:O`: the container paths where SRC is the lower layer of an overlay
     /// whose changes (in a tmpfs) are discarded when the container stops.
     pub overlay_targets: Vec<String>,
+    /// `--mount type=image,src=IMAGE,dst=PATH`: an image's layers (bottom → top) mounted
+    /// read-only at a path.
+    pub image_mounts: Vec<ImageMount>,
     /// `--uidmap`/`--gidmap` as given (intermediate ids: 0 the user, 1.. subordinate).
     pub uidmap: Vec<crate::userns::IdMap>,
     pub gidmap: Vec<crate::userns::IdMap>,
+}
+
+/// One `--mount type=image`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImageMount {
+    /// The image as the user named it.
+    pub image: String,
+    pub target: String,
+    /// Its layer directories, bottom → top (filled in at create).
+    pub layers: Vec<PathBuf>,
 }
 
 impl Settings {

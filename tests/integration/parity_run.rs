@@ -437,12 +437,12 @@ fn mount_flag_binds_volumes_and_tmpfs() {
     lab.run(&["volume", "exists", "vol1"]).assert_success();
     lab.run(&run_args(
         &lab,
-        &["--rm", "--mount", "type=image,src=x,dst=/i"],
+        &["--rm", "--mount", "type=devpts,dst=/i"],
         &["true"],
     ))
     .assert_code(125)
     .assert_one_line_error()
-    .stderr_contains("type=image is not supported");
+    .stderr_contains("type=devpts is not supported");
     lab.run(&run_args(
         &lab,
         &["--rm", "--mount", "type=bind,src=/tmp"],
@@ -824,4 +824,33 @@ fn keep_id_with_uid_and_gid_maps_the_user_there() {
     ))
     .assert_code(125)
     .stderr_contains("--userns");
+}
+
+#[test]
+fn mount_type_image_shows_an_image_read_only() {
+    let env = require_env!(alpine);
+    let lab = Lab::new(env);
+    let layers = env.image(crate::harness::images::LAYERS);
+    lab.run(&["pull", "-q", &layers]).assert_success();
+    let img = format!("type=image,src={},dst=/img", lab.image);
+    let multi = format!("type=image,src={layers},dst=/layers");
+    lab.run(&run_args(
+        &lab,
+        &["--rm", "--mount", &img, "--mount", &multi],
+        &[
+            "sh",
+            "-c",
+            "test -f /img/etc/alpine-release && echo alpine; test -d /layers && echo layers; touch /img/x 2>/dev/null || echo ro",
+        ],
+    ))
+    .assert_success()
+    .stdout_is("alpine\nlayers\nro\n");
+    lab.run(&run_args(
+        &lab,
+        &["--rm", "--mount", "type=image,src=no/such:image,dst=/x"],
+        &["true"],
+    ))
+    .assert_code(125)
+    .assert_one_line_error()
+    .stderr_contains("pull it first");
 }
