@@ -310,6 +310,7 @@ fn check_unpack(entries: &[Entry], gzip: bool) -> Result<(), TestCaseError> {
     let opts = Options {
         chown: false,
         sync: false,
+        into_existing: false,
     };
     let result = unpack::unpack(&blob[..], &dest, None, &opts);
 

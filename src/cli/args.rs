@@ -393,6 +393,8 @@ Examples:
                   /etc/subuid and /etc/subgid ranges. No daemon, no root.",
     after_help = AFTER_HELP,
     propagate_version = true,
+    // A repeated flag takes the last value, as podman's (lists such as -e still collect).
+    args_override_self = true,
     infer_subcommands = false,
     max_term_width = 100
 )]
@@ -420,6 +422,8 @@ pub struct GlobalOpts {
     /// Where events are recorded: file (the per-user log `box events` reads) or none
     #[arg(long, global = true, env = "BOX_EVENTS_BACKEND", value_name = "BACKEND", value_parser = ["file", "none"])]
     pub events_backend: Option<String>,
+    #[command(flatten)]
+    pub more: super::args_run::GlobalMoreOpts,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Serialize)]
@@ -597,6 +601,15 @@ pub enum Command {
     /// Update containers of systemd units to their image's newest version
     #[command(after_help = EX_AUTO_UPDATE)]
     AutoUpdate(AutoUpdateArgs),
+    /// Run a command (a shell by default) in box's user namespace, the store visible
+    #[command(after_help = super::args_run::EX_UNSHARE)]
+    Unshare(super::args_run::UnshareArgs),
+    /// Mount containers' root filesystems (inside box unshare) and print where
+    #[command(after_help = super::args_run::EX_MOUNT)]
+    Mount(super::args_run::MountArgs),
+    /// Unmount containers' root filesystems mounted by box mount
+    #[command(visible_alias = "umount", after_help = super::args_run::EX_UNMOUNT)]
+    Unmount(super::args_run::UnmountArgs),
     /// Internal: entry points box re-executes itself into (not for users)
     #[command(hide = true, name = "__internal", subcommand)]
     Internal(InternalCommand),
@@ -738,7 +751,8 @@ pub struct ContainerOpts {
     /// Mount the container's root filesystem read-only
     #[arg(long)]
     pub read_only: bool,
-    /// Bind mount a host path or named volume (SRC:DEST[:ro|rw]), or an anonymous volume (DEST)
+    /// Bind mount a host path or named volume (SRC:DEST[:ro|rw][,U][,O]: U chowns SRC to the
+    /// container user, O overlays it and discards the changes), or an anonymous volume (DEST)
     #[arg(short, long = "volume", value_name = "SRC:DEST[:OPTS]")]
     pub volume: Vec<String>,
     /// Mount a tmpfs: DEST[:OPTS]
@@ -757,10 +771,11 @@ pub struct ContainerOpts {
     /// Give the container all capabilities box can give and no seccomp or masked paths
     #[arg(long)]
     pub privileged: bool,
-    /// User namespace: auto (subuid ranges), keep-id (your uid maps to itself), single (only your uid)
-    #[arg(long, value_name = "MODE", value_parser = ["auto", "keep-id", "single"], default_value = "auto")]
+    /// User namespace: auto (subuid ranges), keep-id[:uid=N,gid=N] (your uid maps to itself,
+    /// or to N), single (only your uid)
+    #[arg(long, value_name = "MODE", value_parser = super::args_run::parse_userns, default_value = "auto")]
     pub userns: String,
-    /// Network: default, pasta, slirp4netns, none, host, container:NAME or a user network's name (repeat for several user networks)
+    /// Network: default, pasta[:OPTIONS], slirp4netns[:OPTIONS], none, host, container:NAME or a user network's name (repeat for several user networks)
     #[arg(long = "network", visible_alias = "net", value_name = "MODE", value_parser = parse_network)]
     pub network: Vec<String>,
     /// Publish a container port: [HOSTIP:][HOSTPORT:]CPORT[/PROTO]
@@ -831,6 +846,8 @@ pub struct ContainerOpts {
     pub ip: Option<String>,
     #[command(flatten)]
     pub health: HealthOpts,
+    #[command(flatten)]
+    pub extra: super::args_run::RunExtraOpts,
     /// When to pull the image
     #[arg(long, value_enum, default_value_t = PullPolicy::Missing)]
     pub pull: PullPolicy,
@@ -864,6 +881,8 @@ fn parse_network(s: &str) -> Result<String, String> {
             Ok(s.into())
         }
         _ if s.strip_prefix("container:").is_some_and(|n| !n.is_empty()) => Ok(s.into()),
+        // podman's helper options: pasta:ARG,ARG... and slirp4netns:KEY=VALUE,...
+        _ if s.starts_with("pasta:") || s.starts_with("slirp4netns:") => Ok(s.into()),
         // A user network's name (checked against the records at create).
         _ if crate::container::is_docker_name(s, 253) => Ok(s.into()),
         _ => Err(format!(
@@ -987,7 +1006,8 @@ pub struct PsArgs {
     /// Do not truncate ids and commands
     #[arg(long)]
     pub no_trunc: bool,
-    /// Filter: status=running|exited|created, name=NAME, id=ID, ancestor=IMAGE, label=K=V
+    /// Filter: status=running|exited|created, name=NAME, id=ID, ancestor=IMAGE, label=K=V,
+    /// exited=CODE, network=MODE
     #[arg(short, long, value_name = "KEY=VALUE")]
     pub filter: Vec<String>,
     /// Output format: table, json, or a Go template like '{{.Names}} {{.Status}}'
@@ -1002,6 +1022,8 @@ pub struct PsArgs {
     /// Show each container's pod (POD ID and PODNAME columns)
     #[arg(long)]
     pub pod: bool,
+    #[command(flatten)]
+    pub more: super::args_run::PsMoreArgs,
 }
 
 #[derive(Debug, Args)]
@@ -1183,6 +1205,12 @@ pub struct TopArgs {
     /// Container (name or id)
     #[arg(value_name = "CONTAINER")]
     pub container: String,
+    /// ps(1) descriptors to show, as podman (pid, user, args, comm, pcpu, etime, time,
+    /// tty, vsz, rss, nice, pgid, ppid, group, ruser, rgroup, groups, hpid, huser,
+    /// hgroup, hgroups, state, stime, seccomp, label, capinh, capprm, capeff, capbnd,
+    /// capamb) or AIX descriptors (%C %G %P %U %a %c %g %n %p %r %t %u %x %y %z)
+    #[arg(value_name = "DESCRIPTORS", allow_hyphen_values = true)]
+    pub descriptors: Vec<String>,
 }
 
 #[derive(Debug, Args)]
@@ -1232,6 +1260,8 @@ pub struct ImagesArgs {
     /// Only images whose reference matches
     #[arg(value_name = "REPOSITORY")]
     pub reference: Option<String>,
+    #[command(flatten)]
+    pub more: super::args_run::ImagesMoreArgs,
 }
 
 #[derive(Debug, Args)]
@@ -1272,6 +1302,9 @@ pub struct InspectArgs {
     /// Only look for this kind of object
     #[arg(long = "type", value_enum)]
     pub kind: Option<InspectType>,
+    /// Add the sizes of a container (SizeRw: its writable layer, SizeRootFs: with the image)
+    #[arg(short, long)]
+    pub size: bool,
     /// Containers, images or volumes (name or id)
     #[arg(value_name = "NAME", required = true)]
     pub names: Vec<String>,
@@ -1638,7 +1671,7 @@ pub struct ForceArgs {
 pub enum VolumeCommand {
     /// Create a named volume
     #[command(after_help = EX_VOLUME_CREATE)]
-    Create(VolumeNameArgs),
+    Create(super::args_run::VolumeCreateArgs),
     /// List volumes
     #[command(visible_alias = "list", after_help = EX_VOLUME_LS)]
     Ls(VolumeLsArgs),
@@ -1647,13 +1680,19 @@ pub enum VolumeCommand {
     Rm(VolumeRmArgs),
     /// Show volume details
     #[command(after_help = EX_VOLUME_INSPECT)]
-    Inspect(VolumeNamesArgs),
+    Inspect(super::args_run::VolumeInspectArgs),
     /// Remove volumes no container uses
     #[command(after_help = EX_VOLUME_PRUNE)]
     Prune(ForceArgs),
     /// Exit 0 when a volume exists, 1 when it does not
     #[command(after_help = EX_VOLUME_EXISTS)]
     Exists(VolumeExistsArgs),
+    /// Write a volume's contents as a tar archive (to stdout or -o FILE)
+    #[command(after_help = super::args_run::EX_VOLUME_EXPORT)]
+    Export(super::args_run::VolumeExportArgs),
+    /// Unpack a tar archive (a file, or - for stdin) into a volume
+    #[command(after_help = super::args_run::EX_VOLUME_IMPORT)]
+    Import(super::args_run::VolumeImportArgs),
 }
 
 #[derive(Debug, Args)]
@@ -1675,8 +1714,11 @@ pub struct VolumeRmArgs {
     /// Remove volumes even when containers use them
     #[arg(short, long)]
     pub force: bool,
+    /// Remove every volume (those containers use only with -f)
+    #[arg(short, long)]
+    pub all: bool,
     /// Volume names
-    #[arg(value_name = "NAME", required = true)]
+    #[arg(value_name = "NAME", required_unless_present = "all")]
     pub names: Vec<String>,
 }
 
@@ -1688,6 +1730,9 @@ pub struct VolumeLsArgs {
     /// Output format: table, json, or a Go template
     #[arg(long, value_name = "FORMAT")]
     pub format: Option<String>,
+    /// Filter: name=NAME, label=K[=V], driver=local, dangling=true|false
+    #[arg(short, long, value_name = "KEY=VALUE")]
+    pub filter: Vec<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -1721,9 +1766,10 @@ pub struct CheckArgs {
 
 #[derive(Debug, Args)]
 pub struct InfoArgs {
-    /// Output format
-    #[arg(short, long, value_enum, default_value_t = OutputFormat::Table)]
-    pub format: OutputFormat,
+    /// Output format: table, json, or a Go template over podman's info structure
+    /// ('{{.Host.Arch}}', '{{.Store.GraphRoot}}', '{{.Version.Version}}')
+    #[arg(short, long, value_name = "FORMAT")]
+    pub format: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -1792,6 +1838,13 @@ pub enum InternalCommand {
         #[arg(value_name = "N")]
         supervisor: i32,
     },
+    /// `box volume import`'s process: unpack a tar from stdin into DIR, owners kept
+    VolumeImport { dir: PathBuf },
+    /// `box unshare`'s process: enter the user namespace, then run the command
+    Unshare {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        command: Vec<String>,
+    },
     /// Answer a shell completion request: the words typed so far
     Complete {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
@@ -1846,6 +1899,57 @@ mod tests {
         assert!(r.rm && r.container.interactive && r.container.tty);
         assert_eq!(r.container.image, "alpine");
         assert_eq!(r.container.command, ["ls", "-la", "--", "x"]);
+    }
+
+    #[test]
+    fn a_repeated_flag_takes_the_last_value_and_lists_still_collect() {
+        let cli = Cli::try_parse_from([
+            "box",
+            "run",
+            "--name",
+            "a",
+            "--name",
+            "b",
+            "-e",
+            "A=1",
+            "-e",
+            "B=2",
+            "-v",
+            "/x:/x",
+            "-v",
+            "/y:/y",
+            "-p",
+            "1:1",
+            "-p",
+            "2:2",
+            "--hostname",
+            "h1",
+            "--hostname",
+            "h2",
+            "--network",
+            "front",
+            "--network",
+            "back",
+            "alpine",
+        ])
+        .unwrap();
+        let Command::Run(r) = cli.command else {
+            panic!()
+        };
+        assert_eq!(r.container.name.as_deref(), Some("b"));
+        assert_eq!(r.container.hostname.as_deref(), Some("h2"));
+        // --network repeats for several user networks, as podman's.
+        assert_eq!(r.container.network, ["front", "back"]);
+        assert_eq!(r.container.env, ["A=1", "B=2"]);
+        assert_eq!(r.container.volume, ["/x:/x", "/y:/y"]);
+        assert_eq!(r.container.publish, ["1:1", "2:2"]);
+        // In the groups too.
+        let cli = Cli::try_parse_from(["box", "container", "ps", "--format", "x", "--format", "y"])
+            .unwrap();
+        let Command::Container(ContainerCommand::List(p)) = cli.command else {
+            panic!()
+        };
+        assert_eq!(p.format.as_deref(), Some("y"));
     }
 
     #[test]

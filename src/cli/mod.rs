@@ -8,6 +8,7 @@ pub mod args_kube;
 pub mod args_network;
 pub mod args_pod;
 mod args_quadlet;
+pub mod args_run;
 pub mod complete;
 
 use std::process::ExitCode;
@@ -67,7 +68,11 @@ pub fn main() -> ExitCode {
     };
     if !matches!(cli.command, Command::Internal(_)) {
         restore_sigpipe();
-        close_inherited_fds();
+        close_inherited_fds(preserved_fds(&cli.command));
+    }
+    if let Err(e) = apply_global_more(&cli) {
+        eprintln!("box: {e}");
+        return ExitCode::from(exit::BOX_ERROR);
     }
     if cli.global.events_backend.as_deref() == Some("none") {
         crate::events::set_backend(true);
@@ -101,8 +106,49 @@ fn restore_sigpipe() {
 /// `/proc/PID/fd` or a working directory such as `/proc/self/fd/9`. Only the descriptor
 /// a detached container's monitor hands `box start --attach` is kept (`monitor`'s
 /// `STARTED_FD_ENV`). Internal helpers keep theirs: their protocols pass descriptors.
-fn close_inherited_fds() {
+/// `run --preserve-fds N`: the descriptors 3..3+N box must not close.
+fn preserved_fds(cmd: &Command) -> u32 {
+    match cmd {
+        Command::Run(r) => r.container.extra.preserve_fds.unwrap_or(0),
+        _ => 0,
+    }
+}
+
+/// podman's global `--noout`, `--tmpdir`, `--storage-opt` (while single-threaded).
+fn apply_global_more(cli: &Cli) -> Result<(), String> {
+    let more = &cli.global.more;
+    for o in &more.storage_opt {
+        if !o.is_empty() && !o.contains('=') {
+            return Err(format!("--storage-opt {o:?}: use KEY=VALUE"));
+        }
+    }
+    if let Some(dir) = &more.tmpdir {
+        if !dir.is_dir() {
+            return Err(format!("--tmpdir {}: no such directory", dir.display()));
+        }
+        // SAFETY: box is single-threaded here (nothing has spawned a thread yet).
+        unsafe { std::env::set_var("TMPDIR", dir) };
+    }
+    if more.noout {
+        let null = std::fs::OpenOptions::new()
+            .write(true)
+            .open("/dev/null")
+            .map_err(|e| format!("--noout: /dev/null: {e}"))?;
+        // SAFETY: dup2 onto stdout, which the process owns.
+        if unsafe { libc::dup2(std::os::fd::AsRawFd::as_raw_fd(&null), 1) } < 0 {
+            return Err("--noout: cannot redirect stdout".into());
+        }
+    }
+    Ok(())
+}
+
+fn close_inherited_fds(preserve: u32) {
     use crate::run::sys::close_range;
+    if preserve > 0 {
+        // `run --preserve-fds N`: 3..3+N stay for the container.
+        let _ = close_range(3 + preserve, u32::MAX);
+        return;
+    }
     let keep = std::env::var(crate::monitor::STARTED_FD_ENV)
         .ok()
         .and_then(|v| v.parse::<u32>().ok())

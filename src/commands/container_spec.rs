@@ -6,8 +6,11 @@ use std::path::PathBuf;
 use anyhow::{Result, anyhow, bail};
 
 use crate::cli::args::ContainerOpts;
+use crate::cli::args_run::RunExtraOpts;
 use crate::run::security;
-use crate::spec::{self, ImageDefaults, Mount, RestartPolicy, Rootfs, Seccomp, Spec, clean_path};
+use crate::spec::{
+    self, ImageDefaults, Mount, RestartPolicy, Rootfs, Seccomp, Settings, Spec, clean_path,
+};
 
 /// Build the spec. `host_env` looks up the caller's environment (for `-e KEY`); `volume`
 /// gives the host directory of a named volume (creating it on first use), or of a new
@@ -21,7 +24,14 @@ pub fn build(
     host_env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Spec> {
     let args = spec::command(opts.entrypoint.as_deref(), &opts.command, image)?;
-    let env = spec::environment(&image.env, &opts.env_file, &opts.env, host_env)?;
+    let env = if opts.extra.env_host {
+        // --env-host: the host's environment over the image's, under --env-file and -e.
+        let mut base = image.env.clone();
+        base.extend(std::env::vars().map(|(k, v)| format!("{k}={v}")));
+        spec::environment(&base, &opts.env_file, &opts.env, host_env)?
+    } else {
+        spec::environment(&image.env, &opts.env_file, &opts.env, host_env)?
+    };
     let cwd = match &opts.workdir {
         Some(w) if !w.starts_with('/') => {
             bail!("the working directory {w:?} is invalid: it needs to be an absolute path");
@@ -34,11 +44,35 @@ pub fn build(
     // Validated now so that `box create` fails, not the later start.
     let limits = crate::cgroup::Limits::parse(&limit_flags(opts))?;
     let mut mounts = Vec::new();
+    let mut chown_targets = Vec::new();
+    let mut overlay_targets = Vec::new();
     for v in &opts.volume {
-        mounts.push(spec::volume_mount(v, volume)?);
+        // podman's `U` option: chown the source to the container's user at start.
+        let (v, chown) = strip_option(v, "U");
+        // podman's `O`: an overlay on the source, its changes thrown away.
+        let (v, overlay) = strip_option(&v, "O");
+        let m = spec::volume_mount(&v, volume)?;
+        if chown {
+            chown_targets.push(m.target().to_string());
+        }
+        if overlay {
+            overlay_targets.push(m.target().to_string());
+        }
+        mounts.push(m);
     }
     for t in &opts.tmpfs {
         mounts.push(spec::tmpfs_mount(t)?);
+    }
+    let mut image_mounts = Vec::new();
+    for m in &opts.extra.mount {
+        if let Some(im) = image_mount(m)? {
+            image_mounts.push(im);
+            continue;
+        }
+        mounts.push(mount_flag(m, volume)?);
+    }
+    for d in &opts.extra.device {
+        mounts.push(device(d)?);
     }
     // The image's VOLUMEs that no -v or --tmpfs covers, as docker does.
     for path in &image.volumes {
@@ -104,7 +138,28 @@ pub fn build(
             "--sdnotify=healthy needs a healthcheck: give --health-cmd or use an image with a HEALTHCHECK"
         );
     }
+    let mut settings = settings(&opts.extra, net.mode == crate::network::Mode::Host)?;
+    // --passwd (podman's default): a numeric --user gets an /etc/passwd entry if the
+    // image has none for it.
+    if opts.extra.passwd != Some(false)
+        && let Some(u) = &opts.user
+    {
+        let (uid, gid) = u.split_once(':').unwrap_or((u.as_str(), "0"));
+        if let (Ok(uid), Ok(gid)) = (uid.parse::<u32>(), gid.parse::<u32>())
+            && uid != 0
+        {
+            settings
+                .passwd_entries
+                .push(format!("{uid}:*:{uid}:{gid}:container user:/:/bin/sh"));
+        }
+    }
+    settings.network_options = network_options(opts.network.first().map(String::as_str))?;
+    settings.chown_targets = chown_targets;
+    settings.image_mounts = image_mounts;
+    (settings.uidmap, settings.gidmap) = requested_idmaps(opts)?;
+    settings.overlay_targets = overlay_targets;
     Ok(Spec {
+        settings,
         args,
         env,
         cwd,
@@ -118,7 +173,7 @@ pub fn build(
         publish: opts.publish.clone(),
         dns: opts.dns.clone(),
         add_hosts: opts.add_host.clone(),
-        userns: crate::userns::Mode::parse(&opts.userns).ok_or_else(|| {
+        userns: crate::userns::Mode::parse(userns_mode(&opts.userns)).ok_or_else(|| {
             anyhow!(
                 "invalid --userns {:?}: use auto, keep-id or single",
                 opts.userns
@@ -142,6 +197,468 @@ pub fn build(
         healthcheck,
         health_on_failure,
     })
+}
+
+/// podman's further flags (`cli::args_run`) as the spec's `Settings`, each checked now so
+/// that `box create` fails rather than the later start.
+fn settings(x: &RunExtraOpts, host_network: bool) -> Result<Settings> {
+    if let Some(k) = x.decryption_key.first() {
+        bail!(
+            "--decryption-key {k}: box does not support encrypted images: use an image that is not encrypted"
+        );
+    }
+    let mut ulimits = Vec::new();
+    for u in &x.ulimit {
+        if u == "host" {
+            // The host's limits: box's own, which the container inherits.
+            ulimits.clear();
+            continue;
+        }
+        let parsed = spec::Ulimit::parse(u)?;
+        ulimits.retain(|o: &spec::Ulimit| o.name != parsed.name);
+        ulimits.push(parsed);
+    }
+    let umask = match &x.umask {
+        None => None,
+        Some(m) => Some(
+            u32::from_str_radix(m, 8)
+                .ok()
+                .filter(|v| *v <= 0o777)
+                .ok_or_else(|| anyhow!("--umask {m}: use an octal mask such as 0022"))?,
+        ),
+    };
+    let keep_groups = x.group_add.iter().any(|g| g == "keep-groups");
+    if keep_groups && x.group_add.len() > 1 {
+        bail!("--group-add keep-groups cannot be combined with other groups");
+    }
+    for g in &x.group_add {
+        if g.is_empty() || g.contains([':', '\n']) {
+            bail!("--group-add {g:?}: give a group name or number");
+        }
+    }
+    let mut sysctls = std::collections::BTreeMap::new();
+    for s in &x.sysctl {
+        let (k, v) = s
+            .split_once('=')
+            .ok_or_else(|| anyhow!("--sysctl {s}: use KEY=VALUE"))?;
+        spec::check_sysctl(k, host_network, false)?;
+        sysctls.insert(k.to_string(), v.to_string());
+    }
+    let shm_size = match &x.shm_size {
+        None => None,
+        Some(v) => Some(
+            crate::cgroup::parse_size(v)
+                .ok()
+                .filter(|n| *n > 0)
+                .ok_or_else(|| anyhow!("--shm-size {v}: use a size such as 64m or 1g"))?,
+        ),
+    };
+    if let Some(tz) = &x.tz {
+        spec::timezone_file(tz)?;
+    }
+    let mut log = spec::LogConfig::default();
+    if let Some(d) = &x.log_driver {
+        log.driver = spec::LogDriver::parse(d)?;
+    }
+    for o in &x.log_opt {
+        match o.split_once('=') {
+            Some(("path", p)) if p.starts_with('/') => log.path = Some(PathBuf::from(p)),
+            Some(("path", p)) => {
+                let abs = std::env::current_dir()
+                    .map(|d| d.join(p))
+                    .map_err(|e| anyhow!("--log-opt {o}: {e}"))?;
+                log.path = Some(abs);
+            }
+            Some(("max-size", v)) => {
+                log.max_size = Some(
+                    crate::cgroup::parse_size(v)
+                        .ok()
+                        .filter(|n| *n >= 4096)
+                        .ok_or_else(|| {
+                            anyhow!("--log-opt {o}: use a size of at least 4k, such as 10m")
+                        })?,
+                );
+            }
+            // podman's other options (tag=, label=...) have no effect here.
+            Some(("tag" | "label", _)) => {}
+            _ => bail!("--log-opt {o}: unsupported: use path=FILE or max-size=SIZE"),
+        }
+    }
+    if (log.path.is_some() || log.max_size.is_some()) && !log.driver.keeps_log() {
+        bail!(
+            "--log-opt path= and max-size= need a log file: use --log-driver k8s-file or json-file"
+        );
+    }
+    let mut annotations = std::collections::BTreeMap::new();
+    for a in &x.annotation {
+        match a.split_once('=') {
+            Some((k, v)) if !k.is_empty() => {
+                annotations.insert(k.to_string(), v.to_string());
+            }
+            _ => bail!("--annotation {a:?}: use KEY=VALUE"),
+        }
+    }
+    let pidfile = match &x.pidfile {
+        None => None,
+        Some(p) => Some(std::path::absolute(p).map_err(|e| anyhow!("--pidfile: {e}"))?),
+    };
+    if x.timeout == Some(0) {
+        bail!("--timeout 0: give the seconds the container may run (at least 1)");
+    }
+    Ok(Settings {
+        ulimits,
+        umask,
+        group_add: x
+            .group_add
+            .iter()
+            .filter(|g| *g != "keep-groups")
+            .cloned()
+            .collect(),
+        keep_groups,
+        sysctls,
+        shm_size,
+        timezone: x.tz.clone(),
+        log,
+        annotations,
+        timeout: x.timeout,
+        pidfile,
+        requires: x
+            .requires
+            .iter()
+            .filter(|r| !r.is_empty())
+            .cloned()
+            .collect(),
+        no_cgroup: x.cgroups.as_deref() == Some("disabled"),
+        host_cgroupns: x.cgroupns.as_deref() == Some("host"),
+        attach: x.attach.clone(),
+        network_options: Vec::new(),
+        preserve_fds: x.preserve_fds.unwrap_or(0),
+        passwd_entries: host_users(&x.hostuser)?,
+        chown_targets: Vec::new(),
+        overlay_targets: Vec::new(),
+        image_mounts: Vec::new(),
+        uidmap: Vec::new(),
+        gidmap: Vec::new(),
+    })
+}
+
+/// `-v SRC:DEST:OPTS` without podman's option `opt` (`U`, `O`), and whether it was there.
+fn strip_option(v: &str, opt: &str) -> (String, bool) {
+    let parts: Vec<&str> = v.split(':').collect();
+    if parts.len() < 3 {
+        return (v.to_string(), false);
+    }
+    let opts: Vec<&str> = parts[parts.len() - 1].split(',').collect();
+    if !opts.contains(&opt) {
+        return (v.to_string(), false);
+    }
+    let kept: Vec<&str> = opts.into_iter().filter(|o| *o != opt).collect();
+    let mut out = parts[..parts.len() - 1].join(":");
+    if !kept.is_empty() {
+        out.push(':');
+        out.push_str(&kept.join(","));
+    }
+    (out, true)
+}
+
+/// `--userns`'s mode, without keep-id's `:uid=N,gid=N`.
+pub fn userns_mode(userns: &str) -> &str {
+    userns.split_once(':').map_or(userns, |(m, _)| m)
+}
+
+/// `keep-id:uid=N,gid=N`: the container ids the user becomes (own ids by default).
+pub fn keep_id_ids(userns: &str) -> Option<(u32, u32)> {
+    let (_, opts) = userns.split_once(':')?;
+    let (mut uid, mut gid) = (
+        nix::unistd::getuid().as_raw(),
+        nix::unistd::getgid().as_raw(),
+    );
+    for o in opts.split(',') {
+        match o.split_once('=') {
+            Some(("uid", v)) => uid = v.parse().ok()?,
+            Some(("gid", v)) => gid = v.parse().ok()?,
+            _ => {}
+        }
+    }
+    Some((uid, gid))
+}
+
+/// The intermediate id maps asked for: `--uidmap`/`--gidmap`, or those that make
+/// `keep-id:uid=U,gid=G` (U → you, the rest from your subordinate ids around it).
+pub fn requested_idmaps(
+    opts: &ContainerOpts,
+) -> Result<(Vec<crate::userns::IdMap>, Vec<crate::userns::IdMap>)> {
+    let (uid, gid) = (idmaps(&opts.extra.uidmap)?, idmaps(&opts.extra.gidmap)?);
+    if !uid.is_empty() || !gid.is_empty() {
+        return Ok((uid, gid));
+    }
+    let Some((u, g)) = keep_id_ids(&opts.userns) else {
+        return Ok((Vec::new(), Vec::new()));
+    };
+    let auto = crate::userns::IdMaps::for_current_user(crate::userns::Mode::Auto)?;
+    let around = |own: u32, maps: &[crate::userns::IdMap]| -> Result<Vec<crate::userns::IdMap>> {
+        // Subordinate (intermediate 1..) ids available.
+        let subs: u64 = maps.iter().map(|m| m.size as u64).sum::<u64>() - 1;
+        if subs < own as u64 {
+            bail!("--userns keep-id:uid={own}: needs {own} subordinate ids, you have {subs}");
+        }
+        let mut v = Vec::new();
+        if own > 0 {
+            v.push(crate::userns::IdMap {
+                container: 0,
+                host: 1,
+                size: own,
+            });
+        }
+        v.push(crate::userns::IdMap {
+            container: own,
+            host: 0,
+            size: 1,
+        });
+        let rest = subs - own as u64;
+        if rest > 0 {
+            v.push(crate::userns::IdMap {
+                container: own + 1,
+                host: own + 1,
+                size: rest as u32,
+            });
+        }
+        Ok(v)
+    };
+    Ok((around(u, &auto.uid)?, around(g, &auto.gid)?))
+}
+
+/// `--uidmap`/`--gidmap` values, parsed.
+fn idmaps(values: &[String]) -> Result<Vec<crate::userns::IdMap>> {
+    let mut out = Vec::new();
+    for v in values {
+        out.extend(crate::userns::parse_idmaps(v).map_err(|e| anyhow!("--uidmap/--gidmap {e}"))?);
+    }
+    Ok(out)
+}
+
+/// `--subuidname`/`--subgidname`: rootless, only the user's own ranges can be mapped
+/// (newuidmap allows no other), so another name is refused.
+pub fn check_subid_names(x: &RunExtraOpts) -> Result<()> {
+    let me = crate::userns::user_name(nix::unistd::getuid());
+    for (flag, name) in [
+        ("--subuidname", &x.subuidname),
+        ("--subgidname", &x.subgidname),
+    ] {
+        if let Some(n) = name
+            && *n != me
+            && !nix::unistd::getuid().is_root()
+        {
+            bail!(
+                "{flag} {n}: rootless, box can only map your own subordinate ids ({me}'s in /etc/subuid and /etc/subgid)"
+            );
+        }
+    }
+    Ok(())
+}
+
+/// `--hostuser NAME`: the host's /etc/passwd entry of each user, for the container's.
+fn host_users(names: &[String]) -> Result<Vec<String>> {
+    let mut lines = Vec::new();
+    for n in names {
+        let user = match n.parse::<u32>() {
+            Ok(uid) => nix::unistd::User::from_uid(uid.into()),
+            Err(_) => nix::unistd::User::from_name(n),
+        }
+        .ok()
+        .flatten()
+        .ok_or_else(|| anyhow!("--hostuser {n}: no such user on this host"))?;
+        lines.push(format!(
+            "{}:*:{}:{}:{}:{}:{}",
+            user.name,
+            user.uid,
+            user.gid,
+            user.gecos.to_string_lossy(),
+            user.dir.display(),
+            user.shell.display()
+        ));
+    }
+    Ok(lines)
+}
+
+/// `--mount type=image,src=IMAGE,dst=PATH` (read-only; its layers are found at create).
+fn image_mount(m: &str) -> Result<Option<spec::ImageMount>> {
+    let parts: Vec<(&str, &str)> = m
+        .split(',')
+        .filter(|p| !p.is_empty())
+        .map(|p| p.split_once('=').unwrap_or((p, "")))
+        .collect();
+    if !parts.iter().any(|(k, v)| *k == "type" && *v == "image") {
+        return Ok(None);
+    }
+    let (mut src, mut dst) = (None, None);
+    for (k, v) in parts {
+        match k {
+            "type" => {}
+            "source" | "src" => src = Some(v),
+            "destination" | "dst" | "target" => dst = Some(v),
+            "rw" if matches!(v, "" | "true") => {
+                bail!("--mount {m}: an image mount is read-only in box (rw=true is not supported)")
+            }
+            "rw" | "ro" | "readonly" | "subpath" => {}
+            _ => bail!("--mount {m}: unsupported option {k:?}"),
+        }
+    }
+    let (Some(src), Some(dst)) = (src.filter(|s| !s.is_empty()), dst) else {
+        bail!("--mount {m}: give the image with src= and the container path with dst=");
+    };
+    if !dst.starts_with('/') {
+        bail!("--mount {m}: the container path must be absolute");
+    }
+    Ok(Some(spec::ImageMount {
+        image: src.to_string(),
+        target: clean_path(dst),
+        layers: Vec::new(),
+    }))
+}
+
+/// `--mount type=bind|volume|tmpfs,...` as the `-v`/`--tmpfs` it stands for.
+fn mount_flag(m: &str, volume: &dyn Fn(Option<&str>) -> Result<PathBuf, String>) -> Result<Mount> {
+    let mut kind = None;
+    let (mut src, mut dst) = (None, None);
+    let mut ro = false;
+    let mut tmpfs_opts: Vec<String> = Vec::new();
+    for part in m.split(',').filter(|p| !p.is_empty()) {
+        let (k, v) = part.split_once('=').unwrap_or((part, ""));
+        match k {
+            "type" => kind = Some(v),
+            "source" | "src" => src = Some(v),
+            "destination" | "dst" | "target" => dst = Some(v),
+            "ro" | "readonly" => ro = matches!(v, "" | "true" | "1"),
+            "rw" => ro = matches!(v, "false" | "0"),
+            "tmpfs-size" => tmpfs_opts.push(format!("size={v}")),
+            "tmpfs-mode" => tmpfs_opts.push(format!("mode={v}")),
+            // Propagation, SELinux labels, volume options without meaning rootless here.
+            "bind-propagation" | "relabel" | "z" | "Z" | "consistency" | "bind-nonrecursive"
+            | "nocopy" | "volume-nocopy" | "U" | "chown" | "idmap" | "notmpcopyup"
+            | "tmpcopyup" => {}
+            _ => bail!("--mount {m}: unsupported option {k:?}"),
+        }
+    }
+    let Some(dst) = dst.filter(|d| !d.is_empty()) else {
+        bail!("--mount {m}: give the container path with dst= (or target=)");
+    };
+    let suffix = if ro { ":ro" } else { "" };
+    match kind {
+        Some("bind") => {
+            let Some(src) = src.filter(|s| s.starts_with('/') || s.starts_with('.')) else {
+                bail!("--mount {m}: a bind needs src= with a host path");
+            };
+            Ok(spec::volume_mount(&format!("{src}:{dst}{suffix}"), volume)?)
+        }
+        Some("volume") => match src.filter(|s| !s.is_empty()) {
+            Some(name) => Ok(spec::volume_mount(
+                &format!("{name}:{dst}{suffix}"),
+                volume,
+            )?),
+            None => Ok(spec::volume_mount(dst, volume)?),
+        },
+        Some("tmpfs") => {
+            if ro {
+                tmpfs_opts.push("ro".into());
+            }
+            Ok(spec::tmpfs_mount(&format!(
+                "{dst}:{}",
+                tmpfs_opts.join(",")
+            ))?)
+        }
+        Some(other) => bail!(
+            "--mount {m}: type={other} is not supported: use type=bind, type=volume, type=tmpfs or type=image"
+        ),
+        None => bail!("--mount {m}: give type=bind, type=volume, type=tmpfs or type=image"),
+    }
+}
+
+/// `--device HOST[:CONTAINER][:PERMS]`: rootless, the host's node bound into the
+/// container, which only works for a device the user may open.
+fn device(d: &str) -> Result<Mount> {
+    let parts: Vec<&str> = d.split(':').collect();
+    let (host, target, perms) = match parts.as_slice() {
+        [h] => (*h, *h, "rwm"),
+        [h, p] if !p.starts_with('/') => (*h, *h, *p),
+        [h, t] => (*h, *t, "rwm"),
+        [h, t, p] => (*h, *t, *p),
+        _ => bail!("--device {d}: use HOST[:CONTAINER][:PERMS]"),
+    };
+    if !host.starts_with('/') || !target.starts_with('/') {
+        bail!("--device {d}: the paths must be absolute");
+    }
+    if perms.is_empty() || !perms.bytes().all(|b| b"rwm".contains(&b)) {
+        bail!("--device {d}: the permissions are a combination of r, w and m");
+    }
+    use std::os::unix::fs::FileTypeExt;
+    let real = std::fs::canonicalize(host).map_err(|e| anyhow!("--device {host}: {e}"))?;
+    let md = std::fs::metadata(&real).map_err(|e| anyhow!("--device {host}: {e}"))?;
+    if !(md.file_type().is_char_device() || md.file_type().is_block_device()) {
+        bail!("--device {host}: not a device node");
+    }
+    let write = perms.contains('w');
+    let mode = if write {
+        nix::unistd::AccessFlags::R_OK | nix::unistd::AccessFlags::W_OK
+    } else {
+        nix::unistd::AccessFlags::R_OK
+    };
+    nix::unistd::access(&real, mode).map_err(|e| {
+        anyhow!(
+            "--device {host}: you cannot open it ({}): a rootless container can only be given devices its user may open",
+            e.desc()
+        )
+    })?;
+    Ok(Mount::Bind {
+        source: real,
+        target: clean_path(target),
+        readonly: !write,
+    })
+}
+
+/// `--network` without podman's helper options (`pasta:OPTS` is pasta).
+pub fn network_mode(network: Option<&str>) -> Option<String> {
+    network.map(|n| match n.split_once(':') {
+        Some((m @ ("pasta" | "slirp4netns"), _)) => m.to_string(),
+        _ => n.to_string(),
+    })
+}
+
+/// `--network pasta:OPTS` / `slirp4netns:OPTS`: the options (comma-separated), checked.
+fn network_options(network: Option<&str>) -> Result<Vec<String>> {
+    let Some((mode, opts)) = network.and_then(|n| n.split_once(':')) else {
+        return Ok(Vec::new());
+    };
+    let options: Vec<String> = opts
+        .split(',')
+        .filter(|o| !o.is_empty())
+        .map(String::from)
+        .collect();
+    match mode {
+        "pasta" => Ok(options),
+        "slirp4netns" => {
+            crate::network::slirp_options(&options).map_err(|e| anyhow!(e))?;
+            Ok(options)
+        }
+        _ => Ok(Vec::new()),
+    }
+}
+
+/// `--label-file` lines, then `-l`: the container's labels.
+pub fn labels(opts: &ContainerOpts) -> Result<spec::Labels> {
+    let mut all = Vec::new();
+    for f in &opts.extra.label_file {
+        let text =
+            std::fs::read_to_string(f).map_err(|e| anyhow!("--label-file {}: {e}", f.display()))?;
+        all.extend(
+            text.lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty() && !l.starts_with('#'))
+                .map(String::from),
+        );
+    }
+    all.extend(opts.label.iter().cloned());
+    Ok(spec::labels(&all)?)
 }
 
 /// The limit flags of the command line, for the cgroup module.

@@ -24,6 +24,10 @@ pub fn images(ctx: &Ctx, args: ImagesArgs) -> Result<u8> {
     if let Some(filter) = &args.reference {
         images.retain(|i| matches_filter(i, filter));
     }
+    for f in &args.more.filter {
+        let keep = image_filter(&images, f)?;
+        images.retain(|i| keep.contains(&i.id));
+    }
     let id_of = |i: &Image| {
         if args.no_trunc {
             i.digest_id()
@@ -44,6 +48,7 @@ pub fn images(ctx: &Ctx, args: ImagesArgs) -> Result<u8> {
         return Ok(0);
     }
     let now = std::time::SystemTime::now();
+    let used = containers_using(ctx);
     // One row per name; a nameless image gets one <none> row.
     let mut rows: Vec<Value> = Vec::new();
     for i in &images {
@@ -63,6 +68,11 @@ pub fn images(ctx: &Ctx, args: ImagesArgs) -> Result<u8> {
                 "VirtualSize": i.size,
                 "Names": i.names,
                 "RepoDigests": i.repo_digests,
+                // podman's further fields.
+                "Labels": i.config.config().as_ref().and_then(|c| c.labels().clone()).unwrap_or_default(),
+                "Dangling": i.names.is_empty(),
+                "Containers": used.get(&i.id).map(Vec::len).unwrap_or(0),
+                "ReadOnly": false,
             }));
         };
         if i.names.is_empty() {
@@ -73,6 +83,7 @@ pub fn images(ctx: &Ctx, args: ImagesArgs) -> Result<u8> {
             push(r, t);
         }
     }
+    sort_rows(&mut rows, args.more.sort.as_deref().unwrap_or("created"));
     match args.format.as_deref() {
         Some("json") => {
             let out: Vec<Value> = images
@@ -116,18 +127,146 @@ pub fn images(ctx: &Ctx, args: ImagesArgs) -> Result<u8> {
             super::table::print(&table);
         }
         Some(tmpl) => {
-            let tmpl = tmpl.strip_prefix("table ").unwrap_or(tmpl);
-            let mut out = String::new();
-            for r in &rows {
-                let line = crate::template::render(tmpl, r)
-                    .map_err(|e| anyhow::anyhow!("--format {tmpl:?}: {e}"))?;
-                out.push_str(&line);
-                out.push('\n');
+            let table = tmpl.trim_start().starts_with("table ");
+            let tmpl = tmpl.trim_start().strip_prefix("table ").unwrap_or(tmpl);
+            let source = tmpl.replace("\\t", "\t").replace("\\n", "\n");
+            let mut lines = Vec::new();
+            if table {
+                lines.push(crate::template::table_header(&source));
             }
-            emit(&out);
+            for r in &rows {
+                lines.push(
+                    crate::template::render(&source, r)
+                        .map_err(|e| anyhow::anyhow!("--format {tmpl:?}: {e}"))?,
+                );
+            }
+            if table {
+                emit(&super::table::align_tabs(&lines));
+            } else {
+                let mut out = String::new();
+                for l in lines {
+                    out.push_str(&l);
+                    out.push('\n');
+                }
+                emit(&out);
+            }
         }
     }
     Ok(0)
+}
+
+/// The ids of the images one `--filter KEY=VALUE` keeps (podman's keys).
+fn image_filter(images: &[Image], filter: &str) -> Result<BTreeSet<String>> {
+    let (key, value) = filter
+        .split_once('=')
+        .with_context(|| format!("invalid filter {filter:?}: use KEY=VALUE"))?;
+    let created = |i: &Image| i.created().as_deref().and_then(units::parse_rfc3339);
+    let reference_time = |what: &str| -> Result<Option<std::time::SystemTime>> {
+        let other = images
+            .iter()
+            .find(|i| {
+                matches_filter(i, value) || i.id.starts_with(value.trim_start_matches("sha256:"))
+            })
+            .with_context(|| format!("--filter {what}={value}: no such image"))?;
+        Ok(created(other))
+    };
+    let keep: Box<dyn Fn(&Image) -> bool> = match key {
+        "dangling" => match value {
+            "true" => Box::new(|i: &Image| i.names.is_empty()),
+            "false" => Box::new(|i: &Image| !i.names.is_empty()),
+            _ => anyhow::bail!("invalid filter dangling={value}: use true or false"),
+        },
+        "reference" => {
+            let pattern = value.to_string();
+            Box::new(move |i: &Image| {
+                matches_filter(i, &pattern)
+                    || i.names.iter().any(|n| {
+                        glob(&pattern, n)
+                            || glob(&pattern, names::strip_tag(n))
+                            || n.rsplit('/')
+                                .next()
+                                .is_some_and(|short| glob(&pattern, short))
+                    })
+            })
+        }
+        "label" => {
+            let (k, v) = match value.split_once('=') {
+                Some((k, v)) => (k.to_string(), Some(v.to_string())),
+                None => (value.to_string(), None),
+            };
+            Box::new(move |i: &Image| {
+                let labels = i
+                    .config
+                    .config()
+                    .as_ref()
+                    .and_then(|c| c.labels().clone())
+                    .unwrap_or_default();
+                match &v {
+                    Some(v) => labels.get(&k) == Some(v),
+                    None => labels.contains_key(&k),
+                }
+            })
+        }
+        "before" | "since" => {
+            let Some(t) = reference_time(key)? else {
+                return Ok(BTreeSet::new());
+            };
+            let before = key == "before";
+            Box::new(move |i: &Image| {
+                created(i).is_some_and(|c| if before { c < t } else { c > t })
+            })
+        }
+        "id" => {
+            let v = value.trim_start_matches("sha256:").to_string();
+            Box::new(move |i: &Image| i.id.starts_with(&v))
+        }
+        other => anyhow::bail!(
+            "unknown filter {other:?}: use dangling, reference, label, before, since or id"
+        ),
+    };
+    Ok(images
+        .iter()
+        .filter(|i| keep(i))
+        .map(|i| i.id.clone())
+        .collect())
+}
+
+/// A shell-style pattern with `*` (podman's reference filter).
+fn glob(pattern: &str, s: &str) -> bool {
+    let parts: Vec<&str> = pattern.split('*').collect();
+    if parts.len() == 1 {
+        return pattern == s;
+    }
+    let mut rest = s;
+    for (n, p) in parts.iter().enumerate() {
+        if n == 0 {
+            let Some(r) = rest.strip_prefix(p) else {
+                return false;
+            };
+            rest = r;
+        } else if n == parts.len() - 1 {
+            return rest.ends_with(p);
+        } else {
+            match rest.find(p) {
+                Some(at) => rest = &rest[at + p.len()..],
+                None => return false,
+            }
+        }
+    }
+    true
+}
+
+/// `images --sort`: created newest first (podman's default), the others ascending.
+fn sort_rows(rows: &mut [Value], key: &str) {
+    let text = |v: &Value, k: &str| v[k].as_str().unwrap_or("").to_string();
+    match key {
+        "created" => rows.sort_by_key(|r| std::cmp::Reverse(text(r, "CreatedAt"))),
+        "id" => rows.sort_by_key(|r| text(r, "Id")),
+        "repository" => rows.sort_by_key(|r| text(r, "Repository")),
+        "tag" => rows.sort_by_key(|r| text(r, "Tag")),
+        "size" => rows.sort_by_key(|r| r["VirtualSize"].as_u64().unwrap_or(0)),
+        _ => {}
+    }
 }
 
 fn matches_filter(i: &Image, filter: &str) -> bool {

@@ -3,7 +3,7 @@ use anyhow::Result;
 use serde::Serialize;
 
 use crate::cli::Ctx;
-use crate::cli::args::{InfoArgs, OutputFormat};
+use crate::cli::args::InfoArgs;
 use crate::userns::{self, IdMaps, Mode};
 
 #[derive(Debug, Serialize)]
@@ -349,9 +349,118 @@ fn render(i: &Info) -> String {
 
 pub fn info(ctx: &Ctx, args: InfoArgs) -> Result<u8> {
     let info = gather(ctx);
-    match args.format {
-        OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&info)?),
-        OutputFormat::Table => print!("{}", render(&info)),
+    match crate::template::Format::from_arg(args.format.as_deref()) {
+        crate::template::Format::Json => println!("{}", serde_json::to_string_pretty(&info)?),
+        crate::template::Format::Table => print!("{}", render(&info)),
+        crate::template::Format::Template { source, .. } => {
+            let data = podman_info(ctx, &info);
+            let out = crate::template::render(&source, &data)
+                .map_err(|e| anyhow::anyhow!("--format {source:?}: {e}"))?;
+            println!("{out}");
+        }
     }
     Ok(0)
+}
+
+/// podman's `info` structure (Go field names, for `--format '{{.Host.Arch}}'`), filled
+/// from what box knows.
+fn podman_info(ctx: &Ctx, i: &Info) -> serde_json::Value {
+    use serde_json::json;
+    let arch = match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        other => other,
+    };
+    let os_release = std::fs::read_to_string("/etc/os-release").unwrap_or_default();
+    let field = |k: &str| {
+        os_release
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{k}=")))
+            .map(|v| v.trim_matches('"').to_string())
+            .unwrap_or_default()
+    };
+    let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
+    let mem = |k: &str| -> u64 {
+        meminfo
+            .lines()
+            .find_map(|l| l.strip_prefix(k))
+            .and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok())
+            .unwrap_or(0)
+            * 1024
+    };
+    let maps = |m: &[userns::SubidRange], own: u32| {
+        let mut v = vec![json!({"ContainerID": 0, "HostID": own, "Size": 1})];
+        let mut next = 1u64;
+        for r in m {
+            v.push(json!({"ContainerID": next, "HostID": r.start, "Size": r.count}));
+            next += r.count as u64;
+        }
+        v
+    };
+    let (containers, running, paused) = crate::container::Containers::open(&ctx.paths)
+        .and_then(|c| c.list())
+        .map(|list| {
+            let mut running = 0;
+            for r in &list {
+                if crate::monitor::status::observe(r).status == crate::container::Status::Running {
+                    running += 1;
+                }
+            }
+            (list.len(), running, 0)
+        })
+        .unwrap_or((0, 0, 0));
+    let images = crate::storage::Store::open(&ctx.paths)
+        .and_then(|s| s.images())
+        .map(|v| v.len())
+        .unwrap_or(0);
+    let hostname = nix::unistd::gethostname()
+        .map(|h| h.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let uptime = std::fs::read_to_string("/proc/uptime")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse::<f64>().ok())
+        .unwrap_or(0.0) as u64;
+    json!({
+        "Host": {
+            "Arch": arch,
+            "OS": "linux",
+            "Kernel": i.kernel,
+            "Hostname": hostname,
+            "CPUs": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+            "MemTotal": mem("MemTotal:"),
+            "MemFree": mem("MemAvailable:"),
+            "SwapTotal": mem("SwapTotal:"),
+            "SwapFree": mem("SwapFree:"),
+            "CgroupVersion": if i.cgroup.summary.v2_mount.is_some() { "v2" } else { "v1" },
+            "CgroupManager": "cgroupfs",
+            "CgroupControllers": i.cgroup.delegated,
+            "Distribution": {"Distribution": field("ID"), "Version": field("VERSION_ID"), "Codename": field("VERSION_CODENAME")},
+            "EventLogger": "none",
+            "LogDriver": "k8s-file",
+            "NetworkBackend": i.network.default.unwrap_or(""),
+            "Pasta": {"Executable": i.network.pasta.clone().unwrap_or_default()},
+            "Slirp4NetNS": {"Executable": i.network.slirp4netns.clone().unwrap_or_default()},
+            "Security": {"Rootless": i.user.rootless, "SECCOMPEnabled": true, "SELinuxEnabled": false, "AppArmorEnabled": false},
+            "IDMappings": {"UIDMap": maps(&i.idmap.subuid, i.user.uid), "GIDMap": maps(&i.idmap.subgid, i.user.gid)},
+            "Uptime": crate::units::human_duration(std::time::Duration::from_secs(uptime)),
+            "RemoteSocket": {"Exists": false, "Path": ""},
+        },
+        "Store": {
+            "GraphDriverName": i.storage.driver.clone().unwrap_or_default(),
+            "GraphRoot": ctx.paths.data.join("storage").display().to_string(),
+            "RunRoot": i.paths.runtime,
+            "VolumePath": ctx.paths.volumes().display().to_string(),
+            "ConfigFile": ctx.paths.config.display().to_string(),
+            "ImageStore": {"number": images},
+            "ContainerStore": {"number": containers, "running": running, "paused": paused, "stopped": containers - running - paused},
+        },
+        "Version": {
+            "Version": i.version,
+            "APIVersion": i.version,
+            "Os": "linux",
+            "OsArch": format!("linux/{arch}"),
+            "GoVersion": env!("BOX_RUSTC_VERSION"),
+        },
+        "Registries": {},
+    })
 }

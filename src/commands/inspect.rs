@@ -156,6 +156,8 @@ pub fn container_json(ctx: &Ctx, rec: &Record, st: &State) -> Value {
         "PidsLimit": pids_limit,
     });
     let health = crate::monitor::health::read(rec);
+    let mut host_config = host_config;
+    settings_into(&mut host_config, &spec.settings);
     json!({
         "Id": rec.id(),
         "Created": cfg.created,
@@ -224,6 +226,10 @@ pub fn container_json(ctx: &Ctx, rec: &Record, st: &State) -> Value {
             "StopTimeout": spec.stop_timeout.unwrap_or(10),
             "Healthcheck": spec.healthcheck,
             "HealthcheckOnFailureAction": spec.health_on_failure.name(),
+            "Annotations": spec.settings.annotations,
+            "Timezone": spec.settings.timezone.clone().unwrap_or_default(),
+            "Umask": format!("{:04o}", spec.settings.umask.unwrap_or(0o022)),
+            "Timeout": spec.settings.timeout.unwrap_or(0),
         },
         "HostConfig": host_config,
         "NetworkSettings": network,
@@ -269,6 +275,51 @@ fn user_networks(ctx: &Ctx, rec: &Record, network: &mut Value) {
     network["Networks"] = Value::Object(map);
 }
 
+/// podman's HostConfig fields for the spec's `Settings`.
+fn settings_into(host_config: &mut Value, s: &crate::spec::Settings) {
+    let h = &mut host_config.as_object_mut().expect("an object");
+    let limit = |v: Option<u64>| v.map(|n| n as i64).unwrap_or(-1);
+    h.insert(
+        "Ulimits".into(),
+        json!(
+            s.ulimits
+                .iter()
+                .map(|u| json!({
+                    "Name": format!("RLIMIT_{}", u.name.to_ascii_uppercase()),
+                    "Soft": limit(u.soft),
+                    "Hard": limit(u.hard),
+                }))
+                .collect::<Vec<_>>()
+        ),
+    );
+    h.insert("ShmSize".into(), json!(s.shm_size.unwrap_or(64 << 20)));
+    h.insert("Sysctls".into(), json!(s.sysctls));
+    h.insert(
+        "GroupAdd".into(),
+        json!(if s.keep_groups {
+            vec!["keep-groups".to_string()]
+        } else {
+            s.group_add.clone()
+        }),
+    );
+    h.insert(
+        "LogConfig".into(),
+        json!({
+            "Type": s.log.driver.name(),
+            "Path": s.log.path.as_ref().map(|p| p.display().to_string()).unwrap_or_default(),
+            "Size": s.log.max_size.map(crate::units::human_size).unwrap_or_else(|| "0B".into()),
+        }),
+    );
+    h.insert(
+        "CgroupnsMode".into(),
+        json!(if s.host_cgroupns { "host" } else { "private" }),
+    );
+    h.insert(
+        "Cgroups".into(),
+        json!(if s.no_cgroup { "disabled" } else { "enabled" }),
+    );
+}
+
 fn security_opts(spec: &crate::run::Spec) -> Vec<String> {
     let mut v = Vec::new();
     if spec.no_new_privileges {
@@ -282,13 +333,29 @@ fn security_opts(spec: &crate::run::Spec) -> Vec<String> {
     v
 }
 
-fn find_container(ctx: &Ctx, name: &str) -> Result<Option<Value>> {
+fn find_container(ctx: &Ctx, name: &str, size: bool) -> Result<Option<Value>> {
     ctx.paths.ensure()?;
     let c = Containers::open(&ctx.paths)?;
     match c.find(name) {
         Ok(rec) => {
             let st = status::observe(&rec);
-            Ok(Some(container_json(ctx, &rec, &st)))
+            let mut v = container_json(ctx, &rec, &st);
+            if size {
+                // podman's --size: the writable layer, and it with the image.
+                let rw = if rec.config.spec.rootfs.driver == crate::run::Driver::Vfs {
+                    crate::storage::usage::disk_usage(&rec.rootfs_dir())
+                } else {
+                    crate::storage::usage::disk_usage(&rec.upper_dir())
+                };
+                let image = crate::storage::Store::open(&ctx.paths)
+                    .ok()
+                    .and_then(|s| s.find_image(&rec.config.image_id).ok().flatten())
+                    .map(|i| i.size)
+                    .unwrap_or(0);
+                v["SizeRw"] = json!(rw);
+                v["SizeRootFs"] = json!(rw + image);
+            }
+            Ok(Some(v))
         }
         Err(crate::container::Error::NotFound(_)) => Ok(None),
         Err(e) => Err(e.into()),
@@ -333,10 +400,10 @@ pub fn inspect(ctx: &Ctx, args: InspectArgs) -> Result<u8> {
     let mut missing: Option<String> = None;
     for name in &args.names {
         let v = match args.kind {
-            Some(InspectType::Container) => find_container(ctx, name)?,
+            Some(InspectType::Container) => find_container(ctx, name, args.size)?,
             Some(InspectType::Image) => find_image(ctx, name)?,
             Some(InspectType::Volume) => find_volume(ctx, name)?,
-            None => match find_container(ctx, name)? {
+            None => match find_container(ctx, name, args.size)? {
                 Some(v) => Some(v),
                 None => match find_image(ctx, name)? {
                     Some(v) => Some(v),

@@ -27,5 +27,22 @@ pub fn internal(ctx: &Ctx, command: InternalCommand) -> Result<u8> {
             Ok(crate::monitor::health::helper_main(&ctx.paths, &id)?)
         }
         InternalCommand::Complete { words } => super::completion::print_candidates(words),
+        InternalCommand::Unshare { command } => super::unshare::internal(ctx, command),
+        InternalCommand::VolumeImport { dir } => {
+            crate::userns::helper_enter()?;
+            // box's own tar writer: every entry created beneath DIR through descriptors,
+            // so an archive's symlinks or `..` cannot reach outside the volume.
+            crate::storage::unpack::unpack(
+                std::io::stdin().lock(),
+                &dir,
+                None,
+                &crate::storage::unpack::Options {
+                    chown: true,
+                    sync: false,
+                    into_existing: true,
+                },
+            )?;
+            Ok(0)
+        }
     }
 }

@@ -1,8 +1,9 @@
-//! `box logs`: a detached container's log (written by its monitor), `-f` follows it.
+//! `box logs`: a container's log (written by its monitor, or by `run`/`start -a` in the
+//! foreground), `-f` follows it.
 use std::io::Write;
 use std::time::{Duration, Instant, SystemTime};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 
 use super::containers;
 use crate::cli::Ctx;
@@ -13,15 +14,16 @@ use crate::monitor::{self, log, status};
 pub fn logs(ctx: &Ctx, args: LogsArgs) -> Result<u8> {
     let c = containers(ctx)?;
     let rec = c.find(&args.container)?;
+    let driver = rec.config.spec.settings.log.driver;
+    if !driver.keeps_log() {
+        anyhow::bail!(
+            "container {} uses the {} log driver, which keeps no log: create it with --log-driver k8s-file to read its logs",
+            rec.name(),
+            driver.name()
+        );
+    }
     let path = rec.log_path();
     if !monitor::has_log(&rec) {
-        let st = status::observe(&rec);
-        if st.status == Status::Running {
-            bail!(
-                "container {} runs in the foreground: its output goes to the terminal that started it, not to a log (start it with -d to keep a log)",
-                rec.name()
-            );
-        }
         return Ok(0);
     }
     let opts = log::ReadOptions {

@@ -45,6 +45,7 @@ pub mod stop;
 pub mod system;
 pub mod table;
 pub mod top;
+pub mod unshare;
 pub mod version;
 pub mod volume;
 
@@ -143,6 +144,8 @@ pub fn dispatch(ctx: &Ctx, command: Command) -> Result<u8> {
             VolumeCommand::Inspect(a) => volume::inspect(ctx, a),
             VolumeCommand::Prune(a) => volume::prune(ctx, a),
             VolumeCommand::Exists(a) => exists::volume(ctx, a),
+            VolumeCommand::Export(a) => volume::export(ctx, a),
+            VolumeCommand::Import(a) => volume::import(ctx, a),
         },
         Command::System(c) => match c {
             SystemCommand::Prune(a) => system::prune(ctx, a),
@@ -169,6 +172,9 @@ pub fn dispatch(ctx: &Ctx, command: Command) -> Result<u8> {
         Command::Healthcheck(c) => healthcheck::healthcheck(ctx, c),
         Command::Quadlet(a) => quadlet::quadlet(ctx, a),
         Command::AutoUpdate(a) => auto_update::auto_update(ctx, a),
+        Command::Unshare(a) => unshare::unshare(ctx, a),
+        Command::Mount(a) => unshare::mount(ctx, a),
+        Command::Unmount(a) => unshare::unmount(ctx, a),
         Command::Internal(c) => internal::internal(ctx, c),
     }
 }

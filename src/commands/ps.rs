@@ -51,7 +51,7 @@ fn ps_object(rec: &Record, st: &State, now: SystemTime, no_trunc: bool, pods: &P
     } else {
         st.status.to_string()
     };
-    let ports = cfg.spec.publish.join(", ");
+    let ports = podman_ports(&cfg.spec.network.ports);
     let mounts: Vec<String> = cfg
         .spec
         .mounts
@@ -91,8 +91,11 @@ fn ps_object(rec: &Record, st: &State, now: SystemTime, no_trunc: bool, pods: &P
         "Pid": if st.status == Status::Running { st.pid.unwrap_or(0) } else { 0 },
         "Ports": ports,
         "Mounts": mounts.join(","),
-        "Labels": labels,
+        // A map, as podman's: {{.Labels.key}}, {{.Label "key"}}.
+        "Labels": cfg.labels,
+        "LabelText": labels,
         "LabelMap": cfg.labels,
+        "Networks": [cfg.spec.network_arg()],
         "AutoRemove": cfg.autoremove,
         "Pod": if no_trunc { pod_id } else { crate::container::short_id(pod_id) },
         "PodName": pod_name,
@@ -163,8 +166,12 @@ fn matches_filter(rec: &Record, st: &State, obj: &Value, filter: &str) -> Result
                 Some(h) => st.status == Status::Running && h.status == value,
             }
         }
+        "network" => {
+            let mode = rec.config.spec.network_arg();
+            mode == value || (value == "container" && mode.starts_with("container:"))
+        }
         other => bail!(
-            "unknown filter {other:?}: use status, name, id, pod, ancestor, label, exited or health"
+            "unknown filter {other:?}: use status, name, id, pod, ancestor, label, exited, network or health"
         ),
     })
 }
@@ -194,10 +201,25 @@ pub fn ps(ctx: &Ctx, args: PsArgs) -> Result<u8> {
     let now = SystemTime::now();
     let pods = pod_names(&c);
     let mut rows: Vec<(Record, State, Value)> = Vec::new();
+    let more = &args.more;
+    let images = if more.size || more.sort.as_deref() == Some("size") {
+        crate::storage::Store::open(&ctx.paths)
+            .and_then(|s| s.images())
+            .unwrap_or_default()
+    } else {
+        Vec::new()
+    };
     for rec in c.list()? {
         let st = status::observe(&rec);
-        let obj = ps_object(&rec, &st, now, args.no_trunc, &pods);
-        let mut keep = args.all || args.latest || st.status == Status::Running;
+        let mut obj = ps_object(&rec, &st, now, args.no_trunc, &pods);
+        if more.size || more.sort.as_deref() == Some("size") {
+            add_size(&rec, &images, &mut obj);
+        }
+        if more.ns {
+            add_namespaces(&st, &mut obj);
+        }
+        let mut keep =
+            args.all || args.latest || more.last.is_some() || st.status == Status::Running;
         for f in &args.filter {
             if !matches_filter(&rec, &st, &obj, f)? {
                 keep = false;
@@ -209,8 +231,14 @@ pub fn ps(ctx: &Ctx, args: PsArgs) -> Result<u8> {
     }
     // Newest first, as docker lists them.
     rows.reverse();
+    if let Some(key) = more.sort.as_deref() {
+        sort_rows(&mut rows, key);
+    }
     if args.latest {
         rows.truncate(1);
+    }
+    if let Some(n) = more.last {
+        rows.truncate(n);
     }
     let mut out = std::io::stdout().lock();
     if args.quiet {
@@ -241,6 +269,36 @@ pub fn ps(ctx: &Ctx, args: PsArgs) -> Result<u8> {
                 }
             }
         }
+        Format::Table if more.ns => {
+            let mut table = vec![table::header(&[
+                "CONTAINER ID",
+                "NAMES",
+                "PID",
+                "CGROUPNS",
+                "IPC",
+                "MNT",
+                "NET",
+                "PIDNS",
+                "USERNS",
+                "UTS",
+            ])];
+            for (_, _, o) in &rows {
+                let ns = |k: &str| o["Namespaces"][k].as_str().unwrap_or("").to_string();
+                table.push(vec![
+                    o["ID"].as_str().unwrap_or("").to_string(),
+                    o["Names"].as_str().unwrap_or("").to_string(),
+                    o["Pid"].to_string(),
+                    ns("Cgroup"),
+                    ns("IPC"),
+                    ns("MNT"),
+                    ns("NET"),
+                    ns("PIDNS"),
+                    ns("User"),
+                    ns("UTS"),
+                ]);
+            }
+            write!(out, "{}", columns(&table))?;
+        }
         Format::Table => {
             let mut header = vec![
                 "CONTAINER ID",
@@ -256,6 +314,9 @@ pub fn ps(ctx: &Ctx, args: PsArgs) -> Result<u8> {
             }
             if args.pid {
                 header.push("PID");
+            }
+            if more.size {
+                header.push("SIZE");
             }
             let mut table = vec![table::header(&header)];
             for (_, _, o) in &rows {
@@ -275,12 +336,104 @@ pub fn ps(ctx: &Ctx, args: PsArgs) -> Result<u8> {
                 if args.pid {
                     row.push(o["Pid"].to_string());
                 }
+                if more.size {
+                    row.push(o["SizeText"].as_str().unwrap_or("").to_string());
+                }
                 table.push(row);
             }
             write!(out, "{}", columns(&table))?;
         }
     }
     Ok(0)
+}
+
+/// PORTS as podman shows them: `0.0.0.0:8080->80/tcp`, runs of consecutive ports as one
+/// range (`0.0.0.0:8080-8081->80-81/tcp`).
+fn podman_ports(ports: &[crate::network::PortMapping]) -> String {
+    let mut runs: Vec<(String, u16, u16, u16, crate::network::Protocol)> = Vec::new();
+    for m in ports {
+        let ip = m.host_ip_string();
+        if let Some(last) = runs.last_mut()
+            && last.0 == ip
+            && last.4 == m.protocol
+            && last.2.checked_add(1) == Some(m.host_port)
+            && last.3 as u32 + (last.2 - last.1) as u32 + 1 == m.container_port as u32
+        {
+            last.2 = m.host_port;
+            continue;
+        }
+        runs.push((ip, m.host_port, m.host_port, m.container_port, m.protocol));
+    }
+    runs.iter()
+        .map(|(ip, h0, h1, c0, proto)| {
+            if h0 == h1 {
+                format!("{ip}:{h0}->{c0}/{proto}")
+            } else {
+                format!("{ip}:{h0}-{h1}->{c0}-{}/{proto}", c0 + (h1 - h0))
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// `--size`: the writable layer's size and the image's, as podman shows them
+/// (`12B (virtual 7.8MB)`).
+fn add_size(rec: &Record, images: &[crate::storage::Image], obj: &mut Value) {
+    let rw = if rec.config.spec.rootfs.driver == crate::spec::Driver::Vfs {
+        crate::storage::usage::disk_usage(&rec.rootfs_dir())
+    } else {
+        crate::storage::usage::disk_usage(&rec.upper_dir())
+    };
+    let image = images
+        .iter()
+        .find(|i| i.digest_id() == rec.config.image_id)
+        .map(|i| i.size)
+        .unwrap_or(0);
+    obj["Size"] = json!({"rwSize": rw, "rootFsSize": image + rw});
+    obj["SizeText"] = json!(format!(
+        "{} (virtual {})",
+        units::human_size(rw),
+        units::human_size(image + rw)
+    ));
+}
+
+/// `--ns`: a running container's namespaces, by inode number as podman shows them.
+fn add_namespaces(st: &State, obj: &mut Value) {
+    let pid = st.pid.filter(|_| st.status == Status::Running);
+    let ns = |name: &str| -> String {
+        use std::os::unix::fs::MetadataExt;
+        pid.and_then(|p| std::fs::metadata(format!("/proc/{p}/ns/{name}")).ok())
+            .map(|m| m.ino().to_string())
+            .unwrap_or_default()
+    };
+    obj["Namespaces"] = json!({
+        "Cgroup": ns("cgroup"),
+        "IPC": ns("ipc"),
+        "MNT": ns("mnt"),
+        "NET": ns("net"),
+        "PIDNS": ns("pid"),
+        "User": ns("user"),
+        "UTS": ns("uts"),
+    });
+}
+
+/// `--sort`: podman's keys; created stays newest first, the others ascend.
+fn sort_rows(rows: &mut [(Record, State, Value)], key: &str) {
+    let text = |o: &Value, k: &str| match &o[k] {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    match key {
+        "created" => rows.sort_by(|a, b| b.2["Created"].as_u64().cmp(&a.2["Created"].as_u64())),
+        "runningfor" => rows.sort_by(|a, b| b.2["Created"].as_u64().cmp(&a.2["Created"].as_u64())),
+        "size" => rows.sort_by_key(|r| r.2["Size"]["rwSize"].as_u64().unwrap_or(0)),
+        "command" => rows.sort_by_key(|r| text(&r.2, "Command")),
+        "id" => rows.sort_by_key(|r| text(&r.2, "Id")),
+        "image" => rows.sort_by_key(|r| text(&r.2, "Image")),
+        "names" => rows.sort_by_key(|r| text(&r.2, "Names")),
+        "status" => rows.sort_by_key(|r| text(&r.2, "State")),
+        _ => {}
+    }
 }
 
 #[cfg(test)]

@@ -3,7 +3,7 @@
 //! Both resolve the image (pulling it per `--pull`), decide the container's `Spec` with
 //! docker's override rules, and record the container (`container::Containers::create`).
 //! `run` then starts it attached (`run::start_container`) and returns its exit code.
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 
 use super::pod::Joining;
 use super::pull;
@@ -43,6 +43,7 @@ pub fn run(ctx: &Ctx, args: RunArgs) -> Result<u8> {
             return Err(e);
         }
     };
+    super::start::start_required(ctx, &rec)?;
     let opts = StartOptions {
         attach: true,
         interactive: false,
@@ -81,6 +82,20 @@ fn create_record_watched(
     if ctx.global.log_level >= LogLevel::Debug {
         crate::run::enable_trace();
     }
+    if let Some(f) = &opts.extra.cidfile
+        && f.exists()
+    {
+        // podman's rule: never overwrite another container's id file.
+        bail!(
+            "container id file {} exists: make sure no other container uses it, or remove it",
+            f.display()
+        );
+    }
+    for r in &opts.extra.requires {
+        Containers::open(&ctx.paths)?
+            .find(r)
+            .with_context(|| format!("--requires {r}"))?;
+    }
     ctx.paths.ensure()?;
     let image = storage::pull::ensure(
         &ctx.paths,
@@ -95,12 +110,20 @@ fn create_record_watched(
     crate::run::trace("image resolved");
     let store = Store::open(&ctx.paths)?;
     let layers = image.layer_dirs(&store);
-    let mode = userns::Mode::parse(&opts.userns).unwrap_or_default();
-    let maps = IdMaps::for_current_user(mode)?;
+    let mode = userns::Mode::parse(crate::commands::container_spec::userns_mode(&opts.userns))
+        .unwrap_or_default();
+    crate::commands::container_spec::check_subid_names(&opts.extra)?;
+    let (uidmap, gidmap) = crate::commands::container_spec::requested_idmaps(opts)?;
+    let custom = !uidmap.is_empty() || !gidmap.is_empty();
+    let maps = if custom {
+        IdMaps::custom(&uidmap, &gidmap)?
+    } else {
+        IdMaps::for_current_user(mode)?
+    };
     let probe = crate::driver::probe(&ctx.paths.runtime, &maps)?;
     let mut driver = probe.choose(ctx.global.storage_driver.map(Into::into))?;
     let keep_id = mode == userns::Mode::KeepId && !maps.root;
-    if keep_id {
+    if keep_id || (custom && !maps.root) {
         // The image's files were stored for the auto mapping: under keep-id only
         // fuse-overlayfs can show them with their owners (no chown-copy of the image).
         driver = probe
@@ -157,7 +180,9 @@ fn create_record_watched(
                 // pasta forwarding its published ports (made Mode::Forward below).
                 _ if user_network.is_some() && asked_ports => Some("pasta".into()),
                 _ if user_network.is_some() => Some("none".into()),
-                _ => opts.network.first().cloned(),
+                _ => crate::commands::container_spec::network_mode(
+                    opts.network.first().map(String::as_str),
+                ),
             },
             publish: if in_pod_net {
                 Vec::new()
@@ -220,9 +245,24 @@ fn create_record_watched(
         }
         spec.pod = Some(j.link.clone());
     }
+    tmpfs_volumes(ctx, &mut spec)?;
+    // --mount type=image: the images must be in the store; their layers are recorded.
+    for im in spec.settings.image_mounts.iter_mut() {
+        let other = store.find_image(&im.image)?.with_context(|| {
+            format!(
+                "--mount type=image,src={}: no such image: pull it first",
+                im.image
+            )
+        })?;
+        im.layers = other.layer_dirs(&store);
+    }
     if keep_id && opts.user.is_none() {
         // As podman: keep-id runs as your own uid and gid unless -u says otherwise.
-        spec.user = format!("{}:{}", nix::unistd::getuid(), nix::unistd::getgid());
+        let (u, g) = crate::commands::container_spec::keep_id_ids(&opts.userns).unwrap_or((
+            nix::unistd::getuid().as_raw(),
+            nix::unistd::getgid().as_raw(),
+        ));
+        spec.user = format!("{u}:{g}");
     }
     // Numeric ids outside the mapping fail now (names are resolved at start).
     crate::run::user::check_numeric(&spec.user, &maps).map_err(|e| {
@@ -232,7 +272,7 @@ fn create_record_watched(
             format!("the image's User {}: {e}", spec.user)
         })
     })?;
-    let mut labels = crate::spec::labels(&opts.label)?;
+    let mut labels = crate::commands::container_spec::labels(opts)?;
     // Created by a systemd unit (box quadlet's and generate systemd's set it): say which,
     // for box auto-update.
     if let Ok(unit) = std::env::var(super::auto_update::UNIT_LABEL)
@@ -283,6 +323,21 @@ fn create_record_watched(
     std::mem::forget(fresh_pod);
     adopted?;
     crate::events::container(&ctx.paths, &rec, "create");
+    if let Some(f) = &opts.extra.cidfile
+        && let Err(e) = write_cidfile(f, rec.id())
+    {
+        // Nothing half-made stays: the container goes again.
+        let _ = crate::commands::rm::remove_container(
+            ctx,
+            &containers,
+            &rec,
+            crate::commands::rm::Removal {
+                volumes: true,
+                ..Default::default()
+            },
+        );
+        return Err(e);
+    }
     crate::run::trace("container recorded");
     Ok((rec, watcher))
 }
@@ -299,6 +354,57 @@ impl Drop for FreshPod<'_> {
             let _ = super::pod::remove_pod(self.ctx, pod, true, None);
         }
     }
+}
+
+/// Volumes created with `-o type=tmpfs`: each container gets a fresh tmpfs there (with
+/// the volume's `o=` options), as nothing can be mounted on the host without root.
+fn tmpfs_volumes(ctx: &Ctx, spec: &mut crate::spec::Spec) -> Result<()> {
+    let vols = crate::volume::Volumes::open(&ctx.paths)?;
+    for m in spec.mounts.iter_mut() {
+        let crate::spec::Mount::Bind {
+            source,
+            target,
+            readonly,
+        } = m
+        else {
+            continue;
+        };
+        let Some(v) = vols.name_at(source).and_then(|n| vols.get(&n).ok()) else {
+            continue;
+        };
+        if v.options.get("type").map(String::as_str) != Some("tmpfs") {
+            continue;
+        }
+        let mut opts: Vec<String> = v
+            .options
+            .get("o")
+            .map(|o| {
+                o.split(',')
+                    .filter(|x| !x.is_empty())
+                    .map(String::from)
+                    .collect()
+            })
+            .unwrap_or_default();
+        if *readonly {
+            opts.push("ro".into());
+        }
+        *m = crate::spec::tmpfs_mount(&format!("{target}:{}", opts.join(",")))
+            .with_context(|| format!("volume {}", v.name))?;
+    }
+    Ok(())
+}
+
+/// `--cidfile`: the id, in a file that must not exist yet (created exclusively).
+fn write_cidfile(path: &std::path::Path, id: &str) -> Result<()> {
+    use std::io::Write;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(path)
+        .with_context(|| format!("--cidfile {}", path.display()))?;
+    f.write_all(id.as_bytes())
+        .with_context(|| format!("--cidfile {}", path.display()))?;
+    Ok(())
 }
 
 /// The volumes `-v` names or creates while a container is being made; the anonymous ones

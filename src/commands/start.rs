@@ -37,6 +37,7 @@ pub fn start(ctx: &Ctx, args: StartArgs) -> Result<u8> {
     each(ctx, &names, |_, rec, name| {
         let st = status::observe(rec);
         if st.status != Status::Running {
+            start_required(ctx, rec)?;
             monitor::start_detached(&ctx.paths, rec)?;
         }
         println!("{name}");
@@ -44,7 +45,26 @@ pub fn start(ctx: &Ctx, args: StartArgs) -> Result<u8> {
     })
 }
 
+/// `--requires`: the containers `rec` needs, started (detached) first when not running.
+pub fn start_required(ctx: &Ctx, rec: &Record) -> Result<()> {
+    let required = &rec.config.spec.settings.requires;
+    if required.is_empty() {
+        return Ok(());
+    }
+    let c = containers(ctx)?;
+    for name in required {
+        let other = c
+            .find(name)
+            .map_err(|e| anyhow::anyhow!("container {} requires {name}: {e}", rec.name()))?;
+        if status::observe(&other).status != Status::Running {
+            monitor::start_detached(&ctx.paths, &other)?;
+        }
+    }
+    Ok(())
+}
+
 fn start_attached(ctx: &Ctx, rec: &Record, opts: &crate::run::StartOptions) -> Result<u8> {
+    start_required(ctx, rec)?;
     // A pod's member needs its infra container running, a container on user networks
     // their holder.
     super::pod::ensure_infra(&ctx.paths, &rec.config.spec)?;

@@ -2,7 +2,10 @@
 use anyhow::{Result, bail};
 
 use crate::cli::Ctx;
-use crate::cli::args::{ForceArgs, VolumeLsArgs, VolumeNameArgs, VolumeNamesArgs, VolumeRmArgs};
+use crate::cli::args::{ForceArgs, VolumeLsArgs, VolumeRmArgs};
+use crate::cli::args_run::{
+    VolumeCreateArgs, VolumeExportArgs, VolumeImportArgs, VolumeInspectArgs,
+};
 use crate::container::Containers;
 use crate::template::{self, Format};
 use crate::volume::Volumes;
@@ -22,15 +25,92 @@ pub fn users(ctx: &Ctx, name: &str) -> Result<Vec<String>> {
         .collect())
 }
 
-pub fn create(ctx: &Ctx, args: VolumeNameArgs) -> Result<u8> {
-    let v = volumes(ctx)?.create(args.name.as_deref(), Default::default())?;
+pub fn create(ctx: &Ctx, args: VolumeCreateArgs) -> Result<u8> {
+    let labels = crate::spec::labels(&args.label)?;
+    let mut options = std::collections::BTreeMap::new();
+    for o in &args.opt {
+        let (k, v) = o
+            .split_once('=')
+            .ok_or_else(|| anyhow::anyhow!("-o {o}: use KEY=VALUE (type=, device= or o=)"))?;
+        match (k, v) {
+            ("type", "tmpfs" | "bind" | "none" | "") | ("o", _) => {}
+            ("type", other) => bail!(
+                "-o type={other}: a rootless volume can be type=tmpfs, type=bind or type=none"
+            ),
+            ("device", d) => {
+                if !std::path::Path::new(d).is_absolute() {
+                    bail!("-o device={d}: give an absolute host path");
+                }
+            }
+            _ => bail!("-o {o}: unsupported: use type=, device= or o="),
+        }
+        options.insert(k.to_string(), v.to_string());
+    }
+    let bind = options.get("type").map(String::as_str) == Some("bind")
+        || options
+            .get("o")
+            .is_some_and(|o| o.split(',').any(|x| x == "bind" || x == "rbind"));
+    if bind {
+        let Some(device) = options.get("device") else {
+            bail!("-o type=bind needs -o device=DIR (the host directory)");
+        };
+        if !std::path::Path::new(device).is_dir() {
+            bail!("-o device={device}: no such directory");
+        }
+    }
+    let vols = volumes(ctx)?;
+    if args.ignore
+        && let Some(name) = &args.name
+        && vols.get(name).is_ok()
+    {
+        println!("{name}");
+        return Ok(0);
+    }
+    let v = vols.create_with(args.name.as_deref(), labels, options)?;
     crate::events::volume(&ctx.paths, "create", &v.name);
     println!("{}", v.name);
     Ok(0)
 }
 
+/// Whether volume `v` passes one `volume ls --filter KEY=VALUE` (podman's keys).
+fn volume_filter(ctx: &Ctx, v: &crate::volume::Volume, filter: &str) -> Result<bool> {
+    let (k, value) = filter
+        .split_once('=')
+        .ok_or_else(|| anyhow::anyhow!("invalid filter {filter:?}: use KEY=VALUE"))?;
+    Ok(match k {
+        "name" => v.name.contains(value),
+        "driver" => v.driver == value,
+        "label" => match value.split_once('=') {
+            Some((lk, lv)) => v.labels.get(lk).is_some_and(|x| x == lv),
+            None => v.labels.contains_key(value),
+        },
+        "dangling" => {
+            let unused = users(ctx, &v.name)?.is_empty();
+            match value {
+                "true" | "1" => unused,
+                "false" | "0" => !unused,
+                _ => bail!("invalid filter dangling={value}: use true or false"),
+            }
+        }
+        "opt" => match value.split_once('=') {
+            Some((ok, ov)) => v.options.get(ok).is_some_and(|x| x == ov),
+            None => v.options.contains_key(value),
+        },
+        other => bail!("unknown filter {other:?}: use name, label, driver, dangling or opt"),
+    })
+}
+
 pub fn ls(ctx: &Ctx, args: VolumeLsArgs) -> Result<u8> {
-    let all = volumes(ctx)?.list()?;
+    let mut all = Vec::new();
+    for v in volumes(ctx)?.list()? {
+        let mut keep = true;
+        for f in &args.filter {
+            keep &= volume_filter(ctx, &v, f)?;
+        }
+        if keep {
+            all.push(v);
+        }
+    }
     if args.quiet {
         for v in &all {
             println!("{}", v.name);
@@ -61,7 +141,12 @@ pub fn ls(ctx: &Ctx, args: VolumeLsArgs) -> Result<u8> {
 
 pub fn rm(ctx: &Ctx, args: VolumeRmArgs) -> Result<u8> {
     let v = volumes(ctx)?;
-    super::each_name(&args.names, |name| {
+    let names: Vec<String> = if args.all {
+        v.list()?.into_iter().map(|x| x.name).collect()
+    } else {
+        args.names.clone()
+    };
+    super::each_name(&names, |name| {
         v.get(name)?;
         let users = users(ctx, name)?;
         if !users.is_empty() {
@@ -92,13 +177,24 @@ pub fn rm(ctx: &Ctx, args: VolumeRmArgs) -> Result<u8> {
     })
 }
 
-pub fn inspect(ctx: &Ctx, args: VolumeNamesArgs) -> Result<u8> {
+pub fn inspect(ctx: &Ctx, args: VolumeInspectArgs) -> Result<u8> {
     let v = volumes(ctx)?;
     let mut out = Vec::new();
+    if args.all {
+        out = v.list()?;
+    }
     for name in &args.names {
         out.push(v.get(name)?);
     }
-    println!("{}", serde_json::to_string_pretty(&out)?);
+    match Format::from_arg(args.format.as_deref()) {
+        Format::Template { source, .. } => {
+            let t = template::Template::parse(&source)?;
+            for vol in &out {
+                println!("{}", t.render(&serde_json::to_value(vol)?)?);
+            }
+        }
+        _ => println!("{}", serde_json::to_string_pretty(&out)?),
+    }
     Ok(0)
 }
 
@@ -134,5 +230,100 @@ pub fn prune(ctx: &Ctx, args: ForceArgs) -> Result<u8> {
         println!("{n}");
     }
     println!("Total reclaimed space: {}", crate::units::human_size(freed));
+    Ok(0)
+}
+
+/// tar in box's user namespace (as `box unshare` runs commands), so files owned by the
+/// container's ids are read, and written back, with their owners.
+fn tar_in_userns(
+    ctx: &Ctx,
+    args: &[&std::ffi::OsStr],
+    stdin: std::process::Stdio,
+    stdout: std::process::Stdio,
+) -> Result<()> {
+    let tar = crate::userns::tool_path("tar")
+        .ok_or_else(|| anyhow::anyhow!("tar is not installed: apt install tar"))?;
+    let maps = crate::userns::IdMaps::for_current_user(crate::userns::Mode::Auto)?;
+    let mut cmd = crate::userns::helper_command(&[std::ffi::OsStr::new("unshare"), "--".as_ref()]);
+    cmd.arg(&tar)
+        .args(args)
+        .env("BOX_ROOT", &ctx.paths.data)
+        .env("BOX_RUNROOT", &ctx.paths.runtime)
+        .stdin(stdin)
+        .stdout(stdout);
+    let status = crate::userns::spawn_helper(&maps, cmd)?.wait()?;
+    if !status.success() {
+        bail!("tar failed ({status})");
+    }
+    Ok(())
+}
+
+pub fn export(ctx: &Ctx, args: VolumeExportArgs) -> Result<u8> {
+    let v = volumes(ctx)?.get(&args.name)?;
+    let out = match &args.output {
+        Some(path) => {
+            // Written beside, renamed into place when complete.
+            let tmp = path.with_extension("box-tmp");
+            let f = std::fs::File::create(&tmp)
+                .map_err(|e| anyhow::anyhow!("-o {}: {e}", path.display()))?;
+            let r = tar_in_userns(
+                ctx,
+                &[
+                    "--numeric-owner".as_ref(),
+                    "-C".as_ref(),
+                    v.mountpoint.as_os_str(),
+                    "-cf".as_ref(),
+                    "-".as_ref(),
+                    ".".as_ref(),
+                ],
+                std::process::Stdio::null(),
+                f.into(),
+            );
+            if let Err(e) = r {
+                let _ = std::fs::remove_file(&tmp);
+                return Err(e);
+            }
+            std::fs::rename(&tmp, path)?;
+            return Ok(0);
+        }
+        None => std::process::Stdio::inherit(),
+    };
+    tar_in_userns(
+        ctx,
+        &[
+            "--numeric-owner".as_ref(),
+            "-C".as_ref(),
+            v.mountpoint.as_os_str(),
+            "-cf".as_ref(),
+            "-".as_ref(),
+            ".".as_ref(),
+        ],
+        std::process::Stdio::null(),
+        out,
+    )?;
+    Ok(0)
+}
+
+pub fn import(ctx: &Ctx, args: VolumeImportArgs) -> Result<u8> {
+    let v = volumes(ctx)?.get(&args.name)?;
+    let input = if args.source == "-" {
+        std::process::Stdio::inherit()
+    } else {
+        std::fs::File::open(&args.source)
+            .map_err(|e| anyhow::anyhow!("{}: {e}", args.source))?
+            .into()
+    };
+    let maps = crate::userns::IdMaps::for_current_user(crate::userns::Mode::Auto)?;
+    let mut cmd = crate::userns::helper_command(&[
+        std::ffi::OsStr::new("volume-import"),
+        v.mountpoint.as_os_str(),
+    ]);
+    cmd.env("BOX_ROOT", &ctx.paths.data)
+        .env("BOX_RUNROOT", &ctx.paths.runtime)
+        .stdin(input);
+    let status = crate::userns::spawn_helper(&maps, cmd)?.wait()?;
+    if !status.success() {
+        bail!("cannot import {} into volume {}", args.source, args.name);
+    }
     Ok(0)
 }

@@ -50,7 +50,7 @@ pub enum Error {
     )]
     NameInUse { name: String, id: String },
     #[error(
-        "invalid container name {0:?}: use letters, digits, '_', '.' and '-', starting with a letter or digit, at least 2 characters"
+        "invalid container name {0:?}: use letters, digits, '_', '.' and '-', starting with a letter or digit"
     )]
     BadName(String),
     #[error("{0:?} matches more than one container: give more of the id or the name")]
@@ -231,8 +231,12 @@ impl Record {
     pub fn rootfs_dir(&self) -> PathBuf {
         self.dir.join("rootfs")
     }
+    /// The container's log file: `--log-opt path=`, else `ctr.log` in its directory.
     pub fn log_path(&self) -> PathBuf {
-        self.dir.join("ctr.log")
+        match &self.config.spec.settings.log.path {
+            Some(p) => p.clone(),
+            None => self.dir.join("ctr.log"),
+        }
     }
     /// The mount point of the root filesystem (inside the container's mount namespace;
     /// shared by all containers, see the layout).
@@ -679,10 +683,11 @@ fn is_hex(s: &str) -> bool {
         .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
-/// docker's rule for names: `[a-zA-Z0-9][a-zA-Z0-9_.-]+`, at most `max` bytes.
+/// podman's rule for names: `[a-zA-Z0-9][a-zA-Z0-9_.-]*` (docker wants two characters
+/// at least; podman takes `c`), at most `max` bytes.
 pub fn is_docker_name(name: &str, max: usize) -> bool {
     let b = name.as_bytes();
-    b.len() >= 2
+    !b.is_empty()
         && b.len() <= max
         && b[0].is_ascii_alphanumeric()
         && b[1..]
@@ -836,7 +841,8 @@ mod tests {
     #[test]
     fn names_are_validated() {
         assert!(validate_name("web-1.a_b").is_ok());
-        assert!(validate_name("a").is_err());
+        assert!(validate_name("a").is_ok(), "podman takes one character");
+        assert!(validate_name("").is_err());
         assert!(validate_name("-web").is_err());
         assert!(validate_name("we/b").is_err());
     }

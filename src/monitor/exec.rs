@@ -254,7 +254,7 @@ pub fn exec(rec: &Record, pid: i32, args: &Opts) -> Result<u8> {
                 .is_some_and(|r| r.stdin)
                 .then(supervise::RawMode::enable)
                 .flatten();
-            let status = supervise::wait(c2, &mut sfd, relay);
+            let status = supervise::wait(c2, &mut sfd, relay, None, None);
             drop(raw);
             drop((alive_r, alive_w));
             Ok(crate::exit::from_wait(status?))

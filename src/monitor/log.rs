@@ -41,6 +41,19 @@ pub fn default_max_size() -> u64 {
         .unwrap_or(8 * 1024 * 1024)
 }
 
+/// The writer of a container's output, as its `--log-driver` and `--log-opt` say: its
+/// log file, or nothing kept (none, passthrough).
+pub fn writer_for(rec: &crate::container::Record) -> io::Result<LogWriter> {
+    let log = &rec.config.spec.settings.log;
+    if !log.driver.keeps_log() {
+        return LogWriter::discard();
+    }
+    LogWriter::open(
+        &rec.log_path(),
+        log.max_size.unwrap_or_else(default_max_size),
+    )
+}
+
 /// The rotated file next to `path`.
 pub fn rotated(path: &Path) -> PathBuf {
     let mut s = path.as_os_str().to_owned();
@@ -56,6 +69,10 @@ pub struct LogWriter {
     max_size: u64,
     /// Bytes of an unfinished line, per stream.
     pending: [Vec<u8>; 2],
+    /// Records not yet written: one write per `write` call, not one per line.
+    out: Vec<u8>,
+    /// The time of the records being made, formatted once.
+    stamp: Option<(SystemTime, String)>,
 }
 
 impl LogWriter {
@@ -68,6 +85,21 @@ impl LogWriter {
             size,
             max_size,
             pending: [Vec::new(), Vec::new()],
+            out: Vec::new(),
+            stamp: None,
+        })
+    }
+
+    /// A writer that keeps nothing (`--log-driver none`).
+    pub fn discard() -> io::Result<LogWriter> {
+        Ok(LogWriter {
+            path: PathBuf::from("/dev/null"),
+            file: OpenOptions::new().write(true).open("/dev/null")?,
+            size: 0,
+            max_size: u64::MAX,
+            pending: [Vec::new(), Vec::new()],
+            out: Vec::new(),
+            stamp: None,
         })
     }
 
@@ -93,6 +125,15 @@ impl LogWriter {
             self.record(stream, 'P', &piece, now)?;
         }
         self.pending[idx] = rest;
+        self.flush_out()
+    }
+
+    fn flush_out(&mut self) -> io::Result<()> {
+        if !self.out.is_empty() {
+            let r = self.file.write_all(&self.out);
+            self.out.clear();
+            r?;
+        }
         Ok(())
     }
 
@@ -116,7 +157,7 @@ impl LogWriter {
                 self.record(stream, 'P', &rest, SystemTime::now())?;
             }
         }
-        Ok(())
+        self.flush_out()
     }
 
     fn record(
@@ -126,8 +167,18 @@ impl LogWriter {
         text: &[u8],
         now: SystemTime,
     ) -> io::Result<()> {
-        let mut line = Vec::with_capacity(text.len() + 48);
-        line.extend_from_slice(format_rfc3339(now).as_bytes());
+        if self.stamp.as_ref().is_none_or(|(t, _)| *t != now) {
+            self.stamp = Some((now, format_rfc3339(now)));
+        }
+        let stamp_len = self.stamp.as_ref().map_or(0, |(_, s)| s.len());
+        let len = stamp_len + stream.name().len() + text.len() + 5;
+        if self.size > 0 && self.size + len as u64 > self.max_size {
+            self.flush_out()?;
+            self.rotate()?;
+        }
+        let stamp = self.stamp.as_ref().map(|(_, s)| s.as_str()).unwrap_or("");
+        let line = &mut self.out;
+        line.extend_from_slice(stamp.as_bytes());
         line.push(b' ');
         line.extend_from_slice(stream.name().as_bytes());
         line.push(b' ');
@@ -135,11 +186,7 @@ impl LogWriter {
         line.push(b' ');
         line.extend_from_slice(text);
         line.push(b'\n');
-        if self.size > 0 && self.size + line.len() as u64 > self.max_size {
-            self.rotate()?;
-        }
-        self.file.write_all(&line)?;
-        self.size += line.len() as u64;
+        self.size += len as u64;
         Ok(())
     }
 

@@ -313,7 +313,7 @@ pub fn monitor_main(paths: &Paths, id: &str) -> Result<u8> {
     };
     write_info(&rec, &info);
     let policy = restart_policy(&rec);
-    let mut log = log::LogWriter::open(&rec.log_path(), log::default_max_size())?;
+    let mut log = log::writer_for(&rec)?;
     let mut backoff = Duration::from_millis(100);
     loop {
         let started_at = Instant::now();

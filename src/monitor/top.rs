@@ -20,15 +20,98 @@ pub struct Proc {
     pub elapsed: String,
     pub time: String,
     pub command: String,
+    /// Every descriptor's value, by its ps(1) name (see `DESCRIPTORS`).
+    pub fields: HashMap<&'static str, String>,
+}
+
+/// podman's `top` descriptors (ps(1) names) with their headers, and the AIX format
+/// descriptors (`%C`, `%U`, ...) that stand for them.
+pub const DESCRIPTORS: &[(&str, Option<&str>, &str)] = &[
+    ("args", Some("%a"), "COMMAND"),
+    ("capamb", None, "AMBIENT CAPS"),
+    ("capbnd", None, "BOUNDING CAPS"),
+    ("capeff", None, "EFFECTIVE CAPS"),
+    ("capinh", None, "INHERITED CAPS"),
+    ("capprm", None, "PERMITTED CAPS"),
+    ("comm", Some("%c"), "COMMAND"),
+    ("etime", Some("%t"), "ELAPSED"),
+    ("group", Some("%G"), "GROUP"),
+    ("groups", None, "GROUPS"),
+    ("hgroup", None, "HGROUP"),
+    ("hgroups", None, "HGROUPS"),
+    ("hpid", None, "HPID"),
+    ("huser", None, "HUSER"),
+    ("label", None, "LABEL"),
+    ("nice", Some("%n"), "NI"),
+    ("pcpu", Some("%C"), "%CPU"),
+    ("pgid", Some("%r"), "PGID"),
+    ("pid", Some("%p"), "PID"),
+    ("ppid", Some("%P"), "PPID"),
+    ("rgroup", Some("%g"), "RGROUP"),
+    ("rss", None, "RSS"),
+    ("ruser", Some("%u"), "RUSER"),
+    ("seccomp", None, "SECCOMP"),
+    ("state", None, "STATE"),
+    ("stime", None, "STIME"),
+    ("time", Some("%x"), "TIME"),
+    ("tty", Some("%y"), "TTY"),
+    ("user", Some("%U"), "USER"),
+    ("vsz", Some("%z"), "VSZ"),
+];
+
+/// The ps(1) name and header of a descriptor given as a name or an AIX `%X`.
+pub fn descriptor(word: &str) -> Option<(&'static str, &'static str)> {
+    DESCRIPTORS
+        .iter()
+        .find(|(name, aix, _)| *name == word || *aix == Some(word))
+        .map(|(name, _, header)| (*name, *header))
+}
+
+/// A capability set as podman shows it: `none`, `full` or the names.
+fn cap_names(mask: u64) -> String {
+    let last = crate::run::security::last_cap();
+    let full = if last >= 63 {
+        u64::MAX
+    } else {
+        (1u64 << (last + 1)) - 1
+    };
+    if mask == 0 {
+        return "none".into();
+    }
+    if mask & full == full {
+        return "full".into();
+    }
+    crate::run::security::CAP_NAMES
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| mask & (1u64 << i) != 0)
+        .map(|(_, n)| *n)
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 struct Raw {
     ppid: i32,
     nspid: Vec<i32>,
+    /// Real and effective uid and gid (host ids).
+    ruid: u32,
     uid: u32,
+    rgid: u32,
+    gid: u32,
+    groups: Vec<u32>,
+    /// CapInh, CapPrm, CapEff, CapBnd, CapAmb.
+    caps: [u64; 5],
+    seccomp: u8,
     start: u64,
     cpu_ticks: u64,
     command: String,
+    comm: String,
+    state: String,
+    pgid: i32,
+    tty_nr: u32,
+    nice: i64,
+    vsize: u64,
+    rss_pages: u64,
 }
 
 fn read_raw(pid: i32) -> Option<Raw> {
@@ -44,13 +127,28 @@ fn read_raw(pid: i32) -> Option<Raw> {
         .split_whitespace()
         .filter_map(|x| x.parse().ok())
         .collect();
-    let uid = field("Uid:")?.split_whitespace().next()?.parse().ok()?;
+    let ids = |k: &str| -> Option<Vec<u32>> {
+        Some(
+            field(k)?
+                .split_whitespace()
+                .filter_map(|x| x.parse().ok())
+                .collect(),
+        )
+    };
+    let uids = ids("Uid:")?;
+    let gids = ids("Gid:")?;
+    let cap = |k: &str| {
+        field(k)
+            .and_then(|v| u64::from_str_radix(&v, 16).ok())
+            .unwrap_or(0)
+    };
     let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     let rest = &stat[stat.rfind(')')? + 2..];
     let f: Vec<&str> = rest.split_ascii_whitespace().collect();
     let utime: u64 = f.get(11)?.parse().ok()?;
     let stime: u64 = f.get(12)?.parse().ok()?;
     let start: u64 = f.get(19)?.parse().ok()?;
+    let num = |i: usize| f.get(i).and_then(|x| x.parse::<i64>().ok()).unwrap_or(0);
     let cmdline = fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
     let mut command = cmdline
         .split(|&b| b == 0)
@@ -58,17 +156,36 @@ fn read_raw(pid: i32) -> Option<Raw> {
         .map(|p| String::from_utf8_lossy(p).into_owned())
         .collect::<Vec<_>>()
         .join(" ");
+    let comm = stat[stat.find('(')? + 1..stat.rfind(')')?].to_string();
     if command.is_empty() {
-        let comm = &stat[stat.find('(')? + 1..stat.rfind(')')?];
         command = format!("[{comm}]");
     }
     Some(Raw {
         ppid,
         nspid,
-        uid,
+        ruid: *uids.first()?,
+        uid: *uids.get(1)?,
+        rgid: *gids.first()?,
+        gid: *gids.get(1)?,
+        groups: ids("Groups:").unwrap_or_default(),
+        caps: [
+            cap("CapInh:"),
+            cap("CapPrm:"),
+            cap("CapEff:"),
+            cap("CapBnd:"),
+            cap("CapAmb:"),
+        ],
+        seccomp: field("Seccomp:").and_then(|v| v.parse().ok()).unwrap_or(0),
         start,
         cpu_ticks: utime + stime,
         command,
+        comm,
+        state: f.first()?.to_string(),
+        pgid: num(2) as i32,
+        tty_nr: num(4) as u32,
+        nice: num(16),
+        vsize: num(20) as u64,
+        rss_pages: num(21) as u64,
     })
 }
 
@@ -85,6 +202,61 @@ fn clock(secs: u64) -> String {
         (secs / 60) % 60,
         secs % 60
     )
+}
+
+/// A uid or gid of the host as its name (or number) inside the container, through the
+/// container's id map and its /etc/passwd or /etc/group.
+fn name_inside(map: &str, file: &str, host: u32) -> String {
+    let inside = map.lines().find_map(|l| {
+        let v: Vec<u64> = l
+            .split_whitespace()
+            .filter_map(|x| x.parse().ok())
+            .collect();
+        let (c, h, n) = (*v.first()?, *v.get(1)?, *v.get(2)?);
+        let u = host as u64;
+        (u >= h && u < h + n).then(|| c + (u - h))
+    });
+    match inside {
+        Some(u) => file
+            .lines()
+            .find_map(|l| {
+                let f: Vec<&str> = l.split(':').collect();
+                (f.get(2) == Some(&u.to_string().as_str())).then(|| f[0].to_string())
+            })
+            .unwrap_or_else(|| u.to_string()),
+        None => "?".into(),
+    }
+}
+
+/// The boot time of the host, in seconds since the epoch (`btime` of /proc/stat).
+fn boot_time() -> u64 {
+    fs::read_to_string("/proc/stat")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("btime "))
+                .and_then(|v| v.trim().parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+fn page_kib() -> u64 {
+    nix::unistd::sysconf(nix::unistd::SysconfVar::PAGE_SIZE)
+        .ok()
+        .flatten()
+        .unwrap_or(4096) as u64
+        / 1024
+}
+
+/// A controlling terminal's name as ps(1) shows it (`?` for none).
+fn tty_name(nr: u32) -> String {
+    let (major, minor) = ((nr >> 8) & 0xfff, (nr & 0xff) | ((nr >> 12) & 0xfff00));
+    match major {
+        0 => "?".into(),
+        136..=143 => format!("pts/{}", (major - 136) * 256 + minor),
+        4 => format!("tty{minor}"),
+        _ => format!("{major}:{minor}"),
+    }
 }
 
 /// Usage summed over the container's processes, from /proc (for `box stats` where the
@@ -140,27 +312,10 @@ pub fn processes(init: i32) -> Result<Vec<Proc>> {
     let init_depth = all.get(&init).map(|r| r.nspid.len()).unwrap_or(0);
     let uid_map = fs::read_to_string(format!("/proc/{init}/uid_map")).unwrap_or_default();
     let passwd = fs::read_to_string(format!("/proc/{init}/root/etc/passwd")).unwrap_or_default();
-    let user_name = |host_uid: u32| -> String {
-        let inside = uid_map.lines().find_map(|l| {
-            let v: Vec<u64> = l
-                .split_whitespace()
-                .filter_map(|x| x.parse().ok())
-                .collect();
-            let (c, h, n) = (*v.first()?, *v.get(1)?, *v.get(2)?);
-            let u = host_uid as u64;
-            (u >= h && u < h + n).then(|| c + (u - h))
-        });
-        match inside {
-            Some(u) => passwd
-                .lines()
-                .find_map(|l| {
-                    let f: Vec<&str> = l.split(':').collect();
-                    (f.get(2) == Some(&u.to_string().as_str())).then(|| f[0].to_string())
-                })
-                .unwrap_or_else(|| u.to_string()),
-            None => "?".into(),
-        }
-    };
+    let gid_map = fs::read_to_string(format!("/proc/{init}/gid_map")).unwrap_or_default();
+    let group_file = fs::read_to_string(format!("/proc/{init}/root/etc/group")).unwrap_or_default();
+    let group_name = |host_gid: u32| name_inside(&gid_map, &group_file, host_gid);
+    let user_name = |host_uid: u32| name_inside(&uid_map, &passwd, host_uid);
     let is_descendant = |mut p: i32| {
         for _ in 0..4096 {
             if p == init {
@@ -190,8 +345,86 @@ pub fn processes(init: i32) -> Result<Vec<Proc>> {
                 .and_then(|x| x.nspid.get(init_depth - 1).copied())
                 .unwrap_or(0)
         };
-        let elapsed = (uptime - r.start as f64 / hz as f64).max(0.0) as u64;
+        let elapsed_f = (uptime - r.start as f64 / hz as f64).max(0.0);
+        let elapsed = elapsed_f as u64;
+        let host_user = |u: u32| {
+            nix::unistd::User::from_uid(u.into())
+                .ok()
+                .flatten()
+                .map(|u| u.name)
+                .unwrap_or_else(|| u.to_string())
+        };
+        let host_group = |g: u32| {
+            nix::unistd::Group::from_gid(g.into())
+                .ok()
+                .flatten()
+                .map(|g| g.name)
+                .unwrap_or_else(|| g.to_string())
+        };
+        let list = |f: &dyn Fn(u32) -> String| {
+            if r.groups.is_empty() {
+                "none".to_string()
+            } else {
+                r.groups.iter().map(|g| f(*g)).collect::<Vec<_>>().join(",")
+            }
+        };
+        let boot = boot_time();
+        let started = boot + r.start / hz;
+        let mut fields: HashMap<&'static str, String> = HashMap::new();
+        fields.insert("args", r.command.clone());
+        fields.insert("comm", r.comm.clone());
+        for (i, k) in ["capinh", "capprm", "capeff", "capbnd", "capamb"]
+            .into_iter()
+            .enumerate()
+        {
+            fields.insert(k, cap_names(r.caps[i]));
+        }
+        fields.insert("etime", clock(elapsed));
+        fields.insert("group", group_name(r.gid));
+        fields.insert("rgroup", group_name(r.rgid));
+        fields.insert("groups", list(&group_name));
+        fields.insert("hgroup", host_group(r.gid));
+        fields.insert("hgroups", list(&host_group));
+        fields.insert("hpid", pid.to_string());
+        fields.insert("huser", host_user(r.uid));
+        fields.insert("label", "-".into());
+        fields.insert("nice", r.nice.to_string());
+        let cpu = if elapsed_f > 0.0 {
+            r.cpu_ticks as f64 / hz as f64 / elapsed_f * 100.0
+        } else {
+            0.0
+        };
+        fields.insert("pcpu", format!("{cpu:.3}"));
+        fields.insert("pgid", inner(r.pgid).to_string());
+        fields.insert("pid", inner(pid).to_string());
+        fields.insert(
+            "ppid",
+            if pid == init { 0 } else { inner(r.ppid) }.to_string(),
+        );
+        fields.insert("rss", (r.rss_pages * page_kib()).to_string());
+        fields.insert("ruser", user_name(r.ruid));
+        fields.insert(
+            "seccomp",
+            match r.seccomp {
+                0 => "disabled",
+                1 => "strict",
+                _ => "filter",
+            }
+            .into(),
+        );
+        fields.insert("state", r.state.clone());
+        fields.insert(
+            "stime",
+            crate::units::format_rfc3339(
+                std::time::UNIX_EPOCH + std::time::Duration::from_secs(started),
+            ),
+        );
+        fields.insert("time", clock(r.cpu_ticks / hz));
+        fields.insert("tty", tty_name(r.tty_nr));
+        fields.insert("user", user_name(r.uid));
+        fields.insert("vsz", (r.vsize / 1024).to_string());
         out.push(Proc {
+            fields,
             pid: inner(pid),
             ppid: if pid == init { 0 } else { inner(r.ppid) },
             host_pid: pid,

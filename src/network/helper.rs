@@ -585,6 +585,44 @@ fn avx2_build(pasta: PathBuf) -> PathBuf {
 
 /// Spawn the plan's helper for `child`'s network namespace without waiting for it.
 pub fn start(plan: &Plan, child: Pid) -> Result<Starting, Error> {
+    start_with(plan, &[], child)
+}
+
+/// slirp4netns' flags for podman's `slirp4netns:` options (checked at create).
+pub fn slirp_options(options: &[String]) -> Result<Vec<String>, String> {
+    let mut flags = Vec::new();
+    for o in options {
+        let (k, v) = o.split_once('=').unwrap_or((o.as_str(), "true"));
+        let yes = match v {
+            "true" => true,
+            "false" => false,
+            _ => !matches!(k, "allow_host_loopback" | "enable_ipv6"),
+        };
+        match k {
+            "allow_host_loopback" if yes => {}
+            "allow_host_loopback" => flags.push("--disable-host-loopback".to_string()),
+            "enable_ipv6" if yes => flags.push("--enable-ipv6".to_string()),
+            "enable_ipv6" => {}
+            "mtu" if v.parse::<u32>().is_ok_and(|n| (68..=65521).contains(&n)) => {
+                flags.push(format!("--mtu={v}"))
+            }
+            "outbound_addr" | "outbound_addr6" if v.parse::<IpAddr>().is_ok() => {
+                flags.push(format!("--{}={v}", k.replace('_', "-")))
+            }
+            // box publishes ports through slirp4netns' API: the handler is that one.
+            "port_handler" if matches!(v, "slirp4netns" | "rootlesskit") => {}
+            _ => {
+                return Err(format!(
+                    "--network slirp4netns:{o}: unsupported option: use allow_host_loopback=, enable_ipv6=, mtu=, outbound_addr= or outbound_addr6="
+                ));
+            }
+        }
+    }
+    Ok(flags)
+}
+
+/// `start` with the user's helper options (see `super::setup_with`).
+pub fn start_with(plan: &Plan, options: &[String], child: Pid) -> Result<Starting, Error> {
     // A previous helper of this process (a restart) must release its ports first.
     reap_helpers();
     let started = Instant::now();
@@ -602,6 +640,10 @@ pub fn start(plan: &Plan, child: Pid) -> Result<Starting, Error> {
             let program = avx2_build(find(Helper::Pasta, &host)?);
             let (ready_r, ready_w) = pipe()?;
             let mut args = pasta_args(&plan.ports, child, host.is_root());
+            // The user's options go before the pid, the last argument.
+            let pid = args.pop();
+            args.extend(options.iter().map(OsString::from));
+            args.extend(pid);
             if plan.mode == Mode::Forward {
                 args = forward_only(args);
             }
@@ -633,12 +675,24 @@ pub fn start(plan: &Plan, child: Pid) -> Result<Starting, Error> {
                 )
             };
             let socket = api.as_ref().map(|d| d.path().join("slirp4netns.sock"));
-            let args = slirp_args(
+            let mut args = slirp_args(
                 child,
                 ready_w.as_raw_fd(),
                 exit_r.as_raw_fd(),
                 socket.as_deref(),
             );
+            let extra = slirp_options(options).map_err(|why| Error::InvalidPublish {
+                spec: options.join(","),
+                why,
+                usage: "see box run --help",
+            })?;
+            if extra.iter().any(|f| f.starts_with("--mtu=")) {
+                args.retain(|a| !a.to_string_lossy().starts_with("--mtu="));
+            }
+            // Options go before the pid and the interface name.
+            let tail = args.split_off(args.len() - 2);
+            args.extend(extra.into_iter().map(OsString::from));
+            args.extend(tail);
             let mut proc = spawn(
                 Helper::Slirp4netns,
                 &program,

@@ -41,7 +41,7 @@ use nix::unistd::Pid;
 use serde::{Deserialize, Serialize};
 
 pub use files::{hosts_file, joined_hosts_file, resolv_conf};
-pub use helper::{Handle, Helper, Starting, reap_helpers, start};
+pub use helper::{Handle, Helper, Starting, reap_helpers, slirp_options, start};
 pub(crate) use host::HostFacts;
 pub use join::{JoinTarget, dependents, join_target};
 pub use lo::{bring_up_loopback, loopback_is_up};
@@ -390,6 +390,13 @@ fn resolve_mode(network: Option<&str>, host: &dyn HostFacts) -> Result<Mode, Err
 /// `waitpid(-1)`, or the helper's exit is stolen from the handle.
 pub fn setup(plan: &Plan, child_pid: Pid) -> Result<Handle, Error> {
     start(plan, child_pid)?.wait()
+}
+
+/// `setup` with `--network pasta:OPTS` / `slirp4netns:OPTS`: the options the user gave
+/// for the helper (pasta's arguments; slirp4netns' KEY=VALUE options, see
+/// `helper::slirp_options`).
+pub fn setup_with(plan: &Plan, options: &[String], child_pid: Pid) -> Result<Handle, Error> {
+    helper::start_with(plan, options, child_pid)?.wait()
 }
 
 /// `NetworkSettings` for `box inspect`. `handle` is the live helper when the caller owns it;

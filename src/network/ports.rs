@@ -1,7 +1,7 @@
 //! `-p/--publish` and `-P/--publish-all`: parsing, random host ports, privileged-port checks.
 //!
 //! Accepted forms (docker's and podman's):
-//! `CPORT`, `HPORT:CPORT`, `IP:HPORT:CPORT`, `IP::CPORT`, `[IPv6]:HPORT:CPORT`, each port may
+//! `CPORT`, `HPORT:CPORT`, `IP:HPORT:CPORT`, `IP::CPORT`, `[IP]:HPORT:CPORT`, each port may
 //! be a range `A-B`, and each spec may end in `/tcp`, `/udp` or `/tcp,udp`. An empty or `0`
 //! host port means "a free port chosen now"; a host range with one container port means "the
 //! first free port of that range".
@@ -203,10 +203,8 @@ fn parse_publish(spec: &str) -> Result<Request, Error> {
         let tail = tail
             .strip_prefix(':')
             .ok_or_else(|| invalid(spec, "expected ':' after the IPv6 address"))?;
+        // An IPv4 address in brackets is taken too, as podman does.
         let ip = parse_ip(spec, addr)?;
-        if let Some(IpAddr::V4(_)) = ip {
-            return Err(invalid(spec, "brackets are only for IPv6 addresses"));
-        }
         // `[::1]:CPORT` makes no sense; the host port part must be there (possibly empty).
         if !tail.contains(':') {
             return Err(invalid(
@@ -635,7 +633,10 @@ mod tests {
         assert!(err("::1:8080:80").contains("brackets"));
         assert!(err("[::1:8080:80").contains("missing ']'"));
         assert!(err("[::1]8080:80").contains("expected ':'"));
-        assert!(err("[127.0.0.1]:8080:80").contains("only for IPv6"));
+        // podman takes an IPv4 address in brackets.
+        let r = parse_publish("[127.0.0.1]:8080:80").unwrap();
+        assert_eq!(r.host_ip, Some("127.0.0.1".parse().unwrap()));
+        assert_eq!(r.host, HostPorts::Range(8080, 8080));
         assert!(err("[::1]:80").contains("host port part"));
         assert!(err("224.0.0.1:8080:80").contains("multicast"));
         assert!(err("1:2:3:4").contains("too many"));

@@ -65,6 +65,9 @@ pub enum ChildStdio {
     Inherit,
     /// stdout and stderr appended to this file, stdin /dev/null (a pty's output too).
     Log(OwnedFd),
+    /// box's stdin (with -i), stdout and stderr into these pipes, which box copies to its
+    /// own and into the container's log.
+    Pipes { stdout: OwnedFd, stderr: OwnedFd },
 }
 
 /// Everything the child needs, prepared by the parent before the clone (the child gets a
@@ -89,6 +92,13 @@ pub struct Launch<'a> {
     pub volumes: Vec<usize>,
     /// Supplementary groups can be set (not in a single-id user namespace).
     pub setgroups: bool,
+    /// (file, id, line) entries for /etc/passwd and /etc/group, added when the image has
+    /// none with that id: `--userns=keep-id`'s user, `--hostuser`, `--passwd`.
+    pub user_entries: Vec<(String, u32, String)>,
+    /// `--userns=keep-id`: the /etc files box provides become the container's root's.
+    pub etc_root_owned: bool,
+    /// `--tz`: the host's zone file to bind read-only on /etc/localtime.
+    pub localtime: Option<std::path::PathBuf>,
 }
 
 /// The user and network namespaces of the container whose network the new one joins.
@@ -365,7 +375,10 @@ fn steps(l: &Launch, maps: &IdMaps, ch: &ChildEnd) -> Result<Infallible, (Step, 
     nix::unistd::setresuid(root_u, root_u, root_u)
         .map_err(errno(Step::Identity, "setresuid(0)"))?;
     // EPERM when setgroups is denied (single-id maps): then there are none to drop.
-    let _ = nix::unistd::setgroups(&[]);
+    // `--group-add keep-groups` keeps the user's own groups (podman's rootless meaning).
+    if !spec.settings.keep_groups {
+        let _ = nix::unistd::setgroups(&[]);
+    }
     // From here on, other processes cannot ptrace us or open /proc/1/{mem,exe,fd}: the
     // child still runs box's image (and stays box with --init).
     nix::sys::prctl::set_dumpable(false)
@@ -374,8 +387,10 @@ fn steps(l: &Launch, maps: &IdMaps, ch: &ChildEnd) -> Result<Infallible, (Step, 
     super::trace("C2 root of the user namespace");
     // C3. The cgroup namespace (rooted at the cgroup the parent just moved us into), the
     // host name, loopback up in a new network namespace.
-    nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWCGROUP)
-        .map_err(errno(Step::Namespaces, "unshare the cgroup namespace"))?;
+    if !spec.settings.host_cgroupns {
+        nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWCGROUP)
+            .map_err(errno(Step::Namespaces, "unshare the cgroup namespace"))?;
+    }
     // A pod's member that shares the infra's uts namespace keeps the pod's host name.
     if l.join.is_none_or(|j| j.utsns.is_none()) {
         nix::unistd::sethostname(l.hostname).map_err(errno(Step::Namespaces, "sethostname"))?;
@@ -383,6 +398,21 @@ fn steps(l: &Launch, maps: &IdMaps, ch: &ChildEnd) -> Result<Infallible, (Step, 
     if !spec.host_network() && l.join.is_none_or(|j| j.new_netns) {
         crate::network::bring_up_loopback()
             .map_err(|e| (Step::Namespaces, Fail::new(libc::EPERM, e.to_string())))?;
+    }
+
+    // --sysctl: only namespaced ones were accepted; written through the host's /proc,
+    // which shows the namespaces of the writer (ours).
+    for (k, v) in &spec.settings.sysctls {
+        let path = format!("/proc/sys/{}", k.replace('.', "/"));
+        std::fs::write(&path, v).map_err(|e| {
+            (
+                Step::Namespaces,
+                Fail::new(
+                    e.raw_os_error().unwrap_or(libc::EPERM),
+                    format!("--sysctl {k}={v}: {e}"),
+                ),
+            )
+        })?;
     }
 
     super::trace("C3 cgroup namespace, hostname, loopback");
@@ -400,9 +430,44 @@ fn steps(l: &Launch, maps: &IdMaps, ch: &ChildEnd) -> Result<Infallible, (Step, 
     let m = at(Step::Mounts);
     rootfs::mount_specials(r, spec, &l.specials).map_err(&m)?;
     super::trace("  specials");
-    rootfs::mount_etc_files(r, &l.layout.userdata).map_err(&m)?;
+    rootfs::mount_etc_files(r, &l.layout.userdata, l.etc_root_owned).map_err(&m)?;
+    if !l.user_entries.is_empty() && !spec.read_only {
+        let entries: Vec<(&str, u32, String)> = l
+            .user_entries
+            .iter()
+            .map(|(f, id, line)| (f.as_str(), *id, line.clone()))
+            .collect();
+        rootfs::add_entries(r, &entries).map_err(&m)?;
+    }
+    if let Some(tz) = &l.localtime {
+        rootfs::bind_readonly_file(r, tz, "/etc/localtime").map_err(&m)?;
+    }
     super::trace("  etc files");
-    rootfs::mount_volumes(r, &spec.mounts, &l.volumes).map_err(&m)?;
+    if !spec.settings.chown_targets.is_empty() {
+        // -v ...:U: the sources become the container user's (resolved in the image).
+        let read = |p: &str| {
+            use std::io::Read;
+            let mut text = String::new();
+            if let Ok(fd) = super::sys::open_in_root(r, std::path::Path::new(p), libc::O_RDONLY) {
+                let _ = std::fs::File::from(fd).read_to_string(&mut text);
+            }
+            text
+        };
+        let id = user::resolve(&spec.user, &read("/etc/passwd"), &read("/etc/group"))
+            .map_err(|msg| (Step::Mounts, Fail::new(libc::ENOENT, msg)))?;
+        for mnt in &spec.mounts {
+            if let crate::spec::Mount::Bind { source, target, .. } = mnt
+                && spec.settings.chown_targets.contains(target)
+            {
+                rootfs::chown_tree(source, id.uid, id.gid).map_err(&m)?;
+            }
+        }
+    }
+    rootfs::mount_volumes(r, &spec.mounts, &l.volumes, &spec.settings.overlay_targets)
+        .map_err(&m)?;
+    for im in &spec.settings.image_mounts {
+        rootfs::mount_image(r, &im.layers, &im.target).map_err(&m)?;
+    }
     if !spec.privileged {
         rootfs::apply_masks(r).map_err(&m)?;
     }
@@ -424,6 +489,13 @@ fn steps(l: &Launch, maps: &IdMaps, ch: &ChildEnd) -> Result<Infallible, (Step, 
     let group = std::fs::read_to_string("/etc/group").unwrap_or_default();
     let id =
         user::resolve(&spec.user, &passwd, &group).map_err(|m| (p, Fail::new(libc::ENOENT, m)))?;
+    let mut id = id;
+    for g in &spec.settings.group_add {
+        let gid = user::group_id(g, &group).map_err(|m| (p, Fail::new(libc::ENOENT, m)))?;
+        if !id.groups.contains(&gid) {
+            id.groups.push(gid);
+        }
+    }
     // An unmapped id fails setresuid, except 4294967295 ((uid_t)-1): "unchanged", root.
     let groups: &[u32] = if l.setgroups { &id.groups } else { &[] };
     maps.check_identity(id.uid, id.gid, groups)
@@ -447,9 +519,20 @@ fn steps(l: &Launch, maps: &IdMaps, ch: &ChildEnd) -> Result<Infallible, (Step, 
     }
     // SAFETY: prctl with integer arguments.
     unsafe { libc::prctl(libc::PR_SET_KEEPCAPS, 1, 0, 0, 0) };
+    for u in &spec.settings.ulimits {
+        set_ulimit(u).map_err(|f| (s, f))?;
+    }
+    if let Some(mask) = spec.settings.umask {
+        nix::sys::stat::umask(Mode::from_bits_truncate(mask));
+    }
     let gids: Vec<Gid> = id.groups.iter().map(|g| Gid::from_raw(*g)).collect();
-    // A single-id map (--userns=single) has no other groups to give.
-    if l.setgroups && nix::unistd::setgroups(&gids).is_err() && !gids.is_empty() {
+    // A single-id map (--userns=single) has no other groups to give; keep-groups keeps
+    // the user's.
+    if l.setgroups
+        && !spec.settings.keep_groups
+        && nix::unistd::setgroups(&gids).is_err()
+        && !gids.is_empty()
+    {
         return Err((
             s,
             Fail::new(libc::EPERM, "cannot set the supplementary groups".into()),
@@ -476,6 +559,10 @@ fn steps(l: &Launch, maps: &IdMaps, ch: &ChildEnd) -> Result<Infallible, (Step, 
     drop(workdir);
 
     super::trace("C8 capabilities, seccomp, no_new_privs");
+    exec::PRESERVE_FDS.store(
+        spec.settings.preserve_fds,
+        std::sync::atomic::Ordering::Relaxed,
+    );
     // C9. The command (under box's init with --init). Returns only on failure.
     let fail = if spec.init {
         super::init::run(ch, &argv, &envp, spec.tty)
@@ -483,6 +570,47 @@ fn steps(l: &Launch, maps: &IdMaps, ch: &ChildEnd) -> Result<Infallible, (Step, 
         exec::exec(&argv, &envp)
     };
     Err((Step::Exec, fail))
+}
+
+/// One `--ulimit`, as setrlimit.
+fn set_ulimit(u: &crate::spec::Ulimit) -> Result<(), Fail> {
+    let Some(resource) = crate::spec::Ulimit::resource_of(&u.name) else {
+        return Err(Fail::new(
+            libc::EINVAL,
+            format!("--ulimit {}: unknown", u.name),
+        ));
+    };
+    let lim = libc::rlimit {
+        rlim_cur: u.soft.unwrap_or(libc::RLIM_INFINITY),
+        rlim_max: u.hard.unwrap_or(libc::RLIM_INFINITY),
+    };
+    // SAFETY: setrlimit with a valid resource and a struct on our stack.
+    if unsafe { libc::setrlimit(resource, &lim) } != 0 {
+        let e = nix::Error::last();
+        let mut cur = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        // SAFETY: as above.
+        unsafe { libc::getrlimit(resource, &mut cur) };
+        let show = |v: u64| {
+            if v == libc::RLIM_INFINITY {
+                "unlimited".to_string()
+            } else {
+                v.to_string()
+            }
+        };
+        return Err(Fail::new(
+            e as i32,
+            format!(
+                "--ulimit {}: {} (a rootless container cannot raise the hard limit above the user's, {})",
+                u.name,
+                e.desc(),
+                show(cur.rlim_max)
+            ),
+        ));
+    }
+    Ok(())
 }
 
 fn cstrings(v: &[String]) -> Result<Vec<CString>, Fail> {
@@ -551,6 +679,13 @@ fn setup_stdio(l: &Launch, ch: &ChildEnd) -> Result<(), Fail> {
             dup_onto(devnull()?.as_fd(), 0)?;
             dup_onto(log.as_fd(), 1)?;
             dup_onto(log.as_fd(), 2)?;
+        }
+        ChildStdio::Pipes { stdout, stderr } => {
+            if !l.spec.interactive {
+                dup_onto(devnull()?.as_fd(), 0)?;
+            }
+            dup_onto(stdout.as_fd(), 1)?;
+            dup_onto(stderr.as_fd(), 2)?;
         }
     }
     Ok(())

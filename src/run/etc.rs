@@ -45,7 +45,15 @@ pub fn write_userdata(
         // Rewritten in place (not renamed): a running container's bind mount keeps
         // pointing at the same inode.
         if std::fs::read_to_string(&path).ok().as_deref() != Some(contents.as_str()) {
-            std::fs::write(&path, contents)?;
+            match std::fs::write(&path, &contents) {
+                // A keep-id container made it its root's (see `rootfs::mount_etc_files`):
+                // not ours to write any more, but ours to replace.
+                Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+                    std::fs::remove_file(&path)?;
+                    std::fs::write(&path, &contents)?;
+                }
+                r => r?,
+            }
         }
     }
     Ok(())

@@ -59,13 +59,18 @@ fn candidates(argv0: &CStr, envp: &[CString]) -> Vec<CString> {
         .collect()
 }
 
+/// `--preserve-fds N`: descriptors 3..3+N the command keeps (set by the child before
+/// `exec`; 0 otherwise).
+pub static PRESERVE_FDS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+
 /// execve the command. Returns only on failure.
 pub fn exec(argv: &[CString], envp: &[CString]) -> Fail {
     let Some(argv0) = argv.first() else {
         return Fail::new(libc::ENOENT, "no command".into());
     };
     let shown = argv0.to_string_lossy();
-    if let Err(e) = sys::cloexec_from(3) {
+    let keep = PRESERVE_FDS.load(std::sync::atomic::Ordering::Relaxed);
+    if let Err(e) = sys::cloexec_from(3 + keep) {
         return Fail::new(
             e as i32,
             format!("close inherited descriptors: {}", e.desc()),

@@ -55,6 +55,10 @@ impl CgroupHook {
 
 /// Parent, after the clone and the id maps, before the release: start the helper and
 /// wait until the container's network namespace is configured.
-pub fn network_setup(plan: &network::Plan, pid: Pid) -> Result<network::Handle, Error> {
-    Ok(network::setup(plan, pid)?)
+pub fn network_setup(
+    plan: &network::Plan,
+    options: &[String],
+    pid: Pid,
+) -> Result<network::Handle, Error> {
+    Ok(network::setup_with(plan, options, pid)?)
 }

@@ -518,9 +518,13 @@ pub fn mount_specials(root: BorrowedFd, spec: &Spec, sp: &Specials) -> Result<()
     };
     attach_dir(root, "/dev/pts", &pts)?;
     super::trace("  /dev, devices, pts");
+    let shm_size = format!(
+        "{}k",
+        spec.settings.shm_size.unwrap_or(64 << 20).div_ceil(1024)
+    );
     let shm = new_fs(
         "tmpfs",
-        &[("mode", "1777"), ("size", "65536k")],
+        &[("mode", "1777"), ("size", &shm_size)],
         NOSUID | NODEV | NOEXEC,
     )?;
     attach_dir(root, "/dev/shm", &shm)?;
@@ -546,9 +550,20 @@ pub fn mount_specials(root: BorrowedFd, spec: &Spec, sp: &Specials) -> Result<()
 }
 
 /// /etc/hostname, /etc/hosts and /etc/resolv.conf from the container's userdata dir.
-pub fn mount_etc_files(root: BorrowedFd, userdata: &Path) -> Result<(), Fail> {
+pub fn mount_etc_files(root: BorrowedFd, userdata: &Path, root_owned: bool) -> Result<(), Fail> {
     for f in ["hostname", "hosts", "resolv.conf"] {
         let src = userdata.join(f);
+        if root_owned {
+            // --userns=keep-id: the user is mapped to their own id inside, so these
+            // files, theirs on the host, would be the container user's: make them
+            // root's (the container's), as podman keeps them.
+            std::os::unix::fs::chown(&src, Some(0), Some(0)).map_err(|e| {
+                Fail::new(
+                    e.raw_os_error().unwrap_or(libc::EPERM),
+                    format!("chown {}: {e}", src.display()),
+                )
+            })?;
+        }
         let tree = clone_tree(None, &src, false).ctx(|| format!("bind {}", src.display()))?;
         let target = format!("/etc/{f}");
         let t = mkfile(root, &target).ctx(|| format!("create {target}"))?;
@@ -557,10 +572,162 @@ pub fn mount_etc_files(root: BorrowedFd, userdata: &Path) -> Result<(), Fail> {
     Ok(())
 }
 
+/// `--userns=keep-id`: the user's entry appended to the container's /etc/passwd and
+/// /etc/group (in its upper layer, as podman does) unless one has that id already.
+/// `entries` are (file, id field's value, line).
+pub fn add_entries(root: BorrowedFd, entries: &[(&str, u32, String)]) -> Result<(), Fail> {
+    use std::io::{Read, Write};
+    for (file, id, line) in entries {
+        let fd = match open_in_root(root, Path::new(file), libc::O_RDWR | libc::O_APPEND) {
+            Ok(fd) => fd,
+            // No such file in the image, or a read-only one: nothing to add to.
+            Err(Errno::ENOENT | Errno::EROFS | Errno::EACCES) => continue,
+            Err(e) => return Err(Fail::new(e as i32, format!("open {file}: {}", e.desc()))),
+        };
+        let mut f = std::fs::File::from(fd);
+        let mut text = String::new();
+        let _ = f.read_to_string(&mut text);
+        let id = id.to_string();
+        if text
+            .lines()
+            .any(|l| l.split(':').nth(2) == Some(id.as_str()))
+        {
+            continue;
+        }
+        let sep = if text.is_empty() || text.ends_with('\n') {
+            ""
+        } else {
+            "\n"
+        };
+        f.write_all(format!("{sep}{line}\n").as_bytes())
+            .map_err(|e| {
+                Fail::new(
+                    e.raw_os_error().unwrap_or(libc::EIO),
+                    format!("{file}: {e}"),
+                )
+            })?;
+    }
+    Ok(())
+}
+
+/// `--mount type=image`: an image's layers as a read-only overlay on `target`.
+pub fn mount_image(root: BorrowedFd, layers: &[PathBuf], target: &str) -> Result<(), Fail> {
+    let ctx = FsContext::new("overlay").ctx(|| "fsopen overlay".into())?;
+    let _ = ctx.set("source", "overlay");
+    if layers.len() == 1 {
+        // One layer: overlay needs two lowers without an upper; a read-only bind will do.
+        let tree =
+            clone_tree(None, &layers[0], true).ctx(|| format!("bind {}", layers[0].display()))?;
+        mount_setattr(tree.as_fd(), RDONLY, 0, true).ctx(|| format!("make {target} read-only"))?;
+        return attach_dir(root, target, &tree);
+    }
+    for l in layers.iter().rev() {
+        ctx.set("lowerdir+", &l.to_string_lossy())
+            .map_err(|e| fs_fail(&ctx, e, &format!("image layer {}", l.display())))?;
+    }
+    ctx.flag("userxattr")
+        .map_err(|e| fs_fail(&ctx, e, "overlay userxattr"))?;
+    let mnt = ctx
+        .mount(RDONLY)
+        .map_err(|e| fs_fail(&ctx, e, &format!("mount the image on {target}")))?;
+    attach_dir(root, target, &mnt)
+}
+
+/// `-v SRC:DEST:O`: an overlay with SRC as its lower layer and its upper and work
+/// directories in a fresh tmpfs, so what the container changes goes with it.
+fn overlay_on(source: &Path, readonly: bool) -> Result<OwnedFd, Fail> {
+    let tmp = new_fs("tmpfs", &[("mode", "0755")], 0)?;
+    for d in ["upper", "work"] {
+        nix::sys::stat::mkdirat(tmp.as_fd(), d, Mode::from_bits_truncate(0o755))
+            .ctx(|| format!("create the overlay's {d} directory"))?;
+    }
+    let base = format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(&tmp));
+    let ctx = FsContext::new("overlay").ctx(|| "fsopen overlay".into())?;
+    let _ = ctx.set("source", "overlay");
+    ctx.set("lowerdir", &source.to_string_lossy())
+        .map_err(|e| fs_fail(&ctx, e, &format!("overlay lowerdir {}", source.display())))?;
+    ctx.set("upperdir", &format!("{base}/upper"))
+        .map_err(|e| fs_fail(&ctx, e, "overlay upperdir"))?;
+    ctx.set("workdir", &format!("{base}/work"))
+        .map_err(|e| fs_fail(&ctx, e, "overlay workdir"))?;
+    ctx.flag("userxattr")
+        .map_err(|e| fs_fail(&ctx, e, "overlay userxattr"))?;
+    ctx.mount(if readonly { RDONLY } else { 0 })
+        .map_err(|e| fs_fail(&ctx, e, &format!("overlay on {}", source.display())))
+}
+
+/// `-v ...:U`: everything under `source` chowned to `uid:gid` (ids of the container's
+/// namespace), through descriptors without following symlinks.
+pub fn chown_tree(source: &Path, uid: u32, gid: u32) -> Result<(), Fail> {
+    let fail = |what: String| move |e: Errno| Fail::new(e as i32, format!("{what}: {}", e.desc()));
+    let top = nix::fcntl::open(
+        source,
+        OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    );
+    use nix::fcntl::{AT_FDCWD, AtFlags};
+    use nix::unistd::{Gid, Uid};
+    let (u, g) = (Some(Uid::from_raw(uid)), Some(Gid::from_raw(gid)));
+    let top = match top {
+        Ok(fd) => fd,
+        // A file: chown it alone.
+        Err(Errno::ENOTDIR) => {
+            return nix::unistd::fchownat(AT_FDCWD, source, u, g, AtFlags::AT_SYMLINK_NOFOLLOW)
+                .map_err(fail(format!("chown {}", source.display())));
+        }
+        Err(e) => return Err(fail(format!("open {}", source.display()))(e)),
+    };
+    nix::unistd::fchown(&top, u, g).map_err(fail(format!("chown {}", source.display())))?;
+    let mut stack = vec![top];
+    while let Some(dir) = stack.pop() {
+        let mut d = nix::dir::Dir::openat(
+            &dir,
+            ".",
+            OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(fail(format!("read {}", source.display())))?;
+        for e in d.iter() {
+            let e = e.map_err(fail(format!("read {}", source.display())))?;
+            let name = e.file_name();
+            if name.to_bytes() == b"." || name.to_bytes() == b".." {
+                continue;
+            }
+            nix::unistd::fchownat(&dir, name, u, g, AtFlags::AT_SYMLINK_NOFOLLOW)
+                .map_err(fail(format!("chown {}/{:?}", source.display(), name)))?;
+            if e.file_type() == Some(nix::dir::Type::Directory) {
+                let sub = nix::fcntl::openat(
+                    &dir,
+                    name,
+                    OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+                    Mode::empty(),
+                )
+                .map_err(fail(format!("open {}/{:?}", source.display(), name)))?;
+                stack.push(sub);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A host file bound read-only on `target` (`--tz`'s /etc/localtime).
+pub fn bind_readonly_file(root: BorrowedFd, src: &Path, target: &str) -> Result<(), Fail> {
+    let tree = clone_tree(None, src, false).ctx(|| format!("bind {}", src.display()))?;
+    mount_setattr(tree.as_fd(), RDONLY, 0, false).ctx(|| format!("make {target} read-only"))?;
+    let t = mkfile(root, target).ctx(|| format!("create {target}"))?;
+    move_mount(tree.as_fd(), t.as_fd()).ctx(|| format!("mount on {target}"))?;
+    Ok(())
+}
+
 /// `-v` and `--tmpfs` mounts, parents before children (`-v /a/b` then `-v /a` would hide
 /// the first), as docker orders them. `volumes` are the indexes of the binds that are
 /// volumes: an empty one first gets what the image has at its path (docker's copy-up).
-pub fn mount_volumes(root: BorrowedFd, mounts: &[Mount], volumes: &[usize]) -> Result<(), Fail> {
+pub fn mount_volumes(
+    root: BorrowedFd,
+    mounts: &[Mount],
+    volumes: &[usize],
+    overlays: &[String],
+) -> Result<(), Fail> {
     let mut order: Vec<usize> = (0..mounts.len()).collect();
     order.sort_by_key(|&i| match &mounts[i] {
         Mount::Bind { target, .. } | Mount::Tmpfs { target, .. } => {
@@ -575,6 +742,11 @@ pub fn mount_volumes(root: BorrowedFd, mounts: &[Mount], volumes: &[usize]) -> R
                 target,
                 readonly,
             } => {
+                if overlays.contains(target) && source.is_dir() {
+                    let mnt = overlay_on(source, *readonly)?;
+                    attach_dir(root, target, &mnt)?;
+                    continue;
+                }
                 if volumes.contains(&i) {
                     copy_up(root, target, source)?;
                 }

@@ -58,7 +58,7 @@ pub fn start_watched(
     let spec = interactive_spec.as_ref().unwrap_or(spec);
     let containers = Containers::open(paths)?;
     let mode = spec.userns;
-    let maps = IdMaps::for_current_user(mode)?;
+    let maps = spec_maps(spec)?;
     let net_plan = spec.network.clone();
     let joined = join_target(paths, spec, mode)?;
     super::trace("start: id maps");
@@ -104,7 +104,45 @@ pub fn start_watched(
     let caps = security::cap_mask(&spec.caps);
     let seccomp = create::seccomp_programs(spec, caps)?;
     super::trace("start: seccomp compiled");
-    let stdio = if opts.attach {
+    // In the foreground (not under the detached monitor, which logs what it reads): the
+    // output is copied into the log too, as podman does, unless the log driver keeps
+    // none (none, passthrough: the container writes to box's own stdout and stderr).
+    let log_foreground = opts.attach
+        && std::env::var_os(crate::monitor::UNDER_MONITOR_ENV).is_none()
+        && spec.settings.log.driver.keeps_log();
+    let mut tee = if log_foreground {
+        let attach = &spec.settings.attach;
+        Some(supervise::Tee {
+            log: crate::monitor::log::writer_for(rec).map_err(|source| Error::Io {
+                what: format!("open {}", rec.log_path().display()),
+                source,
+            })?,
+            stdout: None,
+            stderr: None,
+            show: [
+                attach.is_empty() || attach.iter().any(|a| a == "stdout"),
+                attach.is_empty() || attach.iter().any(|a| a == "stderr"),
+            ],
+        })
+    } else {
+        None
+    };
+    let pipe = || {
+        std::io::pipe().map_err(|source| Error::Io {
+            what: "create the output pipes".into(),
+            source,
+        })
+    };
+    let stdio = if let Some(t) = tee.as_mut().filter(|_| !spec.tty) {
+        let (out_r, out_w) = pipe()?;
+        let (err_r, err_w) = pipe()?;
+        t.stdout = Some(out_r.into());
+        t.stderr = Some(err_r.into());
+        ChildStdio::Pipes {
+            stdout: out_w.into(),
+            stderr: err_w.into(),
+        }
+    } else if opts.attach {
         ChildStdio::Inherit
     } else {
         let log = std::fs::OpenOptions::new()
@@ -123,7 +161,7 @@ pub fn start_watched(
     } else {
         None
     };
-    let launch = Launch {
+    let mut launch = Launch {
         spec,
         hostname: &hostname,
         env: environment(spec, &hostname),
@@ -141,6 +179,20 @@ pub fn start_watched(
         caps,
         volumes: volume_mounts(spec, &paths.volumes()),
         setgroups: maps.setgroups_allowed(),
+        etc_root_owned: mode == userns::Mode::KeepId && !maps.root,
+        user_entries: keep_id_entries(mode, &maps)
+            .into_iter()
+            .chain(spec.settings.passwd_entries.iter().filter_map(|l| {
+                let uid = l.split(':').nth(2)?.parse().ok()?;
+                Some(("/etc/passwd".to_string(), uid, l.clone()))
+            }))
+            .collect(),
+        localtime: match &spec.settings.timezone {
+            Some(tz) => {
+                Some(crate::spec::timezone_file(tz).map_err(|e| Error::Invalid(e.to_string()))?)
+            }
+            None => None,
+        },
         join: joined.as_ref().map(|t| create::Join {
             userns: t.userns.as_fd(),
             netns: (!t.uses_host_network() && spec.networks.is_empty()).then(|| t.netns.as_fd()),
@@ -159,7 +211,12 @@ pub fn start_watched(
     };
 
     // The cgroup last: from here on every error path must clean it up.
-    let mut cgroup: hooks::CgroupHook = crate::cgroup::prepare(&limits, rec.id())?.into();
+    let mut cgroup: hooks::CgroupHook = if spec.settings.no_cgroup {
+        crate::cgroup::Plan::none()
+    } else {
+        crate::cgroup::prepare(&limits, rec.id())?
+    }
+    .into();
     if let Err(e) = watcher.cgroup(cgroup.path()) {
         cgroup.cleanup();
         return Err(e);
@@ -171,6 +228,7 @@ pub fn start_watched(
         cgroup: &cgroup,
         watcher: &watcher,
         net_plan: &net_plan,
+        net_options: &spec.settings.network_options,
         net: None,
         usernet: (!leases.is_empty())
             .then_some(joined.as_ref())
@@ -186,6 +244,10 @@ pub fn start_watched(
         attached: None,
     };
     let created = create::create(&launch, &maps, &mut parent);
+    if let ChildStdio::Pipes { .. } = launch.stdio {
+        // The container holds the write ends now: ours go, so its exit ends the pipes.
+        launch.stdio = ChildStdio::Inherit;
+    }
     let mut net = parent.net.take();
     let mut attached = parent.attached.take();
     let created = match created {
@@ -222,6 +284,11 @@ pub fn start_watched(
     });
     crate::events::container(paths, rec, "init");
     crate::events::container(paths, rec, "start");
+    if let Some(p) = &spec.settings.pidfile
+        && let Err(e) = std::fs::write(p, format!("{}\n", pid.as_raw()))
+    {
+        eprintln!("box: warning: --pidfile {}: {e}", p.display());
+    }
     // A `box start --attach` under the detached monitor tells it the command runs.
     crate::monitor::notify_started();
     // --sdnotify=ready: READY=1 to systemd.
@@ -239,7 +306,9 @@ pub fn start_watched(
             stdin: opts.attach && spec.interactive,
             out: match &launch.stdio {
                 ChildStdio::Log(log) => log.try_clone(),
-                ChildStdio::Inherit => std::io::stdout().as_fd().try_clone_to_owned(),
+                ChildStdio::Inherit | ChildStdio::Pipes { .. } => {
+                    std::io::stdout().as_fd().try_clone_to_owned()
+                }
             }
             .map_err(|source| Error::Io {
                 what: "duplicate stdout".into(),
@@ -249,15 +318,32 @@ pub fn start_watched(
         }),
         None => None,
     };
+    // Copying the output, box must see a closed stdout as EPIPE (and pass it on), not
+    // die of SIGPIPE. The container was made with SIGPIPE at its default.
+    let tee_pipes = tee.as_ref().is_some_and(|t| t.stdout.is_some());
+    if tee_pipes {
+        // SAFETY: SIG_IGN installs no handler.
+        unsafe { libc::signal(libc::SIGPIPE, libc::SIG_IGN) };
+    }
     let raw = (relay.as_ref().is_some_and(|r| r.stdin))
         .then(supervise::RawMode::enable)
         .flatten();
     super::trace("state running");
-    let status = supervise::wait(pid, &mut sfd, relay);
+    let status = supervise::wait(
+        pid,
+        &mut sfd,
+        relay,
+        tee,
+        spec.settings.timeout.map(std::time::Duration::from_secs),
+    );
     super::trace("container exited");
     if let Some(h) = health_loop.as_mut() {
         let _ = h.kill();
         let _ = h.wait();
+    }
+    if tee_pipes {
+        // SAFETY: SIG_DFL installs no handler.
+        unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
     }
     drop(raw);
     drop(net.take()); // stops the network helper
@@ -365,7 +451,7 @@ pub fn layout(
             .then(|| userns::tool_path("fuse-overlayfs"))
             .flatten(),
         volatile: rec.config.autoremove,
-        fuse_idmap: keep_id_shift(mode, maps)?,
+        fuse_idmap: keep_id_shift(mode, spec.settings.custom_idmap(), maps)?,
     })
 }
 
@@ -387,10 +473,61 @@ pub fn make_rootfs_dirs(rec: &Record, spec: &Spec) -> Result<(), Error> {
     Ok(())
 }
 
-/// For `--userns=keep-id` (as a user): the fuse-overlayfs id shift from the storage's
-/// mapping (auto) to the container's.
-fn keep_id_shift(mode: userns::Mode, maps: &IdMaps) -> Result<Option<String>, Error> {
+/// For `--userns=keep-id` (as a user): the user's /etc/passwd and /etc/group lines, as
+/// podman adds them (name, home and shell of the host's entry).
+fn keep_id_entries(mode: userns::Mode, maps: &IdMaps) -> Vec<(String, u32, String)> {
     if mode != userns::Mode::KeepId || maps.root {
+        return Vec::new();
+    }
+    let (uid, gid) = (nix::unistd::getuid(), nix::unistd::getgid());
+    let user = nix::unistd::User::from_uid(uid).ok().flatten();
+    let name = user
+        .as_ref()
+        .map(|u| u.name.clone())
+        .unwrap_or_else(|| uid.to_string());
+    let home = user
+        .as_ref()
+        .map(|u| u.dir.display().to_string())
+        .unwrap_or_else(|| "/".into());
+    let group = nix::unistd::Group::from_gid(gid)
+        .ok()
+        .flatten()
+        .map(|g| g.name)
+        .unwrap_or_else(|| name.clone());
+    // The ids the user has inside: their own, or keep-id:uid=,gid='s.
+    let inside = |maps: &[userns::IdMap], own: u32| {
+        maps.iter()
+            .find(|m| own >= m.host && ((own - m.host) as u64) < m.size as u64)
+            .map(|m| m.container + (own - m.host))
+            .unwrap_or(own)
+    };
+    let (uid, gid) = (
+        inside(&maps.uid, uid.as_raw()),
+        inside(&maps.gid, gid.as_raw()),
+    );
+    vec![
+        (
+            "/etc/passwd".into(),
+            uid,
+            format!("{name}:*:{uid}:{gid}:{name}:{home}:/bin/sh"),
+        ),
+        ("/etc/group".into(), gid, format!("{group}:x:{gid}:{name}")),
+    ]
+}
+
+/// The id maps of a container: its `--uidmap`/`--gidmap`, else its `--userns` mode's.
+pub fn spec_maps(spec: &Spec) -> Result<IdMaps, Error> {
+    let s = &spec.settings;
+    if s.custom_idmap() {
+        return Ok(IdMaps::custom(&s.uidmap, &s.gidmap)?);
+    }
+    Ok(IdMaps::for_current_user(spec.userns)?)
+}
+
+/// For `--userns=keep-id` or `--uidmap` (as a user): the fuse-overlayfs id shift from the
+/// storage's mapping (auto) to the container's.
+fn keep_id_shift(mode: userns::Mode, custom: bool, maps: &IdMaps) -> Result<Option<String>, Error> {
+    if (mode != userns::Mode::KeepId && !custom) || maps.root {
         return Ok(None);
     }
     let stored = IdMaps::for_current_user(userns::Mode::Auto)?;
@@ -424,6 +561,7 @@ struct Parent<'a> {
     cgroup: &'a hooks::CgroupHook,
     watcher: &'a Watcher,
     net_plan: &'a crate::network::Plan,
+    net_options: &'a [String],
     net: Option<crate::network::Handle>,
     /// User networks to plug the container into (taken at P5).
     usernet: Option<UserNet<'a>>,
@@ -447,7 +585,7 @@ impl Hooks for Parent<'_> {
 
     fn mapped(&mut self, pid: Pid) -> Result<(), Error> {
         self.cgroup.attach(pid)?;
-        self.net = Some(hooks::network_setup(self.net_plan, pid)?);
+        self.net = Some(hooks::network_setup(self.net_plan, self.net_options, pid)?);
         if let Some(u) = self.usernet.take() {
             self.attached = Some(
                 crate::usernet::Attached::setup(

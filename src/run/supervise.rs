@@ -13,6 +13,7 @@ use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::Pid;
 
 use super::{Error, sys};
+use crate::monitor::log::Stream;
 
 /// The signals box forwards to the container (and --init to the command).
 pub const FORWARDED: &[Signal] = &[
@@ -93,6 +94,79 @@ fn set_nonblocking(fd: BorrowedFd) {
     }
 }
 
+/// A foreground container's output copied into its log as well (podman and docker log
+/// every container): the read ends of its stdout and stderr pipes (none with -t: then the
+/// terminal relay's output is logged), copied to box's own stdout and stderr.
+pub struct Tee {
+    pub log: crate::monitor::log::LogWriter,
+    pub stdout: Option<OwnedFd>,
+    pub stderr: Option<OwnedFd>,
+    /// Whether stdout and stderr are shown (`--attach`); logged either way.
+    pub show: [bool; 2],
+}
+
+impl Tee {
+    /// Copy what is readable on pipe `i` (0 stdout, 1 stderr); false at its end.
+    fn copy(&mut self, i: usize, buf: &mut [u8]) -> bool {
+        let (pipe, stream, to) = match i {
+            0 => (&self.stdout, Stream::Stdout, 1),
+            _ => (&self.stderr, Stream::Stderr, 2),
+        };
+        let Some(fd) = pipe else { return false };
+        match nix::unistd::read(fd.as_fd(), buf) {
+            Ok(0) => {}
+            Ok(n) => {
+                // SAFETY: box's stdout and stderr stay open for the life of the process.
+                let out = unsafe { BorrowedFd::borrow_raw(to) };
+                if self.show[i] && write_all(out, &buf[..n]) == Err(Errno::EPIPE) {
+                    // Our reader is gone (`box run ... | head -1`): so is the container's,
+                    // as if it wrote to that pipe itself (it gets EPIPE/SIGPIPE next).
+                    let _ = self.log.write(stream, &buf[..n]);
+                    match i {
+                        0 => self.stdout = None,
+                        _ => self.stderr = None,
+                    }
+                    return false;
+                }
+                let _ = self.log.write(stream, &buf[..n]);
+                return true;
+            }
+            Err(Errno::EAGAIN | Errno::EINTR) => return true,
+            Err(_) => {}
+        }
+        match i {
+            0 => self.stdout = None,
+            _ => self.stderr = None,
+        }
+        false
+    }
+
+    /// After PID 1 exited (its pid namespace goes with it): what is left in the pipes,
+    /// without waiting long for a writer that escaped.
+    fn drain(&mut self, buf: &mut [u8]) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_millis(500);
+        for i in 0..2 {
+            loop {
+                let fd = match i {
+                    0 => self.stdout.as_ref(),
+                    _ => self.stderr.as_ref(),
+                };
+                let Some(fd) = fd else { break };
+                let left = deadline.saturating_duration_since(std::time::Instant::now());
+                let mut p = [PollFd::new(fd.as_fd(), PollFlags::POLLIN)];
+                let ms = u16::try_from(left.as_millis()).unwrap_or(u16::MAX);
+                if !matches!(poll(&mut p, PollTimeout::from(ms)), Ok(n) if n > 0) {
+                    break;
+                }
+                if !self.copy(i, buf) {
+                    break;
+                }
+            }
+        }
+        let _ = self.log.flush_partial();
+    }
+}
+
 /// Write all of `buf`, waiting for the fd to become writable when it is non-blocking.
 fn write_all(fd: BorrowedFd, mut buf: &[u8]) -> nix::Result<()> {
     while !buf.is_empty() {
@@ -110,7 +184,16 @@ fn write_all(fd: BorrowedFd, mut buf: &[u8]) -> nix::Result<()> {
 }
 
 /// Forward signals (and relay the terminal) until the container's PID 1 exits.
-pub fn wait(pid: Pid, sfd: &mut SignalFd, relay: Option<Relay>) -> Result<WaitStatus, Error> {
+pub fn wait(
+    pid: Pid,
+    sfd: &mut SignalFd,
+    relay: Option<Relay>,
+    mut tee: Option<Tee>,
+    timeout: Option<std::time::Duration>,
+) -> Result<WaitStatus, Error> {
+    // --timeout: SIGKILL once it has run that long (podman's conmon does the same).
+    let deadline = timeout.map(|t| std::time::Instant::now() + t);
+    let mut killed = false;
     let stdin = std::io::stdin();
     let stdin_fd = stdin.as_fd();
     let mut status: Option<WaitStatus> = None;
@@ -130,17 +213,32 @@ pub fn wait(pid: Pid, sfd: &mut SignalFd, relay: Option<Relay>) -> Result<WaitSt
                     match nix::unistd::read(r.master.as_fd(), &mut buf) {
                         Ok(n) if n > 0 => {
                             let _ = write_all(r.out.as_fd(), &buf[..n]);
+                            if let Some(t) = tee.as_mut() {
+                                let _ = t.log.write(Stream::Stdout, &buf[..n]);
+                            }
                         }
                         Err(Errno::EINTR) => {}
                         _ => master_open = false,
                     }
                 }
             }
+            if let Some(t) = tee.as_mut() {
+                t.drain(&mut buf);
+            }
             return Ok(status);
         }
         let mut fds = vec![PollFd::new(sfd.as_fd(), PollFlags::POLLIN)];
         let mut master_idx = None;
         let mut stdin_idx = None;
+        let mut pipe_idx = [None, None];
+        if let Some(t) = &tee {
+            for (i, p) in [&t.stdout, &t.stderr].into_iter().enumerate() {
+                if let Some(fd) = p {
+                    pipe_idx[i] = Some(fds.len());
+                    fds.push(PollFd::new(fd.as_fd(), PollFlags::POLLIN));
+                }
+            }
+        }
         if let Some(r) = &relay {
             if master_open {
                 let mut ev = PollFlags::POLLIN;
@@ -155,7 +253,19 @@ pub fn wait(pid: Pid, sfd: &mut SignalFd, relay: Option<Relay>) -> Result<WaitSt
                 fds.push(PollFd::new(stdin_fd, PollFlags::POLLIN));
             }
         }
-        match poll(&mut fds, PollTimeout::NONE) {
+        let wait = match deadline.filter(|_| !killed) {
+            None => PollTimeout::NONE,
+            Some(d) => {
+                let left = d.saturating_duration_since(std::time::Instant::now());
+                PollTimeout::from(u16::try_from(left.as_millis()).unwrap_or(u16::MAX))
+            }
+        };
+        let polled = poll(&mut fds, wait);
+        if !killed && deadline.is_some_and(|d| std::time::Instant::now() >= d) {
+            killed = true;
+            let _ = kill(pid, Signal::SIGKILL);
+        }
+        match polled {
             Err(Errno::EINTR) => continue,
             Err(e) => return Err(Error::Sys("poll", e)),
             Ok(_) => {}
@@ -174,7 +284,20 @@ pub fn wait(pid: Pid, sfd: &mut SignalFd, relay: Option<Relay>) -> Result<WaitSt
             stdin_idx,
             PollFlags::POLLIN | PollFlags::POLLHUP | PollFlags::POLLERR,
         );
+        let pipe_in = pipe_idx.map(|i| {
+            ready(
+                i,
+                PollFlags::POLLIN | PollFlags::POLLHUP | PollFlags::POLLERR,
+            )
+        });
         drop(fds);
+        if let Some(t) = tee.as_mut() {
+            for (i, readable) in pipe_in.into_iter().enumerate() {
+                if readable {
+                    t.copy(i, &mut buf);
+                }
+            }
+        }
 
         if sig_ready {
             while let Ok(Some(info)) = sfd.read_signal() {
@@ -213,6 +336,9 @@ pub fn wait(pid: Pid, sfd: &mut SignalFd, relay: Option<Relay>) -> Result<WaitSt
                 Ok(n) if n > 0 => {
                     if write_all(r.out.as_fd(), &buf[..n]).is_err() {
                         // Our output is gone (closed pipe): keep running, drop output.
+                    }
+                    if let Some(t) = tee.as_mut() {
+                        let _ = t.log.write(Stream::Stdout, &buf[..n]);
                     }
                 }
                 Err(Errno::EAGAIN) | Err(Errno::EINTR) => {}

@@ -69,6 +69,17 @@ fn number(what: &str, s: &str) -> Result<Option<u32>, String> {
     }
 }
 
+/// A `--group-add` group: a number, or a name of the container's /etc/group.
+pub fn group_id(g: &str, group: &str) -> Result<u32, String> {
+    if let Some(n) = number("group", g)? {
+        return Ok(n);
+    }
+    group_entries(group)
+        .find(|e| e.name == g)
+        .map(|e| e.gid)
+        .ok_or_else(|| format!("--group-add {g}: no such group in the container's /etc/group"))
+}
+
 /// `--user`'s numeric uid and gid checked against the container's id maps, so that
 /// `box create` refuses what its start would (names are resolved, and checked, at start).
 pub fn check_numeric(spec: &str, maps: &crate::userns::IdMaps) -> Result<(), String> {

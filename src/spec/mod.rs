@@ -10,6 +10,7 @@
 //! `--sdnotify` as text) still load: see `stored`.
 pub mod health;
 mod parse;
+mod settings;
 mod signal;
 mod stored;
 
@@ -19,6 +20,9 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 pub use parse::{clean_path, command, environment, labels, stop_signal, tmpfs_mount, volume_mount};
+pub use settings::{
+    ImageMount, LogConfig, LogDriver, Settings, ULIMITS, Ulimit, check_sysctl, timezone_file,
+};
 pub use signal::signal_number;
 
 /// docker's default PATH, used when the image sets none.
@@ -91,6 +95,8 @@ pub struct Spec {
     pub healthcheck: Option<health::Healthcheck>,
     /// What the monitor does when the container becomes unhealthy.
     pub health_on_failure: health::OnFailure,
+    /// podman's further run/create options (ulimits, umask, sysctls, logging, ...).
+    pub settings: Settings,
 }
 
 /// A container's place in a pod (see `crate::pod`).

@@ -71,6 +71,8 @@ pub(super) struct Stored {
     healthcheck: Option<super::health::Healthcheck>,
     #[serde(default)]
     health_on_failure: super::health::OnFailure,
+    #[serde(default)]
+    settings: super::Settings,
 }
 
 impl From<Stored> for Spec {
@@ -127,6 +129,7 @@ impl From<Stored> for Spec {
             ip: s.ip,
             healthcheck: s.healthcheck,
             health_on_failure: s.health_on_failure,
+            settings: s.settings,
         }
     }
 }
@@ -191,9 +194,29 @@ mod tests {
         assert_eq!(s.sdnotify, SdNotify::Container);
         assert_eq!(s.limits.memory, Some(64 << 20));
         assert_eq!(s.limits.pids, crate::cgroup::Pids::Max(16));
+        // Without podman's further settings: the defaults.
+        assert_eq!(s.settings, super::super::Settings::default());
         // Written back in the new form, read again the same.
         let again: Spec = serde_json::from_str(&serde_json::to_string(&s).unwrap()).unwrap();
         assert_eq!(again, s);
+    }
+
+    #[test]
+    fn settings_round_trip_and_partial_ones_load() {
+        let mut s: Spec = serde_json::from_str(OLD).unwrap();
+        s.settings.ulimits = vec![super::super::Ulimit::parse("nofile=10:20").unwrap()];
+        s.settings.umask = Some(0o077);
+        s.settings.log.driver = super::super::LogDriver::None;
+        let again: Spec = serde_json::from_str(&serde_json::to_string(&s).unwrap()).unwrap();
+        assert_eq!(again, s);
+        // A record with only some settings (written by an older box of this series).
+        let partial = OLD.replace(
+            r#""restart":"on-failure:3"}"#,
+            r#""restart":"on-failure:3","settings":{"umask":18}}"#,
+        );
+        let p: Spec = serde_json::from_str(&partial).unwrap();
+        assert_eq!(p.settings.umask, Some(0o22));
+        assert!(p.settings.ulimits.is_empty());
     }
 
     #[test]

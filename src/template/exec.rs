@@ -144,6 +144,23 @@ fn command(st: &mut State, cmd: &Cmd, dot: &Value, piped: Option<Val>) -> Result
         }
         return funcs::call(name, &args);
     }
+    if let [Arg::Field(chain), key] = cmd.args.as_slice()
+        && chain.last().is_some_and(|n| n == "Label")
+        && piped.is_none()
+    {
+        // podman's `.Label "key"`: the value of label key ("" when it is not set).
+        let key = match arg(st, key, dot)? {
+            Some(Value::String(k)) => k,
+            other => go_print(&other),
+        };
+        let mut labels = chain[..chain.len() - 1].to_vec();
+        labels.push("Labels".into());
+        let v = match fields(Some(dot.clone()), &labels)? {
+            Some(Value::Object(m)) => m.get(&key).cloned(),
+            _ => None,
+        };
+        return Ok(Some(v.unwrap_or_else(|| Value::String(String::new()))));
+    }
     if piped.is_some() {
         return Err(Error::Exec("can't give argument to non-function".into()));
     }
@@ -218,6 +235,20 @@ pub fn truthy(v: &Val) -> bool {
     }
 }
 
+/// Objects that are Go structs in docker's and podman's output (JSON cannot say so),
+/// by their fields in declaration order: Go prints a struct as `{v1 v2}`, not as a map.
+const STRUCTS: &[&[&str]] = &[
+    // An image's RootFS: `{layers [sha256:...]}`.
+    &["Type", "Layers"],
+];
+
+fn struct_fields(m: &serde_json::Map<String, Value>) -> Option<&'static [&'static str]> {
+    STRUCTS
+        .iter()
+        .find(|f| f.len() == m.len() && f.iter().all(|k| m.contains_key(*k)))
+        .copied()
+}
+
 /// How Go's `fmt.Print` shows a decoded JSON value.
 pub fn go_print(v: &Val) -> String {
     match v {
@@ -235,6 +266,11 @@ fn go_value(v: &Value) -> String {
         Value::Array(a) => {
             let parts: Vec<String> = a.iter().map(go_value).collect();
             format!("[{}]", parts.join(" "))
+        }
+        Value::Object(m) if struct_fields(m).is_some() => {
+            let fields = struct_fields(m).unwrap_or_default();
+            let parts: Vec<String> = fields.iter().map(|k| go_value(&m[*k])).collect();
+            format!("{{{}}}", parts.join(" "))
         }
         Value::Object(m) => {
             let mut keys: Vec<&String> = m.keys().collect();

@@ -19,10 +19,13 @@
 //!   `eq` (any number of right operands), `ne`, `lt`, `le`, `gt`, `ge`, `and`, `or`, `not`.
 //!
 //! Values print like Go's `fmt` prints decoded JSON: `[a b]` for arrays, `map[k:v]` for
-//! objects (sorted), `<nil>` for null, `<no value>` for a missing map key.
+//! objects (sorted; the few objects that are Go structs in docker's output, such as an
+//! image's RootFS, as `{v1 v2}`), `<nil>` for null, `<no value>` for a missing map key.
+//!
+//! - podman's one method, `.Label "key"`: the value of a label of `.Labels` ("" if unset).
 //!
 //! Not supported (an error says so): `define`, `template`, `block`, `break`, `continue`,
-//! method calls.
+//! other method calls.
 mod exec;
 mod funcs;
 mod parse;
@@ -84,7 +87,8 @@ impl Format {
         let trimmed = arg.trim();
         match trimmed {
             "" | "table" => return Format::Table,
-            "json" | "{{json .}}" => return Format::Json,
+            // `{{json .}}` is a template, as podman's: one JSON object per row.
+            "json" => return Format::Json,
             _ => {}
         }
         let (table, rest) = match trimmed.strip_prefix("table ") {
@@ -179,6 +183,19 @@ mod tests {
         assert_eq!(r("{{.Config.Entrypoint}}"), "<nil>");
         assert_eq!(r("{{.Config.Cmd}}"), "[sh -c echo hi]");
         assert_eq!(r("{{.Config.Labels}}"), "map[a:b k:v]");
+        assert_eq!(
+            r("{{.Config.Label \"k\"}}|{{ .Config.Label \"nope\" }}|"),
+            "v||"
+        );
+        // A struct of docker's output prints as Go prints a struct.
+        assert_eq!(
+            render(
+                "{{.RootFS}}",
+                &serde_json::json!({"RootFS": {"Type": "layers", "Layers": ["sha256:a", "sha256:b"]}})
+            )
+            .unwrap(),
+            "{layers [sha256:a sha256:b]}"
+        );
         assert!(r("{{.}}").len() > 10);
         assert!(r("{{.Id.X}}").starts_with("ERR"));
     }

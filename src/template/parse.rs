@@ -525,7 +525,9 @@ fn parse_cmd(toks: &[Tok]) -> Result<Cmd, Error> {
         args.push(arg);
         i += 1;
     }
-    if args.len() > 1 && !matches!(args[0], Arg::Func(_)) {
+    // `.Label "key"`: podman's Label method, the one method call supported.
+    let method = matches!(&args[0], Arg::Field(c) if c.last().is_some_and(|n| n == "Label"));
+    if args.len() > 1 && !matches!(args[0], Arg::Func(_)) && !(method && args.len() == 2) {
         return Err(err("can't give argument to non-function"));
     }
     Ok(Cmd { args })

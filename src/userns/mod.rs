@@ -59,6 +59,8 @@ pub enum Error {
         "--userns=keep-id needs at least {need} subordinate ids, found {have}: add a larger range to /etc/subuid and /etc/subgid"
     )]
     KeepIdTooSmall { need: u64, have: u64 },
+    #[error("{0}")]
+    BadIdMap(String),
     #[error("user namespace helper: {0}")]
     Helper(String),
     #[error(
@@ -108,6 +110,27 @@ impl Mode {
             Mode::Single => "single",
         }
     }
+}
+
+/// `--uidmap CONTAINER:HOST:SIZE` (podman also takes several, `/`- or `,`-separated).
+pub fn parse_idmaps(s: &str) -> Result<Vec<IdMap>, Error> {
+    let mut out = Vec::new();
+    for part in s.split(['/', ',']).filter(|p| !p.is_empty()) {
+        let nums: Vec<Option<u32>> = part.split(':').map(|x| x.parse().ok()).collect();
+        match nums.as_slice() {
+            [Some(c), Some(h), Some(n)] if *n > 0 => out.push(IdMap {
+                container: *c,
+                host: *h,
+                size: *n,
+            }),
+            _ => {
+                return Err(Error::BadIdMap(format!(
+                    "{part:?}: use CONTAINER:INTERMEDIATE:SIZE, e.g. 0:1:65536"
+                )));
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// One line of a uid_map/gid_map: `size` ids starting at `container` map to `host`.
@@ -180,6 +203,78 @@ impl IdMaps {
         Ok(IdMaps {
             uid: uid_maps,
             gid: gid_maps,
+            root: false,
+        })
+    }
+
+    /// `--uidmap`/`--gidmap` as rootless podman reads them: `CONTAINER:INTERMEDIATE:SIZE`,
+    /// the intermediate ids being those of box's own user namespace (0 you, 1.. your
+    /// subordinate ids); each range must lie within them. A map not given is the other.
+    pub fn custom(uid: &[IdMap], gid: &[IdMap]) -> Result<IdMaps, Error> {
+        let auto = IdMaps::for_current_user(Mode::Auto)?;
+        if auto.root {
+            // Root's intermediate ids are the host's.
+            return Ok(IdMaps {
+                uid: uid.to_vec(),
+                gid: if gid.is_empty() { uid } else { gid }.to_vec(),
+                root: true,
+            });
+        }
+        let through = |given: &[IdMap], base: &[IdMap], what: &str| -> Result<Vec<IdMap>, Error> {
+            let mut out = Vec::new();
+            for m in given {
+                let (mut c, mut h, mut left) = (m.container as u64, m.host as u64, m.size as u64);
+                while left > 0 {
+                    let seg = base.iter().find(|b| {
+                        h >= b.container as u64 && h < b.container as u64 + b.size as u64
+                    });
+                    let Some(seg) = seg else {
+                        return Err(Error::BadIdMap(format!(
+                            "--{what} {}:{}:{}: intermediate id {h} is not yours (0 is you, 1 to {} your subordinate ids)",
+                            m.container,
+                            m.host,
+                            m.size,
+                            base.iter().map(|b| b.size as u64).sum::<u64>() - 1
+                        )));
+                    };
+                    let off = h - seg.container as u64;
+                    let n = left.min(seg.size as u64 - off);
+                    out.push(IdMap {
+                        container: c as u32,
+                        host: (seg.host as u64 + off) as u32,
+                        size: n as u32,
+                    });
+                    c += n;
+                    h += n;
+                    left -= n;
+                }
+            }
+            Ok(out)
+        };
+        let gid = if gid.is_empty() { uid } else { gid };
+        // The user must be mapped (box's run and store directories are theirs, 0700): when
+        // the maps leave intermediate 0 out, it goes right after the highest container id.
+        let with_user = |mut maps: Vec<IdMap>, own: u32| {
+            if !maps
+                .iter()
+                .any(|m| own >= m.host && (own as u64) < m.host as u64 + m.size as u64)
+            {
+                let next = maps
+                    .iter()
+                    .map(|m| m.container as u64 + m.size as u64)
+                    .max()
+                    .unwrap_or(0);
+                maps.push(IdMap {
+                    container: next.min(u32::MAX as u64 - 1) as u32,
+                    host: own,
+                    size: 1,
+                });
+            }
+            maps
+        };
+        Ok(IdMaps {
+            uid: with_user(through(uid, &auto.uid, "uidmap")?, Uid::current().as_raw()),
+            gid: with_user(through(gid, &auto.gid, "gidmap")?, Gid::current().as_raw()),
             root: false,
         })
     }
@@ -505,6 +600,27 @@ mod tests {
 
     fn r(start: u32, count: u32) -> SubidRange {
         SubidRange { start, count }
+    }
+
+    #[test]
+    fn custom_maps_go_through_the_users_own() {
+        assert_eq!(
+            parse_idmaps("0:1:10/10:0:1").unwrap(),
+            vec![
+                IdMap {
+                    container: 0,
+                    host: 1,
+                    size: 10
+                },
+                IdMap {
+                    container: 10,
+                    host: 0,
+                    size: 1
+                }
+            ]
+        );
+        assert!(parse_idmaps("0:1").is_err());
+        assert!(parse_idmaps("0:1:0").is_err());
     }
 
     #[test]

@@ -27,7 +27,7 @@ pub enum Error {
     #[error("volume {0:?} already exists")]
     Exists(String),
     #[error(
-        "invalid volume name {0:?}: use letters, digits, '_', '.' and '-', starting with a letter or digit, at least 2 characters"
+        "invalid volume name {0:?}: use letters, digits, '_', '.' and '-', starting with a letter or digit"
     )]
     BadName(String),
     #[error(
@@ -73,6 +73,19 @@ pub struct Volume {
     /// `rm -v` and `--rm`, as docker does.
     #[serde(default)]
     pub anonymous: bool,
+}
+
+impl Volume {
+    /// The host directory of a bind volume (`-o type=bind -o device=DIR`, or `o=bind`).
+    pub fn bind_device(&self) -> Option<PathBuf> {
+        let bind = self.options.get("type").map(String::as_str) == Some("bind")
+            || self
+                .options
+                .get("o")
+                .is_some_and(|o| o.split(',').any(|x| x == "bind" || x == "rbind"));
+        bind.then(|| self.options.get("device").map(PathBuf::from))
+            .flatten()
+    }
 }
 
 /// The per-user set of volumes.
@@ -136,8 +149,32 @@ impl Volumes {
         name: Option<&str>,
         labels: std::collections::BTreeMap<String, String>,
     ) -> Result<Volume, Error> {
+        self.create_with(name, labels, Default::default())
+    }
+
+    /// `create` with the local driver's options (podman's `-o type=,device=,o=`):
+    /// `type=bind` (or `o=bind`) with `device=DIR` makes the volume that host directory;
+    /// `type=tmpfs` gives each container using it a fresh tmpfs (`o=` its options).
+    pub fn create_with(
+        &self,
+        name: Option<&str>,
+        labels: std::collections::BTreeMap<String, String>,
+        options: std::collections::BTreeMap<String, String>,
+    ) -> Result<Volume, Error> {
         let _lock = self.lock()?;
-        self.create_locked(name, labels)
+        let mut v = self.create_locked(name, labels)?;
+        if !options.is_empty() {
+            v.options = options;
+            if let Some(device) = v.bind_device() {
+                v.mountpoint = device;
+            }
+            let bytes = serde_json::to_vec_pretty(&v).expect("volume serializes");
+            let rec = self.record_path(&v.name);
+            let tmp = rec.with_extension("json.tmp");
+            fs::write(&tmp, bytes).map_err(io_err("write", &tmp))?;
+            fs::rename(&tmp, &rec).map_err(io_err("write", &rec))?;
+        }
+        Ok(v)
     }
 
     fn create_locked(
@@ -209,8 +246,11 @@ impl Volumes {
         };
         let mut vol: Volume =
             serde_json::from_slice(&bytes).map_err(|source| Error::Corrupt { path, source })?;
-        // The store may have moved (BOX_ROOT): the mount point is where it is now.
-        vol.mountpoint = self.root.join(name).join("_data");
+        // The store may have moved (BOX_ROOT): the mount point is where it is now, unless
+        // the volume is a host directory (`-o type=bind -o device=DIR`).
+        vol.mountpoint = vol
+            .bind_device()
+            .unwrap_or_else(|| self.root.join(name).join("_data"));
         Ok(vol)
     }
 
@@ -437,7 +477,8 @@ mod tests {
     fn names() {
         assert!(validate_name("my-vol_1.x").is_ok());
         assert!(validate_name("../x").is_err());
-        assert!(validate_name("a").is_err());
+        assert!(validate_name("a").is_ok());
+        assert!(validate_name("").is_err());
         assert!(is_volume_name("data"));
         assert!(!is_volume_name("/srv/data"));
         assert!(!is_volume_name("./data"));

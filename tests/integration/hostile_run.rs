@@ -103,7 +103,7 @@ fn user_ids_outside_the_mapping_are_refused() {
     // The edges of the mapping still work.
     lab.run(&run_args(&img, &["--user", "65536:65536"], &["id"]))
         .assert_success()
-        .stdout_contains("uid=65536 gid=65536");
+        .stdout_contains("uid=65536(65536) gid=65536");
 
     // An /etc/passwd entry with uid 4294967295, and a supplementary group with gid
     // 4294967295 in /etc/group: found only at start, refused there.

@@ -375,9 +375,10 @@ fn read_only_root_tmpfs_and_volumes() {
 fn user_workdir_env_entrypoint_hostname() {
     let env = require_env!(alpine);
     let (tb, image) = alpine(env);
+    // podman's --passwd (the default) gives a numeric user an /etc/passwd entry.
     run_with(&tb, &["-u", "1000:1000"], &image, &["id"])
         .assert_success()
-        .stdout_is("uid=1000 gid=1000\n");
+        .stdout_is("uid=1000(1000) gid=1000\n");
     run_with(&tb, &["-u", "guest"], &image, &["id", "-un"])
         .assert_success()
         .stdout_is("guest\n");

@@ -28,6 +28,10 @@ pub(super) enum Kind {
     Registry,
     /// `import --change`: a Dockerfile instruction.
     Instruction,
+    /// `top`'s ps(1) descriptors.
+    TopDescriptor,
+    /// `--userns` modes.
+    Userns,
 }
 
 /// Which containers make sense for a command.
@@ -73,6 +77,7 @@ pub(super) fn classify(path: &[String], arg: &clap::Arg) -> Option<Kind> {
             ("container", "inspect", _) => Some(Kind::Containers(Want::All)),
             ("volume", "rm" | "inspect" | "exists", _) => Some(Kind::Volumes),
             (_, "untag", "NAME") => Some(Kind::Images),
+            (_, "top", "DESCRIPTORS") => Some(Kind::TopDescriptor),
             ("", "inspect", _) => Some(Kind::AnyObject),
             (_, "login" | "logout", "REGISTRY") => Some(Kind::Registry),
             _ => None,
@@ -90,6 +95,8 @@ pub(super) fn classify(path: &[String], arg: &clap::Arg) -> Option<Kind> {
         ("systemd", "restart_policy") => Some(Kind::SystemdRestart),
         (_, "cap_add" | "cap_drop") => Some(Kind::Capability),
         (_, "security_opt") => Some(Kind::SecurityOpt),
+        (_, "requires") => Some(Kind::Containers(Want::All)),
+        (_, "userns") => Some(Kind::Userns),
         ("import" | "commit", "change") => Some(Kind::Instruction),
         (_, "filter") if matches!(leaf, "ps" | "list" | "stop" | "start" | "restart") => {
             Some(Kind::PsFilter)
@@ -130,6 +137,20 @@ impl Kind {
                 ),
                 ("always", "restart whenever it exits"),
             ]),
+            Kind::Userns => fixed(&[
+                ("auto", "0 is you, 1.. your subordinate ids"),
+                (
+                    "keep-id",
+                    "your uid is the same inside (keep-id:uid=N,gid=N: N)",
+                ),
+                ("single", "only your uid, as 0"),
+            ]),
+            Kind::TopDescriptor => crate::monitor::top::DESCRIPTORS
+                .iter()
+                .map(|(name, _, header)| {
+                    CompletionCandidate::new(*name).help(Some((*header).into()))
+                })
+                .collect(),
             Kind::SystemdRestart => crate::systemd::unit::RESTART_POLICIES
                 .iter()
                 .map(CompletionCandidate::new)
@@ -272,6 +293,16 @@ mod tests {
         "TIME",
         "US",
         "USER[:GROUP]",
+        // podman's further run/create flags (cli::args_run).
+        "NAME=SOFT[:HARD]",
+        "TIMEZONE",
+        "MASK",
+        "GROUP",
+        "SIZE",
+        "type=TYPE,...",
+        "KEY[:PASSPHRASE]",
+        "OPT=VALUE",
+        "C:I:N",
         "WORDS",
         "[IP:][HPORT:]CPORT[/PROTO]",
     ];

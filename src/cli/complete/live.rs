@@ -139,6 +139,8 @@ impl Live {
             | Kind::SystemdRestart
             | Kind::Capability
             | Kind::Instruction
+            | Kind::TopDescriptor
+            | Kind::Userns
             | Kind::SecurityOpt => kind.fixed_values(current),
             Kind::PsFilter => self.ps_filter_candidates(current),
             Kind::Registry => registry_candidates(self.paths()),

@@ -41,6 +41,7 @@ pub fn helper_main(store_root: &Path) -> Result<(), Error> {
     let opts = Options {
         sync: false,
         chown: std::env::var_os(SQUASH_ENV).is_none(),
+        into_existing: false,
     };
     serve(store_root, &opts)
 }

@@ -68,6 +68,9 @@ pub struct Options {
     pub chown: bool,
     /// syncfs the layer before returning.
     pub sync: bool,
+    /// Unpack into `dest` although it exists (`volume import`); layers always go into a
+    /// fresh directory, and an existing one is an error.
+    pub into_existing: bool,
 }
 
 impl Default for Options {
@@ -75,6 +78,7 @@ impl Default for Options {
         Options {
             chown: true,
             sync: true,
+            into_existing: false,
         }
     }
 }
@@ -171,10 +175,13 @@ pub fn unpack<R: Read>(
         consumed: consumed.clone(),
     };
 
-    nix::unistd::mkdir(dest, Mode::from_bits_truncate(0o755)).map_err(|e| Error::Io {
-        what: format!("create {}", dest.display()),
-        source: e.into(),
-    })?;
+    match nix::unistd::mkdir(dest, Mode::from_bits_truncate(0o755)) {
+        Err(nix::errno::Errno::EEXIST) if opts.into_existing => {}
+        r => r.map_err(|e| Error::Io {
+            what: format!("create {}", dest.display()),
+            source: e.into(),
+        })?,
+    }
     let root = nix::fcntl::open(
         dest,
         OFlag::O_DIRECTORY | OFlag::O_RDONLY | OFlag::O_CLOEXEC | OFlag::O_NOFOLLOW,

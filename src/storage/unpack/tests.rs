@@ -14,6 +14,7 @@ fn opts() -> Options {
     Options {
         chown: is_root(),
         sync: false,
+        into_existing: false,
     }
 }
 
