@@ -109,6 +109,9 @@ fn is_mode(n: &str) -> bool {
     ]
     .contains(&n)
         || n.starts_with("container:")
+        // The helpers with their options (pasta:OPTS, slirp4netns:OPTS).
+        || n.starts_with("pasta:")
+        || n.starts_with("slirp4netns:")
 }
 
 /// Before a container on user networks starts: the holder of the shared network namespace
