@@ -116,6 +116,16 @@ impl Watcher {
         // Reap it if it is already done; otherwise it is reaped when box exits.
         let _ = waitpid(self.pid, Some(WaitPidFlag::WNOHANG));
     }
+
+    /// [`release`](Self::release), then wait until the watcher has deleted what is left:
+    /// for box as a systemd service's main process, since systemd kills the processes left
+    /// in the unit's cgroup once the main process exits (the files would stay in the trash).
+    pub fn release_and_wait(mut self) {
+        if let Some(ch) = self.ch.take() {
+            let _ = ch.send_as(&Note::Done, &[]);
+        }
+        while let Err(nix::errno::Errno::EINTR) = waitpid(self.pid, None) {}
+    }
 }
 
 impl Drop for Watcher {
