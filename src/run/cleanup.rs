@@ -12,7 +12,8 @@
 //!   waiting. The watcher deletes the trash from inside the container's user namespace
 //!   (its files belong to subordinate ids) and exits. Deleting trees is slow on some
 //!   disks; this way `box run --rm` does not wait for it, yet the container is gone from
-//!   the record when box returns.
+//!   the record when box returns. As a systemd service's process (`INVOCATION_ID`) box
+//!   waits for the watcher: systemd kills what is left in the unit's cgroup.
 //! - box dies at any point (even SIGKILL, even before the clone): the socket reads EOF.
 //!   The watcher waits for the container to die (PR_SET_PDEATHSIG kills it), removes its
 //!   cgroup, then retires and deletes a `--rm` container, or records the others as exited
