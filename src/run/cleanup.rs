@@ -12,7 +12,8 @@
 //!   waiting. The watcher deletes the trash from inside the container's user namespace
 //!   (its files belong to subordinate ids) and exits. Deleting trees is slow on some
 //!   disks; this way `box run --rm` does not wait for it, yet the container is gone from
-//!   the record when box returns.
+//!   the record when box returns. As a systemd service's process (`INVOCATION_ID`) box
+//!   waits for the watcher: systemd kills what is left in the unit's cgroup.
 //! - box dies at any point (even SIGKILL, even before the clone): the socket reads EOF.
 //!   The watcher waits for the container to die (PR_SET_PDEATHSIG kills it), removes its
 //!   cgroup, then retires and deletes a `--rm` container, or records the others as exited
@@ -115,6 +116,16 @@ impl Watcher {
         }
         // Reap it if it is already done; otherwise it is reaped when box exits.
         let _ = waitpid(self.pid, Some(WaitPidFlag::WNOHANG));
+    }
+
+    /// [`release`](Self::release), then wait until the watcher has deleted what is left:
+    /// for box as a systemd service's main process, since systemd kills the processes left
+    /// in the unit's cgroup once the main process exits (the files would stay in the trash).
+    pub fn release_and_wait(mut self) {
+        if let Some(ch) = self.ch.take() {
+            let _ = ch.send_as(&Note::Done, &[]);
+        }
+        while let Err(nix::errno::Errno::EINTR) = waitpid(self.pid, None) {}
     }
 }
 

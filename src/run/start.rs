@@ -412,12 +412,16 @@ fn join_target(
 }
 
 /// Retire a `--rm` container (the watcher deletes its files in the background) and let
-/// the watcher go.
+/// the watcher go; as a systemd service's process (`INVOCATION_ID`), wait for it.
 fn finish_cleanup(watcher: Watcher, containers: &Containers, rec: &Record) {
     if rec.config.autoremove {
         let _ = super::cleanup::retire_container(containers, rec, true);
     }
-    watcher.release();
+    if std::env::var_os("INVOCATION_ID").is_some() {
+        watcher.release_and_wait();
+    } else {
+        watcher.release();
+    }
 }
 
 struct Restore(nix::sys::signal::SigSet);

@@ -278,14 +278,14 @@ fn vm_systemd_cgroup_v2() {
 
 /// The containers-as-services cases (tests/vm/guest/services) must have run and passed
 /// whenever their setting was wanted: a quadlet unit with a published port and a volume,
-/// a healthcheck's restart under a unit, auto-update with its rollback.
+/// a healthcheck's restart under a unit, auto-update with its rollback, no files left.
 fn assert_service_cases(stdout: &str) {
     let wanted = std::env::var("BOX_VM_CASES").unwrap_or_default();
     if !(wanted.is_empty() || wanted == "all" || wanted.split_whitespace().any(|c| c == "services"))
     {
         return;
     }
-    for case in ["quadlet", "healthcheck", "auto-update"] {
+    for case in ["quadlet", "healthcheck", "auto-update", "leftovers"] {
         let line = format!("PASS services/{case}:");
         assert!(
             stdout.lines().any(|l| l.starts_with(&line)),

@@ -239,3 +239,32 @@ fn an_image_file_pulls_what_a_container_file_runs() {
     lab.tb.cmd(&pull[1..]).run().assert_success();
     lab.run(&["image", "exists", &image]).assert_success();
 }
+
+/// As a systemd service's process (`INVOCATION_ID`, as in a quadlet unit), `box run --rm`
+/// returns only once its cleanup watcher has deleted the container's files: systemd kills
+/// what is left in the unit's cgroup when the main process exits, which would leave them in
+/// containers/.trash.
+#[test]
+fn under_a_unit_run_rm_returns_after_the_files_are_deleted() {
+    let env = require_env!(alpine);
+    let lab = Lab::new(env);
+    lab.tb
+        .cmd([
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            &lab.image,
+            "sh",
+            "-c",
+            "mkdir /d && cd /d && i=0; while [ $i -lt 2000 ]; do : >f$i; i=$((i+1)); done",
+        ])
+        .env("INVOCATION_ID", "0123456789abcdef0123456789abcdef")
+        .run()
+        .assert_success();
+    let trash = lab.tb.root().join("containers/.trash");
+    let left: Vec<_> = std::fs::read_dir(&trash)
+        .map(|d| d.flatten().map(|e| e.file_name()).collect())
+        .unwrap_or_default();
+    assert!(left.is_empty(), "left in {}: {left:?}", trash.display());
+}
