@@ -239,3 +239,177 @@ fn an_image_file_pulls_what_a_container_file_runs() {
     lab.tb.cmd(&pull[1..]).run().assert_success();
     lab.run(&["image", "exists", &image]).assert_success();
 }
+
+/// One unit of `box quadlet --dryrun`'s output.
+fn unit_of<'a>(all: &'a str, name: &str) -> &'a str {
+    all.split(&format!("---{name}---\n"))
+        .nth(1)
+        .unwrap_or_else(|| panic!("no {name} in\n{all}"))
+        .split("\n---")
+        .next()
+        .unwrap()
+}
+
+/// Every `KEY=` command of a unit, in order.
+fn exec_lines(unit: &str, key: &str) -> Vec<Vec<String>> {
+    unit.lines()
+        .filter(|l| l.starts_with(&format!("{key}=")))
+        .map(|l| exec_line(l, key))
+        .collect()
+}
+
+fn have_netavark() -> bool {
+    if std::path::Path::new("/usr/lib/podman/netavark").exists()
+        && std::path::Path::new("/usr/lib/podman/aardvark-dns").exists()
+    {
+        return true;
+    }
+    crate::harness::skip(
+        "netavark and aardvark-dns are not installed (apt install netavark aardvark-dns)",
+    );
+    false
+}
+
+#[test]
+fn a_network_file_and_a_container_on_it() {
+    let env = require_env!(alpine);
+    if !have_netavark() {
+        return;
+    }
+    let lab = Lab::new(env);
+    put(
+        &lab,
+        "back.network",
+        "[Network]\nNetworkName=qnet\nSubnet=10.78.0.0/24\nLabel=q=1\n",
+    );
+    put(
+        &lab,
+        "app.container",
+        &format!(
+            "[Container]\nImage={}\nContainerName=qapp\nNetwork=back.network\nStopTimeout=1\nExec=sleep 300\n",
+            lab.image
+        ),
+    );
+    let out = lab.run(&["quadlet", "--dryrun"]);
+    out.assert_success();
+    let all = out.out().to_string();
+    let net = unit_of(&all, "back-network.service");
+    let app = unit_of(&all, "app.service");
+    assert!(net.lines().any(|l| l == "Type=oneshot"), "{net}");
+    assert!(
+        app.contains("\nRequires=back-network.service\nAfter=back-network.service\n"),
+        "{app}"
+    );
+
+    // The oneshot creates the network; run again (a restart), --ignore keeps it.
+    let create = exec_line(net, "ExecStart");
+    assert!(create.contains(&"--ignore".to_string()), "{create:?}");
+    for _ in 0..2 {
+        lab.tb.cmd(&create[1..]).run().assert_success();
+    }
+    lab.run(&["network", "ls", "-q", "--filter", "label=q=1"])
+        .assert_success()
+        .stdout_is("qnet");
+
+    let main = lab.tb.cmd(&exec_line(app, "ExecStart")[1..]).spawn();
+    until("qapp running", Duration::from_secs(20), || {
+        lab.run(&["inspect", "--format", "{{.State.Status}}", "qapp"])
+            .out()
+            .trim()
+            == "running"
+    });
+    lab.run(&["inspect", "--format", "{{.HostConfig.NetworkMode}}", "qapp"])
+        .assert_success()
+        .stdout_is("qnet");
+    lab.run(&["exec", "qapp", "ip", "-4", "-o", "addr", "show", "eth0"])
+        .assert_success()
+        .stdout_contains("10.78.0.");
+    lab.tb
+        .cmd(&exec_line(app, "ExecStop")[1..])
+        .run()
+        .assert_success();
+    let code = main.wait();
+    assert!(matches!(code.code, 0 | 137 | 143), "{code}");
+    lab.run(&["container", "exists", "qapp"]).assert_code(1);
+    // The network stays (as Quadlet's): it is the oneshot's, not the container's.
+    lab.run(&["network", "exists", "qnet"]).assert_success();
+}
+
+#[test]
+fn a_pod_file_and_a_container_in_it() {
+    let env = require_env!(alpine);
+    let lab = Lab::new(env);
+    put(&lab, "web.pod", "[Pod]\nLabel=q=pod\n");
+    put(
+        &lab,
+        "app.container",
+        &format!(
+            "[Container]\nImage={}\nContainerName=qpodapp\nPod=web.pod\nStopTimeout=1\nExec=sleep 300\n",
+            lab.image
+        ),
+    );
+    let out = lab.run(&["quadlet", "--dryrun"]);
+    out.assert_success();
+    let all = out.out().to_string();
+    let pod = unit_of(&all, "web-pod.service");
+    let app = unit_of(&all, "app.service");
+    assert!(
+        pod.contains("\nWants=app.service\nBefore=app.service\n"),
+        "{pod}"
+    );
+    assert!(
+        app.contains("\nBindsTo=web-pod.service\nAfter=web-pod.service\n"),
+        "{app}"
+    );
+
+    // Start the pod unit as systemd would: ExecStartPre lines ('-': failure ignored), then
+    // ExecStart; twice (a restart replaces the pod).
+    for _ in 0..2 {
+        for (i, pre) in exec_lines(pod, "ExecStartPre").iter().enumerate() {
+            let r = lab.tb.cmd(&pre[1..]).run();
+            if i > 0 {
+                r.assert_success();
+            }
+        }
+        lab.tb
+            .cmd(&exec_line(pod, "ExecStart")[1..])
+            .run()
+            .assert_success();
+    }
+    lab.run(&["pod", "ps", "--format", "{{.Name}} {{.Status}}"])
+        .assert_success()
+        .stdout_is("systemd-web Running");
+
+    let main = lab.tb.cmd(&exec_line(app, "ExecStart")[1..]).spawn();
+    until("qpodapp running", Duration::from_secs(20), || {
+        lab.run(&["inspect", "--format", "{{.State.Status}}", "qpodapp"])
+            .out()
+            .trim()
+            == "running"
+    });
+    lab.run(&["pod", "ps", "--format", "{{.Name}} {{.NumberOfContainers}}"])
+        .assert_success()
+        .stdout_is("systemd-web 2");
+    lab.run(&[
+        "ps",
+        "--filter",
+        "pod=systemd-web",
+        "--format",
+        "{{.Names}}",
+    ])
+    .assert_success()
+    .stdout_contains("qpodapp");
+
+    // Stop: the container's unit first (it is bound to the pod's), then the pod's.
+    lab.tb
+        .cmd(&exec_line(app, "ExecStop")[1..])
+        .run()
+        .assert_success();
+    let code = main.wait();
+    assert!(matches!(code.code, 0 | 137 | 143), "{code}");
+    lab.run(&["container", "exists", "qpodapp"]).assert_code(1);
+    for key in ["ExecStop", "ExecStopPost"] {
+        lab.tb.cmd(&exec_line(pod, key)[1..]).run().assert_success();
+    }
+    lab.run(&["pod", "exists", "systemd-web"]).assert_code(1);
+}
