@@ -7,6 +7,9 @@
 //! `[Install]` (and any other group) pass through; `[Container]` is kept as
 //! `[X-Container]` for reference, as Quadlet does.
 //!
+//! `.volume` and `.image` files are oneshot units here; `.network`, `.pod` and `.kube` files
+//! have a module each (`quadlet/`).
+//!
 //! A pure function of the file's text (`container`): the generator (`commands::quadlet`)
 //! finds the files and writes the units. Unknown keys are warnings naming file:line;
 //! malformed lines and a missing `Image=` are errors naming file:line.
