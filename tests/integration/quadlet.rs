@@ -1,7 +1,9 @@
 //! Quadlet-style units, as boxtest, without systemd: `box quadlet --dryrun` on the user's
 //! `~/.config/box/systemd/*.container`, the generator mode (box invoked as
 //! `box-user-generator DIR`), warnings and errors naming file:line, and the generated
-//! ExecStart/ExecStop lines run by hand. (The units under a real systemd: tests/vm.)
+//! ExecStart/ExecStop lines run by hand: a container, a `.volume`, an `.image`, a `.network`
+//! with a container on it, a `.pod` with a container in it, a `.kube` playing its YAML.
+//! (The units under a real systemd: tests/vm.)
 use std::time::Duration;
 
 use crate::harness::lab::{Lab, until};
@@ -412,4 +414,51 @@ fn a_pod_file_and_a_container_in_it() {
         lab.tb.cmd(&exec_line(pod, key)[1..]).run().assert_success();
     }
     lab.run(&["pod", "exists", "systemd-web"]).assert_code(1);
+}
+
+#[test]
+fn a_kube_file_plays_its_yaml_and_takes_it_down() {
+    let env = require_env!(alpine);
+    let lab = Lab::new(env);
+    let yaml = put(
+        &lab,
+        "app.yaml",
+        &format!(
+            "apiVersion: v1\nkind: Pod\nmetadata:\n  name: qk\nspec:\n  containers:\n  - name: c\n    image: {}\n    command: [sleep, \"300\"]\n",
+            lab.image
+        ),
+    );
+    // Yaml= relative to the unit file's directory; ConfigMap=: a warning naming file:line.
+    let file = put(
+        &lab,
+        "app.kube",
+        "[Kube]\nYaml=app.yaml\nConfigMap=cm.yaml\n",
+    );
+    let out = lab.run(&["quadlet", "--dryrun"]);
+    out.assert_success();
+    out.stderr_contains(&format!("{}:3: ConfigMap=", file.display()));
+    let all = out.out().to_string();
+    let unit = unit_of(&all, "app.service");
+    let play = exec_line(unit, "ExecStart");
+    assert_eq!(
+        play[play.len() - 3..],
+        [
+            "play".to_string(),
+            "--replace".to_string(),
+            yaml.display().to_string()
+        ],
+        "{unit}"
+    );
+    // Started twice (a restart): --replace plays it again.
+    for _ in 0..2 {
+        lab.tb.cmd(&play[1..]).run().assert_success();
+    }
+    lab.run(&["pod", "ps", "--format", "{{.Name}} {{.Status}}"])
+        .assert_success()
+        .stdout_is("qk Running");
+    lab.tb
+        .cmd(&exec_line(unit, "ExecStop")[1..])
+        .run()
+        .assert_success();
+    lab.run(&["pod", "exists", "qk"]).assert_code(1);
 }
