@@ -34,7 +34,8 @@
 //!   container is a container record running box's pause program (`run::pause`).
 //! - `cgroup`: cgroup v2 detection, delegation and limits.
 //! - `network`: rootless networking helpers (pasta, slirp4netns).
-//! - `systemd`: sd_notify, NOTIFY_SOCKET for containers, delegated scopes over D-Bus.
+//! - `systemd`: sd_notify, NOTIFY_SOCKET for containers, delegated scopes over D-Bus, units
+//!   (`generate systemd`) and Quadlet files made into units (`systemd::quadlet`).
 //! - `template`: Go text/template subset for `--format`.
 //! - `monitor`: detached containers' monitor, logs, state truth, stop/kill/wait
 //!   (`monitor::stop`), exec, cp, top, pause, healthchecks (`monitor::health`).

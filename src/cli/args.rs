@@ -595,7 +595,7 @@ pub enum Command {
     /// Run containers' healthchecks by hand
     #[command(subcommand)]
     Healthcheck(HealthcheckCommand),
-    /// Turn Quadlet-style .container files into systemd user units (the generator)
+    /// Turn Quadlet-style .container, .volume, .image, .network, .pod and .kube files into systemd user units (the generator)
     #[command(after_help = EX_QUADLET)]
     Quadlet(QuadletArgs),
     /// Update containers of systemd units to their image's newest version

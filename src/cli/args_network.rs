@@ -54,6 +54,9 @@ pub struct NetworkCreateArgs {
     /// Set metadata on the network: KEY=VALUE
     #[arg(long, value_name = "KEY=VALUE")]
     pub label: Vec<String>,
+    /// Do nothing (exit 0) when a network of that name already exists
+    #[arg(long)]
+    pub ignore: bool,
     /// Name of the network [default: boxN]
     #[arg(value_name = "NAME")]
     pub name: Option<String>,

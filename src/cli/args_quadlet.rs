@@ -5,7 +5,8 @@ use clap::Args;
 
 pub(super) const EX_QUADLET: &str = "\
 Examples:
-  # What the generator would make of ~/.config/box/systemd/*.container
+  # What the generator would make of ~/.config/box/systemd/ (.container, .volume, .image,
+  # .network, .pod, .kube files)
   box quadlet --dryrun
   # Install the generator once (scripts/install does), then after each change:
   systemctl --user daemon-reload && systemctl --user start web.service";

@@ -242,14 +242,22 @@ fn connect(ctx: &Ctx, a: &NetworkConnectArgs, add: bool) -> Result<u8> {
 
 fn create(ctx: &Ctx, a: NetworkCreateArgs) -> Result<u8> {
     ctx.paths.ensure()?;
-    let net = Networks::at(&ctx.paths).create(&NewNetwork {
+    let made = Networks::at(&ctx.paths).create(&NewNetwork {
         name: a.name,
         driver: a.driver,
         subnet: a.subnet,
         gateway: a.gateway,
         internal: a.internal,
         labels: crate::spec::labels(&a.label)?,
-    })?;
+    });
+    let net = match made {
+        // --ignore, as podman: the existing network is kept as it is.
+        Err(crate::usernet::Error::Exists(name)) if a.ignore => {
+            println!("{name}");
+            return Ok(0);
+        }
+        r => r?,
+    };
     crate::events::network(&ctx.paths, "create", &net.name, "");
     println!("{}", net.name);
     Ok(0)

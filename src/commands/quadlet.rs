@@ -1,5 +1,5 @@
 //! `box quadlet` and the systemd user generator (box invoked as `box-user-generator`):
-//! finds `.container` files and writes the units `systemd::quadlet` makes of them.
+//! finds `.container`, `.volume`, `.image`, `.network`, `.pod` and `.kube` files and writes the units `systemd::quadlet` makes of them.
 //!
 //! Where the files are, first found wins for a name: `$BOX_QUADLET_UNIT_DIRS` (colon
 //! separated) if set, else `$XDG_CONFIG_HOME/box/systemd/` (the config dir),
@@ -18,7 +18,7 @@ use crate::systemd::quadlet::{self, Options, Source};
 pub const GENERATOR_NAME: &str = "box-user-generator";
 
 /// Kinds Quadlet has that box does not translate yet.
-const OTHER_KINDS: &[&str] = &["network", "pod", "kube", "build"];
+const OTHER_KINDS: &[&str] = &["build"];
 
 pub fn quadlet(ctx: &Ctx, args: QuadletArgs) -> Result<u8> {
     let out = match (&args.output_dir, args.dryrun) {
@@ -111,38 +111,39 @@ fn generate(dirs: &[PathBuf], out: Option<&Path>, global_args: Vec<String>) -> R
             }
         }
     }
-    // The volumes the .volume files name, for the containers that mount them.
-    let mut volume_names = std::collections::BTreeMap::new();
-    for (name, path) in files.iter().filter(|(n, _)| n.ends_with(".volume")) {
-        let text = std::fs::read_to_string(path).unwrap_or_default();
-        let shown = path.display().to_string();
-        let src = Source {
-            path: &shown,
-            name,
-            text: &text,
-        };
-        if let Ok(v) = quadlet::volume_name(&src) {
-            volume_names.insert(name.clone(), v);
+    // What the files beside each other name: volumes, images, networks, pods.
+    let names_of = |ext: &str, f: fn(&Source) -> Result<Option<String>, String>| {
+        let mut m = std::collections::BTreeMap::new();
+        for (name, path) in files.iter().filter(|(n, _)| n.ends_with(ext)) {
+            let text = std::fs::read_to_string(path).unwrap_or_default();
+            let shown = path.display().to_string();
+            let src = Source {
+                path: &shown,
+                name,
+                text: &text,
+            };
+            if let Ok(Some(v)) = f(&src) {
+                m.insert(name.clone(), v);
+            }
         }
-    }
-    let mut image_names = std::collections::BTreeMap::new();
-    for (name, path) in files.iter().filter(|(n, _)| n.ends_with(".image")) {
-        let text = std::fs::read_to_string(path).unwrap_or_default();
-        let shown = path.display().to_string();
-        let src = Source {
-            path: &shown,
-            name,
-            text: &text,
-        };
-        if let Ok(Some(i)) = quadlet::image_name(&src) {
-            image_names.insert(name.clone(), i);
-        }
+        m
+    };
+    let mut pod_members: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+    for (name, pod) in names_of(".container", quadlet::container_pod) {
+        let base = name.trim_end_matches(".container");
+        pod_members
+            .entry(pod)
+            .or_default()
+            .push(format!("{base}.service"));
     }
     let opts = Options {
         box_path: std::env::current_exe()?.display().to_string(),
         global_args,
-        volume_names,
-        image_names,
+        volume_names: names_of(".volume", |s| quadlet::volume_name(s).map(Some)),
+        image_names: names_of(".image", quadlet::image_name),
+        network_names: names_of(".network", |s| quadlet::network_name(s).map(Some)),
+        pod_names: names_of(".pod", |s| quadlet::pod_name(s).map(Some)),
+        pod_members,
     };
     let mut failed = 0;
     for (name, path) in &files {
@@ -154,7 +155,10 @@ fn generate(dirs: &[PathBuf], out: Option<&Path>, global_args: Vec<String>) -> R
             );
             continue;
         }
-        if !matches!(ext, "container" | "volume" | "image") {
+        if !matches!(
+            ext,
+            "container" | "volume" | "image" | "network" | "pod" | "kube"
+        ) {
             continue;
         }
         let text = match std::fs::read_to_string(path) {
@@ -174,6 +178,9 @@ fn generate(dirs: &[PathBuf], out: Option<&Path>, global_args: Vec<String>) -> R
         let made = match ext {
             "volume" => quadlet::volume(&src, &opts),
             "image" => quadlet::image(&src, &opts),
+            "network" => quadlet::network(&src, &opts),
+            "pod" => quadlet::pod(&src, &opts),
+            "kube" => quadlet::kube(&src, &opts),
             _ => quadlet::container(&src, &opts),
         };
         let g = match made {

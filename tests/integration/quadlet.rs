@@ -1,7 +1,9 @@
 //! Quadlet-style units, as boxtest, without systemd: `box quadlet --dryrun` on the user's
 //! `~/.config/box/systemd/*.container`, the generator mode (box invoked as
 //! `box-user-generator DIR`), warnings and errors naming file:line, and the generated
-//! ExecStart/ExecStop lines run by hand. (The units under a real systemd: tests/vm.)
+//! ExecStart/ExecStop lines run by hand: a container, a `.volume`, an `.image`, a `.network`
+//! with a container on it, a `.pod` with a container in it, a `.kube` playing its YAML.
+//! (The units under a real systemd: tests/vm.)
 use std::time::Duration;
 
 use crate::harness::lab::{Lab, until};
@@ -267,4 +269,225 @@ fn under_a_unit_run_rm_returns_after_the_files_are_deleted() {
         .map(|d| d.flatten().map(|e| e.file_name()).collect())
         .unwrap_or_default();
     assert!(left.is_empty(), "left in {}: {left:?}", trash.display());
+}
+
+/// One unit of `box quadlet --dryrun`'s output.
+fn unit_of<'a>(all: &'a str, name: &str) -> &'a str {
+    all.split(&format!("---{name}---\n"))
+        .nth(1)
+        .unwrap_or_else(|| panic!("no {name} in\n{all}"))
+        .split("\n---")
+        .next()
+        .unwrap()
+}
+
+/// Every `KEY=` command of a unit, in order.
+fn exec_lines(unit: &str, key: &str) -> Vec<Vec<String>> {
+    unit.lines()
+        .filter(|l| l.starts_with(&format!("{key}=")))
+        .map(|l| exec_line(l, key))
+        .collect()
+}
+
+fn have_netavark() -> bool {
+    if std::path::Path::new("/usr/lib/podman/netavark").exists()
+        && std::path::Path::new("/usr/lib/podman/aardvark-dns").exists()
+    {
+        return true;
+    }
+    crate::harness::skip(
+        "netavark and aardvark-dns are not installed (apt install netavark aardvark-dns)",
+    );
+    false
+}
+
+#[test]
+fn a_network_file_and_a_container_on_it() {
+    let env = require_env!(alpine);
+    if !have_netavark() {
+        return;
+    }
+    let lab = Lab::new(env);
+    put(
+        &lab,
+        "back.network",
+        "[Network]\nNetworkName=qnet\nSubnet=10.78.0.0/24\nLabel=q=1\n",
+    );
+    put(
+        &lab,
+        "app.container",
+        &format!(
+            "[Container]\nImage={}\nContainerName=qapp\nNetwork=back.network\nStopTimeout=1\nExec=sleep 300\n",
+            lab.image
+        ),
+    );
+    let out = lab.run(&["quadlet", "--dryrun"]);
+    out.assert_success();
+    let all = out.out().to_string();
+    let net = unit_of(&all, "back-network.service");
+    let app = unit_of(&all, "app.service");
+    assert!(net.lines().any(|l| l == "Type=oneshot"), "{net}");
+    assert!(
+        app.contains("\nRequires=back-network.service\nAfter=back-network.service\n"),
+        "{app}"
+    );
+
+    // The oneshot creates the network; run again (a restart), --ignore keeps it.
+    let create = exec_line(net, "ExecStart");
+    assert!(create.contains(&"--ignore".to_string()), "{create:?}");
+    for _ in 0..2 {
+        lab.tb.cmd(&create[1..]).run().assert_success();
+    }
+    lab.run(&["network", "ls", "-q", "--filter", "label=q=1"])
+        .assert_success()
+        .stdout_is("qnet");
+
+    let main = lab.tb.cmd(&exec_line(app, "ExecStart")[1..]).spawn();
+    until("qapp running", Duration::from_secs(20), || {
+        lab.run(&["inspect", "--format", "{{.State.Status}}", "qapp"])
+            .out()
+            .trim()
+            == "running"
+    });
+    lab.run(&["inspect", "--format", "{{.HostConfig.NetworkMode}}", "qapp"])
+        .assert_success()
+        .stdout_is("qnet");
+    lab.run(&["exec", "qapp", "ip", "-4", "-o", "addr", "show", "eth0"])
+        .assert_success()
+        .stdout_contains("10.78.0.");
+    lab.tb
+        .cmd(&exec_line(app, "ExecStop")[1..])
+        .run()
+        .assert_success();
+    let code = main.wait();
+    assert!(matches!(code.code, 0 | 137 | 143), "{code}");
+    lab.run(&["container", "exists", "qapp"]).assert_code(1);
+    // The network stays (as Quadlet's): it is the oneshot's, not the container's.
+    lab.run(&["network", "exists", "qnet"]).assert_success();
+}
+
+#[test]
+fn a_pod_file_and_a_container_in_it() {
+    let env = require_env!(alpine);
+    let lab = Lab::new(env);
+    put(&lab, "web.pod", "[Pod]\nLabel=q=pod\n");
+    put(
+        &lab,
+        "app.container",
+        &format!(
+            "[Container]\nImage={}\nContainerName=qpodapp\nPod=web.pod\nStopTimeout=1\nExec=sleep 300\n",
+            lab.image
+        ),
+    );
+    let out = lab.run(&["quadlet", "--dryrun"]);
+    out.assert_success();
+    let all = out.out().to_string();
+    let pod = unit_of(&all, "web-pod.service");
+    let app = unit_of(&all, "app.service");
+    assert!(
+        pod.contains("\nWants=app.service\nBefore=app.service\n"),
+        "{pod}"
+    );
+    assert!(
+        app.contains("\nBindsTo=web-pod.service\nAfter=web-pod.service\n"),
+        "{app}"
+    );
+
+    // Start the pod unit as systemd would: ExecStartPre lines ('-': failure ignored), then
+    // ExecStart; twice (a restart replaces the pod).
+    for _ in 0..2 {
+        for (i, pre) in exec_lines(pod, "ExecStartPre").iter().enumerate() {
+            let r = lab.tb.cmd(&pre[1..]).run();
+            if i > 0 {
+                r.assert_success();
+            }
+        }
+        lab.tb
+            .cmd(&exec_line(pod, "ExecStart")[1..])
+            .run()
+            .assert_success();
+    }
+    lab.run(&["pod", "ps", "--format", "{{.Name}} {{.Status}}"])
+        .assert_success()
+        .stdout_is("systemd-web Running");
+
+    let main = lab.tb.cmd(&exec_line(app, "ExecStart")[1..]).spawn();
+    until("qpodapp running", Duration::from_secs(20), || {
+        lab.run(&["inspect", "--format", "{{.State.Status}}", "qpodapp"])
+            .out()
+            .trim()
+            == "running"
+    });
+    lab.run(&["pod", "ps", "--format", "{{.Name}} {{.NumberOfContainers}}"])
+        .assert_success()
+        .stdout_is("systemd-web 2");
+    lab.run(&[
+        "ps",
+        "--filter",
+        "pod=systemd-web",
+        "--format",
+        "{{.Names}}",
+    ])
+    .assert_success()
+    .stdout_contains("qpodapp");
+
+    // Stop: the container's unit first (it is bound to the pod's), then the pod's.
+    lab.tb
+        .cmd(&exec_line(app, "ExecStop")[1..])
+        .run()
+        .assert_success();
+    let code = main.wait();
+    assert!(matches!(code.code, 0 | 137 | 143), "{code}");
+    lab.run(&["container", "exists", "qpodapp"]).assert_code(1);
+    for key in ["ExecStop", "ExecStopPost"] {
+        lab.tb.cmd(&exec_line(pod, key)[1..]).run().assert_success();
+    }
+    lab.run(&["pod", "exists", "systemd-web"]).assert_code(1);
+}
+
+#[test]
+fn a_kube_file_plays_its_yaml_and_takes_it_down() {
+    let env = require_env!(alpine);
+    let lab = Lab::new(env);
+    let yaml = put(
+        &lab,
+        "app.yaml",
+        &format!(
+            "apiVersion: v1\nkind: Pod\nmetadata:\n  name: qk\nspec:\n  containers:\n  - name: c\n    image: {}\n    command: [sleep, \"300\"]\n",
+            lab.image
+        ),
+    );
+    // Yaml= relative to the unit file's directory; ConfigMap=: a warning naming file:line.
+    let file = put(
+        &lab,
+        "app.kube",
+        "[Kube]\nYaml=app.yaml\nConfigMap=cm.yaml\n",
+    );
+    let out = lab.run(&["quadlet", "--dryrun"]);
+    out.assert_success();
+    out.stderr_contains(&format!("{}:3: ConfigMap=", file.display()));
+    let all = out.out().to_string();
+    let unit = unit_of(&all, "app.service");
+    let play = exec_line(unit, "ExecStart");
+    assert_eq!(
+        play[play.len() - 3..],
+        [
+            "play".to_string(),
+            "--replace".to_string(),
+            yaml.display().to_string()
+        ],
+        "{unit}"
+    );
+    // Started twice (a restart): --replace plays it again.
+    for _ in 0..2 {
+        lab.tb.cmd(&play[1..]).run().assert_success();
+    }
+    lab.run(&["pod", "ps", "--format", "{{.Name}} {{.Status}}"])
+        .assert_success()
+        .stdout_is("qk Running");
+    lab.tb
+        .cmd(&exec_line(unit, "ExecStop")[1..])
+        .run()
+        .assert_success();
+    lab.run(&["pod", "exists", "qk"]).assert_code(1);
 }
