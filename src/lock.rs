@@ -104,6 +104,22 @@ impl FileLock {
         &self.path
     }
 
+    /// The lock's descriptor, for a child to inherit (see [`FileLock::leave_to_child`]).
+    pub fn raw_fd(&self) -> std::os::fd::RawFd {
+        use std::os::fd::AsRawFd;
+        self.lock.as_raw_fd()
+    }
+
+    /// A child inherited the descriptor: close ours without unlocking, so the lock is held
+    /// until the child exits.
+    pub fn leave_to_child(self) {
+        let fd = self.raw_fd();
+        let mut me = std::mem::ManuallyDrop::new(self);
+        drop(std::mem::take(&mut me.path));
+        // SAFETY: fd is ours and, with the Flock never dropped, closed exactly once.
+        unsafe { libc::close(fd) };
+    }
+
     /// Take a lock on `path` (created when missing), polling until `timeout`; then fail
     /// naming the lock file and, when known, the process holding it.
     pub fn acquire(path: &Path, mode: Mode, timeout: Duration) -> Result<FileLock, Error> {

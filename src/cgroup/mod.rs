@@ -26,7 +26,7 @@ pub use limits::{
     CpuMax, DEFAULT_CPU_PERIOD, DEFAULT_PIDS_LIMIT, LimitFlags, Limits, Pids, Swap, format_size,
     parse_cpu_list, parse_size, shares_to_weight,
 };
-pub use plan::{Plan, SUPERVISOR_LEAF, prepare};
+pub use plan::{Plan, PodGroup, SUPERVISOR_LEAF, pod_group, prepare};
 pub use stats::{Stats, stats};
 
 use std::path::PathBuf;

@@ -11,6 +11,11 @@
 //!    take the container out of the unit (the fix there is `Delegate=yes` on the unit).
 //! 3. Otherwise (cgroup v1, hybrid, no systemd): no cgroup of our own when no limit was asked
 //!    for; an error naming the missing controllers and the fix when one was.
+//!
+//! A pod's containers (infra included) share a parent in case 1: `<base>/box-pod-<pod id>/`
+//! holds their leaves (created with the first, removed with the last when empty); the
+//! pod's limits (`pod create --memory`) are written there when its infra starts. Case 2
+//! (a scope per container) and case 3 have no pod cgroup: pod limits are refused there.
 use std::fs::OpenOptions;
 use std::io::Write;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
@@ -47,6 +52,8 @@ struct Leaf {
     controllers: Vec<String>,
     /// The transient scope box asked systemd for, if it did.
     scope: Option<String>,
+    /// The pod's cgroup holding the leaf, removed after it when it is empty.
+    group: Option<PathBuf>,
     /// memory.events oom_kill seen before cleanup (the files are gone afterwards).
     oom_killed: std::cell::Cell<bool>,
     removed: bool,
@@ -145,6 +152,11 @@ impl Plan {
         }
         remove_leaf(&l.path)?;
         l.removed = true;
+        if let Some(g) = &l.group {
+            // The pod's other containers may still be in it (EBUSY), or one may just be
+            // creating its leaf (it retries if this wins): either is fine.
+            let _ = std::fs::remove_dir(g);
+        }
         Ok(())
     }
 }
@@ -238,7 +250,16 @@ fn missing_in(limits: &Limits, have: &[String]) -> Vec<(&'static str, &'static s
 }
 
 /// The real host: /sys/fs/cgroup, /proc/self/cgroup, the user's systemd over D-Bus.
-pub fn prepare(limits: &Limits, container_id: &str) -> Result<Plan, Error> {
+/// A container's pod: its cgroup (where there is one) is the container's parent.
+#[derive(Debug, Clone, Copy)]
+pub struct PodGroup<'a> {
+    /// The pod's id.
+    pub id: &'a str,
+    /// The pod cgroup's limits (given by the infra container, which starts first).
+    pub limits: Option<&'a Limits>,
+}
+
+pub fn prepare(limits: &Limits, container_id: &str, pod: Option<PodGroup>) -> Result<Plan, Error> {
     let writable = |d: &Path| super::detect::writable(d);
     let start_scope = |unit: &str, pid: u32| -> Result<Option<String>, Error> {
         if !crate::systemd::booted() {
@@ -268,12 +289,32 @@ pub fn prepare(limits: &Limits, container_id: &str) -> Result<Plan, Error> {
         writable: &writable,
         start_scope: &start_scope,
     };
-    prepare_on(&host, limits, container_id)
+    prepare_in(&host, limits, container_id, pod)
 }
 
+#[cfg(test)]
 pub(crate) fn prepare_on(host: &Host, limits: &Limits, id: &str) -> Result<Plan, Error> {
+    prepare_in(host, limits, id, None)
+}
+
+/// The cgroup of pod `pod_id` (a directory name under the delegated base).
+pub fn pod_group(pod_id: &str) -> String {
+    format!("box-pod-{pod_id}")
+}
+
+pub(crate) fn prepare_in(
+    host: &Host,
+    limits: &Limits,
+    id: &str,
+    pod: Option<PodGroup>,
+) -> Result<Plan, Error> {
+    // The pod's limits need the delegated cgroup its containers share (case 1).
+    let pod_limits = pod.and_then(|p| p.limits).filter(|l| !l.is_empty());
     let s = &host.summary;
     let (Hierarchy::Unified, Some(mount), Some(own)) = (s.hierarchy, &s.v2_mount, &s.own) else {
+        if let Some(pl) = pod_limits {
+            return Err(refusal(&pl.required(), Why::NotUnified(s.hierarchy)));
+        }
         return refuse_or_none(limits, s, &[], Why::NotUnified(s.hierarchy));
     };
     let leaf_name = format!("box-{id}");
@@ -290,8 +331,20 @@ pub(crate) fn prepare_on(host: &Host, limits: &Limits, id: &str) -> Result<Plan,
     let usable = (host.writable)(&base_dir);
     let have = controllers_of(&base_dir, "cgroup.controllers");
     let missing = missing_in(limits, &have);
-    if usable && missing.is_empty() {
-        return build(host, mount, &base, &leaf_name, limits, None);
+    let pod_missing = pod_limits.map_or(Vec::new(), |pl| missing_in(pl, &have));
+    if usable && missing.is_empty() && pod_missing.is_empty() {
+        let group = pod.map(|p| (pod_group(p.id), pod_limits));
+        let group = group.as_ref().map(|(g, l)| (g.as_str(), *l));
+        return build(host, mount, &base, group, &leaf_name, limits, None);
+    }
+    if let Some(pl) = pod_limits {
+        let missing = if usable { pod_missing } else { pl.required() };
+        let missing = if missing.is_empty() {
+            pl.required()
+        } else {
+            missing
+        };
+        return Err(refusal(&missing, Why::PodNotDelegated));
     }
     if limits.is_empty() {
         return Ok(Plan::none());
@@ -315,7 +368,7 @@ pub(crate) fn prepare_on(host: &Host, limits: &Limits, id: &str) -> Result<Plan,
                 };
                 return Err(refusal(&missing, Why::ScopeLacks(scope)));
             }
-            build(host, mount, &new_own, &leaf_name, limits, Some(scope))
+            build(host, mount, &new_own, None, &leaf_name, limits, Some(scope))
         }
     }
 }
@@ -333,6 +386,7 @@ fn service_unit(own: &str) -> Option<String> {
 
 enum Why {
     NotUnified(Hierarchy),
+    PodNotDelegated,
     ServiceWithoutDelegate(String),
     NoSystemd,
     ScopeLacks(String),
@@ -370,6 +424,9 @@ fn refusal(missing: &[(&'static str, &'static str)], why: Why) -> Error {
                 ),
             });
         }
+        Why::PodNotDelegated => "a pod's limits need a delegated cgroup its containers share \
+                                 (box in a unit or scope with Delegate=yes); on a systemd host"
+            .to_string(),
         Why::NoSystemd => {
             "they are not delegated to your cgroup and there is no systemd to ask for a \
              delegated scope; on a systemd host"
@@ -393,13 +450,21 @@ fn build(
     host: &Host,
     mount: &Path,
     base: &str,
+    group: Option<(&str, Option<&Limits>)>,
     leaf_name: &str,
     limits: &Limits,
     scope: Option<String>,
 ) -> Result<Plan, Error> {
     let base_dir = join(mount, base);
     let available = controllers_of(&base_dir, "cgroup.controllers");
-    let mut want: Vec<&str> = limits.required().into_iter().map(|(c, _)| c).collect();
+    let pod_limits = group.and_then(|(_, l)| l);
+    let mut want: Vec<&str> = limits
+        .required()
+        .into_iter()
+        .chain(pod_limits.map(Limits::required).unwrap_or_default())
+        .map(|(c, _)| c)
+        .collect();
+    want.dedup();
     for c in ALWAYS {
         if available.iter().any(|a| a == c) && !want.contains(c) {
             want.push(c);
@@ -442,10 +507,45 @@ fn build(
             }
         }
     }
-    let controllers = controllers_of(&base_dir, "cgroup.subtree_control");
+    let mut controllers = controllers_of(&base_dir, "cgroup.subtree_control");
+    let group_dir = group.map(|(g, _)| base_dir.join(g));
+    let parent = group_dir.clone().unwrap_or_else(|| base_dir.clone());
+    if let Some(g) = &group_dir {
+        // The pod's cgroup holds no process: it passes the same controllers on.
+        mkdir_p(g)?;
+        let enabled = controllers_of(g, "cgroup.subtree_control");
+        for c in controllers.iter().filter(|c| !enabled.contains(c)) {
+            let ctl = g.join("cgroup.subtree_control");
+            let token = format!("+{c}");
+            let required = limits.required().iter().any(|(rc, _)| rc == c);
+            if let Err(e) = write_file(&ctl, &token)
+                && required
+            {
+                return Err(Error::Write {
+                    path: ctl,
+                    value: token,
+                    source: e,
+                });
+            }
+        }
+        controllers = controllers_of(g, "cgroup.subtree_control");
+        if let Some(pl) = pod_limits {
+            // Explicit limits only: the pids default is each container's.
+            for (file, value) in pl.writes(&controllers, &|f| g.join(f).exists()) {
+                if file == "pids.max" && pl.pids == super::limits::Pids::Default {
+                    continue;
+                }
+                write_file(&g.join(file), &value).map_err(|e| Error::Write {
+                    path: g.join(file),
+                    value,
+                    source: e,
+                })?;
+            }
+        }
+    }
 
-    let path = base_dir.join(leaf_name);
-    match std::fs::create_dir(&path) {
+    let path = parent.join(leaf_name);
+    match create_leaf_dir(&path, group_dir.as_deref()) {
         Ok(()) => {}
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
             // A leftover of a crashed run with the same id: empty it, make it anew.
@@ -482,7 +582,10 @@ fn build(
             });
         }
     }
-    let rel = format!("{}/{leaf_name}", base.trim_end_matches('/'));
+    let rel = match group {
+        Some((g, _)) => format!("{}/{g}/{leaf_name}", base.trim_end_matches('/')),
+        None => format!("{}/{leaf_name}", base.trim_end_matches('/')),
+    };
     Ok(Plan {
         leaf: Some(Leaf {
             path,
@@ -490,10 +593,23 @@ fn build(
             dir,
             controllers,
             scope,
+            group: group_dir,
             oom_killed: std::cell::Cell::new(false),
             removed: false,
         }),
     })
+}
+
+/// mkdir the leaf; in a pod's cgroup, once more if the pod's last container removed that
+/// cgroup in between.
+fn create_leaf_dir(path: &Path, group: Option<&Path>) -> std::io::Result<()> {
+    match (std::fs::create_dir(path), group) {
+        (Err(e), Some(g)) if e.kind() == std::io::ErrorKind::NotFound => {
+            let _ = std::fs::create_dir(g);
+            std::fs::create_dir(path)
+        }
+        (r, _) => r,
+    }
 }
 
 fn open_dir(path: &Path) -> Result<OwnedFd, Error> {
@@ -640,6 +756,54 @@ mod tests {
         assert!(!join(&f.root(), &leaf).exists());
         assert!(plan.oom_killed(), "remembered after cleanup");
         plan.cleanup().unwrap();
+    }
+
+    #[test]
+    fn a_pods_containers_share_the_pod_cgroup() {
+        let f = Fake::new();
+        f.cg(UNIT, "cpu memory pids", "");
+        let host = Host {
+            summary: f.summary(UNIT),
+            pid: 42,
+            writable: &|_| true,
+            start_scope: &no_scope,
+        };
+        let pod_limits = Limits {
+            memory: Some(128 << 20),
+            ..Default::default()
+        };
+        let infra = PodGroup {
+            id: "p1",
+            limits: Some(&pod_limits),
+        };
+        let member = PodGroup {
+            id: "p1",
+            limits: None,
+        };
+        let mut a = prepare_in(&host, &limits(true, None), "a", Some(infra)).unwrap();
+        let b = prepare_in(&host, &Limits::default(), "b", Some(member)).unwrap();
+        assert_eq!(
+            f.read(&format!("{UNIT}/box-pod-p1/memory.max")),
+            "134217728"
+        );
+        assert_eq!(
+            a.cgroup(),
+            Some(format!("{UNIT}/box-pod-p1/box-a").as_str())
+        );
+        assert_eq!(
+            b.cgroup(),
+            Some(format!("{UNIT}/box-pod-p1/box-b").as_str())
+        );
+        assert_eq!(
+            f.read(&format!("{UNIT}/box-pod-p1/box-a/memory.max")),
+            "67108864"
+        );
+        for e in std::fs::read_dir(a.path().unwrap()).unwrap() {
+            std::fs::remove_file(e.unwrap().path()).unwrap();
+        }
+        a.cleanup().unwrap();
+        // b is still there: the pod's cgroup stays.
+        assert!(join(&f.root(), &format!("{UNIT}/box-pod-p1/box-b")).exists());
     }
 
     #[test]

@@ -73,6 +73,15 @@ pub struct PodCreateArgs {
     /// Set metadata on the pod: KEY=VALUE
     #[arg(short, long, value_name = "KEY=VALUE")]
     pub label: Vec<String>,
+    /// Memory limit of the pod's cgroup (all its containers), e.g. 512m (needs delegated cgroup v2)
+    #[arg(short, long, value_name = "SIZE")]
+    pub memory: Option<String>,
+    /// CPU limit of the pod's cgroup, in CPUs (e.g. 1.5)
+    #[arg(long, value_name = "N")]
+    pub cpus: Option<f64>,
+    /// CPUs the pod's containers may run on (0-3, 0,1)
+    #[arg(long, value_name = "LIST")]
+    pub cpuset_cpus: Option<String>,
     /// Print nothing but errors
     #[arg(short, long)]
     pub quiet: bool,

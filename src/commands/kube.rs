@@ -229,6 +229,7 @@ fn make_all(
                 share: Share::DEFAULT,
                 infra: true,
                 labels: p.labels.clone(),
+                limits: Default::default(),
             },
         )
         .with_context(|| format!("line {}: pod {}", p.line, p.name))?;

@@ -55,6 +55,8 @@ pub struct NewPod<'a> {
     pub share: Share,
     pub infra: bool,
     pub labels: crate::spec::Labels,
+    /// The pod cgroup's limits (none: `Limits::default()`).
+    pub limits: crate::cgroup::Limits,
 }
 
 /// Record a pod and its infra container (nothing is left of either on failure).
@@ -62,6 +64,19 @@ pub fn create_pod(ctx: &Ctx, new: &NewPod) -> Result<Pod> {
     if !new.infra && (!new.publish.is_empty() || new.network.is_some()) {
         bail!(
             "-p and --network belong to the pod's infra container: leave out --infra=false to publish ports or choose a network"
+        );
+    }
+    if !new.infra && !new.limits.is_empty() {
+        bail!(
+            "--memory, --cpus and --cpuset-cpus apply to the pod's cgroup, which its infra container holds: leave out --infra=false"
+        );
+    }
+    if !new.limits.is_empty()
+        && crate::cgroup::detect().hierarchy != crate::cgroup::Hierarchy::Unified
+    {
+        // (Delegation itself is checked when the infra starts, where box's cgroup is known.)
+        bail!(
+            "--memory, --cpus and --cpuset-cpus of a pod need cgroup v2 with delegated controllers; this host has none (boot with systemd.unified_cgroup_hierarchy=1)"
         );
     }
     if let Some(n) = new.network
@@ -112,13 +127,14 @@ pub fn create_pod(ctx: &Ctx, new: &NewPod) -> Result<Pod> {
         network: new.network.map(str::to_string),
     })?;
     if let Some(plan) = plan {
-        let made = create_infra(&containers, &pod, plan, user_network).and_then(|infra| {
-            pod.infra_id = Some(infra.id().to_string());
-            pods.write(&pod).map_err(|e| {
-                let _ = containers.remove(&infra);
-                e.into()
-            })
-        });
+        let made =
+            create_infra(&containers, &pod, plan, user_network, &new.limits).and_then(|infra| {
+                pod.infra_id = Some(infra.id().to_string());
+                pods.write(&pod).map_err(|e| {
+                    let _ = containers.remove(&infra);
+                    e.into()
+                })
+            });
         if let Err(e) = made {
             let _ = pods.remove_locked(&pod);
             return Err(e.context(format!("cannot create the pod {}", pod.name)));
@@ -146,6 +162,7 @@ pub fn create_holder(
             infra: true,
             uts: false,
             ipc: false,
+            limits: None,
         }),
         ..Default::default()
     };
@@ -169,6 +186,7 @@ fn create_infra(
     pod: &Pod,
     network: crate::network::Plan,
     user_network: Option<String>,
+    limits: &crate::cgroup::Limits,
 ) -> Result<Record> {
     let spec = Spec {
         args: vec!["box-pause".into()],
@@ -182,6 +200,7 @@ fn create_infra(
             infra: true,
             uts: false,
             ipc: false,
+            limits: (!limits.is_empty()).then(|| limits.clone()),
         }),
         // On a user network the pod is found by its name.
         network_aliases: user_network.iter().map(|_| pod.name.clone()).collect(),
@@ -221,6 +240,12 @@ fn create(ctx: &Ctx, args: PodCreateArgs) -> Result<u8> {
             share,
             infra: args.infra,
             labels: crate::spec::labels(&args.label)?,
+            limits: crate::cgroup::Limits::parse(&crate::cgroup::LimitFlags {
+                memory: args.memory.clone(),
+                cpus: args.cpus,
+                cpuset_cpus: args.cpuset_cpus.clone(),
+                ..Default::default()
+            })?,
         },
     )?;
     if !args.quiet {
@@ -257,6 +282,7 @@ pub fn joining(ctx: &Ctx, opts: &crate::cli::args::ContainerOpts, arg: &str) -> 
                     share: Share::DEFAULT,
                     infra: true,
                     labels: Default::default(),
+                    limits: Default::default(),
                 },
             )?,
             true,
@@ -303,6 +329,7 @@ pub fn joining(ctx: &Ctx, opts: &crate::cli::args::ContainerOpts, arg: &str) -> 
             infra: false,
             uts: joins && share.uts,
             ipc: joins && share.ipc,
+            limits: None,
         },
         pod,
         fresh,

@@ -214,7 +214,18 @@ pub fn start_watched(
     let mut cgroup: hooks::CgroupHook = if spec.settings.no_cgroup {
         crate::cgroup::Plan::none()
     } else {
-        crate::cgroup::prepare(&limits, rec.id())?
+        crate::cgroup::prepare(
+            &limits,
+            rec.id(),
+            // A pod's containers share its cgroup (not the user networks' holder).
+            spec.pod
+                .as_ref()
+                .filter(|p| p.id != crate::usernet::HOLDER)
+                .map(|p| crate::cgroup::PodGroup {
+                    id: &p.id,
+                    limits: p.limits.as_ref(),
+                }),
+        )?
     }
     .into();
     if let Err(e) = watcher.cgroup(cgroup.path()) {
@@ -347,7 +358,10 @@ pub fn start_watched(
     }
     drop(raw);
     drop(net.take()); // stops the network helper
-    drop(attached.take()); // netavark teardown, the addresses released
+    if attached.is_some() {
+        drop(attached.take()); // netavark teardown, the addresses released
+        super::trace("netavark teardown");
+    }
     let oom_killed = cgroup.oom_killed();
     cgroup.cleanup();
     let status = status?;

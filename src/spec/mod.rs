@@ -115,6 +115,10 @@ pub struct PodLink {
     /// (`container:INFRA-ID`), which also gives the infra's user namespace.
     #[serde(default)]
     pub ipc: bool,
+    /// The infra's only: `pod create --memory/--cpus/--cpuset-cpus`, written into the pod's
+    /// cgroup when the infra starts (see `cgroup::prepare`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limits: Option<crate::cgroup::Limits>,
 }
 
 impl Spec {

@@ -273,6 +273,12 @@ impl Attached {
     /// Run netavark `command` in the holder's user and network namespaces, with a private
     /// mount namespace whose /run is a fresh tmpfs (iptables' lock file).
     fn netavark(&self, command: &'static str) -> Result<(), Error> {
+        self.run_netavark(command, false)
+    }
+
+    /// `detach`: do not wait for netavark (a teardown, whose errors are ignored anyway): it
+    /// inherits the serialising lock, so the next setup still waits for it to finish.
+    fn run_netavark(&self, command: &'static str, detach: bool) -> Result<(), Error> {
         let (netavark, aardvark) = check_tools()?;
         // One netavark at a time (as podman's network lock): concurrent setups race on the
         // firewall chains.
@@ -284,6 +290,7 @@ impl Attached {
         let userns = self.holder_userns.as_raw_fd();
         let holder_net = self.holder_netns.as_raw_fd();
         let target = self.netns.as_raw_fd();
+        let serial_fd = _serial.raw_fd();
         let mut cmd = Command::new(&netavark);
         // netavark runs iptables and ip by name: users' PATHs often lack the sbin dirs.
         let path = std::env::var("PATH").unwrap_or_default();
@@ -297,9 +304,12 @@ impl Attached {
             .arg(format!("--aardvark-binary={}", aardvark.display()))
             .arg(command)
             .arg(format!("/proc/self/fd/{target}"))
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
+            .stdin(Stdio::piped());
+        if detach {
+            cmd.stdout(Stdio::null()).stderr(Stdio::null());
+        } else {
+            cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+        }
         // SAFETY: only system calls between fork and exec (the child is single-threaded).
         unsafe {
             std::os::unix::process::CommandExt::pre_exec(&mut cmd, move || {
@@ -332,6 +342,9 @@ impl Attached {
                 if libc::fcntl(target, libc::F_SETFD, 0) < 0 {
                     return fail();
                 }
+                if detach && libc::fcntl(serial_fd, libc::F_SETFD, 0) < 0 {
+                    return fail();
+                }
                 Ok(())
             });
         }
@@ -341,6 +354,12 @@ impl Attached {
         })?;
         if let Some(mut stdin) = child.stdin.take() {
             let _ = stdin.write_all(self.options().to_string().as_bytes());
+        }
+        if detach {
+            // Not waited for: it is reparented and reaped by the subreaper or init.
+            _serial.leave_to_child();
+            drop(child);
+            return Ok(());
         }
         let out = child.wait_with_output().map_err(|e| Error::Netavark {
             command,
@@ -377,7 +396,7 @@ impl Attached {
 
 impl Drop for Attached {
     fn drop(&mut self) {
-        let _ = self.netavark("teardown");
+        let _ = self.run_netavark("teardown", true);
     }
 }
 

@@ -262,6 +262,7 @@ fn vm_systemd_cgroup_v2() {
         }
         Some(0) => {
             assert_service_cases(&stdout);
+            assert_pod_cases(&stdout);
             note(&format!(
                 "systemd VM passed in {} s:\n{stdout}{}",
                 started.elapsed().as_secs(),
@@ -287,6 +288,21 @@ fn assert_service_cases(stdout: &str) {
     }
     for case in ["quadlet", "healthcheck", "auto-update", "leftovers"] {
         let line = format!("PASS services/{case}:");
+        assert!(
+            stdout.lines().any(|l| l.starts_with(&line)),
+            "the systemd VM printed no `{line}` line:\n{stdout}"
+        );
+    }
+}
+
+/// The pod cgroup cases (tests/vm/guest/pods) must have run and passed when wanted.
+fn assert_pod_cases(stdout: &str) {
+    let wanted = std::env::var("BOX_VM_CASES").unwrap_or_default();
+    if !(wanted.is_empty() || wanted == "all" || wanted.split_whitespace().any(|c| c == "pods")) {
+        return;
+    }
+    for case in ["cgroup-parent", "pod-memory"] {
+        let line = format!("PASS pods/{case}:");
         assert!(
             stdout.lines().any(|l| l.starts_with(&line)),
             "the systemd VM printed no `{line}` line:\n{stdout}"

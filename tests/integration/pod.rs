@@ -284,6 +284,29 @@ fn pod_errors_are_one_line() {
         .assert_one_line_error()
         .stderr_contains("--share");
     tb.cmd(["pod", "exists", "p2"]).run().assert_code(1);
+    // Pod limits: the infra container holds the pod's cgroup; no cgroup v2 (this build
+    // machine's hybrid hierarchy), no pod limits. (Where delegated: tests/vm/guest/pods.)
+    tb.cmd([
+        "pod",
+        "create",
+        "--infra=false",
+        "--memory",
+        "64m",
+        "--name",
+        "p2",
+    ])
+    .run()
+    .assert_code(125)
+    .assert_one_line_error()
+    .stderr_contains("--infra=false");
+    if std::fs::metadata("/sys/fs/cgroup/cgroup.controllers").is_err() {
+        tb.cmd(["pod", "create", "--memory", "64m", "--name", "p2"])
+            .run()
+            .assert_code(125)
+            .assert_one_line_error()
+            .stderr_contains("cgroup v2");
+    }
+    tb.cmd(["pod", "exists", "p2"]).run().assert_code(1);
     // A taken port: nothing is recorded.
     let taken = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = taken.local_addr().unwrap().port();

@@ -32,7 +32,9 @@ fn read_from(port: u16) -> Option<String> {
     (!out.is_empty()).then_some(out)
 }
 
-/// Live processes whose command line contains every one of `needles`.
+/// Live processes whose program (argv[0]) contains `needles[0]` and whose command line
+/// contains every one of `needles` (not a netavark naming aardvark-dns in its arguments:
+/// box does not wait for a teardown).
 fn processes(needles: &[&str]) -> Vec<i32> {
     let mut out = Vec::new();
     for e in std::fs::read_dir("/proc").unwrap().flatten() {
@@ -41,7 +43,8 @@ fn processes(needles: &[&str]) -> Vec<i32> {
         };
         let cmd = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
         let cmd = String::from_utf8_lossy(&cmd);
-        if needles.iter().all(|n| cmd.contains(n)) && alive(pid) {
+        let program = cmd.split('\0').next().unwrap_or("");
+        if program.contains(needles[0]) && needles.iter().all(|n| cmd.contains(n)) && alive(pid) {
             out.push(pid);
         }
     }
