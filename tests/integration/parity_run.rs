@@ -783,6 +783,21 @@ fn uidmap_maps_into_the_users_own_ranges() {
         "{out}"
     );
     assert_eq!(&lines[1..], ["0", "0"], "{out}");
+    // box cp into a created (never started) container writes with the container's own
+    // mapping: the file is root's inside, not nobody's.
+    let src = lab.tb.write("cp-src", "x");
+    let mut create = run_args(
+        &lab,
+        &["--name", "um", "--uidmap", "0:1:1000"],
+        &["stat", "-c", "%u", "/f"],
+    );
+    create[0] = "create";
+    lab.run(&create).assert_success();
+    lab.run(&["cp", &src.display().to_string(), "um:/f"])
+        .assert_success();
+    lab.run(&["start", "-a", "um"])
+        .assert_success()
+        .stdout_is("0\n");
     for (flag, value, msg) in [
         ("--uidmap", "0:1:99999999", "is not yours"),
         ("--uidmap", "0:1", "CONTAINER:INTERMEDIATE:SIZE"),
