@@ -7,7 +7,9 @@
 //! `securityContext.runAsUser/runAsGroup` (resolved through the image's /etc/passwd);
 //! `--read-only`, `--privileged`, `--cap-add/--cap-drop` (relative to box's default set) and
 //! `no-new-privileges` → the matching `securityContext` fields; `--restart` →
-//! `restartPolicy`. The YAML is written by a small emitter (every string double-quoted, so
+//! `restartPolicy`; `--annotation` → `metadata.annotations`; `--sysctl` → the pod's
+//! `securityContext.sysctls` (`--ulimit` and the other podman options have no Pod field).
+//! The YAML is written by a small emitter (every string double-quoted, so
 //! no value is ever misread as a number, boolean or null).
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -218,6 +220,25 @@ pub fn pod_named(name: &str, extras: &PodExtras, recs: &[Record], volumes_root: 
     if !volumes.is_empty() {
         spec.insert("volumes".into(), json!(volumes));
     }
+    // `--sysctl` (namespaced, so the pod's): the pod's securityContext.
+    let sysctls: std::collections::BTreeMap<&String, &String> = recs
+        .iter()
+        .flat_map(|r| &r.config.spec.settings.sysctls)
+        .collect();
+    if !sysctls.is_empty() {
+        let list: Vec<Value> = sysctls
+            .into_iter()
+            .map(|(k, v)| json!({"name": k, "value": v}))
+            .collect();
+        spec.insert("securityContext".into(), json!({"sysctls": list}));
+    }
+    let mut annotations = Map::new();
+    for rec in recs {
+        for (k, v) in &rec.config.spec.settings.annotations {
+            annotations.insert(k.clone(), json!(v));
+        }
+    }
+    annotations.insert("io.box.generated-by".into(), json!("box generate kube"));
     let mut labels = Map::new();
     labels.insert("app".into(), json!(pod_name));
     for (k, v) in &extras.labels {
@@ -229,7 +250,7 @@ pub fn pod_named(name: &str, extras: &PodExtras, recs: &[Record], volumes_root: 
         "metadata": {
             "name": pod_name,
             "labels": labels,
-            "annotations": {"io.box.generated-by": "box generate kube"},
+            "annotations": annotations,
         },
         "spec": spec,
     })
@@ -470,6 +491,11 @@ mod schema {
                 ..Default::default()
             })
             .unwrap(),
+            settings: crate::spec::Settings {
+                annotations: [("team".to_string(), "infra".to_string())].into(),
+                sysctls: [("net.ipv4.ip_forward".to_string(), "1".to_string())].into(),
+                ..Default::default()
+            },
             ..Default::default()
         };
         let web = record("Web_1", spec);
@@ -496,6 +522,11 @@ mod schema {
         assert_eq!(pod["spec"]["volumes"][1]["name"], "cache");
         assert_eq!(pod["spec"]["volumes"][2]["emptyDir"]["medium"], "Memory");
         assert_eq!(pod["metadata"]["name"], "web-1-pod");
+        assert_eq!(pod["metadata"]["annotations"]["team"], "infra");
+        assert_eq!(
+            pod["spec"]["securityContext"]["sysctls"],
+            json!([{"name": "net.ipv4.ip_forward", "value": "1"}])
+        );
     }
 
     #[test]

@@ -220,7 +220,21 @@ pub fn run_args(config: &Config, image_env: &[String], volumes: &Path) -> Vec<St
                 target,
                 readonly,
             } => {
-                let ro = if *readonly { ":ro" } else { "" };
+                // `ro` and podman's `U` (chown at start) and `O` (overlay) options.
+                let set = &sp.settings;
+                let flags: Vec<&str> = [
+                    (*readonly, "ro"),
+                    (set.chown_targets.contains(target), "U"),
+                    (set.overlay_targets.contains(target), "O"),
+                ]
+                .into_iter()
+                .filter_map(|(on, f)| on.then_some(f))
+                .collect();
+                let ro = if flags.is_empty() {
+                    String::new()
+                } else {
+                    format!(":{}", flags.join(","))
+                };
                 let vols = crate::volume::Volumes::at(volumes);
                 let spec = match vols.name_at(source) {
                     Some(_) if vols.anonymous_at(source).is_some() => target.clone(),
@@ -240,7 +254,11 @@ pub fn run_args(config: &Config, image_env: &[String], volumes: &Path) -> Vec<St
         }
     }
     if sp.networks.is_empty() {
-        let network = sp.network_arg();
+        let mut network = sp.network_arg();
+        // `pasta:OPTS` / `slirp4netns:OPTS`: the helper's options as given.
+        if !network.is_empty() && !sp.settings.network_options.is_empty() {
+            network = format!("{network}:{}", sp.settings.network_options.join(","));
+        }
         if !network.is_empty() {
             opt("--network", &network);
         }
@@ -323,6 +341,7 @@ pub fn run_args(config: &Config, image_env: &[String], volumes: &Path) -> Vec<St
     if sp.health_on_failure != crate::spec::health::OnFailure::None {
         opt("--health-on-failure", sp.health_on_failure.name());
     }
+    settings_args(&sp.settings, &mut opt);
     if sp.privileged {
         a.push("--privileged".into());
     }
@@ -348,6 +367,85 @@ pub fn run_args(config: &Config, image_env: &[String], volumes: &Path) -> Vec<St
         config.image_name.clone()
     });
     a
+}
+
+/// The flags that recreate `Settings` (podman's further run options), as the user gave
+/// them. Not repeated: `--preserve-fds` (a unit passes no descriptors) and
+/// `--hostuser`/`--passwd` (their entries are resolved on the host at create).
+fn settings_args(set: &crate::spec::Settings, opt: &mut impl FnMut(&str, &str)) {
+    let limit = |v: Option<u64>| v.map_or("-1".to_string(), |n| n.to_string());
+    for u in &set.ulimits {
+        opt(
+            "--ulimit",
+            &format!("{}={}:{}", u.name, limit(u.soft), limit(u.hard)),
+        );
+    }
+    if let Some(m) = set.umask {
+        opt("--umask", &format!("{m:04o}"));
+    }
+    if set.keep_groups {
+        opt("--group-add", "keep-groups");
+    }
+    for g in &set.group_add {
+        opt("--group-add", g);
+    }
+    for (k, v) in &set.sysctls {
+        opt("--sysctl", &format!("{k}={v}"));
+    }
+    if let Some(n) = set.shm_size {
+        opt("--shm-size", &n.to_string());
+    }
+    if let Some(tz) = &set.timezone {
+        opt("--tz", tz);
+    }
+    if set.log != crate::spec::LogConfig::default() {
+        opt("--log-driver", set.log.driver.name());
+        if let Some(p) = &set.log.path {
+            opt("--log-opt", &format!("path={}", p.display()));
+        }
+        if let Some(n) = set.log.max_size {
+            opt("--log-opt", &format!("max-size={n}"));
+        }
+    }
+    for (k, v) in &set.annotations {
+        opt("--annotation", &format!("{k}={v}"));
+    }
+    if let Some(t) = set.timeout {
+        opt("--timeout", &t.to_string());
+    }
+    if let Some(p) = &set.pidfile {
+        opt("--pidfile", &p.display().to_string());
+    }
+    if !set.requires.is_empty() {
+        opt("--requires", &set.requires.join(","));
+    }
+    if set.no_cgroup {
+        opt("--cgroups", "disabled");
+    }
+    if set.host_cgroupns {
+        opt("--cgroupns", "host");
+    }
+    for s in &set.attach {
+        opt("--attach", s);
+    }
+    for m in &set.image_mounts {
+        opt(
+            "--mount",
+            &format!("type=image,src={},dst={}", m.image, m.target),
+        );
+    }
+    let maps = |m: &[crate::userns::IdMap]| {
+        m.iter()
+            .map(|m| format!("{}:{}:{}", m.container, m.host, m.size))
+            .collect::<Vec<_>>()
+            .join(",")
+    };
+    if !set.uidmap.is_empty() {
+        opt("--uidmap", &maps(&set.uidmap));
+    }
+    if !set.gidmap.is_empty() {
+        opt("--gidmap", &maps(&set.gidmap));
+    }
 }
 
 /// Quote one word for an Exec*= line: plain words stay, anything else goes in double
@@ -569,6 +667,61 @@ mod tests {
             "--health-on-failure restart",
         ] {
             assert!(a.contains(part), "{part} missing: {a}");
+        }
+    }
+
+    #[test]
+    fn podman_settings_are_repeated_as_flags() {
+        let mut c = config();
+        c.spec.network.mode = crate::network::Mode::Pasta;
+        let set = &mut c.spec.settings;
+        set.ulimits = vec![crate::spec::Ulimit::parse("nofile=1024:2048").unwrap()];
+        set.umask = Some(0o027);
+        set.group_add = vec!["wheel".into()];
+        set.sysctls.insert("net.ipv4.ip_forward".into(), "1".into());
+        set.shm_size = Some(128 << 20);
+        set.timezone = Some("Europe/Berlin".into());
+        set.log.driver = crate::spec::LogDriver::JsonFile;
+        set.log.max_size = Some(1 << 20);
+        set.annotations.insert("team".into(), "infra".into());
+        set.timeout = Some(30);
+        set.requires = vec!["db".into(), "cache".into()];
+        set.network_options = vec!["--mtu".into(), "1400".into()];
+        set.chown_targets = vec!["/data".into()];
+        set.uidmap = vec![crate::userns::IdMap {
+            container: 0,
+            host: 1,
+            size: 1000,
+        }];
+        set.gidmap = set.uidmap.clone();
+        let a = run_args(&c, &[], Path::new("/nonexistent")).join(" ");
+        for part in [
+            "--ulimit nofile=1024:2048",
+            "--umask 0027",
+            "--group-add wheel",
+            "--sysctl net.ipv4.ip_forward=1",
+            "--shm-size 134217728",
+            "--tz Europe/Berlin",
+            "--log-driver json-file --log-opt max-size=1048576",
+            "--annotation team=infra",
+            "--timeout 30",
+            "--requires db,cache",
+            "--network pasta:--mtu,1400",
+            "-v /home/u/data:/data:ro,U",
+            "--uidmap 0:1:1000 --gidmap 0:1:1000",
+        ] {
+            assert!(a.contains(part), "{part} missing: {a}");
+        }
+        // Defaults add nothing.
+        let a = run_args(&config(), &[], Path::new("/nonexistent")).join(" ");
+        for flag in [
+            "--ulimit",
+            "--umask",
+            "--log-driver",
+            "--timeout",
+            "--uidmap",
+        ] {
+            assert!(!a.contains(flag), "{flag} in {a}");
         }
     }
 }

@@ -161,6 +161,21 @@ fn generate_systemd_new_recreates_the_recorded_container() {
         "64m",
         "--pids-limit",
         "32",
+        // podman's further options, repeated by the unit (spec::Settings).
+        "--ulimit",
+        "nofile=1024:2048",
+        "--umask",
+        "0027",
+        "--annotation",
+        "team=infra",
+        "--sysctl",
+        "net.ipv4.ip_forward=1",
+        "--shm-size",
+        "128m",
+        "--timeout",
+        "300",
+        "--group-add",
+        "10",
         &image,
         "sh",
         "-c",
@@ -199,6 +214,13 @@ fn generate_systemd_new_recreates_the_recorded_container() {
         "--network none",
         "--memory 64m",
         "--pids-limit 32",
+        "--ulimit nofile=1024:2048",
+        "--umask 0027",
+        "--annotation team=infra",
+        "--sysctl net.ipv4.ip_forward=1",
+        "--shm-size 134217728",
+        "--timeout 300",
+        "--group-add 10",
         "--entrypoint \"[\\\"sh\\\",\\\"-c\\\",\\\"echo $$GREETING\\\"]\"",
     ] {
         assert!(exec.contains(part), "{part} missing: {exec}");
@@ -211,6 +233,39 @@ fn generate_systemd_new_recreates_the_recorded_container() {
         unit.contains("ExecStartPre=-") && unit.contains(" rm -f web"),
         "{unit}"
     );
+
+    // The unit's argv recreates the same container: its settings inspect the same.
+    let settings = |tb: &TestBox| {
+        let out = tb.cmd(["inspect", "web"]).run();
+        out.assert_success();
+        let v: serde_json::Value = serde_json::from_str(out.out()).expect("inspect json");
+        let mut picked = Vec::new();
+        for (section, keys) in [
+            ("Config", &["Env", "Annotations", "Umask", "Timeout"][..]),
+            (
+                "HostConfig",
+                &["Ulimits", "ShmSize", "Sysctls", "GroupAdd", "Memory"][..],
+            ),
+        ] {
+            for k in keys {
+                let field = v[0][section][k].clone();
+                assert!(!field.is_null(), "{section}.{k} missing: {v}");
+                picked.push((format!("{section}.{k}"), field));
+            }
+        }
+        picked
+    };
+    let before = settings(&tb);
+    let words = unit_words(exec.trim_start_matches("ExecStart="));
+    let run_at = words
+        .iter()
+        .position(|w| w == "--sdnotify=ready")
+        .expect("run --sdnotify=ready");
+    tb.cmd(["rm", "-f", "web"]).run().assert_success();
+    let mut create = vec!["create".to_string()];
+    create.extend(words[run_at + 1..].iter().cloned());
+    tb.cmd(&create).run().assert_success();
+    assert_eq!(settings(&tb), before, "recreated from {words:?}");
 
     // Without --new: the existing container, started and stopped by name.
     let out = tb.cmd(["generate", "systemd", "--name", "web"]).run();
@@ -231,6 +286,40 @@ fn generate_systemd_new_recreates_the_recorded_container() {
     tb.cmd(["generate", "systemd", "nosuchcontainer"])
         .run()
         .assert_failure();
+}
+
+/// An Exec*= line's words as systemd splits them: double quotes with C escapes, `$$`
+/// and `%%` for `$` and `%` (the subset `systemd::unit::quote` writes).
+fn unit_words(line: &str) -> Vec<String> {
+    let mut words = Vec::new();
+    let mut chars = line.chars();
+    let mut word: Option<String> = None;
+    while let Some(c) = chars.next() {
+        match c {
+            ' ' => words.extend(word.take()),
+            '"' => {
+                let w = word.get_or_insert_with(String::new);
+                while let Some(c) = chars.next() {
+                    match c {
+                        '"' => break,
+                        '\\' => match chars.next() {
+                            Some('n') => w.push('\n'),
+                            Some('t') => w.push('\t'),
+                            Some(e) => w.push(e),
+                            None => {}
+                        },
+                        c => w.push(c),
+                    }
+                }
+            }
+            c => word.get_or_insert_with(String::new).push(c),
+        }
+    }
+    words.extend(word);
+    words
+        .into_iter()
+        .map(|w| w.replace("$$", "$").replace("%%", "%"))
+        .collect()
 }
 
 /// The real systemd + cgroup v2 host: build (or reuse) the VM image, boot it, run the guest
