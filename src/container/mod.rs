@@ -29,6 +29,7 @@
 //! [`State::effective_status`] as exited.
 mod names;
 pub use names::random_name;
+pub mod prefix;
 pub mod read;
 
 use std::collections::BTreeMap;
@@ -459,15 +460,12 @@ impl Containers {
                         return Ok(rec);
                     }
                 } else {
-                    let matches: Vec<String> = self
-                        .ids()?
-                        .into_iter()
-                        .filter(|id| id.starts_with(id_or_name))
-                        .collect();
-                    match matches.as_slice() {
-                        [one] => return self.load(one),
-                        [] => {}
-                        _ => return Err(Error::Ambiguous(id_or_name.to_string())),
+                    match prefix::by_prefix(id_or_name, self.ids()?) {
+                        prefix::Match::One(id) => return self.load(&id),
+                        prefix::Match::None => {}
+                        prefix::Match::Ambiguous => {
+                            return Err(Error::Ambiguous(id_or_name.to_string()));
+                        }
                     }
                 }
             }

@@ -299,15 +299,11 @@ impl Pods {
                 return Ok(pod);
             }
             if id_or_name.bytes().all(|b| b.is_ascii_hexdigit()) {
-                let matches: Vec<String> = self
-                    .ids()?
-                    .into_iter()
-                    .filter(|id| id.starts_with(id_or_name))
-                    .collect();
-                match matches.as_slice() {
-                    [one] => return self.load(one),
-                    [] => {}
-                    _ => return Err(Error::Ambiguous(id_or_name.to_string())),
+                use crate::container::prefix::{Match, by_prefix};
+                match by_prefix(id_or_name, self.ids()?) {
+                    Match::One(id) => return self.load(&id),
+                    Match::None => {}
+                    Match::Ambiguous => return Err(Error::Ambiguous(id_or_name.to_string())),
                 }
             }
         }

@@ -28,6 +28,22 @@ const AARDVARK: &[&str] = &[
     "/usr/libexec/podman/aardvark-dns",
 ];
 
+/// Teardowns spawned and not yet waited for (see `Attached::run_netavark`).
+static TEARDOWNS: std::sync::Mutex<Vec<std::process::Child>> = std::sync::Mutex::new(Vec::new());
+
+fn pending_teardowns() -> std::sync::MutexGuard<'static, Vec<std::process::Child>> {
+    TEARDOWNS.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Reap the detached netavark teardowns that have exited, without blocking (waits on their
+/// own pids only), so a long-lived process (the monitor restarting a container) does not
+/// collect zombies. Returns how many are still running.
+pub fn reap_teardowns() -> usize {
+    let mut pending = pending_teardowns();
+    pending.retain_mut(|c| matches!(c.try_wait(), Ok(None)));
+    pending.len()
+}
+
 fn find(candidates: &[&str]) -> Option<PathBuf> {
     candidates.iter().map(PathBuf::from).find(|p| p.exists())
 }
@@ -287,6 +303,12 @@ impl Attached {
             crate::lock::Mode::Exclusive,
             crate::lock::default_timeout(),
         )?;
+        // Earlier teardowns held this lock until they exited: reap them (they are past
+        // closing their descriptors, so at most moments from being zombies).
+        let deadline = std::time::Instant::now() + std::time::Duration::from_millis(100);
+        while reap_teardowns() > 0 && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
         let userns = self.holder_userns.as_raw_fd();
         let holder_net = self.holder_netns.as_raw_fd();
         let target = self.netns.as_raw_fd();
@@ -356,9 +378,11 @@ impl Attached {
             let _ = stdin.write_all(self.options().to_string().as_bytes());
         }
         if detach {
-            // Not waited for: it is reparented and reaped by the subreaper or init.
+            // Not waited for: reaped by this process's next netavark (`reap_teardowns`) or,
+            // once this process exits, by the subreaper or init. (The monitor is never its
+            // parent: each run's `box start --attach` is a child of the monitor that exits.)
             _serial.leave_to_child();
-            drop(child);
+            pending_teardowns().push(child);
             return Ok(());
         }
         let out = child.wait_with_output().map_err(|e| Error::Netavark {

@@ -22,7 +22,7 @@ use crate::paths::Paths;
 mod attach;
 pub use attach::{
     Attached, HOLDER, Lease, address_of, check_tools, etc_lines, holder_lock, holder_unused,
-    holder_user, lease, leases_in_use, stop_dns,
+    holder_user, lease, leases_in_use, reap_teardowns, stop_dns,
 };
 
 #[derive(Debug, thiserror::Error)]

@@ -596,3 +596,88 @@ fn parallel_runs_on_a_network_share_one_holder() {
     // The last one took the holder with it.
     tb.cmd(["ps", "-aq"]).run().assert_success().stdout_is("");
 }
+
+/// `(pid, ppid)` of the zombie processes named `comm` (from /proc/*/stat).
+fn zombies(comm: &str) -> Vec<(i32, i32)> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(stat) = std::fs::read_to_string(e.path().join("stat")) else {
+            continue;
+        };
+        // pid (comm) state ppid ...
+        let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else {
+            continue;
+        };
+        let mut rest = stat[close + 1..].split_whitespace();
+        let (Some(state), Some(ppid)) = (rest.next(), rest.next()) else {
+            continue;
+        };
+        if &stat[open + 1..close] == comm && state == "Z" {
+            out.push((
+                stat[..open].trim().parse().unwrap_or(0),
+                ppid.parse().unwrap_or(0),
+            ));
+        }
+    }
+    out
+}
+
+#[test]
+fn restarts_on_a_network_leave_no_zombie_netavark_in_the_monitor() {
+    let env = require_env!(alpine);
+    if !have_netavark() {
+        return;
+    }
+    let lab = Lab::new(env);
+    let tb = &lab.tb;
+    tb.cmd(["network", "create", "--subnet", "10.81.0.0/24", "again"])
+        .run()
+        .assert_success();
+    // Fails twice (restarted each time), then stays up.
+    tb.cmd([
+        "run",
+        "-d",
+        "--network",
+        "again",
+        "--restart",
+        "on-failure",
+        "--name",
+        "flaky",
+        &lab.image,
+        "sh",
+        "-c",
+        "test -e /n2 && exec sleep 1000; test -e /n1 && touch /n2; touch /n1; exit 1",
+    ])
+    .run()
+    .assert_success();
+    until("two restarts", Duration::from_secs(30), || {
+        lab.run(&[
+            "inspect",
+            "--format",
+            "{{.RestartCount}} {{.State.Status}}",
+            "flaky",
+        ])
+        .out()
+        .trim()
+            == "2 running"
+    });
+    let id = lab.id("flaky");
+    let info: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(tb.root().join("containers").join(&id).join("monitor.json")).unwrap(),
+    )
+    .unwrap();
+    let monitor = info["monitor_pid"].as_i64().unwrap() as i32;
+    let supervisor = lab.state(&id)["box_pid"].as_i64().unwrap() as i32;
+    // The teardowns of the first two runs are not waited for by box: none is left a zombie
+    // of the monitor or of the running `box start --attach`.
+    until(
+        "no zombie netavark under the monitor",
+        Duration::from_secs(10),
+        || {
+            !zombies("netavark")
+                .iter()
+                .any(|&(_, ppid)| ppid == monitor || ppid == supervisor)
+        },
+    );
+    tb.cmd(["rm", "-f", "flaky"]).run().assert_success();
+}
