@@ -294,6 +294,12 @@ fn container_opts(pod: &Pod, p: &PodPlan, c: &ContainerPlan) -> Result<Container
     if c.no_new_privileges {
         flag("security-opt", "no-new-privileges");
     }
+    for (k, v) in &p.annotations {
+        flag("annotation", &format!("{k}={v}"));
+    }
+    for (k, v) in &p.sysctls {
+        flag("sysctl", &format!("{k}={v}"));
+    }
     if let Some(cmd) = &c.command {
         flag("entrypoint", &serde_json::to_string(cmd)?);
     }

@@ -65,6 +65,12 @@ pub struct PodPlan {
     pub create_dirs: Vec<String>,
     pub create_files: Vec<String>,
     pub containers: Vec<ContainerPlan>,
+    /// `metadata.annotations` (box's own `io.box.*` left out): `--annotation` of each
+    /// container, as `generate kube` collects them.
+    pub annotations: BTreeMap<String, String>,
+    /// The pod's `securityContext.sysctls`: `--sysctl` of each container (namespaced, so
+    /// shared by the pod).
+    pub sysctls: Vec<(String, String)>,
 }
 
 #[derive(Debug, Default, Clone)]
@@ -296,8 +302,13 @@ pub fn parse(text_in: &str) -> Result<Play, Error> {
         };
         let mut labels = string_map(doc.value.get("metadata").and_then(|m| m.get("labels")));
         labels.extend(string_map(meta.get("labels")));
-        play.pods
-            .push(pod_plan(&at, &pod_name, labels, spec, &sources)?);
+        let mut annotations =
+            string_map(doc.value.get("metadata").and_then(|m| m.get("annotations")));
+        annotations.extend(string_map(meta.get("annotations")));
+        annotations.retain(|k, _| !k.starts_with("io.box."));
+        let mut plan = pod_plan(&at, &pod_name, labels, spec, &sources)?;
+        plan.annotations = annotations;
+        play.pods.push(plan);
     }
     if play.pods.is_empty() {
         return Err(Error::Empty);
@@ -408,6 +419,20 @@ fn pod_plan(
         volumes.insert(vname, vol);
     }
     let pod_sc = spec.get("securityContext");
+    if let Some(list) = pod_sc
+        .and_then(|sc| sc.get("sysctls"))
+        .and_then(Value::as_sequence)
+    {
+        for item in list {
+            let (Some(k), Some(v)) = (
+                item.get("name").and_then(text),
+                item.get("value").and_then(text),
+            ) else {
+                return Err(at.err("securityContext.sysctls: each entry needs a name and a value"));
+            };
+            pod.sysctls.push((k, v));
+        }
+    }
     let containers = spec
         .get("containers")
         .and_then(Value::as_sequence)

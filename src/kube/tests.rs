@@ -143,3 +143,40 @@ fn quantities() {
     assert_eq!(cpu_quantity("2"), Some(2.0));
     assert_eq!(cpu_quantity("0"), None);
 }
+
+#[test]
+fn annotations_and_sysctls_come_back_as_the_pods() {
+    let play = parse(
+        r#"
+apiVersion: v1
+kind: Pod
+metadata:
+  name: shop
+  annotations:
+    team: shop
+    io.box.generated-by: box generate kube
+spec:
+  securityContext:
+    sysctls:
+    - name: kernel.msgmax
+      value: "65536"
+  containers:
+  - name: web
+    image: alpine
+"#,
+    )
+    .unwrap();
+    let pod = &play.pods[0];
+    assert_eq!(
+        pod.annotations.iter().collect::<Vec<_>>(),
+        [(&"team".to_string(), &"shop".to_string())]
+    );
+    assert_eq!(pod.sysctls, [("kernel.msgmax".into(), "65536".into())]);
+    let bad = parse(
+        "apiVersion: v1\nkind: Pod\nmetadata:\n  name: p\nspec:\n  securityContext:\n    sysctls:\n    - name: kernel.msgmax\n  containers:\n  - name: c\n    image: alpine\n",
+    );
+    assert!(
+        bad.unwrap_err().to_string().contains("sysctls"),
+        "a sysctl without a value is refused"
+    );
+}

@@ -55,6 +55,8 @@ fn generate_down_play_brings_the_same_pod_back() {
         "web",
         "-e",
         "GREETING=hi",
+        "--annotation",
+        "team=shop",
         &lab.image,
         "nc",
         "-lk",
@@ -70,6 +72,7 @@ fn generate_down_play_brings_the_same_pod_back() {
     yaml.assert_success()
         .stdout_contains("name: \"shop\"")
         .stdout_contains("hostPort: ")
+        .stdout_contains("team")
         .stdout_lacks("box-pause");
     let file = tb.write("shop.yaml", yaml.out());
     let file = file.to_str().unwrap();
