@@ -575,22 +575,7 @@ pub fn container(src: &Source, o: &Options) -> Result<Generated, String> {
         "ExecStopPost=-{}\n",
         cmd(&s(&["rm", "-f", &name]))
     ));
-    if let Some(svc) = service {
-        for e in &svc.entries {
-            text.push_str(&e.raw);
-            text.push('\n');
-        }
-    }
-    for g in groups
-        .iter()
-        .filter(|g| !matches!(g.name.as_str(), "Container" | "Unit" | "Service"))
-    {
-        text.push_str(&format!("\n[{}]\n", g.name));
-        for e in &g.entries {
-            text.push_str(&e.raw);
-            text.push('\n');
-        }
-    }
+    text.push_str(&tail(&groups, "Container"));
     Ok(Generated {
         unit_name: format!("{base}.service"),
         text,
@@ -645,16 +630,7 @@ pub fn volume(src: &Source, o: &Options) -> Result<Generated, String> {
         quote(&format!("! {exe} volume exists {}", quote(&name)).replace("$$", "$"))
     ));
     text.push_str(&format!("ExecStart={exe} volume create {}\n", quote(&name)));
-    for g in groups
-        .iter()
-        .filter(|g| !matches!(g.name.as_str(), "Volume" | "Unit"))
-    {
-        text.push_str(&format!("\n[{}]\n", g.name));
-        for e in &g.entries {
-            text.push_str(&e.raw);
-            text.push('\n');
-        }
-    }
+    text.push_str(&tail(&groups, "Volume"));
     Ok(Generated {
         unit_name: format!("{base}-volume.service"),
         text,
@@ -730,16 +706,7 @@ pub fn image(src: &Source, o: &Options) -> Result<Generated, String> {
     text.push_str(&format!("SourcePath={}\n", src.path));
     text.push_str("\n[Service]\nType=oneshot\nRemainAfterExit=yes\nSyslogIdentifier=%N\n");
     text.push_str(&format!("ExecStart={cmd}\n"));
-    for g in groups
-        .iter()
-        .filter(|g| !matches!(g.name.as_str(), "Image" | "Unit"))
-    {
-        text.push_str(&format!("\n[{}]\n", g.name));
-        for e in &g.entries {
-            text.push_str(&e.raw);
-            text.push('\n');
-        }
-    }
+    text.push_str(&tail(&groups, "Image"));
     Ok(Generated {
         unit_name: format!("{base}-image.service"),
         text,
