@@ -3,28 +3,11 @@
 //! YAML again), a Deployment with a ConfigMap, a Secret, a PersistentVolumeClaim and an
 //! emptyDir shared by its two containers, and bad files: an unsupported kind named with
 //! its line, name clashes, and a failure half-way that leaves nothing behind.
-use std::io::Read;
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpListener;
 use std::time::Duration;
 
-use crate::harness::lab::{Lab, until};
+use crate::harness::lab::{Lab, free_port, read_from, until};
 use crate::harness::which;
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn read_from(port: u16) -> Option<String> {
-    let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(3))).ok()?;
-    let mut out = String::new();
-    s.read_to_string(&mut out).ok()?;
-    (!out.is_empty()).then_some(out)
-}
 
 #[test]
 fn generate_down_play_brings_the_same_pod_back() {

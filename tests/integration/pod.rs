@@ -3,29 +3,11 @@
 //! pod=` and `pod ps`, refusals (running pod without -f, the infra container alone, flags
 //! the pod owns, name clashes, unknown pods, unsupported options), and after `pod rm -f`
 //! nothing is left: no record, no infra or helper process.
-use std::io::Read;
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpListener;
 use std::time::Duration;
 
-use crate::harness::lab::{Lab, alive, until};
+use crate::harness::lab::{Lab, alive, free_port, read_from, until};
 use crate::harness::which;
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// What a server on 127.0.0.1:port says, once it answers.
-fn read_from(port: u16) -> Option<String> {
-    let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(3))).ok()?;
-    let mut out = String::new();
-    s.read_to_string(&mut out).ok()?;
-    (!out.is_empty()).then_some(out)
-}
 
 /// The pid of a container (by name) from its state.json.
 fn pid_of(lab: &Lab, name: &str) -> i32 {

@@ -8,7 +8,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use crate::harness::lab::{Lab, alive, until};
+use crate::harness::lab::{Lab, alive, read_from, until};
 
 fn have_netavark() -> bool {
     if Path::new("/usr/lib/podman/netavark").exists()
@@ -20,16 +20,6 @@ fn have_netavark() -> bool {
         "netavark and aardvark-dns are not installed (apt install netavark aardvark-dns)",
     );
     false
-}
-
-/// What a server on 127.0.0.1:port says.
-fn read_from(port: u16) -> Option<String> {
-    use std::io::Read;
-    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(3))).ok()?;
-    let mut out = String::new();
-    s.read_to_string(&mut out).ok()?;
-    (!out.is_empty()).then_some(out)
 }
 
 /// Live processes whose program (argv[0]) contains `needles[0]` and whose command line

@@ -94,3 +94,22 @@ pub fn alive(pid: i32) -> bool {
             .is_some_and(|(_, r)| r.trim_start().starts_with('Z'))
     })
 }
+
+/// A TCP port on 127.0.0.1 that was free a moment ago (for `-p 127.0.0.1:PORT:...`).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// What a server on 127.0.0.1:port says (None when nothing answers, or only silence).
+pub fn read_from(port: u16) -> Option<String> {
+    use std::io::Read;
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(3))).ok()?;
+    let mut out = String::new();
+    s.read_to_string(&mut out).ok()?;
+    (!out.is_empty()).then_some(out)
+}
