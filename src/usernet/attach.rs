@@ -4,7 +4,8 @@
 //! namespaces with a private /run, plugs each container's own network namespace into it
 //! with a veth and the address box leased, and starts aardvark-dns on the gateway for
 //! names. The containers live in the holder's user namespace (so netavark may act on both
-//! namespaces), each with its own network namespace.
+//! namespaces), each with its own network namespace. Only a network's last container is
+//! unplugged by `netavark teardown`; the others just leave aardvark-dns's records (`dns`).
 //!
 //! Leases: `<runtime>/networks/leases/<network>/<ip>` holds `<pid> <start time> <id>` of
 //! the box process that supervises the container; one whose process is gone is free.
@@ -15,7 +16,7 @@ use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use super::{Error, Network, Networks};
+use super::{Error, Network, Networks, dns};
 use crate::paths::Paths;
 
 /// The name of the container that holds the shared network namespace.
@@ -418,9 +419,54 @@ impl Attached {
     }
 }
 
+impl Attached {
+    /// Whether another live container holds an address on each of this container's
+    /// networks (so none of their bridges goes with this one).
+    fn others_remain(&self) -> bool {
+        let Some(dir) = self.config.parent() else {
+            return false;
+        };
+        self.leases.iter().all(|l| {
+            let Ok(entries) = fs::read_dir(dir.join("leases").join(&l.network.name)) else {
+                return false;
+            };
+            entries.filter_map(|e| e.ok()).any(|e| {
+                fs::read_to_string(e.path()).is_ok_and(|t| {
+                    holder_alive(&t) && t.split_whitespace().nth(2) != Some(self.id.as_str())
+                })
+            })
+        })
+    }
+
+    /// Unplug a container whose networks all keep other containers: what `netavark
+    /// teardown` would do for it, without its ~20 ms of iptables checks. Its veth goes with
+    /// its network namespace (no port mappings are ever given to netavark: `-p` is pasta's),
+    /// so only its names leave aardvark-dns's records, which aardvark-dns rereads on SIGHUP.
+    fn forget_names(&self) -> Result<(), Error> {
+        let _serial = crate::lock::FileLock::acquire(
+            &self.config.join("box.lock"),
+            crate::lock::Mode::Exclusive,
+            crate::lock::default_timeout(),
+        )?;
+        let dns = self.config.join("aardvark-dns");
+        let mut changed = false;
+        for l in self.leases.iter().filter(|l| l.network.dns_enabled) {
+            changed |= dns::forget(&dns.join(&l.network.name), &self.id)?;
+        }
+        if changed {
+            dns::reload(&dns);
+        }
+        Ok(())
+    }
+}
+
 impl Drop for Attached {
     fn drop(&mut self) {
-        let _ = self.run_netavark("teardown", true);
+        // The last container of a network: netavark removes the bridge, its firewall chains
+        // and (with the last network) aardvark-dns.
+        if !self.others_remain() || self.forget_names().is_err() {
+            let _ = self.run_netavark("teardown", true);
+        }
     }
 }
 
@@ -428,15 +474,8 @@ impl Drop for Attached {
 /// was killed) is stopped, and its records cleared.
 pub fn stop_dns(paths: &Paths) {
     let dir = runtime_dir(paths).join("netavark").join("aardvark-dns");
-    if let Ok(pid) = fs::read_to_string(dir.join("aardvark.pid"))
-        && let Ok(pid) = pid.trim().parse::<i32>()
-        && fs::read(format!("/proc/{pid}/cmdline"))
-            .is_ok_and(|c| String::from_utf8_lossy(&c).contains("aardvark-dns"))
-    {
-        let _ = nix::sys::signal::kill(
-            nix::unistd::Pid::from_raw(pid),
-            nix::sys::signal::Signal::SIGTERM,
-        );
+    if let Some(pid) = dns::server(&dir) {
+        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
     }
     let _ = fs::remove_dir_all(&dir);
 }

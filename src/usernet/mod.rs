@@ -20,6 +20,7 @@ use serde::{Deserialize, Serialize};
 use crate::paths::Paths;
 
 mod attach;
+mod dns;
 pub use attach::{
     Attached, HOLDER, Lease, address_of, check_tools, etc_lines, holder_lock, holder_unused,
     holder_user, lease, leases_in_use, reap_teardowns, stop_dns,

@@ -671,3 +671,94 @@ fn restarts_on_a_network_leave_no_zombie_netavark_in_the_monitor() {
     );
     tb.cmd(["rm", "-f", "flaky"]).run().assert_success();
 }
+
+/// A container leaving a network others stay on: its name leaves aardvark-dns at once (box
+/// removes its records itself instead of running netavark's teardown, which only the last
+/// container of a network needs), the others keep resolving each other, and a new
+/// container under the same name is found at its own address.
+#[test]
+fn a_container_leaving_a_shared_network_takes_its_name_along() {
+    let env = require_env!(alpine);
+    if !have_netavark() {
+        return;
+    }
+    let lab = Lab::new(env);
+    let tb = &lab.tb;
+    tb.cmd(["network", "create", "--subnet", "10.74.0.0/24", "stay"])
+        .run()
+        .assert_success();
+    tb.cmd([
+        "run",
+        "-d",
+        "--network",
+        "stay",
+        "--name",
+        "a",
+        "--ip",
+        "10.74.0.5",
+        &lab.image,
+        "sleep",
+        "600",
+    ])
+    .run()
+    .assert_success();
+    let lookup = |name: &str| {
+        tb.cmd(["exec", "a", "nslookup", &format!("{name}.dns.podman")])
+            .run()
+            .out()
+            .to_string()
+    };
+    let records = tb
+        .runroot()
+        .join("networks/netavark/aardvark-dns")
+        .join("stay");
+    tb.cmd([
+        "run",
+        "--rm",
+        "--network",
+        "stay",
+        "--name",
+        "b",
+        &lab.image,
+        "true",
+    ])
+    .run()
+    .assert_success();
+    let said = lookup("b");
+    assert!(said.contains("NXDOMAIN"), "b is gone: {said}");
+    let text = std::fs::read_to_string(&records).unwrap();
+    assert_eq!(text.lines().count(), 2, "the gateway and a only: {text}");
+    assert!(text.contains("10.74.0.5"), "{text}");
+    // The same name again, at another address: found there.
+    tb.cmd([
+        "run",
+        "-d",
+        "--network",
+        "stay",
+        "--name",
+        "b",
+        "--ip",
+        "10.74.0.9",
+        &lab.image,
+        "sleep",
+        "600",
+    ])
+    .run()
+    .assert_success();
+    let said = lookup("b");
+    assert!(said.contains("10.74.0.9"), "{said}");
+    tb.cmd(["rm", "-f", "b"]).run().assert_success();
+    let said = lookup("b");
+    assert!(said.contains("NXDOMAIN"), "b is gone again: {said}");
+    let said = lookup("a");
+    assert!(said.contains("10.74.0.5"), "a still resolves: {said}");
+    let left: Vec<_> = std::fs::read_dir(tb.runroot().join("networks/netavark"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".tmp"))
+        .collect();
+    assert!(left.is_empty(), "no temporary records left: {left:?}");
+    tb.cmd(["rm", "-f", "a"]).run().assert_success();
+    tb.cmd(["ps", "-aq"]).run().assert_success().stdout_is("");
+}
