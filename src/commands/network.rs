@@ -182,6 +182,7 @@ fn release(ctx: &Ctx) -> Result<()> {
                 volumes: false,
             },
         )?;
+        crate::usernet::abandon_teardowns();
         crate::usernet::stop_dns(&ctx.paths);
     }
     Ok(())

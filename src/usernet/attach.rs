@@ -45,6 +45,18 @@ pub fn reap_teardowns() -> usize {
     pending.len()
 }
 
+/// After the holder went (its namespace with every bridge and firewall chain in it): the
+/// teardowns this process left running there have nothing left to do, and the next holder's
+/// first setup would wait for them (they hold netavark's lock). Kill and reap them.
+pub fn abandon_teardowns() {
+    let mut pending = pending_teardowns();
+    for child in pending.iter_mut() {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    pending.clear();
+}
+
 fn find(candidates: &[&str]) -> Option<PathBuf> {
     candidates.iter().map(PathBuf::from).find(|p| p.exists())
 }

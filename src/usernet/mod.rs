@@ -22,8 +22,8 @@ use crate::paths::Paths;
 mod attach;
 mod dns;
 pub use attach::{
-    Attached, HOLDER, Lease, address_of, check_tools, etc_lines, holder_lock, holder_unused,
-    holder_user, lease, leases_in_use, reap_teardowns, stop_dns,
+    Attached, HOLDER, Lease, abandon_teardowns, address_of, check_tools, etc_lines, holder_lock,
+    holder_unused, holder_user, lease, leases_in_use, reap_teardowns, stop_dns,
 };
 
 #[derive(Debug, thiserror::Error)]

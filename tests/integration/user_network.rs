@@ -759,6 +759,17 @@ fn a_container_leaving_a_shared_network_takes_its_name_along() {
         .filter(|n| n.ends_with(".tmp"))
         .collect();
     assert!(left.is_empty(), "no temporary records left: {left:?}");
+    // The last one: the holder goes, and with it aardvark-dns and any netavark still
+    // tearing down in its namespace.
     tb.cmd(["rm", "-f", "a"]).run().assert_success();
     tb.cmd(["ps", "-aq"]).run().assert_success().stdout_is("");
+    let runroot = tb.runroot().display().to_string();
+    until(
+        "netavark and aardvark-dns to go",
+        Duration::from_secs(10),
+        || {
+            processes(&["netavark", &runroot]).is_empty()
+                && processes(&["aardvark-dns", &runroot]).is_empty()
+        },
+    );
 }
