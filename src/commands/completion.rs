@@ -308,6 +308,18 @@ fn tp(roff: &mut Roff, tag: impl Into<String>, body: impl Into<String>) {
     roff.text([roman(body.into())]);
 }
 
+/// Commands with podman's statuses for things that do not exist (1) or are in use (2).
+const RM_FAMILY: &[&str] = &[
+    "box-rm",
+    "box-rmi",
+    "box-image-remove",
+    "box-image-rm",
+    "box-volume-rm",
+    "box-pod-rm",
+    "box-network-rm",
+    "box-network-remove",
+];
+
 /// Commands whose exit status is the container's.
 const PASSES_CONTAINER_STATUS: &[&str] = &["box", "box-run", "box-exec", "box-start"];
 
@@ -374,9 +386,35 @@ fn exit_status(roff: &mut Roff, cmd: &Command, is_root: bool) {
         if is_root {
             roff.control("PP", []);
             roff.text([roman(
-                "Every other command exits 0 on success and 125 when it fails.",
+                "Every other command exits 0 on success and 125 when it fails, except the \
+                 rm family (rm, rmi, volume rm, pod rm, network rm), which exits 1 when a thing \
+                 named does not exist and 2 when one is running or in use, as podman's.",
             )]);
         }
+    } else if RM_FAMILY.contains(&name.as_str()) {
+        tp(
+            roff,
+            "0",
+            "Everything named was removed (with --force, also when some did not exist).",
+        );
+        tp(
+            roff,
+            "1",
+            "One of them does not exist, and nothing else failed.",
+        );
+        tp(
+            roff,
+            "2",
+            "One of them is running or in use (a container running, an image, volume or \
+             network a container uses, a pod with running containers), and nothing worse \
+             failed.",
+        );
+        tp(
+            roff,
+            "125",
+            "box failed otherwise. Every failure is said on standard error, one line each, the \
+             one that decides the status last.",
+        );
     } else {
         tp(roff, "0", "Success.");
         tp(

@@ -348,14 +348,17 @@ pub fn rmi(ctx: &Ctx, args: RmiArgs) -> Result<u8> {
             targets.push((i.id.clone(), i));
         }
     }
-    let mut failed = false;
+    // podman's statuses: 1 for an image that does not exist (not an error with -f), 2 for
+    // one in use; the last failure is said by `main`, the others at once.
+    let mut failed: Vec<anyhow::Error> = Vec::new();
     for arg in &args.images {
         match store.find_image(arg)? {
             Some(i) => targets.push((arg.clone(), i)),
-            None => {
-                eprintln!("box: image not found: {arg}");
-                failed = true;
-            }
+            None if args.force => {}
+            None => failed.push(anyhow::Error::new(Coded::new(
+                super::RM_MISSING,
+                format!("image not found: {arg}"),
+            ))),
         }
     }
     let users = containers_using(ctx);
@@ -379,12 +382,14 @@ pub fn rmi(ctx: &Ctx, args: RmiArgs) -> Result<u8> {
         }
         if let Some(c) = users.get(&image.id) {
             if !args.force {
-                eprintln!(
-                    "box: image {} is in use by container {}: remove the container first, or use -f to remove both",
-                    arg,
-                    c.join(", ")
-                );
-                failed = true;
+                failed.push(anyhow::Error::new(Coded::new(
+                    super::RM_IN_USE,
+                    format!(
+                        "image {} is in use by container {}: remove the container first, or use -f to remove both",
+                        arg,
+                        c.join(", ")
+                    ),
+                )));
                 continue;
             }
             remove_containers(ctx, c)?;
@@ -410,10 +415,7 @@ pub fn rmi(ctx: &Ctx, args: RmiArgs) -> Result<u8> {
         println!("Deleted: sha256:{id}");
     }
     storage::remove::remove_trees(store.data_dir(), &detached)?;
-    if failed {
-        return Err(coded("some images could not be removed".into()));
-    }
-    Ok(0)
+    super::report(failed)
 }
 
 pub fn tag(ctx: &Ctx, args: TagArgs) -> Result<u8> {

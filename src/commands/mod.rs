@@ -202,16 +202,59 @@ fn each(
 /// Run `f` on each name: every failure but the last printed as one line, the last one
 /// returned (so the exit code is 125), as docker does for `rm a b c`.
 fn each_name(names: &[String], mut f: impl FnMut(&String) -> Result<()>) -> Result<u8> {
-    let mut failed: Option<anyhow::Error> = None;
-    for name in names {
-        if let Err(e) = f(name)
-            && let Some(prev) = failed.replace(e)
-        {
-            eprintln!("box: {}", crate::exit::one_line(&prev));
-        }
+    report(names.iter().filter_map(|n| f(n).err()).collect())
+}
+
+/// The outcome of a command over several names that failed for `failed` (in order): the
+/// error whose status the command exits with (the rm family's 1 and 2 only when nothing
+/// worse happened) is said last, by `main`; the others now.
+fn report(mut failed: Vec<anyhow::Error>) -> Result<u8> {
+    let rank = |e: &anyhow::Error| match crate::exit::code_of(e) {
+        RM_MISSING => 0,
+        RM_IN_USE => 1,
+        _ => 2,
+    };
+    let Some(worst) = (0..failed.len()).rev().max_by_key(|&i| rank(&failed[i])) else {
+        return Ok(0);
+    };
+    let last = failed.remove(worst);
+    for e in &failed {
+        eprintln!("box: {}", crate::exit::one_line(e));
     }
-    match failed {
-        Some(e) => Err(e),
-        None => Ok(0),
+    Err(last)
+}
+
+/// podman's exit status of the rm family (`rm`, `rmi`, `volume rm`, `pod rm`, `network
+/// rm`) when one of the things named does not exist and nothing else failed.
+pub const RM_MISSING: u8 = 1;
+/// ... when one is running or in use (and nothing worse failed).
+pub const RM_IN_USE: u8 = 2;
+
+/// `e` as the rm family's [`RM_MISSING`] when it says the thing named does not exist.
+pub(crate) fn missing_is_1(e: anyhow::Error) -> anyhow::Error {
+    let missing = e.chain().any(|c| {
+        matches!(
+            c.downcast_ref::<crate::container::Error>(),
+            Some(crate::container::Error::NotFound(_))
+        ) || matches!(
+            c.downcast_ref::<crate::volume::Error>(),
+            Some(crate::volume::Error::NotFound(_))
+        ) || matches!(
+            c.downcast_ref::<crate::pod::Error>(),
+            Some(crate::pod::Error::NotFound(_))
+        ) || matches!(
+            c.downcast_ref::<crate::usernet::Error>(),
+            Some(crate::usernet::Error::NotFound(_))
+        )
+    });
+    if missing {
+        with_code(RM_MISSING, &e)
+    } else {
+        e
     }
+}
+
+/// `e`'s one-line message with exit status `code`.
+pub(crate) fn with_code(code: u8, e: &anyhow::Error) -> anyhow::Error {
+    anyhow::Error::new(crate::exit::Coded::new(code, crate::exit::one_line(e)))
 }

@@ -384,16 +384,24 @@ fn rm(ctx: &Ctx, a: NetworkRmArgs) -> Result<u8> {
     let nets = Networks::at(&ctx.paths);
     let c = super::containers(ctx)?;
     super::each_name(&a.networks, |name| {
-        let net = nets.get(name)?;
+        let net = match nets.get(name) {
+            Ok(net) => net,
+            // podman: with -f a network that does not exist is not an error.
+            Err(crate::usernet::Error::NotFound(_)) if a.force => return Ok(()),
+            Err(e) => return Err(super::missing_is_1(e.into())),
+        };
         let users = users(ctx, &net.name)?;
         if !users.is_empty() && !a.force {
             let names: Vec<&str> = users.iter().map(|r| r.name()).collect();
-            bail!(
-                "network {} is used by container(s) {}: remove them first, or all with box network rm -f {}",
-                net.name,
-                names.join(", "),
-                net.name
-            );
+            return Err(super::with_code(
+                super::RM_IN_USE,
+                &anyhow::anyhow!(
+                    "network {} is used by container(s) {}: remove them first, or all with box network rm -f {}",
+                    net.name,
+                    names.join(", "),
+                    net.name
+                ),
+            ));
         }
         for rec in &users {
             super::rm::remove_container(

@@ -376,7 +376,7 @@ fn targets(pods: &Pods, names: &[String], all: bool, ignore: bool) -> Result<Vec
     Ok(out)
 }
 
-/// Run `f` on each pod, every failure but the last printed, the last returned (125).
+/// Run `f` on each pod; the failures reported as `commands::report` does.
 fn each_pod(
     pods: &Pods,
     names: &[String],
@@ -384,18 +384,11 @@ fn each_pod(
     ignore: bool,
     mut f: impl FnMut(&Pod) -> Result<()>,
 ) -> Result<u8> {
-    let mut failed: Option<anyhow::Error> = None;
-    for p in targets(pods, names, all, ignore)? {
-        if let Err(e) = p.and_then(|p| f(&p))
-            && let Some(prev) = failed.replace(e)
-        {
-            eprintln!("box: {}", crate::exit::one_line(&prev));
-        }
-    }
-    match failed {
-        Some(e) => Err(e),
-        None => Ok(0),
-    }
+    let failed = targets(pods, names, all, ignore)?
+        .into_iter()
+        .filter_map(|p| p.and_then(|p| f(&p)).err())
+        .collect();
+    super::report(failed)
 }
 
 pub(super) fn start_pod(ctx: &Ctx, c: &Containers, pod: &Pod) -> Result<()> {
@@ -481,13 +474,16 @@ pub fn remove_pod(ctx: &Ctx, pod: &Pod, force: bool, time: Option<u64>) -> Resul
             .map(|r| r.name())
             .collect();
         if !running.is_empty() {
-            bail!(
-                "pod {} has running containers ({}): stop it first (box pod stop {}) or remove it with its containers: box pod rm -f {}",
-                pod.name,
-                running.join(", "),
-                pod.name,
-                pod.name
-            );
+            return Err(super::with_code(
+                super::RM_IN_USE,
+                &anyhow::anyhow!(
+                    "pod {} has running containers ({}): stop it first (box pod stop {}) or remove it with its containers: box pod rm -f {}",
+                    pod.name,
+                    running.join(", "),
+                    pod.name,
+                    pod.name
+                ),
+            ));
         }
     }
     let how = super::rm::Removal {
@@ -516,11 +512,20 @@ pub fn remove_pod(ctx: &Ctx, pod: &Pod, force: bool, time: Option<u64>) -> Resul
 fn rm(ctx: &Ctx, args: PodRmArgs) -> Result<u8> {
     let (pods, _) = open(ctx)?;
     let ignore = args.ignore || args.force;
-    each_pod(&pods, &args.pods, args.all, ignore, |pod| {
-        remove_pod(ctx, pod, args.force, args.time)?;
-        println!("{}", pod.id);
-        Ok(())
-    })
+    // As each_pod, with podman's status 1 for a pod that does not exist.
+    let failed = targets(&pods, &args.pods, args.all, ignore)?
+        .into_iter()
+        .filter_map(|p| {
+            p.map_err(super::missing_is_1)
+                .and_then(|pod| {
+                    remove_pod(ctx, &pod, args.force, args.time)?;
+                    println!("{}", pod.id);
+                    Ok(())
+                })
+                .err()
+        })
+        .collect();
+    super::report(failed)
 }
 
 /// podman's pod status from its containers' (the infra container's included).

@@ -41,11 +41,14 @@ pub fn remove_container(ctx: &Ctx, c: &Containers, rec: &Record, how: Removal) -
     let st = status::observe(rec);
     if st.status == Status::Running {
         if !how.force {
-            bail!(
-                "container {} is running: stop it first (box stop {}) or use box rm -f",
-                rec.name(),
-                rec.name()
-            );
+            return Err(anyhow::Error::new(crate::exit::Coded::new(
+                super::RM_IN_USE,
+                format!(
+                    "container {} is running: stop it first (box stop {}) or use box rm -f",
+                    rec.name(),
+                    rec.name()
+                ),
+            )));
         }
         match how.time {
             None => monitor::stop::force(rec, &st)?,
@@ -94,7 +97,7 @@ pub fn rm(ctx: &Ctx, args: RmArgs) -> Result<u8> {
     // podman: with -f (or -i) a container that does not exist is not an error.
     let ignore = args.ignore || args.force;
     each_name(&args.containers, |name| {
-        let Some(rec) = find(&c, name, ignore)? else {
+        let Some(rec) = find(&c, name, ignore).map_err(super::missing_is_1)? else {
             return Ok(());
         };
         if rec.name() == crate::usernet::HOLDER && rec.config.spec.is_infra() {

@@ -147,14 +147,23 @@ pub fn rm(ctx: &Ctx, args: VolumeRmArgs) -> Result<u8> {
         args.names.clone()
     };
     super::each_name(&names, |name| {
-        v.get(name)?;
+        match v.get(name) {
+            Ok(_) => {}
+            // podman: with -f a volume that does not exist is not an error.
+            Err(crate::volume::Error::NotFound(_)) if args.force => return Ok(()),
+            Err(e) => return Err(super::missing_is_1(e.into())),
+        }
         let users = users(ctx, name)?;
         if !users.is_empty() {
             if !args.force {
-                bail!(crate::volume::Error::InUse {
-                    name: name.clone(),
-                    container: users.join(", "),
-                });
+                return Err(super::with_code(
+                    super::RM_IN_USE,
+                    &crate::volume::Error::InUse {
+                        name: name.clone(),
+                        container: users.join(", "),
+                    }
+                    .into(),
+                ));
             }
             let c = Containers::open(&ctx.paths)?;
             for u in users {

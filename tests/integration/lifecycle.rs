@@ -372,7 +372,7 @@ fn start_restart_kill_rename_top_cp_inspect() {
         lab.run(&["inspect", "c1"]).assert_code(125);
     }
     lab.run(&["rm", "c2"])
-        .assert_code(125)
+        .assert_code(2)
         .stderr_contains("running");
     lab.run(&["rm", "-f", "c2"]).assert_success();
 }
@@ -494,7 +494,7 @@ fn named_volumes_and_generate_kube() {
     .assert_success()
     .stdout_contains("/data=volume");
     lab.run(&["volume", "rm", "data"])
-        .assert_code(125)
+        .assert_code(2)
         .stderr_contains("in use");
 
     // The Pod passes the Kubernetes schema (k8s-openapi), strictly: nothing dropped.

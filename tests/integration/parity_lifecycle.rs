@@ -63,7 +63,7 @@ fn rm_depend_removes_the_dependents_first() {
     let (web, client) = joined(&lab);
     // Running ones still need -f.
     lab.run(&["rm", "--depend", "web"])
-        .assert_code(125)
+        .assert_code(2)
         .stderr_contains("is running");
     lab.run(&["rm", "--depend", "-f", "web"])
         .assert_success()
@@ -85,7 +85,7 @@ fn rm_of_a_missing_container_with_force_or_ignore_is_not_an_error() {
     let env = require_env!(alpine);
     let lab = Lab::new(env);
     lab.run(&["rm", "nope"])
-        .assert_code(125)
+        .assert_code(1)
         .assert_one_line_error();
     lab.run(&["rm", "-f", "nope"])
         .assert_success()
@@ -231,6 +231,10 @@ fn kill_all_and_cidfile() {
     lab.run(&["kill", "-a"])
         .assert_success()
         .stdout_is(&format!("{two}\n"));
+    // (kill returns once the signal is sent, not when the container is gone)
+    until("two exited", Duration::from_secs(5), || {
+        lab.status("two") == "exited"
+    });
     lab.run(&["kill", "-a"]).assert_success().stdout_is("");
 }
 
@@ -361,4 +365,52 @@ fn restart_all_restarts_every_container() {
             .out()
             != done_started
     });
+}
+
+/// The rm family's exit statuses, as podman documents them (rm, rmi, volume rm, pod rm,
+/// network rm): 1 when a thing named does not exist and nothing else failed (0 with -f), 2
+/// when one is running or in use; every failure said, the one that decides the status last.
+#[test]
+fn rm_family_exit_statuses_are_podmans() {
+    let env = require_env!(alpine);
+    let lab = Lab::new(env);
+    for (args, code) in [
+        (&["rm", "nope"][..], 1),
+        (&["rmi", "nope:1"], 1),
+        (&["rmi", "-f", "nope:1"], 0),
+        (&["volume", "rm", "nope"], 1),
+        (&["volume", "rm", "-f", "nope"], 0),
+        (&["pod", "rm", "nope"], 1),
+        (&["pod", "rm", "-f", "nope"], 0),
+        (&["network", "rm", "nope"], 1),
+        (&["network", "rm", "-f", "nope"], 0),
+        // Not of the rm family: a missing container is box's error.
+        (&["stop", "nope"], 125),
+    ] {
+        let out = lab.run(args);
+        out.assert_code(code);
+        if code != 0 {
+            out.assert_one_line_error().stderr_contains("nope");
+        } else {
+            assert_eq!(out.err(), "", "{args:?}: nothing to say");
+        }
+    }
+    lab.run(&["volume", "create", "vol"]).assert_success();
+    lab.detach(&["--name", "web", "-v", "vol:/data"], SLEEP);
+    let out = lab.run(&["rm", "web", "nope"]);
+    out.assert_code(2);
+    let lines: Vec<&str> = out.err().lines().collect();
+    assert_eq!(lines.len(), 2, "{}", out.err());
+    assert!(lines[0].contains("no such container: nope"), "{lines:?}");
+    assert!(lines[1].contains("web is running"), "{lines:?}");
+    lab.run(&["rmi", &lab.image])
+        .assert_code(2)
+        .assert_one_line_error()
+        .stderr_contains("in use by container web");
+    lab.run(&["volume", "rm", "vol"])
+        .assert_code(2)
+        .assert_one_line_error()
+        .stderr_contains("in use");
+    lab.run(&["rm", "-f", "web"]).assert_success();
+    lab.run(&["volume", "rm", "vol"]).assert_success();
 }

@@ -134,7 +134,7 @@ fn pod_containers_share_localhost_and_the_published_port() {
 
     // A running pod is not removed without -f; its infra container never alone.
     let out = tb.cmd(["pod", "rm", "shop"]).run();
-    out.assert_code(125)
+    out.assert_code(2)
         .assert_one_line_error()
         .stderr_contains("box pod rm -f shop");
     let infra = format!("{}-infra", &pod_id[..12]);

@@ -140,7 +140,7 @@ fn network_records_and_their_checks() {
         .stdout_is("backend\n");
     tb.cmd(["network", "rm", "backend"])
         .run()
-        .assert_code(125)
+        .assert_code(1)
         .stderr_contains("no such network: backend");
     tb.cmd(["network", "prune", "-f"]).run().assert_success();
     tb.cmd(["network", "ls", "-q"])
@@ -420,7 +420,7 @@ fn containers_on_a_network_reach_each_other_by_name() {
     // In use: refused; with -f its containers go first.
     tb.cmd(["network", "rm", "backend"])
         .run()
-        .assert_code(125)
+        .assert_code(2)
         .assert_one_line_error()
         .stderr_contains("used by container(s) db");
     tb.cmd(["network", "rm", "-f", "backend"])
