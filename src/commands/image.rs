@@ -270,6 +270,10 @@ fn sort_rows(rows: &mut [Value], key: &str) {
 }
 
 fn matches_filter(i: &Image, filter: &str) -> bool {
+    // What `box image exists FILTER` would find, podman's short-name suffix included.
+    if i.names.iter().any(|n| names::short_suffix_match(filter, n)) {
+        return true;
+    }
     let has_tag = {
         let last = filter.rsplit('/').next().unwrap_or(filter);
         last.contains(':')

@@ -774,7 +774,17 @@ pub fn find_in(images: &[Image], name_or_id: &str) -> Result<Option<Image>, Erro
             _ => return Err(Error::Ambiguous(s.to_string())),
         }
     }
-    Ok(None)
+    // podman's last resort for a short name: a local image whose repository ends with it.
+    let mut found: Vec<&Image> = images
+        .iter()
+        .filter(|i| i.names.iter().any(|n| names::short_suffix_match(s, n)))
+        .collect();
+    found.dedup_by(|a, b| a.id == b.id);
+    match found.len() {
+        0 => Ok(None),
+        1 => Ok(Some(found[0].clone())),
+        _ => Err(Error::Ambiguous(s.to_string())),
+    }
 }
 
 #[cfg(test)]
@@ -835,6 +845,20 @@ mod tests {
         );
         assert!(find_in(&imgs, "alpine:3.20").unwrap().is_none());
         assert!(find_in(&imgs, "c").unwrap().is_none());
+        // A short name finds a local image whose repository ends with it (podman).
+        assert_eq!(find_in(&imgs, "layers").unwrap().unwrap().id, imgs[1].id);
+        assert_eq!(
+            find_in(&imgs, "test/layers:latest").unwrap().unwrap().id,
+            imgs[1].id
+        );
+        assert!(find_in(&imgs, "layers:2").unwrap().is_none());
+        assert!(find_in(&imgs, "ayers").unwrap().is_none());
+        let two = vec![
+            image('a', &["127.0.0.1:5000/one/app:latest"]),
+            image('b', &["127.0.0.1:5000/two/app:latest"]),
+        ];
+        assert!(matches!(find_in(&two, "app"), Err(Error::Ambiguous(_))));
+        assert_eq!(find_in(&two, "one/app").unwrap().unwrap().id, two[0].id);
     }
 
     #[test]

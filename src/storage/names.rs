@@ -93,6 +93,18 @@ pub fn candidates(name: &str) -> Vec<String> {
     c
 }
 
+/// Whether stored name `stored` is what short name `short` means by podman's last resort for
+/// a local image: its repository ends with `/REPO` and the tags agree (`alpine` finds
+/// `127.0.0.1:5000/library/alpine:latest`, `library/alpine:3` finds `quay.io/library/alpine:3`).
+pub fn short_suffix_match(short: &str, stored: &str) -> bool {
+    if !is_short(short) || short.contains('@') {
+        return false;
+    }
+    let (repo, tag) = split_tag(short);
+    let (stored_repo, stored_tag) = repo_and_tag(stored);
+    stored_repo.ends_with(&format!("/{repo}")) && stored_tag == tag.unwrap_or("latest")
+}
+
 /// `repo:tag` → (`repo`, Some(`tag`)); a colon before the last `/` is a port.
 fn split_tag(s: &str) -> (&str, Option<&str>) {
     let slash = s.rfind('/').map(|i| i + 1).unwrap_or(0);

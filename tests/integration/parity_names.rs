@@ -1,5 +1,6 @@
 //! Image names as a podman user's scripts expect them (issue 17): a local name without a
-//! registry is `localhost/NAME:TAG`, and a container records the image name it was run with.
+//! registry is `localhost/NAME:TAG`, a short name finds a local image whose repository ends
+//! with it (as podman's lookup), and a container records the image name it was run with.
 use crate::harness::lab::Lab;
 
 #[test]
@@ -108,4 +109,31 @@ fn a_taken_host_port_exits_126() {
     .assert_one_line_error()
     .stderr_contains("already in use");
     drop(listener);
+}
+
+#[test]
+fn a_short_name_finds_a_local_image_whose_repository_ends_with_it() {
+    let env = require_env!(alpine);
+    let lab = Lab::new(env);
+    // The test image is REGISTRY/PATH/NAME:latest: NAME and PATH/NAME find it, without a pull.
+    let repo = lab.image.rsplit_once(':').unwrap().0;
+    let repo = repo.split_once('/').unwrap().1.to_string();
+    let last = repo.rsplit('/').next().unwrap().to_string();
+    for short in [last.as_str(), repo.as_str()] {
+        lab.run(&["image", "exists", short]).assert_success();
+        let out = lab.run(&["run", "--rm", "--network", "none", short, "echo", "ok"]);
+        out.assert_success().stdout_is("ok\n");
+        assert!(!out.err().contains("Trying to pull"), "{short}: {out}");
+        lab.run(&["images", "--format", "{{.Repository}}", short])
+            .assert_success()
+            .stdout_contains(lab.image.rsplit_once(':').unwrap().0);
+    }
+    // Another tag or a partial name is not found; two names of one image are one image
+    // (two images ending alike are ambiguous: see storage's unit tests).
+    lab.run(&["image", "exists", &format!("{last}:nosuch")])
+        .assert_code(1);
+    lab.run(&["image", "exists", &last[1..]]).assert_code(1);
+    lab.run(&["tag", &lab.image, &format!("127.0.0.1:1/other/{last}")])
+        .assert_success();
+    lab.run(&["image", "exists", &last]).assert_success();
 }
