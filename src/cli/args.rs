@@ -1225,9 +1225,16 @@ pub struct CpArgs {
 
 #[derive(Debug, Args)]
 pub struct PortArgs {
-    /// Container (name or id)
-    #[arg(value_name = "CONTAINER")]
-    pub container: String,
+    /// Every running container's ports, each line prefixed with its short id
+    #[arg(short, long, conflicts_with = "latest")]
+    pub all: bool,
+    /// The most recently created container
+    #[arg(short, long)]
+    pub latest: bool,
+    /// Container (name or id; not with --all or --latest), then the container port to look
+    /// up: PORT[/PROTO] (tcp when not given)
+    #[arg(value_name = "CONTAINER [PORT[/PROTO]]", num_args = 0..=2)]
+    pub args: Vec<String>,
 }
 
 #[derive(Debug, Args)]
@@ -1235,9 +1242,11 @@ pub struct StatsArgs {
     /// Print one sample and exit
     #[arg(long)]
     pub no_stream: bool,
-    /// Output format
-    #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
-    pub format: OutputFormat,
+    /// Output format: table, json, or a Go template like '{{.Name}} {{.MemUsage}}'
+    /// (fields: ID, ContainerID, Name, CPUPerc, CPU, MemUsage, MemUsageBytes, MemPerc,
+    /// PIDs, NetIO, BlockIO; a `table` prefix adds a header)
+    #[arg(long, value_name = "FORMAT")]
+    pub format: Option<String>,
     /// Containers [default: all running]
     #[arg(value_name = "CONTAINER")]
     pub containers: Vec<String>,

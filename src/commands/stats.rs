@@ -12,6 +12,7 @@ use crate::cli::args::StatsArgs;
 use crate::container::{Record, Status};
 use crate::monitor::status;
 use crate::monitor::top::{self, Sample};
+use crate::template::Format;
 use crate::units::human_size;
 
 fn stats_row(rec: &Record, a: Option<&Sample>, b: Option<&Sample>) -> Value {
@@ -29,6 +30,27 @@ fn stats_row(rec: &Record, a: Option<&Sample>, b: Option<&Sample>) -> Value {
         "MemPeak": s.and_then(|s| s.memory_peak),
         "PIDs": s.and_then(|s| s.pids_current),
         "CgroupOwn": b.is_some_and(|b| b.stats.memory_max.is_some() || b.stats.cpu_max.is_some()),
+    })
+}
+
+/// What a `--format` template sees: podman's stats fields, as podman prints them.
+fn template_row(rec: &Record, r: &Value) -> Value {
+    let usage = r["MemUsage"].as_u64();
+    let limit = r["MemLimit"].as_u64();
+    let size = |v: Option<u64>| v.map(human_size).unwrap_or_else(|| "--".into());
+    let percent = |v: Option<f64>| v.map(|p| format!("{p:.2}%")).unwrap_or_else(|| "--".into());
+    json!({
+        "ID": r["ID"],
+        "ContainerID": rec.id(),
+        "Name": r["Name"],
+        "CPUPerc": percent(r["CPUPerc"].as_f64()),
+        "CPU": r["CPUPerc"].as_f64().unwrap_or(0.0),
+        "MemUsage": format!("{} / {}", size(usage), size(limit)),
+        "MemUsageBytes": format!("{} / {}", usage.map(|u| u.to_string()).unwrap_or_else(|| "--".into()), limit.map(|l| l.to_string()).unwrap_or_else(|| "--".into())),
+        "MemPerc": percent(usage.zip(limit).filter(|(_, l)| *l > 0).map(|(u, l)| u as f64 * 100.0 / l as f64)),
+        "PIDs": r["PIDs"].as_u64().map(|n| n.to_string()).unwrap_or_else(|| "--".into()),
+        "NetIO": "-- / --",
+        "BlockIO": "-- / --",
     })
 }
 
@@ -60,11 +82,25 @@ pub fn stats(ctx: &Ctx, args: StatsArgs) -> Result<u8> {
             .enumerate()
             .map(|(i, r)| stats_row(r, first[i].as_ref(), second[i].as_ref()))
             .collect();
-        match args.format {
-            crate::cli::args::OutputFormat::Json => {
-                println!("{}", serde_json::to_string_pretty(&rows)?)
+        match Format::from_arg(args.format.as_deref()) {
+            Format::Json => println!("{}", serde_json::to_string_pretty(&rows)?),
+            Format::Template { source, table } => {
+                let t = crate::template::Template::parse(&source)?;
+                let mut out = String::new();
+                if table {
+                    out.push_str(&crate::template::table_header(&source));
+                    out.push('\n');
+                }
+                for (rec, r) in recs.iter().zip(&rows) {
+                    out.push_str(&t.render(&template_row(rec, r))?);
+                    out.push('\n');
+                }
+                if !args.no_stream {
+                    print!("\x1b[2J\x1b[H");
+                }
+                print!("{out}");
             }
-            crate::cli::args::OutputFormat::Table => {
+            Format::Table => {
                 let mut table = vec![table::header(&[
                     "CONTAINER ID",
                     "NAME",

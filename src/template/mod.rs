@@ -129,6 +129,13 @@ fn header_name(field: &str) -> String {
     match field {
         "ID" | "Id" => "CONTAINER ID".into(),
         "RunningFor" => "CREATED".into(),
+        // stats' columns, as podman heads them.
+        "PIDs" => "PIDS".into(),
+        "CPUPerc" => "CPU %".into(),
+        "MemUsage" => "MEM USAGE / LIMIT".into(),
+        "MemPerc" => "MEM %".into(),
+        "NetIO" => "NET IO".into(),
+        "BlockIO" => "BLOCK IO".into(),
         other => {
             // CamelCase → UPPER CASE WORDS, as docker prints them.
             let mut s = String::new();

@@ -1,6 +1,6 @@
 //! podman parity of the listing commands, as boxtest: `ps`'s filters, --last, --sort,
 //! --size, --ns and podman's template fields (`{{.Labels.key}}`, `{{.Label "x"}}`,
-//! `{{json .}}`, `table`).
+//! `{{json .}}`, `table`); `stats --format` templates.
 use crate::harness::lab::Lab;
 
 #[test]
@@ -240,4 +240,36 @@ fn inspect_type_and_size() {
     lab.run(&["inspect", "--type", "volume", "-f", "{{.Name}}", "c"])
         .assert_code(125)
         .stderr_contains("no such volume: c");
+}
+
+#[test]
+fn stats_format_takes_podmans_templates() {
+    let env = require_env!(alpine);
+    let lab = Lab::new(env);
+    lab.detach(&["--name", "st"], &["sleep", "300"]);
+    let out = lab.run(&[
+        "stats",
+        "--no-stream",
+        "--format",
+        "{{.Name}}|{{.CPUPerc}}|{{.MemUsage}}|{{.PIDs}}|{{.ID}}",
+    ]);
+    out.assert_success();
+    let line = out.out().trim().to_string();
+    let f: Vec<&str> = line.split('|').collect();
+    assert_eq!(f.len(), 5, "{line}");
+    assert_eq!(f[0], "st");
+    assert!(f[1].ends_with('%'), "{line}");
+    assert!(f[2].contains(" / "), "{line}");
+    assert_eq!(f[3], "1", "{line}");
+    assert_eq!(f[4], &lab.id("st")[..12]);
+    lab.run(&[
+        "stats",
+        "--no-stream",
+        "--format",
+        "table {{.Name}}\t{{.PIDs}}",
+    ])
+    .assert_success()
+    .stdout_contains("NAME")
+    .stdout_contains("PIDS")
+    .stdout_contains("st");
 }

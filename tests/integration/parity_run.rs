@@ -596,6 +596,25 @@ fn publish_takes_bracketed_ipv4_and_ranges() {
         .stdout_contains(&format!("80/tcp -> 127.0.0.1:{one}"))
         .stdout_contains(&format!("81/tcp -> 0.0.0.0:{two}"))
         .stdout_contains(&format!("82/tcp -> 0.0.0.0:{}", two + 1));
+    // One container port's host side; --all prefixes the short id; a port not published
+    // is an error (podman).
+    lab.run(&["port", "w", "81"])
+        .assert_success()
+        .stdout_is(&format!("0.0.0.0:{two}\n"));
+    lab.run(&["port", "w", "80/tcp"])
+        .assert_success()
+        .stdout_is(&format!("127.0.0.1:{one}\n"));
+    let short = lab.id("w")[..12].to_string();
+    lab.run(&["port", "-a", "82"])
+        .assert_success()
+        .stdout_is(&format!("{short}\t0.0.0.0:{}\n", two + 1));
+    lab.run(&["port", "-l", "80"])
+        .assert_success()
+        .stdout_is(&format!("127.0.0.1:{one}\n"));
+    lab.run(&["port", "w", "80/udp"])
+        .assert_code(125)
+        .assert_one_line_error()
+        .stderr_contains("no port 80/udp");
     // ps shows them as podman: host->container, runs as one range.
     lab.run(&["ps", "--format", "{{.Ports}}"])
         .assert_success()
