@@ -223,6 +223,14 @@ fn driver_name(d: crate::spec::Driver) -> &'static str {
     }
 }
 
+/// podman's `Store.GraphDriverName` for a driver `driver_name` describes.
+fn graph_driver(described: &str) -> String {
+    match described.split_whitespace().next().unwrap_or("") {
+        "fuse-overlayfs" => "overlay".into(),
+        first => first.to_string(),
+    }
+}
+
 fn ranges(r: &[userns::SubidRange]) -> String {
     if r.is_empty() {
         return "none".into();
@@ -435,7 +443,7 @@ fn podman_info(ctx: &Ctx, i: &Info) -> serde_json::Value {
             "CgroupManager": "cgroupfs",
             "CgroupControllers": i.cgroup.delegated,
             "Distribution": {"Distribution": field("ID"), "Version": field("VERSION_ID"), "Codename": field("VERSION_CODENAME")},
-            "EventLogger": "none",
+            "EventLogger": if crate::events::disabled() { "none" } else { "file" },
             "LogDriver": "k8s-file",
             "NetworkBackend": i.network.default.unwrap_or(""),
             "Pasta": {"Executable": i.network.pasta.clone().unwrap_or_default()},
@@ -446,7 +454,13 @@ fn podman_info(ctx: &Ctx, i: &Info) -> serde_json::Value {
             "RemoteSocket": {"Exists": false, "Path": ""},
         },
         "Store": {
-            "GraphDriverName": i.storage.driver.clone().unwrap_or_default(),
+            // podman's names: fuse-overlayfs is its overlay driver with a mount program.
+            "GraphDriverName": i.storage.driver.as_deref().map(graph_driver).unwrap_or_default(),
+            "GraphOptions": if i.storage.driver.as_deref() == Some(driver_name(crate::spec::Driver::FuseOverlayfs)) {
+                json!({"overlay.mount_program": {"Executable": i.storage.fuse_overlayfs.clone().unwrap_or_default()}})
+            } else {
+                json!({})
+            },
             "GraphRoot": ctx.paths.data.join("storage").display().to_string(),
             "RunRoot": i.paths.runtime,
             "VolumePath": ctx.paths.volumes().display().to_string(),

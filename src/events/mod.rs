@@ -61,7 +61,7 @@ pub fn set_backend(none: bool) {
     DISABLED.store(none, Ordering::Relaxed);
 }
 
-fn disabled() -> bool {
+pub fn disabled() -> bool {
     DISABLED.load(Ordering::Relaxed) || std::env::var(BACKEND_ENV).is_ok_and(|v| v == "none")
 }
 

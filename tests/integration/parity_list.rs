@@ -195,6 +195,25 @@ fn info_format_uses_podmans_structure() {
     let out = tb.cmd(["info", "-f", "{{.Store.GraphRoot}}"]).run();
     out.assert_success();
     assert!(out.out().starts_with(tb.root().to_str().unwrap()), "{out}");
+    // podman's words: the driver's name alone, the events backend in use.
+    tb.cmd([
+        "info",
+        "-f",
+        "{{.Store.GraphDriverName}} {{.Host.EventLogger}}",
+    ])
+    .run()
+    .assert_success()
+    .stdout_is("overlay file\n");
+    tb.cmd([
+        "--events-backend",
+        "none",
+        "info",
+        "-f",
+        "{{.Host.EventLogger}}",
+    ])
+    .run()
+    .assert_success()
+    .stdout_is("none\n");
     // json stays box's own document.
     let out = tb.cmd(["info", "--format", "json"]).run();
     out.assert_success();
