@@ -93,7 +93,7 @@ fn in_root_with(
                     binds.push(m.clone());
                 }
             }
-            rootfs::mount_volumes(root.as_fd(), &binds, &bind_volumes, &[]).map_err(failed)?;
+            rootfs::mount_volumes(root.as_fd(), &binds, &bind_volumes, &[], &[]).map_err(failed)?;
         }
         let done = work(root.as_fd());
         drop(root);

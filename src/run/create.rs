@@ -15,11 +15,14 @@
 //!     (the cleanup watcher)
 //!  P4 write uid/gid maps (newuidmap/newgidmap)
 //!  P5 hooks.mapped() (cgroup attach, network)
-//!  P6 send Release  ─────────────────────────►  C2 setresuid/gid(0): root of the userns
+//!  P6 idmap `:idmap` binds (run::idmap) ──────►  (collected until Release)
+//!     IdmappedMount{target} + fd, each
+//!     send Release  ─────────────────────────►  C2 setresuid/gid(0): root of the userns
 //!                                               C3 new cgroup namespace (now that it is
 //!                                                  in its cgroup), hostname, loopback up
 //!                                               C4 mount the image (overlay/fuse/vfs)
-//!                                               C5 /proc /sys /dev /etc files, volumes,
+//!                                               C5 /proc /sys /dev /etc files, volumes
+//!                                                  (the idmapped ones box sent),
 //!                                                  masks, read-only root
 //!                                               C6 pivot_root, detach the host's root
 //!  P7 receive until EOF  ◄── PtyMaster + fd ──  C7 pty or stdio, user, working dir
@@ -234,7 +237,12 @@ pub fn create(launch: &Launch, maps: &IdMaps, hooks: &mut dyn Hooks) -> Result<C
     hooks.mapped(pid).map_err(abort)?;
     super::trace("P5 cgroup and network");
 
-    // P6. Release the child.
+    // P6. The `:idmap` binds, idmapped through the child's now mapped user namespace
+    // (only box may: see `idmap`), handed over as detached mounts; then the release.
+    for (target, mnt) in super::idmap::make_mounts(launch.spec, userns.as_fd()).map_err(abort)? {
+        ours.send_with_fd(&ToChild::IdmappedMount { target }, Some(mnt.as_fd()))
+            .map_err(|e| abort(e.into()))?;
+    }
     ours.send(&ToChild::Release).map_err(|e| abort(e.into()))?;
     super::trace("P6 released");
 
@@ -359,11 +367,17 @@ fn steps(l: &Launch, maps: &IdMaps, ch: &ChildEnd) -> Result<Infallible, (Step, 
     // closed and the wait below sees EOF. (The usual getppid() check cannot work: in a new
     // pid namespace getppid() is 0.)
     nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).map_err(errno(Step::Release, "prctl"))?;
-    match ch.recv() {
-        Ok(Some((ToChild::Release, _))) => {}
-        // box is gone or gave up (it kills us then anyway): nothing to report to.
-        // SAFETY: plain _exit in the child.
-        _ => unsafe { libc::_exit(1) },
+    let mut idmapped: Vec<(String, OwnedFd)> = Vec::new();
+    loop {
+        match ch.recv() {
+            Ok(Some((ToChild::Release, _))) => break,
+            Ok(Some((ToChild::IdmappedMount { target }, mut fds))) if fds.len() == 1 => {
+                idmapped.extend(fds.pop().map(|fd| (target, fd)));
+            }
+            // box is gone or gave up (it kills us then anyway): nothing to report to.
+            // SAFETY: plain _exit in the child.
+            _ => unsafe { libc::_exit(1) },
+        }
     }
 
     super::trace("C1 released");
@@ -463,8 +477,15 @@ fn steps(l: &Launch, maps: &IdMaps, ch: &ChildEnd) -> Result<Infallible, (Step, 
             }
         }
     }
-    rootfs::mount_volumes(r, &spec.mounts, &l.volumes, &spec.settings.overlay_targets)
-        .map_err(&m)?;
+    rootfs::mount_volumes(
+        r,
+        &spec.mounts,
+        &l.volumes,
+        &spec.settings.overlay_targets,
+        &idmapped,
+    )
+    .map_err(&m)?;
+    drop(idmapped);
     for im in &spec.settings.image_mounts {
         rootfs::mount_image(r, &im.layers, &im.target).map_err(&m)?;
     }

@@ -722,11 +722,13 @@ pub fn bind_readonly_file(root: BorrowedFd, src: &Path, target: &str) -> Result<
 /// `-v` and `--tmpfs` mounts, parents before children (`-v /a/b` then `-v /a` would hide
 /// the first), as docker orders them. `volumes` are the indexes of the binds that are
 /// volumes: an empty one first gets what the image has at its path (docker's copy-up).
+/// `idmapped` are the detached idmapped mounts box made of `:idmap` binds, by target.
 pub fn mount_volumes(
     root: BorrowedFd,
     mounts: &[Mount],
     volumes: &[usize],
     overlays: &[String],
+    idmapped: &[(String, OwnedFd)],
 ) -> Result<(), Fail> {
     let mut order: Vec<usize> = (0..mounts.len()).collect();
     order.sort_by_key(|&i| match &mounts[i] {
@@ -750,9 +752,18 @@ pub fn mount_volumes(
                 if volumes.contains(&i) {
                     copy_up(root, target, source)?;
                 }
-                let tree =
-                    clone_tree(None, source, true).ctx(|| format!("bind {}", source.display()))?;
-                if *readonly {
+                let made = idmapped.iter().find(|(t, _)| t == target);
+                let cloned;
+                let tree = match made {
+                    // Made idmapped (and read-only if asked) by box.
+                    Some((_, fd)) => fd,
+                    None => {
+                        cloned = clone_tree(None, source, true)
+                            .ctx(|| format!("bind {}", source.display()))?;
+                        &cloned
+                    }
+                };
+                if *readonly && made.is_none() {
                     mount_setattr(tree.as_fd(), RDONLY, 0, true)
                         .ctx(|| format!("make {target} read-only"))?;
                 }

@@ -168,9 +168,11 @@ pub fn volume_mount(
             "rw" => readonly = false,
             // SELinux relabel and propagation options: meaningless rootless, accepted.
             "z" | "Z" | "bind" | "rbind" | "private" | "rprivate" => {}
-            o if o == "idmap" || o.starts_with("idmap=") => {
+            // Plain `idmap` is taken off by the caller (`Settings::idmap_targets`); podman's
+            // own mappings (`idmap=uids=...;gids=...`) need a user namespace per mount.
+            o if o.starts_with("idmap=") => {
                 return Err(Error::Invalid(format!(
-                    "-v {v}: idmapped mounts need privileges a rootless container does not have: leave {o} out (U chowns the source to the container user instead)"
+                    "-v {v}: {o} (a mapping of its own) is not supported by box: use idmap alone (the container's mapping) or U"
                 )));
             }
             _ => {

@@ -55,6 +55,10 @@ pub struct Settings {
     /// `-v SRC:DEST:O`: the container paths where SRC is the lower layer of an overlay
     /// whose changes (in a tmpfs) are discarded when the container stops.
     pub overlay_targets: Vec<String>,
+    /// `-v SRC:DEST:idmap` (and `--mount type=bind,...,idmap`): the container paths whose
+    /// sources are mounted idmapped into the container's user namespace (the parent makes
+    /// the mounts, which needs privilege over the source's filesystem: root).
+    pub idmap_targets: Vec<String>,
     /// `--mount type=image,src=IMAGE,dst=PATH`: an image's layers (bottom → top) mounted
     /// read-only at a path.
     pub image_mounts: Vec<ImageMount>,
@@ -71,6 +75,10 @@ pub struct ImageMount {
     pub target: String,
     /// Its layer directories, bottom → top (filled in at create).
     pub layers: Vec<PathBuf>,
+    /// `rw=true`: writable through an overlay whose upper directory is the container's
+    /// own (`Record::image_mount_dir`), so the image never changes.
+    #[serde(default)]
+    pub rw: bool,
 }
 
 impl Settings {

@@ -1,0 +1,124 @@
+//! `-v ...:idmap` / `--mount ...,idmap` (idmapped binds: root only, refused rootless) and
+//! `--mount type=image,...,rw=true` (a writable image mount over the image's layers).
+use crate::harness::lab::Lab;
+use crate::harness::{TestUser, images};
+
+#[test]
+fn idmap_is_refused_rootless_in_one_line_and_nothing_is_created() {
+    let env = require_env!(alpine);
+    let lab = Lab::new(env);
+    let src = lab.tb.mkdir("idmap-src");
+    let src = src.display().to_string();
+    let v = format!("{src}:/d:idmap");
+    let m = format!("type=bind,src={src},dst=/d,idmap");
+    for (flag, value) in [("-v", &v), ("--mount", &m)] {
+        for cmd in ["run", "create"] {
+            lab.run(&[
+                cmd,
+                "--name",
+                "idm",
+                "--network",
+                "none",
+                flag,
+                value,
+                &lab.image,
+                "true",
+            ])
+            .assert_code(125)
+            .assert_one_line_error()
+            .stderr_contains(value)
+            .stderr_contains("the kernel refused an idmapped mount")
+            .stderr_contains("use :U");
+        }
+    }
+    // Its own mappings (podman's idmap=uids=...;gids=...) are refused as such.
+    let own = format!("{src}:/d:idmap=uids=0-1-10");
+    lab.run(&["run", "--rm", "-v", &own, &lab.image, "true"])
+        .assert_code(125)
+        .assert_one_line_error()
+        .stderr_contains("not supported");
+    // Nothing was recorded, nothing runs, no volume was made.
+    lab.run(&["ps", "-a", "-q"]).assert_success().stdout_is("");
+    lab.run(&["volume", "ls", "-q"])
+        .assert_success()
+        .stdout_is("");
+}
+
+#[test]
+fn idmap_shifts_ids_by_the_containers_mapping_as_root() {
+    let env = require_env!(alpine);
+    let tb = env.test_box_as(TestUser::Root);
+    let image = env.image(images::ALPINE);
+    tb.cmd(["pull", "-q", &image]).run().assert_success();
+    let src = tb.mkdir("idmap-src");
+    std::fs::write(src.join("roots"), "").unwrap();
+    std::fs::write(src.join("fives"), "").unwrap();
+    std::os::unix::fs::chown(src.join("roots"), Some(0), Some(0)).unwrap();
+    std::os::unix::fs::chown(src.join("fives"), Some(5), Some(5)).unwrap();
+    // Container root stays host root (box's store is root's), ids 1..1000 are host
+    // 100001..101000: without idmap the source's uid 5 is nobody inside, and what the
+    // container's uid 7 makes is host uid 100007; idmapped, both are unshifted on disk.
+    let run = |opt: &str, made: &str| {
+        let v = format!("{}:/d{opt}", src.display());
+        let script = format!(
+            "stat -c '%n %u:%g' /d/roots /d/fives; touch /d/{made}-0 /d/{made}-7; chown 7:7 /d/{made}-7"
+        );
+        tb.cmd([
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "--uidmap",
+            "0:0:1",
+            "--uidmap",
+            "1:100001:1000",
+            "-v",
+            &v,
+            &image,
+            "sh",
+            "-c",
+            &script,
+        ])
+        .run()
+    };
+    run("", "plain")
+        .assert_success()
+        .stdout_is("/d/roots 0:0\n/d/fives 65534:65534\n");
+    run(":idmap", "idmapped")
+        .assert_success()
+        .stdout_is("/d/roots 0:0\n/d/fives 5:5\n");
+    let owner = |name: &str| {
+        use std::os::unix::fs::MetadataExt;
+        let md = std::fs::metadata(src.join(name)).unwrap();
+        (md.uid(), md.gid())
+    };
+    assert_eq!(owner("plain-0"), (0, 0));
+    assert_eq!(owner("plain-7"), (100007, 100007));
+    assert_eq!(owner("idmapped-0"), (0, 0));
+    assert_eq!(owner("idmapped-7"), (7, 7));
+    // --mount's spelling, read-only: the same shift, and no writes.
+    let m = format!("type=bind,src={},dst=/d,idmap,ro", src.display());
+    tb.cmd([
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "--uidmap",
+        "0:0:1",
+        "--uidmap",
+        "1:100001:1000",
+        "--mount",
+        &m,
+        &image,
+        "sh",
+        "-c",
+        "stat -c %u /d/fives; touch /d/x 2>/dev/null || echo ro",
+    ])
+    .run()
+    .assert_success()
+    .stdout_is("5\nro\n");
+    tb.cmd(["ps", "-a", "-q"])
+        .run()
+        .assert_success()
+        .stdout_is("");
+}
