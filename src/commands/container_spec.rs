@@ -526,9 +526,6 @@ fn image_mount(m: &str) -> Result<Option<spec::ImageMount>> {
             _ => bail!("--mount {m}: unsupported option {k:?}"),
         }
     }
-    if rw {
-        bail!("--mount {m}: an image mount is read-only in box (rw=true is not supported)")
-    }
     let (Some(src), Some(dst)) = (src.filter(|s| !s.is_empty()), dst) else {
         bail!("--mount {m}: give the image with src= and the container path with dst=");
     };

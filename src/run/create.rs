@@ -486,8 +486,16 @@ fn steps(l: &Launch, maps: &IdMaps, ch: &ChildEnd) -> Result<Infallible, (Step, 
     )
     .map_err(&m)?;
     drop(idmapped);
-    for im in &spec.settings.image_mounts {
-        rootfs::mount_image(r, &im.layers, &im.target).map_err(&m)?;
+    for (n, im) in spec.settings.image_mounts.iter().enumerate() {
+        let rw = l.layout.image_mounts.get(n).filter(|_| im.rw);
+        rootfs::mount_image(
+            r,
+            &im.layers,
+            &im.target,
+            rw.map(|d| d.as_path()),
+            l.layout.volatile,
+        )
+        .map_err(&m)?;
     }
     if !spec.privileged {
         rootfs::apply_masks(r).map_err(&m)?;

@@ -122,3 +122,79 @@ fn idmap_shifts_ids_by_the_containers_mapping_as_root() {
         .assert_success()
         .stdout_is("");
 }
+
+#[test]
+fn mount_type_image_rw_writes_into_the_container_never_the_image() {
+    let env = require_env!(alpine);
+    let lab = Lab::new(env);
+    let layers = env.image(images::LAYERS);
+    lab.run(&["pull", "-q", &layers]).assert_success();
+    let rw = format!("type=image,src={},dst=/img,rw=true", lab.image);
+    let multi = format!("type=image,source={layers},destination=/layers,rw=true");
+    let original = lab.run(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        &lab.image,
+        "cat",
+        "/etc/alpine-release",
+    ]);
+    original.assert_success();
+    let original = format!("{}\n", original.out());
+    // Writable: changes, new files and deletions, over one layer and over several; the
+    // container keeps them across starts, as it keeps its own root filesystem's.
+    let script = "cat /img/new 2>/dev/null || echo none; echo changed > /img/etc/alpine-release; \
+                  echo new > /img/new; rm -f /img/etc/hostname; cat /img/etc/alpine-release; \
+                  test -e /img/etc/hostname || echo gone; touch /layers/x && echo layers-rw";
+    lab.run(&[
+        "run",
+        "--name",
+        "w",
+        "--network",
+        "none",
+        "--mount",
+        &rw,
+        "--mount",
+        &multi,
+        &lab.image,
+        "sh",
+        "-c",
+        script,
+    ])
+    .assert_success()
+    .stdout_is("none\nchanged\ngone\nlayers-rw\n");
+    lab.run(&["start", "-a", "w"])
+        .assert_success()
+        .stdout_is("new\nchanged\ngone\nlayers-rw\n");
+    // Kept in the container's own directory, and removed with it.
+    let dir = lab.tb.root().join("containers").join(lab.id("w"));
+    assert!(dir.join("image-mounts/0/upper/new").is_file());
+    lab.run(&["rm", "w"]).assert_success();
+    assert!(!dir.exists());
+    lab.run(&[
+        "run", "--rm", "--network", "none", "--mount", &rw, &lab.image, "sh", "-c",
+        "cat /img/etc/alpine-release; test -e /img/new || echo no-new; test -e /img/etc/hostname && echo kept",
+    ])
+    .assert_success()
+    .stdout_is(&format!("{original}no-new\nkept\n"));
+    // Neither the image nor a read-only mount of it (rw=false, the default) saw a thing.
+    let ro = format!("type=image,src={},dst=/img,rw=false", lab.image);
+    lab.run(&[
+        "run", "--rm", "--network", "none", "--mount", &ro, &lab.image, "sh", "-c",
+        "cat /etc/alpine-release /img/etc/alpine-release; test -e /img/new || echo no-new; touch /img/y 2>/dev/null || echo ro",
+    ])
+    .assert_success()
+    .stdout_is(&format!("{original}{original}no-new\nro\n"));
+    lab.run(&[
+        "run",
+        "--rm",
+        "--mount",
+        &format!("type=image,src={},dst=/i,rw=maybe", lab.image),
+        &lab.image,
+        "true",
+    ])
+    .assert_code(125)
+    .assert_one_line_error()
+    .stderr_contains("rw=maybe");
+}
