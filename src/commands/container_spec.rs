@@ -46,18 +46,25 @@ pub fn build(
     let mut mounts = Vec::new();
     let mut chown_targets = Vec::new();
     let mut overlay_targets = Vec::new();
-    let mut idmap_targets = Vec::new();
+    let mut idmap_mounts = Vec::new();
     for given in &opts.volume {
         // podman's `U` option: chown the source to the container's user at start.
         let (v, chown) = strip_option(given, "U");
         // podman's `O`: an overlay on the source, its changes thrown away.
         let (v, overlay) = strip_option(&v, "O");
-        // `idmap`: the source mounted idmapped into the container's user namespace.
-        let (v, idmap) = strip_option(&v, "idmap");
-        if idmap && overlay {
+        // `idmap[=uids=..;gids=..]`: the source mounted idmapped (the container's mapping,
+        // or the one given).
+        let (v, idmap) = take_option_value(&v, "idmap");
+        let idmap = match idmap {
+            Some(value) => {
+                Some(spec::IdmapMount::parse("", &value).map_err(|e| anyhow!("-v {given}: {e}"))?)
+            }
+            None => None,
+        };
+        if idmap.is_some() && overlay {
             bail!("-v {given}: idmap and O cannot be combined: leave one out");
         }
-        if idmap {
+        if idmap.is_some() {
             // Before a named volume is made: rootless, the kernel refuses at once.
             crate::run::idmap::probe(
                 &format!("-v {given}"),
@@ -71,8 +78,9 @@ pub fn build(
         if overlay {
             overlay_targets.push(m.target().to_string());
         }
-        if idmap {
-            idmap_targets.push(m.target().to_string());
+        if let Some(mut idmap) = idmap {
+            idmap.target = m.target().to_string();
+            idmap_mounts.push(idmap);
         }
         mounts.push(m);
     }
@@ -86,8 +94,9 @@ pub fn build(
             continue;
         }
         let (mnt, idmap) = mount_flag(m, volume)?;
-        if idmap {
-            idmap_targets.push(mnt.target().to_string());
+        if let Some(mut idmap) = idmap {
+            idmap.target = mnt.target().to_string();
+            idmap_mounts.push(idmap);
         }
         mounts.push(mnt);
     }
@@ -178,7 +187,7 @@ pub fn build(
     settings.image_mounts = image_mounts;
     (settings.uidmap, settings.gidmap) = requested_idmaps(opts)?;
     settings.overlay_targets = overlay_targets;
-    settings.idmap_targets = idmap_targets;
+    settings.idmap_mounts = idmap_mounts;
     Ok(Spec {
         settings,
         args,
@@ -357,11 +366,38 @@ fn settings(x: &RunExtraOpts, host_network: bool) -> Result<Settings> {
         passwd_entries: host_users(&x.hostuser)?,
         chown_targets: Vec::new(),
         overlay_targets: Vec::new(),
-        idmap_targets: Vec::new(),
+        idmap_mounts: Vec::new(),
         image_mounts: Vec::new(),
         uidmap: Vec::new(),
         gidmap: Vec::new(),
     })
+}
+
+/// `-v SRC:DEST:OPTS` without podman's option `key` or `key=VALUE`, and its value
+/// (empty when bare) if it was there.
+fn take_option_value(v: &str, key: &str) -> (String, Option<String>) {
+    let parts: Vec<&str> = v.split(':').collect();
+    if parts.len() < 3 {
+        return (v.to_string(), None);
+    }
+    let mut value = None;
+    let mut kept = Vec::new();
+    for o in parts[parts.len() - 1].split(',') {
+        match o.split_once('=') {
+            Some((k, val)) if k == key => value = Some(val.to_string()),
+            None if o == key => value = Some(String::new()),
+            _ => kept.push(o),
+        }
+    }
+    if value.is_none() {
+        return (v.to_string(), None);
+    }
+    let mut out = parts[..parts.len() - 1].join(":");
+    if !kept.is_empty() {
+        out.push(':');
+        out.push_str(&kept.join(","));
+    }
+    (out, value)
 }
 
 /// `-v SRC:DEST:OPTS` without podman's option `opt` (`U`, `O`), and whether it was there.
@@ -549,14 +585,14 @@ fn bool_option(m: &str, k: &str, v: &str) -> Result<bool> {
     }
 }
 
-/// `--mount type=bind|volume|tmpfs,...` as the `-v`/`--tmpfs` it stands for, and whether
-/// it is to be idmapped.
+/// `--mount type=bind|volume|tmpfs,...` as the `-v`/`--tmpfs` it stands for, and its
+/// idmapping (its target filled in by the caller).
 fn mount_flag(
     m: &str,
     volume: &dyn Fn(Option<&str>) -> Result<PathBuf, String>,
-) -> Result<(Mount, bool)> {
+) -> Result<(Mount, Option<spec::IdmapMount>)> {
     let mut kind = None;
-    let mut idmap = false;
+    let mut idmap = None;
     let (mut src, mut dst) = (None, None);
     let mut ro = false;
     let mut tmpfs_opts: Vec<String> = Vec::new();
@@ -573,10 +609,13 @@ fn mount_flag(
             // Propagation, SELinux labels, volume options without meaning rootless here.
             "bind-propagation" | "relabel" | "z" | "Z" | "consistency" | "bind-nonrecursive"
             | "nocopy" | "volume-nocopy" | "U" | "chown" | "notmpcopyup" | "tmpcopyup" => {}
-            "idmap" if v.is_empty() || v == "true" => idmap = true,
-            "idmap" => bail!(
-                "--mount {m}: idmap={v} (a mapping of its own) is not supported by box: use idmap alone (the container's mapping) or U"
-            ),
+            "idmap" if v == "false" => idmap = None,
+            "idmap" => {
+                let value = if v == "true" { "" } else { v };
+                idmap = Some(
+                    spec::IdmapMount::parse("", value).map_err(|e| anyhow!("--mount {m}: {e}"))?,
+                );
+            }
             _ => bail!("--mount {m}: unsupported option {k:?}"),
         }
     }
@@ -584,10 +623,10 @@ fn mount_flag(
         bail!("--mount {m}: give the container path with dst= (or target=)");
     };
     let suffix = if ro { ":ro" } else { "" };
-    if idmap && !matches!(kind, Some("bind" | "volume")) {
+    if idmap.is_some() && !matches!(kind, Some("bind" | "volume")) {
         bail!("--mount {m}: idmap needs type=bind or type=volume");
     }
-    if idmap {
+    if idmap.is_some() {
         crate::run::idmap::probe(&format!("--mount {m}"), Path::new(src.unwrap_or("/")))?;
     }
     let mount = match kind {
@@ -767,6 +806,18 @@ mod tests {
             (k == "HOSTVAR").then(|| "fromhost".to_string())
         })
         .unwrap()
+    }
+
+    #[test]
+    fn idmap_is_taken_off_volume_options_with_its_value() {
+        let t = |v| take_option_value(v, "idmap");
+        assert_eq!(t("/a:/b"), ("/a:/b".into(), None));
+        assert_eq!(t("/a:/b:ro"), ("/a:/b:ro".into(), None));
+        assert_eq!(t("/a:/b:idmap"), ("/a:/b".into(), Some(String::new())));
+        assert_eq!(
+            t("/a:/b:ro,idmap=uids=0-1-2;gids=0-3-2,z"),
+            ("/a:/b:ro,z".into(), Some("uids=0-1-2;gids=0-3-2".into()))
+        );
     }
 
     #[test]

@@ -9,7 +9,8 @@
 //!
 //! ```text
 //!  parent (box)                                  child (container PID 1)
-//!  P1 assert single-threaded
+//!  P1 assert single-threaded; the user namespaces
+//!     of `idmap=uids=..` binds (run::idmap)
 //!  P2 socketpair, clone(CLONE_NEW*)  ─────────►  C1 PR_SET_PDEATHSIG(SIGKILL); wait for
 //!  P3 open /proc/PID/ns/user; hooks.cloned()        Release (EOF: box died → exit)
 //!     (the cleanup watcher)
@@ -143,6 +144,9 @@ pub fn create(launch: &Launch, maps: &IdMaps, hooks: &mut dyn Hooks) -> Result<C
     if threads != 1 {
         return Err(Error::Threads(threads));
     }
+    // `idmap=uids=..;gids=..` binds map through user namespaces of their own, made (by a
+    // fork) now, while box is still single-threaded.
+    let own_idmaps = super::idmap::mapping_namespaces(launch.spec)?;
 
     // P2. The channel and the clone (through the joiner for `--network container:`).
     let (ours, theirs) = super::sync::handshake()?;
@@ -239,7 +243,9 @@ pub fn create(launch: &Launch, maps: &IdMaps, hooks: &mut dyn Hooks) -> Result<C
 
     // P6. The `:idmap` binds, idmapped through the child's now mapped user namespace
     // (only box may: see `idmap`), handed over as detached mounts; then the release.
-    for (target, mnt) in super::idmap::make_mounts(launch.spec, userns.as_fd()).map_err(abort)? {
+    for (target, mnt) in
+        super::idmap::make_mounts(launch.spec, userns.as_fd(), &own_idmaps).map_err(abort)?
+    {
         ours.send_with_fd(&ToChild::IdmappedMount { target }, Some(mnt.as_fd()))
             .map_err(|e| abort(e.into()))?;
     }

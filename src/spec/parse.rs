@@ -168,13 +168,6 @@ pub fn volume_mount(
             "rw" => readonly = false,
             // SELinux relabel and propagation options: meaningless rootless, accepted.
             "z" | "Z" | "bind" | "rbind" | "private" | "rprivate" => {}
-            // Plain `idmap` is taken off by the caller (`Settings::idmap_targets`); podman's
-            // own mappings (`idmap=uids=...;gids=...`) need a user namespace per mount.
-            o if o.starts_with("idmap=") => {
-                return Err(Error::Invalid(format!(
-                    "-v {v}: {o} (a mapping of its own) is not supported by box: use idmap alone (the container's mapping) or U"
-                )));
-            }
             _ => {
                 return Err(Error::Invalid(format!(
                     "-v {v}: unsupported option {o:?} (use ro or rw)"

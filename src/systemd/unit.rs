@@ -222,11 +222,15 @@ pub fn run_args(config: &Config, image_env: &[String], volumes: &Path) -> Vec<St
             } => {
                 // `ro` and podman's `U` (chown at start), `O` (overlay) and `idmap` options.
                 let set = &sp.settings;
-                let flags: Vec<&str> = [
-                    (*readonly, "ro"),
-                    (set.chown_targets.contains(target), "U"),
-                    (set.overlay_targets.contains(target), "O"),
-                    (set.idmap_targets.contains(target), "idmap"),
+                let idmap = set.idmap_mounts.iter().find(|i| &i.target == target);
+                let flags: Vec<String> = [
+                    (*readonly, "ro".to_string()),
+                    (set.chown_targets.contains(target), "U".into()),
+                    (set.overlay_targets.contains(target), "O".into()),
+                    (
+                        idmap.is_some(),
+                        idmap.map(|i| i.option()).unwrap_or_default(),
+                    ),
                 ]
                 .into_iter()
                 .filter_map(|(on, f)| on.then_some(f))
@@ -694,7 +698,7 @@ mod tests {
         set.requires = vec!["db".into(), "cache".into()];
         set.network_options = vec!["--mtu".into(), "1400".into()];
         set.chown_targets = vec!["/data".into()];
-        set.idmap_targets = vec!["/data".into()];
+        set.idmap_mounts = vec![crate::spec::IdmapMount::parse("/data", "uids=0-1-10").unwrap()];
         set.image_mounts = vec![crate::spec::ImageMount {
             image: "tools".into(),
             target: "/opt/tools".into(),
@@ -720,7 +724,7 @@ mod tests {
             "--timeout 30",
             "--requires db,cache",
             "--network pasta:--mtu,1400",
-            "-v /home/u/data:/data:ro,U,idmap",
+            "-v /home/u/data:/data:ro,U,idmap=uids=0-1-10;gids=0-1-10",
             "--mount type=image,src=tools,dst=/opt/tools,rw=true",
             "--uidmap 0:1:1000 --gidmap 0:1:1000",
         ] {

@@ -11,7 +11,8 @@ fn idmap_is_refused_rootless_in_one_line_and_nothing_is_created() {
     let src = src.display().to_string();
     let v = format!("{src}:/d:idmap");
     let m = format!("type=bind,src={src},dst=/d,idmap");
-    for (flag, value) in [("-v", &v), ("--mount", &m)] {
+    let own = format!("{src}:/d:idmap=uids=0-100-10;gids=0-200-10");
+    for (flag, value) in [("-v", &v), ("--mount", &m), ("-v", &own)] {
         for cmd in ["run", "create"] {
             lab.run(&[
                 cmd,
@@ -31,12 +32,12 @@ fn idmap_is_refused_rootless_in_one_line_and_nothing_is_created() {
             .stderr_contains("use :U");
         }
     }
-    // Its own mappings (podman's idmap=uids=...;gids=...) are refused as such.
-    let own = format!("{src}:/d:idmap=uids=0-1-10");
-    lab.run(&["run", "--rm", "-v", &own, &lab.image, "true"])
+    // A malformed mapping of its own is named before anything else.
+    let bad = format!("{src}:/d:idmap=uids=0-1");
+    lab.run(&["run", "--rm", "-v", &bad, &lab.image, "true"])
         .assert_code(125)
         .assert_one_line_error()
-        .stderr_contains("not supported");
+        .stderr_contains("\"0-1\" is not DISK-HOST-SIZE");
     // Nothing was recorded, nothing runs, no volume was made.
     lab.run(&["ps", "-a", "-q"]).assert_success().stdout_is("");
     lab.run(&["volume", "ls", "-q"])
@@ -117,6 +118,26 @@ fn idmap_shifts_ids_by_the_containers_mapping_as_root() {
     .run()
     .assert_success()
     .stdout_is("5\nro\n");
+    // podman's mapping of its own (a container with root's identity map shows host ids):
+    // disk ids 0.. are host 100.. (uids) and 200.. (gids).
+    let own = format!("{}:/d:idmap=uids=0-100-10;gids=0-200-10", src.display());
+    tb.cmd([
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "-v",
+        &own,
+        &image,
+        "stat",
+        "-c",
+        "%u:%g",
+        "/d/roots",
+        "/d/fives",
+    ])
+    .run()
+    .assert_success()
+    .stdout_is("100:200\n105:205\n");
     tb.cmd(["ps", "-a", "-q"])
         .run()
         .assert_success()
