@@ -188,6 +188,14 @@ fn mount_type_image_rw_writes_into_the_container_never_the_image() {
     lab.run(&["start", "-a", "w"])
         .assert_success()
         .stdout_is("new\nchanged\ngone\nlayers-rw\n");
+    lab.run(&[
+        "inspect",
+        "--format",
+        "{{range .Mounts}}{{.Type}} {{.Destination}} {{.RW}};{{end}}",
+        "w",
+    ])
+    .assert_success()
+    .stdout_is("image /img true;image /layers true;\n");
     // Kept in the container's own directory, and removed with it.
     let dir = lab.tb.root().join("containers").join(lab.id("w"));
     assert!(dir.join("image-mounts/0/upper/new").is_file());
