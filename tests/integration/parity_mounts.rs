@@ -227,3 +227,29 @@ fn mount_type_image_rw_writes_into_the_container_never_the_image() {
     .assert_one_line_error()
     .stderr_contains("rw=maybe");
 }
+
+#[test]
+fn cp_into_a_created_container_writes_through_its_writable_image_mount() {
+    let env = require_env!(alpine);
+    let lab = Lab::new(env);
+    let rw = format!("type=image,src={},dst=/img,rw=true", lab.image);
+    lab.run(&[
+        "create",
+        "--name",
+        "c",
+        "--network",
+        "none",
+        "--mount",
+        &rw,
+        &lab.image,
+        "cat",
+        "/img/etc/copied",
+    ])
+    .assert_success();
+    let file = lab.tb.write("copied", "through the image mount\n");
+    lab.run(&["cp", &file.display().to_string(), "c:/img/etc/copied"])
+        .assert_success();
+    lab.run(&["start", "-a", "c"])
+        .assert_success()
+        .stdout_is("through the image mount\n");
+}
