@@ -252,4 +252,22 @@ fn cp_into_a_created_container_writes_through_its_writable_image_mount() {
     lab.run(&["start", "-a", "c"])
         .assert_success()
         .stdout_is("through the image mount\n");
+    // A read-only one (the default) refuses the copy.
+    let ro = format!("type=image,src={},dst=/img", lab.image);
+    lab.run(&[
+        "create",
+        "--name",
+        "r",
+        "--network",
+        "none",
+        "--mount",
+        &ro,
+        &lab.image,
+        "true",
+    ])
+    .assert_success();
+    lab.run(&["cp", &file.display().to_string(), "r:/img/etc/copied"])
+        .assert_code(125)
+        .assert_one_line_error()
+        .stderr_contains("Read-only file system");
 }
