@@ -751,8 +751,10 @@ pub struct ContainerOpts {
     /// Mount the container's root filesystem read-only
     #[arg(long)]
     pub read_only: bool,
-    /// Bind mount a host path or named volume (SRC:DEST[:ro|rw][,U][,O]: U chowns SRC to the
-    /// container user, O overlays it and discards the changes), or an anonymous volume (DEST)
+    /// Bind mount a host path or named volume (SRC:DEST[:ro|rw][,U][,O][,idmap[=uids=..;gids=..]]:
+    /// U chowns SRC to the container user, O overlays it and discards the changes, idmap shifts
+    /// its owners by the container's id mapping or the one given (root only)), or an anonymous
+    /// volume (DEST)
     #[arg(short, long = "volume", value_name = "SRC:DEST[:OPTS]")]
     pub volume: Vec<String>,
     /// Mount a tmpfs: DEST[:OPTS]

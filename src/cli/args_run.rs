@@ -38,7 +38,7 @@ pub struct RunExtraOpts {
     /// Set a namespaced sysctl KEY=VALUE (net.*, kernel.shm*, kernel.msg*, kernel.sem, fs.mqueue.*)
     #[arg(long, value_name = "KEY=VALUE")]
     pub sysctl: Vec<String>,
-    /// Mount: type=bind|volume|tmpfs|image,src=...,dst=...[,ro][,tmpfs-size=..][,tmpfs-mode=..]
+    /// Mount: type=bind|volume|tmpfs|image,src=...,dst=...[,ro][,idmap][,tmpfs-size=..][,tmpfs-mode=..] (type=image: read-only unless rw=true, whose writes stay in the container)
     #[arg(long, value_name = "type=TYPE,...")]
     pub mount: Vec<String>,
     /// Pass the whole host environment into the container

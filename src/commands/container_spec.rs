@@ -1,7 +1,7 @@
 //! The one translation from `box run`/`box create`'s flags (`cli::args::ContainerOpts`)
 //! to a container's `Spec`, with docker's rules for what the image says and what the
 //! user typed. Lower layers only ever see the spec and their own option structs.
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Result, anyhow, bail};
 
@@ -46,17 +46,41 @@ pub fn build(
     let mut mounts = Vec::new();
     let mut chown_targets = Vec::new();
     let mut overlay_targets = Vec::new();
-    for v in &opts.volume {
+    let mut idmap_mounts = Vec::new();
+    for given in &opts.volume {
         // podman's `U` option: chown the source to the container's user at start.
-        let (v, chown) = strip_option(v, "U");
+        let (v, chown) = strip_option(given, "U");
         // podman's `O`: an overlay on the source, its changes thrown away.
         let (v, overlay) = strip_option(&v, "O");
+        // `idmap[=uids=..;gids=..]`: the source mounted idmapped (the container's mapping,
+        // or the one given).
+        let (v, idmap) = take_option_value(&v, "idmap");
+        let idmap = match idmap {
+            Some(value) => {
+                Some(spec::IdmapMount::parse("", &value).map_err(|e| anyhow!("-v {given}: {e}"))?)
+            }
+            None => None,
+        };
+        if idmap.is_some() && overlay {
+            bail!("-v {given}: idmap and O cannot be combined: leave one out");
+        }
+        if idmap.is_some() {
+            // Before a named volume is made: rootless, the kernel refuses at once.
+            crate::run::idmap::probe(
+                &format!("-v {given}"),
+                Path::new(v.split(':').next().unwrap_or("/")),
+            )?;
+        }
         let m = spec::volume_mount(&v, volume)?;
         if chown {
             chown_targets.push(m.target().to_string());
         }
         if overlay {
             overlay_targets.push(m.target().to_string());
+        }
+        if let Some(mut idmap) = idmap {
+            idmap.target = m.target().to_string();
+            idmap_mounts.push(idmap);
         }
         mounts.push(m);
     }
@@ -69,7 +93,12 @@ pub fn build(
             image_mounts.push(im);
             continue;
         }
-        mounts.push(mount_flag(m, volume)?);
+        let (mnt, idmap) = mount_flag(m, volume)?;
+        if let Some(mut idmap) = idmap {
+            idmap.target = mnt.target().to_string();
+            idmap_mounts.push(idmap);
+        }
+        mounts.push(mnt);
     }
     for d in &opts.extra.device {
         mounts.push(device(d)?);
@@ -158,6 +187,7 @@ pub fn build(
     settings.image_mounts = image_mounts;
     (settings.uidmap, settings.gidmap) = requested_idmaps(opts)?;
     settings.overlay_targets = overlay_targets;
+    settings.idmap_mounts = idmap_mounts;
     Ok(Spec {
         settings,
         args,
@@ -336,10 +366,38 @@ fn settings(x: &RunExtraOpts, host_network: bool) -> Result<Settings> {
         passwd_entries: host_users(&x.hostuser)?,
         chown_targets: Vec::new(),
         overlay_targets: Vec::new(),
+        idmap_mounts: Vec::new(),
         image_mounts: Vec::new(),
         uidmap: Vec::new(),
         gidmap: Vec::new(),
     })
+}
+
+/// `-v SRC:DEST:OPTS` without podman's option `key` or `key=VALUE`, and its value
+/// (empty when bare) if it was there.
+fn take_option_value(v: &str, key: &str) -> (String, Option<String>) {
+    let parts: Vec<&str> = v.split(':').collect();
+    if parts.len() < 3 {
+        return (v.to_string(), None);
+    }
+    let mut value = None;
+    let mut kept = Vec::new();
+    for o in parts[parts.len() - 1].split(',') {
+        match o.split_once('=') {
+            Some((k, val)) if k == key => value = Some(val.to_string()),
+            None if o == key => value = Some(String::new()),
+            _ => kept.push(o),
+        }
+    }
+    if value.is_none() {
+        return (v.to_string(), None);
+    }
+    let mut out = parts[..parts.len() - 1].join(":");
+    if !kept.is_empty() {
+        out.push(':');
+        out.push_str(&kept.join(","));
+    }
+    (out, value)
 }
 
 /// `-v SRC:DEST:OPTS` without podman's option `opt` (`U`, `O`), and whether it was there.
@@ -481,7 +539,8 @@ fn host_users(names: &[String]) -> Result<Vec<String>> {
     Ok(lines)
 }
 
-/// `--mount type=image,src=IMAGE,dst=PATH` (read-only; its layers are found at create).
+/// `--mount type=image,src=IMAGE,dst=PATH[,rw=true]` (read-only unless rw; its layers are
+/// found at create).
 fn image_mount(m: &str) -> Result<Option<spec::ImageMount>> {
     let parts: Vec<(&str, &str)> = m
         .split(',')
@@ -492,15 +551,14 @@ fn image_mount(m: &str) -> Result<Option<spec::ImageMount>> {
         return Ok(None);
     }
     let (mut src, mut dst) = (None, None);
+    let mut rw = false;
     for (k, v) in parts {
         match k {
             "type" => {}
             "source" | "src" => src = Some(v),
             "destination" | "dst" | "target" => dst = Some(v),
-            "rw" if matches!(v, "" | "true") => {
-                bail!("--mount {m}: an image mount is read-only in box (rw=true is not supported)")
-            }
-            "rw" | "ro" | "readonly" | "subpath" => {}
+            "rw" | "readwrite" => rw = bool_option(m, k, v)?,
+            "ro" | "readonly" => rw = !bool_option(m, k, v)?,
             _ => bail!("--mount {m}: unsupported option {k:?}"),
         }
     }
@@ -514,12 +572,27 @@ fn image_mount(m: &str) -> Result<Option<spec::ImageMount>> {
         image: src.to_string(),
         target: clean_path(dst),
         layers: Vec::new(),
+        rw,
     }))
 }
 
-/// `--mount type=bind|volume|tmpfs,...` as the `-v`/`--tmpfs` it stands for.
-fn mount_flag(m: &str, volume: &dyn Fn(Option<&str>) -> Result<PathBuf, String>) -> Result<Mount> {
+/// A `--mount` boolean option: bare or `true`/`false` (podman also takes 1/0).
+fn bool_option(m: &str, k: &str, v: &str) -> Result<bool> {
+    match v {
+        "" | "true" | "1" => Ok(true),
+        "false" | "0" => Ok(false),
+        _ => bail!("--mount {m}: {k}={v} must be true or false"),
+    }
+}
+
+/// `--mount type=bind|volume|tmpfs,...` as the `-v`/`--tmpfs` it stands for, and its
+/// idmapping (its target filled in by the caller).
+fn mount_flag(
+    m: &str,
+    volume: &dyn Fn(Option<&str>) -> Result<PathBuf, String>,
+) -> Result<(Mount, Option<spec::IdmapMount>)> {
     let mut kind = None;
+    let mut idmap = None;
     let (mut src, mut dst) = (None, None);
     let mut ro = false;
     let mut tmpfs_opts: Vec<String> = Vec::new();
@@ -535,8 +608,14 @@ fn mount_flag(m: &str, volume: &dyn Fn(Option<&str>) -> Result<PathBuf, String>)
             "tmpfs-mode" => tmpfs_opts.push(format!("mode={v}")),
             // Propagation, SELinux labels, volume options without meaning rootless here.
             "bind-propagation" | "relabel" | "z" | "Z" | "consistency" | "bind-nonrecursive"
-            | "nocopy" | "volume-nocopy" | "U" | "chown" | "idmap" | "notmpcopyup"
-            | "tmpcopyup" => {}
+            | "nocopy" | "volume-nocopy" | "U" | "chown" | "notmpcopyup" | "tmpcopyup" => {}
+            "idmap" if v == "false" => idmap = None,
+            "idmap" => {
+                let value = if v == "true" { "" } else { v };
+                idmap = Some(
+                    spec::IdmapMount::parse("", value).map_err(|e| anyhow!("--mount {m}: {e}"))?,
+                );
+            }
             _ => bail!("--mount {m}: unsupported option {k:?}"),
         }
     }
@@ -544,34 +623,35 @@ fn mount_flag(m: &str, volume: &dyn Fn(Option<&str>) -> Result<PathBuf, String>)
         bail!("--mount {m}: give the container path with dst= (or target=)");
     };
     let suffix = if ro { ":ro" } else { "" };
-    match kind {
+    if idmap.is_some() && !matches!(kind, Some("bind" | "volume")) {
+        bail!("--mount {m}: idmap needs type=bind or type=volume");
+    }
+    if idmap.is_some() {
+        crate::run::idmap::probe(&format!("--mount {m}"), Path::new(src.unwrap_or("/")))?;
+    }
+    let mount = match kind {
         Some("bind") => {
             let Some(src) = src.filter(|s| s.starts_with('/') || s.starts_with('.')) else {
                 bail!("--mount {m}: a bind needs src= with a host path");
             };
-            Ok(spec::volume_mount(&format!("{src}:{dst}{suffix}"), volume)?)
+            spec::volume_mount(&format!("{src}:{dst}{suffix}"), volume)?
         }
         Some("volume") => match src.filter(|s| !s.is_empty()) {
-            Some(name) => Ok(spec::volume_mount(
-                &format!("{name}:{dst}{suffix}"),
-                volume,
-            )?),
-            None => Ok(spec::volume_mount(dst, volume)?),
+            Some(name) => spec::volume_mount(&format!("{name}:{dst}{suffix}"), volume)?,
+            None => spec::volume_mount(dst, volume)?,
         },
         Some("tmpfs") => {
             if ro {
                 tmpfs_opts.push("ro".into());
             }
-            Ok(spec::tmpfs_mount(&format!(
-                "{dst}:{}",
-                tmpfs_opts.join(",")
-            ))?)
+            spec::tmpfs_mount(&format!("{dst}:{}", tmpfs_opts.join(",")))?
         }
         Some(other) => bail!(
             "--mount {m}: type={other} is not supported: use type=bind, type=volume, type=tmpfs or type=image"
         ),
         None => bail!("--mount {m}: give type=bind, type=volume, type=tmpfs or type=image"),
-    }
+    };
+    Ok((mount, idmap))
 }
 
 /// `--device HOST[:CONTAINER][:PERMS]`: rootless, the host's node bound into the
@@ -726,6 +806,18 @@ mod tests {
             (k == "HOSTVAR").then(|| "fromhost".to_string())
         })
         .unwrap()
+    }
+
+    #[test]
+    fn idmap_is_taken_off_volume_options_with_its_value() {
+        let t = |v| take_option_value(v, "idmap");
+        assert_eq!(t("/a:/b"), ("/a:/b".into(), None));
+        assert_eq!(t("/a:/b:ro"), ("/a:/b:ro".into(), None));
+        assert_eq!(t("/a:/b:idmap"), ("/a:/b".into(), Some(String::new())));
+        assert_eq!(
+            t("/a:/b:ro,idmap=uids=0-1-2;gids=0-3-2,z"),
+            ("/a:/b:ro,z".into(), Some("uids=0-1-2;gids=0-3-2".into()))
+        );
     }
 
     #[test]

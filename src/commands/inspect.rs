@@ -71,6 +71,16 @@ pub fn container_json(ctx: &Ctx, rec: &Record, st: &State) -> Value {
                 "Propagation": "",
             }),
         })
+        .chain(spec.settings.image_mounts.iter().map(|im| {
+            json!({
+                "Type": "image",
+                "Source": im.image,
+                "Destination": im.target,
+                "Mode": if im.rw { "" } else { "ro" },
+                "RW": im.rw,
+                "Propagation": "",
+            })
+        }))
         .collect();
     // Ports as resolved at create time (random host ports, ranges, -P), not the raw -p text.
     let mut network = crate::network::inspect(&spec.network, None);

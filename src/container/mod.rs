@@ -228,6 +228,10 @@ impl Record {
     pub fn work_dir(&self) -> PathBuf {
         self.dir.join("work")
     }
+    /// The upper and work directories of the container's `n`th `--mount type=image,rw=true`.
+    pub fn image_mount_dir(&self, n: usize) -> PathBuf {
+        self.dir.join("image-mounts").join(n.to_string())
+    }
     /// The vfs driver's private copy of the image.
     pub fn rootfs_dir(&self) -> PathBuf {
         self.dir.join("rootfs")

@@ -93,7 +93,19 @@ fn in_root_with(
                     binds.push(m.clone());
                 }
             }
-            rootfs::mount_volumes(root.as_fd(), &binds, &bind_volumes, &[]).map_err(failed)?;
+            rootfs::mount_volumes(root.as_fd(), &binds, &bind_volumes, &[], &[]).map_err(failed)?;
+            // Image mounts too: a copy into a writable one lands in its upper directory.
+            for (n, im) in spec.settings.image_mounts.iter().enumerate() {
+                let rw = layout.image_mounts.get(n).filter(|_| im.rw);
+                rootfs::mount_image(
+                    root.as_fd(),
+                    &im.layers,
+                    &im.target,
+                    rw.map(|d| d.as_path()),
+                    false,
+                )
+                .map_err(failed)?;
+            }
         }
         let done = work(root.as_fd());
         drop(root);

@@ -9,17 +9,21 @@
 //!
 //! ```text
 //!  parent (box)                                  child (container PID 1)
-//!  P1 assert single-threaded
+//!  P1 assert single-threaded; the user namespaces
+//!     of `idmap=uids=..` binds (run::idmap)
 //!  P2 socketpair, clone(CLONE_NEW*)  ─────────►  C1 PR_SET_PDEATHSIG(SIGKILL); wait for
 //!  P3 open /proc/PID/ns/user; hooks.cloned()        Release (EOF: box died → exit)
 //!     (the cleanup watcher)
 //!  P4 write uid/gid maps (newuidmap/newgidmap)
 //!  P5 hooks.mapped() (cgroup attach, network)
-//!  P6 send Release  ─────────────────────────►  C2 setresuid/gid(0): root of the userns
+//!  P6 idmap `:idmap` binds (run::idmap) ──────►  (collected until Release)
+//!     IdmappedMount{target} + fd, each
+//!     send Release  ─────────────────────────►  C2 setresuid/gid(0): root of the userns
 //!                                               C3 new cgroup namespace (now that it is
 //!                                                  in its cgroup), hostname, loopback up
 //!                                               C4 mount the image (overlay/fuse/vfs)
-//!                                               C5 /proc /sys /dev /etc files, volumes,
+//!                                               C5 /proc /sys /dev /etc files, volumes
+//!                                                  (the idmapped ones box sent),
 //!                                                  masks, read-only root
 //!                                               C6 pivot_root, detach the host's root
 //!  P7 receive until EOF  ◄── PtyMaster + fd ──  C7 pty or stdio, user, working dir
@@ -140,6 +144,9 @@ pub fn create(launch: &Launch, maps: &IdMaps, hooks: &mut dyn Hooks) -> Result<C
     if threads != 1 {
         return Err(Error::Threads(threads));
     }
+    // `idmap=uids=..;gids=..` binds map through user namespaces of their own, made (by a
+    // fork) now, while box is still single-threaded.
+    let own_idmaps = super::idmap::mapping_namespaces(launch.spec)?;
 
     // P2. The channel and the clone (through the joiner for `--network container:`).
     let (ours, theirs) = super::sync::handshake()?;
@@ -234,7 +241,14 @@ pub fn create(launch: &Launch, maps: &IdMaps, hooks: &mut dyn Hooks) -> Result<C
     hooks.mapped(pid).map_err(abort)?;
     super::trace("P5 cgroup and network");
 
-    // P6. Release the child.
+    // P6. The `:idmap` binds, idmapped through the child's now mapped user namespace
+    // (only box may: see `idmap`), handed over as detached mounts; then the release.
+    for (target, mnt) in
+        super::idmap::make_mounts(launch.spec, userns.as_fd(), &own_idmaps).map_err(abort)?
+    {
+        ours.send_with_fd(&ToChild::IdmappedMount { target }, Some(mnt.as_fd()))
+            .map_err(|e| abort(e.into()))?;
+    }
     ours.send(&ToChild::Release).map_err(|e| abort(e.into()))?;
     super::trace("P6 released");
 
@@ -359,11 +373,17 @@ fn steps(l: &Launch, maps: &IdMaps, ch: &ChildEnd) -> Result<Infallible, (Step, 
     // closed and the wait below sees EOF. (The usual getppid() check cannot work: in a new
     // pid namespace getppid() is 0.)
     nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).map_err(errno(Step::Release, "prctl"))?;
-    match ch.recv() {
-        Ok(Some((ToChild::Release, _))) => {}
-        // box is gone or gave up (it kills us then anyway): nothing to report to.
-        // SAFETY: plain _exit in the child.
-        _ => unsafe { libc::_exit(1) },
+    let mut idmapped: Vec<(String, OwnedFd)> = Vec::new();
+    loop {
+        match ch.recv() {
+            Ok(Some((ToChild::Release, _))) => break,
+            Ok(Some((ToChild::IdmappedMount { target }, mut fds))) if fds.len() == 1 => {
+                idmapped.extend(fds.pop().map(|fd| (target, fd)));
+            }
+            // box is gone or gave up (it kills us then anyway): nothing to report to.
+            // SAFETY: plain _exit in the child.
+            _ => unsafe { libc::_exit(1) },
+        }
     }
 
     super::trace("C1 released");
@@ -463,10 +483,25 @@ fn steps(l: &Launch, maps: &IdMaps, ch: &ChildEnd) -> Result<Infallible, (Step, 
             }
         }
     }
-    rootfs::mount_volumes(r, &spec.mounts, &l.volumes, &spec.settings.overlay_targets)
+    rootfs::mount_volumes(
+        r,
+        &spec.mounts,
+        &l.volumes,
+        &spec.settings.overlay_targets,
+        &idmapped,
+    )
+    .map_err(&m)?;
+    drop(idmapped);
+    for (n, im) in spec.settings.image_mounts.iter().enumerate() {
+        let rw = l.layout.image_mounts.get(n).filter(|_| im.rw);
+        rootfs::mount_image(
+            r,
+            &im.layers,
+            &im.target,
+            rw.map(|d| d.as_path()),
+            l.layout.volatile,
+        )
         .map_err(&m)?;
-    for im in &spec.settings.image_mounts {
-        rootfs::mount_image(r, &im.layers, &im.target).map_err(&m)?;
     }
     if !spec.privileged {
         rootfs::apply_masks(r).map_err(&m)?;

@@ -2,7 +2,8 @@
 //!
 //! - `spec`: what to run (`Spec`), from the image config + command line (docker rules).
 //! - `create`: the parent ↔ child handshake, numbered steps on both sides (read it first).
-//! - `rootfs`, `vfs`: the root filesystem and everything mounted on it.
+//! - `rootfs`, `vfs`: the root filesystem and everything mounted on it; `idmap`: the
+//!   idmapped mounts of `:idmap` volumes, which box makes for the child.
 //! - `security`: capabilities and the default seccomp profile.
 //! - `user`: `-u user[:group]` against the container's /etc/passwd and /etc/group.
 //! - `exec`, `init`: the final execve, and `--init`'s tiny PID 1.
@@ -33,6 +34,7 @@ pub mod create;
 pub mod etc;
 mod exec;
 pub mod hooks;
+pub mod idmap;
 mod init;
 mod pause;
 pub mod rootfs;

@@ -78,6 +78,9 @@ pub struct Layout {
     /// `--userns=keep-id`, whose user namespace does not map ids the way the image's files
     /// were stored.
     pub fuse_idmap: Option<String>,
+    /// Per `--mount type=image`: the directory of its upper and work directories (used
+    /// with `rw=true`).
+    pub image_mounts: Vec<PathBuf>,
 }
 
 trait Ctx<T> {
@@ -610,11 +613,18 @@ pub fn add_entries(root: BorrowedFd, entries: &[(&str, u32, String)]) -> Result<
     Ok(())
 }
 
-/// `--mount type=image`: an image's layers as a read-only overlay on `target`.
-pub fn mount_image(root: BorrowedFd, layers: &[PathBuf], target: &str) -> Result<(), Fail> {
+/// `--mount type=image`: an image's layers as a read-only overlay on `target`, or with
+/// `rw` (the directory holding `upper` and `work`) a writable one whose changes stay there.
+pub fn mount_image(
+    root: BorrowedFd,
+    layers: &[PathBuf],
+    target: &str,
+    rw: Option<&Path>,
+    volatile: bool,
+) -> Result<(), Fail> {
     let ctx = FsContext::new("overlay").ctx(|| "fsopen overlay".into())?;
     let _ = ctx.set("source", "overlay");
-    if layers.len() == 1 {
+    if layers.len() == 1 && rw.is_none() {
         // One layer: overlay needs two lowers without an upper; a read-only bind will do.
         let tree =
             clone_tree(None, &layers[0], true).ctx(|| format!("bind {}", layers[0].display()))?;
@@ -625,10 +635,33 @@ pub fn mount_image(root: BorrowedFd, layers: &[PathBuf], target: &str) -> Result
         ctx.set("lowerdir+", &l.to_string_lossy())
             .map_err(|e| fs_fail(&ctx, e, &format!("image layer {}", l.display())))?;
     }
+    // The upper and work directories through a descriptor: short options, however long
+    // the container's path.
+    let dir = match rw {
+        Some(d) => Some(
+            open(
+                d,
+                OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+                Mode::empty(),
+            )
+            .ctx(|| format!("open {}", d.display()))?,
+        ),
+        None => None,
+    };
+    if let Some(dir) = &dir {
+        let base = format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(dir));
+        ctx.set("upperdir", &format!("{base}/upper"))
+            .map_err(|e| fs_fail(&ctx, e, &format!("the upper directory of {target}")))?;
+        ctx.set("workdir", &format!("{base}/work"))
+            .map_err(|e| fs_fail(&ctx, e, &format!("the work directory of {target}")))?;
+        if volatile {
+            let _ = ctx.flag("volatile");
+        }
+    }
     ctx.flag("userxattr")
         .map_err(|e| fs_fail(&ctx, e, "overlay userxattr"))?;
     let mnt = ctx
-        .mount(RDONLY)
+        .mount(if dir.is_some() { 0 } else { RDONLY })
         .map_err(|e| fs_fail(&ctx, e, &format!("mount the image on {target}")))?;
     attach_dir(root, target, &mnt)
 }
@@ -722,11 +755,13 @@ pub fn bind_readonly_file(root: BorrowedFd, src: &Path, target: &str) -> Result<
 /// `-v` and `--tmpfs` mounts, parents before children (`-v /a/b` then `-v /a` would hide
 /// the first), as docker orders them. `volumes` are the indexes of the binds that are
 /// volumes: an empty one first gets what the image has at its path (docker's copy-up).
+/// `idmapped` are the detached idmapped mounts box made of `:idmap` binds, by target.
 pub fn mount_volumes(
     root: BorrowedFd,
     mounts: &[Mount],
     volumes: &[usize],
     overlays: &[String],
+    idmapped: &[(String, OwnedFd)],
 ) -> Result<(), Fail> {
     let mut order: Vec<usize> = (0..mounts.len()).collect();
     order.sort_by_key(|&i| match &mounts[i] {
@@ -750,9 +785,18 @@ pub fn mount_volumes(
                 if volumes.contains(&i) {
                     copy_up(root, target, source)?;
                 }
-                let tree =
-                    clone_tree(None, source, true).ctx(|| format!("bind {}", source.display()))?;
-                if *readonly {
+                let made = idmapped.iter().find(|(t, _)| t == target);
+                let cloned;
+                let tree = match made {
+                    // Made idmapped (and read-only if asked) by box.
+                    Some((_, fd)) => fd,
+                    None => {
+                        cloned = clone_tree(None, source, true)
+                            .ctx(|| format!("bind {}", source.display()))?;
+                        &cloned
+                    }
+                };
+                if *readonly && made.is_none() {
                     mount_setattr(tree.as_fd(), RDONLY, 0, true)
                         .ctx(|| format!("make {target} read-only"))?;
                 }

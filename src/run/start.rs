@@ -470,6 +470,9 @@ pub fn layout(
             .flatten(),
         volatile: rec.config.autoremove,
         fuse_idmap: keep_id_shift(mode, spec.settings.custom_idmap(), maps)?,
+        image_mounts: (0..spec.settings.image_mounts.len())
+            .map(|n| rec.image_mount_dir(n))
+            .collect(),
     })
 }
 
@@ -487,6 +490,13 @@ pub fn make_rootfs_dirs(rec: &Record, spec: &Spec) -> Result<(), Error> {
     }
     if !rec.merged_dir().is_dir() {
         mkdir(&rec.merged_dir())?;
+    }
+    // --mount type=image,rw=true: the writes go to the container's own upper directory.
+    for (n, im) in spec.settings.image_mounts.iter().enumerate() {
+        if im.rw {
+            mkdir(&rec.image_mount_dir(n).join("upper"))?;
+            mkdir(&rec.image_mount_dir(n).join("work"))?;
+        }
     }
     Ok(())
 }

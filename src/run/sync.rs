@@ -61,6 +61,9 @@ impl Step {
 /// parent → child: all box ever tells the container's PID 1.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ToChild {
+    /// Before step 1, one per `:idmap` bind: its detached idmapped mount (SCM_RIGHTS),
+    /// which only box could make (see `run::idmap`), for the child to attach at step 5.
+    IdmappedMount { target: String },
     /// Step 1: the maps are written, cgroup and network are ready.
     Release,
 }

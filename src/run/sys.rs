@@ -179,11 +179,32 @@ pub fn clone_tree(dirfd: Option<BorrowedFd>, path: &Path, recursive: bool) -> ni
 
 /// Set (and clear) MOUNT_ATTR_* on the mount `fd` refers to (and its children).
 pub fn mount_setattr(fd: BorrowedFd, set: u64, clear: u64, recursive: bool) -> nix::Result<()> {
+    setattr(fd, set, clear, None, recursive)
+}
+
+/// `mount_setattr(MOUNT_ATTR_IDMAP | set)`: the detached mount `fd` (and its children)
+/// idmapped through the user namespace `userns`.
+pub fn mount_setattr_idmap(
+    fd: BorrowedFd,
+    set: u64,
+    userns: BorrowedFd,
+    recursive: bool,
+) -> nix::Result<()> {
+    setattr(fd, set | libc::MOUNT_ATTR_IDMAP, 0, Some(userns), recursive)
+}
+
+fn setattr(
+    fd: BorrowedFd,
+    set: u64,
+    clear: u64,
+    userns: Option<BorrowedFd>,
+    recursive: bool,
+) -> nix::Result<()> {
     let attr = libc::mount_attr {
         attr_set: set,
         attr_clr: clear,
         propagation: 0,
-        userns_fd: 0,
+        userns_fd: userns.map_or(0, |u| u.as_raw_fd() as u64),
     };
     let mut flags = libc::AT_EMPTY_PATH as libc::c_uint;
     if recursive {

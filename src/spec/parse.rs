@@ -168,11 +168,6 @@ pub fn volume_mount(
             "rw" => readonly = false,
             // SELinux relabel and propagation options: meaningless rootless, accepted.
             "z" | "Z" | "bind" | "rbind" | "private" | "rprivate" => {}
-            o if o == "idmap" || o.starts_with("idmap=") => {
-                return Err(Error::Invalid(format!(
-                    "-v {v}: idmapped mounts need privileges a rootless container does not have: leave {o} out (U chowns the source to the container user instead)"
-                )));
-            }
             _ => {
                 return Err(Error::Invalid(format!(
                     "-v {v}: unsupported option {o:?} (use ro or rw)"

@@ -55,6 +55,10 @@ pub struct Settings {
     /// `-v SRC:DEST:O`: the container paths where SRC is the lower layer of an overlay
     /// whose changes (in a tmpfs) are discarded when the container stops.
     pub overlay_targets: Vec<String>,
+    /// `-v SRC:DEST:idmap[=uids=..;gids=..]` (and `--mount type=bind,...,idmap`): the binds
+    /// mounted idmapped (box makes the mounts, which needs privilege over the source's
+    /// filesystem: root).
+    pub idmap_mounts: Vec<IdmapMount>,
     /// `--mount type=image,src=IMAGE,dst=PATH`: an image's layers (bottom → top) mounted
     /// read-only at a path.
     pub image_mounts: Vec<ImageMount>,
@@ -71,6 +75,86 @@ pub struct ImageMount {
     pub target: String,
     /// Its layer directories, bottom → top (filled in at create).
     pub layers: Vec<PathBuf>,
+    /// `rw=true`: writable through an overlay whose upper directory is the container's
+    /// own (`Record::image_mount_dir`), so the image never changes.
+    #[serde(default)]
+    pub rw: bool,
+}
+
+/// One idmapped bind: by the container's user namespace, or by podman's own mapping
+/// (`idmap=uids=DISK-HOST-SIZE#...;gids=...`: disk ids DISK.. appear as host ids HOST..).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IdmapMount {
+    pub target: String,
+    /// Empty (both): the container's own mapping.
+    #[serde(default)]
+    pub uids: Vec<crate::userns::IdMap>,
+    #[serde(default)]
+    pub gids: Vec<crate::userns::IdMap>,
+}
+
+impl IdmapMount {
+    /// `idmap`'s value (empty: none given) for the bind on `target`; a map not given is
+    /// the other's.
+    pub fn parse(target: &str, value: &str) -> Result<IdmapMount, Error> {
+        let bad = |why: String| {
+            Error::Invalid(format!(
+                "{why}: use idmap alone (the container's mapping) or idmap=uids=DISK-HOST-SIZE[#...];gids=DISK-HOST-SIZE[#...]"
+            ))
+        };
+        let (mut uids, mut gids) = (Vec::new(), Vec::new());
+        for part in value.split(';').filter(|p| !p.is_empty()) {
+            let (key, ranges) = part.split_once('=').unwrap_or((part, ""));
+            let list = match key {
+                "uids" => &mut uids,
+                "gids" => &mut gids,
+                _ => return Err(bad(format!("unknown {key:?}"))),
+            };
+            for r in ranges.split('#') {
+                if r.starts_with('@') {
+                    return Err(bad(format!(
+                        "{r}: ids relative to the container's (@) are not supported"
+                    )));
+                }
+                let n: Vec<Option<u32>> = r.split('-').map(|x| x.parse().ok()).collect();
+                match n.as_slice() {
+                    [Some(c), Some(h), Some(size)] if *size > 0 => {
+                        list.push(crate::userns::IdMap {
+                            container: *c,
+                            host: *h,
+                            size: *size,
+                        })
+                    }
+                    _ => return Err(bad(format!("{r:?} is not DISK-HOST-SIZE"))),
+                }
+            }
+        }
+        if uids.is_empty() {
+            uids = gids.clone();
+        }
+        if gids.is_empty() {
+            gids = uids.clone();
+        }
+        Ok(IdmapMount {
+            target: target.to_string(),
+            uids,
+            gids,
+        })
+    }
+
+    /// The option as podman spells it (`idmap` or `idmap=uids=..;gids=..`).
+    pub fn option(&self) -> String {
+        if self.uids.is_empty() {
+            return "idmap".into();
+        }
+        let list = |m: &[crate::userns::IdMap]| {
+            m.iter()
+                .map(|m| format!("{}-{}-{}", m.container, m.host, m.size))
+                .collect::<Vec<_>>()
+                .join("#")
+        };
+        format!("idmap=uids={};gids={}", list(&self.uids), list(&self.gids))
+    }
 }
 
 impl Settings {
@@ -289,6 +373,31 @@ pub fn check_sysctl(key: &str, host_network: bool, host_ipc: bool) -> Result<(),
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn idmap_options_parse_and_print_as_podman_spells_them() {
+        let plain = IdmapMount::parse("/d", "").unwrap();
+        assert!(plain.uids.is_empty() && plain.gids.is_empty());
+        assert_eq!(plain.option(), "idmap");
+        let own = IdmapMount::parse("/d", "uids=0-100-10#10-200-5;gids=0-300-10").unwrap();
+        assert_eq!(own.uids.len(), 2);
+        assert_eq!(own.uids[1].container, 10);
+        assert_eq!(own.uids[1].host, 200);
+        assert_eq!(own.gids[0].host, 300);
+        assert_eq!(own.option(), "idmap=uids=0-100-10#10-200-5;gids=0-300-10");
+        // A map not given is the other's.
+        let uids_only = IdmapMount::parse("/d", "uids=0-100-10").unwrap();
+        assert_eq!(uids_only.gids, uids_only.uids);
+        for bad in [
+            "uids=0-1",
+            "uids=a-1-1",
+            "uids=0-1-0",
+            "users=0-1-1",
+            "uids=@0-1-1",
+        ] {
+            assert!(IdmapMount::parse("/d", bad).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn ulimits_parse_as_podman() {

@@ -220,12 +220,17 @@ pub fn run_args(config: &Config, image_env: &[String], volumes: &Path) -> Vec<St
                 target,
                 readonly,
             } => {
-                // `ro` and podman's `U` (chown at start) and `O` (overlay) options.
+                // `ro` and podman's `U` (chown at start), `O` (overlay) and `idmap` options.
                 let set = &sp.settings;
-                let flags: Vec<&str> = [
-                    (*readonly, "ro"),
-                    (set.chown_targets.contains(target), "U"),
-                    (set.overlay_targets.contains(target), "O"),
+                let idmap = set.idmap_mounts.iter().find(|i| &i.target == target);
+                let flags: Vec<String> = [
+                    (*readonly, "ro".to_string()),
+                    (set.chown_targets.contains(target), "U".into()),
+                    (set.overlay_targets.contains(target), "O".into()),
+                    (
+                        idmap.is_some(),
+                        idmap.map(|i| i.option()).unwrap_or_default(),
+                    ),
                 ]
                 .into_iter()
                 .filter_map(|(on, f)| on.then_some(f))
@@ -431,7 +436,12 @@ fn settings_args(set: &crate::spec::Settings, opt: &mut impl FnMut(&str, &str)) 
     for m in &set.image_mounts {
         opt(
             "--mount",
-            &format!("type=image,src={},dst={}", m.image, m.target),
+            &format!(
+                "type=image,src={},dst={}{}",
+                m.image,
+                m.target,
+                if m.rw { ",rw=true" } else { "" }
+            ),
         );
     }
     let maps = |m: &[crate::userns::IdMap]| {
@@ -688,6 +698,13 @@ mod tests {
         set.requires = vec!["db".into(), "cache".into()];
         set.network_options = vec!["--mtu".into(), "1400".into()];
         set.chown_targets = vec!["/data".into()];
+        set.idmap_mounts = vec![crate::spec::IdmapMount::parse("/data", "uids=0-1-10").unwrap()];
+        set.image_mounts = vec![crate::spec::ImageMount {
+            image: "tools".into(),
+            target: "/opt/tools".into(),
+            layers: Vec::new(),
+            rw: true,
+        }];
         set.uidmap = vec![crate::userns::IdMap {
             container: 0,
             host: 1,
@@ -707,7 +724,8 @@ mod tests {
             "--timeout 30",
             "--requires db,cache",
             "--network pasta:--mtu,1400",
-            "-v /home/u/data:/data:ro,U",
+            "-v /home/u/data:/data:ro,U,idmap=uids=0-1-10;gids=0-1-10",
+            "--mount type=image,src=tools,dst=/opt/tools,rw=true",
             "--uidmap 0:1:1000 --gidmap 0:1:1000",
         ] {
             assert!(a.contains(part), "{part} missing: {a}");

@@ -32,6 +32,7 @@ mod parity_cli;
 mod parity_cp;
 mod parity_lifecycle;
 mod parity_list;
+mod parity_mounts;
 mod parity_names;
 mod parity_prune;
 mod parity_run;
