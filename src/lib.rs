@@ -29,7 +29,8 @@
 //! - `kube`: Kubernetes YAML (Pod, Deployment, ConfigMap, Secret, PersistentVolumeClaim)
 //!   read into a checked plan for `box kube play` (serde_yaml); `commands::kube` makes it.
 //! - `usernet`: user networks (`box network ...`, `run --network NAME`): records in netavark's
-//!   format, address leases, netavark setup/teardown in the shared namespace's holder.
+//!   format, address leases, netavark setup/teardown in the shared namespace's holder,
+//!   `network connect|disconnect` of running containers (`usernet::connect`).
 //! - `pod`: pod records (name, what is shared, the infra container's id); a pod's infra
 //!   container is a container record running box's pause program (`run::pause`).
 //! - `cgroup`: cgroup v2 detection, delegation and limits.

@@ -31,10 +31,10 @@ pub enum NetworkCommand {
     Prune(NetworkPruneArgs),
     /// Exit 0 when a network exists, 1 when it does not
     Exists(NetworkExistsArgs),
-    /// Put a stopped container on one more network (from its next start)
+    /// Put a container on one more network (a running one at once)
     Connect(NetworkConnectArgs),
-    /// Take a stopped container off one of its networks (from its next start)
-    Disconnect(NetworkConnectArgs),
+    /// Take a container off one of its networks (a running one at once)
+    Disconnect(NetworkDisconnectArgs),
 }
 
 #[derive(Debug, Args)]
@@ -111,6 +111,25 @@ pub struct NetworkExistsArgs {
 
 #[derive(Debug, Args)]
 pub struct NetworkConnectArgs {
+    /// Another name of the container on this network (repeatable)
+    #[arg(long, value_name = "NAME")]
+    pub alias: Vec<String>,
+    /// Its IPv4 address on this network [default: the first free one]
+    #[arg(long, value_name = "IP")]
+    pub ip: Option<String>,
+    /// Network (name or id)
+    #[arg(value_name = "NETWORK")]
+    pub network: String,
+    /// Container (name or id)
+    #[arg(value_name = "CONTAINER")]
+    pub container: String,
+}
+
+#[derive(Debug, Args)]
+pub struct NetworkDisconnectArgs {
+    /// Take it off the network even when unplugging its interface fails
+    #[arg(short, long)]
+    pub force: bool,
     /// Network (name or id)
     #[arg(value_name = "NETWORK")]
     pub network: String,

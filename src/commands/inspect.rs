@@ -255,6 +255,9 @@ fn user_networks(ctx: &Ctx, rec: &Record, network: &mut Value) {
         let gateway = sub.map(|s| s.gateway.clone()).unwrap_or_default();
         let mut aliases = vec![rec.name().to_string()];
         aliases.extend(spec.network_aliases.iter().cloned());
+        if let Some(o) = spec.settings.per_network.get(name) {
+            aliases.extend(o.aliases.iter().cloned());
+        }
         if i == 0 {
             network["IPAddress"] = json!(ip);
             network["IPPrefixLen"] = json!(if ip.is_empty() { 0 } else { prefix });

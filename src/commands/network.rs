@@ -1,8 +1,9 @@
 //! `box network ...` (records in `crate::usernet`), and what `run --network NAME` needs: the
 //! holder of the shared namespace started before a container on a user network and
-//! removed after the last one. `network connect|disconnect` change a stopped container's
-//! networks (a running one is refused).
+//! removed after the last one. `network connect|disconnect` change a container's networks
+//! (a running one's at once).
 use std::io::Write;
+use std::os::fd::AsFd;
 
 use anyhow::{Context, Result, bail};
 use serde_json::{Value, json};
@@ -10,8 +11,8 @@ use serde_json::{Value, json};
 use super::table::{self, align_tabs, columns};
 use crate::cli::Ctx;
 use crate::cli::args_network::{
-    NetworkCommand, NetworkConnectArgs, NetworkCreateArgs, NetworkExistsArgs, NetworkInspectArgs,
-    NetworkLsArgs, NetworkPruneArgs, NetworkRmArgs,
+    NetworkCommand, NetworkConnectArgs, NetworkCreateArgs, NetworkDisconnectArgs,
+    NetworkExistsArgs, NetworkInspectArgs, NetworkLsArgs, NetworkPruneArgs, NetworkRmArgs,
 };
 use crate::template::{self, Format};
 use crate::usernet::{Network, Networks, NewNetwork};
@@ -24,8 +25,8 @@ pub fn network(ctx: &Ctx, command: NetworkCommand) -> Result<u8> {
         NetworkCommand::Rm(a) => rm(ctx, a),
         NetworkCommand::Prune(a) => prune(ctx, a),
         NetworkCommand::Exists(a) => exists(ctx, a),
-        NetworkCommand::Connect(a) => connect(ctx, &a, true),
-        NetworkCommand::Disconnect(a) => connect(ctx, &a, false),
+        NetworkCommand::Connect(a) => connect(ctx, &a),
+        NetworkCommand::Disconnect(a) => disconnect(ctx, &a),
     }
 }
 
@@ -187,27 +188,41 @@ fn release(ctx: &Ctx) -> Result<()> {
     Ok(())
 }
 
-/// `network connect|disconnect`: a container that is not running, already on user
-/// networks, gets one more or one less (at least one stays); it takes effect at its next
+/// `network connect|disconnect`: a container on user networks gets one more or one less
+/// (at least one stays). A running one is plugged in or out at once (`usernet::connect`),
+/// its resolv.conf gaining or losing the network's DNS server; a stopped one from its next
 /// start.
-fn connect(ctx: &Ctx, a: &NetworkConnectArgs, add: bool) -> Result<u8> {
-    let net = Networks::at(&ctx.paths).get(&a.network)?;
+fn connect(ctx: &Ctx, a: &NetworkConnectArgs) -> Result<u8> {
+    change(ctx, &a.network, &a.container, Change::Connect(a))
+}
+
+fn disconnect(ctx: &Ctx, a: &NetworkDisconnectArgs) -> Result<u8> {
+    change(ctx, &a.network, &a.container, Change::Disconnect(a.force))
+}
+
+enum Change<'a> {
+    Connect(&'a NetworkConnectArgs),
+    Disconnect(bool),
+}
+
+fn change(ctx: &Ctx, network: &str, container: &str, how: Change) -> Result<u8> {
+    let net = Networks::at(&ctx.paths).get(network)?;
     let c = super::containers(ctx)?;
-    let mut rec = c.find(&a.container)?;
-    if crate::monitor::status::observe(&rec).status == crate::container::Status::Running {
-        bail!(
-            "container {} is running: stop it first (connecting a running container is not supported yet)",
-            rec.name()
-        );
-    }
-    let on = &rec.config.spec.networks;
+    let mut rec = c.find(container)?;
+    let spec = &rec.config.spec;
+    let on = &spec.networks;
     if on.is_empty() {
+        let mode = match spec.network_container() {
+            Some(t) => format!("container:{t}"),
+            None => spec.network_arg(),
+        };
         bail!(
-            "container {} is not on a user network: recreate it with --network {}",
+            "container {}'s network mode {mode:?} is not supported: invalid network mode (only a container on user networks can be connected: recreate it with --network {})",
             rec.name(),
             net.name
         );
     }
+    let add = matches!(how, Change::Connect(_));
     let has = on.contains(&net.name);
     match (add, has) {
         (true, true) => bail!(
@@ -223,21 +238,92 @@ fn connect(ctx: &Ctx, a: &NetworkConnectArgs, add: bool) -> Result<u8> {
         ),
         _ => {}
     }
+    let mut opts = crate::spec::NetworkOpts::default();
+    if let Change::Connect(a) = how {
+        for alias in &a.alias {
+            if !crate::container::is_docker_name(alias, 253) {
+                bail!("invalid --alias {alias:?}: use letters, digits, '_', '.' and '-'");
+            }
+        }
+        opts.aliases = a.alias.clone();
+        opts.ip =
+            a.ip.as_deref()
+                .map(|ip| net.check_address(ip))
+                .transpose()?;
+    }
+    if crate::monitor::status::observe(&rec).status == crate::container::Status::Running {
+        let holder = crate::network::join_target(&ctx.paths, crate::usernet::HOLDER)?;
+        let it = crate::network::join_target(&ctx.paths, rec.id())?;
+        let running = crate::usernet::Running {
+            holder_userns: holder.userns.as_fd(),
+            holder_netns: holder.netns.as_fd(),
+            netns: it.netns.as_fd(),
+            id: rec.id(),
+            name: rec.name(),
+        };
+        let resolv = rec.userdata_dir().join("resolv.conf");
+        match how {
+            Change::Connect(_) => {
+                let want = crate::usernet::Want {
+                    network: net.name.clone(),
+                    ip: opts.ip,
+                    aliases: opts.aliases.clone(),
+                };
+                let plug =
+                    crate::usernet::connect(&ctx.paths, &running, &want, &spec.network_aliases)?;
+                nameserver(&resolv, &plug.network.subnets[0].gateway, true)?;
+            }
+            Change::Disconnect(force) => {
+                let plug = crate::usernet::disconnect(&ctx.paths, &running, &net.name, force)?;
+                nameserver(&resolv, &plug.network.subnets[0].gateway, false)?;
+            }
+        }
+    }
     let name = net.name.clone();
     c.update_spec(&mut rec, |spec| {
         if add {
-            spec.networks.push(name);
+            spec.networks.push(name.clone());
+            if opts != crate::spec::NetworkOpts::default() {
+                spec.settings.per_network.insert(name, opts);
+            }
         } else {
             // `--ip` is the first network's address.
             if spec.networks.first() == Some(&name) {
                 spec.ip = None;
             }
             spec.networks.retain(|n| *n != name);
+            spec.settings.per_network.remove(&name);
         }
     })?;
     let what = if add { "connect" } else { "disconnect" };
     crate::events::network(&ctx.paths, what, &net.name, rec.id());
     Ok(0)
+}
+
+/// Add (as podman, at the end) or remove `nameserver IP` in a running container's
+/// resolv.conf, rewritten in place: it is bind-mounted as it is.
+fn nameserver(path: &std::path::Path, ip: &str, add: bool) -> Result<()> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let line = format!("nameserver {ip}");
+    let has = text.lines().any(|l| l.trim() == line);
+    let new = match (add, has) {
+        (true, false) => format!(
+            "{text}{}{line}\n",
+            if text.ends_with('\n') || text.is_empty() {
+                ""
+            } else {
+                "\n"
+            }
+        ),
+        (false, true) => text
+            .lines()
+            .filter(|l| l.trim() != line)
+            .map(|l| format!("{l}\n"))
+            .collect(),
+        _ => return Ok(()),
+    };
+    std::fs::write(path, new).with_context(|| format!("cannot write {}", path.display()))
 }
 
 fn create(ctx: &Ctx, a: NetworkCreateArgs) -> Result<u8> {

@@ -56,7 +56,7 @@ pub fn check_tools() -> Result<(PathBuf, PathBuf), Error> {
     }
 }
 
-fn runtime_dir(paths: &Paths) -> PathBuf {
+pub(super) fn runtime_dir(paths: &Paths) -> PathBuf {
     paths.runtime.join("networks")
 }
 
@@ -65,13 +65,36 @@ fn runtime_dir(paths: &Paths) -> PathBuf {
 pub struct Lease {
     pub network: Network,
     pub ip: Ipv4Addr,
+    /// Its names there besides its own and `--network-alias`.
+    pub aliases: Vec<String>,
     path: PathBuf,
+    /// What the lease file says: it is removed only while it still says so (a network
+    /// connect|disconnect may have given the address away meanwhile).
+    stamp: String,
+}
+
+impl Lease {
+    /// Keep the lease file when the lease is dropped (it is the supervisor's, and goes
+    /// with it: `network connect` of a running container).
+    pub(super) fn keep(mut self) {
+        self.path = PathBuf::new();
+    }
 }
 
 impl Drop for Lease {
     fn drop(&mut self) {
-        let _ = fs::remove_file(&self.path);
+        if fs::read_to_string(&self.path).is_ok_and(|t| t == self.stamp) {
+            let _ = fs::remove_file(&self.path);
+        }
     }
+}
+
+/// What a container asks of one network: `--ip` (else the first free address) and aliases.
+#[derive(Debug, Clone, Default)]
+pub struct Want {
+    pub network: String,
+    pub ip: Option<Ipv4Addr>,
+    pub aliases: Vec<String>,
 }
 
 fn holder_alive(text: &str) -> bool {
@@ -86,12 +109,19 @@ fn holder_alive(text: &str) -> bool {
 }
 
 /// Lease one address on each network for container `id`, supervised by this process:
-/// `want` on the first (`--ip`), else the first free one.
-pub fn lease(
+/// the one wanted (`--ip`), else the first free one.
+pub fn lease(paths: &Paths, wants: &[Want], id: &str) -> Result<Vec<Lease>, Error> {
+    let me = std::process::id() as i32;
+    let start = crate::container::process_start_time(me).unwrap_or(0);
+    lease_for(paths, wants, id, (me, start))
+}
+
+/// [`lease`] for the supervisor `owner` (pid, start time).
+pub(super) fn lease_for(
     paths: &Paths,
-    names: &[String],
-    want: Option<Ipv4Addr>,
+    wants: &[Want],
     id: &str,
+    (me, start): (i32, u64),
 ) -> Result<Vec<Lease>, Error> {
     let nets = Networks::at(paths);
     let dir = runtime_dir(paths);
@@ -101,12 +131,10 @@ pub fn lease(
         crate::lock::Mode::Exclusive,
         crate::lock::default_timeout(),
     )?;
-    let me = std::process::id() as i32;
-    let start = crate::container::process_start_time(me).unwrap_or(0);
     let mut out = Vec::new();
-    for (i, name) in names.iter().enumerate() {
-        let network = nets.get(name)?;
-        let want = want.filter(|_| i == 0);
+    for w in wants {
+        let network = nets.get(&w.network)?;
+        let want = w.ip;
         let (net, len) = super::parse_cidr(&network.subnets[0].subnet)?;
         let gateway: Ipv4Addr = network.subnets[0]
             .gateway
@@ -133,12 +161,14 @@ pub fn lease(
                 }
                 continue;
             }
-            fs::write(&path, format!("{me} {start} {id}\n"))
-                .map_err(super::io_err("write", &path))?;
+            let stamp = format!("{me} {start} {id}\n");
+            fs::write(&path, &stamp).map_err(super::io_err("write", &path))?;
             got = Some(Lease {
                 network: network.clone(),
                 ip,
+                aliases: w.aliases.clone(),
                 path,
+                stamp,
             });
             break;
         }
@@ -209,16 +239,21 @@ pub fn holder_unused(paths: &Paths) -> Result<Option<crate::lock::FileLock>, Err
     )?)
 }
 
-/// A container plugged into its networks; unplugged (netavark teardown) when dropped.
+/// A container plugged into its networks; unplugged (netavark teardown) when dropped:
+/// from the networks it is on by then (`super::connect` records those it joins or leaves
+/// while it runs).
 pub struct Attached {
-    leases: Vec<Lease>,
-    aliases: Vec<String>,
-    holder_userns: OwnedFd,
-    holder_netns: OwnedFd,
-    netns: OwnedFd,
-    config: PathBuf,
-    id: String,
-    name: String,
+    pub(super) leases: Vec<Lease>,
+    pub(super) plugs: Vec<super::connect::Plug>,
+    /// The supervisor's own (set up at start, torn down when dropped), or one
+    /// `network connect|disconnect` made for a single network.
+    pub(super) owner: bool,
+    pub(super) holder_userns: OwnedFd,
+    pub(super) holder_netns: OwnedFd,
+    pub(super) netns: OwnedFd,
+    pub(super) config: PathBuf,
+    pub(super) id: String,
+    pub(super) name: String,
 }
 
 impl Attached {
@@ -244,9 +279,11 @@ impl Attached {
                 Path::new("a namespace descriptor"),
             ))
         };
+        let plugs = super::connect::plugs(&leases, aliases, name);
         let a = Attached {
             leases,
-            aliases: aliases.to_vec(),
+            plugs,
+            owner: true,
             holder_userns: dup(holder_userns)?,
             holder_netns: dup(holder_netns)?,
             netns,
@@ -256,6 +293,7 @@ impl Attached {
         };
         fs::create_dir_all(&a.config).map_err(super::io_err("create", &a.config))?;
         a.netavark("setup")?;
+        super::connect::record(paths, &a)?;
         Ok(a)
     }
 
@@ -263,18 +301,11 @@ impl Attached {
     fn options(&self) -> serde_json::Value {
         let mut networks = serde_json::Map::new();
         let mut info = serde_json::Map::new();
-        for (i, l) in self.leases.iter().enumerate() {
-            networks.insert(
-                l.network.name.clone(),
-                serde_json::json!({
-                    "interface_name": format!("eth{i}"),
-                    "static_ips": [l.ip.to_string()],
-                    "aliases": std::iter::once(&self.name).chain(&self.aliases).collect::<Vec<_>>(),
-                }),
-            );
+        for p in &self.plugs {
+            networks.insert(p.network.name.clone(), p.options());
             info.insert(
-                l.network.name.clone(),
-                serde_json::to_value(&l.network).unwrap_or_default(),
+                p.network.name.clone(),
+                serde_json::to_value(&p.network).unwrap_or_default(),
             );
         }
         serde_json::json!({
@@ -288,7 +319,7 @@ impl Attached {
 
     /// Run netavark `command` in the holder's user and network namespaces, with a private
     /// mount namespace whose /run is a fresh tmpfs (iptables' lock file).
-    fn netavark(&self, command: &'static str) -> Result<(), Error> {
+    pub(super) fn netavark(&self, command: &'static str) -> Result<(), Error> {
         self.run_netavark(command, false)
     }
 
@@ -420,7 +451,10 @@ impl Attached {
 
 impl Drop for Attached {
     fn drop(&mut self) {
-        let _ = self.run_netavark("teardown", true);
+        if self.owner {
+            super::connect::forget(self);
+            let _ = self.run_netavark("teardown", true);
+        }
     }
 }
 

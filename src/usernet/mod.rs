@@ -7,8 +7,9 @@
 //! subnets are refused. How containers are plugged in: `attach`.
 //!
 //! `-p` of a container on a user network is pasta in `network::Mode::Forward` (the host's
-//! loopback only); `--network` repeats for several networks (eth0, eth1, ...). Not done
-//! yet: `network connect|disconnect` of a running container, IPv6.
+//! loopback only); `--network` repeats for several networks (eth0, eth1, ...);
+//! `network connect|disconnect` plug a running container in or out: `connect`. Not done
+//! yet: IPv6.
 use std::collections::BTreeMap;
 use std::fs;
 use std::io;
@@ -20,10 +21,12 @@ use serde::{Deserialize, Serialize};
 use crate::paths::Paths;
 
 mod attach;
+mod connect;
 pub use attach::{
-    Attached, HOLDER, Lease, address_of, check_tools, etc_lines, holder_lock, holder_unused,
+    Attached, HOLDER, Lease, Want, address_of, check_tools, etc_lines, holder_lock, holder_unused,
     holder_user, lease, leases_in_use, reap_teardowns, stop_dns,
 };
+pub use connect::{Plug, Running, connect, disconnect, wants};
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -76,6 +79,12 @@ pub enum Error {
     AddressInUse { ip: String, network: String },
     #[error("netavark {command} failed: {why}")]
     Netavark { command: &'static str, why: String },
+    #[error("container {0} is not running on a user network")]
+    NotPlugged(String),
+    #[error("container {container} is already on network {network}")]
+    AlreadyOn { container: String, network: String },
+    #[error("container {container} is not on network {network}")]
+    NotOn { container: String, network: String },
     #[error(transparent)]
     Lock(#[from] crate::lock::Error),
 }

@@ -409,11 +409,6 @@ fn containers_on_a_network_reach_each_other_by_name() {
         .out()
         .contains("LATER")
     });
-    tb.cmd(["network", "connect", "backend", "later"])
-        .run()
-        .assert_code(125)
-        .assert_one_line_error()
-        .stderr_contains("is running");
     tb.cmd(["rm", "-f", "later"]).run().assert_success();
     tb.cmd(["network", "rm", "front"]).run().assert_success();
 
@@ -670,4 +665,213 @@ fn restarts_on_a_network_leave_no_zombie_netavark_in_the_monitor() {
         },
     );
     tb.cmd(["rm", "-f", "flaky"]).run().assert_success();
+}
+
+/// `sh -c SCRIPT` in running container `name`: its output.
+fn sh(lab: &Lab, name: &str, script: &str) -> String {
+    lab.run(&["exec", name, "sh", "-c", script])
+        .out()
+        .to_string()
+}
+
+#[test]
+fn a_running_container_is_connected_and_disconnected() {
+    let env = require_env!(alpine);
+    if !have_netavark() {
+        return;
+    }
+    let lab = Lab::new(env);
+    let tb = &lab.tb;
+    for (net, subnet) in [("one", "10.71.0.0/24"), ("two", "10.72.0.0/24")] {
+        tb.cmd(["network", "create", "--subnet", subnet, net])
+            .run()
+            .assert_success();
+    }
+    let serve = |net: &str, name: &str, word: &str| {
+        tb.cmd([
+            "run",
+            "-d",
+            "--network",
+            net,
+            "--name",
+            name,
+            &lab.image,
+            "nc",
+            "-lk",
+            "-p",
+            "80",
+            "-e",
+            "echo",
+            word,
+        ])
+        .run()
+        .assert_success();
+    };
+    serve("one", "srv", "SRV");
+    serve("two", "peer", "PEER");
+    // Reached (`nc NAME 80` answering WORD) from a new container on `net`.
+    let answers = |net: &str, name: &str, word: &str| {
+        tb.cmd([
+            "run",
+            "--rm",
+            "--network",
+            net,
+            &lab.image,
+            "nc",
+            name,
+            "80",
+        ])
+        .run()
+        .out()
+        .contains(word)
+    };
+
+    tb.cmd([
+        "network",
+        "connect",
+        "--alias",
+        "web2",
+        "--ip",
+        "10.72.0.40",
+        "two",
+        "srv",
+    ])
+    .run()
+    .assert_success()
+    .stdout_is("");
+    // Its new interface, the network's DNS server appended, the record updated.
+    assert!(
+        sh(&lab, "srv", "ip -4 -o addr show eth1").contains("10.72.0.40/24"),
+        "eth1 on two"
+    );
+    assert_eq!(
+        sh(&lab, "srv", "grep nameserver /etc/resolv.conf").trim_end(),
+        "nameserver 10.71.0.1\nnameserver 10.72.0.1"
+    );
+    tb.cmd([
+        "inspect",
+        "--format",
+        "{{.NetworkSettings.Networks.two.IPAddress}} {{index .NetworkSettings.Networks.two.Aliases 1}} {{.HostConfig.NetworkMode}}",
+        "srv",
+    ])
+    .run()
+    .assert_success()
+    .stdout_is("10.72.0.40 web2 one,two\n");
+    tb.cmd(["ps", "--filter", "network=two", "--format", "{{.Names}}"])
+        .run()
+        .assert_success()
+        .stdout_contains("srv");
+    // Found on the new network by name and alias; it finds the members there; still
+    // found on its first network.
+    until("srv to answer on two", Duration::from_secs(15), || {
+        answers("two", "srv", "SRV") && answers("two", "web2", "SRV")
+    });
+    until("srv to reach peer by name", Duration::from_secs(10), || {
+        sh(&lab, "srv", "nc peer 80 </dev/null").contains("PEER")
+    });
+    assert!(answers("one", "srv", "SRV"), "srv still answers on one");
+    // Already there: refused, nothing changed.
+    tb.cmd(["network", "connect", "two", "srv"])
+        .run()
+        .assert_code(125)
+        .assert_one_line_error()
+        .stderr_contains("already on network two");
+
+    // A restart keeps both networks, and the address asked for.
+    tb.cmd(["restart", "srv"]).run().assert_success();
+    until("srv back on both", Duration::from_secs(15), || {
+        sh(&lab, "srv", "ip -4 -o addr").contains("10.72.0.40/24")
+            && answers("two", "web2", "SRV")
+            && answers("one", "srv", "SRV")
+    });
+
+    tb.cmd(["network", "disconnect", "two", "srv"])
+        .run()
+        .assert_success()
+        .stdout_is("");
+    assert_eq!(
+        sh(&lab, "srv", "grep nameserver /etc/resolv.conf").trim_end(),
+        "nameserver 10.71.0.1"
+    );
+    let links = sh(&lab, "srv", "ip -o link");
+    assert!(links.contains("eth0") && !links.contains("eth1"), "{links}");
+    assert!(!answers("two", "srv", "SRV"), "srv gone from two's DNS");
+    assert!(answers("one", "srv", "SRV"), "srv still answers on one");
+    tb.cmd(["network", "disconnect", "two", "srv"])
+        .run()
+        .assert_code(125)
+        .assert_one_line_error()
+        .stderr_contains("not on network two");
+    tb.cmd(["inspect", "--format", "{{.HostConfig.NetworkMode}}", "srv"])
+        .run()
+        .assert_success()
+        .stdout_is("one\n");
+    let out = tb
+        .cmd([
+            "events",
+            "--stream=false",
+            "--filter",
+            "type=network",
+            "--format",
+            "{{.Status}} {{.Name}}",
+        ])
+        .run();
+    for want in ["connect two", "disconnect two"] {
+        assert!(out.out().contains(want), "event {want:?} in {}", out.out());
+    }
+    tb.cmd(["rm", "-f", "-t", "0", "srv", "peer"])
+        .run()
+        .assert_success();
+}
+
+#[test]
+fn connect_refuses_what_podman_refuses() {
+    let env = require_env!(alpine);
+    let lab = Lab::new(env);
+    let tb = &lab.tb;
+    tb.cmd(["network", "create", "--subnet", "10.73.0.0/24", "net1"])
+        .run()
+        .assert_success();
+    for (name, mode) in [
+        ("plain", None),
+        ("off", Some("none")),
+        ("hosted", Some("host")),
+    ] {
+        let mut argv = vec!["create", "--name", name];
+        if let Some(m) = mode {
+            argv.extend(["--network", m]);
+        }
+        argv.extend([lab.image.as_str(), "true"]);
+        tb.cmd(&argv).run().assert_success();
+        tb.cmd(["network", "connect", "net1", name])
+            .run()
+            .assert_code(125)
+            .assert_one_line_error()
+            .stderr_contains("is not supported: invalid network mode");
+    }
+    for (args, needle) in [
+        (
+            vec!["connect", "nosuch", "plain"],
+            "no such network: nosuch",
+        ),
+        (vec!["connect", "net1", "nosuch"], "nosuch"),
+        (vec!["disconnect", "net1", "plain"], "not supported"),
+    ] {
+        let mut argv = vec!["network"];
+        argv.extend(args);
+        tb.cmd(&argv)
+            .run()
+            .assert_code(125)
+            .assert_one_line_error()
+            .stderr_contains(needle);
+    }
+    tb.cmd([
+        "inspect",
+        "--format",
+        "{{.HostConfig.NetworkMode}}",
+        "plain",
+    ])
+    .run()
+    .assert_success()
+    .stdout_lacks("net1");
 }
