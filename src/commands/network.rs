@@ -73,17 +73,17 @@ pub fn user_network(ctx: &Ctx, network: Option<&str>) -> Result<Option<String>> 
     }
 }
 
-/// `--network-alias` and `--ip`: only with a user network; the address must be a host
-/// address of its subnet other than the gateway (whether it is free is seen at start).
+/// `--network-alias`, `--ip` and `--ip6`: only with a user network; an address must be a
+/// host address of its subnet other than the gateway (whether it is free is seen at start).
 pub fn check_addressing(
     ctx: &Ctx,
     network: Option<&str>,
     opts: &crate::cli::args::ContainerOpts,
 ) -> Result<Option<std::net::Ipv4Addr>> {
     let Some(n) = network else {
-        if !opts.network_alias.is_empty() || opts.ip.is_some() {
+        if !opts.network_alias.is_empty() || opts.ip.is_some() || opts.ip6.is_some() {
             bail!(
-                "--network-alias and --ip need a user network: add --network NAME (box network ls)"
+                "--network-alias, --ip and --ip6 need a user network: add --network NAME (box network ls)"
             );
         }
         return Ok(None);
@@ -96,6 +96,18 @@ pub fn check_addressing(
     let Some(ip) = &opts.ip else { return Ok(None) };
     let net = Networks::at(&ctx.paths).get(n)?;
     Ok(Some(net.check_address(ip)?))
+}
+
+/// `--ip6`: a host address of the (first) user network's IPv6 subnet, its gateway aside.
+pub fn check_ip6(
+    ctx: &Ctx,
+    network: Option<&str>,
+    ip6: Option<&str>,
+) -> Result<Option<std::net::Ipv6Addr>> {
+    let (Some(n), Some(ip)) = (network, ip6) else {
+        return Ok(None);
+    };
+    Ok(Some(Networks::at(&ctx.paths).get(n)?.check_address6(ip)?))
 }
 
 fn is_mode(n: &str) -> bool {
@@ -250,6 +262,11 @@ fn change(ctx: &Ctx, network: &str, container: &str, how: Change) -> Result<u8> 
             a.ip.as_deref()
                 .map(|ip| net.check_address(ip))
                 .transpose()?;
+        opts.ip6 = a
+            .ip6
+            .as_deref()
+            .map(|ip| net.check_address6(ip))
+            .transpose()?;
     }
     if crate::monitor::status::observe(&rec).status == crate::container::Status::Running {
         let holder = crate::network::join_target(&ctx.paths, crate::usernet::HOLDER)?;
@@ -267,6 +284,7 @@ fn change(ctx: &Ctx, network: &str, container: &str, how: Change) -> Result<u8> 
                 let want = crate::usernet::Want {
                     network: net.name.clone(),
                     ip: opts.ip,
+                    ip6: opts.ip6,
                     aliases: opts.aliases.clone(),
                 };
                 let plug =
@@ -331,8 +349,9 @@ fn create(ctx: &Ctx, a: NetworkCreateArgs) -> Result<u8> {
     let made = Networks::at(&ctx.paths).create(&NewNetwork {
         name: a.name,
         driver: a.driver,
-        subnet: a.subnet,
-        gateway: a.gateway,
+        subnets: a.subnet,
+        gateways: a.gateway,
+        ipv6: a.ipv6,
         internal: a.internal,
         labels: crate::spec::labels(&a.label)?,
     });

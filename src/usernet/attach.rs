@@ -68,6 +68,9 @@ pub struct Lease {
     /// Its names there besides its own and `--network-alias`.
     pub aliases: Vec<String>,
     path: PathBuf,
+    /// Its address on the network's IPv6 subnet, if it has one.
+    pub ip6: Option<std::net::Ipv6Addr>,
+    path6: PathBuf,
     /// What the lease file says: it is removed only while it still says so (a network
     /// connect|disconnect may have given the address away meanwhile).
     stamp: String,
@@ -78,13 +81,16 @@ impl Lease {
     /// with it: `network connect` of a running container).
     pub(super) fn keep(mut self) {
         self.path = PathBuf::new();
+        self.path6 = PathBuf::new();
     }
 }
 
 impl Drop for Lease {
     fn drop(&mut self) {
-        if fs::read_to_string(&self.path).is_ok_and(|t| t == self.stamp) {
-            let _ = fs::remove_file(&self.path);
+        for path in [&self.path, &self.path6] {
+            if fs::read_to_string(path).is_ok_and(|t| t == self.stamp) {
+                let _ = fs::remove_file(path);
+            }
         }
     }
 }
@@ -94,10 +100,11 @@ impl Drop for Lease {
 pub struct Want {
     pub network: String,
     pub ip: Option<Ipv4Addr>,
+    pub ip6: Option<std::net::Ipv6Addr>,
     pub aliases: Vec<String>,
 }
 
-fn holder_alive(text: &str) -> bool {
+pub(super) fn holder_alive(text: &str) -> bool {
     let mut it = text.split_whitespace();
     let (Some(pid), Some(start)) = (
         it.next().and_then(|p| p.parse::<i32>().ok()),
@@ -168,11 +175,18 @@ pub(super) fn lease_for(
                 ip,
                 aliases: w.aliases.clone(),
                 path,
+                ip6: None,
+                path6: PathBuf::new(),
                 stamp,
             });
             break;
         }
-        out.push(got.ok_or_else(|| Error::Full(network.name.clone()))?);
+        let mut got = got.ok_or_else(|| Error::Full(network.name.clone()))?;
+        if let Some((ip6, path6)) = super::ipv6::lease6(&ldir, &network, w.ip6, &got.stamp)? {
+            got.ip6 = Some(ip6);
+            got.path6 = path6;
+        }
+        out.push(got);
     }
     Ok(out)
 }
@@ -481,6 +495,9 @@ pub fn etc_lines(leases: &[Lease], hostname: &str, name: &str) -> (String, Strin
     let mut hosts = String::from("127.0.0.1\tlocalhost\n::1\tlocalhost\n");
     if let Some(l) = leases.first() {
         hosts.push_str(&format!("{}\t{hostname} {name}\n", l.ip));
+        if let Some(ip6) = l.ip6 {
+            hosts.push_str(&format!("{ip6}\t{hostname} {name}\n"));
+        }
     }
     let mut resolv = String::from("search dns.podman\n");
     for l in leases {

@@ -8,7 +8,7 @@
 //! interface, aardvark-dns entries and firewall rules) and drops it. When the container
 //! stops, its supervisor tears down what the record then says, not what it started with.
 use std::fs;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::os::fd::{BorrowedFd, OwnedFd};
 use std::path::PathBuf;
 
@@ -23,6 +23,9 @@ use crate::paths::Paths;
 pub struct Plug {
     pub network: Network,
     pub ip: Ipv4Addr,
+    /// Its address on the network's IPv6 subnet, if it has one.
+    #[serde(default)]
+    pub ip6: Option<Ipv6Addr>,
     /// Its interface in the container (`ethN`).
     pub interface: String,
     /// Its names on the network, its own first.
@@ -34,7 +37,9 @@ impl Plug {
     pub(super) fn options(&self) -> serde_json::Value {
         serde_json::json!({
             "interface_name": self.interface,
-            "static_ips": [self.ip.to_string()],
+            "static_ips": std::iter::once(self.ip.to_string())
+                .chain(self.ip6.map(|ip| ip.to_string()))
+                .collect::<Vec<_>>(),
             "aliases": self.aliases,
         })
     }
@@ -48,6 +53,7 @@ pub(super) fn plugs(leases: &[Lease], aliases: &[String], name: &str) -> Vec<Plu
         .map(|(i, l)| Plug {
             network: l.network.clone(),
             ip: l.ip,
+            ip6: l.ip6,
             interface: format!("eth{i}"),
             aliases: names(name, aliases, &l.aliases),
         })
@@ -75,6 +81,7 @@ pub fn wants(spec: &crate::spec::Spec) -> Vec<Want> {
             Want {
                 network: n.clone(),
                 ip: o.and_then(|o| o.ip).or(if i == 0 { spec.ip } else { None }),
+                ip6: o.and_then(|o| o.ip6),
                 aliases: o.map(|o| o.aliases.clone()).unwrap_or_default(),
             }
         })
@@ -151,12 +158,12 @@ fn remove_lease(attached: &std::path::Path, p: &Plug, stamp: &str) {
     let Some(networks) = attached.parent() else {
         return;
     };
-    let path = networks
-        .join("leases")
-        .join(&p.network.name)
-        .join(p.ip.to_string());
-    if fs::read_to_string(&path).is_ok_and(|t| t == stamp) {
-        let _ = fs::remove_file(path);
+    let dir = networks.join("leases").join(&p.network.name);
+    let ips = std::iter::once(p.ip.to_string()).chain(p.ip6.map(|ip| ip.to_string()));
+    for path in ips.map(|ip| dir.join(ip)) {
+        if fs::read_to_string(&path).is_ok_and(|t| t == stamp) {
+            let _ = fs::remove_file(path);
+        }
     }
 }
 
@@ -213,6 +220,7 @@ pub fn connect(paths: &Paths, c: &Running, want: &Want, aliases: &[String]) -> R
     let plug = Plug {
         network: lease.network.clone(),
         ip: lease.ip,
+        ip6: lease.ip6,
         interface,
         aliases: names(c.name, aliases, &want.aliases),
     };

@@ -2,18 +2,19 @@
 //!
 //! A network is stored as `<data>/networks/<name>.json` in netavark's own network format
 //! (the `network_info` netavark's `setup` reads, and what `podman network inspect` prints),
-//! handed to netavark as is. Subnets are IPv4; each network gets its own bridge interface
-//! name (`box<N>`) and, when none is given, the first free `10.89.<N>.0/24`; overlapping
-//! subnets are refused. How containers are plugged in: `attach`.
+//! handed to netavark as is. Each network has one IPv4 subnet (the first; when none is
+//! given, the first free `10.89.<N>.0/24`) and may have one IPv6 subnet beside it (dual
+//! stack: `ipv6`); each gets its own bridge interface name (`box<N>`); overlapping subnets
+//! are refused. How containers are plugged in: `attach`.
 //!
 //! `-p` of a container on a user network is pasta in `network::Mode::Forward` (the host's
 //! loopback only); `--network` repeats for several networks (eth0, eth1, ...);
-//! `network connect|disconnect` plug a running container in or out: `connect`. Not done
-//! yet: IPv6.
+//! `network connect|disconnect` plug a running container in or out: `connect`. Not done:
+//! IPv6-only networks (refused), `--ip-range`, `--disable-dns`, `--mac-address`.
 use std::collections::BTreeMap;
 use std::fs;
 use std::io;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -22,11 +23,13 @@ use crate::paths::Paths;
 
 mod attach;
 mod connect;
+mod ipv6;
 pub use attach::{
     Attached, HOLDER, Lease, Want, address_of, check_tools, etc_lines, holder_lock, holder_unused,
     holder_user, lease, leases_in_use, reap_teardowns, stop_dns,
 };
 pub use connect::{Plug, Running, connect, disconnect, wants};
+pub use ipv6::address6_of;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -54,6 +57,8 @@ pub enum Error {
     },
     #[error("no free 10.89.N.0/24 subnet left: give --subnet")]
     NoSubnet,
+    #[error("IPv6-only networks are not supported: add an IPv4 --subnet, or --ipv6 for one picked")]
+    V6Only,
     #[error("driver {0:?} is not supported: box networks use the bridge driver")]
     Driver(String),
     #[error("cannot {what} {path}: {source}")]
@@ -168,8 +173,13 @@ impl Network {
 pub struct NewNetwork {
     pub name: Option<String>,
     pub driver: Option<String>,
-    pub subnet: Option<String>,
-    pub gateway: Option<String>,
+    /// At most one IPv4 and one IPv6 CIDR.
+    pub subnets: Vec<String>,
+    /// The gateways of `subnets`, in their order (the first: of the default IPv4 subnet
+    /// when none is given).
+    pub gateways: Vec<String>,
+    /// Dual stack: an IPv6 subnet is picked when none is given.
+    pub ipv6: bool,
     pub internal: bool,
     pub labels: BTreeMap<String, String>,
 }
@@ -182,7 +192,7 @@ fn parse_cidr(s: &str) -> Result<(Ipv4Addr, u8), Error> {
         .ok_or_else(|| bad("use an IPv4 CIDR such as 10.90.0.0/24"))?;
     let ip: Ipv4Addr = ip
         .parse()
-        .map_err(|_| bad("use an IPv4 CIDR such as 10.90.0.0/24 (IPv6 is not supported)"))?;
+        .map_err(|_| bad("use an IPv4 CIDR such as 10.90.0.0/24"))?;
     let len: u8 = len
         .parse()
         .map_err(|_| bad("the prefix length is not a number"))?;
@@ -315,9 +325,48 @@ impl Networks {
                     .filter_map(move |s| parse_cidr(&s.subnet).ok().map(|c| (n, c)))
             })
             .collect();
-        let (net, len) = match &new.subnet {
-            Some(s) => {
+        let theirs6: Vec<(&Network, (Ipv6Addr, u8))> = existing
+            .iter()
+            .flat_map(|n| {
+                n.subnets
+                    .iter()
+                    .filter_map(move |s| ipv6::parse_cidr6(&s.subnet).ok().map(|c| (n, c)))
+            })
+            .collect();
+        if new.gateways.len() > new.subnets.len().max(1) {
+            return Err(Error::BadGateway(
+                new.gateways[new.subnets.len().max(1)].clone(),
+                "give one --gateway per --subnet, in their order".into(),
+            ));
+        }
+        let mut v4: Option<((Ipv4Addr, u8), Option<&String>)> = None;
+        let mut v6: Option<((Ipv6Addr, u8), Option<&String>)> = None;
+        for (i, s) in new.subnets.iter().enumerate() {
+            let gateway = new.gateways.get(i);
+            if s.contains(':') {
+                let c = ipv6::parse_cidr6(s)?;
+                if v6.is_some() {
+                    return Err(Error::BadSubnet(
+                        s.clone(),
+                        "a network has at most one IPv6 subnet".into(),
+                    ));
+                }
+                if let Some((other, t)) = theirs6.iter().find(|(_, t)| ipv6::overlaps6(c, *t)) {
+                    return Err(Error::Overlap {
+                        subnet: s.clone(),
+                        other: other.name.clone(),
+                        theirs: format!("{}/{}", t.0, t.1),
+                    });
+                }
+                v6 = Some((c, gateway));
+            } else {
                 let c = parse_cidr(s)?;
+                if v4.is_some() {
+                    return Err(Error::BadSubnet(
+                        s.clone(),
+                        "a network has at most one IPv4 subnet".into(),
+                    ));
+                }
                 if let Some((other, t)) = theirs.iter().find(|(_, t)| overlaps(c, *t)) {
                     return Err(Error::Overlap {
                         subnet: s.clone(),
@@ -325,15 +374,25 @@ impl Networks {
                         theirs: format!("{}/{}", t.0, t.1),
                     });
                 }
-                c
+                v4 = Some((c, gateway));
             }
-            None => (0..=255u8)
-                .map(|n| (Ipv4Addr::new(10, 89, n, 0), 24))
-                .find(|c| !theirs.iter().any(|(_, t)| overlaps(*c, *t)))
-                .ok_or(Error::NoSubnet)?,
+        }
+        if v4.is_none() && v6.is_some() && !new.ipv6 {
+            return Err(Error::V6Only);
+        }
+        let ((net, len), gateway) = match v4 {
+            Some(v) => v,
+            None => (
+                (0..=255u8)
+                    .map(|n| (Ipv4Addr::new(10, 89, n, 0), 24))
+                    .find(|c| !theirs.iter().any(|(_, t)| overlaps(*c, *t)))
+                    .ok_or(Error::NoSubnet)?,
+                // With no --subnet, the first --gateway is the default subnet's.
+                new.gateways.first().filter(|_| new.subnets.is_empty()),
+            ),
         };
         let first = Ipv4Addr::from(u32::from(net) + 1);
-        let gateway = match &new.gateway {
+        let gateway = match gateway {
             Some(g) => {
                 let ip: Ipv4Addr = g
                     .parse()
@@ -349,6 +408,42 @@ impl Networks {
             }
             None => first,
         };
+        let mut subnets = vec![Subnet {
+            subnet: format!("{net}/{len}"),
+            gateway: gateway.to_string(),
+        }];
+        let v6 = match v6 {
+            Some(v) => Some(v),
+            None if new.ipv6 => Some((
+                (0..16)
+                    .map(|_| ipv6::random_ula())
+                    .find(|c| !theirs6.iter().any(|(_, t)| ipv6::overlaps6(*c, *t)))
+                    .ok_or(Error::NoSubnet)?,
+                None,
+            )),
+            None => None,
+        };
+        if let Some(((net6, len6), gateway)) = v6 {
+            let gateway = match gateway {
+                Some(g) => {
+                    let ip: Ipv6Addr = g
+                        .parse()
+                        .map_err(|_| Error::BadGateway(g.clone(), "not an IPv6 address".into()))?;
+                    if !ipv6::is_host6(ip, (net6, len6)) {
+                        return Err(Error::BadGateway(
+                            g.clone(),
+                            format!("not a host address of {net6}/{len6}"),
+                        ));
+                    }
+                    ip
+                }
+                None => Ipv6Addr::from(u128::from(net6) + 1),
+            };
+            subnets.push(Subnet {
+                subnet: format!("{net6}/{len6}"),
+                gateway: gateway.to_string(),
+            });
+        }
         let iface = (0..)
             .map(|i| format!("box{i}"))
             .find(|i| !existing.iter().any(|e| &e.network_interface == i))
@@ -359,11 +454,8 @@ impl Networks {
             driver: "bridge".into(),
             network_interface: iface,
             created: crate::units::now_rfc3339(),
-            subnets: vec![Subnet {
-                subnet: format!("{net}/{len}"),
-                gateway: gateway.to_string(),
-            }],
-            ipv6_enabled: false,
+            ipv6_enabled: subnets.len() > 1,
+            subnets,
             internal: new.internal,
             dns_enabled: true,
             labels: new.labels.clone(),
@@ -425,7 +517,7 @@ mod tests {
         let e = n
             .create(&NewNetwork {
                 name: Some("x1".into()),
-                subnet: Some("10.89.0.0/16".into()),
+                subnets: vec!["10.89.0.0/16".into()],
                 ..Default::default()
             })
             .unwrap_err();
@@ -442,8 +534,8 @@ mod tests {
         }
         let g = n.create(&NewNetwork {
             name: Some("g".into()),
-            subnet: Some("192.168.50.0/24".into()),
-            gateway: Some("192.168.51.1".into()),
+            subnets: vec!["192.168.50.0/24".into()],
+            gateways: vec!["192.168.51.1".into()],
             ..Default::default()
         });
         assert!(matches!(

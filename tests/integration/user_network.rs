@@ -875,3 +875,184 @@ fn connect_refuses_what_podman_refuses() {
     .assert_success()
     .stdout_lacks("net1");
 }
+
+#[test]
+fn dual_stack_networks_give_ipv6_addresses_and_names() {
+    let env = require_env!(alpine);
+    if !have_netavark() {
+        return;
+    }
+    let lab = Lab::new(env);
+    let tb = &lab.tb;
+    // --ipv6 alone: a random unique local /64 beside the IPv4 subnet.
+    tb.cmd(["network", "create", "--ipv6", "auto6"])
+        .run()
+        .assert_success()
+        .stdout_is("auto6\n");
+    let out = tb
+        .cmd([
+            "network",
+            "inspect",
+            "--format",
+            "{{.ipv6_enabled}} {{(index .subnets 0).subnet}} {{(index .subnets 1).subnet}} {{(index .subnets 1).gateway}}",
+            "auto6",
+        ])
+        .run();
+    out.assert_success();
+    let f: Vec<&str> = out.out().split_whitespace().collect();
+    assert_eq!(&f[..2], ["true", "10.89.0.0/24"], "{}", out.out());
+    assert!(
+        f[2].starts_with("fd") && f[2].ends_with("::/64"),
+        "{}",
+        out.out()
+    );
+    assert_eq!(f[3], f[2].replace("::/64", "::1"), "{}", out.out());
+    // Two --subnet flags, their --gateway flags in the same order.
+    tb.cmd([
+        "network",
+        "create",
+        "--subnet",
+        "10.74.0.0/24",
+        "--subnet",
+        "fd74:1:2:3::/64",
+        "--gateway",
+        "10.74.0.1",
+        "--gateway",
+        "fd74:1:2:3::fe",
+        "dual",
+    ])
+    .run()
+    .assert_success();
+    tb.cmd(["network", "ls", "--format", "{{.Name}} {{.Subnets}}"])
+        .run()
+        .assert_success()
+        .stdout_contains("dual 10.74.0.0/24,fd74:1:2:3::/64\n");
+    for (args, needle) in [
+        (
+            vec!["--subnet", "fd74:1::/32", "clash"],
+            "overlaps network dual",
+        ),
+        (vec!["--subnet", "fd75::/64", "clash"], "IPv6-only"),
+        (
+            vec!["--subnet", "fd75::1/64", "--ipv6", "clash"],
+            "host bits",
+        ),
+        (
+            vec![
+                "--subnet",
+                "10.75.0.0/24",
+                "--subnet",
+                "fd75::/64",
+                "--gateway",
+                "10.75.0.1",
+                "--gateway",
+                "fd76::1",
+                "clash",
+            ],
+            "--gateway",
+        ),
+    ] {
+        let mut argv = vec!["network", "create"];
+        argv.extend(args);
+        tb.cmd(&argv)
+            .run()
+            .assert_code(125)
+            .assert_one_line_error()
+            .stderr_contains(needle);
+    }
+    tb.cmd(["network", "exists", "clash"]).run().assert_code(1);
+
+    tb.cmd([
+        "run",
+        "-d",
+        "--network",
+        "dual",
+        "--ip6",
+        "fd74:1:2:3::50",
+        "--name",
+        "six",
+        &lab.image,
+        "nc",
+        "-lk",
+        "-p",
+        "80",
+        "-e",
+        "echo",
+        "SIX",
+    ])
+    .run()
+    .assert_success();
+    tb.cmd([
+        "inspect",
+        "--format",
+        "{{.NetworkSettings.GlobalIPv6Address}}/{{.NetworkSettings.GlobalIPv6PrefixLen}} {{.NetworkSettings.IPv6Gateway}} {{.NetworkSettings.Networks.dual.GlobalIPv6Address}}",
+        "six",
+    ])
+    .run()
+    .assert_success()
+    .stdout_is("fd74:1:2:3::50/64 fd74:1:2:3::fe fd74:1:2:3::50\n");
+    tb.cmd([
+        "run",
+        "--rm",
+        "--network",
+        "dual",
+        "--ip6",
+        "fd74:1:2:3::50",
+        &lab.image,
+        "true",
+    ])
+    .run()
+    .assert_code(125)
+    .assert_one_line_error()
+    .stderr_contains("in use");
+    // Another container: an IPv6 address of its own; six's name answers AAAA, and six
+    // answers over IPv6.
+    let mut said = String::new();
+    until("six to answer over IPv6", Duration::from_secs(20), || {
+        let out = tb
+            .cmd([
+                "run",
+                "--rm",
+                "--network",
+                "dual",
+                &lab.image,
+                "sh",
+                "-c",
+                "ip -6 -o addr show eth0 scope global | tr -s ' ' | cut -d' ' -f4; nslookup -type=AAAA six | grep -i address | tail -n 1; nc fd74:1:2:3::50 80 </dev/null",
+            ])
+            .run();
+        said = out.out().to_string();
+        out.success() && said.contains("SIX")
+    });
+    let lines: Vec<&str> = said.lines().collect();
+    assert!(
+        lines[0].starts_with("fd74:1:2:3::") && lines[0].ends_with("/64"),
+        "{said}"
+    );
+    assert!(lines[1].contains("fd74:1:2:3::50"), "{said}");
+    // network connect --ip6: an address of the other network's IPv6 subnet.
+    tb.cmd([
+        "network",
+        "connect",
+        "--ip6",
+        "fd74:1:2:3::60",
+        "auto6",
+        "six",
+    ])
+    .run()
+    .assert_code(125)
+    .assert_one_line_error()
+    .stderr_contains("not a host address");
+    tb.cmd(["network", "connect", "auto6", "six"])
+        .run()
+        .assert_success();
+    let v6 = f[2].replace("::/64", "::");
+    until("six's eth1 on auto6", Duration::from_secs(10), || {
+        lab.run(&["exec", "six", "ip", "-6", "-o", "addr", "show", "eth1"])
+            .out()
+            .contains(&v6)
+    });
+    tb.cmd(["rm", "-f", "-t", "0", "six"])
+        .run()
+        .assert_success();
+}
