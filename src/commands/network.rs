@@ -300,6 +300,9 @@ fn change(ctx: &Ctx, network: &str, container: &str, how: Change) -> Result<u8> 
     let name = net.name.clone();
     c.update_spec(&mut rec, |spec| {
         if add {
+            if spec.networks.contains(&name) {
+                return; // a concurrent connect of the same network
+            }
             spec.networks.push(name.clone());
             if opts != crate::spec::NetworkOpts::default() {
                 spec.settings.per_network.insert(name, opts);

@@ -836,6 +836,7 @@ fn connect_refuses_what_podman_refuses() {
         ("plain", None),
         ("off", Some("none")),
         ("hosted", Some("host")),
+        ("joined", Some("container:plain")),
     ] {
         let mut argv = vec!["create", "--name", name];
         if let Some(m) = mode {
