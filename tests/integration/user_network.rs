@@ -819,9 +819,27 @@ fn a_running_container_is_connected_and_disconnected() {
     for want in ["connect two", "disconnect two"] {
         assert!(out.out().contains(want), "event {want:?} in {}", out.out());
     }
+    let holder_pid = lab.state(&lab.id("box-netns"))["pid"].as_i64().unwrap() as i32;
     tb.cmd(["rm", "-f", "-t", "0", "srv", "peer"])
         .run()
         .assert_success();
+    // Nothing left: the holder, aardvark-dns, leases (the connected ones too), records.
+    let runroot = tb.runroot().display().to_string();
+    until("the holder to go", Duration::from_secs(10), || {
+        !alive(holder_pid) && processes(&["aardvark-dns", &runroot]).is_empty()
+    });
+    let networks = tb.runroot().join("networks");
+    for dir in ["leases/one", "leases/two", "attached"] {
+        let left: Vec<_> = std::fs::read_dir(networks.join(dir))
+            .map(|d| {
+                d.flatten()
+                    .map(|e| e.file_name())
+                    .filter(|n| n != ".lock")
+                    .collect()
+            })
+            .unwrap_or_default();
+        assert!(left.is_empty(), "{dir}: {left:?} left");
+    }
 }
 
 #[test]
