@@ -389,6 +389,9 @@ fn object(n: &Network) -> Value {
             ),
         );
         m.insert("Internal".into(), json!(n.internal));
+        m.insert("IPv6Enabled".into(), json!(n.ipv6_enabled));
+        m.insert("DNSEnabled".into(), json!(n.dns_enabled));
+        m.insert("NetworkInterface".into(), json!(n.network_interface));
     }
     v
 }

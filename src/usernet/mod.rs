@@ -80,7 +80,7 @@ pub enum Error {
     Full(String),
     #[error("invalid --ip {ip:?}: {why}")]
     BadAddress { ip: String, why: String },
-    #[error("--ip {ip}: the address is in use on network {network}: choose another one")]
+    #[error("address {ip} is in use on network {network}: choose another one")]
     AddressInUse { ip: String, network: String },
     #[error("netavark {command} failed: {why}")]
     Netavark { command: &'static str, why: String },
@@ -552,5 +552,65 @@ mod tests {
         assert_eq!(n.get(&b.id[..12]).unwrap().name, "web");
         n.remove("web").unwrap();
         assert!(matches!(n.get("web"), Err(Error::NotFound(_))));
+    }
+
+    #[test]
+    fn dual_stack_subnets_pair_with_their_gateways() {
+        let (_d, n) = nets();
+        let new = |name: &str, subnets: &[&str], gateways: &[&str], ipv6: bool| NewNetwork {
+            name: Some(name.into()),
+            subnets: subnets.iter().map(|s| s.to_string()).collect(),
+            gateways: gateways.iter().map(|s| s.to_string()).collect(),
+            ipv6,
+            ..Default::default()
+        };
+        let d = n
+            .create(&new(
+                "dual",
+                &["fd10::/64", "10.10.0.0/24"],
+                &["fd10::fe", "10.10.0.254"],
+                false,
+            ))
+            .unwrap();
+        assert!(d.ipv6_enabled);
+        assert_eq!(
+            d.subnets,
+            vec![
+                Subnet {
+                    subnet: "10.10.0.0/24".into(),
+                    gateway: "10.10.0.254".into()
+                },
+                Subnet {
+                    subnet: "fd10::/64".into(),
+                    gateway: "fd10::fe".into()
+                },
+            ]
+        );
+        let a = n.create(&new("auto", &[], &[], true)).unwrap();
+        assert_eq!(a.subnets[0].subnet, "10.89.0.0/24");
+        assert!(a.subnet6().is_some());
+        let v4only = n.create(&new("v4", &[], &[], false)).unwrap();
+        assert!(!v4only.ipv6_enabled && v4only.subnet6().is_none());
+        for (bad, want) in [
+            (new("x1", &["fd10:0:0:0:1::/80"], &[], true), "overlaps"),
+            (new("x2", &["fd20::/64"], &[], false), "IPv6-only"),
+            (
+                new("x3", &["fd20::/64", "fd30::/64"], &[], true),
+                "at most one",
+            ),
+            (
+                new("x4", &["10.20.0.0/24"], &["10.20.0.1", "fd::1"], false),
+                "one --gateway per",
+            ),
+        ] {
+            let e = n.create(&bad).unwrap_err().to_string();
+            assert!(e.contains(want), "{e}");
+        }
+        assert_eq!(
+            d.check_address6("fd10::5").unwrap(),
+            "fd10::5".parse::<Ipv6Addr>().unwrap()
+        );
+        assert!(d.check_address6("fd10::fe").is_err());
+        assert!(d.check_address6("fd11::5").is_err());
     }
 }

@@ -942,10 +942,15 @@ fn dual_stack_networks_give_ipv6_addresses_and_names() {
     ])
     .run()
     .assert_success();
-    tb.cmd(["network", "ls", "--format", "{{.Name}} {{.Subnets}}"])
-        .run()
-        .assert_success()
-        .stdout_contains("dual 10.74.0.0/24,fd74:1:2:3::/64\n");
+    tb.cmd([
+        "network",
+        "ls",
+        "--format",
+        "{{.Name}} {{.Subnets}} {{.IPv6Enabled}}",
+    ])
+    .run()
+    .assert_success()
+    .stdout_contains("dual 10.74.0.0/24,fd74:1:2:3::/64 true\n");
     for (args, needle) in [
         (
             vec!["--subnet", "fd74:1::/32", "clash"],
