@@ -268,6 +268,9 @@ fn change(ctx: &Ctx, network: &str, container: &str, how: Change) -> Result<u8> 
             .map(|ip| net.check_address6(ip))
             .transpose()?;
     }
+    // A running container: plugged in or out first (nothing changes when that fails).
+    let mut dns = None;
+    let mut running_plug = None;
     if crate::monitor::status::observe(&rec).status == crate::container::Status::Running {
         let holder = crate::network::join_target(&ctx.paths, crate::usernet::HOLDER)?;
         let it = crate::network::join_target(&ctx.paths, rec.id())?;
@@ -278,7 +281,6 @@ fn change(ctx: &Ctx, network: &str, container: &str, how: Change) -> Result<u8> 
             id: rec.id(),
             name: rec.name(),
         };
-        let resolv = rec.userdata_dir().join("resolv.conf");
         match how {
             Change::Connect(_) => {
                 let want = crate::usernet::Want {
@@ -289,16 +291,17 @@ fn change(ctx: &Ctx, network: &str, container: &str, how: Change) -> Result<u8> 
                 };
                 let plug =
                     crate::usernet::connect(&ctx.paths, &running, &want, &spec.network_aliases)?;
-                nameserver(&resolv, &plug.network.subnets[0].gateway, true)?;
+                dns = Some(plug.network.subnets[0].gateway.clone());
+                running_plug = Some((holder, it));
             }
             Change::Disconnect(force) => {
                 let plug = crate::usernet::disconnect(&ctx.paths, &running, &net.name, force)?;
-                nameserver(&resolv, &plug.network.subnets[0].gateway, false)?;
+                dns = Some(plug.network.subnets[0].gateway.clone());
             }
         }
     }
     let name = net.name.clone();
-    c.update_spec(&mut rec, |spec| {
+    let updated = c.update_spec(&mut rec, |spec| {
         if add {
             if spec.networks.contains(&name) {
                 return; // a concurrent connect of the same network
@@ -315,7 +318,28 @@ fn change(ctx: &Ctx, network: &str, container: &str, how: Change) -> Result<u8> 
             spec.networks.retain(|n| *n != name);
             spec.settings.per_network.remove(&name);
         }
-    })?;
+    });
+    if let Err(e) = updated {
+        // Not recorded: the network it was just plugged into goes again.
+        if let Some((holder, it)) = running_plug {
+            let running = crate::usernet::Running {
+                holder_userns: holder.userns.as_fd(),
+                holder_netns: holder.netns.as_fd(),
+                netns: it.netns.as_fd(),
+                id: rec.id(),
+                name: rec.name(),
+            };
+            let _ = crate::usernet::disconnect(&ctx.paths, &running, &net.name, true);
+        }
+        return Err(e.into());
+    }
+    if let Some(ip) = dns {
+        // Its DNS server on the network: appended (as podman) or taken out.
+        let resolv = rec.userdata_dir().join("resolv.conf");
+        if let Err(e) = nameserver(&resolv, &ip, add) {
+            eprintln!("box: warning: {e:#}");
+        }
+    }
     let what = if add { "connect" } else { "disconnect" };
     crate::events::network(&ctx.paths, what, &net.name, rec.id());
     Ok(0)
