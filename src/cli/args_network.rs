@@ -44,7 +44,7 @@ pub struct NetworkCreateArgs {
     /// Driver: only bridge
     #[arg(short, long, value_name = "DRIVER", value_parser = ["bridge"])]
     pub driver: Option<String>,
-    /// Subnet in CIDR form: one IPv4, and one IPv6 for dual stack [default: the first free 10.89.N.0/24]
+    /// Subnet in CIDR form: an IPv4 one, an IPv6 one, or both (dual stack) [default: the first free 10.89.N.0/24]
     #[arg(long, value_name = "CIDR")]
     pub subnet: Vec<String>,
     /// Gateway address, one per --subnet in their order [default: the subnet's first address]

@@ -244,7 +244,10 @@ fn user_networks(ctx: &Ctx, rec: &Record, network: &mut Value) {
     let mut map = serde_json::Map::new();
     for (i, name) in spec.networks.iter().enumerate() {
         let net = nets.get(name).ok();
-        let sub = net.as_ref().and_then(|n| n.subnets.first());
+        // IPAddress & co. are IPv4's (an IPv6-only network has none).
+        let sub = net
+            .as_ref()
+            .and_then(|n| n.subnets.iter().find(|s| !s.subnet.contains(':')));
         let ip = crate::usernet::address_of(&ctx.paths, name, rec.id())
             .map(|ip| ip.to_string())
             .unwrap_or_default();

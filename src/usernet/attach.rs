@@ -10,7 +10,7 @@
 //! the box process that supervises the container; one whose process is gone is free.
 use std::fs;
 use std::io::Write;
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -64,7 +64,8 @@ pub(super) fn runtime_dir(paths: &Paths) -> PathBuf {
 #[derive(Debug)]
 pub struct Lease {
     pub network: Network,
-    pub ip: Ipv4Addr,
+    /// Its address on the network's IPv4 subnet (none on an IPv6-only network).
+    pub ip: Option<Ipv4Addr>,
     /// Its names there besides its own and `--network-alias`.
     pub aliases: Vec<String>,
     path: PathBuf,
@@ -141,47 +142,22 @@ pub(super) fn lease_for(
     let mut out = Vec::new();
     for w in wants {
         let network = nets.get(&w.network)?;
-        let want = w.ip;
-        let (net, len) = super::parse_cidr(&network.subnets[0].subnet)?;
-        let gateway: Ipv4Addr = network.subnets[0]
-            .gateway
-            .parse()
-            .map_err(|_| Error::BadGateway(network.subnets[0].gateway.clone(), "".into()))?;
         let ldir = dir.join("leases").join(&network.name);
         fs::create_dir_all(&ldir).map_err(super::io_err("create", &ldir))?;
-        let size = 1u32 << (32 - len);
-        let mut got = None;
-        for host in 1..size - 1 {
-            let ip = Ipv4Addr::from(u32::from(net) + host);
-            if ip == gateway || want.is_some_and(|w| w != ip) {
-                continue;
-            }
-            let path = ldir.join(ip.to_string());
-            if let Ok(text) = fs::read_to_string(&path)
-                && holder_alive(&text)
-            {
-                if want.is_some() {
-                    return Err(Error::AddressInUse {
-                        ip: ip.to_string(),
-                        network: network.name.clone(),
-                    });
-                }
-                continue;
-            }
-            let stamp = format!("{me} {start} {id}\n");
-            fs::write(&path, &stamp).map_err(super::io_err("write", &path))?;
-            got = Some(Lease {
-                network: network.clone(),
-                ip,
-                aliases: w.aliases.clone(),
-                path,
-                ip6: None,
-                path6: PathBuf::new(),
-                stamp,
-            });
-            break;
+        let mut got = Lease {
+            network: network.clone(),
+            ip: None,
+            aliases: w.aliases.clone(),
+            path: PathBuf::new(),
+            ip6: None,
+            path6: PathBuf::new(),
+            stamp: format!("{me} {start} {id}\n"),
+        };
+        // Dropped (its files removed) if the IPv6 address cannot be had.
+        if let Some((ip, path)) = lease4(&ldir, &network, w.ip, &got.stamp)? {
+            got.ip = Some(ip);
+            got.path = path;
         }
-        let mut got = got.ok_or_else(|| Error::Full(network.name.clone()))?;
         if let Some((ip6, path6)) = super::ipv6::lease6(&ldir, &network, w.ip6, &got.stamp)? {
             got.ip6 = Some(ip6);
             got.path6 = path6;
@@ -189,6 +165,41 @@ pub(super) fn lease_for(
         out.push(got);
     }
     Ok(out)
+}
+
+/// Lease an address of `network`'s IPv4 subnet (if it has one) in its lease directory
+/// `ldir`: `want` (`--ip`), else the first free one; the lease file says `stamp`.
+fn lease4(
+    ldir: &Path,
+    network: &Network,
+    want: Option<Ipv4Addr>,
+    stamp: &str,
+) -> Result<Option<(Ipv4Addr, PathBuf)>, Error> {
+    let Some(((net, len), gateway)) = network.subnet4() else {
+        return Ok(None);
+    };
+    let size = 1u32 << (32 - len);
+    for host in 1..size - 1 {
+        let ip = Ipv4Addr::from(u32::from(net) + host);
+        if ip == gateway || want.is_some_and(|w| w != ip) {
+            continue;
+        }
+        let path = ldir.join(ip.to_string());
+        if let Ok(text) = fs::read_to_string(&path)
+            && holder_alive(&text)
+        {
+            if want.is_some() {
+                return Err(Error::AddressInUse {
+                    ip: ip.to_string(),
+                    network: network.name.clone(),
+                });
+            }
+            continue;
+        }
+        fs::write(&path, stamp).map_err(super::io_err("write", &path))?;
+        return Ok(Some((ip, path)));
+    }
+    Err(Error::Full(network.name.clone()))
 }
 
 /// The address container `id` holds on `network` while it runs.
@@ -494,9 +505,12 @@ pub fn stop_dns(paths: &Paths) {
 pub fn etc_lines(leases: &[Lease], hostname: &str, name: &str) -> (String, String) {
     let mut hosts = String::from("127.0.0.1\tlocalhost\n::1\tlocalhost\n");
     if let Some(l) = leases.first() {
-        hosts.push_str(&format!("{}\t{hostname} {name}\n", l.ip));
-        if let Some(ip6) = l.ip6 {
-            hosts.push_str(&format!("{ip6}\t{hostname} {name}\n"));
+        for ip in
+            l.ip.map(IpAddr::from)
+                .into_iter()
+                .chain(l.ip6.map(IpAddr::from))
+        {
+            hosts.push_str(&format!("{ip}\t{hostname} {name}\n"));
         }
     }
     let mut resolv = String::from("search dns.podman\n");

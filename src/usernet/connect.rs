@@ -8,7 +8,7 @@
 //! interface, aardvark-dns entries and firewall rules) and drops it. When the container
 //! stops, its supervisor tears down what the record then says, not what it started with.
 use std::fs;
-use std::net::{Ipv4Addr, Ipv6Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::os::fd::{BorrowedFd, OwnedFd};
 use std::path::PathBuf;
 
@@ -22,7 +22,9 @@ use crate::paths::Paths;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Plug {
     pub network: Network,
-    pub ip: Ipv4Addr,
+    /// Its address on the network's IPv4 subnet (none on an IPv6-only network).
+    #[serde(default)]
+    pub ip: Option<Ipv4Addr>,
     /// Its address on the network's IPv6 subnet, if it has one.
     #[serde(default)]
     pub ip6: Option<Ipv6Addr>,
@@ -33,13 +35,17 @@ pub struct Plug {
 }
 
 impl Plug {
+    /// Its addresses: IPv4, IPv6.
+    fn ips(&self) -> impl Iterator<Item = IpAddr> {
+        let v4 = self.ip.map(IpAddr::from);
+        v4.into_iter().chain(self.ip6.map(IpAddr::from))
+    }
+
     /// netavark's per-network options.
     pub(super) fn options(&self) -> serde_json::Value {
         serde_json::json!({
             "interface_name": self.interface,
-            "static_ips": std::iter::once(self.ip.to_string())
-                .chain(self.ip6.map(|ip| ip.to_string()))
-                .collect::<Vec<_>>(),
+            "static_ips": self.ips().map(|ip| ip.to_string()).collect::<Vec<_>>(),
             "aliases": self.aliases,
         })
     }
@@ -159,8 +165,7 @@ fn remove_lease(attached: &std::path::Path, p: &Plug, stamp: &str) {
         return;
     };
     let dir = networks.join("leases").join(&p.network.name);
-    let ips = std::iter::once(p.ip.to_string()).chain(p.ip6.map(|ip| ip.to_string()));
-    for path in ips.map(|ip| dir.join(ip)) {
+    for path in p.ips().map(|ip| dir.join(ip.to_string())) {
         if fs::read_to_string(&path).is_ok_and(|t| t == stamp) {
             let _ = fs::remove_file(path);
         }

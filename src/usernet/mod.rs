@@ -3,14 +3,14 @@
 //! A network is stored as `<data>/networks/<name>.json` in netavark's own network format
 //! (the `network_info` netavark's `setup` reads, and what `podman network inspect` prints),
 //! handed to netavark as is. Each network has one IPv4 subnet (the first; when none is
-//! given, the first free `10.89.<N>.0/24`) and may have one IPv6 subnet beside it (dual
-//! stack: `ipv6`); each gets its own bridge interface name (`box<N>`); overlapping subnets
+//! given, the first free `10.89.<N>.0/24`), one IPv6 subnet beside it (dual stack:
+//! `ipv6`), or only an IPv6 one (an IPv6 `--subnet` alone, as podman); each gets its own bridge interface name (`box<N>`); overlapping subnets
 //! are refused. How containers are plugged in: `attach`.
 //!
 //! `-p` of a container on a user network is pasta in `network::Mode::Forward` (the host's
 //! loopback only); `--network` repeats for several networks (eth0, eth1, ...);
 //! `network connect|disconnect` plug a running container in or out: `connect`. Not done:
-//! IPv6-only networks (refused), `--ip-range`, `--disable-dns`, `--mac-address`.
+//! `--ip-range`, `--disable-dns`, `--mac-address`.
 use std::collections::BTreeMap;
 use std::fs;
 use std::io;
@@ -145,6 +145,14 @@ pub struct Network {
 }
 
 impl Network {
+    /// Its IPv4 subnet, parsed, with its gateway (none when the network is IPv6-only).
+    pub fn subnet4(&self) -> Option<((Ipv4Addr, u8), Ipv4Addr)> {
+        self.subnets.iter().find_map(|s| {
+            let c = parse_cidr(&s.subnet).ok()?;
+            Some((c, s.gateway.parse().ok()?))
+        })
+    }
+
     /// `--ip`: a host address of the network's subnet, not its gateway.
     pub fn check_address(&self, ip: &str) -> Result<Ipv4Addr, Error> {
         let bad = |why: String| Error::BadAddress {
@@ -152,7 +160,12 @@ impl Network {
             why,
         };
         let addr: Ipv4Addr = ip.parse().map_err(|_| bad("not an IPv4 address".into()))?;
-        let s = &self.subnets[0];
+        let Some(s) = self.subnets.iter().find(|s| parse_cidr(&s.subnet).is_ok()) else {
+            return Err(bad(format!(
+                "network {} has no IPv4 subnet: use --ip6",
+                self.name
+            )));
+        };
         let (net, len) = parse_cidr(&s.subnet)?;
         let host = u32::from(addr) & !mask(len);
         if !overlaps((addr, 32), (net, len)) || host == 0 || host == !mask(len) {
@@ -377,41 +390,43 @@ impl Networks {
                 v4 = Some((c, gateway));
             }
         }
-        if v4.is_none() && v6.is_some() && !new.ipv6 {
-            return Err(Error::V6Only);
-        }
-        let ((net, len), gateway) = match v4 {
-            Some(v) => v,
-            None => (
-                (0..=255u8)
-                    .map(|n| (Ipv4Addr::new(10, 89, n, 0), 24))
-                    .find(|c| !theirs.iter().any(|(_, t)| overlaps(*c, *t)))
-                    .ok_or(Error::NoSubnet)?,
-                // With no --subnet, the first --gateway is the default subnet's.
-                new.gateways.first().filter(|_| new.subnets.is_empty()),
-            ),
-        };
-        let first = Ipv4Addr::from(u32::from(net) + 1);
-        let gateway = match gateway {
-            Some(g) => {
-                let ip: Ipv4Addr = g
-                    .parse()
-                    .map_err(|_| Error::BadGateway(g.clone(), "not an IPv4 address".into()))?;
-                let host = u32::from(ip) & !mask(len);
-                if !overlaps((ip, 32), (net, len)) || host == 0 || host == !mask(len) {
-                    return Err(Error::BadGateway(
-                        g.clone(),
-                        format!("not a host address of {net}/{len}"),
-                    ));
+        // An IPv6 --subnet alone (without --ipv6): an IPv6-only network, as podman.
+        let v6_only = v4.is_none() && v6.is_some() && !new.ipv6;
+        let mut subnets = Vec::new();
+        if !v6_only {
+            let ((net, len), gateway) = match v4 {
+                Some(v) => v,
+                None => (
+                    (0..=255u8)
+                        .map(|n| (Ipv4Addr::new(10, 89, n, 0), 24))
+                        .find(|c| !theirs.iter().any(|(_, t)| overlaps(*c, *t)))
+                        .ok_or(Error::NoSubnet)?,
+                    // With no --subnet, the first --gateway is the default subnet's.
+                    new.gateways.first().filter(|_| new.subnets.is_empty()),
+                ),
+            };
+            let first = Ipv4Addr::from(u32::from(net) + 1);
+            let gateway = match gateway {
+                Some(g) => {
+                    let ip: Ipv4Addr = g
+                        .parse()
+                        .map_err(|_| Error::BadGateway(g.clone(), "not an IPv4 address".into()))?;
+                    let host = u32::from(ip) & !mask(len);
+                    if !overlaps((ip, 32), (net, len)) || host == 0 || host == !mask(len) {
+                        return Err(Error::BadGateway(
+                            g.clone(),
+                            format!("not a host address of {net}/{len}"),
+                        ));
+                    }
+                    ip
                 }
-                ip
-            }
-            None => first,
-        };
-        let mut subnets = vec![Subnet {
-            subnet: format!("{net}/{len}"),
-            gateway: gateway.to_string(),
-        }];
+                None => first,
+            };
+            subnets.push(Subnet {
+                subnet: format!("{net}/{len}"),
+                gateway: gateway.to_string(),
+            });
+        }
         let v6 = match v6 {
             Some(v) => Some(v),
             None if new.ipv6 => Some((
@@ -454,7 +469,7 @@ impl Networks {
             driver: "bridge".into(),
             network_interface: iface,
             created: crate::units::now_rfc3339(),
-            ipv6_enabled: subnets.len() > 1,
+            ipv6_enabled: subnets.iter().any(|s| s.subnet.contains(':')),
             subnets,
             internal: new.internal,
             dns_enabled: true,
@@ -589,11 +604,14 @@ mod tests {
         let a = n.create(&new("auto", &[], &[], true)).unwrap();
         assert_eq!(a.subnets[0].subnet, "10.89.0.0/24");
         assert!(a.subnet6().is_some());
+        let only6 = n.create(&new("only6", &["fd40::/64"], &[], false)).unwrap();
+        assert!(only6.ipv6_enabled && only6.subnet4().is_none());
+        assert_eq!(only6.subnets[0].gateway, "fd40::1");
+        assert!(only6.check_address("10.0.0.5").is_err());
         let v4only = n.create(&new("v4", &[], &[], false)).unwrap();
         assert!(!v4only.ipv6_enabled && v4only.subnet6().is_none());
         for (bad, want) in [
             (new("x1", &["fd10:0:0:0:1::/80"], &[], true), "overlaps"),
-            (new("x2", &["fd20::/64"], &[], false), "IPv6-only"),
             (
                 new("x3", &["fd20::/64", "fd30::/64"], &[], true),
                 "at most one",

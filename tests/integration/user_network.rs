@@ -114,7 +114,7 @@ fn network_records_and_their_checks() {
         ),
         (vec!["backend"], "exists already"),
         (vec!["host"], "reserved"),
-        (vec!["--subnet", "fd00::/64", "clash"], "IPv6"),
+        (vec!["--subnet", "fd00::/129", "clash"], "prefix length"),
     ] {
         let mut argv = vec!["network", "create"];
         argv.extend(args);
@@ -956,7 +956,6 @@ fn dual_stack_networks_give_ipv6_addresses_and_names() {
             vec!["--subnet", "fd74:1::/32", "clash"],
             "overlaps network dual",
         ),
-        (vec!["--subnet", "fd75::/64", "clash"], "IPv6-only"),
         (
             vec!["--subnet", "fd75::1/64", "--ipv6", "clash"],
             "host bits",
@@ -1079,4 +1078,33 @@ fn dual_stack_networks_give_ipv6_addresses_and_names() {
     tb.cmd(["rm", "-f", "-t", "0", "six"])
         .run()
         .assert_success();
+
+    // An IPv6 --subnet alone: an IPv6-only network, as podman's.
+    tb.cmd(["network", "create", "--subnet", "fd77::/64", "only6"])
+        .run()
+        .assert_success();
+    tb.cmd([
+        "network",
+        "ls",
+        "--filter",
+        "name=only6",
+        "--format",
+        "{{.Subnets}} {{.IPv6Enabled}}",
+    ])
+    .run()
+    .assert_success()
+    .stdout_is("fd77::/64 true\n");
+    tb.cmd([
+        "run",
+        "--rm",
+        "--network",
+        "only6",
+        &lab.image,
+        "sh",
+        "-c",
+        "ip -4 -o addr show eth0 | wc -l; ip -6 -o addr show eth0 scope global | tr -s ' ' | cut -d' ' -f4; grep nameserver /etc/resolv.conf",
+    ])
+    .run()
+    .assert_success()
+    .stdout_is("0\nfd77::2/64\nnameserver fd77::1\n");
 }
