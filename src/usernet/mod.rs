@@ -84,7 +84,9 @@ pub enum Error {
     AddressInUse { ip: String, network: String },
     #[error("netavark {command} failed: {why}")]
     Netavark { command: &'static str, why: String },
-    #[error("container {0} is not running on a user network")]
+    #[error(
+        "cannot find which networks container {0} is plugged into (still starting, or started by an older box): try again, or restart it"
+    )]
     NotPlugged(String),
     #[error("container {container} is already on network {network}")]
     AlreadyOn { container: String, network: String },
