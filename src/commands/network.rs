@@ -269,7 +269,7 @@ fn change(ctx: &Ctx, network: &str, container: &str, how: Change) -> Result<u8> 
             .transpose()?;
     }
     // A running container: plugged in or out first (nothing changes when that fails).
-    let mut dns = None;
+    let mut plugged = None;
     let mut running_plug = None;
     if crate::monitor::status::observe(&rec).status == crate::container::Status::Running {
         let holder = crate::network::join_target(&ctx.paths, crate::usernet::HOLDER)?;
@@ -291,12 +291,12 @@ fn change(ctx: &Ctx, network: &str, container: &str, how: Change) -> Result<u8> 
                 };
                 let plug =
                     crate::usernet::connect(&ctx.paths, &running, &want, &spec.network_aliases)?;
-                dns = Some(plug.network.subnets[0].gateway.clone());
+                plugged = Some(plug);
                 running_plug = Some((holder, it));
             }
             Change::Disconnect(force) => {
                 let plug = crate::usernet::disconnect(&ctx.paths, &running, &net.name, force)?;
-                dns = Some(plug.network.subnets[0].gateway.clone());
+                plugged = Some(plug);
             }
         }
     }
@@ -333,16 +333,59 @@ fn change(ctx: &Ctx, network: &str, container: &str, how: Change) -> Result<u8> 
         }
         return Err(e.into());
     }
-    if let Some(ip) = dns {
-        // Its DNS server on the network: appended (as podman) or taken out.
-        let resolv = rec.userdata_dir().join("resolv.conf");
-        if let Err(e) = nameserver(&resolv, &ip, add) {
+    if let Some(plug) = plugged {
+        // Its DNS server on the network and its own names at its addresses there:
+        // appended (as podman) or taken out.
+        let dir = rec.userdata_dir();
+        let spec = &rec.config.spec;
+        let hostname = if spec.hostname.is_empty() {
+            rec.short_id()
+        } else {
+            &spec.hostname
+        };
+        let names = format!("{hostname} {}", rec.name());
+        let done = nameserver(
+            &dir.join("resolv.conf"),
+            &plug.network.subnets[0].gateway,
+            add,
+        )
+        .and_then(|()| own_hosts(&dir.join("hosts"), &plug, &names, add));
+        if let Err(e) = done {
             eprintln!("box: warning: {e:#}");
         }
     }
     let what = if add { "connect" } else { "disconnect" };
     crate::events::network(&ctx.paths, what, &net.name, rec.id());
     Ok(0)
+}
+
+/// Add (at the end) or remove the lines of `plug`'s addresses in a running container's
+/// /etc/hosts, rewritten in place.
+fn own_hosts(
+    path: &std::path::Path,
+    plug: &crate::usernet::Plug,
+    names: &str,
+    add: bool,
+) -> Result<()> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let ips: Vec<String> = plug.ips().map(|ip| ip.to_string()).collect();
+    let ours = |l: &str| {
+        l.split_whitespace()
+            .next()
+            .is_some_and(|f| ips.iter().any(|i| i == f))
+    };
+    let mut new: String = text
+        .lines()
+        .filter(|l| !ours(l))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    if add {
+        for ip in &ips {
+            new.push_str(&format!("{ip}\t{names}\n"));
+        }
+    }
+    std::fs::write(path, new).with_context(|| format!("cannot write {}", path.display()))
 }
 
 /// Add (as podman, at the end) or remove `nameserver IP` in a running container's

@@ -500,16 +500,13 @@ pub fn stop_dns(paths: &Paths) {
     let _ = fs::remove_dir_all(&dir);
 }
 
-/// The /etc/hosts and resolv.conf lines of a container on `leases`: its own address, and
-/// aardvark-dns on each gateway.
+/// The /etc/hosts and resolv.conf lines of a container on `leases`: its own addresses (on
+/// each network, the first network's first, as podman), and aardvark-dns on each gateway.
 pub fn etc_lines(leases: &[Lease], hostname: &str, name: &str) -> (String, String) {
     let mut hosts = String::from("127.0.0.1\tlocalhost\n::1\tlocalhost\n");
-    if let Some(l) = leases.first() {
-        for ip in
-            l.ip.map(IpAddr::from)
-                .into_iter()
-                .chain(l.ip6.map(IpAddr::from))
-        {
+    for l in leases {
+        let ips = l.ip.map(IpAddr::from).into_iter();
+        for ip in ips.chain(l.ip6.map(IpAddr::from)) {
             hosts.push_str(&format!("{ip}\t{hostname} {name}\n"));
         }
     }

@@ -36,7 +36,7 @@ pub struct Plug {
 
 impl Plug {
     /// Its addresses: IPv4, IPv6.
-    fn ips(&self) -> impl Iterator<Item = IpAddr> {
+    pub fn ips(&self) -> impl Iterator<Item = IpAddr> {
         let v4 = self.ip.map(IpAddr::from);
         v4.into_iter().chain(self.ip6.map(IpAddr::from))
     }

@@ -748,6 +748,10 @@ fn a_running_container_is_connected_and_disconnected() {
         sh(&lab, "srv", "grep nameserver /etc/resolv.conf").trim_end(),
         "nameserver 10.71.0.1\nnameserver 10.72.0.1"
     );
+    assert!(
+        sh(&lab, "srv", "grep srv /etc/hosts").contains("10.72.0.40\t"),
+        "its address on two in /etc/hosts"
+    );
     tb.cmd([
         "inspect",
         "--format",
@@ -784,6 +788,10 @@ fn a_running_container_is_connected_and_disconnected() {
             && answers("two", "web2", "SRV")
             && answers("one", "srv", "SRV")
     });
+    assert!(
+        sh(&lab, "srv", "cat /etc/hosts").contains("10.72.0.40\t"),
+        "its address on two in /etc/hosts after the restart"
+    );
 
     tb.cmd(["network", "disconnect", "two", "srv"])
         .run()
@@ -792,6 +800,10 @@ fn a_running_container_is_connected_and_disconnected() {
     assert_eq!(
         sh(&lab, "srv", "grep nameserver /etc/resolv.conf").trim_end(),
         "nameserver 10.71.0.1"
+    );
+    assert!(
+        !sh(&lab, "srv", "cat /etc/hosts").contains("10.72.0.40"),
+        "its address on two gone from /etc/hosts"
     );
     let links = sh(&lab, "srv", "ip -o link");
     assert!(links.contains("eth0") && !links.contains("eth1"), "{links}");
