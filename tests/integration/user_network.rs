@@ -379,9 +379,18 @@ fn containers_on_a_network_reach_each_other_by_name() {
     ])
     .run()
     .assert_success();
-    tb.cmd(["network", "connect", "front", "later"])
-        .run()
-        .assert_success();
+    tb.cmd([
+        "network",
+        "connect",
+        "--alias",
+        "late2",
+        "--ip",
+        "10.76.0.77",
+        "front",
+        "later",
+    ])
+    .run()
+    .assert_success();
     tb.cmd(["network", "connect", "front", "later"])
         .run()
         .assert_code(125)
@@ -401,14 +410,20 @@ fn containers_on_a_network_reach_each_other_by_name() {
             "--network",
             "front",
             &lab.image,
-            "nc",
-            "later",
-            "80",
+            "sh",
+            "-c",
+            "nc later 80 </dev/null; nc late2 80 </dev/null",
         ])
         .run()
         .out()
-        .contains("LATER")
+        .matches("LATER")
+        .count()
+            == 2
     });
+    assert!(
+        sh(&lab, "later", "ip -4 -o addr show eth0").contains("10.76.0.77/24"),
+        "the address asked for at connect"
+    );
     tb.cmd(["rm", "-f", "later"]).run().assert_success();
     tb.cmd(["network", "rm", "front"]).run().assert_success();
 
