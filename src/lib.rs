@@ -30,7 +30,9 @@
 //!   read into a checked plan for `box kube play` (serde_yaml); `commands::kube` makes it.
 //! - `usernet`: user networks (`box network ...`, `run --network NAME`): records in netavark's
 //!   format, address leases, netavark setup/teardown in the shared namespace's holder,
-//!   aardvark-dns records of containers that leave (`usernet::dns`).
+//!   aardvark-dns records of containers that leave (`usernet::dns`),
+//!   `network connect|disconnect` of running containers (`usernet::connect`), IPv6
+//!   subnets and addresses (`usernet::ipv6`).
 //! - `pod`: pod records (name, what is shared, the infra container's id); a pod's infra
 //!   container is a container record running box's pause program (`run::pause`).
 //! - `cgroup`: cgroup v2 detection, delegation and limits.

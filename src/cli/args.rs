@@ -846,6 +846,9 @@ pub struct ContainerOpts {
     /// The container's IPv4 address on its user network (with --network NAME)
     #[arg(long, value_name = "IP")]
     pub ip: Option<String>,
+    /// The container's IPv6 address on its dual-stack user network (with --network NAME)
+    #[arg(long, value_name = "IP")]
+    pub ip6: Option<String>,
     #[command(flatten)]
     pub health: HealthOpts,
     #[command(flatten)]

@@ -8,6 +8,8 @@ Examples:
   box network create backend
   # With a subnet and gateway of your own, no route outside
   box network create --subnet 10.90.0.0/24 --gateway 10.90.0.254 --internal private-net
+  # Dual stack: IPv4 and IPv6 addresses, names answering A and AAAA
+  box network create --ipv6 v6net
   # Two containers that reach each other by name
   box run -d --network backend --name db alpine nc -lk -p 6379 -e echo PONG
   box run --rm --network backend alpine nc db 6379
@@ -31,10 +33,10 @@ pub enum NetworkCommand {
     Prune(NetworkPruneArgs),
     /// Exit 0 when a network exists, 1 when it does not
     Exists(NetworkExistsArgs),
-    /// Put a stopped container on one more network (from its next start)
+    /// Put a container on one more network (a running one at once)
     Connect(NetworkConnectArgs),
-    /// Take a stopped container off one of its networks (from its next start)
-    Disconnect(NetworkConnectArgs),
+    /// Take a container off one of its networks (a running one at once)
+    Disconnect(NetworkDisconnectArgs),
 }
 
 #[derive(Debug, Args)]
@@ -42,12 +44,15 @@ pub struct NetworkCreateArgs {
     /// Driver: only bridge
     #[arg(short, long, value_name = "DRIVER", value_parser = ["bridge"])]
     pub driver: Option<String>,
-    /// IPv4 subnet in CIDR form [default: the first free 10.89.N.0/24]
+    /// Subnet in CIDR form: an IPv4 one, an IPv6 one, or both (dual stack) [default: the first free 10.89.N.0/24]
     #[arg(long, value_name = "CIDR")]
-    pub subnet: Option<String>,
-    /// Gateway address [default: the subnet's first address]
+    pub subnet: Vec<String>,
+    /// Gateway address, one per --subnet in their order [default: the subnet's first address]
     #[arg(long, value_name = "IP")]
-    pub gateway: Option<String>,
+    pub gateway: Vec<String>,
+    /// Dual stack: an IPv6 subnet too (a random fdXX:XXXX:XXXX:XXXX::/64 unless --subnet gives one)
+    #[arg(long)]
+    pub ipv6: bool,
     /// No route outside the network
     #[arg(long)]
     pub internal: bool,
@@ -111,6 +116,28 @@ pub struct NetworkExistsArgs {
 
 #[derive(Debug, Args)]
 pub struct NetworkConnectArgs {
+    /// Another name of the container on this network (repeatable)
+    #[arg(long, value_name = "NAME")]
+    pub alias: Vec<String>,
+    /// Its IPv4 address on this network [default: the first free one]
+    #[arg(long, value_name = "IP")]
+    pub ip: Option<String>,
+    /// Its IPv6 address on this network (dual stack) [default: the first free one]
+    #[arg(long, value_name = "IP")]
+    pub ip6: Option<String>,
+    /// Network (name or id)
+    #[arg(value_name = "NETWORK")]
+    pub network: String,
+    /// Container (name or id)
+    #[arg(value_name = "CONTAINER")]
+    pub container: String,
+}
+
+#[derive(Debug, Args)]
+pub struct NetworkDisconnectArgs {
+    /// Take it off the network even when unplugging its interface fails
+    #[arg(short, long)]
+    pub force: bool,
     /// Network (name or id)
     #[arg(value_name = "NETWORK")]
     pub network: String,

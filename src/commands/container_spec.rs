@@ -362,6 +362,7 @@ fn settings(x: &RunExtraOpts, host_network: bool) -> Result<Settings> {
         host_cgroupns: x.cgroupns.as_deref() == Some("host"),
         attach: x.attach.clone(),
         network_options: Vec::new(),
+        per_network: Default::default(),
         preserve_fds: x.preserve_fds.unwrap_or(0),
         passwd_entries: host_users(&x.hostuser)?,
         chown_targets: Vec::new(),

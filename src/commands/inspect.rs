@@ -254,7 +254,10 @@ fn user_networks(ctx: &Ctx, rec: &Record, network: &mut Value) {
     let mut map = serde_json::Map::new();
     for (i, name) in spec.networks.iter().enumerate() {
         let net = nets.get(name).ok();
-        let sub = net.as_ref().and_then(|n| n.subnets.first());
+        // IPAddress & co. are IPv4's (an IPv6-only network has none).
+        let sub = net
+            .as_ref()
+            .and_then(|n| n.subnets.iter().find(|s| !s.subnet.contains(':')));
         let ip = crate::usernet::address_of(&ctx.paths, name, rec.id())
             .map(|ip| ip.to_string())
             .unwrap_or_default();
@@ -263,12 +266,24 @@ fn user_networks(ctx: &Ctx, rec: &Record, network: &mut Value) {
             .and_then(|(_, l)| l.parse().ok())
             .unwrap_or(0);
         let gateway = sub.map(|s| s.gateway.clone()).unwrap_or_default();
+        let ip6 = crate::usernet::address6_of(&ctx.paths, name, rec.id())
+            .map(|ip| ip.to_string())
+            .unwrap_or_default();
+        let sub6 = net.as_ref().and_then(|n| n.subnet6());
+        let prefix6 = sub6.filter(|_| !ip6.is_empty()).map_or(0, |((_, l), _)| l);
+        let gateway6 = sub6.map(|(_, g)| g.to_string()).unwrap_or_default();
         let mut aliases = vec![rec.name().to_string()];
         aliases.extend(spec.network_aliases.iter().cloned());
+        if let Some(o) = spec.settings.per_network.get(name) {
+            aliases.extend(o.aliases.iter().cloned());
+        }
         if i == 0 {
             network["IPAddress"] = json!(ip);
             network["IPPrefixLen"] = json!(if ip.is_empty() { 0 } else { prefix });
             network["Gateway"] = json!(gateway);
+            network["GlobalIPv6Address"] = json!(ip6);
+            network["GlobalIPv6PrefixLen"] = json!(prefix6);
+            network["IPv6Gateway"] = json!(gateway6);
         }
         map.insert(
             name.clone(),
@@ -277,6 +292,9 @@ fn user_networks(ctx: &Ctx, rec: &Record, network: &mut Value) {
                 "IPAddress": ip,
                 "IPPrefixLen": prefix,
                 "Gateway": gateway,
+                "GlobalIPv6Address": ip6,
+                "GlobalIPv6PrefixLen": prefix6,
+                "IPv6Gateway": gateway6,
                 "Aliases": aliases,
             }),
         );

@@ -1,8 +1,9 @@
 //! `box network ...` (records in `crate::usernet`), and what `run --network NAME` needs: the
 //! holder of the shared namespace started before a container on a user network and
-//! removed after the last one. `network connect|disconnect` change a stopped container's
-//! networks (a running one is refused).
+//! removed after the last one. `network connect|disconnect` change a container's networks
+//! (a running one's at once).
 use std::io::Write;
+use std::os::fd::AsFd;
 
 use anyhow::{Context, Result, bail};
 use serde_json::{Value, json};
@@ -10,8 +11,8 @@ use serde_json::{Value, json};
 use super::table::{self, align_tabs, columns};
 use crate::cli::Ctx;
 use crate::cli::args_network::{
-    NetworkCommand, NetworkConnectArgs, NetworkCreateArgs, NetworkExistsArgs, NetworkInspectArgs,
-    NetworkLsArgs, NetworkPruneArgs, NetworkRmArgs,
+    NetworkCommand, NetworkConnectArgs, NetworkCreateArgs, NetworkDisconnectArgs,
+    NetworkExistsArgs, NetworkInspectArgs, NetworkLsArgs, NetworkPruneArgs, NetworkRmArgs,
 };
 use crate::template::{self, Format};
 use crate::usernet::{Network, Networks, NewNetwork};
@@ -24,8 +25,8 @@ pub fn network(ctx: &Ctx, command: NetworkCommand) -> Result<u8> {
         NetworkCommand::Rm(a) => rm(ctx, a),
         NetworkCommand::Prune(a) => prune(ctx, a),
         NetworkCommand::Exists(a) => exists(ctx, a),
-        NetworkCommand::Connect(a) => connect(ctx, &a, true),
-        NetworkCommand::Disconnect(a) => connect(ctx, &a, false),
+        NetworkCommand::Connect(a) => connect(ctx, &a),
+        NetworkCommand::Disconnect(a) => disconnect(ctx, &a),
     }
 }
 
@@ -72,17 +73,17 @@ pub fn user_network(ctx: &Ctx, network: Option<&str>) -> Result<Option<String>> 
     }
 }
 
-/// `--network-alias` and `--ip`: only with a user network; the address must be a host
-/// address of its subnet other than the gateway (whether it is free is seen at start).
+/// `--network-alias`, `--ip` and `--ip6`: only with a user network; an address must be a
+/// host address of its subnet other than the gateway (whether it is free is seen at start).
 pub fn check_addressing(
     ctx: &Ctx,
     network: Option<&str>,
     opts: &crate::cli::args::ContainerOpts,
 ) -> Result<Option<std::net::Ipv4Addr>> {
     let Some(n) = network else {
-        if !opts.network_alias.is_empty() || opts.ip.is_some() {
+        if !opts.network_alias.is_empty() || opts.ip.is_some() || opts.ip6.is_some() {
             bail!(
-                "--network-alias and --ip need a user network: add --network NAME (box network ls)"
+                "--network-alias, --ip and --ip6 need a user network: add --network NAME (box network ls)"
             );
         }
         return Ok(None);
@@ -95,6 +96,18 @@ pub fn check_addressing(
     let Some(ip) = &opts.ip else { return Ok(None) };
     let net = Networks::at(&ctx.paths).get(n)?;
     Ok(Some(net.check_address(ip)?))
+}
+
+/// `--ip6`: a host address of the (first) user network's IPv6 subnet, its gateway aside.
+pub fn check_ip6(
+    ctx: &Ctx,
+    network: Option<&str>,
+    ip6: Option<&str>,
+) -> Result<Option<std::net::Ipv6Addr>> {
+    let (Some(n), Some(ip)) = (network, ip6) else {
+        return Ok(None);
+    };
+    Ok(Some(Networks::at(&ctx.paths).get(n)?.check_address6(ip)?))
 }
 
 fn is_mode(n: &str) -> bool {
@@ -188,27 +201,41 @@ fn release(ctx: &Ctx) -> Result<()> {
     Ok(())
 }
 
-/// `network connect|disconnect`: a container that is not running, already on user
-/// networks, gets one more or one less (at least one stays); it takes effect at its next
+/// `network connect|disconnect`: a container on user networks gets one more or one less
+/// (at least one stays). A running one is plugged in or out at once (`usernet::connect`),
+/// its resolv.conf gaining or losing the network's DNS server; a stopped one from its next
 /// start.
-fn connect(ctx: &Ctx, a: &NetworkConnectArgs, add: bool) -> Result<u8> {
-    let net = Networks::at(&ctx.paths).get(&a.network)?;
+fn connect(ctx: &Ctx, a: &NetworkConnectArgs) -> Result<u8> {
+    change(ctx, &a.network, &a.container, Change::Connect(a))
+}
+
+fn disconnect(ctx: &Ctx, a: &NetworkDisconnectArgs) -> Result<u8> {
+    change(ctx, &a.network, &a.container, Change::Disconnect(a.force))
+}
+
+enum Change<'a> {
+    Connect(&'a NetworkConnectArgs),
+    Disconnect(bool),
+}
+
+fn change(ctx: &Ctx, network: &str, container: &str, how: Change) -> Result<u8> {
+    let net = Networks::at(&ctx.paths).get(network)?;
     let c = super::containers(ctx)?;
-    let mut rec = c.find(&a.container)?;
-    if crate::monitor::status::observe(&rec).status == crate::container::Status::Running {
-        bail!(
-            "container {} is running: stop it first (connecting a running container is not supported yet)",
-            rec.name()
-        );
-    }
-    let on = &rec.config.spec.networks;
+    let mut rec = c.find(container)?;
+    let spec = &rec.config.spec;
+    let on = &spec.networks;
     if on.is_empty() {
+        let mode = match spec.network_container() {
+            Some(t) => format!("container:{t}"),
+            None => spec.network_arg(),
+        };
         bail!(
-            "container {} is not on a user network: recreate it with --network {}",
+            "container {}'s network mode {mode:?} is not supported: invalid network mode (only a container on user networks can be connected: recreate it with --network {})",
             rec.name(),
             net.name
         );
     }
+    let add = matches!(how, Change::Connect(_));
     let has = on.contains(&net.name);
     match (add, has) {
         (true, true) => bail!(
@@ -224,21 +251,168 @@ fn connect(ctx: &Ctx, a: &NetworkConnectArgs, add: bool) -> Result<u8> {
         ),
         _ => {}
     }
+    let mut opts = crate::spec::NetworkOpts::default();
+    if let Change::Connect(a) = how {
+        for alias in &a.alias {
+            if !crate::container::is_docker_name(alias, 253) {
+                bail!("invalid --alias {alias:?}: use letters, digits, '_', '.' and '-'");
+            }
+        }
+        opts.aliases = a.alias.clone();
+        opts.ip =
+            a.ip.as_deref()
+                .map(|ip| net.check_address(ip))
+                .transpose()?;
+        opts.ip6 = a
+            .ip6
+            .as_deref()
+            .map(|ip| net.check_address6(ip))
+            .transpose()?;
+    }
+    // A running container: plugged in or out first (nothing changes when that fails).
+    let mut plugged = None;
+    let mut running_plug = None;
+    if crate::monitor::status::observe(&rec).status == crate::container::Status::Running {
+        let holder = crate::network::join_target(&ctx.paths, crate::usernet::HOLDER)?;
+        let it = crate::network::join_target(&ctx.paths, rec.id())?;
+        let running = crate::usernet::Running {
+            holder_userns: holder.userns.as_fd(),
+            holder_netns: holder.netns.as_fd(),
+            netns: it.netns.as_fd(),
+            id: rec.id(),
+            name: rec.name(),
+        };
+        match how {
+            Change::Connect(_) => {
+                let want = crate::usernet::Want {
+                    network: net.name.clone(),
+                    ip: opts.ip,
+                    ip6: opts.ip6,
+                    aliases: opts.aliases.clone(),
+                };
+                let plug =
+                    crate::usernet::connect(&ctx.paths, &running, &want, &spec.network_aliases)?;
+                plugged = Some(plug);
+                running_plug = Some((holder, it));
+            }
+            Change::Disconnect(force) => {
+                let plug = crate::usernet::disconnect(&ctx.paths, &running, &net.name, force)?;
+                plugged = Some(plug);
+            }
+        }
+    }
     let name = net.name.clone();
-    c.update_spec(&mut rec, |spec| {
+    let updated = c.update_spec(&mut rec, |spec| {
         if add {
-            spec.networks.push(name);
+            if spec.networks.contains(&name) {
+                return; // a concurrent connect of the same network
+            }
+            spec.networks.push(name.clone());
+            if opts != crate::spec::NetworkOpts::default() {
+                spec.settings.per_network.insert(name, opts);
+            }
         } else {
             // `--ip` is the first network's address.
             if spec.networks.first() == Some(&name) {
                 spec.ip = None;
             }
             spec.networks.retain(|n| *n != name);
+            spec.settings.per_network.remove(&name);
         }
-    })?;
+    });
+    if let Err(e) = updated {
+        // Not recorded: the network it was just plugged into goes again.
+        if let Some((holder, it)) = running_plug {
+            let running = crate::usernet::Running {
+                holder_userns: holder.userns.as_fd(),
+                holder_netns: holder.netns.as_fd(),
+                netns: it.netns.as_fd(),
+                id: rec.id(),
+                name: rec.name(),
+            };
+            let _ = crate::usernet::disconnect(&ctx.paths, &running, &net.name, true);
+        }
+        return Err(e.into());
+    }
+    if let Some(plug) = plugged {
+        // Its DNS server on the network and its own names at its addresses there:
+        // appended (as podman) or taken out.
+        let dir = rec.userdata_dir();
+        let spec = &rec.config.spec;
+        let hostname = if spec.hostname.is_empty() {
+            rec.short_id()
+        } else {
+            &spec.hostname
+        };
+        let names = format!("{hostname} {}", rec.name());
+        let done = nameserver(
+            &dir.join("resolv.conf"),
+            &plug.network.subnets[0].gateway,
+            add,
+        )
+        .and_then(|()| own_hosts(&dir.join("hosts"), &plug, &names, add));
+        if let Err(e) = done {
+            eprintln!("box: warning: {e:#}");
+        }
+    }
     let what = if add { "connect" } else { "disconnect" };
     crate::events::network(&ctx.paths, what, &net.name, rec.id());
     Ok(0)
+}
+
+/// Add (at the end) or remove the lines of `plug`'s addresses in a running container's
+/// /etc/hosts, rewritten in place.
+fn own_hosts(
+    path: &std::path::Path,
+    plug: &crate::usernet::Plug,
+    names: &str,
+    add: bool,
+) -> Result<()> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let ips: Vec<String> = plug.ips().map(|ip| ip.to_string()).collect();
+    let ours = |l: &str| {
+        l.split_whitespace()
+            .next()
+            .is_some_and(|f| ips.iter().any(|i| i == f))
+    };
+    let mut new: String = text
+        .lines()
+        .filter(|l| !ours(l))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    if add {
+        for ip in &ips {
+            new.push_str(&format!("{ip}\t{names}\n"));
+        }
+    }
+    std::fs::write(path, new).with_context(|| format!("cannot write {}", path.display()))
+}
+
+/// Add (as podman, at the end) or remove `nameserver IP` in a running container's
+/// resolv.conf, rewritten in place: it is bind-mounted as it is.
+fn nameserver(path: &std::path::Path, ip: &str, add: bool) -> Result<()> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let line = format!("nameserver {ip}");
+    let has = text.lines().any(|l| l.trim() == line);
+    let new = match (add, has) {
+        (true, false) => format!(
+            "{text}{}{line}\n",
+            if text.ends_with('\n') || text.is_empty() {
+                ""
+            } else {
+                "\n"
+            }
+        ),
+        (false, true) => text
+            .lines()
+            .filter(|l| l.trim() != line)
+            .map(|l| format!("{l}\n"))
+            .collect(),
+        _ => return Ok(()),
+    };
+    std::fs::write(path, new).with_context(|| format!("cannot write {}", path.display()))
 }
 
 fn create(ctx: &Ctx, a: NetworkCreateArgs) -> Result<u8> {
@@ -246,8 +420,9 @@ fn create(ctx: &Ctx, a: NetworkCreateArgs) -> Result<u8> {
     let made = Networks::at(&ctx.paths).create(&NewNetwork {
         name: a.name,
         driver: a.driver,
-        subnet: a.subnet,
-        gateway: a.gateway,
+        subnets: a.subnet,
+        gateways: a.gateway,
+        ipv6: a.ipv6,
         internal: a.internal,
         labels: crate::spec::labels(&a.label)?,
     });
@@ -282,6 +457,9 @@ fn object(n: &Network) -> Value {
             ),
         );
         m.insert("Internal".into(), json!(n.internal));
+        m.insert("IPv6Enabled".into(), json!(n.ipv6_enabled));
+        m.insert("DNSEnabled".into(), json!(n.dns_enabled));
+        m.insert("NetworkInterface".into(), json!(n.network_interface));
     }
     v
 }

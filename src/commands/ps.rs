@@ -168,7 +168,9 @@ fn matches_filter(rec: &Record, st: &State, obj: &Value, filter: &str) -> Result
         }
         "network" => {
             let mode = rec.config.spec.network_arg();
-            mode == value || (value == "container" && mode.starts_with("container:"))
+            mode == value
+                || (value == "container" && mode.starts_with("container:"))
+                || rec.config.spec.networks.iter().any(|n| n == value)
         }
         other => bail!(
             "unknown filter {other:?}: use status, name, id, pod, ancestor, label, exited, network or health"

@@ -146,6 +146,7 @@ fn create_record_watched(
     let user_networks = super::network::user_networks(ctx, &opts.network)?;
     let user_network = user_networks.first().cloned();
     let ip = super::network::check_addressing(ctx, user_network.as_deref(), opts)?;
+    let ip6 = super::network::check_ip6(ctx, user_network.as_deref(), opts.ip6.as_deref())?;
     if let Some(n) = &user_network {
         if opts.pod.is_some() {
             anyhow::bail!(
@@ -236,6 +237,10 @@ fn create_record_watched(
     spec.networks = user_networks;
     spec.network_aliases = opts.network_alias.clone();
     spec.ip = ip;
+    if let (Some(ip6), Some(first)) = (ip6, spec.networks.first()) {
+        let o = spec.settings.per_network.entry(first.clone()).or_default();
+        o.ip6 = Some(ip6);
+    }
     if let Some(j) = &joining {
         if in_pod_net {
             spec.publish.clear();

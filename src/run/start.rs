@@ -86,7 +86,8 @@ pub fn start_watched(
     let leases = if spec.networks.is_empty() {
         Vec::new()
     } else {
-        let leases = crate::usernet::lease(paths, &spec.networks, spec.ip, rec.id())
+        let wants = crate::usernet::wants(spec);
+        let leases = crate::usernet::lease(paths, &wants, rec.id())
             .map_err(|e| Error::Invalid(e.to_string()))?;
         let (hosts, resolv) = crate::usernet::etc_lines(&leases, &hostname, rec.name());
         for (file, text) in [("hosts", hosts), ("resolv.conf", resolv)] {

@@ -21,8 +21,8 @@ use serde::{Deserialize, Serialize};
 
 pub use parse::{clean_path, command, environment, labels, stop_signal, tmpfs_mount, volume_mount};
 pub use settings::{
-    IdmapMount, ImageMount, LogConfig, LogDriver, Settings, ULIMITS, Ulimit, check_sysctl,
-    timezone_file,
+    IdmapMount, ImageMount, LogConfig, LogDriver, NetworkOpts, Settings, ULIMITS, Ulimit,
+    check_sysctl, timezone_file,
 };
 pub use signal::signal_number;
 

@@ -44,6 +44,9 @@ pub struct Settings {
     pub attach: Vec<String>,
     /// `--network pasta:OPTS` / `slirp4netns:OPTS`: the helper's options.
     pub network_options: Vec<String>,
+    /// Per user network (by name): `network connect --alias/--ip/--ip6`, and `--ip6` of
+    /// run/create on the first network. Networks left are dropped from it.
+    pub per_network: BTreeMap<String, NetworkOpts>,
     /// `--preserve-fds N`: box's descriptors 3..3+N passed to the command (foreground).
     pub preserve_fds: u32,
     /// `--hostuser` and `--passwd`: /etc/passwd lines added at start when the image has
@@ -65,6 +68,16 @@ pub struct Settings {
     /// `--uidmap`/`--gidmap` as given (intermediate ids: 0 the user, 1.. subordinate).
     pub uidmap: Vec<crate::userns::IdMap>,
     pub gidmap: Vec<crate::userns::IdMap>,
+}
+
+/// A container's options on one user network.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct NetworkOpts {
+    /// Names it has there besides its own and `--network-alias`.
+    pub aliases: Vec<String>,
+    pub ip: Option<std::net::Ipv4Addr>,
+    pub ip6: Option<std::net::Ipv6Addr>,
 }
 
 /// One `--mount type=image`.

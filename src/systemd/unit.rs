@@ -278,6 +278,13 @@ pub fn run_args(config: &Config, image_env: &[String], volumes: &Path) -> Vec<St
         if let Some(ip) = sp.ip {
             opt("--ip", &ip.to_string());
         }
+        let first = sp
+            .networks
+            .first()
+            .and_then(|n| sp.settings.per_network.get(n));
+        if let Some(ip6) = first.and_then(|o| o.ip6) {
+            opt("--ip6", &ip6.to_string());
+        }
     }
     for p in &sp.publish {
         opt("-p", p);

@@ -11,7 +11,7 @@
 //! the box process that supervises the container; one whose process is gone is free.
 use std::fs;
 use std::io::Write;
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -69,7 +69,7 @@ pub fn check_tools() -> Result<(PathBuf, PathBuf), Error> {
     }
 }
 
-fn runtime_dir(paths: &Paths) -> PathBuf {
+pub(super) fn runtime_dir(paths: &Paths) -> PathBuf {
     paths.runtime.join("networks")
 }
 
@@ -77,17 +77,48 @@ fn runtime_dir(paths: &Paths) -> PathBuf {
 #[derive(Debug)]
 pub struct Lease {
     pub network: Network,
-    pub ip: Ipv4Addr,
+    /// Its address on the network's IPv4 subnet (none on an IPv6-only network).
+    pub ip: Option<Ipv4Addr>,
+    /// Its names there besides its own and `--network-alias`.
+    pub aliases: Vec<String>,
     path: PathBuf,
+    /// Its address on the network's IPv6 subnet, if it has one.
+    pub ip6: Option<std::net::Ipv6Addr>,
+    path6: PathBuf,
+    /// What the lease file says: it is removed only while it still says so (a network
+    /// connect|disconnect may have given the address away meanwhile).
+    stamp: String,
+}
+
+impl Lease {
+    /// Keep the lease file when the lease is dropped (it is the supervisor's, and goes
+    /// with it: `network connect` of a running container).
+    pub(super) fn keep(mut self) {
+        self.path = PathBuf::new();
+        self.path6 = PathBuf::new();
+    }
 }
 
 impl Drop for Lease {
     fn drop(&mut self) {
-        let _ = fs::remove_file(&self.path);
+        for path in [&self.path, &self.path6] {
+            if fs::read_to_string(path).is_ok_and(|t| t == self.stamp) {
+                let _ = fs::remove_file(path);
+            }
+        }
     }
 }
 
-fn holder_alive(text: &str) -> bool {
+/// What a container asks of one network: `--ip` (else the first free address) and aliases.
+#[derive(Debug, Clone, Default)]
+pub struct Want {
+    pub network: String,
+    pub ip: Option<Ipv4Addr>,
+    pub ip6: Option<std::net::Ipv6Addr>,
+    pub aliases: Vec<String>,
+}
+
+pub(super) fn holder_alive(text: &str) -> bool {
     let mut it = text.split_whitespace();
     let (Some(pid), Some(start)) = (
         it.next().and_then(|p| p.parse::<i32>().ok()),
@@ -99,12 +130,19 @@ fn holder_alive(text: &str) -> bool {
 }
 
 /// Lease one address on each network for container `id`, supervised by this process:
-/// `want` on the first (`--ip`), else the first free one.
-pub fn lease(
+/// the one wanted (`--ip`), else the first free one.
+pub fn lease(paths: &Paths, wants: &[Want], id: &str) -> Result<Vec<Lease>, Error> {
+    let me = std::process::id() as i32;
+    let start = crate::container::process_start_time(me).unwrap_or(0);
+    lease_for(paths, wants, id, (me, start))
+}
+
+/// [`lease`] for the supervisor `owner` (pid, start time).
+pub(super) fn lease_for(
     paths: &Paths,
-    names: &[String],
-    want: Option<Ipv4Addr>,
+    wants: &[Want],
     id: &str,
+    (me, start): (i32, u64),
 ) -> Result<Vec<Lease>, Error> {
     let nets = Networks::at(paths);
     let dir = runtime_dir(paths);
@@ -114,50 +152,67 @@ pub fn lease(
         crate::lock::Mode::Exclusive,
         crate::lock::default_timeout(),
     )?;
-    let me = std::process::id() as i32;
-    let start = crate::container::process_start_time(me).unwrap_or(0);
     let mut out = Vec::new();
-    for (i, name) in names.iter().enumerate() {
-        let network = nets.get(name)?;
-        let want = want.filter(|_| i == 0);
-        let (net, len) = super::parse_cidr(&network.subnets[0].subnet)?;
-        let gateway: Ipv4Addr = network.subnets[0]
-            .gateway
-            .parse()
-            .map_err(|_| Error::BadGateway(network.subnets[0].gateway.clone(), "".into()))?;
+    for w in wants {
+        let network = nets.get(&w.network)?;
         let ldir = dir.join("leases").join(&network.name);
         fs::create_dir_all(&ldir).map_err(super::io_err("create", &ldir))?;
-        let size = 1u32 << (32 - len);
-        let mut got = None;
-        for host in 1..size - 1 {
-            let ip = Ipv4Addr::from(u32::from(net) + host);
-            if ip == gateway || want.is_some_and(|w| w != ip) {
-                continue;
-            }
-            let path = ldir.join(ip.to_string());
-            if let Ok(text) = fs::read_to_string(&path)
-                && holder_alive(&text)
-            {
-                if want.is_some() {
-                    return Err(Error::AddressInUse {
-                        ip: ip.to_string(),
-                        network: network.name.clone(),
-                    });
-                }
-                continue;
-            }
-            fs::write(&path, format!("{me} {start} {id}\n"))
-                .map_err(super::io_err("write", &path))?;
-            got = Some(Lease {
-                network: network.clone(),
-                ip,
-                path,
-            });
-            break;
+        let mut got = Lease {
+            network: network.clone(),
+            ip: None,
+            aliases: w.aliases.clone(),
+            path: PathBuf::new(),
+            ip6: None,
+            path6: PathBuf::new(),
+            stamp: format!("{me} {start} {id}\n"),
+        };
+        // Dropped (its files removed) if the IPv6 address cannot be had.
+        if let Some((ip, path)) = lease4(&ldir, &network, w.ip, &got.stamp)? {
+            got.ip = Some(ip);
+            got.path = path;
         }
-        out.push(got.ok_or_else(|| Error::Full(network.name.clone()))?);
+        if let Some((ip6, path6)) = super::ipv6::lease6(&ldir, &network, w.ip6, &got.stamp)? {
+            got.ip6 = Some(ip6);
+            got.path6 = path6;
+        }
+        out.push(got);
     }
     Ok(out)
+}
+
+/// Lease an address of `network`'s IPv4 subnet (if it has one) in its lease directory
+/// `ldir`: `want` (`--ip`), else the first free one; the lease file says `stamp`.
+fn lease4(
+    ldir: &Path,
+    network: &Network,
+    want: Option<Ipv4Addr>,
+    stamp: &str,
+) -> Result<Option<(Ipv4Addr, PathBuf)>, Error> {
+    let Some(((net, len), gateway)) = network.subnet4() else {
+        return Ok(None);
+    };
+    let size = 1u32 << (32 - len);
+    for host in 1..size - 1 {
+        let ip = Ipv4Addr::from(u32::from(net) + host);
+        if ip == gateway || want.is_some_and(|w| w != ip) {
+            continue;
+        }
+        let path = ldir.join(ip.to_string());
+        if let Ok(text) = fs::read_to_string(&path)
+            && holder_alive(&text)
+        {
+            if want.is_some() {
+                return Err(Error::AddressInUse {
+                    ip: ip.to_string(),
+                    network: network.name.clone(),
+                });
+            }
+            continue;
+        }
+        fs::write(&path, stamp).map_err(super::io_err("write", &path))?;
+        return Ok(Some((ip, path)));
+    }
+    Err(Error::Full(network.name.clone()))
 }
 
 /// The address container `id` holds on `network` while it runs.
@@ -222,16 +277,21 @@ pub fn holder_unused(paths: &Paths) -> Result<Option<crate::lock::FileLock>, Err
     )?)
 }
 
-/// A container plugged into its networks; unplugged (netavark teardown) when dropped.
+/// A container plugged into its networks; unplugged (netavark teardown) when dropped:
+/// from the networks it is on by then (`super::connect` records those it joins or leaves
+/// while it runs).
 pub struct Attached {
-    leases: Vec<Lease>,
-    aliases: Vec<String>,
-    holder_userns: OwnedFd,
-    holder_netns: OwnedFd,
-    netns: OwnedFd,
-    config: PathBuf,
-    id: String,
-    name: String,
+    pub(super) leases: Vec<Lease>,
+    pub(super) plugs: Vec<super::connect::Plug>,
+    /// The supervisor's own (set up at start, torn down when dropped), or one
+    /// `network connect|disconnect` made for a single network.
+    pub(super) owner: bool,
+    pub(super) holder_userns: OwnedFd,
+    pub(super) holder_netns: OwnedFd,
+    pub(super) netns: OwnedFd,
+    pub(super) config: PathBuf,
+    pub(super) id: String,
+    pub(super) name: String,
 }
 
 impl Attached {
@@ -257,9 +317,11 @@ impl Attached {
                 Path::new("a namespace descriptor"),
             ))
         };
+        let plugs = super::connect::plugs(&leases, aliases, name);
         let a = Attached {
             leases,
-            aliases: aliases.to_vec(),
+            plugs,
+            owner: true,
             holder_userns: dup(holder_userns)?,
             holder_netns: dup(holder_netns)?,
             netns,
@@ -269,6 +331,7 @@ impl Attached {
         };
         fs::create_dir_all(&a.config).map_err(super::io_err("create", &a.config))?;
         a.netavark("setup")?;
+        super::connect::record(paths, &a)?;
         Ok(a)
     }
 
@@ -276,18 +339,11 @@ impl Attached {
     fn options(&self) -> serde_json::Value {
         let mut networks = serde_json::Map::new();
         let mut info = serde_json::Map::new();
-        for (i, l) in self.leases.iter().enumerate() {
-            networks.insert(
-                l.network.name.clone(),
-                serde_json::json!({
-                    "interface_name": format!("eth{i}"),
-                    "static_ips": [l.ip.to_string()],
-                    "aliases": std::iter::once(&self.name).chain(&self.aliases).collect::<Vec<_>>(),
-                }),
-            );
+        for p in &self.plugs {
+            networks.insert(p.network.name.clone(), p.options());
             info.insert(
-                l.network.name.clone(),
-                serde_json::to_value(&l.network).unwrap_or_default(),
+                p.network.name.clone(),
+                serde_json::to_value(&p.network).unwrap_or_default(),
             );
         }
         serde_json::json!({
@@ -301,7 +357,7 @@ impl Attached {
 
     /// Run netavark `command` in the holder's user and network namespaces, with a private
     /// mount namespace whose /run is a fresh tmpfs (iptables' lock file).
-    fn netavark(&self, command: &'static str) -> Result<(), Error> {
+    pub(super) fn netavark(&self, command: &'static str) -> Result<(), Error> {
         self.run_netavark(command, false)
     }
 
@@ -438,8 +494,8 @@ impl Attached {
         let Some(dir) = self.config.parent() else {
             return false;
         };
-        self.leases.iter().all(|l| {
-            let Ok(entries) = fs::read_dir(dir.join("leases").join(&l.network.name)) else {
+        self.plugs.iter().all(|p| {
+            let Ok(entries) = fs::read_dir(dir.join("leases").join(&p.network.name)) else {
                 return false;
             };
             entries.filter_map(|e| e.ok()).any(|e| {
@@ -462,8 +518,8 @@ impl Attached {
         )?;
         let dns = self.config.join("aardvark-dns");
         let mut changed = false;
-        for l in self.leases.iter().filter(|l| l.network.dns_enabled) {
-            changed |= dns::forget(&dns.join(&l.network.name), &self.id)?;
+        for p in self.plugs.iter().filter(|p| p.network.dns_enabled) {
+            changed |= dns::forget(&dns.join(&p.network.name), &self.id)?;
         }
         if changed {
             dns::reload(&dns);
@@ -474,6 +530,11 @@ impl Attached {
 
 impl Drop for Attached {
     fn drop(&mut self) {
+        if !self.owner {
+            return;
+        }
+        // The networks it is on now (`network connect|disconnect` may have changed them).
+        super::connect::forget(self);
         // The last container of a network: netavark removes the bridge, its firewall chains
         // and (with the last network) aardvark-dns.
         if !self.others_remain() || self.forget_names().is_err() {
@@ -492,12 +553,15 @@ pub fn stop_dns(paths: &Paths) {
     let _ = fs::remove_dir_all(&dir);
 }
 
-/// The /etc/hosts and resolv.conf lines of a container on `leases`: its own address, and
-/// aardvark-dns on each gateway.
+/// The /etc/hosts and resolv.conf lines of a container on `leases`: its own addresses (on
+/// each network, the first network's first, as podman), and aardvark-dns on each gateway.
 pub fn etc_lines(leases: &[Lease], hostname: &str, name: &str) -> (String, String) {
     let mut hosts = String::from("127.0.0.1\tlocalhost\n::1\tlocalhost\n");
-    if let Some(l) = leases.first() {
-        hosts.push_str(&format!("{}\t{hostname} {name}\n", l.ip));
+    for l in leases {
+        let ips = l.ip.map(IpAddr::from).into_iter();
+        for ip in ips.chain(l.ip6.map(IpAddr::from)) {
+            hosts.push_str(&format!("{ip}\t{hostname} {name}\n"));
+        }
     }
     let mut resolv = String::from("search dns.podman\n");
     for l in leases {

@@ -2,17 +2,19 @@
 //!
 //! A network is stored as `<data>/networks/<name>.json` in netavark's own network format
 //! (the `network_info` netavark's `setup` reads, and what `podman network inspect` prints),
-//! handed to netavark as is. Subnets are IPv4; each network gets its own bridge interface
-//! name (`box<N>`) and, when none is given, the first free `10.89.<N>.0/24`; overlapping
-//! subnets are refused. How containers are plugged in: `attach`.
+//! handed to netavark as is. Each network has one IPv4 subnet (the first; when none is
+//! given, the first free `10.89.<N>.0/24`), one IPv6 subnet beside it (dual stack:
+//! `ipv6`), or only an IPv6 one (an IPv6 `--subnet` alone, as podman); each gets its own bridge interface name (`box<N>`); overlapping subnets
+//! are refused. How containers are plugged in: `attach`.
 //!
 //! `-p` of a container on a user network is pasta in `network::Mode::Forward` (the host's
-//! loopback only); `--network` repeats for several networks (eth0, eth1, ...). Not done
-//! yet: `network connect|disconnect` of a running container, IPv6.
+//! loopback only); `--network` repeats for several networks (eth0, eth1, ...);
+//! `network connect|disconnect` plug a running container in or out: `connect`. Not done:
+//! `--ip-range`, `--disable-dns`, `--mac-address`.
 use std::collections::BTreeMap;
 use std::fs;
 use std::io;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -20,11 +22,15 @@ use serde::{Deserialize, Serialize};
 use crate::paths::Paths;
 
 mod attach;
+mod connect;
 mod dns;
+mod ipv6;
 pub use attach::{
-    Attached, HOLDER, Lease, abandon_teardowns, address_of, check_tools, etc_lines, holder_lock,
-    holder_unused, holder_user, lease, leases_in_use, reap_teardowns, stop_dns,
+    Attached, HOLDER, Lease, Want, abandon_teardowns, address_of, check_tools, etc_lines,
+    holder_lock, holder_unused, holder_user, lease, leases_in_use, reap_teardowns, stop_dns,
 };
+pub use connect::{Plug, Running, connect, disconnect, wants};
+pub use ipv6::address6_of;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -52,6 +58,8 @@ pub enum Error {
     },
     #[error("no free 10.89.N.0/24 subnet left: give --subnet")]
     NoSubnet,
+    #[error("IPv6-only networks are not supported: add an IPv4 --subnet, or --ipv6 for one picked")]
+    V6Only,
     #[error("driver {0:?} is not supported: box networks use the bridge driver")]
     Driver(String),
     #[error("cannot {what} {path}: {source}")]
@@ -73,10 +81,18 @@ pub enum Error {
     Full(String),
     #[error("invalid --ip {ip:?}: {why}")]
     BadAddress { ip: String, why: String },
-    #[error("--ip {ip}: the address is in use on network {network}: choose another one")]
+    #[error("address {ip} is in use on network {network}: choose another one")]
     AddressInUse { ip: String, network: String },
     #[error("netavark {command} failed: {why}")]
     Netavark { command: &'static str, why: String },
+    #[error(
+        "cannot find which networks container {0} is plugged into (still starting, or started by an older box): try again, or restart it"
+    )]
+    NotPlugged(String),
+    #[error("container {container} is already on network {network}")]
+    AlreadyOn { container: String, network: String },
+    #[error("container {container} is not on network {network}")]
+    NotOn { container: String, network: String },
     #[error(transparent)]
     Lock(#[from] crate::lock::Error),
 }
@@ -132,6 +148,14 @@ pub struct Network {
 }
 
 impl Network {
+    /// Its IPv4 subnet, parsed, with its gateway (none when the network is IPv6-only).
+    pub fn subnet4(&self) -> Option<((Ipv4Addr, u8), Ipv4Addr)> {
+        self.subnets.iter().find_map(|s| {
+            let c = parse_cidr(&s.subnet).ok()?;
+            Some((c, s.gateway.parse().ok()?))
+        })
+    }
+
     /// `--ip`: a host address of the network's subnet, not its gateway.
     pub fn check_address(&self, ip: &str) -> Result<Ipv4Addr, Error> {
         let bad = |why: String| Error::BadAddress {
@@ -139,7 +163,12 @@ impl Network {
             why,
         };
         let addr: Ipv4Addr = ip.parse().map_err(|_| bad("not an IPv4 address".into()))?;
-        let s = &self.subnets[0];
+        let Some(s) = self.subnets.iter().find(|s| parse_cidr(&s.subnet).is_ok()) else {
+            return Err(bad(format!(
+                "network {} has no IPv4 subnet: use --ip6",
+                self.name
+            )));
+        };
         let (net, len) = parse_cidr(&s.subnet)?;
         let host = u32::from(addr) & !mask(len);
         if !overlaps((addr, 32), (net, len)) || host == 0 || host == !mask(len) {
@@ -160,8 +189,13 @@ impl Network {
 pub struct NewNetwork {
     pub name: Option<String>,
     pub driver: Option<String>,
-    pub subnet: Option<String>,
-    pub gateway: Option<String>,
+    /// At most one IPv4 and one IPv6 CIDR.
+    pub subnets: Vec<String>,
+    /// The gateways of `subnets`, in their order (the first: of the default IPv4 subnet
+    /// when none is given).
+    pub gateways: Vec<String>,
+    /// Dual stack: an IPv6 subnet is picked when none is given.
+    pub ipv6: bool,
     pub internal: bool,
     pub labels: BTreeMap<String, String>,
 }
@@ -174,7 +208,7 @@ fn parse_cidr(s: &str) -> Result<(Ipv4Addr, u8), Error> {
         .ok_or_else(|| bad("use an IPv4 CIDR such as 10.90.0.0/24"))?;
     let ip: Ipv4Addr = ip
         .parse()
-        .map_err(|_| bad("use an IPv4 CIDR such as 10.90.0.0/24 (IPv6 is not supported)"))?;
+        .map_err(|_| bad("use an IPv4 CIDR such as 10.90.0.0/24"))?;
     let len: u8 = len
         .parse()
         .map_err(|_| bad("the prefix length is not a number"))?;
@@ -307,9 +341,48 @@ impl Networks {
                     .filter_map(move |s| parse_cidr(&s.subnet).ok().map(|c| (n, c)))
             })
             .collect();
-        let (net, len) = match &new.subnet {
-            Some(s) => {
+        let theirs6: Vec<(&Network, (Ipv6Addr, u8))> = existing
+            .iter()
+            .flat_map(|n| {
+                n.subnets
+                    .iter()
+                    .filter_map(move |s| ipv6::parse_cidr6(&s.subnet).ok().map(|c| (n, c)))
+            })
+            .collect();
+        if new.gateways.len() > new.subnets.len().max(1) {
+            return Err(Error::BadGateway(
+                new.gateways[new.subnets.len().max(1)].clone(),
+                "give one --gateway per --subnet, in their order".into(),
+            ));
+        }
+        let mut v4: Option<((Ipv4Addr, u8), Option<&String>)> = None;
+        let mut v6: Option<((Ipv6Addr, u8), Option<&String>)> = None;
+        for (i, s) in new.subnets.iter().enumerate() {
+            let gateway = new.gateways.get(i);
+            if s.contains(':') {
+                let c = ipv6::parse_cidr6(s)?;
+                if v6.is_some() {
+                    return Err(Error::BadSubnet(
+                        s.clone(),
+                        "a network has at most one IPv6 subnet".into(),
+                    ));
+                }
+                if let Some((other, t)) = theirs6.iter().find(|(_, t)| ipv6::overlaps6(c, *t)) {
+                    return Err(Error::Overlap {
+                        subnet: s.clone(),
+                        other: other.name.clone(),
+                        theirs: format!("{}/{}", t.0, t.1),
+                    });
+                }
+                v6 = Some((c, gateway));
+            } else {
                 let c = parse_cidr(s)?;
+                if v4.is_some() {
+                    return Err(Error::BadSubnet(
+                        s.clone(),
+                        "a network has at most one IPv4 subnet".into(),
+                    ));
+                }
                 if let Some((other, t)) = theirs.iter().find(|(_, t)| overlaps(c, *t)) {
                     return Err(Error::Overlap {
                         subnet: s.clone(),
@@ -317,30 +390,78 @@ impl Networks {
                         theirs: format!("{}/{}", t.0, t.1),
                     });
                 }
-                c
+                v4 = Some((c, gateway));
             }
-            None => (0..=255u8)
-                .map(|n| (Ipv4Addr::new(10, 89, n, 0), 24))
-                .find(|c| !theirs.iter().any(|(_, t)| overlaps(*c, *t)))
-                .ok_or(Error::NoSubnet)?,
-        };
-        let first = Ipv4Addr::from(u32::from(net) + 1);
-        let gateway = match &new.gateway {
-            Some(g) => {
-                let ip: Ipv4Addr = g
-                    .parse()
-                    .map_err(|_| Error::BadGateway(g.clone(), "not an IPv4 address".into()))?;
-                let host = u32::from(ip) & !mask(len);
-                if !overlaps((ip, 32), (net, len)) || host == 0 || host == !mask(len) {
-                    return Err(Error::BadGateway(
-                        g.clone(),
-                        format!("not a host address of {net}/{len}"),
-                    ));
+        }
+        // An IPv6 --subnet alone (without --ipv6): an IPv6-only network, as podman.
+        let v6_only = v4.is_none() && v6.is_some() && !new.ipv6;
+        let mut subnets = Vec::new();
+        if !v6_only {
+            let ((net, len), gateway) = match v4 {
+                Some(v) => v,
+                None => (
+                    (0..=255u8)
+                        .map(|n| (Ipv4Addr::new(10, 89, n, 0), 24))
+                        .find(|c| !theirs.iter().any(|(_, t)| overlaps(*c, *t)))
+                        .ok_or(Error::NoSubnet)?,
+                    // With no --subnet, the first --gateway is the default subnet's.
+                    new.gateways.first().filter(|_| new.subnets.is_empty()),
+                ),
+            };
+            let first = Ipv4Addr::from(u32::from(net) + 1);
+            let gateway = match gateway {
+                Some(g) => {
+                    let ip: Ipv4Addr = g
+                        .parse()
+                        .map_err(|_| Error::BadGateway(g.clone(), "not an IPv4 address".into()))?;
+                    let host = u32::from(ip) & !mask(len);
+                    if !overlaps((ip, 32), (net, len)) || host == 0 || host == !mask(len) {
+                        return Err(Error::BadGateway(
+                            g.clone(),
+                            format!("not a host address of {net}/{len}"),
+                        ));
+                    }
+                    ip
                 }
-                ip
-            }
-            None => first,
+                None => first,
+            };
+            subnets.push(Subnet {
+                subnet: format!("{net}/{len}"),
+                gateway: gateway.to_string(),
+            });
+        }
+        let v6 = match v6 {
+            Some(v) => Some(v),
+            None if new.ipv6 => Some((
+                (0..16)
+                    .map(|_| ipv6::random_ula())
+                    .find(|c| !theirs6.iter().any(|(_, t)| ipv6::overlaps6(*c, *t)))
+                    .ok_or(Error::NoSubnet)?,
+                None,
+            )),
+            None => None,
         };
+        if let Some(((net6, len6), gateway)) = v6 {
+            let gateway = match gateway {
+                Some(g) => {
+                    let ip: Ipv6Addr = g
+                        .parse()
+                        .map_err(|_| Error::BadGateway(g.clone(), "not an IPv6 address".into()))?;
+                    if !ipv6::is_host6(ip, (net6, len6)) {
+                        return Err(Error::BadGateway(
+                            g.clone(),
+                            format!("not a host address of {net6}/{len6}"),
+                        ));
+                    }
+                    ip
+                }
+                None => Ipv6Addr::from(u128::from(net6) + 1),
+            };
+            subnets.push(Subnet {
+                subnet: format!("{net6}/{len6}"),
+                gateway: gateway.to_string(),
+            });
+        }
         let iface = (0..)
             .map(|i| format!("box{i}"))
             .find(|i| !existing.iter().any(|e| &e.network_interface == i))
@@ -351,11 +472,8 @@ impl Networks {
             driver: "bridge".into(),
             network_interface: iface,
             created: crate::units::now_rfc3339(),
-            subnets: vec![Subnet {
-                subnet: format!("{net}/{len}"),
-                gateway: gateway.to_string(),
-            }],
-            ipv6_enabled: false,
+            ipv6_enabled: subnets.iter().any(|s| s.subnet.contains(':')),
+            subnets,
             internal: new.internal,
             dns_enabled: true,
             labels: new.labels.clone(),
@@ -417,7 +535,7 @@ mod tests {
         let e = n
             .create(&NewNetwork {
                 name: Some("x1".into()),
-                subnet: Some("10.89.0.0/16".into()),
+                subnets: vec!["10.89.0.0/16".into()],
                 ..Default::default()
             })
             .unwrap_err();
@@ -434,8 +552,8 @@ mod tests {
         }
         let g = n.create(&NewNetwork {
             name: Some("g".into()),
-            subnet: Some("192.168.50.0/24".into()),
-            gateway: Some("192.168.51.1".into()),
+            subnets: vec!["192.168.50.0/24".into()],
+            gateways: vec!["192.168.51.1".into()],
             ..Default::default()
         });
         assert!(matches!(
@@ -452,5 +570,68 @@ mod tests {
         assert_eq!(n.get(&b.id[..12]).unwrap().name, "web");
         n.remove("web").unwrap();
         assert!(matches!(n.get("web"), Err(Error::NotFound(_))));
+    }
+
+    #[test]
+    fn dual_stack_subnets_pair_with_their_gateways() {
+        let (_d, n) = nets();
+        let new = |name: &str, subnets: &[&str], gateways: &[&str], ipv6: bool| NewNetwork {
+            name: Some(name.into()),
+            subnets: subnets.iter().map(|s| s.to_string()).collect(),
+            gateways: gateways.iter().map(|s| s.to_string()).collect(),
+            ipv6,
+            ..Default::default()
+        };
+        let d = n
+            .create(&new(
+                "dual",
+                &["fd10::/64", "10.10.0.0/24"],
+                &["fd10::fe", "10.10.0.254"],
+                false,
+            ))
+            .unwrap();
+        assert!(d.ipv6_enabled);
+        assert_eq!(
+            d.subnets,
+            vec![
+                Subnet {
+                    subnet: "10.10.0.0/24".into(),
+                    gateway: "10.10.0.254".into()
+                },
+                Subnet {
+                    subnet: "fd10::/64".into(),
+                    gateway: "fd10::fe".into()
+                },
+            ]
+        );
+        let a = n.create(&new("auto", &[], &[], true)).unwrap();
+        assert_eq!(a.subnets[0].subnet, "10.89.0.0/24");
+        assert!(a.subnet6().is_some());
+        let only6 = n.create(&new("only6", &["fd40::/64"], &[], false)).unwrap();
+        assert!(only6.ipv6_enabled && only6.subnet4().is_none());
+        assert_eq!(only6.subnets[0].gateway, "fd40::1");
+        assert!(only6.check_address("10.0.0.5").is_err());
+        let v4only = n.create(&new("v4", &[], &[], false)).unwrap();
+        assert!(!v4only.ipv6_enabled && v4only.subnet6().is_none());
+        for (bad, want) in [
+            (new("x1", &["fd10:0:0:0:1::/80"], &[], true), "overlaps"),
+            (
+                new("x3", &["fd20::/64", "fd30::/64"], &[], true),
+                "at most one",
+            ),
+            (
+                new("x4", &["10.20.0.0/24"], &["10.20.0.1", "fd::1"], false),
+                "one --gateway per",
+            ),
+        ] {
+            let e = n.create(&bad).unwrap_err().to_string();
+            assert!(e.contains(want), "{e}");
+        }
+        assert_eq!(
+            d.check_address6("fd10::5").unwrap(),
+            "fd10::5".parse::<Ipv6Addr>().unwrap()
+        );
+        assert!(d.check_address6("fd10::fe").is_err());
+        assert!(d.check_address6("fd11::5").is_err());
     }
 }

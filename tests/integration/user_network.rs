@@ -114,7 +114,7 @@ fn network_records_and_their_checks() {
         ),
         (vec!["backend"], "exists already"),
         (vec!["host"], "reserved"),
-        (vec!["--subnet", "fd00::/64", "clash"], "IPv6"),
+        (vec!["--subnet", "fd00::/129", "clash"], "prefix length"),
     ] {
         let mut argv = vec!["network", "create"];
         argv.extend(args);
@@ -379,9 +379,18 @@ fn containers_on_a_network_reach_each_other_by_name() {
     ])
     .run()
     .assert_success();
-    tb.cmd(["network", "connect", "front", "later"])
-        .run()
-        .assert_success();
+    tb.cmd([
+        "network",
+        "connect",
+        "--alias",
+        "late2",
+        "--ip",
+        "10.76.0.77",
+        "front",
+        "later",
+    ])
+    .run()
+    .assert_success();
     tb.cmd(["network", "connect", "front", "later"])
         .run()
         .assert_code(125)
@@ -401,19 +410,20 @@ fn containers_on_a_network_reach_each_other_by_name() {
             "--network",
             "front",
             &lab.image,
-            "nc",
-            "later",
-            "80",
+            "sh",
+            "-c",
+            "nc later 80 </dev/null; nc late2 80 </dev/null",
         ])
         .run()
         .out()
-        .contains("LATER")
+        .matches("LATER")
+        .count()
+            == 2
     });
-    tb.cmd(["network", "connect", "backend", "later"])
-        .run()
-        .assert_code(125)
-        .assert_one_line_error()
-        .stderr_contains("is running");
+    assert!(
+        sh(&lab, "later", "ip -4 -o addr show eth0").contains("10.76.0.77/24"),
+        "the address asked for at connect"
+    );
     tb.cmd(["rm", "-f", "later"]).run().assert_success();
     tb.cmd(["network", "rm", "front"]).run().assert_success();
 
@@ -670,6 +680,460 @@ fn restarts_on_a_network_leave_no_zombie_netavark_in_the_monitor() {
         },
     );
     tb.cmd(["rm", "-f", "flaky"]).run().assert_success();
+}
+
+/// `sh -c SCRIPT` in running container `name`: its output.
+fn sh(lab: &Lab, name: &str, script: &str) -> String {
+    lab.run(&["exec", name, "sh", "-c", script])
+        .out()
+        .to_string()
+}
+
+#[test]
+fn a_running_container_is_connected_and_disconnected() {
+    let env = require_env!(alpine);
+    if !have_netavark() {
+        return;
+    }
+    let lab = Lab::new(env);
+    let tb = &lab.tb;
+    for (net, subnet) in [("one", "10.71.0.0/24"), ("two", "10.72.0.0/24")] {
+        tb.cmd(["network", "create", "--subnet", subnet, net])
+            .run()
+            .assert_success();
+    }
+    let serve = |net: &str, name: &str, word: &str| {
+        tb.cmd([
+            "run",
+            "-d",
+            "--network",
+            net,
+            "--name",
+            name,
+            &lab.image,
+            "nc",
+            "-lk",
+            "-p",
+            "80",
+            "-e",
+            "echo",
+            word,
+        ])
+        .run()
+        .assert_success();
+    };
+    serve("one", "srv", "SRV");
+    serve("two", "peer", "PEER");
+    // Reached (`nc NAME 80` answering WORD) from a new container on `net`.
+    let answers = |net: &str, name: &str, word: &str| {
+        tb.cmd([
+            "run",
+            "--rm",
+            "--network",
+            net,
+            &lab.image,
+            "nc",
+            name,
+            "80",
+        ])
+        .run()
+        .out()
+        .contains(word)
+    };
+
+    tb.cmd([
+        "network",
+        "connect",
+        "--alias",
+        "web2",
+        "--ip",
+        "10.72.0.40",
+        "two",
+        "srv",
+    ])
+    .run()
+    .assert_success()
+    .stdout_is("");
+    // Its new interface, the network's DNS server appended, the record updated.
+    assert!(
+        sh(&lab, "srv", "ip -4 -o addr show eth1").contains("10.72.0.40/24"),
+        "eth1 on two"
+    );
+    assert_eq!(
+        sh(&lab, "srv", "grep nameserver /etc/resolv.conf").trim_end(),
+        "nameserver 10.71.0.1\nnameserver 10.72.0.1"
+    );
+    assert!(
+        sh(&lab, "srv", "grep srv /etc/hosts").contains("10.72.0.40\t"),
+        "its address on two in /etc/hosts"
+    );
+    tb.cmd([
+        "inspect",
+        "--format",
+        "{{.NetworkSettings.Networks.two.IPAddress}} {{index .NetworkSettings.Networks.two.Aliases 1}} {{.HostConfig.NetworkMode}}",
+        "srv",
+    ])
+    .run()
+    .assert_success()
+    .stdout_is("10.72.0.40 web2 one,two\n");
+    tb.cmd(["ps", "--filter", "network=two", "--format", "{{.Names}}"])
+        .run()
+        .assert_success()
+        .stdout_contains("srv");
+    // Found on the new network by name and alias; it finds the members there; still
+    // found on its first network.
+    until("srv to answer on two", Duration::from_secs(15), || {
+        answers("two", "srv", "SRV") && answers("two", "web2", "SRV")
+    });
+    until("srv to reach peer by name", Duration::from_secs(10), || {
+        sh(&lab, "srv", "nc peer 80 </dev/null").contains("PEER")
+    });
+    assert!(answers("one", "srv", "SRV"), "srv still answers on one");
+    // Already there: refused, nothing changed.
+    tb.cmd(["network", "connect", "two", "srv"])
+        .run()
+        .assert_code(125)
+        .assert_one_line_error()
+        .stderr_contains("already on network two");
+
+    // A restart keeps both networks, and the address asked for.
+    tb.cmd(["restart", "srv"]).run().assert_success();
+    until("srv back on both", Duration::from_secs(15), || {
+        sh(&lab, "srv", "ip -4 -o addr").contains("10.72.0.40/24")
+            && answers("two", "web2", "SRV")
+            && answers("one", "srv", "SRV")
+    });
+    assert!(
+        sh(&lab, "srv", "cat /etc/hosts").contains("10.72.0.40\t"),
+        "its address on two in /etc/hosts after the restart"
+    );
+
+    tb.cmd(["network", "disconnect", "two", "srv"])
+        .run()
+        .assert_success()
+        .stdout_is("");
+    assert_eq!(
+        sh(&lab, "srv", "grep nameserver /etc/resolv.conf").trim_end(),
+        "nameserver 10.71.0.1"
+    );
+    assert!(
+        !sh(&lab, "srv", "cat /etc/hosts").contains("10.72.0.40"),
+        "its address on two gone from /etc/hosts"
+    );
+    let links = sh(&lab, "srv", "ip -o link");
+    assert!(links.contains("eth0") && !links.contains("eth1"), "{links}");
+    assert!(!answers("two", "srv", "SRV"), "srv gone from two's DNS");
+    assert!(answers("one", "srv", "SRV"), "srv still answers on one");
+    tb.cmd(["network", "disconnect", "two", "srv"])
+        .run()
+        .assert_code(125)
+        .assert_one_line_error()
+        .stderr_contains("not on network two");
+    tb.cmd(["inspect", "--format", "{{.HostConfig.NetworkMode}}", "srv"])
+        .run()
+        .assert_success()
+        .stdout_is("one\n");
+    let out = tb
+        .cmd([
+            "events",
+            "--stream=false",
+            "--filter",
+            "type=network",
+            "--format",
+            "{{.Status}} {{.Name}}",
+        ])
+        .run();
+    for want in ["connect two", "disconnect two"] {
+        assert!(out.out().contains(want), "event {want:?} in {}", out.out());
+    }
+    let holder_pid = lab.state(&lab.id("box-netns"))["pid"].as_i64().unwrap() as i32;
+    tb.cmd(["rm", "-f", "-t", "0", "srv", "peer"])
+        .run()
+        .assert_success();
+    // Nothing left: the holder, aardvark-dns, leases (the connected ones too), records.
+    let runroot = tb.runroot().display().to_string();
+    until("the holder to go", Duration::from_secs(10), || {
+        !alive(holder_pid) && processes(&["aardvark-dns", &runroot]).is_empty()
+    });
+    let networks = tb.runroot().join("networks");
+    for dir in ["leases/one", "leases/two", "attached"] {
+        let left: Vec<_> = std::fs::read_dir(networks.join(dir))
+            .map(|d| {
+                d.flatten()
+                    .map(|e| e.file_name())
+                    .filter(|n| n != ".lock")
+                    .collect()
+            })
+            .unwrap_or_default();
+        assert!(left.is_empty(), "{dir}: {left:?} left");
+    }
+}
+
+#[test]
+fn connect_refuses_what_podman_refuses() {
+    let env = require_env!(alpine);
+    let lab = Lab::new(env);
+    let tb = &lab.tb;
+    tb.cmd(["network", "create", "--subnet", "10.73.0.0/24", "net1"])
+        .run()
+        .assert_success();
+    for (name, mode) in [
+        ("plain", None),
+        ("off", Some("none")),
+        ("hosted", Some("host")),
+        ("joined", Some("container:plain")),
+    ] {
+        let mut argv = vec!["create", "--name", name];
+        if let Some(m) = mode {
+            argv.extend(["--network", m]);
+        }
+        argv.extend([lab.image.as_str(), "true"]);
+        tb.cmd(&argv).run().assert_success();
+        tb.cmd(["network", "connect", "net1", name])
+            .run()
+            .assert_code(125)
+            .assert_one_line_error()
+            .stderr_contains("is not supported: invalid network mode");
+    }
+    for (args, needle) in [
+        (
+            vec!["connect", "nosuch", "plain"],
+            "no such network: nosuch",
+        ),
+        (vec!["connect", "net1", "nosuch"], "nosuch"),
+        (vec!["disconnect", "net1", "plain"], "not supported"),
+    ] {
+        let mut argv = vec!["network"];
+        argv.extend(args);
+        tb.cmd(&argv)
+            .run()
+            .assert_code(125)
+            .assert_one_line_error()
+            .stderr_contains(needle);
+    }
+    tb.cmd([
+        "inspect",
+        "--format",
+        "{{.HostConfig.NetworkMode}}",
+        "plain",
+    ])
+    .run()
+    .assert_success()
+    .stdout_lacks("net1");
+}
+
+#[test]
+fn dual_stack_networks_give_ipv6_addresses_and_names() {
+    let env = require_env!(alpine);
+    if !have_netavark() {
+        return;
+    }
+    let lab = Lab::new(env);
+    let tb = &lab.tb;
+    // --ipv6 alone: a random unique local /64 beside the IPv4 subnet.
+    tb.cmd(["network", "create", "--ipv6", "auto6"])
+        .run()
+        .assert_success()
+        .stdout_is("auto6\n");
+    let out = tb
+        .cmd([
+            "network",
+            "inspect",
+            "--format",
+            "{{.ipv6_enabled}} {{(index .subnets 0).subnet}} {{(index .subnets 1).subnet}} {{(index .subnets 1).gateway}}",
+            "auto6",
+        ])
+        .run();
+    out.assert_success();
+    let f: Vec<&str> = out.out().split_whitespace().collect();
+    assert_eq!(&f[..2], ["true", "10.89.0.0/24"], "{}", out.out());
+    assert!(
+        f[2].starts_with("fd") && f[2].ends_with("::/64"),
+        "{}",
+        out.out()
+    );
+    assert_eq!(f[3], f[2].replace("::/64", "::1"), "{}", out.out());
+    // Two --subnet flags, their --gateway flags in the same order.
+    tb.cmd([
+        "network",
+        "create",
+        "--subnet",
+        "10.74.0.0/24",
+        "--subnet",
+        "fd74:1:2:3::/64",
+        "--gateway",
+        "10.74.0.1",
+        "--gateway",
+        "fd74:1:2:3::fe",
+        "dual",
+    ])
+    .run()
+    .assert_success();
+    tb.cmd([
+        "network",
+        "ls",
+        "--format",
+        "{{.Name}} {{.Subnets}} {{.IPv6Enabled}}",
+    ])
+    .run()
+    .assert_success()
+    .stdout_contains("dual 10.74.0.0/24,fd74:1:2:3::/64 true\n");
+    for (args, needle) in [
+        (
+            vec!["--subnet", "fd74:1::/32", "clash"],
+            "overlaps network dual",
+        ),
+        (
+            vec!["--subnet", "fd75::1/64", "--ipv6", "clash"],
+            "host bits",
+        ),
+        (
+            vec![
+                "--subnet",
+                "10.75.0.0/24",
+                "--subnet",
+                "fd75::/64",
+                "--gateway",
+                "10.75.0.1",
+                "--gateway",
+                "fd76::1",
+                "clash",
+            ],
+            "--gateway",
+        ),
+    ] {
+        let mut argv = vec!["network", "create"];
+        argv.extend(args);
+        tb.cmd(&argv)
+            .run()
+            .assert_code(125)
+            .assert_one_line_error()
+            .stderr_contains(needle);
+    }
+    tb.cmd(["network", "exists", "clash"]).run().assert_code(1);
+
+    tb.cmd([
+        "run",
+        "-d",
+        "--network",
+        "dual",
+        "--ip6",
+        "fd74:1:2:3::50",
+        "--name",
+        "six",
+        &lab.image,
+        "nc",
+        "-lk",
+        "-p",
+        "80",
+        "-e",
+        "echo",
+        "SIX",
+    ])
+    .run()
+    .assert_success();
+    tb.cmd([
+        "inspect",
+        "--format",
+        "{{.NetworkSettings.GlobalIPv6Address}}/{{.NetworkSettings.GlobalIPv6PrefixLen}} {{.NetworkSettings.IPv6Gateway}} {{.NetworkSettings.Networks.dual.GlobalIPv6Address}}",
+        "six",
+    ])
+    .run()
+    .assert_success()
+    .stdout_is("fd74:1:2:3::50/64 fd74:1:2:3::fe fd74:1:2:3::50\n");
+    tb.cmd([
+        "run",
+        "--rm",
+        "--network",
+        "dual",
+        "--ip6",
+        "fd74:1:2:3::50",
+        &lab.image,
+        "true",
+    ])
+    .run()
+    .assert_code(125)
+    .assert_one_line_error()
+    .stderr_contains("in use");
+    // Another container: an IPv6 address of its own; six's name answers AAAA, and six
+    // answers over IPv6.
+    let mut said = String::new();
+    until("six to answer over IPv6", Duration::from_secs(20), || {
+        let out = tb
+            .cmd([
+                "run",
+                "--rm",
+                "--network",
+                "dual",
+                &lab.image,
+                "sh",
+                "-c",
+                "ip -6 -o addr show eth0 scope global | tr -s ' ' | cut -d' ' -f4; nslookup -type=AAAA six | grep -i address | tail -n 1; nc fd74:1:2:3::50 80 </dev/null",
+            ])
+            .run();
+        said = out.out().to_string();
+        out.success() && said.contains("SIX")
+    });
+    let lines: Vec<&str> = said.lines().collect();
+    assert!(
+        lines[0].starts_with("fd74:1:2:3::") && lines[0].ends_with("/64"),
+        "{said}"
+    );
+    assert!(lines[1].contains("fd74:1:2:3::50"), "{said}");
+    // network connect --ip6: an address of the other network's IPv6 subnet.
+    tb.cmd([
+        "network",
+        "connect",
+        "--ip6",
+        "fd74:1:2:3::60",
+        "auto6",
+        "six",
+    ])
+    .run()
+    .assert_code(125)
+    .assert_one_line_error()
+    .stderr_contains("not a host address");
+    tb.cmd(["network", "connect", "auto6", "six"])
+        .run()
+        .assert_success();
+    let v6 = f[2].replace("::/64", "::");
+    until("six's eth1 on auto6", Duration::from_secs(10), || {
+        lab.run(&["exec", "six", "ip", "-6", "-o", "addr", "show", "eth1"])
+            .out()
+            .contains(&v6)
+    });
+    tb.cmd(["rm", "-f", "-t", "0", "six"])
+        .run()
+        .assert_success();
+
+    // An IPv6 --subnet alone: an IPv6-only network, as podman's.
+    tb.cmd(["network", "create", "--subnet", "fd77::/64", "only6"])
+        .run()
+        .assert_success();
+    tb.cmd([
+        "network",
+        "ls",
+        "--filter",
+        "name=only6",
+        "--format",
+        "{{.Subnets}} {{.IPv6Enabled}}",
+    ])
+    .run()
+    .assert_success()
+    .stdout_is("fd77::/64 true\n");
+    tb.cmd([
+        "run",
+        "--rm",
+        "--network",
+        "only6",
+        &lab.image,
+        "sh",
+        "-c",
+        "ip -4 -o addr show eth0 | wc -l; ip -6 -o addr show eth0 scope global | tr -s ' ' | cut -d' ' -f4; grep nameserver /etc/resolv.conf",
+    ])
+    .run()
+    .assert_success()
+    .stdout_is("0\nfd77::2/64\nnameserver fd77::1\n");
 }
 
 /// A container leaving a network others stay on: its name leaves aardvark-dns at once (box
