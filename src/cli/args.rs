@@ -1031,23 +1031,41 @@ pub struct PsArgs {
     pub more: super::args_run::PsMoreArgs,
 }
 
+/// `--tail N`: a negative N is every line (podman's default, -1).
+fn parse_tail(s: &str) -> Result<usize, String> {
+    match s.parse::<i64>() {
+        Ok(n) if n < 0 => Ok(usize::MAX),
+        Ok(n) => Ok(n as usize),
+        Err(_) => Err(format!("{s:?} is not a number of lines")),
+    }
+}
+
 #[derive(Debug, Args)]
 pub struct LogsArgs {
     /// Follow the output until the container exits
     #[arg(short, long)]
     pub follow: bool,
-    /// Number of lines to show from the end
-    #[arg(long, value_name = "N")]
+    /// Number of lines to show from the end (-1: all, as podman)
+    #[arg(long, value_name = "N", value_parser = parse_tail, allow_negative_numbers = true)]
     pub tail: Option<usize>,
-    /// Show lines since a time (RFC 3339) or duration (e.g. 10m)
+    /// Show lines since a time (RFC 3339, Unix seconds) or duration (e.g. 10m)
     #[arg(long, value_name = "TIME")]
     pub since: Option<String>,
+    /// Show lines until a time (RFC 3339, Unix seconds) or duration ago (e.g. 10m)
+    #[arg(long, value_name = "TIME")]
+    pub until: Option<String>,
     /// Prefix each line with its timestamp
     #[arg(short, long)]
     pub timestamps: bool,
-    /// Container (name or id)
-    #[arg(value_name = "CONTAINER")]
-    pub container: String,
+    /// With several containers, prefix each line with its container's name (else its id)
+    #[arg(short, long)]
+    pub names: bool,
+    /// The most recently created container
+    #[arg(short, long, conflicts_with = "containers")]
+    pub latest: bool,
+    /// Containers (name or id)
+    #[arg(value_name = "CONTAINER", required_unless_present = "latest")]
+    pub containers: Vec<String>,
 }
 
 #[derive(Debug, Args)]

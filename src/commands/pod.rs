@@ -856,8 +856,11 @@ fn logs(ctx: &Ctx, args: PodLogsArgs) -> Result<u8> {
                 follow: args.follow,
                 tail: args.tail,
                 since: None,
+                until: None,
                 timestamps: args.timestamps,
-                container: rec.id().to_string(),
+                names: false,
+                latest: false,
+                containers: vec![rec.id().to_string()],
             },
         )?;
     }

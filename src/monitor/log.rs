@@ -251,7 +251,21 @@ impl Record {
 pub struct ReadOptions {
     pub tail: Option<usize>,
     pub since: Option<SystemTime>,
+    /// `--until`: records written after it are left out.
+    pub until: Option<SystemTime>,
     pub timestamps: bool,
+    /// Written at the start of every line (`box logs` of several containers: the
+    /// container's short id or, with `--names`, its name, then a space).
+    pub prefix: String,
+}
+
+impl ReadOptions {
+    /// Whether record `r` is within `--since` and `--until`.
+    pub fn keeps(&self, r: &Record) -> bool {
+        let t = r.system_time();
+        self.since.is_none_or(|s| t.is_none_or(|t| t >= s))
+            && self.until.is_none_or(|u| t.is_none_or(|t| t <= u))
+    }
 }
 
 /// Print one record the way `box logs` does: the text with its newline on `F`, and the
@@ -268,6 +282,9 @@ pub fn print_record(
         Stream::Stderr => err,
     };
     let idx = rec.stream as usize;
+    if at_line_start[idx] && !opts.prefix.is_empty() {
+        w.write_all(opts.prefix.as_bytes())?;
+    }
     if opts.timestamps && at_line_start[idx] {
         w.write_all(rec.time.as_bytes())?;
         w.write_all(b" ")?;
@@ -296,9 +313,7 @@ pub fn read_all(path: &Path, opts: &ReadOptions) -> io::Result<Vec<Record>> {
             }
         }
     }
-    if let Some(since) = opts.since {
-        records.retain(|r| r.system_time().is_none_or(|t| t >= since));
-    }
+    records.retain(|r| opts.keeps(r));
     if let Some(n) = opts.tail {
         // Count whole lines (F records) from the end.
         let mut full = 0;

@@ -414,3 +414,47 @@ fn rm_family_exit_statuses_are_podmans() {
     lab.run(&["rm", "-f", "web"]).assert_success();
     lab.run(&["volume", "rm", "vol"]).assert_success();
 }
+
+/// podman's `logs` flags: several containers (each line prefixed with the short id, or the
+/// name with -n), --latest, --until, --tail=-1 (all).
+#[test]
+fn logs_of_several_containers_names_latest_until() {
+    let env = require_env!(alpine);
+    let lab = Lab::new(env);
+    let one = lab.detach(
+        &["--name", "l1"],
+        &["sh", "-c", "echo a1; echo a2; sleep 300"],
+    );
+    let two = lab.detach(&["--name", "l2"], &["sh", "-c", "echo b1; sleep 300"]);
+    until("both logged", Duration::from_secs(5), || {
+        lab.run(&["logs", "l1"]).out().lines().count() == 2
+            && lab.run(&["logs", "l2"]).out().lines().count() == 1
+    });
+    lab.run(&["logs", "l1", "l2"])
+        .assert_success()
+        .stdout_is(&format!(
+            "{} a1\n{} a2\n{} b1\n",
+            &one[..12],
+            &one[..12],
+            &two[..12]
+        ));
+    lab.run(&["logs", "-n", "--tail", "1", "l1", "l2"])
+        .assert_success()
+        .stdout_is("l1 a2\nl2 b1\n");
+    // One container: no prefix, even with -n.
+    lab.run(&["logs", "-n", "--tail=-1", "l1"])
+        .assert_success()
+        .stdout_is("a1\na2\n");
+    lab.run(&["logs", "-l"]).assert_success().stdout_is("b1\n");
+    lab.run(&["logs", "--until", "1h", "l1"])
+        .assert_success()
+        .stdout_is("");
+    lab.run(&["logs", "--until", "soon", "l1"])
+        .assert_code(125)
+        .assert_one_line_error()
+        .stderr_contains("--until");
+    lab.run(&["logs", "l1", "nope"])
+        .assert_code(125)
+        .assert_one_line_error()
+        .stderr_contains("nope");
+}
