@@ -4,6 +4,8 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+pub use super::args_attach::AttachArgs;
+use super::args_attach::EX_ATTACH;
 pub use super::args_auto_update::AutoUpdateArgs;
 use super::args_auto_update::EX_AUTO_UPDATE;
 use super::args_events::EX_EVENTS;
@@ -481,6 +483,9 @@ pub enum Command {
     /// Send a signal to running containers
     #[command(after_help = EX_KILL)]
     Kill(KillArgs),
+    /// Follow a running container's output until it exits, and exit as it did
+    #[command(after_help = EX_ATTACH)]
+    Attach(AttachArgs),
     /// Remove containers
     #[command(after_help = EX_RM)]
     Rm(RmArgs),
@@ -1606,6 +1611,9 @@ pub enum ContainerCommand {
     /// Send a signal to running containers
     #[command(after_help = EX_KILL)]
     Kill(KillArgs),
+    /// Follow a running container's output until it exits, and exit as it did
+    #[command(after_help = EX_ATTACH)]
+    Attach(AttachArgs),
     /// Block until containers stop, then print their exit codes
     #[command(after_help = EX_WAIT)]
     Wait(WaitArgs),

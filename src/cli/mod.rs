@@ -1,5 +1,6 @@
 //! Parse → dispatch. Each command's behaviour lives in `crate::commands`.
 pub mod args;
+mod args_attach;
 mod args_auto_update;
 pub mod args_build;
 mod args_events;

@@ -8,6 +8,7 @@ use crate::cli::args::{
 use crate::container::{Containers, Record};
 
 pub mod archive;
+mod attach;
 pub mod auto_update;
 pub mod build;
 pub mod commit;
@@ -62,6 +63,7 @@ pub fn dispatch(ctx: &Ctx, command: Command) -> Result<u8> {
         Command::Exec(a) => exec::exec(ctx, a),
         Command::Stop(a) => stop::stop(ctx, a),
         Command::Kill(a) => stop::kill(ctx, a),
+        Command::Attach(a) => attach::attach(ctx, a),
         Command::Rm(a) => rm::rm(ctx, a),
         Command::Wait(a) => stop::wait(ctx, a),
         Command::Pause(a) => pause::pause(ctx, a),
@@ -129,6 +131,7 @@ pub fn dispatch(ctx: &Ctx, command: Command) -> Result<u8> {
             ContainerCommand::Exec(a) => dispatch(ctx, Command::Exec(a)),
             ContainerCommand::Cp(a) => dispatch(ctx, Command::Cp(a)),
             ContainerCommand::Kill(a) => dispatch(ctx, Command::Kill(a)),
+            ContainerCommand::Attach(a) => dispatch(ctx, Command::Attach(a)),
             ContainerCommand::Wait(a) => dispatch(ctx, Command::Wait(a)),
             ContainerCommand::Pause(a) => dispatch(ctx, Command::Pause(a)),
             ContainerCommand::Unpause(a) => dispatch(ctx, Command::Unpause(a)),

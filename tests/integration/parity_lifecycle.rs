@@ -458,3 +458,59 @@ fn logs_of_several_containers_names_latest_until() {
         .assert_one_line_error()
         .stderr_contains("nope");
 }
+
+/// `box attach`: a detached container's output from now on until it exits, box exiting as
+/// it did; a signal box gets goes to the container (--sig-proxy, podman's default); a
+/// container that is not running is refused.
+#[test]
+fn attach_follows_until_exit_and_proxies_signals() {
+    let env = require_env!(alpine);
+    let lab = Lab::new(env);
+    // It waits for a file before speaking, so attach is there first.
+    lab.detach(
+        &["--name", "talk"],
+        &[
+            "sh",
+            "-c",
+            "while [ ! -e /tmp/go ]; do sleep 0.05; done; echo out; echo err >&2; exit 3",
+        ],
+    );
+    let attached = lab.tb.cmd(["attach", "talk"]).spawn();
+    proxying(attached.pid());
+    // (it opens the log right after blocking the signals it forwards)
+    std::thread::sleep(Duration::from_millis(100));
+    lab.run(&["exec", "talk", "touch", "/tmp/go"])
+        .assert_success();
+    let out = attached.wait();
+    out.assert_code(3).stdout_is("out\n").stderr_contains("err");
+    lab.run(&["attach", "talk"])
+        .assert_code(125)
+        .assert_one_line_error()
+        .stderr_contains("not running");
+
+    lab.detach(
+        &["--name", "trap"],
+        &[
+            "sh",
+            "-c",
+            "trap 'echo got INT; exit 7' INT; while true; do sleep 0.05; done",
+        ],
+    );
+    let attached = lab.tb.cmd(["attach", "-l"]).spawn();
+    proxying(attached.pid());
+    attached.signal(libc::SIGINT);
+    let out = attached.wait();
+    out.assert_code(7).stdout_is("got INT\n");
+}
+
+/// Wait until box `pid` blocks SIGINT (attach's signal proxy is set up).
+fn proxying(pid: i32) {
+    until("attach to forward signals", Duration::from_secs(10), || {
+        std::fs::read_to_string(format!("/proc/{pid}/status")).is_ok_and(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("SigBlk:"))
+                .and_then(|m| u64::from_str_radix(m.trim(), 16).ok())
+                .is_some_and(|m| m & (1 << (libc::SIGINT - 1)) != 0)
+        })
+    });
+}

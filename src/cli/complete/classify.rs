@@ -44,7 +44,9 @@ pub(super) enum Want {
 }
 
 /// Commands that only act on running containers.
-const RUNNING_ONLY: &[&str] = &["exec", "stop", "kill", "pause", "unpause", "top", "stats"];
+const RUNNING_ONLY: &[&str] = &[
+    "exec", "stop", "kill", "pause", "unpause", "top", "stats", "attach",
+];
 
 /// Decide how `arg` of the command at `path` (subcommand names below `box`) completes.
 pub(super) fn classify(path: &[String], arg: &clap::Arg) -> Option<Kind> {
