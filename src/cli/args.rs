@@ -756,6 +756,9 @@ pub struct ContainerOpts {
     /// Mount the container's root filesystem read-only
     #[arg(long)]
     pub read_only: bool,
+    /// With --read-only, mount tmpfs on /run, /tmp and /var/tmp (podman's default: true)
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
+    pub read_only_tmpfs: bool,
     /// Bind mount a host path or named volume (SRC:DEST[:ro|rw][,U][,O][,idmap[=uids=..;gids=..]]:
     /// U chowns SRC to the container user, O overlays it and discards the changes, idmap shifts
     /// its owners by the container's id mapping or the one given (root only)), or an anonymous

@@ -103,6 +103,15 @@ pub fn build(
     for d in &opts.extra.device {
         mounts.push(device(d)?);
     }
+    // --read-only: writable scratch places where none is mounted (podman's
+    // --read-only-tmpfs, on by default).
+    if opts.read_only && opts.read_only_tmpfs {
+        for dst in spec::READ_ONLY_TMPFS {
+            if !mounts.iter().any(|m| m.target() == *dst) {
+                mounts.push(spec::tmpfs_mount(&format!("{dst}:rw,nosuid,nodev"))?);
+            }
+        }
+    }
     // The image's VOLUMEs that no -v or --tmpfs covers, as docker does.
     for path in &image.volumes {
         let target = clean_path(&format!("/{path}"));

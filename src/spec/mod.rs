@@ -19,7 +19,10 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-pub use parse::{clean_path, command, environment, labels, stop_signal, tmpfs_mount, volume_mount};
+pub use parse::{
+    READ_ONLY_TMPFS, clean_path, command, environment, labels, stop_signal, tmpfs_mount,
+    volume_mount,
+};
 pub use settings::{
     IdmapMount, ImageMount, LogConfig, LogDriver, NetworkOpts, Settings, ULIMITS, Ulimit,
     check_sysctl, timezone_file,

@@ -201,6 +201,9 @@ pub fn volume_mount(
     })
 }
 
+/// Where `--read-only` puts a tmpfs unless `--read-only-tmpfs=false` (podman's).
+pub const READ_ONLY_TMPFS: &[&str] = &["/run", "/tmp", "/var/tmp"];
+
 pub fn tmpfs_mount(t: &str) -> Result<Mount, Error> {
     let (dst, opts) = t.split_once(':').unwrap_or((t, ""));
     if !dst.starts_with('/') {

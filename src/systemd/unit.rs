@@ -363,6 +363,13 @@ pub fn run_args(config: &Config, image_env: &[String], volumes: &Path) -> Vec<St
     }
     if sp.read_only {
         a.push("--read-only".into());
+        // Its tmpfs mounts are among the mounts above: without them, it was made without.
+        if !crate::spec::READ_ONLY_TMPFS
+            .iter()
+            .all(|d| sp.mounts.iter().any(|m| m.target() == *d))
+        {
+            a.push("--read-only-tmpfs=false".into());
+        }
     }
     if sp.init {
         a.push("--init".into());

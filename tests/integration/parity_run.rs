@@ -888,3 +888,60 @@ fn mount_type_image_shows_an_image_read_only() {
     .assert_one_line_error()
     .stderr_contains("pull it first");
 }
+
+/// `--read-only` puts tmpfs on /run, /tmp and /var/tmp unless `--read-only-tmpfs=false`
+/// (podman's default); an own `--tmpfs` there wins; `generate systemd --new` keeps the choice.
+#[test]
+fn read_only_gets_scratch_tmpfs_unless_told_not_to() {
+    let env = require_env!(alpine);
+    let lab = Lab::new(env);
+    lab.run(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "--read-only",
+        &lab.image,
+        "sh",
+        "-c",
+        "touch /tmp/a /run/a /var/tmp/a && echo ok; touch /a",
+    ])
+    .assert_code(1)
+    .stdout_is("ok\n")
+    .stderr_contains("Read-only file system");
+    lab.run(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "--read-only",
+        "--tmpfs",
+        "/tmp:size=1m",
+        &lab.image,
+        "sh",
+        "-c",
+        "grep -c ' /tmp ' /proc/mounts; grep ' /tmp ' /proc/mounts",
+    ])
+    .assert_success()
+    .stdout_contains("1\n")
+    .stdout_contains("size=1024k");
+    lab.run(&[
+        "create",
+        "--name",
+        "ro",
+        "--network",
+        "none",
+        "--read-only",
+        "--read-only-tmpfs=false",
+        &lab.image,
+        "touch",
+        "/tmp/a",
+    ])
+    .assert_success();
+    lab.run(&["start", "-a", "ro"])
+        .assert_code(1)
+        .stderr_contains("Read-only file system");
+    lab.run(&["generate", "systemd", "--new", "ro"])
+        .assert_success()
+        .stdout_contains("--read-only --read-only-tmpfs=false");
+}
