@@ -24,11 +24,21 @@ pub fn build(
     host_env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Spec> {
     let args = spec::command(opts.entrypoint.as_deref(), &opts.command, image)?;
+    let mut host_env_keys = Vec::new();
     let env = if opts.extra.env_host {
         // --env-host: the host's environment over the image's, under --env-file and -e.
         let mut base = image.env.clone();
-        base.extend(std::env::vars().map(|(k, v)| format!("{k}={v}")));
-        spec::environment(&base, &opts.env_file, &opts.env, host_env)?
+        let host: Vec<String> = std::env::vars().map(|(k, v)| format!("{k}={v}")).collect();
+        base.extend(host.iter().cloned());
+        let env = spec::environment(&base, &opts.env_file, &opts.env, host_env)?;
+        // The keys that kept the host's value (a unit repeats --env-host, not them).
+        let kept: std::collections::HashSet<&String> = env.iter().collect();
+        host_env_keys = host
+            .iter()
+            .filter(|e| kept.contains(e))
+            .filter_map(|e| e.split_once('=').map(|(k, _)| k.to_string()))
+            .collect();
+        env
     } else {
         spec::environment(&image.env, &opts.env_file, &opts.env, host_env)?
     };
@@ -153,6 +163,7 @@ pub fn build(
                 .push(format!("{uid}:*:{uid}:{gid}:container user:/:/bin/sh"));
         }
     }
+    settings.host_env_keys = host_env_keys;
     settings.network_options = network_options(opts.network.first().map(String::as_str))?;
     settings.chown_targets = chown_targets;
     settings.image_mounts = image_mounts;
@@ -334,6 +345,14 @@ fn settings(x: &RunExtraOpts, host_network: bool) -> Result<Settings> {
         network_options: Vec::new(),
         preserve_fds: x.preserve_fds.unwrap_or(0),
         passwd_entries: host_users(&x.hostuser)?,
+        hostusers: x.hostuser.clone(),
+        no_passwd: x.passwd == Some(false),
+        env_host: x.env_host,
+        host_env_keys: Vec::new(),
+        cidfile: match &x.cidfile {
+            None => None,
+            Some(p) => Some(std::path::absolute(p).map_err(|e| anyhow!("--cidfile: {e}"))?),
+        },
         chown_targets: Vec::new(),
         overlay_targets: Vec::new(),
         image_mounts: Vec::new(),
@@ -916,6 +935,174 @@ mod tests {
         let s = build_ok(&p, &image());
         assert_eq!(s.seccomp, Seccomp::Unconfined);
         assert!(s.caps.contains(&"CAP_SYS_ADMIN".to_string()));
+    }
+
+    /// `generate systemd --new` writes flags that make the same container again: every
+    /// setting set, recreated from the unit's argv, gives the same spec.
+    #[test]
+    fn a_generated_unit_recreates_every_setting() {
+        use clap::Parser;
+        let t = tempfile::tempdir().unwrap();
+        let data = t.path().join("data");
+        std::fs::create_dir(&data).unwrap();
+        let d = data.display().to_string();
+        let (pid, cid) = (
+            t.path().join("pid").display().to_string(),
+            t.path().join("cid").display().to_string(),
+        );
+        let argv: Vec<String> = [
+            "--name",
+            "web",
+            "-i",
+            "-t",
+            "-e",
+            "A=2",
+            "--env-host",
+            "-w",
+            "/srv",
+            "-u",
+            "1000:1000",
+            "-h",
+            "web",
+            "-v",
+            &format!("{d}:/data:ro,U"),
+            "-v",
+            &format!("{d}:/ov:O"),
+            "--tmpfs",
+            "/tmp:size=64m",
+            "--ulimit",
+            "nofile=1024:2048",
+            "--umask",
+            "0027",
+            "--group-add",
+            "wheel",
+            "--sysctl",
+            "net.ipv4.ip_forward=1",
+            "--shm-size",
+            "128m",
+            "--tz",
+            "Europe/Berlin",
+            "--log-driver",
+            "json-file",
+            "--log-opt",
+            "max-size=1m",
+            "--annotation",
+            "team=infra",
+            "--timeout",
+            "30",
+            "--pidfile",
+            &pid,
+            "--requires",
+            "db,cache",
+            "--cgroups",
+            "disabled",
+            "--cgroupns",
+            "host",
+            "--attach",
+            "stdout",
+            "--preserve-fds",
+            "2",
+            "--hostuser",
+            "root",
+            "--passwd=false",
+            "--cidfile",
+            &cid,
+            "--uidmap",
+            "0:1:1000",
+            "--gidmap",
+            "0:1:1000",
+            "--mount",
+            "type=image,src=alpine,dst=/img",
+            "--network",
+            "pasta:--mtu,1400",
+            "-p",
+            "8080:80",
+            "--dns",
+            "192.0.2.1",
+            "--add-host",
+            "db:192.0.2.2",
+            "--memory",
+            "64m",
+            "--cpus",
+            "0.5",
+            "--pids-limit",
+            "32",
+            "--cap-add",
+            "NET_ADMIN",
+            "--cap-drop",
+            "CHOWN",
+            "--security-opt",
+            "no-new-privileges",
+            "--init",
+            "--read-only",
+            "--stop-signal",
+            "SIGQUIT",
+            "--health-cmd",
+            "true",
+            "--health-interval",
+            "5s",
+            "-l",
+            "app=web",
+            "alpine",
+            "sh",
+            "-c",
+            "echo hi",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        let parse = |args: &[String]| -> ContainerOpts {
+            let words = ["box", "run"]
+                .iter()
+                .map(|s| s.to_string())
+                .chain(args.iter().cloned());
+            match crate::cli::args::Cli::try_parse_from(words)
+                .unwrap()
+                .command
+            {
+                crate::cli::args::Command::Run(r) => r.container,
+                _ => unreachable!(),
+            }
+        };
+        let mut net = plan();
+        net.mode = crate::network::Mode::Pasta;
+        let make = |o: &ContainerOpts| {
+            build(
+                o,
+                &image(),
+                Rootfs::default(),
+                net.clone(),
+                &no_volumes,
+                &|_| None,
+            )
+            .unwrap()
+        };
+        let first = parse(&argv);
+        let spec = make(&first);
+        let set = &spec.settings;
+        assert!(set.env_host && set.no_passwd && set.preserve_fds == 2);
+        assert_eq!(set.hostusers, ["root"]);
+        let config = crate::container::Config {
+            id: "a".repeat(64),
+            name: "web".into(),
+            image: "alpine".into(),
+            image_name: "alpine".into(),
+            image_id: String::new(),
+            created: String::new(),
+            command: spec.args.clone(),
+            autoremove: false,
+            labels: labels(&first).unwrap(),
+            spec: spec.clone(),
+        };
+        let args = crate::systemd::unit::run_args(&config, &image().env, Path::new("/nonexistent"));
+        let again = parse(&args);
+        assert_eq!(labels(&again).unwrap(), config.labels);
+        let mut respec = make(&again);
+        assert_eq!(respec.sdnotify, spec.sdnotify);
+        respec.stop_timeout = spec.stop_timeout;
+        assert_eq!(respec, spec, "{args:?}");
+        // The host's variables come again from --env-host, not as -e.
+        assert!(!args.iter().any(|a| a.starts_with("HOME=")), "{args:?}");
     }
 
     #[test]

@@ -44,11 +44,21 @@ pub struct Settings {
     pub attach: Vec<String>,
     /// `--network pasta:OPTS` / `slirp4netns:OPTS`: the helper's options.
     pub network_options: Vec<String>,
-    /// `--preserve-fds N`: box's descriptors 3..3+N passed to the command (foreground).
+    /// `--preserve-fds N`: box's descriptors 3..3+N passed to the command.
     pub preserve_fds: u32,
     /// `--hostuser` and `--passwd`: /etc/passwd lines added at start when the image has
     /// no entry with their uid.
     pub passwd_entries: Vec<String>,
+    /// `--hostuser` as given (their lines are in `passwd_entries`).
+    pub hostusers: Vec<String>,
+    /// `--passwd=false`: no entry for a numeric `--user`.
+    pub no_passwd: bool,
+    /// `--env-host`: the host's environment was copied in at create ...
+    pub env_host: bool,
+    /// ... and these of `Spec::env`'s keys hold the host's value (not an `-e`'s).
+    pub host_env_keys: Vec<String>,
+    /// `--cidfile`: where the id was written at create (absolute).
+    pub cidfile: Option<PathBuf>,
     /// `-v SRC:DEST:U`: the container paths whose sources are chowned (recursively) to
     /// the container's user at start.
     pub chown_targets: Vec<String>,

@@ -149,8 +149,18 @@ fn invalid_limits_are_refused_before_anything_runs() {
 fn generate_systemd_new_recreates_the_recorded_container() {
     let env = require_env!(alpine);
     let (tb, image) = lab(env);
+    let cid = tb.mkdir("cid").join("web.cid");
+    let cid = cid.to_str().unwrap();
     tb.cmd([
         "create",
+        "--cidfile",
+        cid,
+        "--preserve-fds",
+        "1",
+        "--hostuser",
+        "root",
+        "--passwd=false",
+        "--env-host",
         "--name",
         "web",
         "--network",
@@ -221,6 +231,11 @@ fn generate_systemd_new_recreates_the_recorded_container() {
         "--shm-size 134217728",
         "--timeout 300",
         "--group-add 10",
+        "--preserve-fds 1",
+        "--hostuser root",
+        "--passwd=false",
+        "--env-host",
+        &format!("--cidfile {cid}"),
         "--entrypoint \"[\\\"sh\\\",\\\"-c\\\",\\\"echo $$GREETING\\\"]\"",
     ] {
         assert!(exec.contains(part), "{part} missing: {exec}");
@@ -261,7 +276,13 @@ fn generate_systemd_new_recreates_the_recorded_container() {
         .iter()
         .position(|w| w == "--sdnotify=ready")
         .expect("run --sdnotify=ready");
+    assert!(
+        unit.lines()
+            .any(|l| l == format!("ExecStartPre=-/bin/rm -f {cid}")),
+        "the unit removes the last start's --cidfile: {unit}"
+    );
     tb.cmd(["rm", "-f", "web"]).run().assert_success();
+    std::fs::remove_file(cid).unwrap();
     let mut create = vec!["create".to_string()];
     create.extend(words[run_at + 1..].iter().cloned());
     tb.cmd(&create).run().assert_success();
