@@ -111,6 +111,9 @@ pub struct PsMoreArgs {
     /// Show the namespaces of each container
     #[arg(long)]
     pub ns: bool,
+    /// Also show the containers of running builds (box build's RUN steps)
+    #[arg(long)]
+    pub external: bool,
 }
 
 /// podman's further `images` flags.
