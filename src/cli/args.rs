@@ -1068,6 +1068,9 @@ pub struct ExecArgs {
     /// Give the process extended privileges (as with run --privileged)
     #[arg(long)]
     pub privileged: bool,
+    /// Pass descriptors 3 to 3+N-1 of box to the command
+    #[arg(long, value_name = "N")]
+    pub preserve_fds: Option<u32>,
     /// Container (name or id)
     #[arg(value_name = "CONTAINER")]
     pub container: String,

@@ -300,6 +300,12 @@ pub fn start_watched(
     {
         eprintln!("box: warning: --pidfile {}: {e}", p.display());
     }
+    // --preserve-fds: the command has them now; box keeps no copy.
+    let handed = super::handed_fds();
+    if handed > 0 {
+        let _ = super::sys::close_range(3, 2 + handed);
+        super::set_handed_fds(0);
+    }
     // A `box start --attach` under the detached monitor tells it the command runs.
     crate::monitor::notify_started();
     // --sdnotify=ready: READY=1 to systemd.

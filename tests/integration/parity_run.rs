@@ -688,6 +688,65 @@ fn preserve_fds_passes_the_descriptors_asked_for() {
         .stdout_is("passed in\nno fd 4\n");
 }
 
+/// `run -d --preserve-fds N`: the detached container gets the descriptors through its
+/// monitor, which keeps no copy (nor does the supervising box): only the container's
+/// process holds the file once it runs. `exec --preserve-fds N` passes them too, and a
+/// range with a closed descriptor is refused as podman refuses it.
+#[test]
+fn preserve_fds_reach_detached_containers_and_exec() {
+    use std::time::Duration;
+    let env = require_env!(alpine);
+    let lab = Lab::new(env);
+    let file = lab.tb.write("detached-secret", "passed in\n");
+    let f = file.display();
+    let script = format!(
+        "exec 3<{f} 4<{f}; \"$BOX\" run -d --name pfd --network none --preserve-fds 1 {} sh -c 'cat <&3; cat <&4 2>/dev/null || echo no fd 4; exec sleep 600 3<&3'",
+        lab.image
+    );
+    lab.tb.sh(&script).run().assert_success();
+    crate::harness::lab::until(
+        "the detached container's output",
+        Duration::from_secs(20),
+        || lab.run(&["logs", "pfd"]).out().contains("no fd 4"),
+    );
+    lab.run(&["logs", "pfd"])
+        .assert_success()
+        .stdout_is("passed in\nno fd 4\n");
+    let pid = lab.state(&lab.id("pfd"))["pid"].as_i64().expect("pid") as i32;
+    let holders: Vec<i32> = std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|p| {
+            std::fs::read_dir(format!("/proc/{p}/fd")).is_ok_and(|fds| {
+                fds.flatten()
+                    .any(|fd| std::fs::read_link(fd.path()).is_ok_and(|l| l == file))
+            })
+        })
+        .collect();
+    assert_eq!(holders, [pid], "only the container holds the file");
+
+    let exec = format!(
+        "exec 3<{f}; \"$BOX\" exec --preserve-fds 1 pfd sh -c 'cat <&3'; \"$BOX\" exec pfd sh -c 'cat <&3 2>/dev/null || echo closed'"
+    );
+    lab.tb
+        .sh(&exec)
+        .run()
+        .assert_success()
+        .stdout_is("passed in\nclosed\n");
+
+    let missing = format!(
+        "exec 3<{f}; \"$BOX\" run --rm --network none --preserve-fds 2 {} true",
+        lab.image
+    );
+    lab.tb
+        .sh(&missing)
+        .run()
+        .assert_code(125)
+        .assert_one_line_error()
+        .stderr_contains("file descriptor 4 is not available");
+}
+
 #[test]
 fn global_noout_tmpdir_cgroup_manager_storage_opt() {
     let env = require_env!(alpine);
