@@ -173,7 +173,10 @@ pub struct GlobalMoreOpts {
     /// cgroup manager (accepted: box uses systemd scopes when it can, else cgroupfs)
     #[arg(long, global = true, value_name = "MANAGER", value_parser = ["cgroupfs", "systemd"])]
     pub cgroup_manager: Option<String>,
-    /// Storage option KEY=VALUE (accepted; box picks its driver itself, see --storage-driver)
+    /// Storage option: overlay.mount_program=PATH (fuse-overlayfs to use; selects that
+    /// driver), overlay.mountopt=nodev,nosuid,noexec (on containers' root filesystems),
+    /// overlay.ignore_chown_errors=true or vfs.ignore_chown_errors=true (image files whose
+    /// owner cannot be mapped stay yours); any other key is an error
     #[arg(long, global = true, value_name = "KEY=VALUE")]
     pub storage_opt: Vec<String>,
     /// Directory for temporary files [default: $TMPDIR or /tmp]

@@ -47,7 +47,7 @@ pub fn main() -> ExitCode {
     if let Some(code) = commands::quadlet::as_generator() {
         return code;
     }
-    let cli = match Cli::try_parse() {
+    let mut cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
             use clap::error::ErrorKind;
@@ -73,7 +73,7 @@ pub fn main() -> ExitCode {
             return ExitCode::from(exit::BOX_ERROR);
         }
     }
-    if let Err(e) = apply_global_more(&cli) {
+    if let Err(e) = apply_global_more(&mut cli) {
         eprintln!("box: {e}");
         return ExitCode::from(exit::BOX_ERROR);
     }
@@ -134,13 +134,24 @@ fn preserved_fds(cmd: &Command) -> u32 {
 }
 
 /// podman's global `--noout`, `--tmpdir`, `--storage-opt` (while single-threaded).
-fn apply_global_more(cli: &Cli) -> Result<(), String> {
-    let more = &cli.global.more;
-    for o in &more.storage_opt {
-        if !o.is_empty() && !o.contains('=') {
-            return Err(format!("--storage-opt {o:?}: use KEY=VALUE"));
+fn apply_global_more(cli: &mut Cli) -> Result<(), String> {
+    let storage = crate::driver::StorageOpts::parse(&cli.global.more.storage_opt)
+        .map_err(|e| e.to_string())?;
+    if storage.mount_program.is_some() {
+        // podman: a mount program makes the overlay driver fuse-overlayfs.
+        match cli.global.storage_driver {
+            None | Some(args::StorageDriver::FuseOverlayfs) => {
+                cli.global.storage_driver = Some(args::StorageDriver::FuseOverlayfs)
+            }
+            Some(_) => {
+                return Err(
+                    "--storage-opt overlay.mount_program needs the fuse-overlayfs driver: leave out --storage-driver or give fuse-overlayfs".into(),
+                );
+            }
         }
     }
+    storage.export();
+    let more = &cli.global.more;
     if let Some(dir) = &more.tmpdir {
         if !dir.is_dir() {
             return Err(format!("--tmpdir {}: no such directory", dir.display()));

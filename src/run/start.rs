@@ -472,7 +472,7 @@ pub fn layout(
         merged: rec.merged_dir(),
         userdata: rec.userdata_dir(),
         fuse_overlayfs: (spec.rootfs.driver == Driver::FuseOverlayfs)
-            .then(|| userns::tool_path("fuse-overlayfs"))
+            .then(crate::driver::fuse_overlayfs_program)
             .flatten(),
         volatile: rec.config.autoremove,
         fuse_idmap: keep_id_shift(mode, spec.settings.custom_idmap(), maps)?,

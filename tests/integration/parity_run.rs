@@ -747,6 +747,97 @@ fn preserve_fds_reach_detached_containers_and_exec() {
         .stderr_contains("file descriptor 4 is not available");
 }
 
+/// `--storage-opt`: the keys box honours take effect (fuse-overlayfs as the mount program,
+/// nodev/nosuid on the root filesystem, chown errors ignored on import), every other key
+/// is refused naming it.
+#[test]
+fn storage_opt_keys_take_effect_or_are_refused() {
+    let env = require_env!(alpine);
+    let lab = Lab::new(env);
+    let root_mount = ["sh", "-c", "grep -m1 ' / ' /proc/self/mounts"];
+    let mut args = vec![
+        "--storage-opt",
+        "overlay.mount_program=/usr/bin/fuse-overlayfs",
+        "run",
+        "--rm",
+    ];
+    args.extend(run_args(&lab, &[], &root_mount).into_iter().skip(1));
+    lab.run(&args).assert_success().stdout_contains(" fuse");
+    let mut args = vec![
+        "--storage-opt",
+        "overlay.mountopt=nodev,nosuid",
+        "run",
+        "--rm",
+    ];
+    args.extend(run_args(&lab, &[], &root_mount).into_iter().skip(1));
+    let out = lab.run(&args);
+    out.assert_success();
+    let opts = out
+        .out()
+        .split_whitespace()
+        .nth(3)
+        .unwrap_or("")
+        .to_string();
+    assert!(
+        opts.split(',').any(|o| o == "nodev") && opts.split(',').any(|o| o == "nosuid"),
+        "{out}"
+    );
+
+    // A file owned by an id outside boxtest's subordinate range.
+    let dir = lab.tb.mkdir("high");
+    std::fs::write(dir.join("f"), "x").unwrap();
+    let tar = lab.tb.work().join("high.tar");
+    let made = std::process::Command::new("tar")
+        .args(["--owner=4000000", "--group=4000000", "-cf"])
+        .arg(&tar)
+        .arg("-C")
+        .arg(&dir)
+        .arg("f")
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let tar = tar.to_str().unwrap();
+    lab.run(&["import", tar, "high:1"])
+        .assert_code(125)
+        .stderr_contains("outside your subordinate id range");
+    lab.run(&[
+        "--storage-opt",
+        "overlay.ignore_chown_errors=true",
+        "import",
+        tar,
+        "high:1",
+    ])
+    .assert_success();
+    lab.run(&["image", "exists", "high:1"]).assert_success();
+
+    for (opt, says) in [
+        ("size=10G", "--storage-opt size: not supported by box"),
+        (
+            "overlay.force_mask=shared",
+            "--storage-opt overlay.force_mask: not supported",
+        ),
+        ("overlay.mountopt=metacopy=on", "unsupported mount option"),
+        (
+            "overlay.mount_program=/nonexistent",
+            "not an executable file",
+        ),
+    ] {
+        lab.run(&["--storage-opt", opt, "ps"])
+            .assert_code(125)
+            .assert_one_line_error()
+            .stderr_contains(says);
+    }
+    lab.run(&[
+        "--storage-driver",
+        "vfs",
+        "--storage-opt",
+        "overlay.mount_program=/usr/bin/fuse-overlayfs",
+        "ps",
+    ])
+    .assert_code(125)
+    .stderr_contains("needs the fuse-overlayfs driver");
+}
+
 #[test]
 fn global_noout_tmpdir_cgroup_manager_storage_opt() {
     let env = require_env!(alpine);
