@@ -26,7 +26,7 @@ pub use limits::{
     CpuMax, DEFAULT_CPU_PERIOD, DEFAULT_PIDS_LIMIT, LimitFlags, Limits, Pids, Swap, format_size,
     parse_cpu_list, parse_size, shares_to_weight,
 };
-pub use plan::{Plan, PodGroup, SUPERVISOR_LEAF, pod_group, prepare};
+pub use plan::{Plan, PodGroup, SUPERVISOR_LEAF, pod_group, prepare, prepare_mode};
 pub use stats::{Stats, stats};
 
 use std::path::PathBuf;
@@ -70,6 +70,46 @@ pub enum Error {
     },
     #[error("cannot get a delegated cgroup from systemd: {0}")]
     Scope(String),
+    #[error("--cgroups=split: {0}")]
+    Split(String),
+}
+
+/// `run/create --cgroups` (podman's): where the container's cgroup goes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Mode {
+    /// A cgroup of its own where box can make one (see `plan`).
+    #[default]
+    Enabled,
+    /// No cgroup of its own: it stays in the supervising box's.
+    Disabled,
+    /// The supervising box stays in the cgroup it was started in (never moved aside or
+    /// into a scope); the container gets a transient systemd scope of its own.
+    NoConmon,
+    /// Below the calling process's cgroup only (e.g. a unit's), split into the
+    /// supervisor's leaf and the container's; never a scope elsewhere.
+    Split,
+}
+
+impl Mode {
+    pub fn parse(s: &str) -> Option<Mode> {
+        Some(match s {
+            "enabled" => Mode::Enabled,
+            "disabled" => Mode::Disabled,
+            "no-conmon" => Mode::NoConmon,
+            "split" => Mode::Split,
+            _ => return None,
+        })
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Mode::Enabled => "enabled",
+            Mode::Disabled => "disabled",
+            Mode::NoConmon => "no-conmon",
+            Mode::Split => "split",
+        }
+    }
 }
 
 /// Limits that cannot be enforced here: which controllers (with the flag asking for each)

@@ -56,7 +56,10 @@ pub struct RunExtraOpts {
     /// cgroup namespace: private (default) or host
     #[arg(long, value_name = "MODE", value_parser = ["host", "private"])]
     pub cgroupns: Option<String>,
-    /// cgroup of the container: enabled (default), disabled, no-conmon or split
+    /// cgroup of the container: enabled (default: its own where box can make one),
+    /// disabled (none: box's), no-conmon (box stays where it was started; the container
+    /// gets a systemd scope of its own) or split (below box's own delegated cgroup, e.g. a
+    /// unit's with Delegate=yes; refused where there is none)
     #[arg(long, value_name = "MODE", value_parser = ["enabled", "disabled", "no-conmon", "split"])]
     pub cgroups: Option<String>,
     /// Log driver: k8s-file (default), json-file, none or passthrough

@@ -340,6 +340,12 @@ fn settings(x: &RunExtraOpts, host_network: bool) -> Result<Settings> {
             .cloned()
             .collect(),
         no_cgroup: x.cgroups.as_deref() == Some("disabled"),
+        cgroups: match &x.cgroups {
+            None => crate::cgroup::Mode::Enabled,
+            Some(m) => crate::cgroup::Mode::parse(m).ok_or_else(|| {
+                anyhow!("--cgroups {m}: use enabled, disabled, no-conmon or split")
+            })?,
+        },
         host_cgroupns: x.cgroupns.as_deref() == Some("host"),
         attach: x.attach.clone(),
         network_options: Vec::new(),

@@ -214,7 +214,7 @@ pub fn start_watched(
     let mut cgroup: hooks::CgroupHook = if spec.settings.no_cgroup {
         crate::cgroup::Plan::none()
     } else {
-        crate::cgroup::prepare(
+        crate::cgroup::prepare_mode(
             &limits,
             rec.id(),
             // A pod's containers share its cgroup (not the user networks' holder).
@@ -225,6 +225,7 @@ pub fn start_watched(
                     id: &p.id,
                     limits: p.limits.as_ref(),
                 }),
+            spec.settings.cgroups,
         )?
     }
     .into();

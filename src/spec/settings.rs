@@ -38,6 +38,9 @@ pub struct Settings {
     pub requires: Vec<String>,
     /// `--cgroups=disabled`: no cgroup of its own.
     pub no_cgroup: bool,
+    /// `--cgroups`: where its cgroup goes (`Disabled` also sets `no_cgroup`, which older
+    /// records have alone).
+    pub cgroups: crate::cgroup::Mode,
     /// `--cgroupns=host`: the host's cgroup namespace.
     pub host_cgroupns: bool,
     /// `--attach`: the streams shown in the foreground (empty: all).

@@ -416,6 +416,7 @@ fn settings_args(set: &crate::spec::Settings) -> Vec<String> {
         pidfile,
         requires,
         no_cgroup,
+        cgroups,
         host_cgroupns,
         attach,
         // With the network mode, in run_args.
@@ -482,7 +483,9 @@ fn settings_args(set: &crate::spec::Settings) -> Vec<String> {
     if !requires.is_empty() {
         opt("--requires", &requires.join(","));
     }
-    if *no_cgroup {
+    if *cgroups != crate::cgroup::Mode::Enabled {
+        opt("--cgroups", cgroups.name());
+    } else if *no_cgroup {
         opt("--cgroups", "disabled");
     }
     if *host_cgroupns {

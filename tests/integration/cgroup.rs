@@ -112,6 +112,67 @@ fn runs_without_limits_where_nothing_is_delegated() {
     .assert_success();
 }
 
+/// `--cgroups=no-conmon|split` where nothing is delegated (this host: hybrid, no
+/// systemd): no-conmon runs (box stays put, the container has no scope to go to) but a
+/// limit is refused; split is refused with the fix, as no cgroup can be made below
+/// box's. Both are recorded: inspect shows podman's HostConfig.Cgroups and CgroupMode.
+/// (split under a real delegated unit: tests/vm/guest/pods, case cgroups-split.)
+#[test]
+fn cgroups_modes_where_nothing_is_delegated() {
+    let env = require_env!(alpine);
+    let (tb, image) = lab(env);
+    let run = |extra: &[&str]| {
+        let mut a = vec!["run", "--rm", "--network", "none"];
+        a.extend_from_slice(extra);
+        a.extend([image.as_str(), "echo", "ran"]);
+        tb.cmd(a).run()
+    };
+    let have = delegated(&tb);
+    if have.is_empty() {
+        run(&["--cgroups", "no-conmon"])
+            .assert_success()
+            .stdout_is("ran\n");
+        run(&["--cgroups", "no-conmon", "--memory", "64m"])
+            .assert_code(125)
+            .assert_one_line_error()
+            .stderr_contains("memory (--memory)");
+        run(&["--cgroups=split"])
+            .assert_code(125)
+            .assert_one_line_error()
+            .stderr_contains("--cgroups=split: ")
+            .stderr_contains("Delegate=yes");
+    } else {
+        note(&format!(
+            "this host delegates {have:?} to boxtest: the refusals are checked in the VM only"
+        ));
+    }
+    for (mode, shown) in [
+        (None, "default"),
+        (Some("no-conmon"), "no-conmon"),
+        (Some("split"), "split"),
+        (Some("disabled"), "disabled"),
+    ] {
+        let mut a = vec!["create", "--network", "none"];
+        if let Some(m) = mode {
+            a.extend(["--cgroups", m]);
+        }
+        a.extend([image.as_str(), "true"]);
+        let out = tb.cmd(a).run();
+        out.assert_success();
+        let id = out.out().trim().to_string();
+        tb.cmd([
+            "inspect",
+            "--format",
+            "{{.HostConfig.Cgroups}} {{.HostConfig.CgroupMode}}",
+            &id,
+        ])
+        .run()
+        .assert_success()
+        .stdout_is(&format!("{shown} private\n"));
+        tb.cmd(["rm", &id]).run().assert_success();
+    }
+}
+
 #[test]
 fn invalid_limits_are_refused_before_anything_runs() {
     let env = require_env!(alpine);
