@@ -472,7 +472,12 @@ fn assert_pod_cases(stdout: &str) {
     if !(wanted.is_empty() || wanted == "all" || wanted.split_whitespace().any(|c| c == "pods")) {
         return;
     }
-    for case in ["cgroup-parent", "pod-memory"] {
+    for case in [
+        "cgroup-parent",
+        "pod-memory",
+        "cgroups-split",
+        "cgroups-no-conmon",
+    ] {
         let line = format!("PASS pods/{case}:");
         assert!(
             stdout.lines().any(|l| l.starts_with(&line)),
