@@ -72,6 +72,60 @@ pub enum Error {
     Scope(String),
     #[error("--cgroups=split: {0}")]
     Split(String),
+    #[error("--cgroup-manager {0}")]
+    Manager(String),
+}
+
+/// Global `--cgroup-manager`, handed to every box process of the invocation (the
+/// detached monitor's `box start --attach` too) in this variable.
+pub const MANAGER_ENV: &str = "BOX_CGROUP_MANAGER";
+
+/// podman's `--cgroup-manager`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Manager {
+    /// Not given: delegated cgroups box manages itself, systemd scopes where needed.
+    Auto,
+    /// box manages cgroup directories itself (a delegated subtree) and never asks systemd.
+    Cgroupfs,
+    /// As auto, but systemd must be there (checked when given).
+    Systemd,
+}
+
+/// The manager this process was told to use.
+pub fn manager() -> Manager {
+    match std::env::var(MANAGER_ENV).as_deref() {
+        Ok("cgroupfs") => Manager::Cgroupfs,
+        Ok("systemd") => Manager::Systemd,
+        _ => Manager::Auto,
+    }
+}
+
+/// Check `--cgroup-manager NAME` can be honoured here and hand it on (call while
+/// single-threaded).
+pub fn set_manager(name: &str) -> Result<(), Error> {
+    match name {
+        "cgroupfs" => {}
+        "systemd" => {
+            let bus = std::env::var_os("DBUS_SESSION_BUS_ADDRESS").is_some()
+                || std::path::Path::new(&format!(
+                    "{}/bus",
+                    std::env::var("XDG_RUNTIME_DIR")
+                        .unwrap_or_else(|_| format!("/run/user/{}", nix::unistd::getuid()))
+                ))
+                .exists();
+            if !crate::systemd::booted() || !bus {
+                return Err(Error::Manager(
+                    "systemd: there is no systemd (user manager) to manage cgroups here: use --cgroup-manager cgroupfs, or leave it out".into(),
+                ));
+            }
+        }
+        other => {
+            return Err(Error::Manager(format!("{other}: use cgroupfs or systemd")));
+        }
+    }
+    // SAFETY: the caller is single-threaded (cli::main, before any thread exists).
+    unsafe { std::env::set_var(MANAGER_ENV, name) };
+    Ok(())
 }
 
 /// `run/create --cgroups` (podman's): where the container's cgroup goes.

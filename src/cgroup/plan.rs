@@ -372,7 +372,13 @@ pub fn prepare_mode(
     mode: super::Mode,
 ) -> Result<Plan, Error> {
     let writable = |d: &Path| super::detect::writable(d);
+    let cgroupfs = super::manager() == super::Manager::Cgroupfs;
     let start_scope = |unit: &str, pid: u32| -> Result<Option<String>, Error> {
+        if cgroupfs {
+            return Err(Error::Manager(
+                "cgroupfs: the limits need controllers your cgroup does not delegate, and the cgroupfs manager asks systemd for no delegated scope: run box in a unit or scope with Delegate=yes, or leave out --cgroup-manager".into(),
+            ));
+        }
         if !crate::systemd::booted() {
             return Ok(None);
         }
@@ -399,7 +405,7 @@ pub fn prepare_mode(
         pid: std::process::id(),
         writable: &writable,
         start_scope: &start_scope,
-        systemd: crate::systemd::booted(),
+        systemd: !cgroupfs && crate::systemd::booted(),
     };
     match mode {
         super::Mode::Disabled => Ok(Plan::none()),

@@ -173,7 +173,10 @@ pub struct GlobalMoreOpts {
     /// Send box's own standard output to /dev/null (the container's output too)
     #[arg(long, global = true)]
     pub noout: bool,
-    /// cgroup manager (accepted: box uses systemd scopes when it can, else cgroupfs)
+    /// cgroup manager: cgroupfs (box makes cgroups only in its own delegated cgroup and
+    /// never asks systemd for a scope) or systemd (delegated cgroups, and transient
+    /// systemd scopes where limits need them; refused where there is no systemd)
+    /// [default: systemd's scopes when there is systemd, else cgroupfs]
     #[arg(long, global = true, value_name = "MANAGER", value_parser = ["cgroupfs", "systemd"])]
     pub cgroup_manager: Option<String>,
     /// Storage option: overlay.mount_program=PATH (fuse-overlayfs to use; selects that

@@ -133,7 +133,8 @@ fn preserved_fds(cmd: &Command) -> u32 {
     }
 }
 
-/// podman's global `--noout`, `--tmpdir`, `--storage-opt` (while single-threaded).
+/// podman's global `--noout`, `--tmpdir`, `--storage-opt`, `--cgroup-manager` (while
+/// single-threaded).
 fn apply_global_more(cli: &mut Cli) -> Result<(), String> {
     let storage = crate::driver::StorageOpts::parse(&cli.global.more.storage_opt)
         .map_err(|e| e.to_string())?;
@@ -151,6 +152,9 @@ fn apply_global_more(cli: &mut Cli) -> Result<(), String> {
         }
     }
     storage.export();
+    if let Some(m) = &cli.global.more.cgroup_manager {
+        crate::cgroup::set_manager(m).map_err(|e| e.to_string())?;
+    }
     let more = &cli.global.more;
     if let Some(dir) = &more.tmpdir {
         if !dir.is_dir() {

@@ -434,6 +434,7 @@ fn vm_systemd_cgroup_v2() {
         Some(0) => {
             assert_service_cases(&stdout);
             assert_pod_cases(&stdout);
+            assert_session_cases(&stdout);
             note(&format!(
                 "systemd VM passed in {} s:\n{stdout}{}",
                 started.elapsed().as_secs(),
@@ -464,6 +465,21 @@ fn assert_service_cases(stdout: &str) {
             "the systemd VM printed no `{line}` line:\n{stdout}"
         );
     }
+}
+
+/// The session's `--cgroup-manager` case (tests/vm/guest/cases) must have run and passed
+/// when wanted.
+fn assert_session_cases(stdout: &str) {
+    let wanted = std::env::var("BOX_VM_CASES").unwrap_or_default();
+    if !(wanted.is_empty() || wanted == "all" || wanted.split_whitespace().any(|c| c == "session"))
+    {
+        return;
+    }
+    let line = "PASS session/cgroup-manager:";
+    assert!(
+        stdout.lines().any(|l| l.starts_with(line)),
+        "the systemd VM printed no `{line}` line:\n{stdout}"
+    );
 }
 
 /// The pod cgroup cases (tests/vm/guest/pods) must have run and passed when wanted.

@@ -846,7 +846,7 @@ fn global_noout_tmpdir_cgroup_manager_storage_opt() {
     lab.run(&[
         "--noout",
         "--cgroup-manager",
-        "systemd",
+        "cgroupfs",
         "--storage-opt",
         "overlay.mount_program=/usr/bin/fuse-overlayfs",
         "--tmpdir",
@@ -870,6 +870,13 @@ fn global_noout_tmpdir_cgroup_manager_storage_opt() {
         .stderr_contains("--tmpdir");
     lab.run(&["--cgroup-manager", "bogus", "ps"])
         .assert_code(125);
+    // systemd cannot be honoured without systemd (this host): refused, not ignored.
+    if !std::path::Path::new("/run/systemd/system").is_dir() {
+        lab.run(&["--cgroup-manager", "systemd", "ps"])
+            .assert_code(125)
+            .assert_one_line_error()
+            .stderr_contains("--cgroup-manager systemd: there is no systemd");
+    }
 }
 
 #[test]
