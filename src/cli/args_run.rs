@@ -74,6 +74,10 @@ pub struct RunExtraOpts {
     /// Add an /etc/passwd entry for a numeric --user the image does not know (default true)
     #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
     pub passwd: Option<bool>,
+    /// The /etc/passwd entry --passwd adds, with $USERNAME, $UID, $GID, $NAME and $HOME
+    /// replaced [default: $USERNAME:*:$UID:$GID:$NAME:$HOME:/bin/sh]
+    #[arg(long, value_name = "ENTRY")]
+    pub passwd_entry: Option<String>,
     /// Add the host user NAME (or uid) to the container's /etc/passwd
     #[arg(long, value_name = "NAME")]
     pub hostuser: Vec<String>,

@@ -158,9 +158,14 @@ pub fn build(
         if let (Ok(uid), Ok(gid)) = (uid.parse::<u32>(), gid.parse::<u32>())
             && uid != 0
         {
+            let template = opts
+                .extra
+                .passwd_entry
+                .as_deref()
+                .unwrap_or("$USERNAME:*:$UID:$GID:$NAME:$HOME:/bin/sh");
             settings
                 .passwd_entries
-                .push(format!("{uid}:*:{uid}:{gid}:container user:/:/bin/sh"));
+                .push(passwd_entry(template, uid, gid)?);
         }
     }
     settings.host_env_keys = host_env_keys;
@@ -353,6 +358,7 @@ fn settings(x: &RunExtraOpts, host_network: bool) -> Result<Settings> {
         passwd_entries: host_users(&x.hostuser)?,
         hostusers: x.hostuser.clone(),
         no_passwd: x.passwd == Some(false),
+        passwd_entry: x.passwd_entry.clone(),
         env_host: x.env_host,
         host_env_keys: Vec::new(),
         cidfile: match &x.cidfile {
@@ -480,6 +486,24 @@ pub fn check_subid_names(x: &RunExtraOpts) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// `--passwd-entry` (podman's variables replaced) for the numeric `--user` uid:gid: one
+/// /etc/passwd line whose uid is `uid`.
+fn passwd_entry(template: &str, uid: u32, gid: u32) -> Result<String> {
+    let line = template
+        .replace("$USERNAME", &uid.to_string())
+        .replace("$UID", &uid.to_string())
+        .replace("$GID", &gid.to_string())
+        .replace("$NAME", "container user")
+        .replace("$HOME", "/");
+    let fields: Vec<&str> = line.split(':').collect();
+    if fields.len() != 7 || line.contains('\n') || fields[2] != uid.to_string() {
+        bail!(
+            "--passwd-entry {template:?}: give one /etc/passwd line NAME:PASSWORD:UID:GID:GECOS:HOME:SHELL whose uid is the --user's ($UID)"
+        );
+    }
+    Ok(line)
 }
 
 /// `--hostuser NAME`: the host's /etc/passwd entry of each user, for the container's.
@@ -1011,6 +1035,8 @@ mod tests {
             "--hostuser",
             "root",
             "--passwd=false",
+            "--passwd-entry",
+            "app:x:$UID:$GID:$NAME:/:/bin/sh",
             "--cidfile",
             &cid,
             "--uidmap",
@@ -1109,6 +1135,32 @@ mod tests {
         assert_eq!(respec, spec, "{args:?}");
         // The host's variables come again from --env-host, not as -e.
         assert!(!args.iter().any(|a| a.starts_with("HOME=")), "{args:?}");
+    }
+
+    #[test]
+    fn passwd_entry_templates() {
+        let mut o = opts("x", &[]);
+        o.user = Some("1000:100".into());
+        o.extra.passwd_entry = Some("app:x:$UID:$GID:$NAME:/home/app:/bin/sh".into());
+        let s = build_ok(&o, &image());
+        assert_eq!(
+            s.settings.passwd_entries,
+            ["app:x:1000:100:container user:/home/app:/bin/sh"]
+        );
+        o.extra.passwd_entry = None;
+        let s = build_ok(&o, &image());
+        assert_eq!(
+            s.settings.passwd_entries,
+            ["1000:*:1000:100:container user:/:/bin/sh"]
+        );
+        for bad in [
+            "app:x:$UID",
+            "app:x:0:0:a:/:/bin/sh",
+            "a:b:$UID:$GID:c:d:e:f",
+        ] {
+            o.extra.passwd_entry = Some(bad.into());
+            assert!(build_fails(&o), "{bad}");
+        }
     }
 
     #[test]

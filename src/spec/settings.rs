@@ -56,6 +56,8 @@ pub struct Settings {
     pub hostusers: Vec<String>,
     /// `--passwd=false`: no entry for a numeric `--user`.
     pub no_passwd: bool,
+    /// `--passwd-entry`: the template of that entry (as given).
+    pub passwd_entry: Option<String>,
     /// `--env-host`: the host's environment was copied in at create ...
     pub env_host: bool,
     /// ... and these of `Spec::env`'s keys hold the host's value (not an `-e`'s).

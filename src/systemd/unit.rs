@@ -426,6 +426,7 @@ fn settings_args(set: &crate::spec::Settings) -> Vec<String> {
         passwd_entries: _,
         hostusers,
         no_passwd,
+        passwd_entry,
         env_host,
         // Left out of the -e flags in run_args.
         host_env_keys: _,
@@ -517,6 +518,9 @@ fn settings_args(set: &crate::spec::Settings) -> Vec<String> {
     }
     for u in hostusers {
         opt("--hostuser", u);
+    }
+    if let Some(e) = passwd_entry {
+        opt("--passwd-entry", e);
     }
     if let Some(f) = cidfile {
         opt("--cidfile", &f.display().to_string());

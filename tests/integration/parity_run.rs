@@ -838,6 +838,30 @@ fn storage_opt_keys_take_effect_or_are_refused() {
     .stderr_contains("needs the fuse-overlayfs driver");
 }
 
+/// `--passwd-entry`: the /etc/passwd line added for a numeric --user, podman's variables
+/// replaced; a line that is not one for that uid is refused.
+#[test]
+fn passwd_entry_shapes_the_added_user() {
+    let env = require_env!(alpine);
+    let lab = Lab::new(env);
+    let entry = "app:x:$UID:$GID:$NAME:/home/app:/bin/sh";
+    lab.run(&run_args(
+        &lab,
+        &["--rm", "-u", "1234:1234", "--passwd-entry", entry],
+        &["sh", "-c", "grep ^app: /etc/passwd; whoami"],
+    ))
+    .assert_success()
+    .stdout_is("app:x:1234:1234:container user:/home/app:/bin/sh\napp\n");
+    lab.run(&run_args(
+        &lab,
+        &["--rm", "-u", "1234", "--passwd-entry", "app:x:0:0"],
+        &["true"],
+    ))
+    .assert_code(125)
+    .assert_one_line_error()
+    .stderr_contains("--passwd-entry");
+}
+
 #[test]
 fn global_noout_tmpdir_cgroup_manager_storage_opt() {
     let env = require_env!(alpine);
