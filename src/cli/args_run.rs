@@ -95,7 +95,8 @@ pub struct RunExtraOpts {
     /// Subordinate gid ranges of NAME in /etc/subgid (rootless: only your own)
     #[arg(long, value_name = "NAME")]
     pub subgidname: Option<String>,
-    /// Pass descriptors 3 to 3+N-1 of box to the command (also to a detached one)
+    /// Pass descriptors 3 to 3+N-1 of box to the command (run, also with -d; a later
+    /// start passes none)
     #[arg(long, value_name = "N")]
     pub preserve_fds: Option<u32>,
     /// Give the container a host device (one you can open): HOST[:CONTAINER][:PERMS]
