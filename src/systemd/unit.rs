@@ -272,7 +272,10 @@ pub fn run_args(config: &Config, image_env: &[String], volumes: &Path) -> Vec<St
             ),
         }
     }
-    if sp.networks.is_empty() {
+    if let Some(pod) = sp.pod.as_ref().filter(|p| !p.infra) {
+        // A pod's member: its network (and uts/ipc) are the pod's.
+        opt("--pod", &pod.id);
+    } else if sp.networks.is_empty() {
         let mut network = sp.network_arg();
         // `pasta:OPTS` / `slirp4netns:OPTS`: the helper's options as given.
         if !network.is_empty() && !sp.settings.network_options.is_empty() {
@@ -719,6 +722,21 @@ mod tests {
             "{a}"
         );
         assert!(!a.contains("--network none"), "{a}");
+    }
+
+    #[test]
+    fn a_pod_member_is_recreated_in_its_pod() {
+        let mut c = config();
+        c.spec.network.mode = crate::network::Mode::Container("f".repeat(64));
+        c.spec.pod = Some(crate::spec::PodLink {
+            id: "e".repeat(64),
+            uts: true,
+            ipc: true,
+            ..Default::default()
+        });
+        let a = run_args(&c, &[], Path::new("/nonexistent")).join(" ");
+        assert!(a.contains(&format!("--pod {}", "e".repeat(64))), "{a}");
+        assert!(!a.contains("--network"), "{a}");
     }
 
     #[test]
