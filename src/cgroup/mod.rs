@@ -91,6 +91,18 @@ pub enum Manager {
     Systemd,
 }
 
+impl Manager {
+    /// As podman's `info` names it: systemd where box may ask it for scopes.
+    pub fn effective_name(self) -> &'static str {
+        match self {
+            Manager::Cgroupfs => "cgroupfs",
+            Manager::Systemd => "systemd",
+            Manager::Auto if crate::systemd::booted() => "systemd",
+            Manager::Auto => "cgroupfs",
+        }
+    }
+}
+
 /// The manager this process was told to use.
 pub fn manager() -> Manager {
     match std::env::var(MANAGER_ENV).as_deref() {

@@ -894,6 +894,15 @@ fn global_noout_tmpdir_cgroup_manager_storage_opt() {
         .stderr_contains("--tmpdir");
     lab.run(&["--cgroup-manager", "bogus", "ps"])
         .assert_code(125);
+    lab.run(&[
+        "--cgroup-manager",
+        "cgroupfs",
+        "info",
+        "--format",
+        "{{.Host.CgroupManager}}",
+    ])
+    .assert_success()
+    .stdout_is("cgroupfs\n");
     // systemd cannot be honoured without systemd (this host): refused, not ignored.
     if !std::path::Path::new("/run/systemd/system").is_dir() {
         lab.run(&["--cgroup-manager", "systemd", "ps"])
