@@ -4,6 +4,10 @@
 //! The truth is found by trying: a `box __internal probe DIR` helper enters a user namespace
 //! mapped like a container, mounts a tiny overlay and reports. The answer is cached in the
 //! runtime dir per kernel release, so `box run` does not pay for the probe each time.
+//!
+//! podman's global `--storage-opt KEY=VALUE` ([`StorageOpts`]): the keys box can honour,
+//! handed to the processes that act on them through the environment (the unpack helper,
+//! the detached monitor's `box start`), every other key refused.
 use std::path::{Path, PathBuf};
 
 use crate::spec::Driver as StorageDriver;
@@ -17,6 +21,121 @@ pub enum Error {
     Unusable(&'static str, String),
     #[error(transparent)]
     Userns(#[from] userns::Error),
+    #[error("--storage-opt {0}")]
+    Opt(String),
+}
+
+/// `overlay.mount_program`: the fuse-overlayfs program to use.
+pub const MOUNT_PROGRAM_ENV: &str = "BOX_STORAGE_MOUNT_PROGRAM";
+/// `overlay.mountopt`: `nodev`, `nosuid`, `noexec` on containers' root filesystems.
+pub const MOUNTOPT_ENV: &str = "BOX_STORAGE_MOUNTOPT";
+/// `overlay|vfs.ignore_chown_errors`: an image file whose owner cannot be mapped is
+/// stored as the user's own instead of failing the pull.
+pub const IGNORE_CHOWN_ENV: &str = "BOX_STORAGE_IGNORE_CHOWN_ERRORS";
+
+/// The mount options `overlay.mountopt` may hold.
+pub const MOUNTOPTS: &[&str] = &["nodev", "nosuid", "noexec"];
+
+/// podman's `--storage-opt` keys that box honours.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StorageOpts {
+    pub mount_program: Option<PathBuf>,
+    pub mountopt: Vec<String>,
+    pub ignore_chown_errors: bool,
+}
+
+impl StorageOpts {
+    pub fn parse(opts: &[String]) -> Result<StorageOpts, Error> {
+        let mut out = StorageOpts::default();
+        for o in opts {
+            let Some((key, value)) = o.split_once('=') else {
+                return Err(Error::Opt(format!("{o:?}: use KEY=VALUE")));
+            };
+            // podman accepts a driver prefix; box's overlay and vfs share these keys.
+            match key.trim() {
+                "overlay.mount_program" | "overlay2.mount_program" => {
+                    let p = PathBuf::from(value);
+                    let runnable = p.is_absolute()
+                        && nix::unistd::access(&p, nix::unistd::AccessFlags::X_OK).is_ok()
+                        && p.is_file();
+                    if !runnable {
+                        return Err(Error::Opt(format!(
+                            "{key}={value}: not an executable file: give the absolute path of fuse-overlayfs"
+                        )));
+                    }
+                    out.mount_program = Some(p);
+                }
+                "overlay.mountopt" | "overlay2.mountopt" => {
+                    for m in value.split(',').filter(|m| !m.is_empty()) {
+                        if !MOUNTOPTS.contains(&m) {
+                            return Err(Error::Opt(format!(
+                                "{key}={value}: unsupported mount option {m:?}: use {}",
+                                MOUNTOPTS.join(", ")
+                            )));
+                        }
+                        if !out.mountopt.iter().any(|x| x == m) {
+                            out.mountopt.push(m.to_string());
+                        }
+                    }
+                }
+                "overlay.ignore_chown_errors"
+                | "overlay2.ignore_chown_errors"
+                | "vfs.ignore_chown_errors" => {
+                    out.ignore_chown_errors = match value {
+                        "true" | "1" => true,
+                        "false" | "0" => false,
+                        _ => {
+                            return Err(Error::Opt(format!("{key}={value}: use true or false")));
+                        }
+                    };
+                }
+                other => {
+                    return Err(Error::Opt(format!(
+                        "{other}: not supported by box: use overlay.mount_program, overlay.mountopt, overlay.ignore_chown_errors or vfs.ignore_chown_errors"
+                    )));
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Set the environment the helpers read (call while single-threaded).
+    pub fn export(&self) {
+        // SAFETY: the caller is single-threaded (cli::main, before any thread exists).
+        unsafe {
+            if let Some(p) = &self.mount_program {
+                std::env::set_var(MOUNT_PROGRAM_ENV, p);
+            }
+            if !self.mountopt.is_empty() {
+                std::env::set_var(MOUNTOPT_ENV, self.mountopt.join(","));
+            }
+            if self.ignore_chown_errors {
+                std::env::set_var(IGNORE_CHOWN_ENV, "1");
+            }
+        }
+    }
+}
+
+/// The fuse-overlayfs program: `overlay.mount_program`, else the one on the PATH.
+pub fn fuse_overlayfs_program() -> Option<PathBuf> {
+    std::env::var_os(MOUNT_PROGRAM_ENV)
+        .map(PathBuf::from)
+        .or_else(|| userns::tool_path("fuse-overlayfs"))
+}
+
+/// `overlay.mountopt`'s flags for a container's root filesystem.
+pub fn rootfs_mount_flags() -> nix::mount::MsFlags {
+    use nix::mount::MsFlags;
+    let mut f = MsFlags::empty();
+    for m in std::env::var(MOUNTOPT_ENV).unwrap_or_default().split(',') {
+        f |= match m {
+            "nodev" => MsFlags::MS_NODEV,
+            "nosuid" => MsFlags::MS_NOSUID,
+            "noexec" => MsFlags::MS_NOEXEC,
+            _ => MsFlags::empty(),
+        };
+    }
+    f
 }
 
 /// What the probe found.
@@ -66,14 +185,22 @@ pub fn probe(runtime: &Path, maps: &IdMaps) -> Result<Probe, Error> {
         .and_then(|b| serde_json::from_slice::<Probe>(&b).ok())
         .filter(|p| p.kernel == kernel)
     {
-        return Ok(p);
+        return Ok(with_mount_program(p));
     }
     let p = probe_now(runtime, maps)?;
     let tmp = runtime.join(format!(".driver-probe.{}.tmp", std::process::id()));
     if std::fs::write(&tmp, serde_json::to_vec(&p).unwrap_or_default()).is_ok() {
         let _ = std::fs::rename(&tmp, &cache);
     }
-    Ok(p)
+    Ok(with_mount_program(p))
+}
+
+/// `overlay.mount_program` over what the (cached) probe found.
+fn with_mount_program(mut p: Probe) -> Probe {
+    if let Some(prog) = std::env::var_os(MOUNT_PROGRAM_ENV) {
+        p.fuse_overlayfs = Some(PathBuf::from(prog));
+    }
+    p
 }
 
 /// Probe without the cache.
@@ -167,6 +294,42 @@ pub fn probe_child(dir: &Path) -> Result<(), Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn storage_opts_box_can_honour_and_every_other_refused() {
+        let o =
+            |v: &[&str]| StorageOpts::parse(&v.iter().map(|s| s.to_string()).collect::<Vec<_>>());
+        let got = o(&[
+            "overlay.mount_program=/bin/sh",
+            "overlay.mountopt=nodev,nosuid,nodev",
+            "vfs.ignore_chown_errors=true",
+        ])
+        .unwrap();
+        assert_eq!(got.mount_program, Some(PathBuf::from("/bin/sh")));
+        assert_eq!(got.mountopt, ["nodev", "nosuid"]);
+        assert!(got.ignore_chown_errors);
+        for (bad, says) in [
+            ("size=10G", "size: not supported by box"),
+            (
+                "overlay.force_mask=shared",
+                "overlay.force_mask: not supported",
+            ),
+            ("overlay.mountopt=metacopy=on", "unsupported mount option"),
+            (
+                "overlay.mount_program=/nonexistent",
+                "not an executable file",
+            ),
+            ("overlay.mount_program=sh", "not an executable file"),
+            ("overlay.ignore_chown_errors=maybe", "use true or false"),
+            ("novalue", "use KEY=VALUE"),
+        ] {
+            let e = o(&[bad]).unwrap_err().to_string();
+            assert!(
+                e.starts_with("--storage-opt ") && e.contains(says),
+                "{bad}: {e}"
+            );
+        }
+    }
 
     fn probe(overlay: bool, fuse: bool) -> Probe {
         Probe {

@@ -311,6 +311,7 @@ fn check_unpack(entries: &[Entry], gzip: bool) -> Result<(), TestCaseError> {
         chown: false,
         sync: false,
         into_existing: false,
+        ignore_chown_errors: false,
     };
     let result = unpack::unpack(&blob[..], &dest, None, &opts);
 

@@ -34,7 +34,8 @@ use std::path::PathBuf;
 pub use cache::prune_locked as prune_cache_locked;
 pub use exec::build;
 pub use stale::{
-    is_stale as is_stale_build_container, remove_stale as remove_stale_build_containers,
+    is_build_container, is_stale as is_stale_build_container,
+    remove_stale as remove_stale_build_containers,
 };
 
 /// The media type of the layers a build writes.

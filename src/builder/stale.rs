@@ -19,6 +19,12 @@ pub(crate) fn builder_id() -> String {
     format!("{pid}:{start}")
 }
 
+/// A `box build` step's container (podman's "external" containers: `ps` shows them only
+/// with `--external`).
+pub fn is_build_container(rec: &Record) -> bool {
+    rec.config.labels.contains_key(BUILDER_LABEL)
+}
+
 /// A build container whose builder process is gone (one without the label, from an older
 /// box, counts as gone).
 pub fn is_stale(rec: &Record) -> bool {

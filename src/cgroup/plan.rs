@@ -39,7 +39,18 @@ const ALWAYS: &[&str] = &["cpu", "memory", "pids"];
 /// A container's cgroup, or none (`Plan::none()`: run in box's own cgroup, no limits).
 #[derive(Debug)]
 pub struct Plan {
-    leaf: Option<Leaf>,
+    /// Made at prepare, or (`--cgroups=no-conmon`) at attach from `pending`.
+    leaf: std::cell::OnceCell<Leaf>,
+    pending: Option<PendingScope>,
+}
+
+/// `--cgroups=no-conmon`: a transient scope systemd makes for the container's own pid at
+/// attach (box stays where it is).
+#[derive(Debug)]
+struct PendingScope {
+    unit: String,
+    mount: PathBuf,
+    limits: Limits,
 }
 
 #[derive(Debug)]
@@ -57,6 +68,9 @@ struct Leaf {
     /// memory.events oom_kill seen before cleanup (the files are gone afterwards).
     oom_killed: std::cell::Cell<bool>,
     removed: bool,
+    /// The leaf is systemd's scope itself (no-conmon): emptied at cleanup, removed by
+    /// systemd.
+    systemd_owned: bool,
 }
 
 /// Asks systemd for a delegated scope `unit` holding `pid`; returns box's new cgroup
@@ -70,46 +84,60 @@ pub(crate) struct Host<'a> {
     pub pid: u32,
     pub writable: &'a dyn Fn(&Path) -> bool,
     pub start_scope: StartScope<'a>,
+    /// Whether the user's systemd can be asked for scopes.
+    pub systemd: bool,
 }
 
 impl Plan {
     /// No cgroup of our own: the container stays in box's cgroup.
     pub fn none() -> Plan {
-        Plan { leaf: None }
+        Plan {
+            leaf: std::cell::OnceCell::new(),
+            pending: None,
+        }
     }
 
     pub fn is_none(&self) -> bool {
-        self.leaf.is_none()
+        self.leaf.get().is_none() && self.pending.is_none()
     }
 
     /// The container's cgroup directory (absolute), for `box inspect`/`box stats`.
     pub fn path(&self) -> Option<&Path> {
-        self.leaf.as_ref().map(|l| l.path.as_path())
+        self.leaf.get().map(|l| l.path.as_path())
     }
 
     /// The container's cgroup as /proc/PID/cgroup names it (relative to the cgroup2 root).
     pub fn cgroup(&self) -> Option<&str> {
-        self.leaf.as_ref().map(|l| l.rel.as_str())
+        self.leaf.get().map(|l| l.rel.as_str())
     }
 
     /// The systemd scope box created for this container, if any.
     pub fn scope(&self) -> Option<&str> {
-        self.leaf.as_ref().and_then(|l| l.scope.as_deref())
+        self.leaf.get().and_then(|l| l.scope.as_deref())
     }
 
     /// Controllers enabled in the container's cgroup.
     pub fn controllers(&self) -> &[String] {
-        self.leaf.as_ref().map_or(&[], |l| l.controllers.as_slice())
+        self.leaf.get().map_or(&[], |l| l.controllers.as_slice())
     }
 
     /// An O_DIRECTORY fd of the leaf, for clone3(CLONE_INTO_CGROUP).
     pub fn dir_fd(&self) -> Option<BorrowedFd<'_>> {
-        self.leaf.as_ref().map(|l| l.dir.as_fd())
+        self.leaf.get().map(|l| l.dir.as_fd())
     }
 
     /// Move `pid` (the container's first process, before it is released) into the leaf.
     pub fn attach(&self, pid: i32) -> Result<(), Error> {
-        let Some(l) = &self.leaf else { return Ok(()) };
+        if let Some(p) = &self.pending
+            && self.leaf.get().is_none()
+        {
+            let leaf = scope_leaf(p, pid)?;
+            let _ = self.leaf.set(leaf);
+            return Ok(());
+        }
+        let Some(l) = self.leaf.get() else {
+            return Ok(());
+        };
         write_file(&l.path.join("cgroup.procs"), &pid.to_string()).map_err(|e| Error::Attach {
             pid,
             path: l.path.clone(),
@@ -119,14 +147,14 @@ impl Plan {
 
     /// Current usage (None without a cgroup of our own, or after cleanup).
     pub fn stats(&self) -> Option<Stats> {
-        let l = self.leaf.as_ref().filter(|l| !l.removed)?;
+        let l = self.leaf.get().filter(|l| !l.removed)?;
         stats(&l.path).ok()
     }
 
     /// Whether the OOM killer killed a process of the container (memory.events oom_kill > 0).
     /// Valid before and after cleanup.
     pub fn oom_killed(&self) -> bool {
-        match &self.leaf {
+        match self.leaf.get() {
             None => false,
             Some(l) if l.removed => l.oom_killed.get(),
             Some(l) => {
@@ -141,7 +169,7 @@ impl Plan {
     /// After the container exited: kill what is left in the leaf (cgroup.kill), wait until it
     /// is empty and remove it. Idempotent.
     pub fn cleanup(&mut self) -> Result<(), Error> {
-        let Some(l) = &mut self.leaf else {
+        let Some(l) = self.leaf.get_mut() else {
             return Ok(());
         };
         if l.removed {
@@ -150,7 +178,11 @@ impl Plan {
         if read_oom_kill(&l.path) {
             l.oom_killed.set(true);
         }
-        remove_leaf(&l.path)?;
+        if l.systemd_owned {
+            empty_scope(&l.path);
+        } else {
+            remove_leaf(&l.path)?;
+        }
         l.removed = true;
         if let Some(g) = &l.group {
             // The pod's other containers may still be in it (EBUSY), or one may just be
@@ -165,6 +197,75 @@ fn read_oom_kill(path: &Path) -> bool {
     std::fs::read_to_string(path.join("memory.events"))
         .map(|t| keyed(&t).iter().any(|(k, v)| k == "oom_kill" && *v > 0))
         .unwrap_or(false)
+}
+
+/// no-conmon: systemd starts `p.unit` holding the container's `pid` (box stays where it
+/// is); once the pid is in it, the scope's cgroup is the container's leaf.
+fn scope_leaf(p: &PendingScope, pid: i32) -> Result<Leaf, Error> {
+    crate::systemd::start_delegated_scope(&p.unit, pid as u32, "box container")
+        .map_err(|e| Error::Scope(e.to_string()))?;
+    let want = format!("/{}", p.unit);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let rel = loop {
+        let own = super::detect::own_cgroup(Path::new(&format!("/proc/{pid}/cgroup")));
+        if let Some(o) = own.filter(|o| o.ends_with(&want)) {
+            break o;
+        }
+        if Instant::now() > deadline {
+            return Err(Error::Scope(format!(
+                "systemd did not move the container into {} within 10 s",
+                p.unit
+            )));
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    };
+    let path = join(&p.mount, &rel);
+    let controllers = controllers_of(&path, "cgroup.controllers");
+    let missing = missing_in(&p.limits, &controllers);
+    if !missing.is_empty() {
+        return Err(refusal(&missing, Why::ScopeLacks(p.unit.clone())));
+    }
+    let dir = open_dir(&path)?;
+    let has_file = |f: &str| path.join(f).exists();
+    for (file, value) in p.limits.writes(&controllers, &has_file) {
+        let explicit = !matches!(
+            (file, p.limits.pids),
+            ("pids.max", super::limits::Pids::Default)
+        );
+        if let Err(e) = write_file(&path.join(file), &value)
+            && explicit
+        {
+            return Err(Error::Write {
+                path: path.join(file),
+                value,
+                source: e,
+            });
+        }
+    }
+    Ok(Leaf {
+        path,
+        rel,
+        dir,
+        controllers,
+        scope: Some(p.unit.clone()),
+        group: None,
+        oom_killed: std::cell::Cell::new(false),
+        removed: false,
+        systemd_owned: true,
+    })
+}
+
+/// Kill what is left in a scope's cgroup and wait (up to 5 s) until it is empty.
+fn empty_scope(path: &Path) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut killed = false;
+    while has_procs(path) && Instant::now() < deadline {
+        if !killed {
+            kill_all(path);
+            killed = true;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
 }
 
 /// Kill every process in `path`, wait for it to empty, rmdir it.
@@ -260,8 +361,24 @@ pub struct PodGroup<'a> {
 }
 
 pub fn prepare(limits: &Limits, container_id: &str, pod: Option<PodGroup>) -> Result<Plan, Error> {
+    prepare_mode(limits, container_id, pod, super::Mode::Enabled)
+}
+
+/// `prepare` as `--cgroups` says (`Disabled` is the caller's: no plan at all).
+pub fn prepare_mode(
+    limits: &Limits,
+    container_id: &str,
+    pod: Option<PodGroup>,
+    mode: super::Mode,
+) -> Result<Plan, Error> {
     let writable = |d: &Path| super::detect::writable(d);
+    let cgroupfs = super::manager() == super::Manager::Cgroupfs;
     let start_scope = |unit: &str, pid: u32| -> Result<Option<String>, Error> {
+        if cgroupfs {
+            return Err(Error::Manager(
+                "cgroupfs: the limits need controllers your cgroup does not delegate, and the cgroupfs manager asks systemd for no delegated scope: run box in a unit or scope with Delegate=yes, or leave out --cgroup-manager".into(),
+            ));
+        }
         if !crate::systemd::booted() {
             return Ok(None);
         }
@@ -288,8 +405,86 @@ pub fn prepare(limits: &Limits, container_id: &str, pod: Option<PodGroup>) -> Re
         pid: std::process::id(),
         writable: &writable,
         start_scope: &start_scope,
+        systemd: !cgroupfs && crate::systemd::booted(),
     };
-    prepare_in(&host, limits, container_id, pod)
+    match mode {
+        super::Mode::Disabled => Ok(Plan::none()),
+        super::Mode::NoConmon => prepare_no_conmon(&host, limits, container_id),
+        super::Mode::Split => prepare_split(&host, limits, container_id, pod),
+        super::Mode::Enabled => prepare_in(&host, limits, container_id, pod),
+    }
+}
+
+/// `--cgroups=no-conmon`: box is never moved; the container gets a scope of its own from
+/// the user's systemd at attach. Without systemd (or cgroup v2) it stays in box's cgroup,
+/// which only a limit makes an error.
+pub(crate) fn prepare_no_conmon(host: &Host, limits: &Limits, id: &str) -> Result<Plan, Error> {
+    let s = &host.summary;
+    let (Hierarchy::Unified, Some(mount)) = (s.hierarchy, &s.v2_mount) else {
+        return refuse_or_none(limits, s, &[], Why::NotUnified(s.hierarchy));
+    };
+    if !host.systemd {
+        return refuse_or_none(limits, s, &[], Why::NoSystemd);
+    }
+    Ok(Plan {
+        leaf: std::cell::OnceCell::new(),
+        pending: Some(PendingScope {
+            unit: format!("box-{id}.scope"),
+            mount: mount.clone(),
+            limits: limits.clone(),
+        }),
+    })
+}
+
+/// `--cgroups=split`: the container's leaf below box's own (delegated) cgroup, box in the
+/// supervisor leaf beside it, as in a `Delegate=yes` unit; never a scope elsewhere.
+pub(crate) fn prepare_split(
+    host: &Host,
+    limits: &Limits,
+    id: &str,
+    pod: Option<PodGroup>,
+) -> Result<Plan, Error> {
+    let s = &host.summary;
+    let fix = "run box where its cgroup is delegated: a systemd service with Delegate=yes \
+               (box generate systemd writes one) or `systemd-run --user --scope -p Delegate=yes box ...`";
+    let (Hierarchy::Unified, Some(mount), Some(own)) = (s.hierarchy, &s.v2_mount, &s.own) else {
+        let what = match s.hierarchy {
+            Hierarchy::Hybrid => "this host's cgroup v2 tree has no controllers (hybrid v1/v2)",
+            Hierarchy::Unified => "box's own cgroup is unknown",
+            _ => "this host has no cgroup v2",
+        };
+        return Err(Error::Split(format!(
+            "{what}, so no cgroup can be made below box's: boot with systemd.unified_cgroup_hierarchy=1 and {fix}"
+        )));
+    };
+    let mut base = own.clone();
+    if base_name(own) == SUPERVISOR_LEAF
+        && let Some(p) = parent_rel(own)
+    {
+        base = p.to_string();
+    }
+    if !(host.writable)(&join(mount, &base)) {
+        return Err(Error::Split(format!(
+            "box's cgroup {base} is not delegated to you: {fix}"
+        )));
+    }
+    let missing = missing_in(
+        limits,
+        &controllers_of(&join(mount, &base), "cgroup.controllers"),
+    );
+    if !missing.is_empty() {
+        let names: Vec<&str> = missing.iter().map(|(c, _)| *c).collect();
+        return Err(Error::Split(format!(
+            "box's cgroup {base} lacks the {} controller the limits need: {fix}",
+            names.join(", ")
+        )));
+    }
+    prepare_in(host, limits, id, pod).and_then(|plan| match plan.path() {
+        Some(p) if p.starts_with(join(mount, &base)) && plan.scope().is_none() => Ok(plan),
+        _ => Err(Error::Split(format!(
+            "box's cgroup {base} lacks the controllers the limits need: {fix}"
+        ))),
+    })
 }
 
 #[cfg(test)]
@@ -587,7 +782,7 @@ fn build(
         None => format!("{}/{leaf_name}", base.trim_end_matches('/')),
     };
     Ok(Plan {
-        leaf: Some(Leaf {
+        leaf: std::cell::OnceCell::from(Leaf {
             path,
             rel,
             dir,
@@ -596,7 +791,9 @@ fn build(
             group: group_dir,
             oom_killed: std::cell::Cell::new(false),
             removed: false,
+            systemd_owned: false,
         }),
+        pending: None,
     })
 }
 
@@ -729,6 +926,7 @@ mod tests {
             pid: 42,
             writable: &|_| true,
             start_scope: &no_scope,
+            systemd: false,
         };
         let mut plan = prepare_on(&host, &limits(true, Some(16)), "abc").unwrap();
         assert_eq!(plan.cgroup(), Some(format!("{UNIT}/box-abc").as_str()));
@@ -767,6 +965,7 @@ mod tests {
             pid: 42,
             writable: &|_| true,
             start_scope: &no_scope,
+            systemd: false,
         };
         let pod_limits = Limits {
             memory: Some(128 << 20),
@@ -817,6 +1016,7 @@ mod tests {
             pid: 42,
             writable: &|_| true,
             start_scope: &no_scope,
+            systemd: false,
         };
         let plan = prepare_on(&host, &limits(true, None), "two").unwrap();
         assert_eq!(plan.cgroup(), Some(format!("{UNIT}/box-two").as_str()));
@@ -836,6 +1036,7 @@ mod tests {
             pid: 42,
             writable: &|_| false,
             start_scope: &scope,
+            systemd: true,
         };
         let plan = prepare_on(&host, &Limits::default(), "x").unwrap();
         assert!(plan.is_none());
@@ -863,6 +1064,7 @@ mod tests {
             pid: 42,
             writable: &writable,
             start_scope: &scope,
+            systemd: true,
         };
         let plan = prepare_on(&host, &limits(true, None), "x").unwrap();
         assert_eq!(&*asked.borrow(), "box-x.scope 42");
@@ -880,6 +1082,7 @@ mod tests {
             pid: 42,
             writable: &|_| false,
             start_scope: &no_scope,
+            systemd: false,
         };
         let e = prepare_on(&host, &limits(true, Some(5)), "x").unwrap_err();
         let m = e.to_string();
@@ -908,6 +1111,7 @@ mod tests {
             pid: 42,
             writable: &|_| true,
             start_scope: &scope,
+            systemd: true,
         };
         let m = prepare_on(&host, &limits(true, None), "x")
             .unwrap_err()
@@ -931,6 +1135,7 @@ mod tests {
                 pid: 1,
                 writable: &|_| true,
                 start_scope: &no_scope,
+                systemd: false,
             };
             assert!(
                 prepare_on(&host, &Limits::default(), "x")
@@ -954,6 +1159,7 @@ mod tests {
             pid: 42,
             writable: &|_| true,
             start_scope: &no_scope,
+            systemd: false,
         };
         // The fake's subtree_control keeps only the last write, so seed it as the kernel
         // would look after enabling.
@@ -983,5 +1189,101 @@ mod tests {
         );
         assert_eq!(parent_rel("/a/b"), Some("/a"));
         assert_eq!(parent_rel("/a"), Some("/"));
+    }
+
+    fn never_a_scope(_: &str, _: u32) -> Result<Option<String>, Error> {
+        panic!("no scope may be asked for here");
+    }
+
+    #[test]
+    fn split_stays_below_the_callers_cgroup() {
+        let f = Fake::new();
+        f.cg(UNIT, "cpu memory pids", "42\n");
+        let host = Host {
+            summary: f.summary(UNIT),
+            pid: 42,
+            writable: &|_| true,
+            start_scope: &never_a_scope,
+            systemd: true,
+        };
+        let plan = prepare_split(&host, &limits(true, None), "abc", None).unwrap();
+        assert_eq!(plan.cgroup(), Some(format!("{UNIT}/box-abc").as_str()));
+        assert_eq!(f.read(&format!("{UNIT}/box-supervisor/cgroup.procs")), "42");
+        // A session's cgroup is not delegated: refused, no scope elsewhere.
+        f.cg(SESSION, "", "42\n");
+        let host = Host {
+            summary: f.summary(SESSION),
+            writable: &|_| false,
+            ..host
+        };
+        let e = prepare_split(&host, &limits(true, None), "abc", None)
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("--cgroups=split: box's cgroup"), "{e}");
+        assert!(e.contains("Delegate=yes"), "{e}");
+        // A unit without the memory controller: refused before anything moves.
+        let f = Fake::new();
+        f.cg(UNIT, "pids", "42\n");
+        let host = Host {
+            summary: f.summary(UNIT),
+            pid: 42,
+            writable: &|_| true,
+            start_scope: &never_a_scope,
+            systemd: true,
+        };
+        let e = prepare_split(&host, &limits(true, None), "abc", None)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("lacks the memory controller"), "{e}");
+        assert!(!join(&f.root(), &format!("{UNIT}/box-supervisor")).exists());
+        // Hybrid: nothing can be made.
+        let host = Host {
+            summary: Summary {
+                hierarchy: Hierarchy::Hybrid,
+                v2_mount: None,
+                own: Some("/".into()),
+                controllers: vec![],
+                writable: true,
+            },
+            pid: 1,
+            writable: &|_| true,
+            start_scope: &never_a_scope,
+            systemd: false,
+        };
+        let e = prepare_split(&host, &Limits::default(), "x", None)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("hybrid"), "{e}");
+    }
+
+    #[test]
+    fn no_conmon_leaves_box_where_it_is() {
+        let f = Fake::new();
+        f.cg(UNIT, "cpu memory pids", "42\n");
+        let host = Host {
+            summary: f.summary(UNIT),
+            pid: 42,
+            writable: &|_| true,
+            start_scope: &never_a_scope,
+            systemd: true,
+        };
+        // A scope for the container's pid at attach; box is not moved aside.
+        let plan = prepare_no_conmon(&host, &limits(true, None), "abc").unwrap();
+        assert!(!plan.is_none() && plan.dir_fd().is_none() && plan.path().is_none());
+        assert!(!join(&f.root(), &format!("{UNIT}/box-supervisor")).exists());
+        // No systemd: no cgroup of its own without limits, refused with them.
+        let host = Host {
+            systemd: false,
+            ..host
+        };
+        assert!(
+            prepare_no_conmon(&host, &Limits::default(), "abc")
+                .unwrap()
+                .is_none()
+        );
+        let e = prepare_no_conmon(&host, &limits(true, None), "abc")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("memory"), "{e}");
     }
 }

@@ -1099,6 +1099,9 @@ pub struct ExecArgs {
     /// Give the process extended privileges (as with run --privileged)
     #[arg(long)]
     pub privileged: bool,
+    /// Pass descriptors 3 to 3+N-1 of box to the command
+    #[arg(long, value_name = "N")]
+    pub preserve_fds: Option<u32>,
     /// Container (name or id)
     #[arg(value_name = "CONTAINER")]
     pub container: String,
@@ -1264,7 +1267,7 @@ pub struct PortArgs {
     pub latest: bool,
     /// Container (name or id; not with --all or --latest), then the container port to look
     /// up: PORT[/PROTO] (tcp when not given)
-    #[arg(value_name = "CONTAINER [PORT[/PROTO]]", num_args = 0..=2)]
+    #[arg(value_name = "CONTAINER", num_args = 0..=2)]
     pub args: Vec<String>,
 }
 

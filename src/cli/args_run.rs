@@ -56,7 +56,10 @@ pub struct RunExtraOpts {
     /// cgroup namespace: private (default) or host
     #[arg(long, value_name = "MODE", value_parser = ["host", "private"])]
     pub cgroupns: Option<String>,
-    /// cgroup of the container: enabled (default), disabled, no-conmon or split
+    /// cgroup of the container: enabled (default: its own where box can make one),
+    /// disabled (none: box's), no-conmon (box stays where it was started; the container
+    /// gets a systemd scope of its own) or split (below box's own delegated cgroup, e.g. a
+    /// unit's with Delegate=yes; refused where there is none)
     #[arg(long, value_name = "MODE", value_parser = ["enabled", "disabled", "no-conmon", "split"])]
     pub cgroups: Option<String>,
     /// Log driver: k8s-file (default), json-file, none or passthrough
@@ -71,6 +74,10 @@ pub struct RunExtraOpts {
     /// Add an /etc/passwd entry for a numeric --user the image does not know (default true)
     #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
     pub passwd: Option<bool>,
+    /// The /etc/passwd entry --passwd adds, with $USERNAME, $UID, $GID, $NAME and $HOME
+    /// replaced [default: $USERNAME:*:$UID:$GID:$NAME:$HOME:/bin/sh]
+    #[arg(long, value_name = "ENTRY")]
+    pub passwd_entry: Option<String>,
     /// Add the host user NAME (or uid) to the container's /etc/passwd
     #[arg(long, value_name = "NAME")]
     pub hostuser: Vec<String>,
@@ -88,7 +95,8 @@ pub struct RunExtraOpts {
     /// Subordinate gid ranges of NAME in /etc/subgid (rootless: only your own)
     #[arg(long, value_name = "NAME")]
     pub subgidname: Option<String>,
-    /// Pass descriptors 3 to 3+N-1 of box to the command (in the foreground)
+    /// Pass descriptors 3 to 3+N-1 of box to the command (run, also with -d; a later
+    /// start passes none)
     #[arg(long, value_name = "N")]
     pub preserve_fds: Option<u32>,
     /// Give the container a host device (one you can open): HOST[:CONTAINER][:PERMS]
@@ -111,6 +119,9 @@ pub struct PsMoreArgs {
     /// Show the namespaces of each container
     #[arg(long)]
     pub ns: bool,
+    /// Also show the containers of running builds (box build's RUN steps)
+    #[arg(long)]
+    pub external: bool,
 }
 
 /// podman's further `images` flags.
@@ -167,10 +178,16 @@ pub struct GlobalMoreOpts {
     /// Send box's own standard output to /dev/null (the container's output too)
     #[arg(long, global = true)]
     pub noout: bool,
-    /// cgroup manager (accepted: box uses systemd scopes when it can, else cgroupfs)
+    /// cgroup manager: cgroupfs (box makes cgroups only in its own delegated cgroup and
+    /// never asks systemd for a scope) or systemd (delegated cgroups, and transient
+    /// systemd scopes where limits need them; refused where there is no systemd)
+    /// [default: systemd's scopes when there is systemd, else cgroupfs]
     #[arg(long, global = true, value_name = "MANAGER", value_parser = ["cgroupfs", "systemd"])]
     pub cgroup_manager: Option<String>,
-    /// Storage option KEY=VALUE (accepted; box picks its driver itself, see --storage-driver)
+    /// Storage option: overlay.mount_program=PATH (fuse-overlayfs to use; selects that
+    /// driver), overlay.mountopt=nodev,nosuid,noexec (on containers' root filesystems),
+    /// overlay.ignore_chown_errors=true or vfs.ignore_chown_errors=true (image files whose
+    /// owner cannot be mapped stay yours); any other key is an error
     #[arg(long, global = true, value_name = "KEY=VALUE")]
     pub storage_opt: Vec<String>,
     /// Directory for temporary files [default: $TMPDIR or /tmp]

@@ -48,7 +48,7 @@ pub fn main() -> ExitCode {
     if let Some(code) = commands::quadlet::as_generator() {
         return code;
     }
-    let cli = match Cli::try_parse() {
+    let mut cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
             use clap::error::ErrorKind;
@@ -69,9 +69,12 @@ pub fn main() -> ExitCode {
     };
     if !matches!(cli.command, Command::Internal(_)) {
         restore_sigpipe();
-        close_inherited_fds(preserved_fds(&cli.command));
+        if let Err(e) = close_inherited_fds(preserved_fds(&cli.command)) {
+            eprintln!("box: {e}");
+            return ExitCode::from(exit::BOX_ERROR);
+        }
     }
-    if let Err(e) = apply_global_more(&cli) {
+    if let Err(e) = apply_global_more(&mut cli) {
         eprintln!("box: {e}");
         return ExitCode::from(exit::BOX_ERROR);
     }
@@ -107,22 +110,53 @@ fn restore_sigpipe() {
 /// `/proc/PID/fd` or a working directory such as `/proc/self/fd/9`. Only the descriptor
 /// a detached container's monitor hands `box start --attach` is kept (`monitor`'s
 /// `STARTED_FD_ENV`). Internal helpers keep theirs: their protocols pass descriptors.
-/// `run --preserve-fds N`: the descriptors 3..3+N box must not close.
+/// `run`/`exec --preserve-fds N`, or what a detached container's monitor hands the
+/// `box start --attach` it runs (`monitor::PRESERVE_FDS_ENV`): the descriptors 3..3+N
+/// box must not close.
 fn preserved_fds(cmd: &Command) -> u32 {
+    use args::ContainerCommand as C;
+    let from_monitor = || {
+        let n = std::env::var(crate::monitor::PRESERVE_FDS_ENV)
+            .ok()
+            .and_then(|v| v.parse::<u32>().ok())
+            .unwrap_or(0);
+        // SAFETY: single-threaded this early; our own variable.
+        unsafe { std::env::remove_var(crate::monitor::PRESERVE_FDS_ENV) };
+        n
+    };
     match cmd {
-        Command::Run(r) => r.container.extra.preserve_fds.unwrap_or(0),
+        Command::Run(r) | Command::Container(C::Run(r)) => {
+            r.container.extra.preserve_fds.unwrap_or(0)
+        }
+        Command::Exec(e) | Command::Container(C::Exec(e)) => e.preserve_fds.unwrap_or(0),
+        Command::Start(_) | Command::Container(C::Start(_)) => from_monitor(),
         _ => 0,
     }
 }
 
-/// podman's global `--noout`, `--tmpdir`, `--storage-opt` (while single-threaded).
-fn apply_global_more(cli: &Cli) -> Result<(), String> {
-    let more = &cli.global.more;
-    for o in &more.storage_opt {
-        if !o.is_empty() && !o.contains('=') {
-            return Err(format!("--storage-opt {o:?}: use KEY=VALUE"));
+/// podman's global `--noout`, `--tmpdir`, `--storage-opt`, `--cgroup-manager` (while
+/// single-threaded).
+fn apply_global_more(cli: &mut Cli) -> Result<(), String> {
+    let storage = crate::driver::StorageOpts::parse(&cli.global.more.storage_opt)
+        .map_err(|e| e.to_string())?;
+    if storage.mount_program.is_some() {
+        // podman: a mount program makes the overlay driver fuse-overlayfs.
+        match cli.global.storage_driver {
+            None | Some(args::StorageDriver::FuseOverlayfs) => {
+                cli.global.storage_driver = Some(args::StorageDriver::FuseOverlayfs)
+            }
+            Some(_) => {
+                return Err(
+                    "--storage-opt overlay.mount_program needs the fuse-overlayfs driver: leave out --storage-driver or give fuse-overlayfs".into(),
+                );
+            }
         }
     }
+    storage.export();
+    if let Some(m) = &cli.global.more.cgroup_manager {
+        crate::cgroup::set_manager(m).map_err(|e| e.to_string())?;
+    }
+    let more = &cli.global.more;
     if let Some(dir) = &more.tmpdir {
         if !dir.is_dir() {
             return Err(format!("--tmpdir {}: no such directory", dir.display()));
@@ -143,28 +177,40 @@ fn apply_global_more(cli: &Cli) -> Result<(), String> {
     Ok(())
 }
 
-fn close_inherited_fds(preserve: u32) {
+fn close_inherited_fds(preserve: u32) -> Result<(), String> {
     use crate::run::sys::close_range;
-    if preserve > 0 {
-        // `run --preserve-fds N`: 3..3+N stay for the container.
-        let _ = close_range(3 + preserve, u32::MAX);
-        return;
+    // podman's rule: every descriptor of the range must be open.
+    for fd in 3..3 + preserve as i32 {
+        // SAFETY: F_GETFD on a plain integer.
+        if unsafe { libc::fcntl(fd, libc::F_GETFD) } < 0 {
+            return Err(format!(
+                "file descriptor {fd} is not available: --preserve-fds {preserve} needs descriptors 3 to {} open",
+                2 + preserve
+            ));
+        }
     }
+    let first = 3 + preserve;
     let keep = std::env::var(crate::monitor::STARTED_FD_ENV)
         .ok()
         .and_then(|v| v.parse::<u32>().ok())
-        .filter(|fd| *fd >= 3);
+        .filter(|fd| *fd >= first);
     match keep {
         Some(fd) => {
-            if fd > 3 {
-                let _ = close_range(3, fd - 1);
+            if fd > first {
+                let _ = close_range(first, fd - 1);
             }
             let _ = close_range(fd + 1, u32::MAX);
         }
         None => {
-            let _ = close_range(3, u32::MAX);
+            let _ = close_range(first, u32::MAX);
         }
     }
+    // Held close-on-exec: no helper box runs gets them, only the command (see
+    // `run::exec`, `monitor::exec`) and a detached container's monitor.
+    crate::run::sys::preserved_cloexec(preserve, true)
+        .map_err(|e| format!("--preserve-fds {preserve}: {e}"))?;
+    crate::run::set_handed_fds(preserve);
+    Ok(())
 }
 
 /// The subcommands `words` (the whole command line) name, as the parser walks them:

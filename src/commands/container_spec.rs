@@ -24,11 +24,21 @@ pub fn build(
     host_env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Spec> {
     let args = spec::command(opts.entrypoint.as_deref(), &opts.command, image)?;
+    let mut host_env_keys = Vec::new();
     let env = if opts.extra.env_host {
         // --env-host: the host's environment over the image's, under --env-file and -e.
         let mut base = image.env.clone();
-        base.extend(std::env::vars().map(|(k, v)| format!("{k}={v}")));
-        spec::environment(&base, &opts.env_file, &opts.env, host_env)?
+        let host: Vec<String> = std::env::vars().map(|(k, v)| format!("{k}={v}")).collect();
+        base.extend(host.iter().cloned());
+        let env = spec::environment(&base, &opts.env_file, &opts.env, host_env)?;
+        // The keys that kept the host's value (a unit repeats --env-host, not them).
+        let kept: std::collections::HashSet<&String> = env.iter().collect();
+        host_env_keys = host
+            .iter()
+            .filter(|e| kept.contains(e))
+            .filter_map(|e| e.split_once('=').map(|(k, _)| k.to_string()))
+            .collect();
+        env
     } else {
         spec::environment(&image.env, &opts.env_file, &opts.env, host_env)?
     };
@@ -186,11 +196,17 @@ pub fn build(
         if let (Ok(uid), Ok(gid)) = (uid.parse::<u32>(), gid.parse::<u32>())
             && uid != 0
         {
+            let template = opts
+                .extra
+                .passwd_entry
+                .as_deref()
+                .unwrap_or("$USERNAME:*:$UID:$GID:$NAME:$HOME:/bin/sh");
             settings
                 .passwd_entries
-                .push(format!("{uid}:*:{uid}:{gid}:container user:/:/bin/sh"));
+                .push(passwd_entry(template, uid, gid)?);
         }
     }
+    settings.host_env_keys = host_env_keys;
     settings.network_options = network_options(opts.network.first().map(String::as_str))?;
     settings.chown_targets = chown_targets;
     settings.image_mounts = image_mounts;
@@ -368,12 +384,27 @@ fn settings(x: &RunExtraOpts, host_network: bool) -> Result<Settings> {
             .cloned()
             .collect(),
         no_cgroup: x.cgroups.as_deref() == Some("disabled"),
+        cgroups: match &x.cgroups {
+            None => crate::cgroup::Mode::Enabled,
+            Some(m) => crate::cgroup::Mode::parse(m).ok_or_else(|| {
+                anyhow!("--cgroups {m}: use enabled, disabled, no-conmon or split")
+            })?,
+        },
         host_cgroupns: x.cgroupns.as_deref() == Some("host"),
         attach: x.attach.clone(),
         network_options: Vec::new(),
         per_network: Default::default(),
         preserve_fds: x.preserve_fds.unwrap_or(0),
         passwd_entries: host_users(&x.hostuser)?,
+        hostusers: x.hostuser.clone(),
+        no_passwd: x.passwd == Some(false),
+        passwd_entry: x.passwd_entry.clone(),
+        env_host: x.env_host,
+        host_env_keys: Vec::new(),
+        cidfile: match &x.cidfile {
+            None => None,
+            Some(p) => Some(std::path::absolute(p).map_err(|e| anyhow!("--cidfile: {e}"))?),
+        },
         chown_targets: Vec::new(),
         overlay_targets: Vec::new(),
         idmap_mounts: Vec::new(),
@@ -523,6 +554,24 @@ pub fn check_subid_names(x: &RunExtraOpts) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// `--passwd-entry` (podman's variables replaced) for the numeric `--user` uid:gid: one
+/// /etc/passwd line whose uid is `uid`.
+fn passwd_entry(template: &str, uid: u32, gid: u32) -> Result<String> {
+    let line = template
+        .replace("$USERNAME", &uid.to_string())
+        .replace("$UID", &uid.to_string())
+        .replace("$GID", &gid.to_string())
+        .replace("$NAME", "container user")
+        .replace("$HOME", "/");
+    let fields: Vec<&str> = line.split(':').collect();
+    if fields.len() != 7 || line.contains('\n') || fields[2] != uid.to_string() {
+        bail!(
+            "--passwd-entry {template:?}: give one /etc/passwd line NAME:PASSWORD:UID:GID:GECOS:HOME:SHELL whose uid is the --user's ($UID)"
+        );
+    }
+    Ok(line)
 }
 
 /// `--hostuser NAME`: the host's /etc/passwd entry of each user, for the container's.
@@ -1018,6 +1067,202 @@ mod tests {
         let s = build_ok(&p, &image());
         assert_eq!(s.seccomp, Seccomp::Unconfined);
         assert!(s.caps.contains(&"CAP_SYS_ADMIN".to_string()));
+    }
+
+    /// `generate systemd --new` writes flags that make the same container again: every
+    /// setting set, recreated from the unit's argv, gives the same spec.
+    #[test]
+    fn a_generated_unit_recreates_every_setting() {
+        use clap::Parser;
+        let t = tempfile::tempdir().unwrap();
+        let data = t.path().join("data");
+        std::fs::create_dir(&data).unwrap();
+        let d = data.display().to_string();
+        let (pid, cid) = (
+            t.path().join("pid").display().to_string(),
+            t.path().join("cid").display().to_string(),
+        );
+        let argv: Vec<String> = [
+            "--name",
+            "web",
+            "-i",
+            "-t",
+            "-e",
+            "A=2",
+            "--env-host",
+            "-w",
+            "/srv",
+            "-u",
+            "1000:1000",
+            "-h",
+            "web",
+            "-v",
+            &format!("{d}:/data:ro,U"),
+            "-v",
+            &format!("{d}:/ov:O"),
+            "--tmpfs",
+            "/tmp:size=64m",
+            "--ulimit",
+            "nofile=1024:2048",
+            "--umask",
+            "0027",
+            "--group-add",
+            "wheel",
+            "--sysctl",
+            "net.ipv4.ip_forward=1",
+            "--shm-size",
+            "128m",
+            "--tz",
+            "Europe/Berlin",
+            "--log-driver",
+            "json-file",
+            "--log-opt",
+            "max-size=1m",
+            "--annotation",
+            "team=infra",
+            "--timeout",
+            "30",
+            "--pidfile",
+            &pid,
+            "--requires",
+            "db,cache",
+            "--cgroups",
+            "disabled",
+            "--cgroupns",
+            "host",
+            "--attach",
+            "stdout",
+            "--preserve-fds",
+            "2",
+            "--hostuser",
+            "root",
+            "--passwd=false",
+            "--passwd-entry",
+            "app:x:$UID:$GID:$NAME:/:/bin/sh",
+            "--cidfile",
+            &cid,
+            "--uidmap",
+            "0:1:1000",
+            "--gidmap",
+            "0:1:1000",
+            "--mount",
+            "type=image,src=alpine,dst=/img",
+            "--network",
+            "pasta:--mtu,1400",
+            "-p",
+            "8080:80",
+            "--dns",
+            "192.0.2.1",
+            "--add-host",
+            "db:192.0.2.2",
+            "--memory",
+            "64m",
+            "--cpus",
+            "0.5",
+            "--pids-limit",
+            "32",
+            "--cap-add",
+            "NET_ADMIN",
+            "--cap-drop",
+            "CHOWN",
+            "--security-opt",
+            "no-new-privileges",
+            "--init",
+            "--read-only",
+            "--stop-signal",
+            "SIGQUIT",
+            "--health-cmd",
+            "true",
+            "--health-interval",
+            "5s",
+            "-l",
+            "app=web",
+            "alpine",
+            "sh",
+            "-c",
+            "echo hi",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        let parse = |args: &[String]| -> ContainerOpts {
+            let words = ["box", "run"]
+                .iter()
+                .map(|s| s.to_string())
+                .chain(args.iter().cloned());
+            match crate::cli::args::Cli::try_parse_from(words)
+                .unwrap()
+                .command
+            {
+                crate::cli::args::Command::Run(r) => r.container,
+                _ => unreachable!(),
+            }
+        };
+        let mut net = plan();
+        net.mode = crate::network::Mode::Pasta;
+        let make = |o: &ContainerOpts| {
+            build(
+                o,
+                &image(),
+                Rootfs::default(),
+                net.clone(),
+                &no_volumes,
+                &|_| None,
+            )
+            .unwrap()
+        };
+        let first = parse(&argv);
+        let spec = make(&first);
+        let set = &spec.settings;
+        assert!(set.env_host && set.no_passwd && set.preserve_fds == 2);
+        assert_eq!(set.hostusers, ["root"]);
+        let config = crate::container::Config {
+            id: "a".repeat(64),
+            name: "web".into(),
+            image: "alpine".into(),
+            image_name: "alpine".into(),
+            image_id: String::new(),
+            created: String::new(),
+            command: spec.args.clone(),
+            autoremove: false,
+            labels: labels(&first).unwrap(),
+            spec: spec.clone(),
+        };
+        let args = crate::systemd::unit::run_args(&config, &image().env, Path::new("/nonexistent"));
+        let again = parse(&args);
+        assert_eq!(labels(&again).unwrap(), config.labels);
+        let mut respec = make(&again);
+        assert_eq!(respec.sdnotify, spec.sdnotify);
+        respec.stop_timeout = spec.stop_timeout;
+        assert_eq!(respec, spec, "{args:?}");
+        // The host's variables come again from --env-host, not as -e.
+        assert!(!args.iter().any(|a| a.starts_with("HOME=")), "{args:?}");
+    }
+
+    #[test]
+    fn passwd_entry_templates() {
+        let mut o = opts("x", &[]);
+        o.user = Some("1000:100".into());
+        o.extra.passwd_entry = Some("app:x:$UID:$GID:$NAME:/home/app:/bin/sh".into());
+        let s = build_ok(&o, &image());
+        assert_eq!(
+            s.settings.passwd_entries,
+            ["app:x:1000:100:container user:/home/app:/bin/sh"]
+        );
+        o.extra.passwd_entry = None;
+        let s = build_ok(&o, &image());
+        assert_eq!(
+            s.settings.passwd_entries,
+            ["1000:*:1000:100:container user:/:/bin/sh"]
+        );
+        for bad in [
+            "app:x:$UID",
+            "app:x:0:0:a:/:/bin/sh",
+            "a:b:$UID:$GID:c:d:e:f",
+        ] {
+            o.extra.passwd_entry = Some(bad.into());
+            assert!(build_fails(&o), "{bad}");
+        }
     }
 
     #[test]

@@ -37,6 +37,8 @@ pub fn exec(ctx: &Ctx, args: ExecArgs) -> Result<u8> {
         user: args.user.clone(),
         workdir: args.workdir.clone(),
         privileged: args.privileged,
+        // Checked open and held close-on-exec by cli::main.
+        preserve_fds: crate::run::handed_fds(),
     };
     crate::events::container(&ctx.paths, &rec, "exec");
     let code = monitor::exec::exec(&rec, pid, &opts)?;

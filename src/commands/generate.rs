@@ -37,6 +37,11 @@ pub fn systemd(ctx: &Ctx, args: GenerateSystemdArgs) -> Result<u8> {
     if let Some(r) = &ctx.global.runroot {
         global_args.extend(["--runroot".to_string(), r.display().to_string()]);
     }
+    // A driver other than the best one was chosen (or needed) at create: again so.
+    let driver = config.spec.rootfs.driver;
+    if args.new && driver != crate::spec::Driver::Overlay {
+        global_args.extend(["--storage-driver".to_string(), driver.name().to_string()]);
+    }
     let opts = crate::systemd::unit::UnitOptions {
         new: args.new,
         use_name: args.name,

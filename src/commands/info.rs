@@ -440,7 +440,7 @@ fn podman_info(ctx: &Ctx, i: &Info) -> serde_json::Value {
             "SwapTotal": mem("SwapTotal:"),
             "SwapFree": mem("SwapFree:"),
             "CgroupVersion": if i.cgroup.summary.v2_mount.is_some() { "v2" } else { "v1" },
-            "CgroupManager": "cgroupfs",
+            "CgroupManager": crate::cgroup::manager().effective_name(),
             "CgroupControllers": i.cgroup.delegated,
             "Distribution": {"Distribution": field("ID"), "Version": field("VERSION_ID"), "Codename": field("VERSION_CODENAME")},
             "EventLogger": if crate::events::disabled() { "none" } else { "file" },

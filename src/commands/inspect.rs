@@ -342,9 +342,18 @@ fn settings_into(host_config: &mut Value, s: &crate::spec::Settings) {
         "CgroupnsMode".into(),
         json!(if s.host_cgroupns { "host" } else { "private" }),
     );
+    // podman's names: CgroupMode is the cgroup namespace's, Cgroups the --cgroups mode.
+    h.insert(
+        "CgroupMode".into(),
+        json!(if s.host_cgroupns { "host" } else { "private" }),
+    );
     h.insert(
         "Cgroups".into(),
-        json!(if s.no_cgroup { "disabled" } else { "enabled" }),
+        json!(match s.cgroups {
+            _ if s.no_cgroup => "disabled",
+            crate::cgroup::Mode::Enabled => "default",
+            m => m.name(),
+        }),
     );
 }
 

@@ -40,6 +40,7 @@ pub fn internal(ctx: &Ctx, command: InternalCommand) -> Result<u8> {
                     chown: true,
                     sync: false,
                     into_existing: true,
+                    ignore_chown_errors: false,
                 },
             )?;
             Ok(0)

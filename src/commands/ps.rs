@@ -212,6 +212,10 @@ pub fn ps(ctx: &Ctx, args: PsArgs) -> Result<u8> {
         Vec::new()
     };
     for rec in c.list()? {
+        // A build step's container is the builder's, not the user's (podman's --external).
+        if !more.external && crate::builder::is_build_container(&rec) {
+            continue;
+        }
         let st = status::observe(&rec);
         let mut obj = ps_object(&rec, &st, now, args.no_trunc, &pods);
         if more.size || more.sort.as_deref() == Some("size") {

@@ -27,7 +27,7 @@
 //! rename) and `state.json` is always replaced whole. A `running` state whose pid is gone
 //! (box was killed with SIGKILL and its cleanup could not run) is reported by
 //! [`State::effective_status`] as exited.
-mod names;
+pub mod names;
 pub use names::random_name;
 pub mod prefix;
 pub mod read;
@@ -429,25 +429,14 @@ impl Containers {
     }
 
     fn reserve_name(&self, name: &str, id: &str) -> Result<(), Error> {
-        let link = self.root.join("names").join(name);
-        match std::os::unix::fs::symlink(id, &link) {
-            Ok(()) => Ok(()),
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
-                let other = fs::read_link(&link)
-                    .map(|p| p.to_string_lossy().into_owned())
-                    .unwrap_or_default();
-                // A dangling entry (its container dir is gone) is reclaimed.
-                if !other.is_empty() && !self.root.join(&other).join("config.json").exists() {
-                    let _ = fs::remove_file(&link);
-                    return std::os::unix::fs::symlink(id, &link).map_err(io_err("create", &link));
-                }
-                Err(Error::NameInUse {
-                    name: name.to_string(),
-                    id: short_id(&other).to_string(),
-                })
-            }
-            Err(e) => Err(io_err("create", &link)(e)),
-        }
+        use names::Reserve;
+        names::reserve(&self.root, "config.json", name, id).map_err(|e| match e {
+            Reserve::InUse(other) => Error::NameInUse {
+                name: name.to_string(),
+                id: short_id(&other).to_string(),
+            },
+            Reserve::Io(link, e) => io_err("create", &link)(e),
+        })
     }
 
     /// Load a container by exact name, full id or unique id prefix.

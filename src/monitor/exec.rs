@@ -73,6 +73,8 @@ pub struct Opts {
     pub workdir: Option<String>,
     /// Every capability, no seccomp.
     pub privileged: bool,
+    /// `--preserve-fds N`: box's descriptors 3..3+N are the command's.
+    pub preserve_fds: u32,
 }
 
 /// Run `args.command` in the container whose PID 1 is `pid`; returns its exit code.
@@ -201,6 +203,7 @@ pub fn exec(rec: &Record, pid: i32, args: &Opts) -> Result<u8> {
                 seccomp: &seccomp,
                 no_new_privs: spec.no_new_privileges,
                 box_alive: alive_r.as_fd(),
+                preserve_fds: args.preserve_fds,
             };
             let code = child.first(pid_w, err_w);
             // SAFETY: plain _exit in the forked child.
@@ -284,6 +287,8 @@ struct Child<'a> {
     /// Read end of a pipe whose write end only box holds: one byte once C1 is reaped,
     /// EOF once box is gone.
     box_alive: std::os::fd::BorrowedFd<'a>,
+    /// `exec --preserve-fds N`.
+    preserve_fds: u32,
 }
 
 impl Child<'_> {
@@ -477,8 +482,11 @@ impl Child<'_> {
         drop(workdir);
         // Nothing box inherited or opened reaches the command: every descriptor above
         // stdio is closed at execve (the error pipe too, which tells box it succeeded).
-        if let Err(e) = sys::cloexec_from(3) {
+        if let Err(e) = sys::cloexec_from(3 + self.preserve_fds) {
             return fail("close inherited descriptors", e);
+        }
+        if let Err(e) = sys::preserved_cloexec(self.preserve_fds, false) {
+            return fail("pass the preserved descriptors", e);
         }
         // Default signal dispositions and an empty mask for the command.
         for n in 1..=31 {

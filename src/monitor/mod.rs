@@ -141,8 +141,29 @@ pub const REPORT_FD_ENV: &str = "BOX_MONITOR_REPORT_FD";
 pub const STARTED_FD_ENV: &str = "BOX_MONITOR_STARTED_FD";
 /// Set for the `box start --attach` a monitor runs.
 pub const UNDER_MONITOR_ENV: &str = "BOX_UNDER_MONITOR";
+/// `run -d --preserve-fds N`: the descriptors 3..3+N `box run -d` hands its monitor, and
+/// the monitor its first `box start --attach` (then closes its own copies). The report
+/// and started descriptors follow them, at 3+N.
+pub const PRESERVE_FDS_ENV: &str = "BOX_MONITOR_PRESERVE_FDS";
 
-const CHILD_FD: i32 = 3;
+/// In a forked child about to exec: descriptors 3..3+`preserved` stay open across the
+/// exec and `w` becomes 3+`preserved`. Only async-signal-safe calls.
+fn hand_over(preserved: u32, w: i32) -> std::io::Result<()> {
+    crate::run::sys::preserved_cloexec(preserved, false).map_err(std::io::Error::from)?;
+    let target = 3 + preserved as i32;
+    // SAFETY: fcntl and dup2 on descriptors this process owns.
+    unsafe {
+        if w == target {
+            let flags = libc::fcntl(target, libc::F_GETFD);
+            if flags < 0 || libc::fcntl(target, libc::F_SETFD, flags & !libc::FD_CLOEXEC) < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+        } else if libc::dup2(w, target) < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+    }
+    Ok(())
+}
 
 pub use crate::spec::RestartPolicy;
 
@@ -200,12 +221,20 @@ pub fn start_detached(paths: &Paths, rec: &Record) -> Result<()> {
     let report_w: OwnedFd = report_w.into();
     let w_fd = report_w.as_raw_fd();
     let _ = fs::remove_file(stop_mark(rec));
+    // `run -d --preserve-fds N`: this box's 3..3+N go to the monitor.
+    let preserved = rec
+        .config
+        .spec
+        .settings
+        .preserve_fds
+        .min(crate::run::handed_fds());
     let mut cmd = Command::new("/proc/self/exe");
     cmd.arg0("box")
         .args(["__internal", "monitor", rec.id()])
         .env("BOX_ROOT", &paths.data)
         .env("BOX_RUNROOT", &paths.runtime)
-        .env(REPORT_FD_ENV, CHILD_FD.to_string())
+        .env(REPORT_FD_ENV, (3 + preserved).to_string())
+        .env(PRESERVE_FDS_ENV, preserved.to_string())
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null());
@@ -215,16 +244,7 @@ pub fn start_detached(paths: &Paths, rec: &Record) -> Result<()> {
             if libc::setsid() < 0 {
                 return Err(std::io::Error::last_os_error());
             }
-            if w_fd == CHILD_FD {
-                let flags = libc::fcntl(CHILD_FD, libc::F_GETFD);
-                if flags < 0 || libc::fcntl(CHILD_FD, libc::F_SETFD, flags & !libc::FD_CLOEXEC) < 0
-                {
-                    return Err(std::io::Error::last_os_error());
-                }
-            } else if libc::dup2(w_fd, CHILD_FD) < 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
+            hand_over(preserved, w_fd)
         });
     }
     let mut child = cmd.spawn().map_err(Error::Spawn)?;
@@ -285,9 +305,18 @@ pub fn monitor_main(paths: &Paths, id: &str) -> Result<u8> {
         report.as_ref().map(|f| f.as_fd()).ok_or(Error::NoReport)?,
         nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC),
     );
+    let mut preserved: u32 = std::env::var(PRESERVE_FDS_ENV)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    // Only the first `box start --attach` gets them: nothing else the monitor runs.
+    if crate::run::sys::preserved_cloexec(preserved, true).is_err() {
+        preserved = 0;
+    }
     // SAFETY: fresh single-threaded process; removing our own variables.
     unsafe {
         std::env::remove_var(REPORT_FD_ENV);
+        std::env::remove_var(PRESERVE_FDS_ENV);
     }
     // The monitor belongs to no terminal: job-control and hangup signals are not for it.
     for sig in [
@@ -318,7 +347,14 @@ pub fn monitor_main(paths: &Paths, id: &str) -> Result<u8> {
     loop {
         let started_at = Instant::now();
         let mut health_restart = false;
-        let outcome = supervise_once(paths, &rec, &mut log, &mut report, &mut health_restart);
+        let outcome = supervise_once(
+            paths,
+            &rec,
+            &mut log,
+            &mut report,
+            &mut health_restart,
+            &mut preserved,
+        );
         let code = match outcome {
             Ok(code) => code,
             Err(e) => {
@@ -360,38 +396,36 @@ fn supervise_once(
     log: &mut log::LogWriter,
     report: &mut Option<fs::File>,
     health_restart: &mut bool,
+    preserved: &mut u32,
 ) -> Result<u8> {
     let (out_r, out_w) = std::io::pipe()?;
     let (err_r, err_w) = std::io::pipe()?;
     let (started_r, started_w) = std::io::pipe()?;
     let started_w: OwnedFd = started_w.into();
     let sw = started_w.as_raw_fd();
+    let n = *preserved;
     let mut cmd = Command::new("/proc/self/exe");
     cmd.arg0("box")
         .args(["start", "--attach", rec.id()])
         .env("BOX_ROOT", &paths.data)
         .env("BOX_RUNROOT", &paths.runtime)
         .env(UNDER_MONITOR_ENV, "1")
-        .env(STARTED_FD_ENV, CHILD_FD.to_string())
+        .env(STARTED_FD_ENV, (3 + n).to_string())
+        .env(PRESERVE_FDS_ENV, n.to_string())
         .stdin(Stdio::null())
         .stdout(Stdio::from(OwnedFd::from(out_w)))
         .stderr(Stdio::from(OwnedFd::from(err_w)));
-    // SAFETY: only async-signal-safe calls (dup2, fcntl, prctl) between fork and exec.
+    // SAFETY: only async-signal-safe calls (dup2, fcntl) between fork and exec.
     unsafe {
-        cmd.pre_exec(move || {
-            if sw == CHILD_FD {
-                let flags = libc::fcntl(CHILD_FD, libc::F_GETFD);
-                if flags < 0 || libc::fcntl(CHILD_FD, libc::F_SETFD, flags & !libc::FD_CLOEXEC) < 0
-                {
-                    return Err(std::io::Error::last_os_error());
-                }
-            } else if libc::dup2(sw, CHILD_FD) < 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
+        cmd.pre_exec(move || hand_over(n, sw));
     }
-    let mut child = cmd.spawn()?;
+    let spawned = cmd.spawn();
+    if n > 0 {
+        // Handed over (or lost with a failed spawn): the monitor keeps no copy.
+        let _ = crate::run::sys::close_range(3, 2 + n);
+        *preserved = 0;
+    }
+    let mut child = spawned?;
     drop(cmd);
     drop(started_w);
     let child_pid = child.id() as i32;

@@ -269,25 +269,14 @@ impl Pods {
     }
 
     fn reserve_name(&self, name: &str, id: &str) -> Result<(), Error> {
-        let link = self.root.join("names").join(name);
-        match std::os::unix::fs::symlink(id, &link) {
-            Ok(()) => Ok(()),
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
-                let other = fs::read_link(&link)
-                    .map(|p| p.to_string_lossy().into_owned())
-                    .unwrap_or_default();
-                // A dangling entry (its pod is gone) is reclaimed.
-                if !other.is_empty() && !self.root.join(&other).join("pod.json").exists() {
-                    let _ = fs::remove_file(&link);
-                    return std::os::unix::fs::symlink(id, &link).map_err(io_err("create", &link));
-                }
-                Err(Error::NameInUse {
-                    name: name.to_string(),
-                    id: crate::container::short_id(&other).to_string(),
-                })
-            }
-            Err(e) => Err(io_err("create", &link)(e)),
-        }
+        use crate::container::names::Reserve;
+        crate::container::names::reserve(&self.root, "pod.json", name, id).map_err(|e| match e {
+            Reserve::InUse(other) => Error::NameInUse {
+                name: name.to_string(),
+                id: crate::container::short_id(&other).to_string(),
+            },
+            Reserve::Io(link, e) => io_err("create", &link)(e),
+        })
     }
 
     /// A pod by exact name, full id or unique id prefix.

@@ -595,7 +595,7 @@ fn steps(l: &Launch, maps: &IdMaps, ch: &ChildEnd) -> Result<Infallible, (Step, 
 
     super::trace("C8 capabilities, seccomp, no_new_privs");
     exec::PRESERVE_FDS.store(
-        spec.settings.preserve_fds,
+        spec.settings.preserve_fds.min(exec::handed_fds()),
         std::sync::atomic::Ordering::Relaxed,
     );
     // C9. The command (under box's init with --init). Returns only on failure.

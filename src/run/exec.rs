@@ -63,6 +63,19 @@ fn candidates(argv0: &CStr, envp: &[CString]) -> Vec<CString> {
 /// `exec`; 0 otherwise).
 pub static PRESERVE_FDS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
 
+/// How many descriptors (3..3+N) this box process was handed for a container
+/// (`cli::main`: `run --preserve-fds N`, or the monitor's `box start --attach`); a
+/// container gets at most these, whatever its spec says (a later `box start` has none).
+static HANDED_FDS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+
+pub fn set_handed_fds(n: u32) {
+    HANDED_FDS.store(n, std::sync::atomic::Ordering::Relaxed);
+}
+
+pub fn handed_fds() -> u32 {
+    HANDED_FDS.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 /// execve the command. Returns only on failure.
 pub fn exec(argv: &[CString], envp: &[CString]) -> Fail {
     let Some(argv0) = argv.first() else {
@@ -74,6 +87,13 @@ pub fn exec(argv: &[CString], envp: &[CString]) -> Fail {
         return Fail::new(
             e as i32,
             format!("close inherited descriptors: {}", e.desc()),
+        );
+    }
+    // The preserved ones, close-on-exec in box, are the command's.
+    if let Err(e) = sys::preserved_cloexec(keep, false) {
+        return Fail::new(
+            e as i32,
+            format!("pass the preserved descriptors: {}", e.desc()),
         );
     }
     reset_signals();

@@ -40,6 +40,11 @@ pub fn run(ch: &ChildEnd, argv: &[CString], envp: &[CString], tty: bool) -> Fail
             // Our copy of the channel must go, so box sees EOF when the command execs.
             // SAFETY: we never return, so the Channel's owner never closes it again.
             unsafe { libc::close(ch.as_fd().as_raw_fd()) };
+            // --preserve-fds: the command's now, not the init's.
+            let kept = exec::PRESERVE_FDS.load(std::sync::atomic::Ordering::Relaxed);
+            if kept > 0 {
+                let _ = super::sys::close_range(3, 2 + kept);
+            }
             set_title("box-init");
             supervise_child(child)
         }

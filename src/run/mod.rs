@@ -50,6 +50,7 @@ mod vfs;
 pub use crate::spec::{Driver, Mount, Rootfs, Seccomp, Spec};
 pub use cleanup::Watcher;
 pub use cleanup::remove_container_files;
+pub use exec::{handed_fds, set_handed_fds};
 pub use start::{
     StartOptions, layout, make_rootfs_dirs, start_container, start_watched, volume_mounts,
 };

@@ -127,12 +127,41 @@ pub fn mount_rootfs(spec: &Spec, layout: &Layout) -> Result<OwnedFd, Fail> {
                 .ctx(|| format!("mount the root filesystem on {}", layout.merged.display()))?;
         }
     }
+    restrict_rootfs(&layout.merged)?;
     open(
         &layout.merged,
         OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
         Mode::empty(),
     )
     .ctx(|| format!("open {}", layout.merged.display()))
+}
+
+/// `--storage-opt overlay.mountopt=nodev,nosuid,noexec`: a bind remount adding them
+/// (the flags the mount already has are kept: a user namespace may not drop locked ones).
+fn restrict_rootfs(merged: &Path) -> Result<(), Fail> {
+    use nix::sys::statvfs::FsFlags;
+    let extra = crate::driver::rootfs_mount_flags();
+    if extra.is_empty() {
+        return Ok(());
+    }
+    let have =
+        nix::sys::statvfs::statvfs(merged).ctx(|| format!("statvfs {}", merged.display()))?;
+    let mut flags = MsFlags::MS_REMOUNT | MsFlags::MS_BIND | extra;
+    for (st, ms) in [
+        (FsFlags::ST_RDONLY, MsFlags::MS_RDONLY),
+        (FsFlags::ST_NOSUID, MsFlags::MS_NOSUID),
+        (FsFlags::ST_NODEV, MsFlags::MS_NODEV),
+        (FsFlags::ST_NOEXEC, MsFlags::MS_NOEXEC),
+        (FsFlags::ST_NOATIME, MsFlags::MS_NOATIME),
+        (FsFlags::ST_NODIRATIME, MsFlags::MS_NODIRATIME),
+        (FsFlags::ST_RELATIME, MsFlags::MS_RELATIME),
+    ] {
+        if have.flags().contains(st) {
+            flags |= ms;
+        }
+    }
+    mount(None::<&str>, merged, None::<&str>, flags, None::<&str>)
+        .ctx(|| "--storage-opt overlay.mountopt: remount the root filesystem".into())
 }
 
 /// A pod's infra container (box's pause program needs no files): an empty, read-only

@@ -215,7 +215,7 @@ pub fn start_watched(
     let mut cgroup: hooks::CgroupHook = if spec.settings.no_cgroup {
         crate::cgroup::Plan::none()
     } else {
-        crate::cgroup::prepare(
+        crate::cgroup::prepare_mode(
             &limits,
             rec.id(),
             // A pod's containers share its cgroup (not the user networks' holder).
@@ -226,6 +226,7 @@ pub fn start_watched(
                     id: &p.id,
                     limits: p.limits.as_ref(),
                 }),
+            spec.settings.cgroups,
         )?
     }
     .into();
@@ -300,6 +301,12 @@ pub fn start_watched(
         && let Err(e) = std::fs::write(p, format!("{}\n", pid.as_raw()))
     {
         eprintln!("box: warning: --pidfile {}: {e}", p.display());
+    }
+    // --preserve-fds: the command has them now; box keeps no copy.
+    let handed = super::handed_fds();
+    if handed > 0 {
+        let _ = super::sys::close_range(3, 2 + handed);
+        super::set_handed_fds(0);
     }
     // A `box start --attach` under the detached monitor tells it the command runs.
     crate::monitor::notify_started();
@@ -467,7 +474,7 @@ pub fn layout(
         merged: rec.merged_dir(),
         userdata: rec.userdata_dir(),
         fuse_overlayfs: (spec.rootfs.driver == Driver::FuseOverlayfs)
-            .then(|| userns::tool_path("fuse-overlayfs"))
+            .then(crate::driver::fuse_overlayfs_program)
             .flatten(),
         volatile: rec.config.autoremove,
         fuse_idmap: keep_id_shift(mode, spec.settings.custom_idmap(), maps)?,

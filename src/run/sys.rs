@@ -259,6 +259,29 @@ pub fn pivot_root_cwd() -> nix::Result<()> {
     unit_result(ret)
 }
 
+/// `--preserve-fds N`: set (`cloexec`) or clear close-on-exec on descriptors
+/// `3..3+count` (box holds them close-on-exec, so no helper it runs gets them; the
+/// command's process clears it just before its execve). Only async-signal-safe calls.
+pub fn preserved_cloexec(count: u32, cloexec: bool) -> nix::Result<()> {
+    for fd in 3..3 + count as i32 {
+        // SAFETY: fcntl on plain integers.
+        let flags = unsafe { libc::fcntl(fd, libc::F_GETFD) };
+        if flags < 0 {
+            return Err(nix::errno::Errno::last());
+        }
+        let want = if cloexec {
+            flags | libc::FD_CLOEXEC
+        } else {
+            flags & !libc::FD_CLOEXEC
+        };
+        // SAFETY: as above.
+        if unsafe { libc::fcntl(fd, libc::F_SETFD, want) } < 0 {
+            return Err(nix::errno::Errno::last());
+        }
+    }
+    Ok(())
+}
+
 /// Mark every descriptor from `first` up close-on-exec.
 pub fn cloexec_from(first: u32) -> nix::Result<()> {
     // SAFETY: plain integers.

@@ -38,6 +38,9 @@ pub struct Settings {
     pub requires: Vec<String>,
     /// `--cgroups=disabled`: no cgroup of its own.
     pub no_cgroup: bool,
+    /// `--cgroups`: where its cgroup goes (`Disabled` also sets `no_cgroup`, which older
+    /// records have alone).
+    pub cgroups: crate::cgroup::Mode,
     /// `--cgroupns=host`: the host's cgroup namespace.
     pub host_cgroupns: bool,
     /// `--attach`: the streams shown in the foreground (empty: all).
@@ -47,11 +50,23 @@ pub struct Settings {
     /// Per user network (by name): `network connect --alias/--ip/--ip6`, and `--ip6` of
     /// run/create on the first network. Networks left are dropped from it.
     pub per_network: BTreeMap<String, NetworkOpts>,
-    /// `--preserve-fds N`: box's descriptors 3..3+N passed to the command (foreground).
+    /// `--preserve-fds N`: box's descriptors 3..3+N passed to the command.
     pub preserve_fds: u32,
     /// `--hostuser` and `--passwd`: /etc/passwd lines added at start when the image has
     /// no entry with their uid.
     pub passwd_entries: Vec<String>,
+    /// `--hostuser` as given (their lines are in `passwd_entries`).
+    pub hostusers: Vec<String>,
+    /// `--passwd=false`: no entry for a numeric `--user`.
+    pub no_passwd: bool,
+    /// `--passwd-entry`: the template of that entry (as given).
+    pub passwd_entry: Option<String>,
+    /// `--env-host`: the host's environment was copied in at create ...
+    pub env_host: bool,
+    /// ... and these of `Spec::env`'s keys hold the host's value (not an `-e`'s).
+    pub host_env_keys: Vec<String>,
+    /// `--cidfile`: where the id was written at create (absolute).
+    pub cidfile: Option<PathBuf>,
     /// `-v SRC:DEST:U`: the container paths whose sources are chowned (recursively) to
     /// the container's user at start.
     pub chown_targets: Vec<String>,

@@ -87,6 +87,13 @@ pub fn render(config: &Config, o: &UnitOptions) -> Result<(String, String), Stri
             "ExecStartPre=-{}",
             cmd(&s(&["rm", "-f", &config.name]))
         ));
+        // --cidfile must not exist: the last start's goes first (as podman's units do).
+        if let Some(f) = &config.spec.settings.cidfile {
+            svc.push(format!(
+                "ExecStartPre=-/bin/rm -f {}",
+                quote(&f.display().to_string())
+            ));
+        }
         let mut run = s(&["run", "--rm", "--sdnotify=ready", "--stop-timeout", &t]);
         run.extend(run_args(config, o.image_env, o.volumes));
         svc.push(format!("ExecStart={}", cmd(&run)));
@@ -201,7 +208,19 @@ pub fn run_args(config: &Config, image_env: &[String], volumes: &Path) -> Vec<St
     };
     // A set: an image may carry 100 000 variables.
     let image_env: std::collections::HashSet<&String> = image_env.iter().collect();
-    for e in sp.env.iter().filter(|e| !image_env.contains(e)) {
+    // --env-host is repeated as such: the host's variables are the unit's at each start.
+    let host_keys: std::collections::HashSet<&str> = sp
+        .settings
+        .host_env_keys
+        .iter()
+        .map(String::as_str)
+        .collect();
+    let from_host = |e: &str| host_keys.contains(e.split_once('=').map_or(e, |(k, _)| k));
+    for e in sp
+        .env
+        .iter()
+        .filter(|e| !image_env.contains(e) && !from_host(e))
+    {
         opt("-e", e);
     }
     if !sp.cwd.is_empty() {
@@ -258,7 +277,10 @@ pub fn run_args(config: &Config, image_env: &[String], volumes: &Path) -> Vec<St
             ),
         }
     }
-    if sp.networks.is_empty() {
+    if let Some(pod) = sp.pod.as_ref().filter(|p| !p.infra) {
+        // A pod's member: its network (and uts/ipc) are the pod's.
+        opt("--pod", &pod.id);
+    } else if sp.networks.is_empty() {
         let mut network = sp.network_arg();
         // `pasta:OPTS` / `slirp4netns:OPTS`: the helper's options as given.
         if !network.is_empty() && !sp.settings.network_options.is_empty() {
@@ -353,7 +375,7 @@ pub fn run_args(config: &Config, image_env: &[String], volumes: &Path) -> Vec<St
     if sp.health_on_failure != crate::spec::health::OnFailure::None {
         opt("--health-on-failure", sp.health_on_failure.name());
     }
-    settings_args(&sp.settings, &mut opt);
+    a.extend(settings_args(&sp.settings));
     if sp.privileged {
         a.push("--privileged".into());
     }
@@ -370,6 +392,12 @@ pub fn run_args(config: &Config, image_env: &[String], volumes: &Path) -> Vec<St
         {
             a.push("--read-only-tmpfs=false".into());
         }
+    }
+    if sp.interactive {
+        a.push("--interactive".into());
+    }
+    if sp.tty {
+        a.push("--tty".into());
     }
     if sp.init {
         a.push("--init".into());
@@ -389,65 +417,111 @@ pub fn run_args(config: &Config, image_env: &[String], volumes: &Path) -> Vec<St
 }
 
 /// The flags that recreate `Settings` (podman's further run options), as the user gave
-/// them. Not repeated: `--preserve-fds` (a unit passes no descriptors) and
-/// `--hostuser`/`--passwd` (their entries are resolved on the host at create).
-fn settings_args(set: &crate::spec::Settings, opt: &mut impl FnMut(&str, &str)) {
+/// them. Every field is named here (no `..`), so a new setting cannot be forgotten.
+fn settings_args(set: &crate::spec::Settings) -> Vec<String> {
+    let mut a: Vec<String> = Vec::new();
+    let mut opt = |flag: &str, v: &str| {
+        a.push(flag.to_string());
+        a.push(v.to_string());
+    };
+    let crate::spec::Settings {
+        ulimits,
+        umask,
+        group_add,
+        keep_groups,
+        sysctls,
+        shm_size,
+        timezone,
+        log,
+        annotations,
+        timeout,
+        pidfile,
+        requires,
+        no_cgroup,
+        cgroups,
+        host_cgroupns,
+        attach,
+        // With the network mode, in run_args.
+        network_options: _,
+        preserve_fds,
+        // Made from `hostusers`, `no_passwd` and `--user` again.
+        passwd_entries: _,
+        hostusers,
+        no_passwd,
+        passwd_entry,
+        env_host,
+        // Left out of the -e flags in run_args.
+        host_env_keys: _,
+        cidfile,
+        // Options of the -v flags, in run_args.
+        chown_targets: _,
+        overlay_targets: _,
+        idmap_mounts: _,
+        // The first network's --ip6 is in run_args; what `network connect` added is not
+        // repeated (neither does podman's unit).
+        per_network: _,
+        image_mounts,
+        uidmap,
+        gidmap,
+    } = set;
     let limit = |v: Option<u64>| v.map_or("-1".to_string(), |n| n.to_string());
-    for u in &set.ulimits {
+    for u in ulimits {
         opt(
             "--ulimit",
             &format!("{}={}:{}", u.name, limit(u.soft), limit(u.hard)),
         );
     }
-    if let Some(m) = set.umask {
+    if let Some(m) = umask {
         opt("--umask", &format!("{m:04o}"));
     }
-    if set.keep_groups {
+    if *keep_groups {
         opt("--group-add", "keep-groups");
     }
-    for g in &set.group_add {
+    for g in group_add {
         opt("--group-add", g);
     }
-    for (k, v) in &set.sysctls {
+    for (k, v) in sysctls {
         opt("--sysctl", &format!("{k}={v}"));
     }
-    if let Some(n) = set.shm_size {
+    if let Some(n) = shm_size {
         opt("--shm-size", &n.to_string());
     }
-    if let Some(tz) = &set.timezone {
+    if let Some(tz) = timezone {
         opt("--tz", tz);
     }
-    if set.log != crate::spec::LogConfig::default() {
-        opt("--log-driver", set.log.driver.name());
-        if let Some(p) = &set.log.path {
+    if *log != crate::spec::LogConfig::default() {
+        opt("--log-driver", log.driver.name());
+        if let Some(p) = &log.path {
             opt("--log-opt", &format!("path={}", p.display()));
         }
-        if let Some(n) = set.log.max_size {
+        if let Some(n) = log.max_size {
             opt("--log-opt", &format!("max-size={n}"));
         }
     }
-    for (k, v) in &set.annotations {
+    for (k, v) in annotations {
         opt("--annotation", &format!("{k}={v}"));
     }
-    if let Some(t) = set.timeout {
+    if let Some(t) = timeout {
         opt("--timeout", &t.to_string());
     }
-    if let Some(p) = &set.pidfile {
+    if let Some(p) = pidfile {
         opt("--pidfile", &p.display().to_string());
     }
-    if !set.requires.is_empty() {
-        opt("--requires", &set.requires.join(","));
+    if !requires.is_empty() {
+        opt("--requires", &requires.join(","));
     }
-    if set.no_cgroup {
+    if *cgroups != crate::cgroup::Mode::Enabled {
+        opt("--cgroups", cgroups.name());
+    } else if *no_cgroup {
         opt("--cgroups", "disabled");
     }
-    if set.host_cgroupns {
+    if *host_cgroupns {
         opt("--cgroupns", "host");
     }
-    for s in &set.attach {
+    for s in attach {
         opt("--attach", s);
     }
-    for m in &set.image_mounts {
+    for m in image_mounts {
         opt(
             "--mount",
             &format!(
@@ -464,12 +538,31 @@ fn settings_args(set: &crate::spec::Settings, opt: &mut impl FnMut(&str, &str)) 
             .collect::<Vec<_>>()
             .join(",")
     };
-    if !set.uidmap.is_empty() {
-        opt("--uidmap", &maps(&set.uidmap));
+    if !uidmap.is_empty() {
+        opt("--uidmap", &maps(uidmap));
     }
-    if !set.gidmap.is_empty() {
-        opt("--gidmap", &maps(&set.gidmap));
+    if !gidmap.is_empty() {
+        opt("--gidmap", &maps(gidmap));
     }
+    if *preserve_fds > 0 {
+        opt("--preserve-fds", &preserve_fds.to_string());
+    }
+    for u in hostusers {
+        opt("--hostuser", u);
+    }
+    if let Some(e) = passwd_entry {
+        opt("--passwd-entry", e);
+    }
+    if let Some(f) = cidfile {
+        opt("--cidfile", &f.display().to_string());
+    }
+    if *no_passwd {
+        a.push("--passwd=false".into());
+    }
+    if *env_host {
+        a.push("--env-host".into());
+    }
+    a
 }
 
 /// Quote one word for an Exec*= line: plain words stay, anything else goes in double
@@ -660,6 +753,21 @@ mod tests {
     }
 
     #[test]
+    fn a_pod_member_is_recreated_in_its_pod() {
+        let mut c = config();
+        c.spec.network.mode = crate::network::Mode::Container("f".repeat(64));
+        c.spec.pod = Some(crate::spec::PodLink {
+            id: "e".repeat(64),
+            uts: true,
+            ipc: true,
+            ..Default::default()
+        });
+        let a = run_args(&c, &[], Path::new("/nonexistent")).join(" ");
+        assert!(a.contains(&format!("--pod {}", "e".repeat(64))), "{a}");
+        assert!(!a.contains("--network"), "{a}");
+    }
+
+    #[test]
     fn quoting() {
         assert_eq!(quote("plain-word_1.2:/x=y"), "plain-word_1.2:/x=y");
         assert_eq!(quote("a b"), "\"a b\"");
@@ -725,7 +833,19 @@ mod tests {
             size: 1000,
         }];
         set.gidmap = set.uidmap.clone();
+        set.preserve_fds = 2;
+        set.hostusers = vec!["root".into()];
+        set.no_passwd = true;
+        set.env_host = true;
+        set.host_env_keys = vec!["GREETING".into()];
+        set.cidfile = Some(PathBuf::from("/run/user/1000/web.cid"));
+        let (_, unit) = render(&c, &opts(true)).unwrap();
+        assert!(
+            unit.contains("\nExecStartPre=-/bin/rm -f /run/user/1000/web.cid\n"),
+            "{unit}"
+        );
         let a = run_args(&c, &[], Path::new("/nonexistent")).join(" ");
+        assert!(!a.contains("GREETING"), "{a}");
         for part in [
             "--ulimit nofile=1024:2048",
             "--umask 0027",
@@ -741,6 +861,11 @@ mod tests {
             "-v /home/u/data:/data:ro,U,idmap=uids=0-1-10;gids=0-1-10",
             "--mount type=image,src=tools,dst=/opt/tools,rw=true",
             "--uidmap 0:1:1000 --gidmap 0:1:1000",
+            "--preserve-fds 2",
+            "--hostuser root",
+            "--passwd=false",
+            "--cidfile /run/user/1000/web.cid",
+            "--env-host",
         ] {
             assert!(a.contains(part), "{part} missing: {a}");
         }

@@ -691,7 +691,8 @@ fn build_cache_entries_go_with_their_layers() {
 
 /// Names of the build containers box lists (`ps -a`).
 fn build_containers(tb: &TestBox, all: bool) -> Vec<String> {
-    let mut args = vec!["ps", "--format", "{{.Names}}"];
+    // podman's --external: build containers are listed only with it.
+    let mut args = vec!["ps", "--external", "--format", "{{.Names}}"];
     if all {
         args.insert(1, "-a");
     }
@@ -707,6 +708,7 @@ fn build_containers(tb: &TestBox, all: bool) -> Vec<String> {
 /// A build SIGKILLed mid-RUN leaves its running build container; the next build,
 /// `container prune` and `system check --repair` each stop and remove it (its builder is
 /// gone), leaving no process and no mount, while a live build's container is left alone.
+/// `ps` shows them only with `--external`.
 #[test]
 fn killed_build_leaves_no_build_container() {
     use std::time::Duration;
@@ -729,6 +731,12 @@ fn killed_build_leaves_no_build_container() {
         crate::harness::lab::until("the RUN step running", Duration::from_secs(30), || {
             !build_containers(tb, false).is_empty()
         });
+        // Hidden from ps without --external (podman's build containers are too).
+        tb.cmd(["ps", "-a", "--format", "{{.Names}}"])
+            .run()
+            .assert_success()
+            .stdout_lacks("box-build-");
+        assert_eq!(build_containers(tb, false).len(), 1, "{cleanup:?}");
         // A live build's container is not stale: prune leaves it.
         tb.cmd(["container", "prune", "-f"]).run().assert_success();
         assert_eq!(build_containers(tb, false).len(), 1, "{cleanup:?}");

@@ -112,6 +112,67 @@ fn runs_without_limits_where_nothing_is_delegated() {
     .assert_success();
 }
 
+/// `--cgroups=no-conmon|split` where nothing is delegated (this host: hybrid, no
+/// systemd): no-conmon runs (box stays put, the container has no scope to go to) but a
+/// limit is refused; split is refused with the fix, as no cgroup can be made below
+/// box's. Both are recorded: inspect shows podman's HostConfig.Cgroups and CgroupMode.
+/// (split under a real delegated unit: tests/vm/guest/pods, case cgroups-split.)
+#[test]
+fn cgroups_modes_where_nothing_is_delegated() {
+    let env = require_env!(alpine);
+    let (tb, image) = lab(env);
+    let run = |extra: &[&str]| {
+        let mut a = vec!["run", "--rm", "--network", "none"];
+        a.extend_from_slice(extra);
+        a.extend([image.as_str(), "echo", "ran"]);
+        tb.cmd(a).run()
+    };
+    let have = delegated(&tb);
+    if have.is_empty() {
+        run(&["--cgroups", "no-conmon"])
+            .assert_success()
+            .stdout_is("ran\n");
+        run(&["--cgroups", "no-conmon", "--memory", "64m"])
+            .assert_code(125)
+            .assert_one_line_error()
+            .stderr_contains("memory (--memory)");
+        run(&["--cgroups=split"])
+            .assert_code(125)
+            .assert_one_line_error()
+            .stderr_contains("--cgroups=split: ")
+            .stderr_contains("Delegate=yes");
+    } else {
+        note(&format!(
+            "this host delegates {have:?} to boxtest: the refusals are checked in the VM only"
+        ));
+    }
+    for (mode, shown) in [
+        (None, "default"),
+        (Some("no-conmon"), "no-conmon"),
+        (Some("split"), "split"),
+        (Some("disabled"), "disabled"),
+    ] {
+        let mut a = vec!["create", "--network", "none"];
+        if let Some(m) = mode {
+            a.extend(["--cgroups", m]);
+        }
+        a.extend([image.as_str(), "true"]);
+        let out = tb.cmd(a).run();
+        out.assert_success();
+        let id = out.out().trim().to_string();
+        tb.cmd([
+            "inspect",
+            "--format",
+            "{{.HostConfig.Cgroups}} {{.HostConfig.CgroupMode}}",
+            &id,
+        ])
+        .run()
+        .assert_success()
+        .stdout_is(&format!("{shown} private\n"));
+        tb.cmd(["rm", &id]).run().assert_success();
+    }
+}
+
 #[test]
 fn invalid_limits_are_refused_before_anything_runs() {
     let env = require_env!(alpine);
@@ -149,8 +210,18 @@ fn invalid_limits_are_refused_before_anything_runs() {
 fn generate_systemd_new_recreates_the_recorded_container() {
     let env = require_env!(alpine);
     let (tb, image) = lab(env);
+    let cid = tb.mkdir("cid").join("web.cid");
+    let cid = cid.to_str().unwrap();
     tb.cmd([
         "create",
+        "--cidfile",
+        cid,
+        "--preserve-fds",
+        "1",
+        "--hostuser",
+        "root",
+        "--passwd=false",
+        "--env-host",
         "--name",
         "web",
         "--network",
@@ -221,6 +292,11 @@ fn generate_systemd_new_recreates_the_recorded_container() {
         "--shm-size 134217728",
         "--timeout 300",
         "--group-add 10",
+        "--preserve-fds 1",
+        "--hostuser root",
+        "--passwd=false",
+        "--env-host",
+        &format!("--cidfile {cid}"),
         "--entrypoint \"[\\\"sh\\\",\\\"-c\\\",\\\"echo $$GREETING\\\"]\"",
     ] {
         assert!(exec.contains(part), "{part} missing: {exec}");
@@ -261,7 +337,13 @@ fn generate_systemd_new_recreates_the_recorded_container() {
         .iter()
         .position(|w| w == "--sdnotify=ready")
         .expect("run --sdnotify=ready");
+    assert!(
+        unit.lines()
+            .any(|l| l == format!("ExecStartPre=-/bin/rm -f {cid}")),
+        "the unit removes the last start's --cidfile: {unit}"
+    );
     tb.cmd(["rm", "-f", "web"]).run().assert_success();
+    std::fs::remove_file(cid).unwrap();
     let mut create = vec!["create".to_string()];
     create.extend(words[run_at + 1..].iter().cloned());
     tb.cmd(&create).run().assert_success();
@@ -352,6 +434,7 @@ fn vm_systemd_cgroup_v2() {
         Some(0) => {
             assert_service_cases(&stdout);
             assert_pod_cases(&stdout);
+            assert_session_cases(&stdout);
             note(&format!(
                 "systemd VM passed in {} s:\n{stdout}{}",
                 started.elapsed().as_secs(),
@@ -384,13 +467,33 @@ fn assert_service_cases(stdout: &str) {
     }
 }
 
+/// The session's `--cgroup-manager` case (tests/vm/guest/cases) must have run and passed
+/// when wanted.
+fn assert_session_cases(stdout: &str) {
+    let wanted = std::env::var("BOX_VM_CASES").unwrap_or_default();
+    if !(wanted.is_empty() || wanted == "all" || wanted.split_whitespace().any(|c| c == "session"))
+    {
+        return;
+    }
+    let line = "PASS session/cgroup-manager:";
+    assert!(
+        stdout.lines().any(|l| l.starts_with(line)),
+        "the systemd VM printed no `{line}` line:\n{stdout}"
+    );
+}
+
 /// The pod cgroup cases (tests/vm/guest/pods) must have run and passed when wanted.
 fn assert_pod_cases(stdout: &str) {
     let wanted = std::env::var("BOX_VM_CASES").unwrap_or_default();
     if !(wanted.is_empty() || wanted == "all" || wanted.split_whitespace().any(|c| c == "pods")) {
         return;
     }
-    for case in ["cgroup-parent", "pod-memory"] {
+    for case in [
+        "cgroup-parent",
+        "pod-memory",
+        "cgroups-split",
+        "cgroups-no-conmon",
+    ] {
         let line = format!("PASS pods/{case}:");
         assert!(
             stdout.lines().any(|l| l.starts_with(&line)),

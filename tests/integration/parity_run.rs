@@ -707,6 +707,180 @@ fn preserve_fds_passes_the_descriptors_asked_for() {
         .stdout_is("passed in\nno fd 4\n");
 }
 
+/// `run -d --preserve-fds N`: the detached container gets the descriptors through its
+/// monitor, which keeps no copy (nor does the supervising box): only the container's
+/// process holds the file once it runs. `exec --preserve-fds N` passes them too, and a
+/// range with a closed descriptor is refused as podman refuses it.
+#[test]
+fn preserve_fds_reach_detached_containers_and_exec() {
+    use std::time::Duration;
+    let env = require_env!(alpine);
+    let lab = Lab::new(env);
+    let file = lab.tb.write("detached-secret", "passed in\n");
+    let f = file.display();
+    let script = format!(
+        "exec 3<{f} 4<{f}; \"$BOX\" run -d --name pfd --network none --preserve-fds 1 {} sh -c 'cat <&3; cat <&4 2>/dev/null || echo no fd 4; exec sleep 600 3<&3'",
+        lab.image
+    );
+    lab.tb.sh(&script).run().assert_success();
+    crate::harness::lab::until(
+        "the detached container's output",
+        Duration::from_secs(20),
+        || lab.run(&["logs", "pfd"]).out().contains("no fd 4"),
+    );
+    lab.run(&["logs", "pfd"])
+        .assert_success()
+        .stdout_is("passed in\nno fd 4\n");
+    let pid = lab.state(&lab.id("pfd"))["pid"].as_i64().expect("pid") as i32;
+    let holders: Vec<i32> = std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|p| {
+            std::fs::read_dir(format!("/proc/{p}/fd")).is_ok_and(|fds| {
+                fds.flatten()
+                    .any(|fd| std::fs::read_link(fd.path()).is_ok_and(|l| l == file))
+            })
+        })
+        .collect();
+    assert_eq!(holders, [pid], "only the container holds the file");
+
+    let exec = format!(
+        "exec 3<{f}; \"$BOX\" exec --preserve-fds 1 pfd sh -c 'cat <&3'; \"$BOX\" exec pfd sh -c 'cat <&3 2>/dev/null || echo closed'"
+    );
+    lab.tb
+        .sh(&exec)
+        .run()
+        .assert_success()
+        .stdout_is("passed in\nclosed\n");
+
+    let missing = format!(
+        "exec 3<{f}; \"$BOX\" run --rm --network none --preserve-fds 2 {} true",
+        lab.image
+    );
+    lab.tb
+        .sh(&missing)
+        .run()
+        .assert_code(125)
+        .assert_one_line_error()
+        .stderr_contains("file descriptor 4 is not available");
+}
+
+/// `--storage-opt`: the keys box honours take effect (fuse-overlayfs as the mount program,
+/// nodev/nosuid on the root filesystem, chown errors ignored on import), every other key
+/// is refused naming it.
+#[test]
+fn storage_opt_keys_take_effect_or_are_refused() {
+    let env = require_env!(alpine);
+    let lab = Lab::new(env);
+    let root_mount = ["sh", "-c", "grep -m1 ' / ' /proc/self/mounts"];
+    let mut args = vec![
+        "--storage-opt",
+        "overlay.mount_program=/usr/bin/fuse-overlayfs",
+        "run",
+        "--rm",
+    ];
+    args.extend(run_args(&lab, &[], &root_mount).into_iter().skip(1));
+    lab.run(&args).assert_success().stdout_contains(" fuse");
+    let mut args = vec![
+        "--storage-opt",
+        "overlay.mountopt=nodev,nosuid",
+        "run",
+        "--rm",
+    ];
+    args.extend(run_args(&lab, &[], &root_mount).into_iter().skip(1));
+    let out = lab.run(&args);
+    out.assert_success();
+    let opts = out
+        .out()
+        .split_whitespace()
+        .nth(3)
+        .unwrap_or("")
+        .to_string();
+    assert!(
+        opts.split(',').any(|o| o == "nodev") && opts.split(',').any(|o| o == "nosuid"),
+        "{out}"
+    );
+
+    // A file owned by an id outside boxtest's subordinate range.
+    let dir = lab.tb.mkdir("high");
+    std::fs::write(dir.join("f"), "x").unwrap();
+    let tar = lab.tb.work().join("high.tar");
+    let made = std::process::Command::new("tar")
+        .args(["--owner=4000000", "--group=4000000", "-cf"])
+        .arg(&tar)
+        .arg("-C")
+        .arg(&dir)
+        .arg("f")
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let tar = tar.to_str().unwrap();
+    lab.run(&["import", tar, "high:1"])
+        .assert_code(125)
+        .stderr_contains("outside your subordinate id range");
+    lab.run(&[
+        "--storage-opt",
+        "overlay.ignore_chown_errors=true",
+        "import",
+        tar,
+        "high:1",
+    ])
+    .assert_success();
+    lab.run(&["image", "exists", "high:1"]).assert_success();
+
+    for (opt, says) in [
+        ("size=10G", "--storage-opt size: not supported by box"),
+        (
+            "overlay.force_mask=shared",
+            "--storage-opt overlay.force_mask: not supported",
+        ),
+        ("overlay.mountopt=metacopy=on", "unsupported mount option"),
+        (
+            "overlay.mount_program=/nonexistent",
+            "not an executable file",
+        ),
+    ] {
+        lab.run(&["--storage-opt", opt, "ps"])
+            .assert_code(125)
+            .assert_one_line_error()
+            .stderr_contains(says);
+    }
+    lab.run(&[
+        "--storage-driver",
+        "vfs",
+        "--storage-opt",
+        "overlay.mount_program=/usr/bin/fuse-overlayfs",
+        "ps",
+    ])
+    .assert_code(125)
+    .stderr_contains("needs the fuse-overlayfs driver");
+}
+
+/// `--passwd-entry`: the /etc/passwd line added for a numeric --user, podman's variables
+/// replaced; a line that is not one for that uid is refused.
+#[test]
+fn passwd_entry_shapes_the_added_user() {
+    let env = require_env!(alpine);
+    let lab = Lab::new(env);
+    let entry = "app:x:$UID:$GID:$NAME:/home/app:/bin/sh";
+    lab.run(&run_args(
+        &lab,
+        &["--rm", "-u", "1234:1234", "--passwd-entry", entry],
+        &["sh", "-c", "grep ^app: /etc/passwd; whoami"],
+    ))
+    .assert_success()
+    .stdout_is("app:x:1234:1234:container user:/home/app:/bin/sh\napp\n");
+    lab.run(&run_args(
+        &lab,
+        &["--rm", "-u", "1234", "--passwd-entry", "app:x:0:0"],
+        &["true"],
+    ))
+    .assert_code(125)
+    .assert_one_line_error()
+    .stderr_contains("--passwd-entry");
+}
+
 #[test]
 fn global_noout_tmpdir_cgroup_manager_storage_opt() {
     let env = require_env!(alpine);
@@ -715,7 +889,7 @@ fn global_noout_tmpdir_cgroup_manager_storage_opt() {
     lab.run(&[
         "--noout",
         "--cgroup-manager",
-        "systemd",
+        "cgroupfs",
         "--storage-opt",
         "overlay.mount_program=/usr/bin/fuse-overlayfs",
         "--tmpdir",
@@ -739,6 +913,22 @@ fn global_noout_tmpdir_cgroup_manager_storage_opt() {
         .stderr_contains("--tmpdir");
     lab.run(&["--cgroup-manager", "bogus", "ps"])
         .assert_code(125);
+    lab.run(&[
+        "--cgroup-manager",
+        "cgroupfs",
+        "info",
+        "--format",
+        "{{.Host.CgroupManager}}",
+    ])
+    .assert_success()
+    .stdout_is("cgroupfs\n");
+    // systemd cannot be honoured without systemd (this host): refused, not ignored.
+    if !std::path::Path::new("/run/systemd/system").is_dir() {
+        lab.run(&["--cgroup-manager", "systemd", "ps"])
+            .assert_code(125)
+            .assert_one_line_error()
+            .stderr_contains("--cgroup-manager systemd: there is no systemd");
+    }
 }
 
 #[test]

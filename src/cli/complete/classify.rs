@@ -304,6 +304,8 @@ mod tests {
         "type=TYPE,...",
         "KEY[:PASSPHRASE]",
         "OPT=VALUE",
+        "ENTRY",
+        "KEYS",
         "C:I:N",
         "WORDS",
         "[IP:][HPORT:]CPORT[/PROTO]",

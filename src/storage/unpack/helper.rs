@@ -42,6 +42,7 @@ pub fn helper_main(store_root: &Path) -> Result<(), Error> {
         sync: false,
         chown: std::env::var_os(SQUASH_ENV).is_none(),
         into_existing: false,
+        ignore_chown_errors: std::env::var_os(crate::driver::IGNORE_CHOWN_ENV).is_some(),
     };
     serve(store_root, &opts)
 }

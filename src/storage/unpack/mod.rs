@@ -71,6 +71,9 @@ pub struct Options {
     /// Unpack into `dest` although it exists (`volume import`); layers always go into a
     /// fresh directory, and an existing one is an error.
     pub into_existing: bool,
+    /// `--storage-opt overlay.ignore_chown_errors=true`: an owner outside the user's
+    /// subordinate ids leaves the file the user's own instead of failing.
+    pub ignore_chown_errors: bool,
 }
 
 impl Default for Options {
@@ -79,6 +82,7 @@ impl Default for Options {
             chown: true,
             sync: true,
             into_existing: false,
+            ignore_chown_errors: false,
         }
     }
 }

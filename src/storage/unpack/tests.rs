@@ -15,6 +15,7 @@ fn opts() -> Options {
         chown: is_root(),
         sync: false,
         into_existing: false,
+        ignore_chown_errors: false,
     }
 }
 

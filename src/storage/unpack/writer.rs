@@ -416,6 +416,15 @@ impl Writer {
         Ok(false)
     }
 
+    /// An owner the user namespace cannot map (EINVAL) is no error with
+    /// `ignore_chown_errors`: the file stays the user's own.
+    fn chown_result(&self, r: nix::Result<()>) -> nix::Result<()> {
+        match r {
+            Err(Errno::EINVAL) if self.opts.ignore_chown_errors => Ok(()),
+            r => r,
+        }
+    }
+
     fn chown_err(&self, e: Errno, meta: &Meta) -> String {
         if e == Errno::EINVAL {
             format!(
@@ -434,12 +443,13 @@ impl Writer {
             reason,
         };
         if self.opts.chown {
-            nix::unistd::fchown(
+            let r = nix::unistd::fchown(
                 &fd,
                 Some(Uid::from_raw(meta.uid as u32)),
                 Some(Gid::from_raw(meta.gid as u32)),
-            )
-            .map_err(|e| fail(self.chown_err(e, meta)))?;
+            );
+            self.chown_result(r)
+                .map_err(|e| fail(self.chown_err(e, meta)))?;
         }
         nix::sys::stat::fchmod(&fd, Mode::from_bits_truncate(meta.mode & 0o7777))
             .map_err(|e| fail(format!("chmod: {e}")))?;
@@ -464,14 +474,15 @@ impl Writer {
             reason,
         };
         if self.opts.chown {
-            nix::unistd::fchownat(
+            let r = nix::unistd::fchownat(
                 parent,
                 name,
                 Some(Uid::from_raw(meta.uid as u32)),
                 Some(Gid::from_raw(meta.gid as u32)),
                 AtFlags::AT_SYMLINK_NOFOLLOW,
-            )
-            .map_err(|e| fail(self.chown_err(e, meta)))?;
+            );
+            self.chown_result(r)
+                .map_err(|e| fail(self.chown_err(e, meta)))?;
         }
         let st = nix::sys::stat::fstatat(parent, name, AtFlags::AT_SYMLINK_NOFOLLOW)
             .map_err(|e| fail(format!("stat: {e}")))?;
