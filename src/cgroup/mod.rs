@@ -114,7 +114,10 @@ pub fn manager() -> Manager {
 
 /// Check `--cgroup-manager NAME` can be honoured here and hand it on (call while
 /// single-threaded).
-pub fn set_manager(name: &str) -> Result<(), Error> {
+/// podman's rule where systemd cannot manage cgroups: a warning (returned), and cgroupfs.
+pub fn set_manager(name: &str) -> Result<Option<String>, Error> {
+    let mut warning = None;
+    let mut name = name;
     match name {
         "cgroupfs" => {}
         "systemd" => {
@@ -126,9 +129,10 @@ pub fn set_manager(name: &str) -> Result<(), Error> {
                 ))
                 .exists();
             if !crate::systemd::booted() || !bus {
-                return Err(Error::Manager(
-                    "systemd: there is no systemd (user manager) to manage cgroups here: use --cgroup-manager cgroupfs, or leave it out".into(),
-                ));
+                warning = Some(
+                    "--cgroup-manager systemd: there is no systemd user session here, falling back to --cgroup-manager=cgroupfs (log in to a user session, or enable lingering: loginctl enable-linger)".to_string(),
+                );
+                name = "cgroupfs";
             }
         }
         other => {
@@ -137,7 +141,7 @@ pub fn set_manager(name: &str) -> Result<(), Error> {
     }
     // SAFETY: the caller is single-threaded (cli::main, before any thread exists).
     unsafe { std::env::set_var(MANAGER_ENV, name) };
-    Ok(())
+    Ok(warning)
 }
 
 /// `run/create --cgroups` (podman's): where the container's cgroup goes.

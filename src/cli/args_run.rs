@@ -180,7 +180,8 @@ pub struct GlobalMoreOpts {
     pub noout: bool,
     /// cgroup manager: cgroupfs (box makes cgroups only in its own delegated cgroup and
     /// never asks systemd for a scope) or systemd (delegated cgroups, and transient
-    /// systemd scopes where limits need them; refused where there is no systemd)
+    /// systemd scopes where limits need them; without a systemd user session, a warning
+    /// and cgroupfs, as podman)
     /// [default: systemd's scopes when there is systemd, else cgroupfs]
     #[arg(long, global = true, value_name = "MANAGER", value_parser = ["cgroupfs", "systemd"])]
     pub cgroup_manager: Option<String>,

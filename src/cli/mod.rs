@@ -154,7 +154,9 @@ fn apply_global_more(cli: &mut Cli) -> Result<(), String> {
     }
     storage.export();
     if let Some(m) = &cli.global.more.cgroup_manager {
-        crate::cgroup::set_manager(m).map_err(|e| e.to_string())?;
+        if let Some(w) = crate::cgroup::set_manager(m).map_err(|e| e.to_string())? {
+            eprintln!("box: warning: {w}");
+        }
     }
     let more = &cli.global.more;
     if let Some(dir) = &more.tmpdir {
