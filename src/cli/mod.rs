@@ -153,10 +153,10 @@ fn apply_global_more(cli: &mut Cli) -> Result<(), String> {
         }
     }
     storage.export();
-    if let Some(m) = &cli.global.more.cgroup_manager {
-        if let Some(w) = crate::cgroup::set_manager(m).map_err(|e| e.to_string())? {
-            eprintln!("box: warning: {w}");
-        }
+    if let Some(m) = &cli.global.more.cgroup_manager
+        && let Some(w) = crate::cgroup::set_manager(m).map_err(|e| e.to_string())?
+    {
+        eprintln!("box: warning: {w}");
     }
     let more = &cli.global.more;
     if let Some(dir) = &more.tmpdir {
