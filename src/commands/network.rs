@@ -275,13 +275,7 @@ fn change(ctx: &Ctx, network: &str, container: &str, how: Change) -> Result<u8> 
     if crate::monitor::status::observe(&rec).status == crate::container::Status::Running {
         let holder = crate::network::join_target(&ctx.paths, crate::usernet::HOLDER)?;
         let it = crate::network::join_target(&ctx.paths, rec.id())?;
-        let running = crate::usernet::Running {
-            holder_userns: holder.userns.as_fd(),
-            holder_netns: holder.netns.as_fd(),
-            netns: it.netns.as_fd(),
-            id: rec.id(),
-            name: rec.name(),
-        };
+        let running = running_of(&holder, &it, &rec);
         match how {
             Change::Connect(_) => {
                 let want = crate::usernet::Want {
@@ -323,13 +317,7 @@ fn change(ctx: &Ctx, network: &str, container: &str, how: Change) -> Result<u8> 
     if let Err(e) = updated {
         // Not recorded: the network it was just plugged into goes again.
         if let Some((holder, it)) = running_plug {
-            let running = crate::usernet::Running {
-                holder_userns: holder.userns.as_fd(),
-                holder_netns: holder.netns.as_fd(),
-                netns: it.netns.as_fd(),
-                id: rec.id(),
-                name: rec.name(),
-            };
+            let running = running_of(&holder, &it, &rec);
             let _ = crate::usernet::disconnect(&ctx.paths, &running, &net.name, true);
         }
         return Err(e.into());
@@ -638,5 +626,20 @@ fn exists(ctx: &Ctx, a: NetworkExistsArgs) -> Result<u8> {
         Ok(_) => Ok(0),
         Err(crate::usernet::Error::NotFound(_)) => Ok(1),
         Err(e) => Err(e.into()),
+    }
+}
+
+/// A running container `rec` (namespaces `it`) and the holder's, for `usernet::connect`.
+fn running_of<'a>(
+    holder: &'a crate::network::JoinTarget,
+    it: &'a crate::network::JoinTarget,
+    rec: &'a crate::container::Record,
+) -> crate::usernet::Running<'a> {
+    crate::usernet::Running {
+        holder_userns: holder.userns.as_fd(),
+        holder_netns: holder.netns.as_fd(),
+        netns: it.netns.as_fd(),
+        id: rec.id(),
+        name: rec.name(),
     }
 }

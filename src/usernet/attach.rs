@@ -192,16 +192,37 @@ fn lease4(
         return Ok(None);
     };
     let size = 1u32 << (32 - len);
-    for host in 1..size - 1 {
-        let ip = Ipv4Addr::from(u32::from(net) + host);
-        if ip == gateway || want.is_some_and(|w| w != ip) {
-            continue;
-        }
+    let host = |ip: Ipv4Addr| {
+        let h = u32::from(ip).wrapping_sub(u32::from(net));
+        h >= 1 && h < size - 1 && ip != gateway
+    };
+    let candidates: Box<dyn Iterator<Item = Ipv4Addr>> = match want {
+        // One outside the subnet (or its gateway) is never free.
+        Some(w) => Box::new(std::iter::once(w).filter(move |w| host(*w))),
+        None => Box::new(
+            (1..size - 1)
+                .map(move |h| Ipv4Addr::from(u32::from(net) + h))
+                .filter(move |ip| *ip != gateway),
+        ),
+    };
+    claim(ldir, network, candidates, want.is_some(), stamp)
+}
+
+/// The first of `candidates` whose lease file in `ldir` is free, leased now (written with
+/// `stamp`); one given by the user (`asked`) that is taken is an error.
+pub(super) fn claim<A: std::fmt::Display>(
+    ldir: &Path,
+    network: &Network,
+    candidates: impl Iterator<Item = A>,
+    asked: bool,
+    stamp: &str,
+) -> Result<Option<(A, PathBuf)>, Error> {
+    for ip in candidates {
         let path = ldir.join(ip.to_string());
         if let Ok(text) = fs::read_to_string(&path)
             && holder_alive(&text)
         {
-            if want.is_some() {
+            if asked {
                 return Err(Error::AddressInUse {
                     ip: ip.to_string(),
                     network: network.name.clone(),

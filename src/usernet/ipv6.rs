@@ -138,23 +138,7 @@ pub(super) fn lease6(
                 .filter(move |ip| *ip != gateway),
         ),
     };
-    for ip in candidates {
-        let path = ldir.join(ip.to_string());
-        if let Ok(text) = fs::read_to_string(&path)
-            && super::attach::holder_alive(&text)
-        {
-            if want.is_some() {
-                return Err(Error::AddressInUse {
-                    ip: ip.to_string(),
-                    network: network.name.clone(),
-                });
-            }
-            continue;
-        }
-        fs::write(&path, stamp).map_err(super::io_err("write", &path))?;
-        return Ok(Some((ip, path)));
-    }
-    Err(Error::Full(network.name.clone()))
+    super::attach::claim(ldir, network, candidates, want.is_some(), stamp)
 }
 
 #[cfg(test)]
