@@ -17,7 +17,7 @@ Examples:
 #[command(after_help = EX_POD)]
 pub enum PodCommand {
     /// Create a pod: an infra process holding the namespaces its containers share
-    Create(PodCreateArgs),
+    Create(Box<PodCreateArgs>),
     /// Start pods (the infra container first, then the others)
     Start(PodsArgs),
     /// Stop pods (their containers, then the infra container)
@@ -67,9 +67,17 @@ pub struct PodCreateArgs {
     /// Create the infra container (false: the containers share nothing)
     #[arg(long, value_name = "BOOL", default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
     pub infra: bool,
-    /// Not supported: box's infra container is built in (no image)
+    /// Run the infra container from this image (its entrypoint and command, or
+    /// --infra-command) instead of box's built-in pause program (no image)
     #[arg(long, value_name = "IMAGE")]
     pub infra_image: Option<String>,
+    /// The infra container's command with --infra-image: words split at spaces, or a JSON
+    /// array ('["sh","-c","..."]') [default: the image's entrypoint and command]
+    #[arg(long, value_name = "COMMAND", requires = "infra_image")]
+    pub infra_command: Option<String>,
+    /// Name of the infra container [default: the pod's short id, then -infra]
+    #[arg(long, value_name = "NAME")]
+    pub infra_name: Option<String>,
     /// Set metadata on the pod: KEY=VALUE
     #[arg(short, long, value_name = "KEY=VALUE")]
     pub label: Vec<String>,

@@ -230,6 +230,9 @@ fn make_all(
                 infra: true,
                 labels: p.labels.clone(),
                 limits: Default::default(),
+                infra_image: None,
+                infra_command: None,
+                infra_name: None,
             },
         )
         .with_context(|| format!("line {}: pod {}", p.line, p.name))?;

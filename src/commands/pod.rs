@@ -24,7 +24,7 @@ use crate::units;
 
 pub fn pod(ctx: &Ctx, command: PodCommand) -> Result<u8> {
     match command {
-        PodCommand::Create(a) => create(ctx, a),
+        PodCommand::Create(a) => create(ctx, *a),
         PodCommand::Start(a) => start(ctx, a),
         PodCommand::Stop(a) => stop(ctx, a),
         PodCommand::Restart(a) => restart(ctx, a),
@@ -57,6 +57,72 @@ pub struct NewPod<'a> {
     pub labels: crate::spec::Labels,
     /// The pod cgroup's limits (none: `Limits::default()`).
     pub limits: crate::cgroup::Limits,
+    /// `--infra-image` and `--infra-command`: an infra container from an image.
+    pub infra_image: Option<&'a str>,
+    pub infra_command: Option<&'a str>,
+    /// `--infra-name`.
+    pub infra_name: Option<&'a str>,
+}
+
+/// `--infra-image`: what the infra container runs instead of box's pause program.
+struct InfraImage {
+    reference: String,
+    id: String,
+    rootfs: crate::spec::Rootfs,
+    args: Vec<String>,
+    env: Vec<String>,
+    cwd: String,
+}
+
+impl InfraImage {
+    fn resolve(ctx: &Ctx, reference: &str, command: Option<&str>) -> Result<InfraImage> {
+        let image = crate::storage::pull::ensure(
+            &ctx.paths,
+            reference,
+            crate::storage::pull::Policy::Missing,
+            &crate::storage::pull::Options::default(),
+            &super::pull::Output::new(false, ctx.global.log_level),
+        )
+        .with_context(|| format!("--infra-image {reference}"))?;
+        let store = crate::storage::Store::open(&ctx.paths)?;
+        let maps = crate::userns::IdMaps::for_current_user(crate::userns::Mode::default())?;
+        let driver = crate::driver::probe(&ctx.paths.runtime, &maps)?
+            .choose(ctx.global.storage_driver.map(Into::into))?;
+        let defaults = crate::spec::ImageDefaults::from_oci(image.config.config().as_ref());
+        let command = match command {
+            Some(c) if c.trim_start().starts_with('[') => serde_json::from_str::<Vec<String>>(c)
+                .map_err(|e| {
+                    anyhow::anyhow!("--infra-command {c:?}: not a JSON array of strings: {e}")
+                })?,
+            Some(c) => c.split_whitespace().map(str::to_string).collect(),
+            None => Vec::new(),
+        };
+        let args = if command.is_empty() {
+            crate::spec::command(None, &[], &defaults)?
+        } else {
+            command
+        };
+        if args.is_empty() {
+            bail!(
+                "--infra-image {reference}: the image has no entrypoint or command: give --infra-command"
+            );
+        }
+        Ok(InfraImage {
+            reference: reference.to_string(),
+            id: image.id.clone(),
+            rootfs: crate::spec::Rootfs {
+                driver,
+                layers: image.layer_dirs(&store),
+            },
+            args,
+            env: defaults.env,
+            cwd: if defaults.working_dir.is_empty() {
+                "/".into()
+            } else {
+                defaults.working_dir
+            },
+        })
+    }
 }
 
 /// Record a pod and its infra container (nothing is left of either on failure).
@@ -77,6 +143,11 @@ pub fn create_pod(ctx: &Ctx, new: &NewPod) -> Result<Pod> {
         // (Delegation itself is checked when the infra starts, where box's cgroup is known.)
         bail!(
             "--memory, --cpus and --cpuset-cpus of a pod need cgroup v2 with delegated controllers; this host has none (boot with systemd.unified_cgroup_hierarchy=1)"
+        );
+    }
+    if !new.infra && (new.infra_image.is_some() || new.infra_name.is_some()) {
+        bail!(
+            "--infra-image and --infra-name describe the infra container: leave out --infra=false"
         );
     }
     if let Some(n) = new.network
@@ -109,6 +180,11 @@ pub fn create_pod(ctx: &Ctx, new: &NewPod) -> Result<Pod> {
     } else {
         None
     };
+    // The image before anything is recorded (a pull may take a while, or fail).
+    let infra_image = match new.infra_image {
+        Some(r) if new.infra => Some(InfraImage::resolve(ctx, r, new.infra_command)?),
+        _ => None,
+    };
     let (pods, containers) = open(ctx)?;
     let _lock = pods.lock()?;
     let mut pod = pods.create_locked(new.name, |id, name| Pod {
@@ -127,14 +203,22 @@ pub fn create_pod(ctx: &Ctx, new: &NewPod) -> Result<Pod> {
         network: new.network.map(str::to_string),
     })?;
     if let Some(plan) = plan {
-        let made =
-            create_infra(&containers, &pod, plan, user_network, &new.limits).and_then(|infra| {
-                pod.infra_id = Some(infra.id().to_string());
-                pods.write(&pod).map_err(|e| {
-                    let _ = containers.remove(&infra);
-                    e.into()
-                })
-            });
+        let made = create_infra(
+            &containers,
+            &pod,
+            plan,
+            user_network,
+            &new.limits,
+            infra_image.as_ref(),
+            new.infra_name,
+        )
+        .and_then(|infra| {
+            pod.infra_id = Some(infra.id().to_string());
+            pods.write(&pod).map_err(|e| {
+                let _ = containers.remove(&infra);
+                e.into()
+            })
+        });
         if let Err(e) = made {
             let _ = pods.remove_locked(&pod);
             return Err(e.context(format!("cannot create the pod {}", pod.name)));
@@ -180,17 +264,22 @@ pub fn create_holder(
     })?)
 }
 
-/// The infra container's record: box's pause program, the pod's network and host name.
+/// The infra container's record: box's pause program (or `--infra-image`'s command on
+/// that image's root), the pod's network and host name.
 fn create_infra(
     containers: &Containers,
     pod: &Pod,
     network: crate::network::Plan,
     user_network: Option<String>,
     limits: &crate::cgroup::Limits,
+    image: Option<&InfraImage>,
+    name: Option<&str>,
 ) -> Result<Record> {
     let spec = Spec {
-        args: vec!["box-pause".into()],
-        cwd: "/".into(),
+        args: image.map_or_else(|| vec!["box-pause".into()], |i| i.args.clone()),
+        env: image.map(|i| i.env.clone()).unwrap_or_default(),
+        rootfs: image.map(|i| i.rootfs.clone()).unwrap_or_default(),
+        cwd: image.map_or_else(|| "/".into(), |i| i.cwd.clone()),
         hostname: pod.hostname.clone(),
         network,
         publish: pod.publish.clone(),
@@ -207,28 +296,27 @@ fn create_infra(
         networks: user_network.into_iter().collect(),
         ..Default::default()
     };
-    Ok(
-        containers.create(Some(&Pod::infra_name(&pod.id)), |id, name| Config {
+    Ok(containers.create(
+        Some(
+            name.map_or_else(|| Pod::infra_name(&pod.id), str::to_string)
+                .as_str(),
+        ),
+        |id, name| Config {
             id: id.to_string(),
             name: name.to_string(),
-            image: String::new(),
-            image_name: String::new(),
-            image_id: String::new(),
+            image: image.map(|i| i.reference.clone()).unwrap_or_default(),
+            image_name: image.map(|i| i.reference.clone()).unwrap_or_default(),
+            image_id: image.map(|i| i.id.clone()).unwrap_or_default(),
             created: units::now_rfc3339(),
             command: spec.args.clone(),
             autoremove: false,
             labels: Default::default(),
             spec,
-        })?,
-    )
+        },
+    )?)
 }
 
 fn create(ctx: &Ctx, args: PodCreateArgs) -> Result<u8> {
-    if let Some(image) = &args.infra_image {
-        bail!(
-            "--infra-image {image}: not supported: box's infra container is built in (box's pause program, no image)"
-        );
-    }
     let share = Share::parse(&args.share)?;
     let pod = create_pod(
         ctx,
@@ -246,6 +334,9 @@ fn create(ctx: &Ctx, args: PodCreateArgs) -> Result<u8> {
                 cpuset_cpus: args.cpuset_cpus.clone(),
                 ..Default::default()
             })?,
+            infra_image: args.infra_image.as_deref(),
+            infra_command: args.infra_command.as_deref(),
+            infra_name: args.infra_name.as_deref(),
         },
     )?;
     if !args.quiet {
@@ -283,6 +374,9 @@ pub fn joining(ctx: &Ctx, opts: &crate::cli::args::ContainerOpts, arg: &str) -> 
                     infra: true,
                     labels: Default::default(),
                     limits: Default::default(),
+                    infra_image: None,
+                    infra_command: None,
+                    infra_name: None,
                 },
             )?,
             true,

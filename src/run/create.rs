@@ -436,8 +436,9 @@ fn steps(l: &Launch, maps: &IdMaps, ch: &ChildEnd) -> Result<Infallible, (Step, 
     }
 
     super::trace("C3 cgroup namespace, hostname, loopback");
-    // A pod's infra container: box's pause program on an empty root, no image.
-    if spec.is_infra() {
+    // A pod's infra container: box's pause program on an empty root, no image (unless
+    // `pod create --infra-image` gave it one: then it runs as any container).
+    if spec.is_infra() && spec.rootfs.layers.is_empty() {
         return super::pause::run(l, ch);
     }
     // C4. The image.

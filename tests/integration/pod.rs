@@ -248,18 +248,6 @@ fn pod_errors_are_one_line() {
     .assert_code(125)
     .assert_one_line_error();
     // Options box does not have.
-    tb.cmd([
-        "pod",
-        "create",
-        "--infra-image",
-        "k8s.gcr.io/pause",
-        "--name",
-        "p2",
-    ])
-    .run()
-    .assert_code(125)
-    .assert_one_line_error()
-    .stderr_contains("not supported");
     tb.cmd(["pod", "create", "--share", "pid", "--name", "p2"])
         .run()
         .assert_code(125)
@@ -374,4 +362,94 @@ fn generate_systemd_and_kube_for_a_pod() {
         .stdout_contains("name: \"worker\"")
         .stdout_lacks("box-pause");
     tb.cmd(["pod", "rm", "-f", "svc"]).run().assert_success();
+}
+
+/// `pod create --infra-image IMAGE --infra-command ... --infra-name`: the infra container runs
+/// that command on that image's root (podman's), holds the pod's published port for its
+/// members, keeps the image in use, and bad combinations leave nothing behind.
+#[test]
+fn an_infra_container_from_an_image() {
+    let env = require_env!(alpine);
+    let lab = Lab::new(env);
+    let port = free_port();
+    let publish = format!("127.0.0.1:{port}:80");
+    lab.run(&[
+        "pod",
+        "create",
+        "--name",
+        "imgpod",
+        "--infra-image",
+        &lab.image,
+        "--infra-command",
+        r#"["sh","-c","trap 'exit 0' TERM; while :; do sleep 1; done"]"#,
+        "--infra-name",
+        "imginfra",
+        "-p",
+        &publish,
+    ])
+    .assert_success();
+    lab.run(&[
+        "run",
+        "-d",
+        "--pod",
+        "imgpod",
+        "--name",
+        "member",
+        &lab.image,
+        "nc",
+        "-lk",
+        "-p",
+        "80",
+        "-e",
+        "echo",
+        "FROM-MEMBER",
+    ])
+    .assert_success();
+    lab.run(&[
+        "ps",
+        "--format",
+        "{{.Names}} {{.Image}}",
+        "--filter",
+        "name=imginfra",
+    ])
+    .assert_success()
+    .stdout_is(&format!("imginfra {}\n", lab.image));
+    lab.run(&["exec", "imginfra", "cat", "/proc/1/cmdline"])
+        .assert_success()
+        .stdout_contains("trap");
+    until(
+        "the member to answer on the pod's port",
+        Duration::from_secs(10),
+        || read_from(port).is_some_and(|s| s.contains("FROM-MEMBER")),
+    );
+    lab.run(&["rmi", &lab.image])
+        .assert_code(2)
+        .stderr_contains("imginfra");
+    lab.run(&["pod", "stop", "-t", "5", "imgpod"])
+        .assert_success();
+    lab.run(&["pod", "rm", "imgpod"]).assert_success();
+    lab.run(&["ps", "-aq"]).assert_success().stdout_is("");
+
+    for (args, needle) in [
+        (
+            vec!["--infra=false", "--infra-image", lab.image.as_str()],
+            "--infra=false",
+        ),
+        (vec!["--infra-command", "sleep"], "--infra-image"),
+    ] {
+        let mut argv = vec!["pod", "create", "--name", "bad"];
+        argv.extend(args);
+        lab.run(&argv)
+            .assert_code(125)
+            .assert_one_line_error()
+            .stderr_contains(needle);
+    }
+    // An image the registry does not have: the pull's own lines, then the error.
+    let missing = format!("{}/nope:1", lab.image.split('/').next().unwrap());
+    let out = lab.run(&["pod", "create", "--name", "bad", "--infra-image", &missing]);
+    out.assert_code(125);
+    let last = out.err().lines().last().unwrap_or("").to_string();
+    assert!(last.contains(&format!("--infra-image {missing}")), "{out}");
+    lab.run(&["pod", "ps", "-q"]).assert_success().stdout_is("");
+    lab.run(&["ps", "-aq"]).assert_success().stdout_is("");
 }
