@@ -202,8 +202,8 @@ fn each(
     })
 }
 
-/// Run `f` on each name: every failure but the last printed as one line, the last one
-/// returned (so the exit code is 125), as docker does for `rm a b c`.
+/// Run `f` on each name, as docker does for `rm a b c`: every failure said as one line,
+/// the one that decides the exit status last (see `report`).
 fn each_name(names: &[String], mut f: impl FnMut(&String) -> Result<()>) -> Result<u8> {
     report(names.iter().filter_map(|n| f(n).err()).collect())
 }
@@ -217,7 +217,8 @@ fn report(mut failed: Vec<anyhow::Error>) -> Result<u8> {
         RM_IN_USE => 1,
         _ => 2,
     };
-    let Some(worst) = (0..failed.len()).rev().max_by_key(|&i| rank(&failed[i])) else {
+    // (max_by_key keeps the last of equals: the latest failure of the worst kind)
+    let Some(worst) = (0..failed.len()).max_by_key(|&i| rank(&failed[i])) else {
         return Ok(0);
     };
     let last = failed.remove(worst);
@@ -260,4 +261,26 @@ pub(crate) fn missing_is_1(e: anyhow::Error) -> anyhow::Error {
 /// `e`'s one-line message with exit status `code`.
 pub(crate) fn with_code(code: u8, e: &anyhow::Error) -> anyhow::Error {
     anyhow::Error::new(crate::exit::Coded::new(code, crate::exit::one_line(e)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn coded(code: u8, m: &str) -> anyhow::Error {
+        anyhow::Error::new(crate::exit::Coded::new(code, m))
+    }
+
+    #[test]
+    fn the_worst_failure_decides_and_is_said_last() {
+        assert_eq!(report(Vec::new()).unwrap(), 0);
+        let e = report(vec![coded(1, "a"), coded(1, "b")]).unwrap_err();
+        assert_eq!(e.to_string(), "b", "the latest of equals");
+        let e = report(vec![coded(2, "busy"), coded(1, "gone")]).unwrap_err();
+        assert_eq!(crate::exit::code_of(&e), 2);
+        let e = report(vec![coded(125, "broken"), coded(2, "busy")]).unwrap_err();
+        assert_eq!(crate::exit::code_of(&e), 125);
+        let e = report(vec![anyhow::anyhow!("plain"), coded(1, "gone")]).unwrap_err();
+        assert_eq!(e.to_string(), "plain");
+    }
 }
