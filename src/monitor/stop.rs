@@ -154,6 +154,7 @@ pub fn kill(rec: &Record, sig: i32) -> Result<bool> {
 /// false when `timeout` passed first.
 pub fn wait_not_running(rec: &Record, timeout: Duration) -> bool {
     let start = Instant::now();
+    let mut pause = Backoff::new();
     loop {
         let st = rec.state().unwrap_or_default();
         if st.status != Status::Running {
@@ -173,7 +174,22 @@ pub fn wait_not_running(rec: &Record, timeout: Duration) -> bool {
         if start.elapsed() > timeout {
             return false;
         }
-        std::thread::sleep(Duration::from_millis(20));
+        pause.sleep();
+    }
+}
+
+/// Polling that starts at 1 ms and doubles up to 20 ms: a container (or monitor) that goes
+/// at once is seen at once, one that takes its time costs no more wake-ups than before.
+struct Backoff(Duration);
+
+impl Backoff {
+    fn new() -> Backoff {
+        Backoff(Duration::from_millis(1))
+    }
+
+    fn sleep(&mut self) {
+        std::thread::sleep(self.0);
+        self.0 = (self.0 * 2).min(Duration::from_millis(20));
     }
 }
 
@@ -276,11 +292,12 @@ pub fn wait_for(rec: &Record, conditions: &[Condition], interval: Duration) -> R
 /// last log lines); true when it is gone.
 pub fn wait_monitor_gone(rec: &Record, timeout: Duration) -> bool {
     let deadline = Instant::now() + timeout;
+    let mut pause = Backoff::new();
     while super::monitor_alive(rec) {
         if Instant::now() >= deadline {
             return false;
         }
-        std::thread::sleep(Duration::from_millis(20));
+        pause.sleep();
     }
     true
 }

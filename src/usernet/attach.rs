@@ -47,14 +47,15 @@ pub fn reap_teardowns() -> usize {
 
 /// After the holder went (its namespace with every bridge and firewall chain in it): the
 /// teardowns this process left running there have nothing left to do, and the next holder's
-/// first setup would wait for them (they hold netavark's lock). Kill and reap them.
+/// first setup would wait for them (they hold netavark's lock). Kill them; those not gone
+/// at once stay pending (reaped by `reap_teardowns`, or by init once this process exits):
+/// waiting for one caught inside a netlink call took up to 30 ms.
 pub fn abandon_teardowns() {
     let mut pending = pending_teardowns();
     for child in pending.iter_mut() {
         let _ = child.kill();
-        let _ = child.wait();
     }
-    pending.clear();
+    pending.retain_mut(|c| matches!(c.try_wait(), Ok(None)));
 }
 
 fn find(candidates: &[&str]) -> Option<PathBuf> {
