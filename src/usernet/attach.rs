@@ -103,11 +103,46 @@ impl Lease {
 impl Drop for Lease {
     fn drop(&mut self) {
         for path in [&self.path, &self.path6] {
-            if fs::read_to_string(path).is_ok_and(|t| t == self.stamp) {
-                let _ = fs::remove_file(path);
-            }
+            remove_stamped(path, &self.stamp);
         }
     }
+}
+
+/// What a lease file says: the supervisor (pid, start time) and the container.
+pub(super) fn stamp((pid, start): (i32, u64), id: &str) -> String {
+    format!("{pid} {start} {id}\n")
+}
+
+/// Remove lease file `path` while it still says `stamp` (`network connect|disconnect`
+/// may have given the address away meanwhile).
+pub(super) fn remove_stamped(path: &Path, stamp: &str) {
+    if fs::read_to_string(path).is_ok_and(|t| t == stamp) {
+        let _ = fs::remove_file(path);
+    }
+}
+
+/// The leases in lease directory `ldir` whose supervisor lives: (file name, that is the
+/// address; container id).
+fn live_leases(ldir: &Path) -> Vec<(String, String)> {
+    let Ok(entries) = fs::read_dir(ldir) else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(|e| e.ok())
+        .filter_map(|e| {
+            let text = fs::read_to_string(e.path()).ok()?;
+            let id = text.split_whitespace().nth(2)?.to_string();
+            holder_alive(&text).then(|| (e.file_name().to_string_lossy().into_owned(), id))
+        })
+        .collect()
+}
+
+/// A namespace descriptor of one's own.
+pub(super) fn dup_fd(fd: BorrowedFd) -> Result<OwnedFd, Error> {
+    fd.try_clone_to_owned().map_err(super::io_err(
+        "duplicate",
+        Path::new("a namespace descriptor"),
+    ))
 }
 
 /// What a container asks of one network: `--ip` (else the first free address) and aliases.
@@ -133,9 +168,13 @@ pub(super) fn holder_alive(text: &str) -> bool {
 /// Lease one address on each network for container `id`, supervised by this process:
 /// the one wanted (`--ip`), else the first free one.
 pub fn lease(paths: &Paths, wants: &[Want], id: &str) -> Result<Vec<Lease>, Error> {
+    lease_for(paths, wants, id, this_supervisor())
+}
+
+/// This process as a lease's supervisor: its pid and start time.
+pub(super) fn this_supervisor() -> (i32, u64) {
     let me = std::process::id() as i32;
-    let start = crate::container::process_start_time(me).unwrap_or(0);
-    lease_for(paths, wants, id, (me, start))
+    (me, crate::container::process_start_time(me).unwrap_or(0))
 }
 
 /// [`lease`] for the supervisor `owner` (pid, start time).
@@ -165,7 +204,7 @@ pub(super) fn lease_for(
             path: PathBuf::new(),
             ip6: None,
             path6: PathBuf::new(),
-            stamp: format!("{me} {start} {id}\n"),
+            stamp: stamp((me, start), id),
         };
         // Dropped (its files removed) if the IPv6 address cannot be had.
         if let Some((ip, path)) = lease4(&ldir, &network, w.ip, &got.stamp)? {
@@ -239,16 +278,19 @@ pub(super) fn claim<A: std::fmt::Display>(
 
 /// The address container `id` holds on `network` while it runs.
 pub fn address_of(paths: &Paths, network: &str, id: &str) -> Option<Ipv4Addr> {
-    let dir = runtime_dir(paths).join("leases").join(network);
-    fs::read_dir(dir)
-        .ok()?
-        .filter_map(|e| e.ok())
-        .find_map(|e| {
-            let text = fs::read_to_string(e.path()).ok()?;
-            (holder_alive(&text) && text.split_whitespace().nth(2) == Some(id))
-                .then(|| e.file_name().to_string_lossy().parse().ok())
-                .flatten()
-        })
+    address_in(paths, network, id)
+}
+
+/// The address of type `A` (IPv4 or IPv6) container `id` holds on `network`.
+pub(super) fn address_in<A: std::str::FromStr>(
+    paths: &Paths,
+    network: &str,
+    id: &str,
+) -> Option<A> {
+    live_leases(&runtime_dir(paths).join("leases").join(network))
+        .into_iter()
+        .filter(|(_, holder)| holder == id)
+        .find_map(|(ip, _)| ip.parse().ok())
 }
 
 /// How many leases are held by live processes (the holder may stop at 0).
@@ -258,11 +300,8 @@ pub fn leases_in_use(paths: &Paths) -> usize {
         return 0;
     };
     nets.filter_map(|n| n.ok())
-        .filter_map(|n| fs::read_dir(n.path()).ok())
-        .flatten()
-        .filter_map(|e| e.ok())
-        .filter(|e| fs::read_to_string(e.path()).is_ok_and(|t| holder_alive(&t)))
-        .count()
+        .map(|n| live_leases(&n.path()).len())
+        .sum()
 }
 
 /// The lock held while the holder starts or stops, and leases are counted for it.
@@ -333,19 +372,13 @@ impl Attached {
         let netns = fs::File::open(format!("/proc/{pid}/ns/net"))
             .map(OwnedFd::from)
             .map_err(super::io_err("open", Path::new("/proc/PID/ns/net")))?;
-        let dup = |fd: BorrowedFd| {
-            fd.try_clone_to_owned().map_err(super::io_err(
-                "duplicate",
-                Path::new("a namespace descriptor"),
-            ))
-        };
         let plugs = super::connect::plugs(&leases, aliases, name);
         let a = Attached {
             leases,
             plugs,
             owner: true,
-            holder_userns: dup(holder_userns)?,
-            holder_netns: dup(holder_netns)?,
+            holder_userns: dup_fd(holder_userns)?,
+            holder_netns: dup_fd(holder_netns)?,
             netns,
             config: runtime_dir(paths).join("netavark"),
             id: id.to_string(),
@@ -517,14 +550,9 @@ impl Attached {
             return false;
         };
         self.plugs.iter().all(|p| {
-            let Ok(entries) = fs::read_dir(dir.join("leases").join(&p.network.name)) else {
-                return false;
-            };
-            entries.filter_map(|e| e.ok()).any(|e| {
-                fs::read_to_string(e.path()).is_ok_and(|t| {
-                    holder_alive(&t) && t.split_whitespace().nth(2) != Some(self.id.as_str())
-                })
-            })
+            live_leases(&dir.join("leases").join(&p.network.name))
+                .iter()
+                .any(|(_, id)| *id != self.id)
         })
     }
 

@@ -9,12 +9,14 @@
 //! stops, its supervisor tears down what the record then says, not what it started with.
 use std::fs;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
-use std::os::fd::{BorrowedFd, OwnedFd};
+use std::os::fd::BorrowedFd;
 use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-use super::attach::{Attached, Lease, Want, lease_for, runtime_dir};
+use super::attach::{
+    Attached, Lease, Want, dup_fd, lease_for, remove_stamped, runtime_dir, stamp, this_supervisor,
+};
 use super::{Error, Network};
 use crate::paths::Paths;
 
@@ -129,13 +131,11 @@ fn write(dir: &std::path::Path, id: &str, rec: &Record) -> Result<(), Error> {
 pub(super) fn record(paths: &Paths, a: &Attached) -> Result<(), Error> {
     let dir = dir(paths);
     let _lock = lock(&dir)?;
-    let me = std::process::id() as i32;
-    let start = crate::container::process_start_time(me).unwrap_or(0);
     write(
         &dir,
         &a.id,
         &Record {
-            owner: (me, start),
+            owner: this_supervisor(),
             plugs: a.plugs.clone(),
         },
     )
@@ -150,7 +150,7 @@ pub(super) fn forget(a: &mut Attached) {
     let Ok(_lock) = lock(&networks) else { return };
     let path = networks.join(format!("{}.json", a.id));
     if let Some(rec) = read(&networks, &a.id) {
-        let stamp = format!("{} {} {}\n", rec.owner.0, rec.owner.1, a.id);
+        let stamp = stamp(rec.owner, &a.id);
         for p in &rec.plugs {
             remove_lease(&networks, p, &stamp);
         }
@@ -165,10 +165,8 @@ fn remove_lease(attached: &std::path::Path, p: &Plug, stamp: &str) {
         return;
     };
     let dir = networks.join("leases").join(&p.network.name);
-    for path in p.ips().map(|ip| dir.join(ip.to_string())) {
-        if fs::read_to_string(&path).is_ok_and(|t| t == stamp) {
-            let _ = fs::remove_file(path);
-        }
+    for ip in p.ips() {
+        remove_stamped(&dir.join(ip.to_string()), stamp);
     }
 }
 
@@ -183,19 +181,13 @@ pub struct Running<'a> {
 
 impl Running<'_> {
     fn attached(&self, paths: &Paths, plug: Plug) -> Result<Attached, Error> {
-        let dup = |fd: BorrowedFd| -> Result<OwnedFd, Error> {
-            fd.try_clone_to_owned().map_err(super::io_err(
-                "duplicate",
-                std::path::Path::new("a namespace descriptor"),
-            ))
-        };
         Ok(Attached {
             leases: Vec::new(),
             plugs: vec![plug],
             owner: false,
-            holder_userns: dup(self.holder_userns)?,
-            holder_netns: dup(self.holder_netns)?,
-            netns: dup(self.netns)?,
+            holder_userns: dup_fd(self.holder_userns)?,
+            holder_netns: dup_fd(self.holder_netns)?,
+            netns: dup_fd(self.netns)?,
             config: runtime_dir(paths).join("netavark"),
             id: self.id.to_string(),
             name: self.name.to_string(),
@@ -259,7 +251,7 @@ pub fn disconnect(paths: &Paths, c: &Running, network: &str, force: bool) -> Res
     }
     rec.plugs.remove(i);
     write(&dir, c.id, &rec)?;
-    let stamp = format!("{} {} {}\n", rec.owner.0, rec.owner.1, c.id);
+    let stamp = stamp(rec.owner, c.id);
     remove_lease(&dir, &plug, &stamp);
     Ok(plug)
 }

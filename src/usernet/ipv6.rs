@@ -2,7 +2,6 @@
 //! stack, `network create --ipv6` or a second `--subnet`); without one given, `--ipv6` picks
 //! a random unique local `fdXX:XXXX:XXXX:XXXX::/64` as podman does. Containers lease an
 //! address of it too (`--ip6`, else the first free one); aardvark-dns answers AAAA for them.
-use std::fs;
 use std::net::Ipv6Addr;
 use std::path::{Path, PathBuf};
 
@@ -97,18 +96,7 @@ impl Network {
 
 /// The IPv6 address container `id` holds on `network` while it runs.
 pub fn address6_of(paths: &crate::paths::Paths, network: &str, id: &str) -> Option<Ipv6Addr> {
-    let dir = super::attach::runtime_dir(paths)
-        .join("leases")
-        .join(network);
-    fs::read_dir(dir)
-        .ok()?
-        .filter_map(|e| e.ok())
-        .find_map(|e| {
-            let ip: Ipv6Addr = e.file_name().to_str()?.parse().ok()?;
-            let text = fs::read_to_string(e.path()).ok()?;
-            (super::attach::holder_alive(&text) && text.split_whitespace().nth(2) == Some(id))
-                .then_some(ip)
-        })
+    super::attach::address_in(paths, network, id)
 }
 
 /// How many addresses of an IPv6 subnet are tried (it has more than a network needs).
