@@ -28,11 +28,7 @@ const PROXIED: &[Signal] = &[
 pub fn attach(ctx: &Ctx, args: AttachArgs) -> Result<u8> {
     let c = containers(ctx)?;
     let rec = if args.latest {
-        let mut all = c.list()?;
-        all.retain(|r| !r.config.spec.is_infra());
-        all.sort_by(|a, b| b.config.created.cmp(&a.config.created));
-        all.into_iter()
-            .next()
+        super::latest(&c, |r| !r.config.spec.is_infra())?
             .context("no containers: --latest has nothing to attach to")?
     } else {
         c.find(args.container.as_deref().unwrap_or_default())?

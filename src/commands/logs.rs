@@ -35,14 +35,10 @@ fn time_arg(flag: &str, s: &Option<String>) -> Result<Option<SystemTime>> {
 pub fn logs(ctx: &Ctx, args: LogsArgs) -> Result<u8> {
     let c = containers(ctx)?;
     let recs: Vec<Record> = if args.latest {
-        let mut all = c.list()?;
-        all.retain(|r| !r.config.spec.is_infra());
-        all.sort_by(|a, b| b.config.created.cmp(&a.config.created));
-        all.truncate(1);
-        if all.is_empty() {
-            bail!("no containers: --latest has nothing to show");
+        match super::latest(&c, |r| !r.config.spec.is_infra())? {
+            Some(rec) => vec![rec],
+            None => bail!("no containers: --latest has nothing to show"),
         }
-        all
     } else {
         args.containers
             .iter()

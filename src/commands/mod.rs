@@ -228,6 +228,15 @@ fn report(mut failed: Vec<anyhow::Error>) -> Result<u8> {
     Err(last)
 }
 
+/// `--latest`: the most recently created of the containers `keep` takes.
+fn latest(c: &Containers, keep: impl Fn(&Record) -> bool) -> Result<Option<Record>> {
+    let mut all = c.list()?;
+    all.retain(|r| keep(r));
+    Ok(all
+        .into_iter()
+        .max_by(|a, b| a.config.created.cmp(&b.config.created)))
+}
+
 /// podman's exit status of the rm family (`rm`, `rmi`, `volume rm`, `pod rm`, `network
 /// rm`) when one of the things named does not exist and nothing else failed.
 pub const RM_MISSING: u8 = 1;

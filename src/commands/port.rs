@@ -18,18 +18,22 @@ pub fn port(ctx: &Ctx, args: PortArgs) -> Result<u8> {
                 if args.all { "-a" } else { "-l" }
             );
         }
-        let mut recs = c.list()?;
-        recs.retain(|r| !r.config.spec.is_infra() || !r.config.spec.network.ports.is_empty());
-        if args.latest {
-            recs.sort_by(|a, b| b.config.created.cmp(&a.config.created));
-            recs.truncate(1);
-            if recs.is_empty() {
-                bail!("no containers to look up: create one first");
+        // Infra containers count where they hold a pod's ports.
+        let keep =
+            |r: &Record| !r.config.spec.is_infra() || !r.config.spec.network.ports.is_empty();
+        let recs = if args.latest {
+            match super::latest(&c, keep)? {
+                Some(rec) => vec![rec],
+                None => bail!("no containers to look up: create one first"),
             }
         } else {
             // podman: the running ones.
-            recs.retain(|r| crate::monitor::status::observe(r).status == Status::Running);
-        }
+            let mut recs = c.list()?;
+            recs.retain(|r| {
+                keep(r) && crate::monitor::status::observe(r).status == Status::Running
+            });
+            recs
+        };
         (recs, args.args.first(), args.all)
     } else {
         let Some(name) = args.args.first() else {
