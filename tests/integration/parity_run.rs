@@ -297,10 +297,11 @@ fn pidfile_and_cidfile() {
     pid.assert_success();
     assert_eq!(std::fs::read_to_string(&pidfile).unwrap().trim(), pid.out());
     // A cidfile that exists is never overwritten; nothing is created.
+    // (a name that is no hex prefix: `exists d` would find an id starting with d)
     lab.run(&[
         "create",
         "--name",
-        "d",
+        "second",
         "--cidfile",
         cidfile.to_str().unwrap(),
         &lab.image,
@@ -308,7 +309,7 @@ fn pidfile_and_cidfile() {
     .assert_code(125)
     .assert_one_line_error()
     .stderr_contains("exists");
-    lab.run(&["container", "exists", "d"]).assert_code(1);
+    lab.run(&["container", "exists", "second"]).assert_code(1);
     assert_eq!(std::fs::read_to_string(&cidfile).unwrap(), id);
 }
 
