@@ -377,8 +377,9 @@ fn wait_line(fd: BorrowedFd<'_>, deadline: Instant) -> Result<Option<String>, Wa
 /// (`-t`/`-u`, "none" otherwise: pasta's default is to forward everything it sees bound),
 /// never forward from the container to the host's ports (`-T none -U none`), DNS through a
 /// fixed forwarder address, and the gateway address mapped to the host (the default, which
-/// is what makes `host.containers.internal` reach the host's loopback).
-pub(super) fn pasta_args(ports: &[PortMapping], child: Pid, root: bool) -> Vec<OsString> {
+/// is what makes `host.containers.internal` reach the host's loopback). The namespaces
+/// are `ns`, descriptors box opened and pasta inherits (see [`NsFds`]).
+pub(super) fn pasta_args(ports: &[PortMapping], ns: (RawFd, RawFd), root: bool) -> Vec<OsString> {
     let mut args: Vec<OsString> = [
         "--config-net",
         "--foreground",
@@ -413,8 +414,48 @@ pub(super) fn pasta_args(ports: &[PortMapping], child: Pid, root: bool) -> Vec<O
         args.push("--runas".into());
         args.push("0".into());
     }
-    args.push(child.as_raw().to_string().into());
+    // Its own descriptors: no /proc/PID/ns permission check, which a container that made
+    // itself non-dumpable meanwhile (create's C2) would fail. Not bound to a file, the
+    // network namespace needs no watching: pasta dies with box (PDEATHSIG).
+    args.extend(
+        [
+            "--userns".to_string(),
+            format!("/proc/self/fd/{}", ns.0),
+            "--netns".to_string(),
+            format!("/proc/self/fd/{}", ns.1),
+            "--no-netns-quit".to_string(),
+        ]
+        .map(OsString::from),
+    );
     args
+}
+
+/// The user and network namespaces of a container, opened by box while the container
+/// waits to be released (still dumpable), for pasta to inherit.
+struct NsFds {
+    user: OwnedFd,
+    net: OwnedFd,
+}
+
+impl NsFds {
+    fn open(child: Pid) -> Result<NsFds, Error> {
+        let open = |ns: &str| {
+            std::fs::File::open(format!("/proc/{}/ns/{ns}", child.as_raw()))
+                .map(OwnedFd::from)
+                .map_err(|e| Error::Io {
+                    what: "cannot open the container's namespaces for pasta",
+                    source: e,
+                })
+        };
+        Ok(NsFds {
+            user: open("user")?,
+            net: open("net")?,
+        })
+    }
+
+    fn raw(&self) -> (RawFd, RawFd) {
+        (self.user.as_raw_fd(), self.net.as_raw_fd())
+    }
 }
 
 /// pasta's arguments for `Mode::Forward`: the namespace is not configured (netavark does
@@ -623,6 +664,9 @@ pub fn slirp_options(options: &[String]) -> Result<Vec<String>, String> {
 
 /// `start` with the user's helper options (see `super::setup_with`).
 pub fn start_with(plan: &Plan, options: &[String], child: Pid) -> Result<Starting, Error> {
+    if matches!(plan.mode, Mode::Pasta | Mode::Forward) {
+        return defer(plan, options, child)?.start();
+    }
     // A previous helper of this process (a restart) must release its ports first.
     reap_helpers();
     let started = Instant::now();
@@ -636,27 +680,6 @@ pub fn start_with(plan: &Plan, options: &[String], child: Pid) -> Result<Startin
         started,
     };
     match plan.mode {
-        Mode::Pasta | Mode::Forward => {
-            let program = avx2_build(find(Helper::Pasta, &host)?);
-            let (ready_r, ready_w) = pipe()?;
-            let mut args = pasta_args(&plan.ports, child, host.is_root());
-            // The user's options go before the pid, the last argument.
-            let pid = args.pop();
-            args.extend(options.iter().map(OsString::from));
-            args.extend(pid);
-            if plan.mode == Mode::Forward {
-                args = forward_only(args);
-            }
-            let proc = spawn(
-                Helper::Pasta,
-                &program,
-                &args,
-                Stdio::from(ready_w),
-                Vec::new(),
-            )?;
-            starting.proc = Some(proc);
-            starting.ready = Some(ready_r);
-        }
         Mode::Slirp4netns => {
             let program = find(Helper::Slirp4netns, &host)?;
             let (ready_r, ready_w) = pipe()?;
@@ -708,9 +731,64 @@ pub fn start_with(plan: &Plan, options: &[String], child: Pid) -> Result<Startin
             starting.ports = plan.ports.clone();
             starting.api = api;
         }
-        Mode::None | Mode::Host | Mode::Container(_) => {}
+        Mode::Pasta | Mode::Forward | Mode::None | Mode::Host | Mode::Container(_) => {}
     }
     Ok(starting)
+}
+
+/// pasta for a container whose namespaces are open already: started now or later.
+pub struct Deferred {
+    mode: Mode,
+    ports: Vec<PortMapping>,
+    options: Vec<String>,
+    ns: NsFds,
+}
+
+/// Open the container's namespaces for pasta now, while it waits to be released; start
+/// pasta later ([`Deferred::start`]), even once the container runs. `Mode::Pasta` and
+/// `Mode::Forward` only (slirp4netns takes the pid).
+pub fn defer(plan: &Plan, options: &[String], child: Pid) -> Result<Deferred, Error> {
+    if !matches!(plan.mode, Mode::Pasta | Mode::Forward) {
+        return Err(Error::NotDeferrable(plan.mode.to_string()));
+    }
+    Ok(Deferred {
+        mode: plan.mode.clone(),
+        ports: plan.ports.clone(),
+        options: options.to_vec(),
+        ns: NsFds::open(child)?,
+    })
+}
+
+impl Deferred {
+    /// Spawn pasta; `Starting::wait` until it configured the namespace.
+    pub fn start(self) -> Result<Starting, Error> {
+        // A previous helper of this process (a restart) must release its ports first.
+        reap_helpers();
+        let started = Instant::now();
+        let host = RealHost;
+        let program = avx2_build(find(Helper::Pasta, &host)?);
+        let (ready_r, ready_w) = pipe()?;
+        let mut args = pasta_args(&self.ports, self.ns.raw(), host.is_root());
+        args.extend(self.options.iter().map(OsString::from));
+        if self.mode == Mode::Forward {
+            args = forward_only(args);
+        }
+        let proc = spawn(
+            Helper::Pasta,
+            &program,
+            &args,
+            Stdio::from(ready_w),
+            vec![self.ns.raw().0, self.ns.raw().1],
+        )?;
+        Ok(Starting {
+            mode: self.mode,
+            proc: Some(proc),
+            ready: Some(ready_r),
+            ports: Vec::new(),
+            api: None,
+            started,
+        })
+    }
 }
 
 /// Publish one port through slirp4netns' API socket.
@@ -799,7 +877,7 @@ mod tests {
 
     #[test]
     fn pasta_args_without_ports_forward_nothing() {
-        let args = pasta_args(&[], Pid::from_raw(42), false);
+        let args = pasta_args(&[], (5, 6), false);
         let s: Vec<String> = args.iter().map(|a| a.to_string_lossy().into()).collect();
         let joined = s.join(" ");
         assert!(joined.contains("-t none"), "{joined}");
@@ -808,14 +886,17 @@ mod tests {
         assert!(joined.contains("--dns-forward 169.254.1.1"), "{joined}");
         assert!(!joined.contains("--runas"));
         assert!(!joined.contains("--no-map-gw"));
-        assert_eq!(s.last().unwrap(), "42");
-        let root = pasta_args(&[], Pid::from_raw(42), true);
+        assert!(
+            joined.ends_with("--userns /proc/self/fd/5 --netns /proc/self/fd/6 --no-netns-quit"),
+            "{joined}"
+        );
+        let root = pasta_args(&[], (5, 6), true);
         assert!(root.iter().any(|a| a == "--runas"));
     }
 
     #[test]
     fn pasta_args_udp_only_disables_tcp() {
-        let args = pasta_args(&[m(None, 5353, 53, Protocol::Udp)], Pid::from_raw(7), false);
+        let args = pasta_args(&[m(None, 5353, 53, Protocol::Udp)], (5, 6), false);
         let joined = args
             .iter()
             .map(|a| a.to_string_lossy().into_owned())

@@ -326,10 +326,13 @@ fn helper_failure_is_reported_with_its_message() {
         };
         let e = setup(&plan, gone).unwrap_err();
         let msg = e.to_string();
-        assert!(
-            matches!(e, Error::HelperFailed { .. }),
-            "{mode}: {msg} ({e:?})"
-        );
+        // pasta is handed the namespaces box opened (so box says it cannot); slirp4netns
+        // opens them itself and says so.
+        let expected = match mode {
+            Mode::Pasta => matches!(e, Error::Io { .. }),
+            _ => matches!(e, Error::HelperFailed { .. }),
+        };
+        assert!(expected, "{mode}: {msg} ({e:?})");
         assert!(msg.contains(&mode.to_string()), "{msg}");
         assert!(!msg.contains("to syslog"), "{msg}");
     }

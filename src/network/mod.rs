@@ -10,10 +10,16 @@
 //! let net = network::setup(&plan, child_pid)?;   // parent, after the child's netns exists,
 //!                                                 // before the child execs
 //! // or: let starting = network::start(&plan, pid)?; ...other work...; starting.wait()?
+//! // or (pasta): let later = network::defer(&plan, &[], pid)?;  // namespaces opened now
+//! //             ...release the child...; later.start()?.wait()?
 //! write resolv.conf / hosts from network::resolv_conf(..) / network::hosts_file(..)
 //! drop(net)  // kills the helper (reaped by the next start, reap_helpers(), or init);
 //!            // net.stop() kills and waits. The helper also dies with box (PR_SET_PDEATHSIG).
 //! ```
+//!
+//! pasta joins the container's namespaces through descriptors box opened while the child
+//! still waited to be released (`--userns/--netns /proc/self/fd/N`), never by pid: a child
+//! past its setuid step is not dumpable, and /proc/PID/ns would refuse pasta then.
 //!
 //! Modes: `pasta`, `slirp4netns`, `none` (the container's init brings `lo` up:
 //! [`bring_up_loopback`]), `host` (no CLONE_NEWNET), `container:NAME` (the caller joins that
@@ -41,7 +47,7 @@ use nix::unistd::Pid;
 use serde::{Deserialize, Serialize};
 
 pub use files::{hosts_file, joined_hosts_file, resolv_conf};
-pub use helper::{Handle, Helper, Starting, reap_helpers, slirp_options, start};
+pub use helper::{Deferred, Handle, Helper, Starting, defer, reap_helpers, slirp_options, start};
 pub(crate) use host::HostFacts;
 pub use join::{JoinTarget, dependents, join_target};
 pub use lo::{bring_up_loopback, loopback_is_up};
@@ -132,6 +138,8 @@ pub enum Error {
         helper: &'static str,
         source: std::io::Error,
     },
+    #[error("--network {0}: its helper starts with the container, never later")]
+    NotDeferrable(String),
     #[error("{what}: {source}")]
     Io {
         what: &'static str,
