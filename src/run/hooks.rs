@@ -8,7 +8,9 @@
 //!   at its own leaf.
 //! - [`network_setup`] in the parent once the child's network namespace exists and its id
 //!   maps are written (P5): `network::setup` starts pasta/slirp4netns and waits until the
-//!   namespace is configured; the handle stops the helper when dropped.
+//!   namespace is configured; the handle stops the helper when dropped. The holder of the
+//!   user networks' namespace uses [`network_defer`] instead and starts its helper only
+//!   once it runs (`usernet::helper_ready`).
 use nix::unistd::Pid;
 
 use super::Error;
@@ -61,4 +63,14 @@ pub fn network_setup(
     pid: Pid,
 ) -> Result<network::Handle, Error> {
     Ok(network::setup_with(plan, options, pid)?)
+}
+
+/// The same later: the container's namespaces opened for the helper now, the helper
+/// started once the container runs (the user networks' holder, `usernet::helper_ready`).
+pub fn network_defer(
+    plan: &network::Plan,
+    options: &[String],
+    pid: Pid,
+) -> Result<network::Deferred, Error> {
+    Ok(network::defer(plan, options, pid)?)
 }

@@ -235,6 +235,13 @@ pub fn start_watched(
         return Err(e);
     }
     super::trace("start: cgroup prepared");
+    let mut helper_pending = match holder_helper(paths, spec) {
+        Ok(p) => p,
+        Err(e) => {
+            cgroup.cleanup();
+            return Err(e);
+        }
+    };
     let (mut sfd, old_mask) = supervise::block_signals()?;
     let restore = Restore(old_mask);
     let mut parent = Parent {
@@ -243,6 +250,8 @@ pub fn start_watched(
         net_plan: &net_plan,
         net_options: &spec.settings.network_options,
         net: None,
+        defer_helper: helper_pending.is_some(),
+        deferred: None,
         usernet: (!leases.is_empty())
             .then_some(joined.as_ref())
             .flatten()
@@ -262,10 +271,12 @@ pub fn start_watched(
         launch.stdio = ChildStdio::Inherit;
     }
     let mut net = parent.net.take();
+    let mut deferred = parent.deferred.take();
     let mut attached = parent.attached.take();
     let created = match created {
         Ok(c) => c,
         Err(e) => {
+            drop(deferred);
             drop(net);
             drop(attached);
             cgroup.cleanup();
@@ -310,6 +321,9 @@ pub fn start_watched(
     }
     // A `box start --attach` under the detached monitor tells it the command runs.
     crate::monitor::notify_started();
+    if let (Some(d), Some(p)) = (deferred.take(), helper_pending.take()) {
+        net = start_holder_helper(d, p, pid);
+    }
     // --sdnotify=ready: READY=1 to systemd.
     crate::systemd::container_started(spec);
     crate::monitor::health::reset(rec);
@@ -393,6 +407,46 @@ pub fn start_watched(
     super::trace("cleanup done");
     drop(restore);
     Ok(code)
+}
+
+/// The user networks' holder (with pasta): its helper comes up while it is reported
+/// running and the first container is plugged in, which waits for it before running
+/// (`usernet::helper_ready`). Taken before the start; `None` for any other container.
+fn holder_helper(
+    paths: &Paths,
+    spec: &Spec,
+) -> Result<Option<crate::usernet::helper_ready::Pending>, Error> {
+    let holder = spec
+        .pod
+        .as_ref()
+        .is_some_and(|p| p.infra && p.id == crate::usernet::HOLDER);
+    if !holder || spec.network.mode != crate::network::Mode::Pasta {
+        return Ok(None);
+    }
+    crate::usernet::helper_ready::pending(paths)
+        .map(Some)
+        .map_err(|e| Error::Invalid(e.to_string()))
+}
+
+/// The holder, running: start its helper and wait for it. Failed, the holder goes (its
+/// command is killed) and the containers waiting learn why.
+fn start_holder_helper(
+    later: crate::network::Deferred,
+    pending: crate::usernet::helper_ready::Pending,
+    pid: Pid,
+) -> Option<crate::network::Handle> {
+    match later.start().and_then(crate::network::Starting::wait) {
+        Ok(h) => {
+            pending.ready();
+            Some(h)
+        }
+        Err(e) => {
+            eprintln!("box: {e}");
+            pending.failed(&e.to_string());
+            let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
+            None
+        }
+    }
 }
 
 /// The indexes of the mounts that are volumes of the store (named or anonymous).
@@ -599,6 +653,10 @@ struct Parent<'a> {
     net_plan: &'a crate::network::Plan,
     net_options: &'a [String],
     net: Option<crate::network::Handle>,
+    /// At P5 only open the namespaces for the helper (`deferred`), started once the
+    /// container runs: the user networks' holder.
+    defer_helper: bool,
+    deferred: Option<crate::network::Deferred>,
     /// User networks to plug the container into (taken at P5).
     usernet: Option<UserNet<'a>>,
     attached: Option<crate::usernet::Attached>,
@@ -621,7 +679,11 @@ impl Hooks for Parent<'_> {
 
     fn mapped(&mut self, pid: Pid) -> Result<(), Error> {
         self.cgroup.attach(pid)?;
-        self.net = Some(hooks::network_setup(self.net_plan, self.net_options, pid)?);
+        if self.defer_helper {
+            self.deferred = Some(hooks::network_defer(self.net_plan, self.net_options, pid)?);
+        } else {
+            self.net = Some(hooks::network_setup(self.net_plan, self.net_options, pid)?);
+        }
         if let Some(u) = self.usernet.take() {
             self.attached = Some(
                 crate::usernet::Attached::setup(
@@ -636,6 +698,10 @@ impl Hooks for Parent<'_> {
                 )
                 .map_err(|e| Error::Invalid(e.to_string()))?,
             );
+            // Plugged in: the holder's way out (it may have started with us) before the
+            // command runs. On failure the handle above unplugs it again.
+            crate::usernet::helper_ready::wait(u.paths)
+                .map_err(|e| Error::Invalid(e.to_string()))?;
         }
         Ok(())
     }

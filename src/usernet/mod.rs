@@ -24,6 +24,7 @@ use crate::paths::Paths;
 mod attach;
 mod connect;
 mod dns;
+pub mod helper_ready;
 mod ipv6;
 pub use attach::{
     Attached, HOLDER, Lease, Want, abandon_teardowns, address_of, check_tools, etc_lines,
@@ -93,6 +94,8 @@ pub enum Error {
     AlreadyOn { container: String, network: String },
     #[error("container {container} is not on network {network}")]
     NotOn { container: String, network: String },
+    #[error("the user networks' namespace has no way out: its network helper failed: {0}")]
+    HelperFailed(String),
     #[error(transparent)]
     Lock(#[from] crate::lock::Error),
 }
