@@ -198,10 +198,17 @@ fn write_info(rec: &Record, info: &MonitorInfo) {
 
 /// Whether the container's monitor process is alive.
 pub fn monitor_alive(rec: &Record) -> bool {
+    monitor_pid(rec).is_some()
+}
+
+/// The container's monitor process, while it is alive.
+pub fn monitor_pid(rec: &Record) -> Option<i32> {
     let info = read_info(rec);
     match (info.monitor_pid, info.monitor_start) {
-        (Some(pid), Some(start)) => crate::container::process_start_time(pid) == Some(start),
-        _ => false,
+        (Some(pid), Some(start)) => {
+            (crate::container::process_start_time(pid) == Some(start)).then_some(pid)
+        }
+        _ => None,
     }
 }
 

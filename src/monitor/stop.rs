@@ -154,7 +154,8 @@ pub fn kill(rec: &Record, sig: i32) -> Result<bool> {
 /// false when `timeout` passed first.
 pub fn wait_not_running(rec: &Record, timeout: Duration) -> bool {
     let start = Instant::now();
-    let mut pause = Backoff::new();
+    // Its supervisor records the exit, then exits itself: a wait ends when it does.
+    let mut pause = Backoff::watching(rec.state().ok().and_then(|s| s.box_pid));
     loop {
         let st = rec.state().unwrap_or_default();
         if st.status != Status::Running {
@@ -180,16 +181,36 @@ pub fn wait_not_running(rec: &Record, timeout: Duration) -> bool {
 
 /// Polling that starts at 1 ms and doubles up to 20 ms: a container (or monitor) that goes
 /// at once is seen at once, one that takes its time costs no more wake-ups than before.
-struct Backoff(Duration);
+/// Watching the process whose exit is awaited (a pidfd), a sleep ends when it exits.
+struct Backoff {
+    next: Duration,
+    exit: Option<std::os::fd::OwnedFd>,
+}
 
 impl Backoff {
-    fn new() -> Backoff {
-        Backoff(Duration::from_millis(1))
+    /// Sleeps cut short when `pid` exits (plain sleeps without one, or without pidfds).
+    fn watching(pid: Option<i32>) -> Backoff {
+        Backoff {
+            next: Duration::from_millis(1),
+            exit: pid.and_then(|p| crate::run::sys::pidfd_open(p).ok()),
+        }
     }
 
     fn sleep(&mut self) {
-        std::thread::sleep(self.0);
-        self.0 = (self.0 * 2).min(Duration::from_millis(20));
+        use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+        use std::os::fd::AsFd;
+        match &self.exit {
+            Some(fd) => {
+                let mut fds = [PollFd::new(fd.as_fd(), PollFlags::POLLIN)];
+                let ms = u16::try_from(self.next.as_millis()).unwrap_or(u16::MAX);
+                // Exited: look again now; from then on, plain sleeps.
+                if matches!(poll(&mut fds, PollTimeout::from(ms)), Ok(n) if n > 0) {
+                    self.exit = None;
+                }
+            }
+            None => std::thread::sleep(self.next),
+        }
+        self.next = (self.next * 2).min(Duration::from_millis(20));
     }
 }
 
@@ -292,7 +313,7 @@ pub fn wait_for(rec: &Record, conditions: &[Condition], interval: Duration) -> R
 /// last log lines); true when it is gone.
 pub fn wait_monitor_gone(rec: &Record, timeout: Duration) -> bool {
     let deadline = Instant::now() + timeout;
-    let mut pause = Backoff::new();
+    let mut pause = Backoff::watching(super::monitor_pid(rec));
     while super::monitor_alive(rec) {
         if Instant::now() >= deadline {
             return false;
