@@ -137,7 +137,16 @@ pub fn ensure_holder(ctx: &Ctx, spec: &crate::spec::Spec) -> Result<Option<crate
     let user = crate::usernet::holder_user(&ctx.paths)?;
     let _lock = crate::usernet::holder_lock(&ctx.paths)?;
     let c = super::containers(ctx)?;
-    let rec = match c.find(crate::usernet::HOLDER) {
+    let found = match c.find(crate::usernet::HOLDER) {
+        // The last container's holder, killed and going by itself (`release`): once its
+        // monitor is gone, its supervisor has retired it.
+        Ok(rec) if crate::monitor::stop_mark(&rec).exists() => {
+            crate::monitor::stop::wait_monitor_gone(&rec, std::time::Duration::from_secs(5));
+            c.find(crate::usernet::HOLDER)
+        }
+        found => found,
+    };
+    let rec = match found {
         Ok(rec) => rec,
         Err(crate::container::Error::NotFound(_)) => {
             let plan = crate::network::Plan::new(&crate::network::Opts::default(), &[])?;
@@ -185,16 +194,25 @@ fn release(ctx: &Ctx) -> Result<()> {
     }
     let c = super::containers(ctx)?;
     if let Ok(rec) = c.find(crate::usernet::HOLDER) {
-        super::rm::remove_container(
-            ctx,
-            &c,
-            &rec,
-            super::rm::Removal {
-                force: true,
-                time: Some(2),
-                volumes: false,
-            },
-        )?;
+        if rec.config.autoremove {
+            // It goes by itself: killed, its supervisor retires its record (waited for: no
+            // `ps -a` after the last container shows it) and its monitor exits after that
+            // (not waited for; a next holder does, see `ensure_holder`).
+            let st = crate::monitor::status::observe(&rec);
+            crate::monitor::stop::force(&rec, &st)?;
+        } else {
+            // One an older box made.
+            super::rm::remove_container(
+                ctx,
+                &c,
+                &rec,
+                super::rm::Removal {
+                    force: true,
+                    time: Some(2),
+                    volumes: false,
+                },
+            )?;
+        }
         crate::usernet::abandon_teardowns();
         crate::usernet::stop_dns(&ctx.paths);
     }

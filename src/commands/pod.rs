@@ -258,7 +258,8 @@ pub fn create_holder(
         image_id: String::new(),
         created: units::now_rfc3339(),
         command: spec.args.clone(),
-        autoremove: false,
+        // It goes with the last container on a user network (`network::release_holder`).
+        autoremove: true,
         labels: Default::default(),
         spec,
     })?)
