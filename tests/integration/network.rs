@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use crate::harness::lab::{Lab, alive, until};
 use crate::harness::which;
 
-fn have(tools: &[&str]) -> bool {
+pub(crate) fn have(tools: &[&str]) -> bool {
     for t in tools {
         if which(t).is_none() {
             crate::harness::skip(&format!("{t} is not installed"));
@@ -27,7 +27,7 @@ fn have(tools: &[&str]) -> bool {
 }
 
 /// An HTTP server on the host's loopback (a thread of the test), answering `body`.
-fn host_http(body: &'static str) -> u16 {
+pub(crate) fn host_http(body: &'static str) -> u16 {
     let l = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = l.local_addr().unwrap().port();
     std::thread::spawn(move || {

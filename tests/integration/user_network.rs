@@ -1261,3 +1261,60 @@ fn a_container_leaving_a_shared_network_takes_its_name_along() {
         },
     );
 }
+
+/// The host's default IPv4 gateway (from /proc/net/route), which pasta copies into the
+/// namespace it serves and maps to the host's loopback.
+fn default_gateway() -> Option<std::net::Ipv4Addr> {
+    let routes = std::fs::read_to_string("/proc/net/route").ok()?;
+    routes.lines().skip(1).find_map(|l| {
+        let f: Vec<&str> = l.split_whitespace().collect();
+        (f.get(1) == Some(&"00000000"))
+            .then(|| u32::from_str_radix(f.get(2)?, 16).ok())
+            .flatten()
+            .map(|g| std::net::Ipv4Addr::from(g.to_le_bytes()))
+    })
+}
+
+/// The first container on a network starts the holder, whose pasta comes up while netavark
+/// plugs the container in: its command runs only once pasta is ready, so it reaches the
+/// outside at once (here the host's loopback, which pasta maps the gateway address to).
+/// Each run starts a fresh holder.
+#[test]
+fn the_first_container_on_a_network_reaches_the_outside_at_once() {
+    let env = require_env!(alpine);
+    if !have_netavark() || !crate::network::have(&["pasta"]) {
+        return;
+    }
+    let Some(gw) = default_gateway() else {
+        crate::harness::skip("no default route for pasta to copy");
+        return;
+    };
+    let lab = Lab::new(env);
+    let tb = &lab.tb;
+    tb.cmd(["network", "create", "outward"])
+        .run()
+        .assert_success();
+    let port = crate::network::host_http("hello through pasta\n");
+    let url = format!("http://{gw}:{port}/");
+    for _ in 0..3 {
+        tb.cmd([
+            "run",
+            "--rm",
+            "--network",
+            "outward",
+            &lab.image,
+            "wget",
+            "-q",
+            "-T",
+            "5",
+            "-O",
+            "-",
+            &url,
+        ])
+        .run()
+        .assert_success()
+        .stdout_contains("hello through pasta");
+        // The holder went with it: the next run starts another.
+        tb.cmd(["ps", "-aq"]).run().assert_success().stdout_is("");
+    }
+}
