@@ -32,7 +32,8 @@
 //!   format, address leases, netavark setup/teardown in the shared namespace's holder,
 //!   aardvark-dns records of containers that leave (`usernet::dns`),
 //!   `network connect|disconnect` of running containers (`usernet::connect`), IPv6
-//!   subnets and addresses (`usernet::ipv6`).
+//!   subnets and addresses (`usernet::ipv6`), the holder's pasta coming up while the first
+//!   container is plugged in (`usernet::helper_ready`).
 //! - `pod`: pod records (name, what is shared, the infra container's id); a pod's infra
 //!   container is a container record running box's pause program (`run::pause`).
 //! - `cgroup`: cgroup v2 detection, delegation and limits.

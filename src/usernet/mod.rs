@@ -5,7 +5,8 @@
 //! handed to netavark as is. Each network has one IPv4 subnet (the first; when none is
 //! given, the first free `10.89.<N>.0/24`), one IPv6 subnet beside it (dual stack:
 //! `ipv6`), or only an IPv6 one (an IPv6 `--subnet` alone, as podman); each gets its own bridge interface name (`box<N>`); overlapping subnets
-//! are refused. How containers are plugged in: `attach`.
+//! are refused. How containers are plugged in: `attach`; how the holder's pasta comes up
+//! while the first one is: `helper_ready`.
 //!
 //! `-p` of a container on a user network is pasta in `network::Mode::Forward` (the host's
 //! loopback only); `--network` repeats for several networks (eth0, eth1, ...);
