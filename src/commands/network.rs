@@ -139,8 +139,10 @@ pub fn ensure_holder(ctx: &Ctx, spec: &crate::spec::Spec) -> Result<Option<crate
     let c = super::containers(ctx)?;
     let found = match c.find(crate::usernet::HOLDER) {
         // The last container's holder, killed and going by itself (`release`): once its
-        // monitor is gone, its supervisor has retired it.
+        // supervisor (and a monitor, for one an older box started) is gone, so is its
+        // record.
         Ok(rec) if crate::monitor::stop_mark(&rec).exists() => {
+            crate::monitor::stop::wait_not_running(&rec, std::time::Duration::from_secs(5));
             crate::monitor::stop::wait_monitor_gone(&rec, std::time::Duration::from_secs(5));
             c.find(crate::usernet::HOLDER)
         }
@@ -155,7 +157,7 @@ pub fn ensure_holder(ctx: &Ctx, spec: &crate::spec::Spec) -> Result<Option<crate
         Err(e) => return Err(e.into()),
     };
     if crate::monitor::status::observe(&rec).status != crate::container::Status::Running {
-        crate::monitor::start_detached(&ctx.paths, &rec)
+        crate::monitor::start_unmonitored(&ctx.paths, &rec)
             .context("cannot start the holder of the user networks' namespace")?;
     }
     Ok(Some(user))
