@@ -196,14 +196,14 @@ fn release(ctx: &Ctx) -> Result<()> {
     }
     let c = super::containers(ctx)?;
     if let Ok(rec) = c.find(crate::usernet::HOLDER) {
-        if rec.config.autoremove {
+        let st = crate::monitor::status::observe(&rec);
+        if rec.config.autoremove && st.status == crate::container::Status::Running {
             // It goes by itself: killed, its supervisor retires its record (waited for: no
-            // `ps -a` after the last container shows it) and its monitor exits after that
-            // (not waited for; a next holder does, see `ensure_holder`).
-            let st = crate::monitor::status::observe(&rec);
+            // `ps -a` after the last container shows it) and exits.
             crate::monitor::stop::force(&rec, &st)?;
         } else {
-            // One an older box made.
+            // Stopped without being retired (its supervisor was killed), or one an older
+            // box made: removed here.
             super::rm::remove_container(
                 ctx,
                 &c,
