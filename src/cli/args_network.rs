@@ -56,6 +56,9 @@ pub struct NetworkCreateArgs {
     /// No route outside the network
     #[arg(long)]
     pub internal: bool,
+    /// No DNS server (aardvark-dns) on the network: its containers do not find each other by name and resolve through the host's resolvers
+    #[arg(long)]
+    pub disable_dns: bool,
     /// Set metadata on the network: KEY=VALUE
     #[arg(long, value_name = "KEY=VALUE")]
     pub label: Vec<String>,

@@ -432,6 +432,7 @@ fn create(ctx: &Ctx, a: NetworkCreateArgs) -> Result<u8> {
         gateways: a.gateway,
         ipv6: a.ipv6,
         internal: a.internal,
+        disable_dns: a.disable_dns,
         labels: crate::spec::labels(&a.label)?,
     });
     let net = match made {

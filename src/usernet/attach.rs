@@ -614,9 +614,17 @@ pub fn etc_lines(leases: &[Lease], hostname: &str, name: &str) -> (String, Strin
             hosts.push_str(&format!("{ip}\t{hostname} {name}\n"));
         }
     }
-    let mut resolv = String::from("search dns.podman\n");
-    for l in leases {
-        resolv.push_str(&format!("nameserver {}\n", l.network.subnets[0].gateway));
-    }
+    // aardvark-dns on each network that has it; on none (`--disable-dns`), the holder's
+    // pasta forwards to the host's resolvers (the container's traffic leaves through it).
+    let dns: Vec<&Lease> = leases.iter().filter(|l| l.network.dns_enabled).collect();
+    let resolv = if dns.is_empty() {
+        format!("nameserver {}\n", crate::network::PASTA_DNS_FORWARD)
+    } else {
+        let mut r = String::from("search dns.podman\n");
+        for l in dns {
+            r.push_str(&format!("nameserver {}\n", l.network.subnets[0].gateway));
+        }
+        r
+    };
     (hosts, resolv)
 }

@@ -10,8 +10,10 @@
 //!
 //! `-p` of a container on a user network is pasta in `network::Mode::Forward` (the host's
 //! loopback only); `--network` repeats for several networks (eth0, eth1, ...);
-//! `network connect|disconnect` plug a running container in or out: `connect`. Not done:
-//! `--ip-range`, `--disable-dns`, `--mac-address`.
+//! `network connect|disconnect` plug a running container in or out: `connect`. A network
+//! made with `--disable-dns` has no aardvark-dns: its containers resolve through the
+//! holder's pasta (its DNS forwarder), as a container of the default network does. Not
+//! done: `--ip-range`, `--mac-address`.
 use std::collections::BTreeMap;
 use std::fs;
 use std::io;
@@ -201,6 +203,8 @@ pub struct NewNetwork {
     /// Dual stack: an IPv6 subnet is picked when none is given.
     pub ipv6: bool,
     pub internal: bool,
+    /// No aardvark-dns on the network (`--disable-dns`).
+    pub disable_dns: bool,
     pub labels: BTreeMap<String, String>,
 }
 
@@ -479,7 +483,7 @@ impl Networks {
             ipv6_enabled: subnets.iter().any(|s| s.subnet.contains(':')),
             subnets,
             internal: new.internal,
-            dns_enabled: true,
+            dns_enabled: !new.disable_dns,
             labels: new.labels.clone(),
             ipam_options: Ipam {
                 driver: "host-local".into(),

@@ -1318,3 +1318,60 @@ fn the_first_container_on_a_network_reaches_the_outside_at_once() {
         tb.cmd(["ps", "-aq"]).run().assert_success().stdout_is("");
     }
 }
+
+/// `network create --disable-dns`: no aardvark-dns on the network, so its containers do not
+/// find each other by name; they resolve through the holder's pasta (its DNS forwarder), as
+/// a container of the default network does. `network inspect` says so.
+#[test]
+fn a_network_without_dns_has_no_aardvark_dns() {
+    let env = require_env!(alpine);
+    if !have_netavark() {
+        return;
+    }
+    let lab = Lab::new(env);
+    let tb = &lab.tb;
+    tb.cmd(["network", "create", "--disable-dns", "quiet"])
+        .run()
+        .assert_success();
+    tb.cmd(["network", "inspect", "--format", "{{.DNSEnabled}}", "quiet"])
+        .run()
+        .assert_success()
+        .stdout_is("false\n");
+    tb.cmd([
+        "run",
+        "-d",
+        "--network",
+        "quiet",
+        "--name",
+        "peer",
+        &lab.image,
+        "sleep",
+        "60",
+    ])
+    .run()
+    .assert_success();
+    let out = tb
+        .cmd([
+            "run",
+            "--rm",
+            "--network",
+            "quiet",
+            &lab.image,
+            "sh",
+            "-c",
+            "cat /etc/resolv.conf; nslookup peer >/dev/null 2>&1 && echo FOUND || echo NOTFOUND",
+        ])
+        .run();
+    out.assert_success()
+        .stdout_contains("nameserver 169.254.1.1")
+        .stdout_contains("NOTFOUND");
+    assert!(!out.out().contains("dns.podman"), "{}", out.out());
+    let runroot = tb.runroot().display().to_string();
+    assert!(
+        processes(&["aardvark-dns", &runroot]).is_empty(),
+        "no aardvark-dns for a network without DNS"
+    );
+    tb.cmd(["rm", "-f", "-t", "0", "peer"])
+        .run()
+        .assert_success();
+}
