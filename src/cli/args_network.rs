@@ -47,6 +47,9 @@ pub struct NetworkCreateArgs {
     /// Subnet in CIDR form: an IPv4 one, an IPv6 one, or both (dual stack) [default: the first free 10.89.N.0/24]
     #[arg(long, value_name = "CIDR")]
     pub subnet: Vec<String>,
+    /// Lease containers' IPv4 addresses from this range of the --subnet, in CIDR form (--ip may still ask for any address of the subnet)
+    #[arg(long, value_name = "CIDR")]
+    pub ip_range: Option<String>,
     /// Gateway address, one per --subnet in their order [default: the subnet's first address]
     #[arg(long, value_name = "IP")]
     pub gateway: Vec<String>,

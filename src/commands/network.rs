@@ -433,6 +433,7 @@ fn create(ctx: &Ctx, a: NetworkCreateArgs) -> Result<u8> {
         ipv6: a.ipv6,
         internal: a.internal,
         disable_dns: a.disable_dns,
+        ip_range: a.ip_range,
         labels: crate::spec::labels(&a.label)?,
     });
     let net = match made {

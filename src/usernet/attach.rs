@@ -236,13 +236,18 @@ fn lease4(
         let h = u32::from(ip).wrapping_sub(u32::from(net));
         h >= 1 && h < size - 1 && ip != gateway
     };
+    // `--ip-range`: the first and last host numbers leased (all of the subnet's without).
+    let (lo, hi) = network
+        .lease_range4()
+        .map(|(a, b)| (u32::from(a) - u32::from(net), u32::from(b) - u32::from(net)))
+        .unwrap_or((1, size - 2));
     let candidates: Box<dyn Iterator<Item = Ipv4Addr>> = match want {
         // One outside the subnet (or its gateway) is never free.
         Some(w) => Box::new(std::iter::once(w).filter(move |w| host(*w))),
         None => Box::new(
-            (1..size - 1)
+            (lo..=hi)
                 .map(move |h| Ipv4Addr::from(u32::from(net) + h))
-                .filter(move |ip| *ip != gateway),
+                .filter(move |ip| host(*ip)),
         ),
     };
     claim(ldir, network, candidates, want.is_some(), stamp)

@@ -12,8 +12,9 @@
 //! loopback only); `--network` repeats for several networks (eth0, eth1, ...);
 //! `network connect|disconnect` plug a running container in or out: `connect`. A network
 //! made with `--disable-dns` has no aardvark-dns: its containers resolve through the
-//! holder's pasta (its DNS forwarder), as a container of the default network does. Not
-//! done: `--ip-range`, `--mac-address`.
+//! holder's pasta (its DNS forwarder), as a container of the default network does.
+//! `--ip-range` (a CIDR of the given `--subnet`) becomes the subnet's `lease_range`, where
+//! addresses are leased from. Not done: `--mac-address`.
 use std::collections::BTreeMap;
 use std::fs;
 use std::io;
@@ -52,6 +53,8 @@ pub enum Error {
     Reserved(String),
     #[error("invalid --subnet {0:?}: {1}")]
     BadSubnet(String, String),
+    #[error("invalid --ip-range {0:?}: {1}")]
+    BadRange(String, String),
     #[error("invalid --gateway {0:?}: {1}")]
     BadGateway(String, String),
     #[error("--subnet {subnet} overlaps network {other}'s subnet {theirs}: choose another subnet")]
@@ -128,6 +131,16 @@ const RESERVED: &[&str] = &[
 pub struct Subnet {
     pub subnet: String,
     pub gateway: String,
+    /// `--ip-range`: where addresses are leased from, unless `--ip` asks for another.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lease_range: Option<LeaseRange>,
+}
+
+/// netavark's lease range of a subnet: the first and last address handed out.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LeaseRange {
+    pub start_ip: String,
+    pub end_ip: String,
 }
 
 /// netavark's IPAM options: box allocates the addresses (`host-local`).
@@ -160,6 +173,16 @@ impl Network {
             let c = parse_cidr(&s.subnet).ok()?;
             Some((c, s.gateway.parse().ok()?))
         })
+    }
+
+    /// The IPv4 subnet's `--ip-range` (first and last address), if it has one.
+    pub fn lease_range4(&self) -> Option<(Ipv4Addr, Ipv4Addr)> {
+        let s = self
+            .subnets
+            .iter()
+            .find(|s| parse_cidr(&s.subnet).is_ok())?;
+        let r = s.lease_range.as_ref()?;
+        Some((r.start_ip.parse().ok()?, r.end_ip.parse().ok()?))
     }
 
     /// `--ip`: a host address of the network's subnet, not its gateway.
@@ -205,6 +228,8 @@ pub struct NewNetwork {
     pub internal: bool,
     /// No aardvark-dns on the network (`--disable-dns`).
     pub disable_dns: bool,
+    /// `--ip-range`: a CIDR inside the IPv4 subnet to lease addresses from.
+    pub ip_range: Option<String>,
     pub labels: BTreeMap<String, String>,
 }
 
@@ -433,10 +458,20 @@ impl Networks {
                 }
                 None => first,
             };
+            let lease_range = match &new.ip_range {
+                Some(r) => Some(lease_range(r, (net, len), !new.subnets.is_empty())?),
+                None => None,
+            };
             subnets.push(Subnet {
                 subnet: format!("{net}/{len}"),
                 gateway: gateway.to_string(),
+                lease_range,
             });
+        } else if let Some(r) = &new.ip_range {
+            return Err(Error::BadRange(
+                r.clone(),
+                "an IPv6-only network has no IPv4 subnet to take it from".into(),
+            ));
         }
         let v6 = match v6 {
             Some(v) => Some(v),
@@ -468,6 +503,7 @@ impl Networks {
             subnets.push(Subnet {
                 subnet: format!("{net6}/{len6}"),
                 gateway: gateway.to_string(),
+                lease_range: None,
             });
         }
         let iface = (0..)
@@ -513,6 +549,32 @@ fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), Error> {
         })
 }
 
+/// `--ip-range CIDR` of subnet `net`, as podman: a range inside the subnet given with
+/// `--subnet`; its first and last host addresses (the subnet's own network and broadcast
+/// addresses left out).
+fn lease_range(range: &str, (net, len): (Ipv4Addr, u8), given: bool) -> Result<LeaseRange, Error> {
+    let bad = |why: &str| Error::BadRange(range.to_string(), why.to_string());
+    if !given {
+        return Err(bad("give the --subnet it is part of"));
+    }
+    let (rnet, rlen) =
+        parse_cidr(range).map_err(|_| bad("not an IPv4 CIDR such as 10.89.0.128/25"))?;
+    if rlen < len || !overlaps((rnet, rlen), (net, len)) {
+        return Err(bad(&format!("not inside the subnet {net}/{len}")));
+    }
+    let first = u32::from(net) + 1;
+    let last = u32::from(net) + ((1u64 << (32 - len)) as u32).wrapping_sub(2);
+    let start = u32::from(rnet).max(first);
+    let end = (u32::from(rnet) | !mask(rlen)).min(last);
+    if start > end {
+        return Err(bad("it holds no host address of the subnet"));
+    }
+    Ok(LeaseRange {
+        start_ip: Ipv4Addr::from(start).to_string(),
+        end_ip: Ipv4Addr::from(end).to_string(),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -523,6 +585,48 @@ mod tests {
             root: d.path().join("networks"),
         };
         (d, n)
+    }
+
+    #[test]
+    fn an_ip_range_is_a_part_of_the_subnet_given() {
+        let (_d, n) = nets();
+        let with = |name: &str, subnet: Option<&str>, range: &str| NewNetwork {
+            name: Some(name.into()),
+            subnets: subnet.into_iter().map(String::from).collect(),
+            ip_range: Some(range.into()),
+            ..Default::default()
+        };
+        let a = n
+            .create(&with("a", Some("10.91.0.0/24"), "10.91.0.128/25"))
+            .unwrap();
+        assert_eq!(
+            a.lease_range4(),
+            Some((
+                "10.91.0.128".parse().unwrap(),
+                "10.91.0.254".parse().unwrap()
+            ))
+        );
+        // The subnet's own network address is never leased.
+        let b = n
+            .create(&with("b", Some("10.92.0.0/24"), "10.92.0.0/28"))
+            .unwrap();
+        assert_eq!(
+            b.subnets[0].lease_range.as_ref().unwrap().start_ip,
+            "10.92.0.1"
+        );
+        for (name, subnet, range, why) in [
+            ("c", None, "10.89.0.0/25", "--subnet"),
+            ("d", Some("10.93.0.0/24"), "10.94.0.0/25", "not inside"),
+            ("e", Some("10.93.0.0/24"), "10.93.0.0/16", "not inside"),
+            ("f", Some("10.93.0.0/24"), "nonsense", "CIDR"),
+        ] {
+            let e = n
+                .create(&with(name, subnet, range))
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("--ip-range") && e.contains(why), "{e}");
+            assert!(n.get(name).is_err(), "{name} not created");
+        }
     }
 
     #[test]
@@ -604,11 +708,13 @@ mod tests {
             vec![
                 Subnet {
                     subnet: "10.10.0.0/24".into(),
-                    gateway: "10.10.0.254".into()
+                    gateway: "10.10.0.254".into(),
+                    lease_range: None,
                 },
                 Subnet {
                     subnet: "fd10::/64".into(),
-                    gateway: "fd10::fe".into()
+                    gateway: "fd10::fe".into(),
+                    lease_range: None,
                 },
             ]
         );

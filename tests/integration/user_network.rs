@@ -1375,3 +1375,59 @@ fn a_network_without_dns_has_no_aardvark_dns() {
         .run()
         .assert_success();
 }
+
+/// `network create --subnet ... --ip-range CIDR`: containers get addresses from the range
+/// (netavark's `lease_range` in the record), `--ip` may still ask for one outside it.
+#[test]
+fn addresses_come_from_the_ip_range() {
+    let env = require_env!(alpine);
+    if !have_netavark() {
+        return;
+    }
+    let lab = Lab::new(env);
+    let tb = &lab.tb;
+    tb.cmd([
+        "network",
+        "create",
+        "--subnet",
+        "10.91.0.0/24",
+        "--ip-range",
+        "10.91.0.128/25",
+        "ranged",
+    ])
+    .run()
+    .assert_success();
+    tb.cmd(["network", "inspect", "ranged"])
+        .run()
+        .assert_success()
+        .stdout_contains("\"start_ip\": \"10.91.0.128\"")
+        .stdout_contains("\"end_ip\": \"10.91.0.254\"");
+    let addr = |extra: &[&str]| {
+        let mut argv = vec!["run", "--rm", "--network", "ranged"];
+        argv.extend_from_slice(extra);
+        argv.extend_from_slice(&[&lab.image, "ip", "-4", "-o", "addr", "show", "eth0"]);
+        let out = tb.cmd(argv).run();
+        out.assert_success();
+        out.out().to_string()
+    };
+    assert!(addr(&[]).contains("10.91.0.128/24"), "first of the range");
+    assert!(
+        addr(&["--ip", "10.91.0.7"]).contains("10.91.0.7/24"),
+        "--ip outside it"
+    );
+    // A range outside the subnet: one line, nothing created.
+    tb.cmd([
+        "network",
+        "create",
+        "--subnet",
+        "10.92.0.0/24",
+        "--ip-range",
+        "10.93.0.0/25",
+        "wrong",
+    ])
+    .run()
+    .assert_code(125)
+    .assert_one_line_error()
+    .stderr_contains("--ip-range");
+    tb.cmd(["network", "exists", "wrong"]).run().assert_code(1);
+}
