@@ -155,10 +155,18 @@ pub fn kill(rec: &Record, sig: i32) -> Result<bool> {
 pub fn wait_not_running(rec: &Record, timeout: Duration) -> bool {
     let start = Instant::now();
     // Its supervisor records the exit, then exits itself: a wait ends when it does.
-    let mut pause = Backoff::watching(rec.state().ok().and_then(|s| s.box_pid));
+    let mut pause = Backoff::watching(
+        rec.state()
+            .ok()
+            .filter(|s| s.status == Status::Running)
+            .and_then(|s| s.box_pid),
+    );
     loop {
         let st = rec.state().unwrap_or_default();
         if st.status != Status::Running {
+            // Recorded: its supervisor still says so (died, cleanup events) and exits; what
+            // the caller does next (a stop event) comes after that.
+            pause.await_exit(Duration::from_millis(500));
             return true;
         }
         if !st.is_alive() {
@@ -197,14 +205,10 @@ impl Backoff {
     }
 
     fn sleep(&mut self) {
-        use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
-        use std::os::fd::AsFd;
         match &self.exit {
+            // Exited: look again now; from then on, plain sleeps.
             Some(fd) => {
-                let mut fds = [PollFd::new(fd.as_fd(), PollFlags::POLLIN)];
-                let ms = u16::try_from(self.next.as_millis()).unwrap_or(u16::MAX);
-                // Exited: look again now; from then on, plain sleeps.
-                if matches!(poll(&mut fds, PollTimeout::from(ms)), Ok(n) if n > 0) {
+                if exited_within(fd, self.next) {
                     self.exit = None;
                 }
             }
@@ -212,6 +216,22 @@ impl Backoff {
         }
         self.next = (self.next * 2).min(Duration::from_millis(20));
     }
+
+    /// Wait up to `max` for the watched process to exit (at once without one).
+    fn await_exit(&mut self, max: Duration) {
+        if let Some(fd) = self.exit.take() {
+            exited_within(&fd, max);
+        }
+    }
+}
+
+/// Whether the process of pidfd `fd` exits within `wait`.
+fn exited_within(fd: &std::os::fd::OwnedFd, wait: Duration) -> bool {
+    use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+    use std::os::fd::AsFd;
+    let mut fds = [PollFd::new(fd.as_fd(), PollFlags::POLLIN)];
+    let ms = u16::try_from(wait.as_millis()).unwrap_or(u16::MAX);
+    matches!(poll(&mut fds, PollTimeout::from(ms)), Ok(n) if n > 0)
 }
 
 /// docker stop: the plan's signal, then SIGKILL after its timeout (the container is
