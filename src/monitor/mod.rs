@@ -280,17 +280,8 @@ pub fn start_unmonitored(paths: &Paths, rec: &Record) -> Result<()> {
         source,
     })?;
     let _ = fs::remove_file(stop_mark(rec));
-    let mut cmd = Command::new("/proc/self/exe");
-    cmd.arg0("box")
-        .args(["start", "--attach", rec.id()])
-        .env("BOX_ROOT", &paths.data)
-        .env("BOX_RUNROOT", &paths.runtime)
-        .env(UNDER_MONITOR_ENV, "1")
-        .env(STARTED_FD_ENV, "3")
-        .env(PRESERVE_FDS_ENV, "0")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::from(err));
+    let mut cmd = supervisor(paths, rec, 0);
+    cmd.stdout(Stdio::null()).stderr(Stdio::from(err));
     // SAFETY: only async-signal-safe calls (setsid, dup2, fcntl) between fork and exec.
     unsafe {
         cmd.pre_exec(move || {
@@ -345,6 +336,22 @@ pub fn start_unmonitored(paths: &Paths, rec: &Record) -> Result<()> {
             last.to_string()
         },
     )))
+}
+
+/// The `box start --attach` that supervises `rec` for a monitor (or alone, see
+/// [`start_unmonitored`]): it gets `preserved` descriptors from 3 and says it started on
+/// the one after them (put there by [`hand_over`]); stdin /dev/null.
+fn supervisor(paths: &Paths, rec: &Record, preserved: u32) -> Command {
+    let mut cmd = Command::new("/proc/self/exe");
+    cmd.arg0("box")
+        .args(["start", "--attach", rec.id()])
+        .env("BOX_ROOT", &paths.data)
+        .env("BOX_RUNROOT", &paths.runtime)
+        .env(UNDER_MONITOR_ENV, "1")
+        .env(STARTED_FD_ENV, (3 + preserved).to_string())
+        .env(PRESERVE_FDS_ENV, preserved.to_string())
+        .stdin(Stdio::null());
+    cmd
 }
 
 fn parse_report(report: &str, name: &str) -> Result<()> {
@@ -494,16 +501,8 @@ fn supervise_once(
     let started_w: OwnedFd = started_w.into();
     let sw = started_w.as_raw_fd();
     let n = *preserved;
-    let mut cmd = Command::new("/proc/self/exe");
-    cmd.arg0("box")
-        .args(["start", "--attach", rec.id()])
-        .env("BOX_ROOT", &paths.data)
-        .env("BOX_RUNROOT", &paths.runtime)
-        .env(UNDER_MONITOR_ENV, "1")
-        .env(STARTED_FD_ENV, (3 + n).to_string())
-        .env(PRESERVE_FDS_ENV, n.to_string())
-        .stdin(Stdio::null())
-        .stdout(Stdio::from(OwnedFd::from(out_w)))
+    let mut cmd = supervisor(paths, rec, n);
+    cmd.stdout(Stdio::from(OwnedFd::from(out_w)))
         .stderr(Stdio::from(OwnedFd::from(err_w)));
     // SAFETY: only async-signal-safe calls (dup2, fcntl) between fork and exec.
     unsafe {
