@@ -324,18 +324,7 @@ pub fn start_unmonitored(paths: &Paths, rec: &Record) -> Result<()> {
         .rev()
         .find(|l| !l.trim().is_empty())
         .unwrap_or("");
-    let last = last.strip_prefix("box: ").unwrap_or(last).trim();
-    Err(Error::Coded(Coded::new(
-        code,
-        if last.is_empty() {
-            format!(
-                "container {} could not start (exit status {code})",
-                rec.name()
-            )
-        } else {
-            last.to_string()
-        },
-    )))
+    Err(could_not_start(rec.name(), code, last))
 }
 
 /// The `box start --attach` that supervises `rec` for a monitor (or alone, see
@@ -362,16 +351,22 @@ fn parse_report(report: &str, name: &str) -> Result<()> {
     if let Some(rest) = report.strip_prefix("err ") {
         let (code, msg) = rest.split_once(' ').unwrap_or((rest, ""));
         let code: u8 = code.parse().unwrap_or(crate::exit::BOX_ERROR);
-        let msg = msg.trim();
-        let msg = msg.strip_prefix("box: ").unwrap_or(msg);
-        let msg = if msg.is_empty() {
-            format!("container {name} could not start (exit status {code})")
-        } else {
-            msg.to_string()
-        };
-        return Err(Error::Coded(Coded::new(code, msg)));
+        return Err(could_not_start(name, code, msg));
     }
     Err(Error::Lost(name.to_string()))
+}
+
+/// A start that failed with `code`: the supervisor's last line `msg` (its "box: " prefix
+/// dropped), or which container and code when it said nothing.
+fn could_not_start(name: &str, code: u8, msg: &str) -> Error {
+    let msg = msg.trim();
+    let msg = msg.strip_prefix("box: ").unwrap_or(msg);
+    let msg = if msg.is_empty() {
+        format!("container {name} could not start (exit status {code})")
+    } else {
+        msg.to_string()
+    };
+    Error::Coded(Coded::new(code, msg))
 }
 
 /// Called by the supervising `box start --attach` once the container's command runs: tells
