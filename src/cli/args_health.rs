@@ -11,7 +11,7 @@ Examples:
   # Its state and the last results
   box inspect --format '{{json .State.Health}}' web";
 
-/// The `--health-*` flags of `run` and `create`.
+// The `--health-*` flags of `run` and `create`.
 #[derive(Debug, Args, Clone, Default)]
 pub struct HealthOpts {
     /// Check the container's health with this command: a shell command, a JSON array (exec
@@ -57,6 +57,7 @@ impl HealthOpts {
 }
 
 #[derive(Debug, Subcommand)]
+#[command(defer = true)]
 pub enum HealthcheckCommand {
     /// Run a container's healthcheck once: exit 0 healthy, 1 unhealthy, 125 error
     #[command(after_help = EX_HEALTHCHECK_RUN)]

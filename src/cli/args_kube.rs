@@ -14,6 +14,7 @@ Examples:
   box kube down app.yaml";
 
 #[derive(Debug, Subcommand)]
+#[command(defer = true)]
 pub enum KubeCommand {
     /// Create and start pods, containers and volumes from Kubernetes YAML
     #[command(after_help = EX_KUBE_PLAY)]
@@ -25,6 +26,7 @@ pub enum KubeCommand {
 }
 
 #[derive(Debug, Subcommand)]
+#[command(defer = true)]
 pub enum PlayCommand {
     /// Create and start pods, containers and volumes from Kubernetes YAML (as box kube play)
     #[command(after_help = EX_KUBE_PLAY)]

@@ -17,6 +17,7 @@ Examples:
   box network rm backend";
 
 #[derive(Debug, Subcommand)]
+#[command(defer = true)]
 #[command(after_help = EX_NETWORK)]
 pub enum NetworkCommand {
     /// Create a network: its containers reach each other by name (run --network NAME)

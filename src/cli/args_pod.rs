@@ -14,6 +14,7 @@ Examples:
   box pod rm -f web";
 
 #[derive(Debug, Subcommand)]
+#[command(defer = true)]
 #[command(after_help = EX_POD)]
 pub enum PodCommand {
     /// Create a pod: an infra process holding the namespaces its containers share

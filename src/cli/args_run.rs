@@ -104,7 +104,7 @@ pub struct RunExtraOpts {
     pub device: Vec<String>,
 }
 
-/// podman's further `ps` flags.
+// podman's further `ps` flags.
 #[derive(Debug, Args, Clone, Default)]
 pub struct PsMoreArgs {
     /// Show the N most recently created containers (in any state)
@@ -124,7 +124,7 @@ pub struct PsMoreArgs {
     pub external: bool,
 }
 
-/// podman's further `images` flags.
+// podman's further `images` flags.
 #[derive(Debug, Args, Clone, Default)]
 pub struct ImagesMoreArgs {
     /// Show all images (box keeps no intermediate images: the same list)
@@ -138,7 +138,7 @@ pub struct ImagesMoreArgs {
     pub sort: Option<String>,
 }
 
-/// `volume create`, with podman's options.
+// `volume create`, with podman's options.
 #[derive(Debug, Args, Clone, Default)]
 pub struct VolumeCreateArgs {
     /// Volume name [default: a random name]
@@ -158,7 +158,7 @@ pub struct VolumeCreateArgs {
     pub ignore: bool,
 }
 
-/// `volume inspect`.
+// `volume inspect`.
 #[derive(Debug, Args, Clone, Default)]
 pub struct VolumeInspectArgs {
     /// Output format: json or a Go template such as '{{.Mountpoint}}'
@@ -212,7 +212,7 @@ Examples:
   box unmount web
   box unmount --all";
 
-/// `box unshare`.
+// `box unshare`.
 #[derive(Debug, Args, Clone, Default)]
 pub struct UnshareArgs {
     /// Command and arguments [default: $SHELL, else /bin/sh]
@@ -224,7 +224,7 @@ pub struct UnshareArgs {
     pub command: Vec<String>,
 }
 
-/// `box mount`.
+// `box mount`.
 #[derive(Debug, Args, Clone, Default)]
 pub struct MountArgs {
     /// Containers (none: list the mounted ones)
@@ -232,7 +232,7 @@ pub struct MountArgs {
     pub containers: Vec<String>,
 }
 
-/// `box unmount`.
+// `box unmount`.
 #[derive(Debug, Args, Clone, Default)]
 pub struct UnmountArgs {
     /// Unmount every mounted container
@@ -252,7 +252,7 @@ Examples:
   box volume import data data.tar
   gzip -dc data.tar.gz | box volume import data -";
 
-/// `volume export`.
+// `volume export`.
 #[derive(Debug, Args, Clone, Default)]
 pub struct VolumeExportArgs {
     /// Write to FILE instead of stdout
@@ -263,7 +263,7 @@ pub struct VolumeExportArgs {
     pub name: String,
 }
 
-/// `volume import`.
+// `volume import`.
 #[derive(Debug, Args, Clone, Default)]
 pub struct VolumeImportArgs {
     /// Volume name

@@ -73,8 +73,10 @@ pub fn complete(
     current_dir: Option<&Path>,
 ) -> std::io::Result<Vec<CompletionCandidate>> {
     let live = Arc::new(Live::default());
-    let mut cmd = annotate(crate::cli::args::command(), &[], &live);
+    // Built first: the subcommands' arguments exist only then (they are deferred).
+    let mut cmd = crate::cli::args::command();
     cmd.build();
+    let mut cmd = annotate(cmd, &[], &live);
     let typed = scan::scan(&cmd, &words, index);
     if typed.in_container_command {
         // Everything after the image (run/create) or container (exec) is the container's
