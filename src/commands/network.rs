@@ -196,6 +196,10 @@ fn release(ctx: &Ctx) -> Result<()> {
     }
     let c = super::containers(ctx)?;
     if let Ok(rec) = c.find(crate::usernet::HOLDER) {
+        // Nothing is plugged in any more: aardvark-dns and the teardowns still running go
+        // first, while the holder goes (they only lived in its namespace).
+        crate::usernet::abandon_teardowns();
+        crate::usernet::stop_dns(&ctx.paths);
         let st = crate::monitor::status::observe(&rec);
         if rec.config.autoremove && st.status == crate::container::Status::Running {
             // It goes by itself: killed, its supervisor retires its record (waited for: no
@@ -215,8 +219,6 @@ fn release(ctx: &Ctx) -> Result<()> {
                 },
             )?;
         }
-        crate::usernet::abandon_teardowns();
-        crate::usernet::stop_dns(&ctx.paths);
     }
     Ok(())
 }
