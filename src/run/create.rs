@@ -15,22 +15,27 @@
 //!  P3 open /proc/PID/ns/user; hooks.cloned()        Release (EOF: box died → exit)
 //!     (the cleanup watcher)
 //!  P4 write uid/gid maps (newuidmap/newgidmap)
-//!  P5 hooks.mapped() (cgroup attach, network)
+//!  P5 hooks.mapped() (cgroup attach; the
+//!     namespaces the network needs, opened)
 //!  P6 idmap `:idmap` binds (run::idmap) ──────►  (collected until Release)
 //!     IdmappedMount{target} + fd, each
 //!     send Release  ─────────────────────────►  C2 setresuid/gid(0): root of the userns
-//!                                               C3 new cgroup namespace (now that it is
-//!                                                  in its cgroup), hostname, loopback up
-//!                                               C4 mount the image (overlay/fuse/vfs)
+//!  P7 hooks.released() (the network: pasta,     C3 new cgroup namespace (now that it is
+//!     netavark), meanwhile the child goes on       in its cgroup), hostname, loopback up
+//!     send NetworkReady  ────────────────────►  C4 mount the image (overlay/fuse/vfs)
 //!                                               C5 /proc /sys /dev /etc files, volumes
 //!                                                  (the idmapped ones box sent),
 //!                                                  masks, read-only root
 //!                                               C6 pivot_root, detach the host's root
-//!  P7 receive until EOF  ◄── PtyMaster + fd ──  C7 pty or stdio, user, working dir
+//!  P8 receive until EOF  ◄── PtyMaster + fd ──  C7 pty or stdio, user, working dir;
+//!                                                  wait for NetworkReady (before C3's
+//!                                                  sysctls when one is net.*)
 //!                                               C8 capabilities, seccomp, no_new_privs
 //!                        ◄── Failed{step,..} ── (any step that fails)
 //!                        ◄── EOF ────────────── C9 execve: the CLOEXEC end closes
 //! ```
+//! The network comes up while the child mounts its root (P7 beside C3–C7), not before it
+//! is released: neither needs the other until the command runs.
 //! A child error arrives as `Failed { step, errno, message }`; the parent reaps the child
 //! and turns it into `Error::Child` (exit code 125), or 126/127 for an exec failure. EOF
 //! without `Failed` means the command is running.
@@ -119,12 +124,16 @@ pub struct Join<'a> {
     pub new_netns: bool,
 }
 
-/// What the parent does between the clone and the release.
+/// What the parent does between the clone and the command.
 pub trait Hooks {
     /// P3: the child exists (its user namespace is open in `userns`).
     fn cloned(&mut self, pid: Pid, userns: BorrowedFd) -> Result<(), Error>;
-    /// P5: the id maps are written.
+    /// P5: the id maps are written; the child waits to be released. Whatever must open
+    /// the child's /proc/PID/ns/* does it here: from C2 on the child is not dumpable.
     fn mapped(&mut self, pid: Pid) -> Result<(), Error>;
+    /// P7: the child was released and mounts its root meanwhile; it runs its command only
+    /// once this returned (the network is set up here).
+    fn released(&mut self, pid: Pid) -> Result<(), Error>;
 }
 
 /// The running container's PID 1, as the parent sees it.
@@ -237,9 +246,9 @@ pub fn create(launch: &Launch, maps: &IdMaps, hooks: &mut dyn Hooks) -> Result<C
         super::trace("P4 id maps written");
     }
 
-    // P5. cgroup and network.
+    // P5. The cgroup; what the network will need opened.
     hooks.mapped(pid).map_err(abort)?;
-    super::trace("P5 cgroup and network");
+    super::trace("P5 cgroup, network namespaces open");
 
     // P6. The `:idmap` binds, idmapped through the child's now mapped user namespace
     // (only box may: see `idmap`), handed over as detached mounts; then the release.
@@ -252,7 +261,18 @@ pub fn create(launch: &Launch, maps: &IdMaps, hooks: &mut dyn Hooks) -> Result<C
     ours.send(&ToChild::Release).map_err(|e| abort(e.into()))?;
     super::trace("P6 released");
 
-    // P7. Until EOF: the pty master, or a failure.
+    // P7. The network, while the child mounts its root; then it may run its command.
+    if let Err(e) = hooks.released(pid) {
+        let e = abort(e);
+        // A child that failed meanwhile said why (its message outlives it): that is the
+        // error, not what the network made of its going.
+        return Err(failure_said(&ours, &launch.spec.args).unwrap_or(e));
+    }
+    // A child that failed meanwhile has closed its end (EPIPE here): P8 reads why.
+    let _ = ours.send(&ToChild::NetworkReady);
+    super::trace("P7 network ready");
+
+    // P8. Until EOF: the pty master, or a failure.
     let mut pty = None;
     loop {
         match ours.recv().map_err(|e| abort(e.into()))? {
@@ -274,8 +294,26 @@ pub fn create(launch: &Launch, maps: &IdMaps, hooks: &mut dyn Hooks) -> Result<C
             }
         }
     }
-    super::trace("P7 EOF: the command runs");
+    super::trace("P8 EOF: the command runs");
     Ok(Created { pid, pty, userns })
+}
+
+/// The failure a child that is gone reported, if it did (what it sent is still queued).
+fn failure_said(ours: &super::sync::ParentEnd, args: &[String]) -> Option<Error> {
+    loop {
+        match ours.recv() {
+            Ok(Some((
+                ToParent::Failed {
+                    step,
+                    errno,
+                    message,
+                },
+                _,
+            ))) => return Some(Error::child(step, errno, message, args)),
+            Ok(Some(_)) => continue,
+            Ok(None) | Err(_) => return None,
+        }
+    }
 }
 
 /// P4: the id maps (newuidmap and newgidmap run concurrently; root and single-id maps are
@@ -358,6 +396,32 @@ fn child(launch: &Launch, maps: &IdMaps, ch: &ChildEnd) -> ! {
     unsafe { libc::_exit(code as i32) }
 }
 
+/// The child's side of P7: whether the parent said the network is ready.
+pub enum Network {
+    Pending,
+    Ready,
+}
+
+impl Network {
+    /// Wait for `NetworkReady` (once). box gone or giving up (it kills us then anyway):
+    /// nothing to report to, so exit.
+    pub fn wait(&mut self, ch: &ChildEnd) {
+        if let Network::Pending = self {
+            match ch.recv() {
+                Ok(Some((ToChild::NetworkReady, _))) => *self = Network::Ready,
+                // SAFETY: plain _exit in the child.
+                _ => unsafe { libc::_exit(1) },
+            }
+        }
+    }
+}
+
+/// A pod's infra container (or the user networks' holder) with no image: box's pause
+/// program (`run::pause`).
+fn is_pause(spec: &crate::spec::Spec) -> bool {
+    spec.is_infra() && spec.rootfs.layers.is_empty()
+}
+
 fn at(step: Step) -> impl Fn(Fail) -> (Step, Fail) {
     move |f| (step, f)
 }
@@ -400,9 +464,14 @@ fn steps(l: &Launch, maps: &IdMaps, ch: &ChildEnd) -> Result<Infallible, (Step, 
         let _ = nix::unistd::setgroups(&[]);
     }
     // From here on, other processes cannot ptrace us or open /proc/1/{mem,exe,fd}: the
-    // child still runs box's image (and stays box with --init).
-    nix::sys::prctl::set_dumpable(false)
-        .map_err(errno(Step::Identity, "prctl(PR_SET_DUMPABLE)"))?;
+    // child still runs box's image (and stays box with --init). Not box's pause program:
+    // alone in its pid namespace, no container process can name it, and box, as the user,
+    // must be able to open its /proc/PID/ns/* from the moment it is mapped (the user
+    // networks' holder says it runs at P5, see `run::start`); it ends dumpable anyway.
+    if !is_pause(spec) {
+        nix::sys::prctl::set_dumpable(false)
+            .map_err(errno(Step::Identity, "prctl(PR_SET_DUMPABLE)"))?;
+    }
 
     super::trace("C2 root of the user namespace");
     // C3. The cgroup namespace (rooted at the cgroup the parent just moved us into), the
@@ -420,6 +489,16 @@ fn steps(l: &Launch, maps: &IdMaps, ch: &ChildEnd) -> Result<Infallible, (Step, 
             .map_err(|e| (Step::Namespaces, Fail::new(libc::EPERM, e.to_string())))?;
     }
 
+    // A net.* sysctl may name an interface the network brings (eth0): wait for it first.
+    let mut network = Network::Pending;
+    if spec
+        .settings
+        .sysctls
+        .iter()
+        .any(|(k, _)| k.starts_with("net."))
+    {
+        network.wait(ch);
+    }
     // --sysctl: only namespaced ones were accepted; written through the host's /proc,
     // which shows the namespaces of the writer (ours).
     for (k, v) in &spec.settings.sysctls {
@@ -438,8 +517,8 @@ fn steps(l: &Launch, maps: &IdMaps, ch: &ChildEnd) -> Result<Infallible, (Step, 
     super::trace("C3 cgroup namespace, hostname, loopback");
     // A pod's infra container: box's pause program on an empty root, no image (unless
     // `pod create --infra-image` gave it one: then it runs as any container).
-    if spec.is_infra() && spec.rootfs.layers.is_empty() {
-        return super::pause::run(l, ch);
+    if is_pause(spec) {
+        return super::pause::run(l, ch, network);
     }
     // C4. The image.
     rootfs::make_private().map_err(at(Step::Rootfs))?;
@@ -544,7 +623,8 @@ fn steps(l: &Launch, maps: &IdMaps, ch: &ChildEnd) -> Result<Infallible, (Step, 
     let argv = cstrings(&spec.args).map_err(|m| (p, m))?;
     let envp = cstrings(&env).map_err(|m| (p, m))?;
 
-    super::trace("C7 stdio, user, working directory");
+    network.wait(ch);
+    super::trace("C7 stdio, user, working directory, network ready");
     // C8. Capabilities, seccomp, user, no_new_privs.
     let s = Step::Security;
     security::drop_bounding(l.caps).map_err(errno(s, "drop bounding capabilities"))?;

@@ -6,11 +6,13 @@
 //!   exited (also from the cleanup watcher when box was killed). The child enters a new
 //!   cgroup namespace only after it was attached (step C3), so its /sys/fs/cgroup is rooted
 //!   at its own leaf.
-//! - [`network_setup`] in the parent once the child's network namespace exists and its id
-//!   maps are written (P5): `network::setup` starts pasta/slirp4netns and waits until the
-//!   namespace is configured; the handle stops the helper when dropped. The holder of the
-//!   user networks' namespace uses [`network_defer`] instead and starts its helper only
-//!   once it runs (`usernet::helper_ready`).
+//! - pasta: [`network_defer`] in the parent once the child's network namespace exists and
+//!   its id maps are written (P5) opens the namespaces (the child is still dumpable), and
+//!   [`network_start`] starts pasta and waits until the namespace is configured (P7, while
+//!   the released child mounts its root; it waits for that before its command). The holder
+//!   of the user networks' namespace starts its pasta only once it runs
+//!   (`usernet::helper_ready`). slirp4netns, which takes the pid, is started and waited
+//!   for by [`network_setup`] at P5. The handle stops the helper when dropped.
 use nix::unistd::Pid;
 
 use super::Error;
@@ -65,12 +67,18 @@ pub fn network_setup(
     Ok(network::setup_with(plan, options, pid)?)
 }
 
-/// The same later: the container's namespaces opened for the helper now, the helper
-/// started once the container runs (the user networks' holder, `usernet::helper_ready`).
+/// The same in two steps: the container's namespaces opened for pasta now (P5), pasta
+/// started with [`network_start`] at P7, or once the container runs (the user networks'
+/// holder, `usernet::helper_ready`).
 pub fn network_defer(
     plan: &network::Plan,
     options: &[String],
     pid: Pid,
 ) -> Result<network::Deferred, Error> {
     Ok(network::defer(plan, options, pid)?)
+}
+
+/// P7: start the deferred pasta and wait until the container's namespace is configured.
+pub fn network_start(later: network::Deferred) -> Result<network::Handle, Error> {
+    Ok(later.start().and_then(network::Starting::wait)?)
 }

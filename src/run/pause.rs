@@ -7,18 +7,23 @@
 //! mount namespace. It drops every capability, installs the
 //! seccomp filter, tells box it runs (EOF on the channel), then waits in `sigwaitinfo`:
 //! SIGTERM, SIGINT or SIGHUP end it (exit 0), SIGCHLD reaps whatever is reparented to it.
+//!
+//! It stays dumpable (C2 skips that for it), so that box, as the user, can open its
+//! /proc/PID/ns/* for the members to join, as an exec would have allowed: no container
+//! process can reach it, alone in its pid namespace (the members' pid namespaces are
+//! siblings of it, not children).
 use std::convert::Infallible;
 use std::os::fd::{AsFd, AsRawFd};
 
 use nix::sys::signal::Signal;
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 
-use super::create::{ChildStdio, Launch};
+use super::create::{ChildStdio, Launch, Network};
 use super::sync::{ChildEnd, Step};
 use super::{Fail, rootfs, security, supervise};
 
 /// Steps C4–C9 of an infra container. Returns only on failure.
-pub fn run(l: &Launch, ch: &ChildEnd) -> Result<Infallible, (Step, Fail)> {
+pub fn run(l: &Launch, ch: &ChildEnd, mut network: Network) -> Result<Infallible, (Step, Fail)> {
     let at = |step: Step| move |f: Fail| (step, f);
     let sys = |step: Step, what: &'static str| {
         move |e: nix::Error| (step, Fail::new(e as i32, format!("{what}: {}", e.desc())))
@@ -39,6 +44,7 @@ pub fn run(l: &Launch, ch: &ChildEnd) -> Result<Infallible, (Step, Fail)> {
     stdio(l, devnull.as_fd()).map_err(sys(Step::Process, "set up stdio"))?;
     drop(devnull);
 
+    network.wait(ch);
     let s = Step::Security;
     security::drop_bounding(l.caps).map_err(sys(s, "drop bounding capabilities"))?;
     for prog in &l.seccomp {
@@ -46,11 +52,6 @@ pub fn run(l: &Launch, ch: &ChildEnd) -> Result<Infallible, (Step, Fail)> {
     }
     security::set_caps(l.caps).map_err(sys(s, "set capabilities"))?;
     nix::sys::prctl::set_no_new_privs().map_err(sys(s, "prctl(PR_SET_NO_NEW_PRIVS)"))?;
-    // Dumpable again (C2 made it not), so that box, as the user, can open its
-    // /proc/PID/ns/* for the members to join: an exec would have done the same. No container
-    // process can reach it: it is alone in its pid namespace, and the members' pid
-    // namespaces are siblings of it, not children.
-    nix::sys::prctl::set_dumpable(true).map_err(sys(s, "prctl(PR_SET_DUMPABLE)"))?;
 
     // Running: box sees EOF once our end of the channel is closed (there is no exec to
     // close it).

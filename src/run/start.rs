@@ -245,6 +245,8 @@ pub fn start_watched(
     let (mut sfd, old_mask) = supervise::block_signals()?;
     let restore = Restore(old_mask);
     let mut parent = Parent {
+        rec,
+        reported: false,
         cgroup: &cgroup,
         watcher: &watcher,
         net_plan: &net_plan,
@@ -252,6 +254,8 @@ pub fn start_watched(
         net: None,
         defer_helper: helper_pending.is_some(),
         deferred: None,
+        later: None,
+        usernet_ns: None,
         usernet: (!leases.is_empty())
             .then_some(joined.as_ref())
             .flatten()
@@ -270,6 +274,7 @@ pub fn start_watched(
         // The container holds the write ends now: ours go, so its exit ends the pipes.
         launch.stdio = ChildStdio::Inherit;
     }
+    let reported = parent.reported;
     let mut net = parent.net.take();
     let mut deferred = parent.deferred.take();
     let mut attached = parent.attached.take();
@@ -295,17 +300,9 @@ pub fn start_watched(
     };
     super::trace("container running (exec done)");
     let pid = created.pid;
-    let _ = rec.update_state(|s| {
-        s.status = Status::Running;
-        s.pid = Some(pid.as_raw());
-        s.pid_start = crate::container::process_start_time(pid.as_raw());
-        s.box_pid = Some(std::process::id() as i32);
-        s.exit_code = None;
-        s.error = None;
-        s.started_at = Some(time::now_rfc3339());
-        s.finished_at = None;
-        s.oom_killed = false;
-    });
+    if !reported {
+        record_running(rec, pid);
+    }
     crate::events::container(paths, rec, "init");
     crate::events::container(paths, rec, "start");
     if let Some(p) = &spec.settings.pidfile
@@ -646,8 +643,26 @@ fn environment(spec: &Spec, hostname: &str) -> Vec<String> {
     env
 }
 
+/// The container runs with `pid` (its PID 1): its state says so.
+fn record_running(rec: &Record, pid: Pid) {
+    let _ = rec.update_state(|s| {
+        s.status = Status::Running;
+        s.pid = Some(pid.as_raw());
+        s.pid_start = crate::container::process_start_time(pid.as_raw());
+        s.box_pid = Some(std::process::id() as i32);
+        s.exit_code = None;
+        s.error = None;
+        s.started_at = Some(time::now_rfc3339());
+        s.finished_at = None;
+        s.oom_killed = false;
+    });
+}
+
 /// box's side of the handshake hooks.
 struct Parent<'a> {
+    rec: &'a Record,
+    /// Recorded running and reported started already (the holder, at P5).
+    reported: bool,
     cgroup: &'a hooks::CgroupHook,
     watcher: &'a Watcher,
     net_plan: &'a crate::network::Plan,
@@ -657,8 +672,12 @@ struct Parent<'a> {
     /// container runs: the user networks' holder.
     defer_helper: bool,
     deferred: Option<crate::network::Deferred>,
-    /// User networks to plug the container into (taken at P5).
+    /// pasta, its namespaces opened at P5, started at P7.
+    later: Option<crate::network::Deferred>,
+    /// User networks to plug the container into (at P7), and its network namespace
+    /// (opened at P5).
     usernet: Option<UserNet<'a>>,
+    usernet_ns: Option<std::os::fd::OwnedFd>,
     attached: Option<crate::usernet::Attached>,
 }
 
@@ -677,14 +696,43 @@ impl Hooks for Parent<'_> {
         self.watcher.started(pid, userns)
     }
 
+    /// P5: the cgroup, and every namespace the network needs opened (the child is still
+    /// dumpable). slirp4netns (it takes the pid) and no helper at all are set up now.
     fn mapped(&mut self, pid: Pid) -> Result<(), Error> {
         self.cgroup.attach(pid)?;
+        let deferrable = matches!(
+            self.net_plan.mode,
+            crate::network::Mode::Pasta | crate::network::Mode::Forward
+        );
         if self.defer_helper {
             self.deferred = Some(hooks::network_defer(self.net_plan, self.net_options, pid)?);
+            // The user networks' holder: its namespaces exist and are mapped, all that
+            // the first container needs to be plugged in (its pasta comes later, waited
+            // for by `usernet::helper_ready`; failing from here, the holder goes and that
+            // says so). So it runs as far as the others care: ~2 ms sooner than at P8.
+            record_running(self.rec, pid);
+            crate::monitor::notify_started();
+            self.reported = true;
+        } else if deferrable {
+            self.later = Some(hooks::network_defer(self.net_plan, self.net_options, pid)?);
         } else {
             self.net = Some(hooks::network_setup(self.net_plan, self.net_options, pid)?);
         }
-        if let Some(u) = self.usernet.take() {
+        if self.usernet.is_some() {
+            self.usernet_ns = Some(
+                crate::usernet::open_netns(pid.as_raw())
+                    .map_err(|e| Error::Invalid(e.to_string()))?,
+            );
+        }
+        Ok(())
+    }
+
+    /// P7, while the child mounts its root: start pasta, plug into user networks.
+    fn released(&mut self, _pid: Pid) -> Result<(), Error> {
+        if let Some(later) = self.later.take() {
+            self.net = Some(hooks::network_start(later)?);
+        }
+        if let (Some(u), Some(netns)) = (self.usernet.take(), self.usernet_ns.take()) {
             self.attached = Some(
                 crate::usernet::Attached::setup(
                     u.paths,
@@ -692,7 +740,7 @@ impl Hooks for Parent<'_> {
                     u.aliases,
                     u.holder.userns.as_fd(),
                     u.holder.netns.as_fd(),
-                    pid.as_raw(),
+                    netns,
                     u.id,
                     u.name,
                 )

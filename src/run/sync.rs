@@ -21,7 +21,7 @@ pub enum Step {
     /// 0. `--network container:NAME` only, in a short-lived joiner process before the
     ///    child exists: enter the other container's user and network namespaces.
     Join = 0,
-    /// 1. wait for the parent: id maps written, cgroup joined, network set up.
+    /// 1. wait for the parent: id maps written, cgroup joined.
     Release = 1,
     /// 2. become root of the user namespace.
     Identity = 2,
@@ -33,7 +33,7 @@ pub enum Step {
     Mounts = 5,
     /// 6. pivot_root into the root filesystem and detach the host's.
     PivotRoot = 6,
-    /// 7. the terminal or stdio, the working directory, the user.
+    /// 7. the terminal or stdio, the working directory, the user; the network set up.
     Process = 7,
     /// 8. capabilities, seccomp, no_new_privs.
     Security = 8,
@@ -64,8 +64,10 @@ pub enum ToChild {
     /// Before step 1, one per `:idmap` bind: its detached idmapped mount (SCM_RIGHTS),
     /// which only box could make (see `run::idmap`), for the child to attach at step 5.
     IdmappedMount { target: String },
-    /// Step 1: the maps are written, cgroup and network are ready.
+    /// Step 1: the maps are written, the cgroup joined.
     Release,
+    /// Before step 8 (or before step 3's net.* sysctls): the network is set up.
+    NetworkReady,
 }
 
 /// child (or the joiner) → parent.
@@ -239,9 +241,12 @@ mod tests {
     fn messages_and_fds_cross_and_eof_is_none() {
         let (parent, child) = handshake().unwrap();
         parent.send(&ToChild::Release).unwrap();
+        parent.send(&ToChild::NetworkReady).unwrap();
         let (m, fds) = child.recv().unwrap().unwrap();
         assert_eq!(m, ToChild::Release);
         assert!(fds.is_empty());
+        let (m, _) = child.recv().unwrap().unwrap();
+        assert_eq!(m, ToChild::NetworkReady);
         child
             .send(&ToParent::Failed {
                 step: Step::Exec,

@@ -360,9 +360,17 @@ pub struct Attached {
     pub(super) name: String,
 }
 
+/// Container `pid`'s network namespace, opened while it can be (before it is released:
+/// from then on it is not dumpable).
+pub fn open_netns(pid: i32) -> Result<OwnedFd, Error> {
+    fs::File::open(format!("/proc/{pid}/ns/net"))
+        .map(OwnedFd::from)
+        .map_err(super::io_err("open", Path::new("/proc/PID/ns/net")))
+}
+
 impl Attached {
-    /// Plug container `pid` (its network namespace made in the holder's user namespace)
-    /// into the leased networks.
+    /// Plug a container (its network namespace `netns`, made in the holder's user
+    /// namespace, see [`open_netns`]) into the leased networks.
     #[allow(clippy::too_many_arguments)]
     pub fn setup(
         paths: &Paths,
@@ -370,13 +378,10 @@ impl Attached {
         aliases: &[String],
         holder_userns: BorrowedFd,
         holder_netns: BorrowedFd,
-        pid: i32,
+        netns: OwnedFd,
         id: &str,
         name: &str,
     ) -> Result<Attached, Error> {
-        let netns = fs::File::open(format!("/proc/{pid}/ns/net"))
-            .map(OwnedFd::from)
-            .map_err(super::io_err("open", Path::new("/proc/PID/ns/net")))?;
         let plugs = super::connect::plugs(&leases, aliases, name);
         let a = Attached {
             leases,

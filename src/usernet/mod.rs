@@ -32,7 +32,8 @@ pub mod helper_ready;
 mod ipv6;
 pub use attach::{
     Attached, HOLDER, Lease, Want, abandon_teardowns, address_of, check_tools, etc_lines,
-    holder_lock, holder_unused, holder_user, lease, leases_in_use, reap_teardowns, stop_dns,
+    holder_lock, holder_unused, holder_user, lease, leases_in_use, open_netns, reap_teardowns,
+    stop_dns,
 };
 pub use connect::{Plug, Running, connect, disconnect, wants};
 pub use ipv6::address6_of;
