@@ -1431,3 +1431,33 @@ fn addresses_come_from_the_ip_range() {
     .stderr_contains("--ip-range");
     tb.cmd(["network", "exists", "wrong"]).run().assert_code(1);
 }
+
+/// The network comes up while the container mounts its root (its command waits for it);
+/// a net.* `--sysctl` naming the interface netavark brings (eth0) waits for it first.
+#[test]
+fn a_net_sysctl_on_the_network_interface_applies() {
+    let env = require_env!(alpine);
+    if !have_netavark() {
+        return;
+    }
+    let lab = Lab::new(env);
+    let tb = &lab.tb;
+    tb.cmd(["network", "create", "sysnet"])
+        .run()
+        .assert_success();
+    tb.cmd([
+        "run",
+        "--rm",
+        "--network",
+        "sysnet",
+        "--sysctl",
+        "net.ipv4.conf.eth0.route_localnet=1",
+        &lab.image,
+        "sh",
+        "-c",
+        "cat /proc/sys/net/ipv4/conf/eth0/route_localnet; ip -o -4 addr show eth0 | grep -c inet",
+    ])
+    .run()
+    .assert_success()
+    .stdout_is("1\n1\n");
+}
