@@ -76,19 +76,23 @@ struct InfraImage {
 
 impl InfraImage {
     fn resolve(ctx: &Ctx, reference: &str, command: Option<&str>) -> Result<InfraImage> {
-        let image = crate::storage::pull::ensure(
-            &ctx.paths,
+        // As any container's (`box run`'s own resolution), with the default id mapping.
+        let maps = crate::userns::IdMaps::for_current_user(crate::userns::Mode::default())?;
+        let super::run::ContainerImage {
+            image,
+            rootfs,
+            defaults,
+            ..
+        } = super::run::container_image(
+            ctx,
             reference,
             crate::storage::pull::Policy::Missing,
             &crate::storage::pull::Options::default(),
             &super::pull::Output::new(false, ctx.global.log_level),
+            &maps,
+            false,
         )
         .with_context(|| format!("--infra-image {reference}"))?;
-        let store = crate::storage::Store::open(&ctx.paths)?;
-        let maps = crate::userns::IdMaps::for_current_user(crate::userns::Mode::default())?;
-        let driver = crate::driver::probe(&ctx.paths.runtime, &maps)?
-            .choose(ctx.global.storage_driver.map(Into::into))?;
-        let defaults = crate::spec::ImageDefaults::from_oci(image.config.config().as_ref());
         let command = match command {
             Some(c) if c.trim_start().starts_with('[') => serde_json::from_str::<Vec<String>>(c)
                 .map_err(|e| {
@@ -110,10 +114,7 @@ impl InfraImage {
         Ok(InfraImage {
             reference: reference.to_string(),
             id: image.id.clone(),
-            rootfs: crate::spec::Rootfs {
-                driver,
-                layers: image.layer_dirs(&store),
-            },
+            rootfs,
             args,
             env: defaults.env,
             cwd: if defaults.working_dir.is_empty() {

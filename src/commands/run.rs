@@ -64,6 +64,57 @@ pub fn create(ctx: &Ctx, args: CreateArgs) -> Result<u8> {
     Ok(0)
 }
 
+/// A container's image: in the store (pulled per `policy`), its root filesystem (its
+/// layers and the storage driver for `maps`) and its defaults, docker's HEALTHCHECK among
+/// them.
+pub(super) struct ContainerImage {
+    pub image: storage::Image,
+    pub store: Store,
+    pub rootfs: Rootfs,
+    pub defaults: ImageDefaults,
+}
+
+/// Resolve `reference` for a container running with `maps`. `shifted`: its ids are not
+/// the ones the image was stored with (`--userns=keep-id`, `--uidmap` as a user), so only
+/// fuse-overlayfs can show the files with their owners (no chown-copy of the image).
+pub(super) fn container_image(
+    ctx: &Ctx,
+    reference: &str,
+    policy: storage::pull::Policy,
+    options: &storage::pull::Options,
+    output: &pull::Output,
+    maps: &IdMaps,
+    shifted: bool,
+) -> Result<ContainerImage> {
+    let image = storage::pull::ensure(&ctx.paths, reference, policy, options, output)?;
+    crate::run::trace("image resolved");
+    let store = Store::open(&ctx.paths)?;
+    let layers = image.layer_dirs(&store);
+    let probe = crate::driver::probe(&ctx.paths.runtime, maps)?;
+    let driver = if shifted {
+        probe
+            .choose(Some(crate::spec::Driver::FuseOverlayfs))
+            .context("--userns=keep-id needs fuse-overlayfs")?
+    } else {
+        probe.choose(ctx.global.storage_driver.map(Into::into))?
+    };
+    crate::run::trace("id maps and storage driver");
+    let mut defaults = ImageDefaults::from_oci(image.config.config().as_ref());
+    // HEALTHCHECK is docker's, beyond the OCI fields: read from the stored config blob.
+    defaults.healthcheck = store
+        .blob_path(&image.digest_id())
+        .ok()
+        .and_then(|p| std::fs::read(p).ok())
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .and_then(|v| crate::spec::health::Healthcheck::from_image_config(&v));
+    Ok(ContainerImage {
+        image,
+        store,
+        rootfs: Rootfs { driver, layers },
+        defaults,
+    })
+}
+
 /// Resolve the image, build the spec and write the container's record.
 pub fn create_record(ctx: &Ctx, opts: &ContainerOpts, autoremove: bool) -> Result<Record> {
     Ok(create_record_watched(ctx, opts, autoremove, false, false)?.0)
@@ -97,19 +148,6 @@ fn create_record_watched(
             .with_context(|| format!("--requires {r}"))?;
     }
     ctx.paths.ensure()?;
-    let image = storage::pull::ensure(
-        &ctx.paths,
-        &opts.image,
-        opts.pull.into(),
-        &storage::pull::Options {
-            platform: opts.platform.clone(),
-            tls_verify: None,
-        },
-        &pull::Output::new(opts.quiet, ctx.global.log_level),
-    )?;
-    crate::run::trace("image resolved");
-    let store = Store::open(&ctx.paths)?;
-    let layers = image.layer_dirs(&store);
     let mode = userns::Mode::parse(crate::commands::container_spec::userns_mode(&opts.userns))
         .unwrap_or_default();
     crate::commands::container_spec::check_subid_names(&opts.extra)?;
@@ -120,26 +158,25 @@ fn create_record_watched(
     } else {
         IdMaps::for_current_user(mode)?
     };
-    let probe = crate::driver::probe(&ctx.paths.runtime, &maps)?;
-    let mut driver = probe.choose(ctx.global.storage_driver.map(Into::into))?;
     let keep_id = mode == userns::Mode::KeepId && !maps.root;
-    if keep_id || (custom && !maps.root) {
-        // The image's files were stored for the auto mapping: under keep-id only
-        // fuse-overlayfs can show them with their owners (no chown-copy of the image).
-        driver = probe
-            .choose(Some(crate::spec::Driver::FuseOverlayfs))
-            .context("--userns=keep-id needs fuse-overlayfs")?;
-    }
+    let ContainerImage {
+        image,
+        store,
+        rootfs: Rootfs { driver, layers },
+        defaults,
+    } = container_image(
+        ctx,
+        &opts.image,
+        opts.pull.into(),
+        &storage::pull::Options {
+            platform: opts.platform.clone(),
+            tls_verify: None,
+        },
+        &pull::Output::new(opts.quiet, ctx.global.log_level),
+        &maps,
+        keep_id || (custom && !maps.root),
+    )?;
     let image_config = image.config.config().as_ref();
-    crate::run::trace("id maps and storage driver");
-    let mut defaults = ImageDefaults::from_oci(image_config);
-    // HEALTHCHECK is docker's, beyond the OCI fields: read from the stored config blob.
-    defaults.healthcheck = store
-        .blob_path(&image.digest_id())
-        .ok()
-        .and_then(|p| std::fs::read(p).ok())
-        .and_then(|b| serde_json::from_slice(&b).ok())
-        .and_then(|v| crate::spec::health::Healthcheck::from_image_config(&v));
     let exposed: Vec<String> = image_config
         .and_then(|c| c.exposed_ports().clone())
         .unwrap_or_default();
