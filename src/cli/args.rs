@@ -863,6 +863,10 @@ pub struct ContainerOpts {
     /// The container's IPv6 address on its dual-stack user network (with --network NAME)
     #[arg(long, value_name = "IP")]
     pub ip6: Option<String>,
+    /// The MAC address of the container's interface on its user network (with --network
+    /// NAME), e.g. 92:d0:c6:0a:29:33
+    #[arg(long, value_name = "MAC")]
+    pub mac_address: Option<String>,
     #[command(flatten)]
     pub health: HealthOpts,
     #[command(flatten)]

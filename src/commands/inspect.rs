@@ -274,9 +274,12 @@ fn user_networks(ctx: &Ctx, rec: &Record, network: &mut Value) {
         let gateway6 = sub6.map(|(_, g)| g.to_string()).unwrap_or_default();
         let mut aliases = vec![rec.name().to_string()];
         aliases.extend(spec.network_aliases.iter().cloned());
-        if let Some(o) = spec.settings.per_network.get(name) {
+        let opts = spec.settings.per_network.get(name);
+        if let Some(o) = opts {
             aliases.extend(o.aliases.iter().cloned());
         }
+        // `--mac-address` (netavark picks one otherwise, which box does not record).
+        let mac = opts.and_then(|o| o.mac.clone()).unwrap_or_default();
         if i == 0 {
             network["IPAddress"] = json!(ip);
             network["IPPrefixLen"] = json!(if ip.is_empty() { 0 } else { prefix });
@@ -284,6 +287,7 @@ fn user_networks(ctx: &Ctx, rec: &Record, network: &mut Value) {
             network["GlobalIPv6Address"] = json!(ip6);
             network["GlobalIPv6PrefixLen"] = json!(prefix6);
             network["IPv6Gateway"] = json!(gateway6);
+            network["MacAddress"] = json!(mac);
         }
         map.insert(
             name.clone(),
@@ -295,6 +299,7 @@ fn user_networks(ctx: &Ctx, rec: &Record, network: &mut Value) {
                 "GlobalIPv6Address": ip6,
                 "GlobalIPv6PrefixLen": prefix6,
                 "IPv6Gateway": gateway6,
+                "MacAddress": mac,
                 "Aliases": aliases,
             }),
         );

@@ -305,6 +305,7 @@ fn change(ctx: &Ctx, network: &str, container: &str, how: Change) -> Result<u8> 
                     ip: opts.ip,
                     ip6: opts.ip6,
                     aliases: opts.aliases.clone(),
+                    mac: opts.mac.clone(),
                 };
                 let plug =
                     crate::usernet::connect(&ctx.paths, &running, &want, &spec.network_aliases)?;

@@ -184,6 +184,13 @@ fn create_record_watched(
     let user_network = user_networks.first().cloned();
     let ip = super::network::check_addressing(ctx, user_network.as_deref(), opts)?;
     let ip6 = super::network::check_ip6(ctx, user_network.as_deref(), opts.ip6.as_deref())?;
+    let mac = match (&opts.mac_address, &user_network) {
+        (None, _) => None,
+        (Some(m), Some(_)) => Some(crate::usernet::parse_mac(m)?),
+        (Some(m), None) => bail!(
+            "--mac-address {m} needs a user network: add --network NAME (the default network's interface copies the host's)"
+        ),
+    };
     if let Some(n) = &user_network {
         if opts.pod.is_some() {
             anyhow::bail!(
@@ -277,6 +284,10 @@ fn create_record_watched(
     if let (Some(ip6), Some(first)) = (ip6, spec.networks.first()) {
         let o = spec.settings.per_network.entry(first.clone()).or_default();
         o.ip6 = Some(ip6);
+    }
+    if let (Some(mac), Some(first)) = (mac, spec.networks.first()) {
+        let o = spec.settings.per_network.entry(first.clone()).or_default();
+        o.mac = Some(mac);
     }
     if let Some(j) = &joining {
         if in_pod_net {

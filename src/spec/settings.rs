@@ -93,6 +93,8 @@ pub struct NetworkOpts {
     pub aliases: Vec<String>,
     pub ip: Option<std::net::Ipv4Addr>,
     pub ip6: Option<std::net::Ipv6Addr>,
+    /// `--mac-address` (the first network's): its interface's MAC there.
+    pub mac: Option<String>,
 }
 
 /// One `--mount type=image`.

@@ -307,6 +307,9 @@ pub fn run_args(config: &Config, image_env: &[String], volumes: &Path) -> Vec<St
         if let Some(ip6) = first.and_then(|o| o.ip6) {
             opt("--ip6", &ip6.to_string());
         }
+        if let Some(mac) = first.and_then(|o| o.mac.as_ref()) {
+            opt("--mac-address", mac);
+        }
     }
     for p in &sp.publish {
         opt("-p", p);

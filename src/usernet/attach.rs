@@ -82,6 +82,8 @@ pub struct Lease {
     pub ip: Option<Ipv4Addr>,
     /// Its names there besides its own and `--network-alias`.
     pub aliases: Vec<String>,
+    /// The MAC its interface there gets (`--mac-address`), else netavark's pick.
+    pub mac: Option<String>,
     path: PathBuf,
     /// Its address on the network's IPv6 subnet, if it has one.
     pub ip6: Option<std::net::Ipv6Addr>,
@@ -152,6 +154,8 @@ pub struct Want {
     pub ip: Option<Ipv4Addr>,
     pub ip6: Option<std::net::Ipv6Addr>,
     pub aliases: Vec<String>,
+    /// `--mac-address`: its interface's MAC there.
+    pub mac: Option<String>,
 }
 
 pub(super) fn holder_alive(text: &str) -> bool {
@@ -201,6 +205,7 @@ pub(super) fn lease_for(
             network: network.clone(),
             ip: None,
             aliases: w.aliases.clone(),
+            mac: w.mac.clone(),
             path: PathBuf::new(),
             ip6: None,
             path6: PathBuf::new(),

@@ -34,6 +34,9 @@ pub struct Plug {
     pub interface: String,
     /// Its names on the network, its own first.
     pub aliases: Vec<String>,
+    /// `--mac-address`: its interface's MAC (else netavark picks one).
+    #[serde(default)]
+    pub mac: Option<String>,
 }
 
 impl Plug {
@@ -45,11 +48,15 @@ impl Plug {
 
     /// netavark's per-network options.
     pub(super) fn options(&self) -> serde_json::Value {
-        serde_json::json!({
+        let mut o = serde_json::json!({
             "interface_name": self.interface,
             "static_ips": self.ips().map(|ip| ip.to_string()).collect::<Vec<_>>(),
             "aliases": self.aliases,
-        })
+        });
+        if let Some(mac) = &self.mac {
+            o["static_mac"] = serde_json::json!(mac);
+        }
+        o
     }
 }
 
@@ -64,6 +71,7 @@ pub(super) fn plugs(leases: &[Lease], aliases: &[String], name: &str) -> Vec<Plu
             ip6: l.ip6,
             interface: format!("eth{i}"),
             aliases: names(name, aliases, &l.aliases),
+            mac: l.mac.clone(),
         })
         .collect()
 }
@@ -91,6 +99,7 @@ pub fn wants(spec: &crate::spec::Spec) -> Vec<Want> {
                 ip: o.and_then(|o| o.ip).or(if i == 0 { spec.ip } else { None }),
                 ip6: o.and_then(|o| o.ip6),
                 aliases: o.map(|o| o.aliases.clone()).unwrap_or_default(),
+                mac: o.and_then(|o| o.mac.clone()),
             }
         })
         .collect()
@@ -220,6 +229,7 @@ pub fn connect(paths: &Paths, c: &Running, want: &Want, aliases: &[String]) -> R
         ip6: lease.ip6,
         interface,
         aliases: names(c.name, aliases, &want.aliases),
+        mac: lease.mac.clone(),
     };
     // On failure the lease (dropped) goes; netavark undid its own half-setup.
     c.attached(paths, plug.clone())?.netavark("setup")?;

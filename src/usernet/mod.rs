@@ -87,6 +87,10 @@ pub enum Error {
     Tools,
     #[error("network {0} has no free address left")]
     Full(String),
+    #[error(
+        "invalid --mac-address {0:?}: give six hex pairs such as 92:d0:c6:0a:29:33, of a unicast address (an even first byte)"
+    )]
+    BadMac(String),
     #[error("invalid --ip {ip:?}: {why}")]
     BadAddress { ip: String, why: String },
     #[error("address {ip} is in use on network {network}: choose another one")]
@@ -576,9 +580,51 @@ fn lease_range(range: &str, (net, len): (Ipv4Addr, u8), given: bool) -> Result<L
     })
 }
 
+/// `--mac-address`: six hex pairs separated by ':' (or '-'), a unicast address (the
+/// first byte even) other than all zeros; given back lowercase with ':' (netavark's
+/// `static_mac`).
+pub fn parse_mac(s: &str) -> Result<String, Error> {
+    let bad = || Error::BadMac(s.to_string());
+    let parts: Vec<&str> = s.split([':', '-']).collect();
+    if parts.len() != 6 || parts.iter().any(|p| p.len() != 2) {
+        return Err(bad());
+    }
+    let bytes = parts
+        .iter()
+        .map(|p| u8::from_str_radix(p, 16).map_err(|_| bad()))
+        .collect::<Result<Vec<u8>, Error>>()?;
+    if bytes[0] & 1 == 1 || bytes.iter().all(|b| *b == 0) {
+        return Err(bad());
+    }
+    Ok(bytes
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<Vec<_>>()
+        .join(":"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn mac_addresses_are_unicast_hex_pairs() {
+        assert_eq!(parse_mac("92:D0:c6:0a:29:33").unwrap(), "92:d0:c6:0a:29:33");
+        assert_eq!(parse_mac("92-d0-c6-0a-29-33").unwrap(), "92:d0:c6:0a:29:33");
+        for bad in [
+            "",
+            "92:d0:c6:0a:29",
+            "92:d0:c6:0a:29:33:44",
+            "92:d0:c6:0a:29:3",
+            "92:d0:c6:0a:29:zz",
+            "93:d0:c6:0a:29:33", // multicast
+            "00:00:00:00:00:00",
+            "92d0c60a2933",
+        ] {
+            let e = parse_mac(bad).unwrap_err().to_string();
+            assert!(e.starts_with("invalid --mac-address"), "{bad}: {e}");
+        }
+    }
 
     fn nets() -> (tempfile::TempDir, Networks) {
         let d = tempfile::tempdir().unwrap();

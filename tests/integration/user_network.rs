@@ -1464,3 +1464,82 @@ fn a_net_sysctl_on_the_network_interface_applies() {
     .assert_success()
     .stdout_is("1\n1\n");
 }
+
+/// `--mac-address` on a user network: the container's interface has it (netavark's
+/// `static_mac`), inspect and `generate systemd --new` say it; a bad one, or one without a
+/// user network, is refused with exit 125 and nothing created.
+#[test]
+fn a_mac_address_is_given_to_the_interface() {
+    let env = require_env!(alpine);
+    if !have_netavark() {
+        return;
+    }
+    let lab = Lab::new(env);
+    let tb = &lab.tb;
+    tb.cmd(["network", "create", "macnet"])
+        .run()
+        .assert_success();
+    tb.cmd([
+        "run",
+        "--rm",
+        "--network",
+        "macnet",
+        "--mac-address",
+        "92:D0:c6:0a:29:33",
+        &lab.image,
+        "cat",
+        "/sys/class/net/eth0/address",
+    ])
+    .run()
+    .assert_success()
+    .stdout_is("92:d0:c6:0a:29:33\n");
+    tb.cmd([
+        "create",
+        "--network",
+        "macnet",
+        "--name",
+        "m",
+        "--mac-address",
+        "92:d0:c6:0a:29:34",
+        &lab.image,
+        "true",
+    ])
+    .run()
+    .assert_success();
+    let out = tb.cmd(["inspect", "m"]).run();
+    out.assert_success();
+    let v: serde_json::Value = serde_json::from_str(out.out()).unwrap();
+    let net = &v[0]["NetworkSettings"];
+    assert_eq!(net["MacAddress"], "92:d0:c6:0a:29:34", "{net}");
+    assert_eq!(
+        net["Networks"]["macnet"]["MacAddress"], "92:d0:c6:0a:29:34",
+        "{net}"
+    );
+    tb.cmd(["generate", "systemd", "--new", "m"])
+        .run()
+        .assert_success()
+        .stdout_contains("--mac-address 92:d0:c6:0a:29:34");
+    for (args, says) in [
+        (
+            vec!["--network", "macnet", "--mac-address", "93:d0:c6:0a:29:35"],
+            "invalid --mac-address \"93:d0:c6:0a:29:35\"",
+        ),
+        (
+            vec!["--network", "macnet", "--mac-address", "92:d0:c6:0a:29"],
+            "invalid --mac-address",
+        ),
+        (
+            vec!["--mac-address", "92:d0:c6:0a:29:35"],
+            "--mac-address 92:d0:c6:0a:29:35 needs a user network",
+        ),
+    ] {
+        let mut argv = vec!["run", "--rm", "--name", "refused"];
+        argv.extend(args);
+        argv.extend([lab.image.as_str(), "true"]);
+        tb.cmd(argv).run().assert_code(125).stderr_contains(says);
+    }
+    tb.cmd(["ps", "-a", "--format", "{{.Names}}"])
+        .run()
+        .assert_success()
+        .stdout_is("m\n");
+}

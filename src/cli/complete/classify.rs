@@ -283,6 +283,7 @@ mod tests {
         "KEY=VALUE",
         "KEY[=VALUE]",
         "LIST",
+        "MAC",
         "N",
         "NAME",
         "NAME[:TAG]",
