@@ -1435,24 +1435,27 @@ fn addresses_come_from_the_ip_range() {
     tb.cmd(["network", "exists", "wrong"]).run().assert_code(1);
 }
 
-/// The network comes up while the container mounts its root (its command waits for it);
-/// a net.* `--sysctl` naming the interface netavark brings (eth0) waits for it first.
+/// A container's own settings on a user network. The network comes up while the container
+/// mounts its root (its command waits for it), and a net.* `--sysctl` naming the interface
+/// netavark brings (eth0) waits for it first. `--mac-address`: the interface has it
+/// (netavark's `static_mac`), inspect and `generate systemd --new` say it; a bad one, or
+/// one without a user network, is refused with exit 125 and nothing created.
 #[test]
-fn a_net_sysctl_on_the_network_interface_applies() {
+fn a_containers_interface_takes_its_sysctls_and_mac_address() {
     let env = require_env!(alpine);
     if !have_netavark() {
         return;
     }
     let lab = Lab::new(env);
     let tb = &lab.tb;
-    tb.cmd(["network", "create", "sysnet"])
+    tb.cmd(["network", "create", "macnet"])
         .run()
         .assert_success();
     tb.cmd([
         "run",
         "--rm",
         "--network",
-        "sysnet",
+        "macnet",
         "--sysctl",
         "net.ipv4.conf.eth0.route_localnet=1",
         &lab.image,
@@ -1463,22 +1466,6 @@ fn a_net_sysctl_on_the_network_interface_applies() {
     .run()
     .assert_success()
     .stdout_is("1\n1\n");
-}
-
-/// `--mac-address` on a user network: the container's interface has it (netavark's
-/// `static_mac`), inspect and `generate systemd --new` say it; a bad one, or one without a
-/// user network, is refused with exit 125 and nothing created.
-#[test]
-fn a_mac_address_is_given_to_the_interface() {
-    let env = require_env!(alpine);
-    if !have_netavark() {
-        return;
-    }
-    let lab = Lab::new(env);
-    let tb = &lab.tb;
-    tb.cmd(["network", "create", "macnet"])
-        .run()
-        .assert_success();
     tb.cmd([
         "run",
         "--rm",
