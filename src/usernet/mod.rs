@@ -14,7 +14,8 @@
 //! made with `--disable-dns` has no aardvark-dns: its containers resolve through the
 //! holder's pasta (its DNS forwarder), as a container of the default network does.
 //! `--ip-range` (a CIDR of the given `--subnet`) becomes the subnet's `lease_range`, where
-//! addresses are leased from. Not done: `--mac-address`.
+//! addresses are leased from. `--mac-address` (`parse_mac`) is the first network's
+//! netavark `static_mac`.
 use std::collections::BTreeMap;
 use std::fs;
 use std::io;
